@@ -1,0 +1,209 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadStackConfig, type StackConfig } from '../config/stack-config.ts';
+import { ConfigError, ExitCode, HarnessError } from '../errors.ts';
+import { runUploadTraceCheck } from '../experiment/upload-trace-check.ts';
+import { listRuns, removeAllHarnessResources, removeLeftovers, removeRun } from '../stack/cleanup.ts';
+import { ensureDockerEngine } from '../stack/docker-engine.ts';
+import { HsiStack, newRunId } from '../stack/hsi-stack.ts';
+import { prepareImages } from '../stack/images/prepare-images.ts';
+import { teardownOnUncaughtError } from '../stack/teardown.ts';
+import { colour, logLine } from './output.ts';
+
+const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+const COMMON = {
+  config: { type: 'string' },
+  'image-mode': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+const HELP = `hsi-chaos — chaos and load testing for the HSI AI pipeline
+
+Usage: hsi-chaos <command> [options]
+
+Commands:
+  run                 start the embedded stack, send camera uploads, check their traces
+                      in Jaeger and the detections in PostgreSQL, write results/<run-id>/
+      --uploads N         how many uploads (default 5, at most 10000)
+      --concurrency N     uploads in flight (default 2)
+      --trace-timeout S   seconds to wait for each trace (default 30)
+  images build        build every stack image offline (skips images whose inputs are unchanged)
+      --force             rebuild even when up to date
+  docker ensure       make sure a Docker engine answers (installs docker.io as root on Debian)
+  stack up            start a detached stack and print its URLs
+  stack down [RUN]    remove a stack (default: every hsi-chaos stack)
+  stack status        list hsi-chaos stacks
+  cleanup             remove containers/networks left by crashed runs
+
+Options for every command:
+  --config FILE       stack config (default hsi-chaos.config.json if present)
+  --image-mode MODE   local (build offline, default) or registry (pull upstream images)
+  -h, --help          this help
+
+Exit codes: 0 pass, 1 an expectation failed, 2 usage or configuration error.`;
+
+function parse<T extends ParseArgsConfig['options']>(args: string[], options: T, positionals = 0) {
+  try {
+    const parsed = parseArgs({ args, options: { ...COMMON, ...options }, allowPositionals: true, strict: true });
+    if (parsed.positionals.length > positionals) {
+      throw new ConfigError(`unexpected argument "${parsed.positionals[positionals]}"; see hsi-chaos --help`);
+    }
+    return parsed;
+  } catch (error) {
+    if (error instanceof HarnessError) throw error;
+    throw new ConfigError(`${(error as Error).message.split('\n')[0]}; see hsi-chaos --help`);
+  }
+}
+
+function intFlag(value: string | undefined, name: string, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(`--${name} must be a whole number from ${min} to ${max} (got "${value}")`);
+  }
+  return n;
+}
+
+function config(values: { config?: string | undefined; 'image-mode'?: string | undefined }): StackConfig {
+  const overrides: Record<string, unknown> = {};
+  if (values['image-mode'] !== undefined) overrides['imageMode'] = values['image-mode'];
+  return loadStackConfig({ projectRoot: PROJECT_ROOT, ...(values.config !== undefined ? { file: values.config } : {}), overrides });
+}
+
+async function cmdRun(args: string[]): Promise<number> {
+  const { values } = parse(args, { uploads: { type: 'string' }, concurrency: { type: 'string' }, 'trace-timeout': { type: 'string' } });
+  if (values.help) return help();
+  const cfg = config(values);
+  const uploads = intFlag(values.uploads, 'uploads', 5, 1, 10_000);
+  const concurrency = intFlag(values.concurrency, 'concurrency', 2, 1, 64);
+  const traceTimeoutMs = intFlag(values['trace-timeout'], 'trace-timeout', 30, 1, 600) * 1000;
+  teardownOnUncaughtError();
+  const { summary, exitCode } = await runUploadTraceCheck({ config: cfg, uploads, concurrency, traceTimeoutMs, log: logLine });
+  const ok = summary.traces.filter((t) => t.ok).length;
+  const verdict = exitCode === 0 ? colour.green('PASSED') : colour.red('FAILED');
+  process.stdout.write(
+    [
+      '',
+      `${colour.bold('hsi-chaos run')} ${summary.runId}: ${verdict}`,
+      `  stack start      ${summary.stack ? `${summary.stack.startSeconds.toFixed(1)} s` : '-'}`,
+      `  uploads          ${summary.uploads.sent} sent, ${summary.uploads.accepted} accepted`,
+      `  traces           ${ok}/${summary.traces.length} complete (backend + detector in one tree, detection rows stored)`,
+      ...summary.traces.slice(0, 10).map((t) => `    ${t.ok ? colour.green('✓') : colour.red('✗')} ${t.traceId}  ${t.spanCount} spans  ${t.services.join(', ')}${t.problem ? `  ${colour.red(t.problem)}` : ''}`),
+      `  summary          ${summary.resultsDir}/summary.json`,
+      '',
+    ].join('\n'),
+  );
+  return exitCode;
+}
+
+async function cmdImages(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { force: { type: 'boolean' } }, 1);
+  if (values.help || positionals[0] !== 'build') {
+    if (!values.help) throw new ConfigError(`unknown images command "${positionals[0] ?? ''}"; use "hsi-chaos images build"`);
+    return help();
+  }
+  const cfg = config(values);
+  await ensureDockerEngine({ bootstrap: cfg.dockerBootstrap, log: logLine });
+  const reports = await prepareImages(cfg, { force: values.force ?? false, log: logLine });
+  if (cfg.imageMode === 'registry') logLine('image mode "registry": images are pulled when the stack starts');
+  for (const r of reports) logLine(`${r.action === 'built' ? colour.green('built     ') : 'up to date'} ${r.image}${r.action === 'built' ? ` (${r.seconds} s)` : ''}`);
+  return ExitCode.pass;
+}
+
+async function cmdDocker(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {}, 1);
+  if (values.help) return help();
+  if (positionals[0] !== 'ensure') throw new ConfigError(`unknown docker command "${positionals[0] ?? ''}"; use "hsi-chaos docker ensure"`);
+  const cfg = config(values);
+  const status = await ensureDockerEngine({ bootstrap: cfg.dockerBootstrap, log: logLine });
+  logLine(`Docker engine answers at ${status.endpoint}${status.startedByUs ? ` (started by hsi-chaos, log ${status.logFile})` : ''}`);
+  return ExitCode.pass;
+}
+
+async function cmdStack(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {}, 2);
+  if (values.help) return help();
+  const cfg = config(values);
+  const sub = positionals[0];
+  await ensureDockerEngine({ bootstrap: sub === 'up' && cfg.dockerBootstrap, log: logLine });
+  if (sub === 'up') {
+    await prepareImages(cfg, { log: logLine });
+    const stack = await new HsiStack(cfg).withRunId(newRunId('stack')).withDetached(true).withLog(logLine).start();
+    process.stdout.write(
+      [
+        `stack ${stack.runId} up in ${stack.timings.totalSeconds.toFixed(1)} s`,
+        `  backend     ${stack.getBackendUrl()}`,
+        `  jaeger      ${stack.getJaegerQueryUrl()}`,
+        `  toxiproxy   ${stack.getToxiproxyApiUrl()}`,
+        `  detector    ${stack.getDetectorUrl()}`,
+        `  postgres    ${stack.getPostgresConnectionUri()}`,
+        `  redis       ${stack.getRedisUrl()}`,
+        `remove it with: hsi-chaos stack down ${stack.runId}`,
+        '',
+      ].join('\n'),
+    );
+    return ExitCode.pass;
+  }
+  if (sub === 'down') {
+    const n = positionals[1] !== undefined ? await removeRun(positionals[1]) : await removeAllHarnessResources();
+    logLine(`removed ${n} container(s)/network(s)`);
+    return ExitCode.pass;
+  }
+  if (sub === 'status') {
+    const runs = await listRuns();
+    if (runs.length === 0) process.stdout.write('no hsi-chaos stack is running\n');
+    for (const r of runs) process.stdout.write(`${r.runId}  ${r.containers} container(s)${r.detached ? '  (detached)' : ''}\n`);
+    return ExitCode.pass;
+  }
+  throw new ConfigError(`unknown stack command "${sub ?? ''}"; use up, down or status`);
+}
+
+async function cmdCleanup(args: string[]): Promise<number> {
+  const { values } = parse(args, {});
+  if (values.help) return help();
+  await ensureDockerEngine({ bootstrap: false });
+  logLine(`removed ${await removeLeftovers()} leftover container(s)/network(s)`);
+  return ExitCode.pass;
+}
+
+function help(): number {
+  process.stdout.write(`${HELP}\n`);
+  return ExitCode.pass;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'run':
+        return await cmdRun(rest);
+      case 'images':
+        return await cmdImages(rest);
+      case 'docker':
+        return await cmdDocker(rest);
+      case 'stack':
+        return await cmdStack(rest);
+      case 'cleanup':
+        return await cmdCleanup(rest);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        return help();
+      default:
+        throw new ConfigError(`unknown command "${command}"; see hsi-chaos --help`);
+    }
+  } catch (error) {
+    if (error instanceof HarnessError) {
+      process.stderr.write(`hsi-chaos: ${error.message}\n`);
+      return error.exitCode;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`hsi-chaos: ${message}\n`);
+    if (process.env['HSI_CHAOS_DEBUG'] && error instanceof Error) process.stderr.write(`${error.stack ?? ''}\n`);
+    else process.stderr.write('hsi-chaos: (set HSI_CHAOS_DEBUG=1 for the stack trace)\n');
+    return ExitCode.expectationFailed;
+  }
+}

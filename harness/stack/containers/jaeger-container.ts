@@ -1,0 +1,42 @@
+import { AbstractStartedContainer, Wait, type StartedTestContainer } from 'testcontainers';
+import { HsiGenericContainer } from './hsi-generic-container.ts';
+
+export const JAEGER_QUERY_PORT = 16686;
+export const JAEGER_OTLP_GRPC_PORT = 4317;
+export const JAEGER_OTLP_HTTP_PORT = 4318;
+
+/**
+ * Jaeger v2 all-in-one: in-memory storage, OTLP gRPC/HTTP in, api/v3 query out.
+ * The image must listen on 0.0.0.0 (JAEGER_LISTEN_HOST), which both our local
+ * build and the official image do.
+ */
+export class JaegerContainer extends HsiGenericContainer {
+  constructor(image: string) {
+    super(image);
+    this.withExposedPorts(JAEGER_QUERY_PORT, JAEGER_OTLP_GRPC_PORT, JAEGER_OTLP_HTTP_PORT)
+      .withEnvironment({ JAEGER_LISTEN_HOST: '0.0.0.0' })
+      .withWaitStrategy(Wait.forAll([Wait.forListeningPorts(), Wait.forHttp('/api/v3/services', JAEGER_QUERY_PORT).forStatusCode(200)]))
+      .withStartupTimeout(60_000);
+  }
+
+  override async start(): Promise<StartedJaegerContainer> {
+    return new StartedJaegerContainer(await super.start());
+  }
+}
+
+export class StartedJaegerContainer extends AbstractStartedContainer {
+  constructor(started: StartedTestContainer) {
+    super(started);
+  }
+  /** Query API and UI on the host, e.g. http://127.0.0.1:32768 */
+  getQueryUrl(): string {
+    return `http://${this.getHost()}:${this.getMappedPort(JAEGER_QUERY_PORT)}`;
+  }
+  /** OTLP/HTTP endpoint on the host (for spans sent by the harness itself). */
+  getOtlpHttpUrl(): string {
+    return `http://${this.getHost()}:${this.getMappedPort(JAEGER_OTLP_HTTP_PORT)}`;
+  }
+  getOtlpGrpcUrl(): string {
+    return `http://${this.getHost()}:${this.getMappedPort(JAEGER_OTLP_GRPC_PORT)}`;
+  }
+}

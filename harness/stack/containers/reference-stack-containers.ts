@@ -1,0 +1,51 @@
+import { AbstractStartedContainer, Wait, type StartedTestContainer } from 'testcontainers';
+import { HsiGenericContainer } from './hsi-generic-container.ts';
+
+export const BACKEND_PORT = 8000;
+export const DETECTOR_PORT = 8095;
+
+/** The reference backend (API + pipeline workers), our stand-in for HSI's FastAPI backend. */
+export class ReferenceBackendContainer extends HsiGenericContainer {
+  constructor(image: string) {
+    super(image);
+    this.withCommand(['node', '/app/backend.mjs'])
+      .withExposedPorts(BACKEND_PORT)
+      .withWaitStrategy(Wait.forHttp('/api/system/health/ready', BACKEND_PORT).forStatusCode(200))
+      .withStartupTimeout(90_000);
+  }
+  override async start(): Promise<StartedBackendContainer> {
+    return new StartedBackendContainer(await super.start());
+  }
+}
+
+export class StartedBackendContainer extends AbstractStartedContainer {
+  constructor(started: StartedTestContainer) {
+    super(started);
+  }
+  getUrl(): string {
+    return `http://${this.getHost()}:${this.getMappedPort(BACKEND_PORT)}`;
+  }
+}
+
+/** The YOLO26 detector emulator: CPU stand-in for the GPU service, named as emulation. */
+export class DetectorEmulatorContainer extends HsiGenericContainer {
+  constructor(image: string) {
+    super(image);
+    this.withCommand(['node', '/app/detector-emulator.mjs'])
+      .withExposedPorts(DETECTOR_PORT)
+      .withWaitStrategy(Wait.forHttp('/health', DETECTOR_PORT).forStatusCode(200))
+      .withStartupTimeout(60_000);
+  }
+  override async start(): Promise<StartedDetectorContainer> {
+    return new StartedDetectorContainer(await super.start());
+  }
+}
+
+export class StartedDetectorContainer extends AbstractStartedContainer {
+  constructor(started: StartedTestContainer) {
+    super(started);
+  }
+  getUrl(): string {
+    return `http://${this.getHost()}:${this.getMappedPort(DETECTOR_PORT)}`;
+  }
+}

@@ -1,0 +1,313 @@
+import { randomBytes } from 'node:crypto';
+import { getContainerRuntimeClient, StartedNetwork, type StartedTestContainer } from 'testcontainers';
+import type { StackConfig } from '../config/stack-config.ts';
+import { ownerLabels, removeLeftovers, removeRun } from './cleanup.ts';
+import { hsiLabels, MANAGED_LABEL, RUN_ID_LABEL } from './containers/container-hardening.ts';
+import { JaegerContainer, JAEGER_OTLP_GRPC_PORT, type StartedJaegerContainer } from './containers/jaeger-container.ts';
+import { HsiPostgresContainer, type StartedPostgreSqlContainer } from './containers/postgres-container.ts';
+import { HsiRedisContainer, type StartedRedisContainer } from './containers/redis-container.ts';
+import {
+  DetectorEmulatorContainer,
+  DETECTOR_PORT,
+  ReferenceBackendContainer,
+  type StartedBackendContainer,
+  type StartedDetectorContainer,
+} from './containers/reference-stack-containers.ts';
+import { ToxiproxyContainer, type ProxySpec, type StartedToxiproxyContainer } from './containers/toxiproxy-container.ts';
+import { detectGpu } from './gpu.ts';
+import { stackImages, type StackImages } from './images/image-refs.ts';
+import { registerTeardown } from './teardown.ts';
+
+// Ryuk needs an image pulled from a registry, which our machines cannot reach: cleanup is
+// ours (cleanup.ts). Mapped ports are bound to 127.0.0.1 only, so URLs must say so too
+// ("localhost" may resolve to ::1 first).
+process.env['TESTCONTAINERS_RYUK_DISABLED'] ??= 'true';
+process.env['TESTCONTAINERS_HOST_OVERRIDE'] ??= '127.0.0.1';
+
+/** Network aliases inside the stack: what services dial. */
+export const ALIASES = {
+  postgres: 'postgres',
+  redis: 'redis',
+  jaeger: 'jaeger',
+  toxiproxy: 'toxiproxy',
+  backend: 'backend',
+  detector: 'ai-yolo26',
+} as const;
+
+/** Toxiproxy proxies: every backend dependency goes through one (name = chaos target). */
+export const PROXIES = {
+  postgres: { name: 'postgres', listenPort: 8666, upstream: `${ALIASES.postgres}:5432` },
+  redis: { name: 'redis', listenPort: 8667, upstream: `${ALIASES.redis}:6379` },
+  detector: { name: 'detector', listenPort: 8668, upstream: `${ALIASES.detector}:${DETECTOR_PORT}` },
+} as const satisfies Record<string, ProxySpec>;
+
+export type ProxyTarget = keyof typeof PROXIES;
+
+export interface StackTimings {
+  /** From start() to every container ready and proxies in place. */
+  totalSeconds: number;
+  perService: Record<string, number>;
+}
+
+function secret(): string {
+  return randomBytes(12).toString('hex');
+}
+
+export function newRunId(prefix = 'run'): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${prefix}-${stamp}-${randomBytes(3).toString('hex')}`;
+}
+
+/**
+ * The embedded HSI stack on one Docker network, started by Testcontainers:
+ * PostgreSQL, Redis, Jaeger, Toxiproxy, the reference backend and the detector
+ * emulator. Fluent like testcontainers' own builders:
+ *
+ *   const stack = await new HsiStack(config).withRunId('run-1').start();
+ *   stack.getBackendUrl(); await stack.stop();
+ */
+export class HsiStack {
+  private readonly config: StackConfig;
+  private runId = newRunId();
+  private log: (line: string) => void = () => {};
+  private backendEnv: Record<string, string> = {};
+  private detectorEnv: Record<string, string> = {};
+  private detached = false;
+  private extraLabels: Record<string, string> = {};
+
+  constructor(config: StackConfig) {
+    this.config = config;
+  }
+  withRunId(runId: string): this {
+    this.runId = runId;
+    return this;
+  }
+  withLog(log: (line: string) => void): this {
+    this.log = log;
+    return this;
+  }
+  /** Extra environment for the backend (settings, defect switches). */
+  withBackendEnvironment(env: Record<string, string>): this {
+    this.backendEnv = { ...this.backendEnv, ...env };
+    return this;
+  }
+  withDetectorEnvironment(env: Record<string, string>): this {
+    this.detectorEnv = { ...this.detectorEnv, ...env };
+    return this;
+  }
+  /** A detached stack outlives this process (`stack up`); only `stack down` removes it. */
+  withDetached(detached: boolean): this {
+    this.detached = detached;
+    return this;
+  }
+  withLabels(labels: Record<string, string>): this {
+    this.extraLabels = { ...this.extraLabels, ...labels };
+    return this;
+  }
+
+  async start(): Promise<StartedHsiStack> {
+    const started = Date.now();
+    const perService: Record<string, number> = {};
+    const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+      const t0 = Date.now();
+      const value = await fn();
+      perService[name] = (Date.now() - t0) / 1000;
+      return value;
+    };
+    const leftovers = await removeLeftovers();
+    if (leftovers > 0) this.log(`removed ${leftovers} leftover container(s)/network(s) of crashed runs`);
+
+    const images = stackImages(this.config);
+    const labels = (role: string) => ({ ...hsiLabels(this.runId, role), ...ownerLabels(this.detached), ...this.extraLabels });
+    // Until stop() is wired, a Ctrl-C in the middle of start must still remove what exists.
+    const unregister = this.detached ? () => {} : registerTeardown(`stack ${this.runId}`, () => removeRun(this.runId));
+    try {
+      const network = await this.createNetwork(labels('network'));
+      const gpus = await detectGpu(this.config.gpu);
+      const db = { user: `hsi_${secret().slice(0, 8)}`, password: secret(), database: 'hsi' };
+      const redisPassword = secret();
+
+      const [postgres, redis, jaeger, toxiproxy, detector] = await Promise.all([
+        timed('postgres', () =>
+          new HsiPostgresContainer(images.postgres)
+            .withNetwork(network)
+            .withNetworkAliases(ALIASES.postgres)
+            .withUsername(db.user)
+            .withPassword(db.password)
+            .withDatabase(db.database)
+            .withLabels(labels('postgres'))
+            .start(),
+        ),
+        timed('redis', () =>
+          new HsiRedisContainer(images.redis)
+            .withNetwork(network)
+            .withNetworkAliases(ALIASES.redis)
+            .withPassword(redisPassword)
+            // The contract's Redis: 450 MB allkeys-lru, no persistence.
+            .withCommand(['redis-server', '--maxmemory', '450mb', '--maxmemory-policy', 'allkeys-lru', '--save', '', '--appendonly', 'no'])
+            .withLabels(labels('redis'))
+            .start(),
+        ),
+        timed('jaeger', () =>
+          new JaegerContainer(images.jaeger).withNetwork(network).withNetworkAliases(ALIASES.jaeger).withLabels(labels('jaeger')).start(),
+        ),
+        timed('toxiproxy', () =>
+          new ToxiproxyContainer(images.toxiproxy).withNetwork(network).withNetworkAliases(ALIASES.toxiproxy).withLabels(labels('toxiproxy')).start(),
+        ),
+        timed('detector', () =>
+          new DetectorEmulatorContainer(images.referenceStack)
+            .withNetwork(network)
+            .withNetworkAliases(ALIASES.detector)
+            .withGpus(gpus)
+            .withEnvironment({ ...this.otelEnv('ai-yolo26-emulator'), ...this.detectorEnv })
+            .withLabels(labels('detector'))
+            .start(),
+        ),
+      ]);
+      await timed('proxies', () => toxiproxy.createProxies(Object.values(PROXIES)));
+      const via = (p: ProxySpec) => `${ALIASES.toxiproxy}:${p.listenPort}`;
+      const backend = await timed('backend', () =>
+        new ReferenceBackendContainer(images.referenceStack)
+          .withNetwork(network)
+          .withNetworkAliases(ALIASES.backend)
+          .withEnvironment({
+            ...this.otelEnv('nemotron-backend'),
+            DATABASE_URL: `postgresql://${db.user}:${db.password}@${via(PROXIES.postgres)}/${db.database}`,
+            REDIS_URL: `redis://:${redisPassword}@${via(PROXIES.redis)}/0`,
+            YOLO26_URL: `http://${via(PROXIES.detector)}`,
+            ...this.backendEnv,
+          })
+          .withLabels(labels('backend'))
+          .start(),
+      );
+      const timings: StackTimings = { totalSeconds: (Date.now() - started) / 1000, perService };
+      unregister();
+      return new StartedHsiStack({
+        runId: this.runId,
+        network,
+        images,
+        postgres,
+        redis,
+        redisPassword,
+        jaeger,
+        toxiproxy,
+        detector,
+        backend,
+        timings,
+        detached: this.detached,
+        gpus,
+      });
+    } catch (error) {
+      this.log(`stack start failed, removing what was started of run ${this.runId}`);
+      await removeRun(this.runId);
+      unregister();
+      throw error;
+    }
+  }
+
+  private otelEnv(serviceName: string): Record<string, string> {
+    return {
+      OTEL_SERVICE_NAME: serviceName,
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://${ALIASES.jaeger}:${JAEGER_OTLP_GRPC_PORT}`,
+      OTEL_BSP_SCHEDULE_DELAY: String(this.config.otelBatchDelayMs),
+    };
+  }
+
+  private async createNetwork(labels: Record<string, string>): Promise<StartedNetwork> {
+    // testcontainers' Network cannot carry our labels; create it through its client instead.
+    const client = await getContainerRuntimeClient();
+    const name = `hsi-chaos-${this.runId}`;
+    const network = await client.network.create({ Name: name, Driver: 'bridge', CheckDuplicate: true, Labels: labels });
+    return new StartedNetwork(client, name, network);
+  }
+}
+
+interface StartedParts {
+  runId: string;
+  network: StartedNetwork;
+  images: StackImages;
+  postgres: StartedPostgreSqlContainer;
+  redis: StartedRedisContainer;
+  redisPassword: string;
+  jaeger: StartedJaegerContainer;
+  toxiproxy: StartedToxiproxyContainer;
+  detector: StartedDetectorContainer;
+  backend: StartedBackendContainer;
+  timings: StackTimings;
+  detached: boolean;
+  gpus: boolean;
+}
+
+export class StartedHsiStack {
+  readonly runId: string;
+  readonly timings: StackTimings;
+  readonly images: StackImages;
+  readonly gpus: boolean;
+  readonly postgres: StartedPostgreSqlContainer;
+  readonly redis: StartedRedisContainer;
+  readonly jaeger: StartedJaegerContainer;
+  readonly toxiproxy: StartedToxiproxyContainer;
+  readonly detector: StartedDetectorContainer;
+  readonly backend: StartedBackendContainer;
+  private readonly parts: StartedParts;
+  private readonly unregister: () => void;
+  private stopped: Promise<void> | undefined;
+
+  constructor(parts: StartedParts) {
+    this.parts = parts;
+    this.runId = parts.runId;
+    this.timings = parts.timings;
+    this.images = parts.images;
+    this.gpus = parts.gpus;
+    this.postgres = parts.postgres;
+    this.redis = parts.redis;
+    this.jaeger = parts.jaeger;
+    this.toxiproxy = parts.toxiproxy;
+    this.detector = parts.detector;
+    this.backend = parts.backend;
+    this.unregister = parts.detached ? () => {} : registerTeardown(`stack ${parts.runId}`, () => this.stop());
+  }
+
+  getBackendUrl(): string {
+    return this.backend.getUrl();
+  }
+  getJaegerQueryUrl(): string {
+    return this.jaeger.getQueryUrl();
+  }
+  getToxiproxyApiUrl(): string {
+    return this.toxiproxy.getApiUrl();
+  }
+  getDetectorUrl(): string {
+    return this.detector.getUrl();
+  }
+  /** PostgreSQL as the harness reaches it: direct mapped port, not through Toxiproxy. */
+  getPostgresConnectionUri(): string {
+    return this.postgres.getConnectionUri();
+  }
+  getRedisUrl(): string {
+    return `redis://:${this.parts.redisPassword}@${this.redis.getHost()}:${this.redis.getPort()}/0`;
+  }
+  getNetworkName(): string {
+    return this.parts.network.getName();
+  }
+  containers(): Record<string, StartedTestContainer> {
+    const { postgres, redis, jaeger, toxiproxy, detector, backend } = this.parts;
+    return { postgres, redis, jaeger, toxiproxy, detector, backend };
+  }
+
+  /** Stops every container (backend first, so it flushes its spans) and removes the network. */
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      this.unregister();
+      const { backend, detector, postgres, redis, jaeger, toxiproxy, network } = this.parts;
+      await Promise.allSettled([backend.stop({ timeout: 5_000 }), detector.stop({ timeout: 5_000 })]);
+      await Promise.allSettled([postgres, redis, jaeger, toxiproxy].map((c) => c.stop({ timeout: 2_000 })));
+      await network.stop().catch(() => undefined);
+      // Belt and braces: anything of this run that survived (e.g. a failed stop) goes too.
+      await removeRun(this.runId);
+    })();
+    return this.stopped;
+  }
+}
+
+export { MANAGED_LABEL, RUN_ID_LABEL };

@@ -1,0 +1,38 @@
+import type { StackConfig } from '../../config/stack-config.ts';
+
+/** The images one stack needs, by role. */
+export interface StackImages {
+  postgres: string;
+  redis: string;
+  jaeger: string;
+  toxiproxy: string;
+  /** One image holds every reference-stack service; the command picks the service. */
+  referenceStack: string;
+}
+
+/** Pinned versions of what `images build` makes from source. */
+export const PINNED = {
+  debianSuite: 'bookworm',
+  debianMirror: 'http://deb.debian.org/debian',
+  /** Jaeger publishes each release twice: v1.76.0 is the v2.13.0 binary under a v1 module path. */
+  jaegerModuleVersion: 'v1.76.0',
+  jaegerVersion: '2.13.0',
+  toxiproxyVersion: 'v2.12.0',
+  nodeVersion: '24.9.0',
+} as const;
+
+export const LOCAL_IMAGES: StackImages & { base: string; node: string } = {
+  base: `hsi-chaos/debian:${PINNED.debianSuite}`,
+  postgres: `hsi-chaos/postgres:15-${PINNED.debianSuite}`,
+  redis: `hsi-chaos/redis:7-${PINNED.debianSuite}`,
+  jaeger: `hsi-chaos/jaeger:${PINNED.jaegerVersion}`,
+  toxiproxy: `hsi-chaos/toxiproxy:${PINNED.toxiproxyVersion.slice(1)}`,
+  node: `hsi-chaos/node:${PINNED.nodeVersion}`,
+  referenceStack: 'hsi-chaos/reference-stack-emulated:dev',
+};
+
+export function stackImages(config: Pick<StackConfig, 'imageMode' | 'registryImages'>): StackImages {
+  if (config.imageMode === 'registry') return { ...config.registryImages };
+  const { base: _base, node: _node, ...images } = LOCAL_IMAGES;
+  return images;
+}

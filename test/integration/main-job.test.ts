@@ -1,0 +1,73 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { dockerResourcesOfRun, PROJECT_ROOT } from './stack-helpers.ts';
+
+const NODE = join(PROJECT_ROOT, 'node_modules', '.bin', 'node');
+
+interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  runId: string | undefined;
+}
+
+/** Runs the CLI; `onLine` may send it a signal mid-run. */
+function runCli(args: string[], onLine?: (line: string, child: ReturnType<typeof spawn>) => void): Promise<CliRun> {
+  return new Promise((resolve) => {
+    const child = spawn(NODE, [join(PROJECT_ROOT, 'bin', 'hsi-chaos.js'), ...args], { cwd: PROJECT_ROOT, env: { ...process.env, CI: 'true' } });
+    let stdout = '';
+    let stderr = '';
+    let pending = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      pending += chunk.toString();
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) onLine?.(line, child);
+    });
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const killer = setTimeout(() => child.kill('SIGKILL'), 170_000);
+    child.on('close', (code) => {
+      clearTimeout(killer);
+      resolve({ code, stdout, stderr, runId: /run (\S+): results in/.exec(stdout)?.[1] });
+    });
+  });
+}
+
+describe('main job (hsi-chaos run)', () => {
+  it('prints trace ids whose traces hold backend and detector spans, writes summary.json, leaves nothing behind', async () => {
+    const res = await runCli(['run', '--uploads', '3']);
+    expect(res.code, res.stderr + res.stdout).toBe(0);
+    expect(res.stdout).toMatch(/stack started in \d+\.\d s/);
+    expect(res.stdout).toMatch(/✓ [0-9a-f]{32} +\d+ spans +.*nemotron-backend.*ai-yolo26-emulator|✓ [0-9a-f]{32} +\d+ spans +.*ai-yolo26-emulator.*nemotron-backend/);
+    expect(res.runId).toBeDefined();
+    const summaryFile = join(PROJECT_ROOT, 'results', res.runId!, 'summary.json');
+    const summary = JSON.parse(readFileSync(summaryFile, 'utf8')) as { status: string; uploads: { accepted: number }; traces: { ok: boolean }[] };
+    expect(summary.status).toBe('passed');
+    expect(summary.uploads.accepted).toBe(3);
+    expect(summary.traces.filter((t) => t.ok)).toHaveLength(3);
+    expect(await dockerResourcesOfRun(res.runId!)).toEqual([]);
+  });
+
+  it('on Ctrl-C mid-run tears the stack down and keeps the results written so far', async () => {
+    let interrupted = false;
+    const res = await runCli(['run', '--uploads', '2000', '--concurrency', '1'], (line, child) => {
+      if (!interrupted && /uploads?:|stack started in/.test(line)) {
+        interrupted = true;
+        // Let a few uploads happen first, so there is something to keep.
+        setTimeout(() => child.kill('SIGINT'), 1_500);
+      }
+    });
+    expect(interrupted).toBe(true);
+    expect(res.code).toBe(130);
+    expect(res.runId).toBeDefined();
+    expect(await dockerResourcesOfRun(res.runId!)).toEqual([]);
+    const dir = join(PROJECT_ROOT, 'results', res.runId!);
+    const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as { status: string; uploads: { sent: number } };
+    expect(summary.status).toBe('interrupted');
+    expect(existsSync(join(dir, 'requests.ndjson'))).toBe(true);
+    expect(readFileSync(join(dir, 'requests.ndjson'), 'utf8').trim().split('\n').length).toBeGreaterThan(0);
+  });
+});

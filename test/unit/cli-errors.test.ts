@@ -1,0 +1,71 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+const NODE = join(ROOT, 'node_modules', '.bin', 'node');
+
+function cli(args: string[], env: Record<string, string> = {}) {
+  const res = spawnSync(NODE, [join(ROOT, 'bin', 'hsi-chaos.js'), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, CI: 'true', ...env },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { code: res.status, stdout: res.stdout, stderr: res.stderr };
+}
+
+function tempConfig(content: Record<string, unknown>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'hsi-chaos-cfg-'));
+  const file = join(dir, 'stack.json');
+  writeFileSync(file, JSON.stringify({ resultsDir: join(dir, 'results'), ...content }));
+  return file;
+}
+
+/** Bad input: one clear line naming the field or file, exit code 2, never a stack trace. */
+function expectOneLineError(res: { code: number | null; stderr: string }, pattern: RegExp): void {
+  expect(res.code).toBe(2);
+  const lines = res.stderr.trim().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(pattern);
+  expect(res.stderr).not.toMatch(/\n\s+at /);
+}
+
+describe('hsi-chaos CLI: bad input', () => {
+  it('rejects an unknown image mode naming the field', () => {
+    expectOneLineError(cli(['run', '--image-mode', 'floppy']), /imageMode: expected "local" or "registry", got "floppy"/);
+  });
+
+  it('rejects an unknown image mode in the config file naming the file and field', () => {
+    const file = tempConfig({ imageMode: 'tape' });
+    expectOneLineError(cli(['run', '--config', file]), new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: imageMode`));
+  });
+
+  it('rejects a missing fixtures folder before starting anything', () => {
+    const file = tempConfig({ fixturesDir: '/nonexistent/hsi-fixtures' });
+    expectOneLineError(cli(['run', '--config', file]), /fixtures folder \/nonexistent\/hsi-fixtures does not exist/);
+  });
+
+  it('says how to provide Docker when no engine answers and none can be started', () => {
+    const file = tempConfig({});
+    expectOneLineError(cli(['run', '--config', file], { DOCKER_HOST: 'unix:///tmp/hsi-chaos-no-such.sock' }), /no Docker engine answers at DOCKER_HOST=unix:\/\/\/tmp\/hsi-chaos-no-such\.sock; start Docker/);
+  });
+
+  it('rejects unknown commands, flags and bad numbers', () => {
+    expectOneLineError(cli(['explode']), /unknown command "explode"/);
+    expectOneLineError(cli(['run', '--bogus']), /Unknown option '--bogus'/);
+    expectOneLineError(cli(['run', '--uploads', '-3']), /--uploads must be a whole number from 1 to 10000/);
+  });
+
+  it('rejects a config file that does not exist', () => {
+    expectOneLineError(cli(['run', '--config', '/nonexistent/cfg.json']), /config file \/nonexistent\/cfg\.json does not exist/);
+  });
+
+  it('prints help with exit 0', () => {
+    const res = cli(['--help']);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(/Usage: hsi-chaos <command>/);
+  });
+});
