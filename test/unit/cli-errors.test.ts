@@ -56,7 +56,7 @@ describe('hsi-chaos CLI: bad input', () => {
   it('rejects unknown commands, flags and bad numbers', () => {
     expectOneLineError(cli(['explode']), /unknown command "explode"/);
     expectOneLineError(cli(['run', '--bogus']), /Unknown option '--bogus'/);
-    expectOneLineError(cli(['run', '--uploads', '-3']), /--uploads must be a whole number from 1 to 10000/);
+    expectOneLineError(cli(['run', '--uploads', '0']), /--uploads must be a whole number from 1 to 10000/);
   });
 
   it('rejects a config file that does not exist', () => {

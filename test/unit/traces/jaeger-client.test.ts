@@ -1,0 +1,308 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { JaegerQueryClient, JaegerQueryError, TraceIncompleteError, assessTrace, type JaegerQueryClientOptions } from '../../../harness/traces/jaeger-client.ts';
+import { buildTraceTree } from '../../../harness/traces/span-model.ts';
+import { parseV3Traces } from '../../../harness/traces/jaeger-schemas.ts';
+import { FakeJaeger, captured, fixture, fixtureText, manifest, partialV3, type FakeAnswer, type FakeRequest } from './helpers.ts';
+
+const A = manifest.traces.full.traceId;
+const B = manifest.traces.remoteParent.traceId;
+const BACKEND = 'nemotron-backend';
+const DETECTOR = 'ai-yolo26-emulator';
+const MISSING = 'ffffffffffffffffffffffffffffff01';
+
+const NOT_FOUND_V3 = captured('v3-trace-not-found.json');
+const FULL_V3 = captured('v3-trace-full.json');
+const BACKEND_ONLY_V3: FakeAnswer = { status: 200, body: partialV3((service) => service === BACKEND) };
+
+let fake: FakeJaeger | undefined;
+afterEach(async () => {
+  await fake?.stop();
+  fake = undefined;
+});
+
+/** A fake Jaeger v2: the v3 services probe answers from the capture, `route` answers the rest. */
+async function jaeger(route: (req: FakeRequest) => FakeAnswer | undefined, options: Omit<JaegerQueryClientOptions, 'baseUrl'> = {}) {
+  fake = new FakeJaeger((req) => route(req) ?? (req.path === '/api/v3/services' ? captured('v3-services.json') : { status: 404, body: '404 page not found' }));
+  const client = new JaegerQueryClient({ baseUrl: `${await fake.start()}/`, ...options });
+  return { client, server: fake };
+}
+
+/** Answers the trace lookups of `traceId` in turn from `answers`, repeating the last one. */
+function sequence(traceId: string, answers: FakeAnswer[]): (req: FakeRequest) => FakeAnswer | undefined {
+  let n = 0;
+  return (req) => {
+    if (req.path !== `/api/v3/traces/${traceId}`) return undefined;
+    return answers[Math.min(n++, answers.length - 1)];
+  };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('JaegerQueryClient: API detection', () => {
+  it('uses api/v3 when it answers, asking only once even for concurrent calls', async () => {
+    const { client, server } = await jaeger((req) => (req.path === `/api/v3/traces/${A}` ? FULL_V3 : undefined));
+    const trees = await Promise.all([client.getTrace(A), client.getTrace(A.toUpperCase()), client.getTrace(A)]);
+    expect(await client.api()).toBe('v3');
+    expect(server.count('/api/v3/services')).toBe(1);
+    expect(trees.map((t) => t?.spans.length)).toEqual([7, 7, 7]);
+    expect(await client.getTrace(MISSING)).toBeUndefined();
+    expect(server.count('/api/traces/' + A)).toBe(0);
+  });
+
+  const absent: [string, FakeAnswer][] = [
+    ['404 with a plain-text body', { status: 404, body: '404 page not found' }],
+    ['404 with a JSON error', { status: 404, body: '{"error":{"httpCode":404,"message":"Not Found"}}' }],
+    ['200 with a JSON error', { status: 200, body: '{"error":{"message":"no such route"}}' }],
+    ['404 with an empty JSON object', { status: 404, body: '{}' }],
+    ['405', { status: 405, body: '' }],
+    ['200 with the UI page (how Jaeger answers unknown paths)', captured('v3-unknown-path.html')],
+  ];
+  for (const [what, v3Answer] of absent) {
+    it(`falls back to the legacy API when api/v3 answers ${what}, and remembers it`, async () => {
+      const { client, server } = await jaeger((req) => {
+        if (req.path.startsWith('/api/v3/')) return v3Answer;
+        if (req.path === '/api/services') return captured('legacy-services.json');
+        if (req.path === `/api/traces/${A}`) return captured('legacy-trace-full.json');
+        if (req.path.startsWith('/api/traces/')) return captured('legacy-trace-not-found.json');
+        return undefined;
+      });
+      const tree = await client.getTrace(A);
+      expect(tree?.spans).toHaveLength(7);
+      expect(tree?.services()).toEqual([DETECTOR, BACKEND]);
+      expect(await client.getTrace(MISSING)).toBeUndefined();
+      expect(await client.services()).toEqual([DETECTOR, BACKEND]);
+      expect(await client.api()).toBe('legacy');
+      expect(server.count('/api/v3/services')).toBe(1);
+      expect(server.count('/api/services')).toBe(2); // the probe, then services()
+      expect(server.count(`/api/v3/traces/${A}`)).toBe(0);
+    });
+  }
+
+  it('honours a fixed api without probing', async () => {
+    const legacy = await jaeger((req) => (req.path === `/api/traces/${A}` ? captured('legacy-trace-full.json') : undefined), { api: 'legacy' });
+    expect((await legacy.client.getTrace(A))?.spans).toHaveLength(7);
+    expect(legacy.server.requests.map((r) => r.path)).toEqual([`/api/traces/${A}`]);
+    await legacy.server.stop();
+
+    const v3 = await jaeger((req) => (req.path === `/api/v3/traces/${A}` ? FULL_V3 : undefined), { api: 'v3' });
+    expect((await v3.client.getTrace(A))?.spans).toHaveLength(7);
+    expect(v3.server.requests.map((r) => r.path)).toEqual([`/api/v3/traces/${A}`]);
+  });
+
+  it('says so when neither API answers, and asks again on the next call', async () => {
+    const { client, server } = await jaeger((req) => ({ status: 404, body: `404 page not found ${req.path}` }));
+    const error = await rejection(client.getTrace(A));
+    expect(error).toBeInstanceOf(JaegerQueryError);
+    expect(error.message).toMatch(/serves neither api\/v3 \(GET \/api\/v3\/services: 404 .*\) nor the legacy API \(GET \/api\/services: 404 .*\); is this Jaeger's query port/);
+    await rejection(client.getTrace(A));
+    expect(server.count('/api/v3/services')).toBe(2);
+  });
+
+  it('reports an unreachable Jaeger as a retryable error naming the URL', async () => {
+    const closed = new FakeJaeger(() => ({ status: 200, body: '' }));
+    const url = await closed.start();
+    await closed.stop();
+    const error = await rejection(new JaegerQueryClient({ baseUrl: url }).getTrace(A));
+    expect(error).toBeInstanceOf(JaegerQueryError);
+    expect((error as JaegerQueryError).retryable).toBe(true);
+    expect(error.message).toContain(`${url}/api/v3/services failed`);
+    expect(error.message).toContain('ECONNREFUSED');
+  });
+
+  it('rejects bad input before asking Jaeger', async () => {
+    expect(() => new JaegerQueryClient({ baseUrl: 'localhost:16686' })).toThrow(/must be http or https|not a URL/);
+    const { client, server } = await jaeger(() => undefined);
+    expect((await rejection(client.getTrace('not-a-trace'))).message).toContain('"not-a-trace" is not a trace id');
+    expect(server.requests).toEqual([]);
+  });
+});
+
+describe('JaegerQueryClient: reading', () => {
+  it('turns HTTP errors into JaegerQueryError with Jaeger’s own message', async () => {
+    const { client } = await jaeger((req) => (req.path.startsWith('/api/v3/traces/') ? { status: 500, body: '{"error":{"httpCode":500,"message":"storage exploded"}}' } : undefined));
+    const error = (await rejection(client.getTrace(A))) as JaegerQueryError;
+    expect(error.message).toMatch(/Jaeger GET http:\/\/127\.0\.0\.1:\d+\/api\/v3\/traces\/[0-9a-f]{32}: HTTP 500: storage exploded/);
+    expect(error.status).toBe(500);
+    expect(error.retryable).toBe(true);
+  });
+
+  it('names the request and the JSON path when an answer is malformed', async () => {
+    const { client } = await jaeger((req) => (req.path.startsWith('/api/v3/traces/') ? { status: 200, body: '{"result":{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz"}]}]}]}}' } : undefined));
+    const error = (await rejection(client.getTrace(A))) as JaegerQueryError;
+    expect(error.message).toMatch(/^Jaeger GET .*\/api\/v3\/traces\/[0-9a-f]{32}: result\.resourceSpans\.0\.scopeSpans\.0\.spans\.0\.traceId: expected a trace id/);
+    expect(error.retryable).toBe(false);
+  });
+
+  it('merges a streamed (one JSON object per line) api/v3 answer', async () => {
+    const doc = fixture('v3-trace-full.json') as { result: { resourceSpans: unknown[] } };
+    const lines = doc.result.resourceSpans.map((rs) => JSON.stringify({ result: { resourceSpans: [rs] } })).join('\n');
+    const { client } = await jaeger((req) => (req.path === `/api/v3/traces/${A}` ? { status: 200, body: `${lines}\n` } : undefined));
+    expect((await client.getTrace(A))?.spans).toHaveLength(7);
+  });
+
+  it('lists services (Jaeger v2 answers {} when empty)', async () => {
+    let empty = true;
+    const { client } = await jaeger((req) => (req.path === '/api/v3/services' ? (empty ? captured('v3-services-empty.json') : captured('v3-services.json')) : undefined));
+    expect(await client.services()).toEqual([]);
+    empty = false;
+    expect(await client.services()).toEqual([DETECTOR, BACKEND]);
+  });
+});
+
+describe('JaegerQueryClient.findTraces', () => {
+  const startMin = new Date('2026-11-24T08:00:00.000Z');
+  const startMax = new Date('2026-11-24T09:00:00.123Z');
+
+  it('searches api/v3 and filters attributes itself (the Jaeger v2 build captured ignores query.attributes)', async () => {
+    const { client, server } = await jaeger((req) => (req.path === '/api/v3/traces' ? captured('v3-search-attributes.json') : undefined));
+    const found = await client.findTraces({ service: DETECTOR, operation: 'yolo26_detection_request', attributes: { 'camera.id': 'cam-01' }, startMin, startMax, limit: 5 });
+    expect(found.map((t) => t.traceId)).toEqual([A]);
+    const sent = server.requests.find((r) => r.path === '/api/v3/traces')!.query;
+    expect(Object.fromEntries(sent)).toEqual({
+      'query.service_name': DETECTOR,
+      'query.operation_name': 'yolo26_detection_request',
+      'query.attributes': '{"camera.id":"cam-01"}',
+      'query.start_time_min': '2026-11-24T08:00:00.000Z',
+      'query.start_time_max': '2026-11-24T09:00:00.123Z',
+      'query.search_depth': '5',
+      'query.num_traces': '5',
+    });
+    // Without the attribute both traces match, newest first; limit cuts.
+    expect((await client.findTraces({ service: DETECTOR, startMin, startMax })).map((t) => t.traceId)).toEqual([A, B]);
+    expect((await client.findTraces({ service: DETECTOR, startMin, startMax, limit: 1 })).map((t) => t.traceId)).toEqual([A]);
+    // Numbers and booleans compare as strings; resource attributes count too.
+    expect(await client.findTraces({ service: BACKEND, attributes: { 'upload.bytes': 48213, 'hsi.sampled': true }, startMin, startMax })).toHaveLength(1);
+    expect(await client.findTraces({ service: BACKEND, attributes: { 'service.version': '1.4.0' }, startMin, startMax })).toHaveLength(2);
+  });
+
+  it('answers an empty list for a 404', async () => {
+    const { client } = await jaeger((req) => (req.path === '/api/v3/traces' ? captured('v3-search-empty.json') : undefined));
+    expect(await client.findTraces({ service: 'no-such-service', startMin, startMax })).toEqual([]);
+  });
+
+  it('searches the legacy API with microsecond bounds', async () => {
+    const { client, server } = await jaeger((req) => (req.path === '/api/traces' ? captured('legacy-search.json') : undefined), { api: 'legacy' });
+    const found = await client.findTraces({ service: BACKEND, operation: 'POST /api/upload', attributes: { 'camera.id': 'cam-02' }, startMin, startMax, limit: 7 });
+    expect(found.map((t) => t.traceId)).toEqual([B]);
+    expect(Object.fromEntries(server.requests[0]!.query)).toEqual({
+      service: BACKEND,
+      operation: 'POST /api/upload',
+      tags: '{"camera.id":"cam-02"}',
+      start: String(startMin.getTime() * 1000),
+      end: String(startMax.getTime() * 1000),
+      limit: '7',
+    });
+  });
+
+  it('rejects an empty time window and a bad limit', async () => {
+    const { client } = await jaeger(() => undefined);
+    await expect(client.findTraces({ service: BACKEND, startMin: startMax, startMax: startMin })).rejects.toThrow(/startMin .* must be before startMax/);
+    await expect(client.findTraces({ service: BACKEND, startMin, startMax, limit: 0 })).rejects.toThrow(/limit must be a positive integer/);
+  });
+});
+
+describe('JaegerQueryClient.waitForTrace: completeness', () => {
+  const expected = { expectedServices: [BACKEND, DETECTOR], expectedSpanNames: ['detection_processing', 'yolo26_detection_request'] };
+
+  it('waits until found, every expected service and span present, and the count unchanged over two polls', async () => {
+    const { client, server } = await jaeger(sequence(A, [NOT_FOUND_V3, NOT_FOUND_V3, BACKEND_ONLY_V3, FULL_V3, FULL_V3]));
+    const tree = await client.waitForTrace(A, { ...expected, timeoutMs: 5000, pollIntervalMs: 10 });
+    expect(tree.spans).toHaveLength(7);
+    expect(server.count(`/api/v3/traces/${A}`)).toBe(5);
+  });
+
+  it('needs the second poll even when everything expected is there at once', async () => {
+    const { client, server } = await jaeger(sequence(A, [FULL_V3]));
+    await client.waitForTrace(A, { timeoutMs: 5000, pollIntervalMs: 10 });
+    expect(server.count(`/api/v3/traces/${A}`)).toBe(2);
+  });
+
+  it('times out naming the missing services and spans and how many spans were seen', async () => {
+    const { client } = await jaeger(sequence(A, [BACKEND_ONLY_V3]));
+    const error = await rejection(client.waitForTrace(A, { ...expected, expectedSpanNames: [...expected.expectedSpanNames, 'inference'], timeoutMs: 150, pollIntervalMs: 20 }));
+    expect(error).toBeInstanceOf(TraceIncompleteError);
+    expect(error.message).toMatch(
+      new RegExp(`^trace ${A}: incomplete after 150 ms \\(\\d+ polls\\): 5 span\\(s\\) seen from ${BACKEND}; missing services: ${DETECTOR}; missing spans: yolo26_detection_request, inference$`),
+    );
+    const incomplete = error as TraceIncompleteError;
+    expect(incomplete.exitCode).toBe(1);
+    expect([incomplete.found, incomplete.spanCount, incomplete.missingServices, incomplete.missingSpanNames]).toEqual([true, 5, [DETECTOR], ['yolo26_detection_request', 'inference']]);
+    expect(incomplete.lastTree?.spans).toHaveLength(5);
+  });
+
+  it('says "trace not found" when Jaeger never had it', async () => {
+    const { client } = await jaeger(sequence(A, [NOT_FOUND_V3]));
+    const error = await rejection(client.waitForTrace(A, { ...expected, timeoutMs: 100, pollIntervalMs: 20 }));
+    expect(error).toBeInstanceOf(TraceIncompleteError);
+    expect(error.message).toMatch(new RegExp(`^trace ${A}: trace not found in Jaeger after 100 ms \\(\\d+ polls\\)$`));
+  });
+
+  it('does not accept a trace whose span count keeps changing', async () => {
+    let n = 0;
+    const { client } = await jaeger((req) => (req.path === `/api/v3/traces/${A}` ? (n++ % 2 === 0 ? BACKEND_ONLY_V3 : FULL_V3) : undefined));
+    const error = await rejection(client.waitForTrace(A, { timeoutMs: 150, pollIntervalMs: 20 }));
+    expect(error.message).toMatch(/span count still changing \((5 → 7|7 → 5)\)$/);
+  });
+
+  it('rides out Jaeger errors that may pass, and reports the last one on timeout', async () => {
+    const boom: FakeAnswer = { status: 503, body: '{"error":{"httpCode":503,"message":"storage warming up"}}' };
+    const recovered = await jaeger(sequence(A, [boom, boom, FULL_V3]));
+    expect((await recovered.client.waitForTrace(A, { timeoutMs: 5000, pollIntervalMs: 10 })).spans).toHaveLength(7);
+    await recovered.server.stop();
+
+    const broken = await jaeger(sequence(A, [boom]));
+    const error = await rejection(broken.client.waitForTrace(A, { timeoutMs: 80, pollIntervalMs: 20 }));
+    expect(error).toBeInstanceOf(TraceIncompleteError);
+    expect(error.message).toMatch(/trace not found in Jaeger after 80 ms .*; last error: Jaeger GET .*: HTTP 503: storage warming up$/);
+  });
+
+  it('throws a malformed answer at once instead of polling on', async () => {
+    const { client, server } = await jaeger(sequence(A, [{ status: 200, body: '<html>proxy error</html>' }]));
+    const error = await rejection(client.waitForTrace(A, { timeoutMs: 5000, pollIntervalMs: 10 }));
+    expect(error).toBeInstanceOf(JaegerQueryError);
+    expect(error.message).toContain('not JSON: <html>proxy error</html>');
+    expect(server.count(`/api/v3/traces/${A}`)).toBe(1);
+  });
+
+  it('assessTrace lists what is missing', () => {
+    const tree = buildTraceTree(parseV3Traces(JSON.parse(BACKEND_ONLY_V3.body)));
+    expect(assessTrace(tree, expected)).toEqual({ found: true, spanCount: 5, services: [BACKEND], missingServices: [DETECTOR], missingSpanNames: ['yolo26_detection_request'] });
+    expect(assessTrace(undefined, expected)).toEqual({ found: false, spanCount: 0, services: [], missingServices: [BACKEND, DETECTOR], missingSpanNames: expected.expectedSpanNames });
+  });
+});
+
+describe('JaegerQueryClient.waitForTraces', () => {
+  it('waits for many traces with bounded concurrency and answers per trace, in order', async () => {
+    const { client, server } = await jaeger((req) => {
+      if (req.path === `/api/v3/traces/${A}`) return { ...FULL_V3, delayMs: 15 };
+      if (req.path.startsWith('/api/v3/traces/')) return { ...NOT_FOUND_V3, delayMs: 15 };
+      return undefined;
+    });
+    const ids = [A, A, 'zz', A, MISSING, A, A, A];
+    const results = await client.waitForTraces(ids, { timeoutMs: 100, pollIntervalMs: 10, concurrency: 3 });
+    expect(results.map((r) => r.traceId)).toEqual(ids);
+    expect(results.map((r) => r.ok)).toEqual([true, true, false, true, false, true, true, true]);
+    const errors = results.flatMap((r) => (r.ok ? [] : [r.error]));
+    expect(errors[0]).toBeInstanceOf(JaegerQueryError);
+    expect(errors[1]).toBeInstanceOf(TraceIncompleteError);
+    expect(server.maxInFlight).toBe(3);
+  });
+
+  it('defaults to 8 at a time', async () => {
+    const { client, server } = await jaeger((req) => (req.path === `/api/v3/traces/${A}` ? { ...FULL_V3, delayMs: 15 } : undefined));
+    const results = await client.waitForTraces(new Array<string>(20).fill(A), { timeoutMs: 2000, pollIntervalMs: 5 });
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(server.maxInFlight).toBe(8);
+  });
+});
+
+it('fixtures: the manifest matches the files it lists', () => {
+  for (const c of manifest.captures) expect(fixtureText(c.file).length, c.file).toBeGreaterThan(0);
+});
