@@ -1,0 +1,153 @@
+import { context, ROOT_CONTEXT, SpanKind, type Attributes, type Tracer } from '@opentelemetry/api';
+import { ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '@opentelemetry/semantic-conventions';
+import { Redis } from 'ioredis';
+import { z } from 'zod';
+import { rateLimited, type Logger } from '../common/log.ts';
+import { withTimeout } from '../common/timing.ts';
+import { inSpan, injectTraceCarrier, type TraceCarrier } from '../telemetry/tracing.ts';
+
+/** Redis queue keys of the HSI pipeline. */
+export const DETECTION_QUEUE = 'detection_queue';
+export const DETECTION_DLQ = `dlq:${DETECTION_QUEUE}`;
+
+/** Blocking pop timeout of the detection worker (HSI: 5 s). */
+export const BLOCKING_POP_SECONDS = 5;
+/** How much later than the server-side pop timeout a silent blocking connection is declared dead. */
+const BLOCKING_GRACE_MS = 3000;
+
+// Messaging semantic conventions are still incubating; their names are spelled out here.
+export const ATTR_MESSAGING_SYSTEM = 'messaging.system';
+export const ATTR_MESSAGING_DESTINATION_NAME = 'messaging.destination.name';
+export const ATTR_MESSAGING_OPERATION_TYPE = 'messaging.operation.type';
+export const ATTR_MESSAGING_OPERATION_NAME = 'messaging.operation.name';
+export const ATTR_MESSAGING_MESSAGE_BODY_SIZE = 'messaging.message.body.size';
+
+const traceCarrierSchema = z.object({
+  traceparent: z.string(),
+  tracestate: z.string().optional(),
+  baggage: z.string().optional(),
+});
+
+/** The contract's detection_queue payload, plus `trace_context` (which the real HSI lacks). */
+export const detectionJobSchema = z.object({
+  camera_id: z.string().min(1),
+  file_path: z.string().min(1),
+  timestamp: z.string(),
+  media_type: z.string().default('image'),
+  pipeline_start_time: z.string().optional(),
+  file_hash: z.string().optional(),
+  trace_context: traceCarrierSchema.optional(),
+});
+export type DetectionJob = z.infer<typeof detectionJobSchema>;
+
+export interface DeadLetter extends Record<string, unknown> {
+  error: string;
+  attempts: number;
+  failed_at: string;
+  queue: string;
+}
+
+export interface RedisConnections {
+  /** Commands of the API and the worker's non-blocking writes; fails fast while disconnected. */
+  main: Redis;
+  /** The worker's BLPOP connection (a blocked connection cannot serve anything else). */
+  blocking: Redis;
+  address: { host: string; port: number };
+  close(timeoutMs: number): Promise<void>;
+}
+
+export function createRedisConnections(redisUrl: string, commandTimeoutMs: number, log: Logger, name: string): RedisConnections {
+  const allowLog = rateLimited(10_000);
+  // Reconnect forever with a short capped delay: the proxy in front of Redis may drop us any time.
+  const retryStrategy = (times: number): number => Math.min(times * 200, 2000);
+  const main = new Redis(redisUrl, {
+    connectionName: name,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: commandTimeoutMs,
+    // A connection that stops answering (e.g. a timeout toxic) is destroyed and reopened.
+    socketTimeout: commandTimeoutMs * 2,
+    connectTimeout: 5000,
+    retryStrategy,
+  });
+  const blocking = new Redis(redisUrl, {
+    connectionName: `${name}-worker`,
+    enableOfflineQueue: true,
+    maxRetriesPerRequest: 2,
+    // No commandTimeout: BLPOP legitimately waits 5 s. A socket silent for longer is dead.
+    socketTimeout: BLOCKING_POP_SECONDS * 1000 + BLOCKING_GRACE_MS,
+    connectTimeout: 5000,
+    retryStrategy,
+  });
+  for (const [role, client] of [['main', main], ['blocking', blocking]] as const) {
+    client.on('error', (error: Error) => {
+      if (allowLog(`${role}:${error.message}`)) context.with(ROOT_CONTEXT, () => log.warn('redis connection error', { role, error }));
+    });
+    client.on('ready', () => context.with(ROOT_CONTEXT, () => log.info('redis connection ready', { role })));
+  }
+  const url = new URL(redisUrl);
+  return {
+    main,
+    blocking,
+    address: { host: url.hostname, port: url.port === '' ? 6379 : Number(url.port) },
+    async close(timeoutMs: number): Promise<void> {
+      await Promise.all(
+        [main, blocking].map((client) =>
+          withTimeout(client.quit(), timeoutMs, 'redis quit').catch(() => {
+            client.disconnect();
+          }),
+        ),
+      );
+    },
+  };
+}
+
+/** Resolves once the connection is ready, or after timeoutMs (whichever first). */
+export function whenReady(redis: Redis, timeoutMs: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      redis.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    redis.once('ready', done);
+  });
+}
+
+/** PING without a span, bounded. */
+export async function pingRedis(redis: Redis, timeoutMs: number): Promise<void> {
+  await withTimeout(redis.ping(), timeoutMs, 'redis ping');
+}
+
+/**
+ * RPUSH of a JSON message in a PRODUCER span `<queue> publish`. When `withTraceContext` is set,
+ * the span's context is injected into the message as `trace_context`, so that the consumer's
+ * span becomes its child.
+ */
+export async function publish(
+  tracer: Tracer,
+  redis: Redis,
+  address: { host: string; port: number },
+  queue: string,
+  message: Record<string, unknown>,
+  withTraceContext = true,
+): Promise<{ body: string; length: number; traceContext: TraceCarrier | undefined }> {
+  const attributes: Attributes = {
+    [ATTR_MESSAGING_SYSTEM]: 'redis',
+    [ATTR_MESSAGING_DESTINATION_NAME]: queue,
+    [ATTR_MESSAGING_OPERATION_TYPE]: 'send',
+    [ATTR_MESSAGING_OPERATION_NAME]: 'RPUSH',
+    [ATTR_SERVER_ADDRESS]: address.host,
+    [ATTR_SERVER_PORT]: address.port,
+  };
+  return inSpan(tracer, `${queue} publish`, { kind: SpanKind.PRODUCER, attributes }, async (span) => {
+    const traceContext = withTraceContext ? injectTraceCarrier() : undefined;
+    const body = JSON.stringify(traceContext === undefined ? message : { ...message, trace_context: traceContext });
+    span.setAttribute(ATTR_MESSAGING_MESSAGE_BODY_SIZE, Buffer.byteLength(body));
+    const length = await redis.rpush(queue, body);
+    span.setAttribute('messaging.redis.queue_length', length);
+    return { body, length, traceContext };
+  });
+}
