@@ -68,7 +68,10 @@ describe('seeded random schedule', () => {
 class RecordingExecutor implements FaultExecutor {
   readonly calls: string[] = [];
   resets = 0;
-  constructor(private readonly delayMs = 0) {}
+  private readonly delayMs: number;
+  constructor(delayMs = 0) {
+    this.delayMs = delayMs;
+  }
   async apply(f: PlannedFault) {
     await new Promise((r) => setTimeout(r, this.delayMs));
     this.calls.push(`apply ${f.name}`);
