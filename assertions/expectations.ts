@@ -1,0 +1,311 @@
+import { z } from 'zod';
+import { parseOrThrow } from '../harness/config/validation.ts';
+import type { TraceTree } from '../harness/traces/span-model.ts';
+import { checkErrorsUnderFaults, ErrorExpectationSchema, type FaultEvidence } from './errors/errors.ts';
+import { hsiAnalysisTree, hsiBaggageChecks, hsiCompleteness, hsiHops, hsiLatencyBudgets, hsiUploadTree, type HsiExpectationOptions } from './hsi-expectations.ts';
+import { checkLatencyBudgets, LatencyBudgetSchema, type LatencyBudget } from './latency/latency.ts';
+import { checkNothingLost, filePathsWithoutDetections, type PipelineOutcome } from './lost/outcome.ts';
+import { BaggageCheckSchema, checkBaggage } from './propagation/baggage.ts';
+import { checkHops, HopDefinitionSchema, sentSpanIds } from './propagation/hops.ts';
+import { checkStitching, stitchPipelines, type StitchedPipeline } from './propagation/stitch.ts';
+import type { AssertionFamily, AssertionResult } from './result.ts';
+import { SpanSelectorSchema } from './selectors.ts';
+import { assessCompleteness, checkNoPartialTraces, checkParentBasedSampling, checkSampleRate, type SamplingRecord } from './sampling/checks.ts';
+import { SamplingStrategiesSchema } from './sampling/strategies.ts';
+import { checkSpanTree } from './span-tree/evaluate.ts';
+import { SpanTreeExpectationSchema } from './span-tree/model.ts';
+
+/**
+ * A scenario's `expectations: [...]`: each entry names a family and its options; built-ins
+ * (`"hsi"`) stand for the HSI shape. `evaluateExpectations` is pure: the runner collects the
+ * evidence (traces, upload records, fault windows, pipeline outcome) and gets results back.
+ *
+ *     "expectations": [
+ *       {"family": "span-tree", "builtin": "hsi-upload"},
+ *       {"family": "propagation", "hops": "hsi", "baggage": "hsi", "stitching": true},
+ *       {"family": "sampling", "rate": 0.1, "checks": ["rate"]},
+ *       {"family": "latency"},                                  // the contract's SLOs
+ *       {"family": "errors", "require": [{"window": "detector-down", "service": "nemotron-backend",
+ *                                         "name": "yolo26_detection_request", "min": 1}]},
+ *       {"family": "nothing-lost"}
+ *     ]
+ */
+
+const HsiOptionsSchema = z
+  .object({
+    analysis: z.boolean().optional(),
+    analysisRequired: z.boolean().optional(),
+    batch: z.boolean().optional(),
+    sql: z.boolean().optional(),
+    aiInternals: z.boolean().optional(),
+    services: z.object({ backend: z.string().min(1).optional(), detector: z.string().min(1).optional(), llm: z.string().min(1).optional() }).strict().optional(),
+  })
+  .strict();
+
+const SpanTreeEntry = z
+  .object({
+    family: z.literal('span-tree'),
+    name: z.string().min(1).optional(),
+    tree: SpanTreeExpectationSchema.optional(),
+    builtin: z.enum(['hsi-upload', 'hsi-analysis']).optional(),
+    hsi: HsiOptionsSchema.optional(),
+    /** `uploads` (default when upload records are given): only the uploads' own traces; `all`: every trace. */
+    traces: z.enum(['uploads', 'all']).optional(),
+  })
+  .strict()
+  .refine((e) => (e.tree === undefined) !== (e.builtin === undefined), { error: 'a span-tree expectation needs exactly one of tree or builtin' });
+
+const PropagationEntry = z
+  .object({
+    family: z.literal('propagation'),
+    hops: z.union([z.literal('hsi'), z.array(HopDefinitionSchema)], { error: 'hops: expected "hsi" or a list of hops' }).optional(),
+    baggage: z.union([z.literal('hsi'), z.literal(false), z.array(BaggageCheckSchema)], { error: 'baggage: expected "hsi", false or a list of {key, at}' }).optional(),
+    baggageAttributePrefix: z.string().optional(),
+    stitching: z.union([z.boolean(), z.object({ until: z.enum(['detection', 'event']) }).strict()]).optional(),
+    hsi: HsiOptionsSchema.optional(),
+  })
+  .strict();
+
+const SamplingEntry = z
+  .object({
+    family: z.literal('sampling'),
+    rate: z.number().min(0).max(1).optional(),
+    strategies: SamplingStrategiesSchema.optional(),
+    service: z.string().min(1).optional(),
+    operation: z.string().min(1).optional(),
+    confidence: z.number().gt(0).lt(1).optional(),
+    include: z.enum(['root-decision', 'all']).optional(),
+    durationSeconds: z.number().positive().optional(),
+    /** Default: rate (when a rate or strategies is given), parent-based, no-partial. */
+    checks: z.array(z.enum(['rate', 'parent-based', 'no-partial'])).min(1).optional(),
+    /** Fail parent-based checks that no request exercised (no sampled=0 / sampled=1 requests); default false. */
+    requireExercised: z.boolean().optional(),
+    hsi: HsiOptionsSchema.optional(),
+  })
+  .strict();
+
+const LatencyEntry = z
+  .object({
+    family: z.literal('latency'),
+    budgets: z.array(LatencyBudgetSchema).optional(),
+    /** Add the contract's SLO budgets; default true when no budgets are given. */
+    contractDefaults: z.boolean().optional(),
+    endToEnd: z.object({ percentile: z.number().gt(0).max(100), maxMs: z.number().positive() }).strict().optional(),
+    hsi: HsiOptionsSchema.optional(),
+  })
+  .strict();
+
+const ErrorsEntry = z
+  .object({
+    family: z.literal('errors'),
+    graceMs: z.number().min(0).optional(),
+    leadMs: z.number().min(0).optional(),
+    require: z.array(ErrorExpectationSchema).optional(),
+    ignore: z.array(SpanSelectorSchema).optional(),
+  })
+  .strict();
+
+const NothingLostEntry = z
+  .object({
+    family: z.literal('nothing-lost'),
+    endStage: z.enum(['event', 'detections']).optional(),
+    acceptNoDetections: z.boolean().optional(),
+  })
+  .strict();
+
+export const ScenarioExpectationSchema = z.discriminatedUnion('family', [SpanTreeEntry, PropagationEntry, SamplingEntry, LatencyEntry, ErrorsEntry, NothingLostEntry], {
+  error: 'expected an expectation with family span-tree, propagation, sampling, latency, errors or nothing-lost',
+});
+
+export const ScenarioExpectationsSchema = z.array(ScenarioExpectationSchema);
+
+export type ScenarioExpectation = z.infer<typeof ScenarioExpectationSchema>;
+
+/** Validates a scenario's `expectations` array; ConfigError naming the field (e.g. `scenario.json: expectations.2.hops.0.to: ...`). */
+export function parseExpectations(value: unknown, source = 'expectations'): ScenarioExpectation[] {
+  return parseOrThrow(ScenarioExpectationsSchema, value, source);
+}
+
+// ------------------------------------------------------------------ evidence
+
+/** One upload as the load driver recorded it (harness/load/upload-client.ts UploadRecord fits). */
+export interface UploadEvidence {
+  traceId: string;
+  /** The span id sent in traceparent. */
+  clientSpanId?: string | undefined;
+  /** The sampled flag sent; undefined when no traceparent was sent. */
+  sampled?: boolean | undefined;
+  status: number;
+  uploadId?: string | undefined;
+  filePath?: string | undefined;
+  cameraId?: string | undefined;
+}
+
+export interface ExpectationEvidence {
+  /** Every trace collected: the uploads' own, and those found by search (worker-started traces). */
+  traces: readonly TraceTree[];
+  uploads?: readonly UploadEvidence[];
+  /** Presence records (`checkTracePresence` + `toSamplingRecords`); derived from uploads + traces when absent. */
+  samplingRecords?: readonly SamplingRecord[];
+  faults?: FaultEvidence;
+  pipelineOutcome?: PipelineOutcome;
+  /** Derived with `stitchPipelines(traces, {uploads})` when absent. */
+  pipelines?: readonly StitchedPipeline[];
+}
+
+function noEvidence(family: AssertionFamily, name: string, what: string): AssertionResult {
+  return {
+    family,
+    name,
+    passed: false,
+    measured: { value: null, text: 'no evidence' },
+    bound: { op: '==', value: null, text: 'evidence required' },
+    message: `${family}: cannot evaluate: ${what} was not collected`,
+    exampleTraceIds: [],
+  };
+}
+
+function hsiOptions(entry: { hsi?: z.infer<typeof HsiOptionsSchema> | undefined }): HsiExpectationOptions {
+  const h = entry.hsi ?? {};
+  const out: HsiExpectationOptions = {};
+  if (h.analysis !== undefined) out.analysis = h.analysis;
+  if (h.analysisRequired !== undefined) out.analysisRequired = h.analysisRequired;
+  if (h.batch !== undefined) out.batch = h.batch;
+  if (h.sql !== undefined) out.sql = h.sql;
+  if (h.aiInternals !== undefined) out.aiInternals = h.aiInternals;
+  if (h.services !== undefined) {
+    const services: NonNullable<HsiExpectationOptions['services']> = {};
+    if (h.services.backend !== undefined) services.backend = h.services.backend;
+    if (h.services.detector !== undefined) services.detector = h.services.detector;
+    if (h.services.llm !== undefined) services.llm = h.services.llm;
+    out.services = services;
+  }
+  return out;
+}
+
+function acceptedUploads(evidence: ExpectationEvidence): UploadEvidence[] {
+  return (evidence.uploads ?? []).filter((u) => u.status === 202);
+}
+
+function uploadTraces(evidence: ExpectationEvidence): TraceTree[] {
+  const ids = new Set(acceptedUploads(evidence).map((u) => u.traceId));
+  return evidence.traces.filter((t) => ids.has(t.traceId));
+}
+
+function pipelinesOf(evidence: ExpectationEvidence, until: 'detection' | 'event'): StitchedPipeline[] {
+  if (evidence.pipelines) return [...evidence.pipelines];
+  return stitchPipelines(evidence.traces, { ...(evidence.uploads ? { uploads: acceptedUploads(evidence) } : {}), until });
+}
+
+function samplingRecordsOf(evidence: ExpectationEvidence, options: HsiExpectationOptions): SamplingRecord[] | undefined {
+  if (evidence.samplingRecords) return [...evidence.samplingRecords];
+  if (!evidence.uploads) return undefined;
+  const byId = new Map(evidence.traces.map((t) => [t.traceId, t]));
+  const spec = hsiCompleteness(options);
+  return acceptedUploads(evidence).map((u) => {
+    const c = assessCompleteness(byId.get(u.traceId), spec);
+    const r: SamplingRecord = { traceId: u.traceId, sentSampledFlag: u.sampled, foundInJaeger: c.found, complete: c.complete };
+    if (c.missing.length > 0) r.missing = c.missing;
+    return r;
+  });
+}
+
+/** Evaluates every expectation against the evidence, in order; never throws for missing evidence (those results fail). */
+export function evaluateExpectations(expectations: readonly ScenarioExpectation[], evidence: ExpectationEvidence): AssertionResult[] {
+  const results: AssertionResult[] = [];
+  for (const e of expectations) {
+    switch (e.family) {
+      case 'span-tree': {
+        const hsi = hsiOptions(e);
+        const tree = e.tree ?? (e.builtin === 'hsi-analysis' ? hsiAnalysisTree(hsi) : hsiUploadTree(hsi));
+        const useUploads = (e.traces ?? (evidence.uploads ? 'uploads' : 'all')) === 'uploads';
+        if (useUploads && !evidence.uploads) {
+          results.push(noEvidence('span-tree', `span tree: ${e.name ?? tree.name ?? 'expectation'}`, 'upload records (traces: "uploads")'));
+          break;
+        }
+        let traces = useUploads ? uploadTraces(evidence) : [...evidence.traces];
+        // The analysis tree only concerns traces that hold its top span.
+        const top = tree.root.name;
+        if (e.builtin === 'hsi-analysis' && typeof top === 'string') traces = traces.filter((t) => t.spanNames().includes(top));
+        results.push(checkSpanTree(traces, tree, e.name === undefined ? {} : { name: e.name }));
+        break;
+      }
+      case 'propagation': {
+        const hsi = hsiOptions(e);
+        const hops = e.hops === undefined || e.hops === 'hsi' ? hsiHops(hsi) : e.hops;
+        results.push(...checkHops(evidence.traces, hops, { sent: sentSpanIds(acceptedUploads(evidence)) }));
+        if (e.baggage !== false) {
+          const checks = e.baggage === undefined || e.baggage === 'hsi' ? hsiBaggageChecks(hsi) : e.baggage;
+          results.push(...checkBaggage(evidence.traces, checks, e.baggageAttributePrefix === undefined ? {} : { attributePrefix: e.baggageAttributePrefix }));
+        }
+        if (e.stitching) {
+          const until = typeof e.stitching === 'object' ? e.stitching.until : hsi.analysis ? 'event' : 'detection';
+          results.push(checkStitching(pipelinesOf(evidence, until), { until }));
+        }
+        break;
+      }
+      case 'sampling': {
+        const records = samplingRecordsOf(evidence, hsiOptions(e));
+        if (!records) {
+          results.push(noEvidence('sampling', 'sampling', 'sampling records or upload records'));
+          break;
+        }
+        const checks = e.checks ?? [...(e.rate !== undefined || e.strategies !== undefined ? (['rate'] as const) : []), 'parent-based', 'no-partial'];
+        if (checks.includes('rate')) {
+          if (e.rate === undefined && e.strategies === undefined) results.push(noEvidence('sampling', 'sampling rate', 'a configured rate or strategies file (rate/strategies)'));
+          else {
+            const options: Parameters<typeof checkSampleRate>[1] = {};
+            if (e.rate !== undefined) options.rate = e.rate;
+            if (e.strategies !== undefined) options.strategies = e.strategies;
+            if (e.service !== undefined) options.service = e.service;
+            if (e.operation !== undefined) options.operation = e.operation;
+            if (e.confidence !== undefined) options.confidence = e.confidence;
+            if (e.include !== undefined) options.include = e.include;
+            if (e.durationSeconds !== undefined) options.durationSeconds = e.durationSeconds;
+            results.push(...checkSampleRate(records, options));
+          }
+        }
+        if (checks.includes('parent-based')) results.push(...checkParentBasedSampling(records, { requireExercised: e.requireExercised ?? false }));
+        if (checks.includes('no-partial')) results.push(checkNoPartialTraces(records));
+        break;
+      }
+      case 'latency': {
+        const hsi = hsiOptions(e);
+        const budgets: LatencyBudget[] = [...(e.budgets ?? [])];
+        if (e.contractDefaults ?? e.budgets === undefined) budgets.push(...hsiLatencyBudgets(hsi));
+        if (e.endToEnd) budgets.push({ name: `end to end p${e.endToEnd.percentile}`, endToEnd: true, percentile: e.endToEnd.percentile, maxMs: e.endToEnd.maxMs });
+        const needPipelines = budgets.some((b) => b.endToEnd === true);
+        results.push(...checkLatencyBudgets({ traces: evidence.traces, ...(needPipelines ? { pipelines: pipelinesOf(evidence, 'event') } : {}) }, budgets));
+        break;
+      }
+      case 'errors': {
+        if (!evidence.faults) {
+          results.push(noEvidence('errors', 'errors outside fault windows', 'the fault windows (faults)'));
+          break;
+        }
+        const options: Parameters<typeof checkErrorsUnderFaults>[2] = {};
+        if (e.graceMs !== undefined) options.graceMs = e.graceMs;
+        if (e.leadMs !== undefined) options.leadMs = e.leadMs;
+        if (e.require !== undefined) options.require = e.require;
+        if (e.ignore !== undefined) options.ignore = e.ignore;
+        results.push(...checkErrorsUnderFaults(evidence.traces, evidence.faults, options));
+        break;
+      }
+      case 'nothing-lost': {
+        if (!evidence.pipelineOutcome || !evidence.uploads) {
+          results.push(noEvidence('nothing-lost', 'nothing lost', !evidence.uploads ? 'upload records' : 'the pipeline outcome (readPipelineOutcome)'));
+          break;
+        }
+        results.push(
+          checkNothingLost(evidence.uploads, evidence.pipelineOutcome, {
+            endStage: e.endStage ?? 'event',
+            noDetectionFilePaths: filePathsWithoutDetections(evidence.traces),
+            acceptNoDetections: e.acceptNoDetections ?? false,
+          }),
+        );
+        break;
+      }
+    }
+  }
+  return results;
+}
