@@ -32,9 +32,63 @@ export class RunResults {
     appendFileSync(this.path(name), `${JSON.stringify(value)}\n`);
   }
 
+  /**
+   * A buffered NDJSON appender for high-rate streams (one line per request): lines are
+   * appended in batches, at least every `flushEveryMs` and whenever `maxBufferedBytes`
+   * is reached, so a killed run loses at most the last batch.
+   */
+  ndjsonWriter(name: string, options: { flushEveryMs?: number; maxBufferedBytes?: number } = {}): NdjsonWriter {
+    const file = this.path(name);
+    const maxBytes = options.maxBufferedBytes ?? 256 * 1024;
+    let buffer: string[] = [];
+    let bytes = 0;
+    let closed = false;
+    const flush = () => {
+      if (buffer.length === 0) return;
+      appendFileSync(file, buffer.join(''));
+      buffer = [];
+      bytes = 0;
+    };
+    const timer = setInterval(flush, options.flushEveryMs ?? 250);
+    timer.unref();
+    return {
+      path: file,
+      write(value: unknown) {
+        if (closed) throw new Error(`${file}: writer is closed`);
+        const line = `${JSON.stringify(value)}\n`;
+        buffer.push(line);
+        bytes += line.length;
+        if (bytes >= maxBytes) flush();
+      },
+      flush,
+      close() {
+        if (closed) return;
+        closed = true;
+        clearInterval(timer);
+        flush();
+      },
+    };
+  }
+
   writeText(name: string, text: string): string {
     const target = this.path(name);
     writeFileSync(target, text);
     return target;
   }
+
+  /** writeText, write-then-rename: for reports a CI step may pick up while the run still writes. */
+  writeTextAtomic(name: string, text: string): string {
+    const target = this.path(name);
+    const tmp = `${target}.tmp-${process.pid}`;
+    writeFileSync(tmp, text);
+    renameSync(tmp, target);
+    return target;
+  }
+}
+
+export interface NdjsonWriter {
+  readonly path: string;
+  write(value: unknown): void;
+  flush(): void;
+  close(): void;
 }

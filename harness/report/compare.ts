@@ -1,0 +1,378 @@
+import { existsSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { ExitCode } from '../errors.ts';
+import { escapeMarkdownCell, escapeMarkdownText } from './escape.ts';
+import { formatMs, formatNumber, formatPercent, verdictWord } from './format.ts';
+import { mannWhitneyU, type MannWhitneyResult } from './mann-whitney.ts';
+import type { RunReportModel } from './report-model.ts';
+import { readRunReport } from './report-schema.ts';
+import { readRequestSamples } from './request-samples.ts';
+import { RunResults } from './run-results.ts';
+
+/**
+ * Baseline comparison of two runs (tonight's against last night's), see docs/reports.md.
+ *
+ * Metrics: http_req_duration p50/p95/p99, http_req_failed rate, throughput (http_reqs/s),
+ * and the p95 of every operation present in both runs. Each gets `regressed`,
+ * `improved` or `unchanged`:
+ *
+ * - latency (lower is better): regressed when current > baseline by MORE than
+ *   `latencyRelative` (20 %) AND by more than `latencyAbsoluteMs` (50 ms); improved
+ *   symmetrically (lower by more than 20 % and more than 50 ms).
+ * - failed rate: regressed when higher by more than `errorRateAbsolute` (0.01 = 1
+ *   percentage point); improved when lower by more than that.
+ * - throughput (higher is better): regressed when lower by more than
+ *   `throughputRelative` (20 %); improved when higher by more than that.
+ * - noise gate (http_req_duration p50/p95/p99 only, when both runs have at least
+ *   `minSamples` per-request latencies): a change beyond the tolerance counts only when
+ *   a two-sided Mann–Whitney U test on the two sets of latencies rejects "same
+ *   distribution" at `alpha` (0.01) AND its direction agrees; otherwise `unchanged`
+ *   ("within noise"). Without samples the tolerance alone decides.
+ */
+export const COMPARISON_SCHEMA_VERSION = 1;
+export const COMPARISON_JSON_FILE = 'comparison.json';
+export const COMPARISON_MD_FILE = 'comparison.md';
+
+export type ChangeVerdict = 'regressed' | 'improved' | 'unchanged';
+
+export interface CompareOptions {
+  latencyRelative?: number;
+  latencyAbsoluteMs?: number;
+  errorRateAbsolute?: number;
+  throughputRelative?: number;
+  alpha?: number;
+  minSamples?: number;
+  /** Per-request latencies (ms) of each run, e.g. from requests.ndjson (readRequestSamples). */
+  currentSamples?: readonly number[];
+  baselineSamples?: readonly number[];
+}
+
+export interface ResolvedTolerance {
+  latencyRelative: number;
+  latencyAbsoluteMs: number;
+  errorRateAbsolute: number;
+  throughputRelative: number;
+  alpha: number;
+  minSamples: number;
+}
+
+export const DEFAULT_TOLERANCE: ResolvedTolerance = {
+  latencyRelative: 0.2,
+  latencyAbsoluteMs: 50,
+  errorRateAbsolute: 0.01,
+  throughputRelative: 0.2,
+  alpha: 0.01,
+  minSamples: 20,
+};
+
+export interface MetricComparison {
+  /** e.g. `http_req_duration p95`, `operation nemotron-backend detection_processing p95`. */
+  metric: string;
+  kind: 'latency' | 'failed-rate' | 'throughput';
+  unit: 'ms' | 'fraction' | 'req/s';
+  baseline: number | null;
+  current: number | null;
+  /** current − baseline. */
+  delta: number | null;
+  /** (current − baseline) / baseline; null when baseline is 0 or unknown. */
+  relative: number | null;
+  /** False when either run lacks the value; verdict is then `unchanged`. */
+  comparable: boolean;
+  /** What the tolerance alone says. */
+  beyondTolerance: ChangeVerdict;
+  verdict: ChangeVerdict;
+  /** One line: why this verdict. */
+  reason: string;
+  test?: MannWhitneyResult;
+}
+
+export interface RunRef {
+  runId: string;
+  scenario: string;
+  startedAt: string;
+  verdict: RunReportModel['verdict'];
+  samples: number | null;
+}
+
+export interface ComparisonReport {
+  schemaVersion: typeof COMPARISON_SCHEMA_VERSION;
+  generatedAt: string;
+  verdict: ChangeVerdict;
+  current: RunRef;
+  baseline: RunRef;
+  tolerance: ResolvedTolerance;
+  /** Whether the U test gated the latency metrics (both runs had ≥ minSamples samples). */
+  uTestApplied: boolean;
+  metrics: MetricComparison[];
+  operations: MetricComparison[];
+  /** Operations in only one run (not compared). */
+  onlyInCurrent: string[];
+  onlyInBaseline: string[];
+  regressions: number;
+  improvements: number;
+  /** Caveats: different scenario, a run that ended in error, no load summary… */
+  notes: string[];
+}
+
+function resolve(options: CompareOptions): ResolvedTolerance {
+  const t = { ...DEFAULT_TOLERANCE };
+  for (const key of Object.keys(DEFAULT_TOLERANCE) as (keyof ResolvedTolerance)[]) {
+    const v = options[key];
+    if (v !== undefined) {
+      if (!Number.isFinite(v) || v < 0) throw new RangeError(`compare: ${key} must be a finite number ≥ 0, got ${v}`);
+      t[key] = v;
+    }
+  }
+  return t;
+}
+
+const pct = (r: number | null) => (r === null ? 'n/a' : `${r >= 0 ? '+' : ''}${(r * 100).toFixed(1)} %`);
+const signedMs = (d: number) => `${d >= 0 ? '+' : '−'}${formatMs(Math.abs(d))}`;
+const pText = (p: number) => (p < 1e-4 ? p.toExponential(1) : p.toFixed(4));
+
+function notComparable(metric: string, kind: MetricComparison['kind'], unit: MetricComparison['unit'], baseline: number | null, current: number | null): MetricComparison {
+  const missing = baseline === null && current === null ? 'either run' : baseline === null ? 'the baseline' : 'the current run';
+  return { metric, kind, unit, baseline, current, delta: null, relative: null, comparable: false, beyondTolerance: 'unchanged', verdict: 'unchanged', reason: `not measured in ${missing}` };
+}
+
+export function compareLatency(metric: string, baseline: number | null, current: number | null, t: ResolvedTolerance, test?: MannWhitneyResult): MetricComparison {
+  if (baseline === null || current === null || !Number.isFinite(baseline) || !Number.isFinite(current)) return notComparable(metric, 'latency', 'ms', baseline, current);
+  const delta = current - baseline;
+  const relative = baseline > 0 ? delta / baseline : null;
+  const relWorse = relative === null ? delta > 0 : relative > t.latencyRelative;
+  const relBetter = relative === null ? false : -relative > t.latencyRelative;
+  const beyond: ChangeVerdict = relWorse && delta > t.latencyAbsoluteMs ? 'regressed' : relBetter && -delta > t.latencyAbsoluteMs ? 'improved' : 'unchanged';
+  const change = `${formatMs(baseline)} → ${formatMs(current)} (${pct(relative)}, ${signedMs(delta)})`;
+  const tol = `±${(t.latencyRelative * 100).toFixed(0)} % and ±${formatMs(t.latencyAbsoluteMs)}`;
+  let verdict = beyond;
+  let reason: string;
+  if (beyond === 'unchanged') {
+    reason = `${change}: within tolerance (${tol})`;
+  } else if (test) {
+    const significant = test.pValue < t.alpha && (beyond === 'regressed' ? test.z > 0 : test.z < 0);
+    if (significant) {
+      reason = `${change}: beyond tolerance (${tol}) and U test p = ${pText(test.pValue)} < ${t.alpha}`;
+    } else {
+      verdict = 'unchanged';
+      reason = `${change}: beyond tolerance but within noise (U test p = ${pText(test.pValue)} ≥ ${t.alpha}${test.pValue < t.alpha ? ', shift in the other direction' : ''})`;
+    }
+  } else {
+    reason = `${change}: beyond tolerance (${tol}); no per-request samples, no U test`;
+  }
+  const out: MetricComparison = { metric, kind: 'latency', unit: 'ms', baseline, current, delta, relative, comparable: true, beyondTolerance: beyond, verdict, reason };
+  if (test) out.test = test;
+  return out;
+}
+
+export function compareFailedRate(metric: string, baseline: number | null, current: number | null, t: ResolvedTolerance): MetricComparison {
+  if (baseline === null || current === null || !Number.isFinite(baseline) || !Number.isFinite(current)) return notComparable(metric, 'failed-rate', 'fraction', baseline, current);
+  const delta = current - baseline;
+  const relative = baseline > 0 ? delta / baseline : null;
+  const verdict: ChangeVerdict = delta > t.errorRateAbsolute ? 'regressed' : -delta > t.errorRateAbsolute ? 'improved' : 'unchanged';
+  const pp = `${delta >= 0 ? '+' : '−'}${(Math.abs(delta) * 100).toFixed(2)} pp`;
+  const reason = `${formatPercent(baseline)} → ${formatPercent(current)} (${pp}): ${verdict === 'unchanged' ? 'within' : 'beyond'} tolerance (±${(t.errorRateAbsolute * 100).toFixed(1)} pp)`;
+  return { metric, kind: 'failed-rate', unit: 'fraction', baseline, current, delta, relative, comparable: true, beyondTolerance: verdict, verdict, reason };
+}
+
+export function compareThroughput(metric: string, baseline: number | null, current: number | null, t: ResolvedTolerance): MetricComparison {
+  if (baseline === null || current === null || !Number.isFinite(baseline) || !Number.isFinite(current)) return notComparable(metric, 'throughput', 'req/s', baseline, current);
+  const delta = current - baseline;
+  const relative = baseline > 0 ? delta / baseline : null;
+  let verdict: ChangeVerdict = 'unchanged';
+  if (relative === null) verdict = current > 0 ? 'improved' : 'unchanged';
+  else if (-relative > t.throughputRelative) verdict = 'regressed';
+  else if (relative > t.throughputRelative) verdict = 'improved';
+  const reason = `${formatNumber(baseline, 2)} → ${formatNumber(current, 2)} req/s (${pct(relative)}): ${verdict === 'unchanged' ? 'within' : 'beyond'} tolerance (±${(t.throughputRelative * 100).toFixed(0)} %)`;
+  return { metric, kind: 'throughput', unit: 'req/s', baseline, current, delta, relative, comparable: true, beyondTolerance: verdict, verdict, reason };
+}
+
+function ref(model: RunReportModel, samples: readonly number[] | undefined): RunRef {
+  return { runId: model.runId, scenario: model.scenario.name, startedAt: model.startedAt, verdict: model.verdict, samples: samples ? samples.length : null };
+}
+
+const opKey = (o: { service: string; name: string }) => `${o.service} ${o.name}`;
+
+export function compareRuns(current: RunReportModel, baseline: RunReportModel, options: CompareOptions = {}): ComparisonReport {
+  const t = resolve(options);
+  const notes: string[] = [];
+  if (current.scenario.name !== baseline.scenario.name) notes.push(`different scenarios: current "${current.scenario.name}", baseline "${baseline.scenario.name}"; the comparison may be meaningless`);
+  if (current.runId === baseline.runId) notes.push('current and baseline are the same run');
+  for (const [label, m] of [
+    ['current', current],
+    ['baseline', baseline],
+  ] as const) {
+    if (m.verdict === 'error' || m.verdict === 'interrupted') notes.push(`the ${label} run ended with verdict ${m.verdict}${m.errors[0] ? ` (${m.errors[0]})` : ''}`);
+    if (!m.load) notes.push(`the ${label} run has no load summary: request metrics not compared`);
+  }
+  if (current.stack.defects.join(',') !== baseline.stack.defects.join(',')) {
+    notes.push(`different injected stack defects: current [${current.stack.defects.join(', ')}], baseline [${baseline.stack.defects.join(', ')}]`);
+  }
+  const cs = options.currentSamples;
+  const bs = options.baselineSamples;
+  let test: MannWhitneyResult | undefined;
+  if (cs && bs && cs.length >= t.minSamples && bs.length >= t.minSamples) {
+    test = mannWhitneyU(cs, bs);
+  } else if (cs || bs) {
+    notes.push(`U test not applied: needs ≥ ${t.minSamples} per-request latencies in both runs (current ${cs?.length ?? 'none'}, baseline ${bs?.length ?? 'none'})`);
+  } else {
+    notes.push('no per-request samples (requests.ndjson): latency verdicts use the tolerance alone');
+  }
+  const cl = current.load;
+  const bl = baseline.load;
+  const metrics: MetricComparison[] = [
+    compareLatency('http_req_duration p50', bl?.httpReqDuration.med ?? null, cl?.httpReqDuration.med ?? null, t, test),
+    compareLatency('http_req_duration p95', bl?.httpReqDuration.p95 ?? null, cl?.httpReqDuration.p95 ?? null, t, test),
+    compareLatency('http_req_duration p99', bl?.httpReqDuration.p99 ?? null, cl?.httpReqDuration.p99 ?? null, t, test),
+    compareFailedRate('http_req_failed rate', bl?.httpReqFailedRate ?? null, cl?.httpReqFailedRate ?? null, t),
+    compareThroughput('http_reqs throughput', bl?.httpReqsPerSec ?? null, cl?.httpReqsPerSec ?? null, t),
+  ];
+  const baseOps = new Map(baseline.operations.map((o) => [opKey(o), o]));
+  const curOps = new Map(current.operations.map((o) => [opKey(o), o]));
+  const operations: MetricComparison[] = [];
+  for (const [key, o] of curOps) {
+    const b = baseOps.get(key);
+    if (b) operations.push(compareLatency(`operation ${key} p95`, b.p95Ms, o.p95Ms, t));
+  }
+  operations.sort((a, b) => a.metric.localeCompare(b.metric));
+  const onlyInCurrent = [...curOps.keys()].filter((k) => !baseOps.has(k)).sort();
+  const onlyInBaseline = [...baseOps.keys()].filter((k) => !curOps.has(k)).sort();
+  const all = [...metrics, ...operations];
+  const regressions = all.filter((m) => m.verdict === 'regressed').length;
+  const improvements = all.filter((m) => m.verdict === 'improved').length;
+  return {
+    schemaVersion: COMPARISON_SCHEMA_VERSION,
+    generatedAt: new Date().toISOString(),
+    verdict: regressions > 0 ? 'regressed' : improvements > 0 ? 'improved' : 'unchanged',
+    current: ref(current, cs),
+    baseline: ref(baseline, bs),
+    tolerance: t,
+    uTestApplied: test !== undefined,
+    metrics,
+    operations,
+    onlyInCurrent,
+    onlyInBaseline,
+    regressions,
+    improvements,
+    notes,
+  };
+}
+
+/**
+ * Loads both runs from `results/<run-id>/summary.json` (readRunReport: one-line errors)
+ * and, when present, their requests.ndjson for the U test, then compares.
+ */
+export function compareRunDirs(currentDir: string, baselineDir: string, options: Omit<CompareOptions, 'currentSamples' | 'baselineSamples'> = {}): ComparisonReport {
+  const current = readRunReport(currentDir);
+  const baseline = readRunReport(baselineDir);
+  const cs = readRequestSamples(currentDir);
+  const bs = readRequestSamples(baselineDir);
+  const withSamples: CompareOptions = { ...options };
+  if (cs) withSamples.currentSamples = cs.latenciesMs;
+  if (bs) withSamples.baselineSamples = bs.latenciesMs;
+  return compareRuns(current, baseline, withSamples);
+}
+
+/** `--fail-on-regression`: 1 (ExitCode.expectationFailed) when any metric regressed, else 0. */
+export function comparisonExitCode(comparison: ComparisonReport, failOnRegression: boolean): 0 | 1 {
+  return failOnRegression && comparison.regressions > 0 ? ExitCode.expectationFailed : ExitCode.pass;
+}
+
+function valueText(m: MetricComparison, v: number | null): string {
+  if (v === null) return 'n/a';
+  return m.unit === 'ms' ? formatMs(v) : m.unit === 'fraction' ? formatPercent(v) : `${formatNumber(v, 2)} req/s`;
+}
+
+function changeText(m: MetricComparison): string {
+  if (!m.comparable || m.delta === null) return 'n/a';
+  if (m.unit === 'fraction') return `${m.delta >= 0 ? '+' : '−'}${(Math.abs(m.delta) * 100).toFixed(2)} pp`;
+  if (m.unit === 'ms') return `${signedMs(m.delta)} (${pct(m.relative)})`;
+  return pct(m.relative);
+}
+
+export function renderComparisonMarkdown(c: ComparisonReport): string {
+  const code = (v: string) => (/^[\w.:-]+$/.test(v) ? `\`${v}\`` : escapeMarkdownText(v));
+  const t = c.tolerance;
+  const lines: string[] = [];
+  lines.push(`## hsi-chaos compare: ${c.verdict.toUpperCase()}`);
+  lines.push('');
+  lines.push(`**${c.regressions} regressed, ${c.improvements} improved** of ${c.metrics.length + c.operations.length} compared metrics.`);
+  lines.push('');
+  lines.push(`current ${code(c.current.runId)} (${escapeMarkdownText(c.current.scenario)}, ${escapeMarkdownText(c.current.startedAt)}, ${verdictWord(c.current.verdict)}) vs baseline ${code(c.baseline.runId)} (${escapeMarkdownText(c.baseline.scenario)}, ${escapeMarkdownText(c.baseline.startedAt)}, ${verdictWord(c.baseline.verdict)})`);
+  lines.push('');
+  lines.push(
+    `Tolerance: latency worse by > ${(t.latencyRelative * 100).toFixed(0)} % and > ${formatMs(t.latencyAbsoluteMs)}; failed rate worse by > ${(t.errorRateAbsolute * 100).toFixed(1)} pp; throughput lower by > ${(t.throughputRelative * 100).toFixed(0)} %. ` +
+      (c.uTestApplied ? `Latency changes must also pass a two-sided Mann–Whitney U test at α = ${t.alpha} (n = ${c.current.samples} / ${c.baseline.samples}).` : 'No U test (per-request samples missing or too few).'),
+  );
+  for (const note of c.notes) lines.push('', `Note: ${escapeMarkdownText(note)}`);
+  const order = (m: MetricComparison) => (m.verdict === 'regressed' ? 0 : m.verdict === 'improved' ? 1 : 2);
+  const row = (m: MetricComparison) =>
+    `| ${m.verdict === 'regressed' ? '**REGRESSED**' : m.verdict === 'improved' ? 'improved' : m.comparable ? 'unchanged' : 'n/a'} | ${escapeMarkdownCell(m.metric)} | ${valueText(m, m.baseline)} | ${valueText(m, m.current)} | ${changeText(m)} | ${m.test ? pText(m.test.pValue) : ''} |`;
+  lines.push('', '| verdict | metric | baseline | current | change | U test p |', '|---|---|---|---|---|---|');
+  for (const m of [...c.metrics].sort((a, b) => order(a) - order(b))) lines.push(row(m));
+  if (c.operations.length > 0) {
+    const ops = [...c.operations].sort((a, b) => order(a) - order(b));
+    const shown = ops.filter((m) => m.verdict !== 'unchanged').concat(ops.filter((m) => m.verdict === 'unchanged')).slice(0, 15);
+    lines.push('', `### Operations (p95, ${c.operations.length} in both runs)`, '', '| verdict | operation | baseline | current | change |', '|---|---|---|---|---|');
+    for (const m of shown) lines.push(`| ${m.verdict === 'regressed' ? '**REGRESSED**' : m.verdict} | ${escapeMarkdownCell(m.metric.replace(/^operation /, '').replace(/ p95$/, ''))} | ${valueText(m, m.baseline)} | ${valueText(m, m.current)} | ${changeText(m)} |`);
+    if (ops.length > shown.length) lines.push('', `… ${ops.length - shown.length} more unchanged in comparison.json`);
+  }
+  if (c.onlyInCurrent.length > 0 || c.onlyInBaseline.length > 0) {
+    lines.push('', `Not compared: only in current: ${escapeMarkdownText(c.onlyInCurrent.join(', ') || 'none')}; only in baseline: ${escapeMarkdownText(c.onlyInBaseline.join(', ') || 'none')}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Writes comparison.json (atomically) and comparison.md into the (current) run's folder. */
+export function writeComparison(results: RunResults, comparison: ComparisonReport): { json: string; markdown: string } {
+  const json = results.writeJson(COMPARISON_JSON_FILE, comparison);
+  const markdown = results.writeTextAtomic(COMPARISON_MD_FILE, renderComparisonMarkdown(comparison));
+  return { json, markdown };
+}
+
+/** RunResults of an existing run folder (`results/<run-id>`), for writeComparison. */
+export function runResultsOf(runDir: string): RunResults {
+  return new RunResults(dirname(runDir), basename(runDir));
+}
+
+/** A `compare` argument: a run folder path, or a run id under the results root. */
+export function resolveRunDir(arg: string, resultsRoot: string): string {
+  if (existsSync(arg)) return arg;
+  const underRoot = join(resultsRoot, arg);
+  return existsSync(underRoot) ? underRoot : arg;
+}
+
+export interface CompareCommandOptions extends Omit<CompareOptions, 'currentSamples' | 'baselineSamples'> {
+  /** `<run>`: folder or run id. */
+  current: string;
+  /** `<baseline>`: folder or run id. */
+  baseline: string;
+  resultsRoot: string;
+  failOnRegression: boolean;
+}
+
+export interface CompareCommandResult {
+  exitCode: 0 | 1;
+  comparison: ComparisonReport;
+  files: { json: string; markdown: string };
+  /** What the CLI prints: a verdict line, then one line per regression/improvement. */
+  lines: string[];
+}
+
+/**
+ * `hsi-chaos compare <run> <baseline> [--fail-on-regression]`: everything but argument
+ * parsing. Bad input throws ConfigError (exit 2, one line naming the file and field).
+ */
+export function compareCommand(options: CompareCommandOptions): CompareCommandResult {
+  const { current, baseline, resultsRoot, failOnRegression, ...tolerance } = options;
+  const currentDir = resolveRunDir(current, resultsRoot);
+  const baselineDir = resolveRunDir(baseline, resultsRoot);
+  const comparison = compareRunDirs(currentDir, baselineDir, tolerance);
+  const files = writeComparison(runResultsOf(currentDir), comparison);
+  const lines = [
+    `compare ${comparison.current.runId} vs baseline ${comparison.baseline.runId}: ${comparison.verdict.toUpperCase()} (${comparison.regressions} regressed, ${comparison.improvements} improved${comparison.uTestApplied ? ', U test applied' : ', no U test'})`,
+  ];
+  for (const m of [...comparison.metrics, ...comparison.operations]) if (m.verdict !== 'unchanged') lines.push(`  ${m.verdict === 'regressed' ? 'REGRESSED' : 'improved '} ${m.metric}: ${m.reason}`);
+  for (const note of comparison.notes) lines.push(`  note: ${note}`);
+  lines.push(`  ${files.markdown}`);
+  return { exitCode: comparisonExitCode(comparison, failOnRegression), comparison, files, lines };
+}

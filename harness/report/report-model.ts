@@ -1,0 +1,129 @@
+/**
+ * The one model every report is rendered from (summary.json, junit.xml, summary.md,
+ * report.html) and that `compare` reads back. Versioned: readers check schemaVersion.
+ */
+export const REPORT_SCHEMA_VERSION = 1;
+
+export type Verdict = 'passed' | 'failed' | 'error' | 'interrupted';
+
+export interface ThresholdVerdict {
+  /** e.g. "http_req_duration{scenario:steady}" */
+  metric: string;
+  /** e.g. "p(95)<2000" */
+  expression: string;
+  ok: boolean;
+  /** The aggregated value the expression was evaluated on, when known. */
+  value?: number;
+  abortOnFail?: boolean;
+}
+
+export interface TimeSeriesPoint {
+  /** Seconds since the load started. */
+  tSec: number;
+  requests: number;
+  errors: number;
+  p50Ms: number | null;
+  p95Ms: number | null;
+  p99Ms: number | null;
+}
+
+export interface FaultWindowView {
+  name: string;
+  target: string;
+  faultType: string;
+  /** Seconds since the load started: planned and actual. */
+  plannedStartSec: number;
+  plannedEndSec: number;
+  startSec: number | null;
+  endSec: number | null;
+  applyLagMs: number | null;
+  removeLagMs: number | null;
+  error?: string;
+  /** p95 latency and error rate before/during/after, recovery time (fault-impact.ts). */
+  impact?: {
+    before: { p95Ms: number | null; errorRate: number; requests: number };
+    during: { p95Ms: number | null; errorRate: number; requests: number };
+    after: { p95Ms: number | null; errorRate: number; requests: number };
+    recoverySeconds: number | null;
+  };
+}
+
+export interface AssertionView {
+  family: string;
+  name: string;
+  passed: boolean;
+  measured: string;
+  bound: string;
+  message: string;
+  exampleTraceIds: string[];
+}
+
+export interface OperationLatency {
+  service: string;
+  name: string;
+  count: number;
+  p50Ms: number;
+  p90Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+  /** Budget from the scenario or the contract's SLO, when one applies. */
+  budget?: { percentile: number; maxMs: number; ok: boolean };
+}
+
+export interface WaterfallSpan {
+  spanId: string;
+  parentSpanId?: string;
+  service: string;
+  name: string;
+  /** ms from the trace's first span start. */
+  startOffsetMs: number;
+  durationMs: number;
+  error: boolean;
+}
+
+export interface ExampleTrace {
+  label: string;
+  traceId: string;
+  spans: WaterfallSpan[];
+}
+
+export interface ServiceEdge {
+  from: string;
+  to: string;
+  calls: number;
+  /** The hop lost trace context (propagation assertion), drawn dashed/red. */
+  broken: boolean;
+}
+
+export interface LoadMetricsView {
+  driver: 'native' | 'k6';
+  durationSec: number;
+  httpReqs: number;
+  httpReqsPerSec: number;
+  httpReqFailedRate: number;
+  httpReqDuration: { avg: number; min: number; med: number; max: number; p90: number; p95: number; p99: number };
+  iterations: number;
+  droppedIterations: number;
+  sendLagMs?: { p50: number; p99: number; max: number };
+}
+
+export interface RunReportModel {
+  schemaVersion: typeof REPORT_SCHEMA_VERSION;
+  runId: string;
+  scenario: { name: string; description?: string };
+  startedAt: string;
+  finishedAt?: string;
+  verdict: Verdict;
+  exitCode: number;
+  stack: { kind: 'embedded' | 'external'; startSeconds?: number; defects: string[]; backendUrl?: string; jaegerUrl?: string };
+  load?: LoadMetricsView;
+  timeSeries: TimeSeriesPoint[];
+  thresholds: ThresholdVerdict[];
+  faults: FaultWindowView[];
+  assertions: AssertionView[];
+  operations: OperationLatency[];
+  exampleTraces: ExampleTrace[];
+  serviceMap: ServiceEdge[];
+  /** Problems that stopped a phase (stack did not start, Jaeger unreachable, …). */
+  errors: string[];
+}

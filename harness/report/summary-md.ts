@@ -1,0 +1,146 @@
+import { escapeMarkdownCell, escapeMarkdownText } from './escape.ts';
+import {
+  assertionsFailedFirst,
+  displayPath,
+  formatMs,
+  formatNumber,
+  formatOffset,
+  formatPercent,
+  formatSeconds,
+  keyNumbers,
+  operationPercentile,
+  operationsForBudgetTable,
+  thresholdsFailedFirst,
+  thresholdValue,
+  verdictLine,
+  verdictWord,
+} from './format.ts';
+import type { FaultWindowView, RunReportModel } from './report-model.ts';
+import type { RunResults } from './run-results.ts';
+
+/**
+ * `summary.md`: for `$GITHUB_STEP_SUMMARY` or a PR comment. Verdict line first, then
+ * what failed, then the tables a person checks next; long tables are cut (the full
+ * ones are in report.html). Status words, no emoji.
+ */
+export const SUMMARY_MD_FILE = 'summary.md';
+
+export interface SummaryMarkdownOptions {
+  /** Where report.html is: a URL (artifact link) or a path; defaults to `report.html`. */
+  reportLink?: string;
+  /** Most rows per table (failed rows always come first). Default 10. */
+  maxRows?: number;
+}
+
+const code = (value: string) => (/^[\w.:/@+-]+$/.test(value) ? `\`${value}\`` : escapeMarkdownText(value));
+const cell = escapeMarkdownCell;
+
+function table(header: string[], rows: string[][]): string[] {
+  return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)];
+}
+
+function cut<T>(items: readonly T[], max: number): { shown: T[]; more: number } {
+  return { shown: items.slice(0, max), more: Math.max(0, items.length - max) };
+}
+
+function windowText(start: number | null, end: number | null): string {
+  if (start === null) return 'not applied';
+  return `${formatOffset(start)} .. ${end === null ? 'end (not removed)' : formatOffset(end)}`;
+}
+
+function lagText(f: FaultWindowView): string {
+  return `${formatMs(f.applyLagMs)} / ${formatMs(f.removeLagMs)}`;
+}
+
+export function renderSummaryMarkdown(model: RunReportModel, options: SummaryMarkdownOptions = {}): string {
+  const maxRows = options.maxRows ?? 10;
+  const k = keyNumbers(model);
+  const lines: string[] = [];
+  lines.push(`## hsi-chaos ${escapeMarkdownText(model.scenario.name)}: ${verdictWord(model.verdict)}`);
+  lines.push('');
+  lines.push(`**${escapeMarkdownText(verdictLine(model))}**`);
+  lines.push('');
+  const facts = [`run ${code(model.runId)}`, `started ${escapeMarkdownText(model.startedAt)}`];
+  if (k.durationSec !== null) facts.push(`load ${formatSeconds(k.durationSec)}`);
+  facts.push(`exit code ${model.exitCode}`);
+  if (model.stack.defects.length > 0) facts.push(`stack defects: ${escapeMarkdownText(model.stack.defects.join(', '))}`);
+  lines.push(facts.join(' · '));
+  if (k.requests !== null) {
+    lines.push('');
+    lines.push(
+      `Load: ${formatNumber(k.requests)} requests, ${formatNumber(k.reqPerSec, 1)} req/s, failed ${formatPercent(k.failedRate)}, ` +
+        `latency p50 ${formatMs(k.p50Ms)} · p95 ${formatMs(k.p95Ms)} · p99 ${formatMs(k.p99Ms)}` +
+        (model.load && model.load.droppedIterations > 0 ? `, ${formatNumber(model.load.droppedIterations)} iterations dropped` : ''),
+    );
+  }
+  for (const e of model.errors.slice(0, 3)) {
+    lines.push('');
+    lines.push(`Run error: ${escapeMarkdownText(e)}`);
+  }
+
+  const failed = assertionsFailedFirst(model.assertions).filter((a) => !a.passed);
+  if (failed.length > 0) {
+    const { shown, more } = cut(failed, maxRows);
+    lines.push('', `### Failed expectations (${failed.length} of ${model.assertions.length})`, '');
+    lines.push(
+      ...table(
+        ['family', 'check', 'measured', 'bound', 'message', 'example trace'],
+        shown.map((a) => [cell(a.family), cell(a.name), cell(a.measured), cell(a.bound), cell(a.message), a.exampleTraceIds[0] ? code(a.exampleTraceIds[0]) : '']),
+      ),
+    );
+    if (more > 0) lines.push('', `… ${more} more failed in report.html`);
+  } else if (model.assertions.length > 0) {
+    lines.push('', `### Expectations: all ${model.assertions.length} passed`);
+  }
+
+  if (model.thresholds.length > 0) {
+    const { shown, more } = cut(thresholdsFailedFirst(model.thresholds), maxRows);
+    lines.push('', '### Thresholds', '');
+    lines.push(...table(['status', 'metric', 'expression', 'value'], shown.map((t) => [t.ok ? 'ok' : '**FAILED**', cell(t.metric), cell(t.expression), cell(thresholdValue(t))])));
+    if (more > 0) lines.push('', `… ${more} more in report.html`);
+  }
+
+  if (model.faults.length > 0) {
+    lines.push('', '### Fault windows', '');
+    lines.push(
+      ...table(
+        ['fault', 'target', 'type', 'planned', 'actual', 'apply / remove lag', 'p95 before → during → after', 'recovery'],
+        model.faults.map((f) => [
+          cell(f.name) + (f.error ? ` (error: ${cell(f.error)})` : ''),
+          cell(f.target),
+          cell(f.faultType),
+          windowText(f.plannedStartSec, f.plannedEndSec),
+          windowText(f.startSec, f.endSec),
+          lagText(f),
+          f.impact ? `${formatMs(f.impact.before.p95Ms)} → ${formatMs(f.impact.during.p95Ms)} → ${formatMs(f.impact.after.p95Ms)}` : 'n/a',
+          f.impact ? (f.impact.recoverySeconds === null ? 'not within the run' : formatSeconds(f.impact.recoverySeconds)) : 'n/a',
+        ]),
+      ),
+    );
+  }
+
+  const budgeted = operationsForBudgetTable(model.operations).filter((o) => o.budget);
+  if (budgeted.length > 0) {
+    const { shown, more } = cut(budgeted, maxRows);
+    lines.push('', '### Operation budgets', '');
+    lines.push(
+      ...table(
+        ['status', 'service', 'operation', 'count', 'measured', 'budget'],
+        shown.map((o) => {
+          const b = o.budget!;
+          return [b.ok ? 'ok' : '**OVER**', cell(o.service), cell(o.name), formatNumber(o.count), `p${b.percentile} ${formatMs(operationPercentile(o, b.percentile))}`, `p${b.percentile} ≤ ${formatMs(b.maxMs)}`];
+        }),
+      ),
+    );
+    if (more > 0) lines.push('', `… ${more} more in report.html`);
+  }
+
+  lines.push('');
+  const link = options.reportLink ?? 'report.html';
+  lines.push(/^https?:\/\//.test(link) ? `Full report: [report.html](${encodeURI(link)})` : `Full report: ${code(link)} (in the run's results folder / artifact)`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function writeSummaryMarkdown(results: RunResults, model: RunReportModel, options: SummaryMarkdownOptions = {}): string {
+  return results.writeTextAtomic(SUMMARY_MD_FILE, renderSummaryMarkdown(model, { reportLink: displayPath(results.path('report.html')), ...options }));
+}
