@@ -9,6 +9,9 @@ import { ensureDockerEngine } from '../stack/docker-engine.ts';
 import { HsiStack, newRunId } from '../stack/hsi-stack.ts';
 import { prepareImages } from '../stack/images/prepare-images.ts';
 import { teardownOnUncaughtError } from '../stack/teardown.ts';
+import { compareCommand, resolveRunDir, runResultsOf } from '../report/compare.ts';
+import { readRunReport } from '../report/report-schema.ts';
+import { writeReports } from '../report/write-reports.ts';
 import { colour, logLine } from './output.ts';
 
 const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -36,6 +39,9 @@ Commands:
   stack down [RUN]    remove a stack (default: every hsi-chaos stack)
   stack status        list hsi-chaos stacks
   cleanup             remove containers/networks left by crashed runs
+  report RUN          re-render junit.xml, summary.md and report.html from RUN's summary.json
+  compare RUN BASE    compare a run with a baseline run (folders or run ids under results/)
+      --fail-on-regression  exit 1 when anything regressed
 
 Options for every command:
   --config FILE       stack config (default hsi-chaos.config.json if present)
@@ -160,6 +166,28 @@ async function cmdStack(args: string[]): Promise<number> {
   throw new ConfigError(`unknown stack command "${sub ?? ''}"; use up, down or status`);
 }
 
+async function cmdReport(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {}, 1);
+  if (values.help) return help();
+  if (positionals[0] === undefined) throw new ConfigError('report needs a run: hsi-chaos report <run-id or folder>');
+  const cfg = config(values);
+  const dir = resolveRunDir(positionals[0], cfg.resultsDir);
+  const model = readRunReport(dir);
+  const files = writeReports(runResultsOf(dir), model);
+  for (const file of Object.values(files)) logLine(`wrote ${file}`);
+  return ExitCode.pass;
+}
+
+async function cmdCompare(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { 'fail-on-regression': { type: 'boolean' } }, 2);
+  if (values.help) return help();
+  if (positionals.length < 2) throw new ConfigError('compare needs two runs: hsi-chaos compare <run> <baseline>');
+  const cfg = config(values);
+  const result = compareCommand({ current: positionals[0]!, baseline: positionals[1]!, resultsRoot: cfg.resultsDir, failOnRegression: values['fail-on-regression'] ?? false });
+  for (const line of result.lines) process.stdout.write(`${line}\n`);
+  return result.exitCode;
+}
+
 async function cmdCleanup(args: string[]): Promise<number> {
   const { values } = parse(args, {});
   if (values.help) return help();
@@ -187,6 +215,10 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdStack(rest);
       case 'cleanup':
         return await cmdCleanup(rest);
+      case 'report':
+        return await cmdReport(rest);
+      case 'compare':
+        return await cmdCompare(rest);
       case undefined:
       case 'help':
       case '--help':
