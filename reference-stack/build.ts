@@ -1,22 +1,37 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 /**
  * Bundles the reference services into self-contained ESM files for Node 24 (no node_modules in
- * the image): `backend.mjs` and `detector-emulator.mjs`.
+ * the image): `backend.mjs`, `detector-emulator.mjs` and, once `llm-emulator/main.ts` exists,
+ * `llm-emulator.mjs`.
  *
  *   node reference-stack/build.ts <outDir>
  */
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
-export const ENTRY_POINTS = {
+/** Entry points that must exist. */
+export const REQUIRED_ENTRY_POINTS = {
   backend: join(HERE, 'backend', 'main.ts'),
   'detector-emulator': join(HERE, 'detector-emulator', 'main.ts'),
 } as const;
+
+/** Entry points bundled only when present (written in parallel; the build must not break without them). */
+export const OPTIONAL_ENTRY_POINTS = {
+  'llm-emulator': join(HERE, 'llm-emulator', 'main.ts'),
+} as const;
+
+/** What the build bundles now: the required entries plus the optional ones that exist. */
+export function entryPoints(): Record<string, string> {
+  const entries: Record<string, string> = { ...REQUIRED_ENTRY_POINTS };
+  for (const [name, file] of Object.entries(OPTIONAL_ENTRY_POINTS)) if (existsSync(file)) entries[name] = file;
+  return entries;
+}
+
 
 /** CommonJS dependencies (pg, ioredis, grpc-js...) call require(); ESM output needs one. */
 const ESM_REQUIRE_BANNER = "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);";
@@ -32,7 +47,7 @@ export async function bundleReferenceStack(outDir: string): Promise<BundleResult
   const out = resolve(outDir);
   mkdirSync(out, { recursive: true });
   const result = await build({
-    entryPoints: ENTRY_POINTS,
+    entryPoints: entryPoints(),
     outdir: out,
     outExtension: { '.js': '.mjs' },
     bundle: true,

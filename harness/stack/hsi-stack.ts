@@ -9,10 +9,14 @@ import { HsiRedisContainer, type StartedRedisContainer } from './containers/redi
 import {
   DetectorEmulatorContainer,
   DETECTOR_PORT,
+  LLM_PORT,
+  LlmEmulatorContainer,
   ReferenceBackendContainer,
   type StartedBackendContainer,
   type StartedDetectorContainer,
+  type StartedLlmContainer,
 } from './containers/reference-stack-containers.ts';
+import { defectEnvironment, type DefectName } from './defects.ts';
 import { ToxiproxyContainer, type ProxySpec, type StartedToxiproxyContainer } from './containers/toxiproxy-container.ts';
 import { detectGpu } from './gpu.ts';
 import { stackImages, type StackImages } from './images/image-refs.ts';
@@ -32,13 +36,18 @@ export const ALIASES = {
   toxiproxy: 'toxiproxy',
   backend: 'backend',
   detector: 'ai-yolo26',
+  llm: 'ai-llm',
 } as const;
+
+/** Where the drop folder is mounted in the backend (the real stack's /cameras). */
+export const DROP_DIR_IN_CONTAINER = '/cameras';
 
 /** Toxiproxy proxies: every backend dependency goes through one (name = chaos target). */
 export const PROXIES = {
   postgres: { name: 'postgres', listenPort: 8666, upstream: `${ALIASES.postgres}:5432` },
   redis: { name: 'redis', listenPort: 8667, upstream: `${ALIASES.redis}:6379` },
   detector: { name: 'detector', listenPort: 8668, upstream: `${ALIASES.detector}:${DETECTOR_PORT}` },
+  llm: { name: 'llm', listenPort: 8669, upstream: `${ALIASES.llm}:${LLM_PORT}` },
 } as const satisfies Record<string, ProxySpec>;
 
 export type ProxyTarget = keyof typeof PROXIES;
@@ -72,6 +81,9 @@ export class HsiStack {
   private log: (line: string) => void = () => {};
   private backendEnv: Record<string, string> = {};
   private detectorEnv: Record<string, string> = {};
+  private llmEnv: Record<string, string> = {};
+  private defects: DefectName[] = [];
+  private dropFolder: string | undefined;
   private detached = false;
   private extraLabels: Record<string, string> = {};
 
@@ -93,6 +105,20 @@ export class HsiStack {
   }
   withDetectorEnvironment(env: Record<string, string>): this {
     this.detectorEnv = { ...this.detectorEnv, ...env };
+    return this;
+  }
+  withLlmEnvironment(env: Record<string, string>): this {
+    this.llmEnv = { ...this.llmEnv, ...env };
+    return this;
+  }
+  /** Turn on defect switches of the reference stack (see defects.ts). */
+  withDefects(defects: readonly DefectName[]): this {
+    this.defects = [...defects];
+    return this;
+  }
+  /** Mount a host folder as the backend's camera drop folder (the real stack's FTP path). */
+  withDropFolder(hostDir: string): this {
+    this.dropFolder = hostDir;
     return this;
   }
   /** A detached stack outlives this process (`stack up`); only `stack down` removes it. */
@@ -126,8 +152,9 @@ export class HsiStack {
       const gpus = await detectGpu(this.config.gpu);
       const db = { user: `hsi_${secret().slice(0, 8)}`, password: secret(), database: 'hsi' };
       const redisPassword = secret();
+      const defectEnv = defectEnvironment(this.defects);
 
-      const [postgres, redis, jaeger, toxiproxy, detector] = await Promise.all([
+      const [postgres, redis, jaeger, toxiproxy, detector, llm] = await Promise.all([
         timed('postgres', () =>
           new HsiPostgresContainer(images.postgres)
             .withNetwork(network)
@@ -159,15 +186,28 @@ export class HsiStack {
             .withNetwork(network)
             .withNetworkAliases(ALIASES.detector)
             .withGpus(gpus)
-            .withEnvironment({ ...this.otelEnv('ai-yolo26-emulator'), ...this.detectorEnv })
+            .withEnvironment({ ...this.otelEnv('ai-yolo26-emulator'), ...defectEnv.detector, ...this.detectorEnv })
             .withLabels(labels('detector'))
+            .start(),
+        ),
+        timed('llm', () =>
+          new LlmEmulatorContainer(images.referenceStack)
+            .withNetwork(network)
+            .withNetworkAliases(ALIASES.llm)
+            .withGpus(gpus)
+            .withEnvironment({ ...this.otelEnv('ai-llm-emulator'), ...defectEnv.llm, ...this.llmEnv })
+            .withLabels(labels('llm'))
             .start(),
         ),
       ]);
       await timed('proxies', () => toxiproxy.createProxies(Object.values(PROXIES)));
       const via = (p: ProxySpec) => `${ALIASES.toxiproxy}:${p.listenPort}`;
+      const backendContainer = new ReferenceBackendContainer(images.referenceStack);
+      if (this.dropFolder !== undefined) {
+        backendContainer.withBindMounts([{ source: this.dropFolder, target: DROP_DIR_IN_CONTAINER, mode: 'ro' }]);
+      }
       const backend = await timed('backend', () =>
-        new ReferenceBackendContainer(images.referenceStack)
+        backendContainer
           .withNetwork(network)
           .withNetworkAliases(ALIASES.backend)
           .withEnvironment({
@@ -175,6 +215,9 @@ export class HsiStack {
             DATABASE_URL: `postgresql://${db.user}:${db.password}@${via(PROXIES.postgres)}/${db.database}`,
             REDIS_URL: `redis://:${redisPassword}@${via(PROXIES.redis)}/0`,
             YOLO26_URL: `http://${via(PROXIES.detector)}`,
+            NEMOTRON_URL: `http://${via(PROXIES.llm)}`,
+            ...(this.dropFolder !== undefined ? { CAMERA_DROP_DIR: DROP_DIR_IN_CONTAINER } : {}),
+            ...defectEnv.backend,
             ...this.backendEnv,
           })
           .withLabels(labels('backend'))
@@ -192,8 +235,10 @@ export class HsiStack {
         jaeger,
         toxiproxy,
         detector,
+        llm,
         backend,
         timings,
+        defects: this.defects,
         detached: this.detached,
         gpus,
       });
@@ -232,8 +277,10 @@ interface StartedParts {
   jaeger: StartedJaegerContainer;
   toxiproxy: StartedToxiproxyContainer;
   detector: StartedDetectorContainer;
+  llm: StartedLlmContainer;
   backend: StartedBackendContainer;
   timings: StackTimings;
+  defects: DefectName[];
   detached: boolean;
   gpus: boolean;
 }
@@ -248,7 +295,9 @@ export class StartedHsiStack {
   readonly jaeger: StartedJaegerContainer;
   readonly toxiproxy: StartedToxiproxyContainer;
   readonly detector: StartedDetectorContainer;
+  readonly llm: StartedLlmContainer;
   readonly backend: StartedBackendContainer;
+  readonly defects: readonly DefectName[];
   private readonly parts: StartedParts;
   private readonly unregister: () => void;
   private stopped: Promise<void> | undefined;
@@ -264,7 +313,9 @@ export class StartedHsiStack {
     this.jaeger = parts.jaeger;
     this.toxiproxy = parts.toxiproxy;
     this.detector = parts.detector;
+    this.llm = parts.llm;
     this.backend = parts.backend;
+    this.defects = parts.defects;
     this.unregister = parts.detached ? () => {} : registerTeardown(`stack ${parts.runId}`, () => this.stop());
   }
 
@@ -280,6 +331,9 @@ export class StartedHsiStack {
   getDetectorUrl(): string {
     return this.detector.getUrl();
   }
+  getLlmUrl(): string {
+    return this.llm.getUrl();
+  }
   /** PostgreSQL as the harness reaches it: direct mapped port, not through Toxiproxy. */
   getPostgresConnectionUri(): string {
     return this.postgres.getConnectionUri();
@@ -291,16 +345,16 @@ export class StartedHsiStack {
     return this.parts.network.getName();
   }
   containers(): Record<string, StartedTestContainer> {
-    const { postgres, redis, jaeger, toxiproxy, detector, backend } = this.parts;
-    return { postgres, redis, jaeger, toxiproxy, detector, backend };
+    const { postgres, redis, jaeger, toxiproxy, detector, llm, backend } = this.parts;
+    return { postgres, redis, jaeger, toxiproxy, detector, llm, backend };
   }
 
   /** Stops every container (backend first, so it flushes its spans) and removes the network. */
   stop(): Promise<void> {
     this.stopped ??= (async () => {
       this.unregister();
-      const { backend, detector, postgres, redis, jaeger, toxiproxy, network } = this.parts;
-      await Promise.allSettled([backend.stop({ timeout: 5_000 }), detector.stop({ timeout: 5_000 })]);
+      const { backend, detector, llm, postgres, redis, jaeger, toxiproxy, network } = this.parts;
+      await Promise.allSettled([backend.stop({ timeout: 5_000 }), detector.stop({ timeout: 5_000 }), llm.stop({ timeout: 5_000 })]);
       await Promise.allSettled([postgres, redis, jaeger, toxiproxy].map((c) => c.stop({ timeout: 2_000 })));
       await network.stop().catch(() => undefined);
       // Belt and braces: anything of this run that survived (e.g. a failed stop) goes too.

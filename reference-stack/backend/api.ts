@@ -6,21 +6,50 @@ import { HttpError, json, multipartFile, readBody, type JsonResponse, type Route
 import { FILE_EXTENSIONS, sniffImageType } from '../common/image.ts';
 import { rateLimited, type Logger } from '../common/log.ts';
 import { activeTraceId, recordException } from '../telemetry/tracing.ts';
-import { cameraNameFromId, DETECTION_COLUMNS, UPSERT_CAMERA_SQL, type Database, type DetectionRow } from './db.ts';
-import type { DetectionWorker } from './detection-worker.ts';
+import type { AnalysisJobHandler } from './analysis-worker.ts';
+import type { BatchAggregator } from './batch-aggregator.ts';
+import {
+  cameraNameFromId,
+  DETECTION_COLUMNS,
+  detectionToJson,
+  EVENT_COLUMNS,
+  eventToJson,
+  UPSERT_CAMERA_SQL,
+  type Database,
+  type DetectionRow,
+  type EventRow,
+} from './db.ts';
+import type { BackendDefects } from './defects.ts';
+import type { DetectionJobHandler } from './detection-worker.ts';
 import type { DetectorClient } from './detector-client.ts';
-import { DETECTION_DLQ, DETECTION_QUEUE, pingRedis, publish, type RedisConnections } from './queue.ts';
+import type { FileWatcher } from './file-watcher.ts';
+import type { LlmClient } from './llm-client.ts';
+import {
+  ANALYSIS_DLQ,
+  ANALYSIS_QUEUE,
+  DEAD_LETTER_FIELDS,
+  DETECTION_DLQ,
+  DETECTION_QUEUE,
+  DLQ_SOURCES,
+  pingRedis,
+  publish,
+  type RedisConnections,
+} from './queue.ts';
+import type { QueueWorkerPool } from './queue-worker.ts';
 import type { BackendSettings } from './settings.ts';
 
-/** HTTP API of the reference backend: the upload front door and the read/health endpoints of HSI. */
+/** HTTP API of the reference backend: the upload front door and the read/health/DLQ endpoints of HSI. */
 
 export const CAMERA_ID_PATTERN = /^[a-z0-9_]{1,64}$/;
 /** HSI's file watcher rejects images under 10 KB. */
 export const MIN_IMAGE_BYTES = 10 * 1024;
 const PROBE_TIMEOUT_MS = 2000;
+export const RISK_LEVEL_VALUES = ['low', 'medium', 'high', 'critical'] as const;
+/** requeue-all moves at most this many entries per call. */
+export const REQUEUE_ALL_LIMIT = 10_000;
 
 export interface ApiState {
-  /** Migrations applied, Redis reached, worker started. */
+  /** Migrations applied, Redis reached, workers started. */
   started: boolean;
   shuttingDown: boolean;
 }
@@ -32,7 +61,14 @@ export interface ApiDeps {
   db: Database;
   redis: RedisConnections;
   detector: DetectorClient;
-  worker: DetectionWorker;
+  llm: LlmClient;
+  detectionWorkers: QueueWorkerPool;
+  analysisWorkers: QueueWorkerPool;
+  detectionHandler: DetectionJobHandler;
+  analysisHandler: AnalysisJobHandler;
+  batches: BatchAggregator;
+  fileWatcher: FileWatcher;
+  defects: BackendDefects;
   state: ApiState;
 }
 
@@ -53,8 +89,40 @@ async function probe(run: () => Promise<void>): Promise<ServiceProbe> {
   }
 }
 
+// Moves up to ARGV[1] entries from the DLQ (KEYS[1]) to its queue (KEYS[2]) atomically, oldest
+// first, without the dead-letter fields (ARGV[2..]). Entries that are not JSON objects stay.
+const REQUEUE_SCRIPT = `
+local moved = {}
+local max = tonumber(ARGV[1])
+local skipped = 0
+for n = 1, max do
+  local raw = redis.call('LINDEX', KEYS[1], 0)
+  if not raw then break end
+  local ok, entry = pcall(cjson.decode, raw)
+  if not ok or type(entry) ~= 'table' then
+    skipped = skipped + 1
+    break
+  end
+  redis.call('LPOP', KEYS[1])
+  for i = 2, #ARGV do entry[ARGV[i]] = nil end
+  local body = cjson.encode(entry)
+  redis.call('RPUSH', KEYS[2], body)
+  moved[#moved + 1] = body
+end
+return {skipped, moved}
+`;
+
+/** `dlq:detection_queue`, `detection_queue`, ... → the DLQ key, or a 400. */
+export function dlqKeyFor(name: string): string {
+  const key = name.startsWith('dlq:') ? name : `dlq:${name}`;
+  if (DLQ_SOURCES[key] === undefined) {
+    throw new HttpError(400, 'invalid_queue', `unknown dead-letter queue "${name}"; use ${Object.keys(DLQ_SOURCES).join(' or ')}`);
+  }
+  return key;
+}
+
 export function createRoutes(deps: ApiDeps): Route[] {
-  const { settings, tracer, log, db, redis, detector, worker, state } = deps;
+  const { settings, tracer, log, db, redis, detector, llm, state, defects } = deps;
   const knownCameras = new Set<string>();
   const allowLog = rateLimited(10_000);
 
@@ -76,7 +144,7 @@ export function createRoutes(deps: ApiDeps): Route[] {
     if (!CAMERA_ID_PATTERN.test(cameraId)) {
       throw new HttpError(400, 'invalid_camera_id', 'camera_id must match ^[a-z0-9_]{1,64}$');
     }
-    span.setAttribute('camera.id', cameraId);
+    span.setAttributes({ 'camera.id': cameraId, camera_id: cameraId });
     if (!state.started || state.shuttingDown) throw notStarted();
     const contentType = req.headers['content-type'] ?? '';
     if (!/^multipart\/form-data\s*;/i.test(contentType)) {
@@ -114,18 +182,39 @@ export function createRoutes(deps: ApiDeps): Route[] {
       pipeline_start_time: now,
       file_hash: fileHash,
     };
-    try {
-      await context.with(propagation.setBaggage(context.active(), baggage), () =>
-        publish(tracer, redis.main, redis.address, DETECTION_QUEUE, message),
+    const enqueue = (): Promise<unknown> =>
+      context.with(propagation.setBaggage(context.active(), baggage), () =>
+        publish(tracer, redis.main, redis.address, DETECTION_QUEUE, message, !defects.queueNoTraceContext, { camera_id: cameraId, file_path: filePath }),
       );
+    const traceId = activeTraceId() ?? span.spanContext().traceId;
+    if (defects.ackBeforeStore) {
+      // DEFECT: answer first, store afterwards; a failed push is only logged (the upload is lost).
+      const ctx = context.active();
+      setImmediate(() => {
+        context.with(ctx, () =>
+          enqueue().catch((error: unknown) => {
+            log.error('enqueue after 202 failed; the upload is lost', { error, file_path: filePath, upload_id: id });
+          }),
+        );
+      });
+      ensureCamera(cameraId);
+      return json(202, { id, camera_id: cameraId, file_path: filePath, status: 'queued', trace_id: traceId });
+    }
+    try {
+      await enqueue();
     } catch (error) {
       recordException(span, error, 'enqueue failed');
       await unlink(filePath).catch(() => undefined);
       throw new HttpError(503, 'queue_unavailable', `could not enqueue the detection job: ${(error as Error).message}`);
     }
     ensureCamera(cameraId);
-    return json(202, { id, camera_id: cameraId, file_path: filePath, status: 'queued', trace_id: activeTraceId() ?? span.spanContext().traceId });
+    return json(202, { id, camera_id: cameraId, file_path: filePath, status: 'queued', trace_id: traceId });
   }
+
+  const workersStatus = () => ({
+    detection: deps.detectionWorkers.status(),
+    analysis: deps.analysisWorkers.status(),
+  });
 
   async function ready(): Promise<JsonResponse> {
     const [database, redisProbe] = await Promise.all([probe(() => db.ping(PROBE_TIMEOUT_MS)), probe(() => pingRedis(redis.main, PROBE_TIMEOUT_MS))]);
@@ -134,27 +223,70 @@ export function createRoutes(deps: ApiDeps): Route[] {
       ready: isReady,
       status: isReady ? 'ready' : state.shuttingDown ? 'shutting_down' : state.started ? 'not_ready' : 'starting',
       services: { database, redis: redisProbe },
-      workers: { detection: worker.status() },
+      workers: workersStatus(),
       timestamp: new Date().toISOString(),
     });
+  }
+
+  async function aiProbe(): Promise<ServiceProbe> {
+    const [yolo, nemotron] = await Promise.all([detector.health(PROBE_TIMEOUT_MS + 1000), llm.health(PROBE_TIMEOUT_MS + 1000)]);
+    const breaker = detector.breaker.snapshot();
+    const problems: string[] = [];
+    if (!yolo.ok) problems.push(`yolo26: ${yolo.error ?? `HTTP ${yolo.status ?? '?'}`}`);
+    if (!nemotron.ok) problems.push(`nemotron: ${nemotron.error ?? `HTTP ${nemotron.status ?? '?'}`}`);
+    if (breaker.state === 'open') problems.push('yolo26 circuit breaker open');
+    return {
+      status: problems.length === 0 ? 'healthy' : 'unhealthy',
+      message: problems.length === 0 ? 'ok' : problems.join('; '),
+      details: {
+        yolo26: yolo.body ?? null,
+        nemotron: nemotron.body ?? null,
+        services: { yolo26: yolo.ok ? 'healthy' : 'unhealthy', nemotron: nemotron.ok ? 'healthy' : 'unhealthy' },
+        circuit_breaker: breaker,
+      },
+    };
   }
 
   async function health(): Promise<JsonResponse> {
     const [database, redisProbe, ai] = await Promise.all([
       probe(() => db.ping(PROBE_TIMEOUT_MS)),
       probe(() => pingRedis(redis.main, PROBE_TIMEOUT_MS)),
-      detector.health(PROBE_TIMEOUT_MS + 1000).then(
-        (h): ServiceProbe =>
-          h.ok
-            ? { status: 'healthy', message: 'ok', details: { yolo26: h.body } }
-            : { status: 'unhealthy', message: h.error ?? `yolo26 answered HTTP ${h.status ?? '?'}`, details: { yolo26: h.body ?? null } },
-      ),
+      aiProbe(),
     ]);
     const core = database.status === 'healthy' && redisProbe.status === 'healthy';
     const status = core && ai.status === 'healthy' ? 'healthy' : core ? 'degraded' : 'unhealthy';
     return json(status === 'healthy' ? 200 : 503, {
       status,
       services: { database, redis: redisProbe, ai },
+      timestamp: new Date().toISOString(),
+    });
+  }
+
+  async function gpu(): Promise<JsonResponse> {
+    const h = await detector.health(PROBE_TIMEOUT_MS);
+    const body = (h.ok && typeof h.body === 'object' && h.body !== null ? h.body : {}) as Record<string, unknown>;
+    const vram = typeof body['vram_used_gb'] === 'number' ? body['vram_used_gb'] : null;
+    const emulated = body['emulated'] === true || body['device'] === 'cpu-emulated';
+    return json(200, {
+      gpu_utilization: null,
+      // MB, as HSI reports it; from the detector's vram_used_gb (0 for the emulator).
+      memory_used: vram === null ? null : Math.round(vram * 1024),
+      memory_total: null,
+      temperature: null,
+      // Successful detector inferences per second over the last 10 s, as this backend saw them.
+      inference_fps: h.ok ? detector.inferenceRate() : null,
+      emulated,
+      gpu_name: null,
+      timestamp: new Date().toISOString(),
+    });
+  }
+
+  async function circuitBreakers(): Promise<JsonResponse> {
+    const breaker = detector.breaker.snapshot();
+    return json(200, {
+      circuit_breakers: { [breaker.name]: breaker },
+      total_count: 1,
+      open_count: breaker.state === 'open' ? 1 : 0,
       timestamp: new Date().toISOString(),
     });
   }
@@ -169,73 +301,273 @@ export function createRoutes(deps: ApiDeps): Route[] {
     return value;
   }
 
-  async function listDetections({ url }: RouteRequest): Promise<JsonResponse> {
-    const limit = intParam(url, 'limit', 50, 1, 1000);
-    const offset = intParam(url, 'offset', 0, 0, Number.MAX_SAFE_INTEGER);
-    const cameraId = url.searchParams.get('camera_id');
-    if (cameraId !== null && cameraId !== '' && !CAMERA_ID_PATTERN.test(cameraId)) {
+  function textParam(url: URL, name: string): string | undefined {
+    const raw = url.searchParams.get(name);
+    return raw === null || raw === '' ? undefined : raw;
+  }
+
+  function dateParam(url: URL, name: string): Date | undefined {
+    const raw = textParam(url, name);
+    if (raw === undefined) return undefined;
+    const t = Date.parse(raw);
+    if (!Number.isFinite(t)) throw new HttpError(400, 'invalid_parameter', `${name} must be an ISO 8601 date or date-time`);
+    return new Date(t);
+  }
+
+  function cameraParam(url: URL): string | undefined {
+    const cameraId = textParam(url, 'camera_id');
+    if (cameraId !== undefined && !CAMERA_ID_PATTERN.test(cameraId)) {
       throw new HttpError(400, 'invalid_camera_id', 'camera_id must match ^[a-z0-9_]{1,64}$');
     }
-    const filter = cameraId !== null && cameraId !== '' ? 'WHERE camera_id = $1' : '';
-    const filterValues = filter === '' ? [] : [cameraId];
-    const n = filterValues.length;
+    return cameraId;
+  }
+
+  /** `WHERE a = $1 AND b = $2` from the given conditions. */
+  function where(conditions: [string, unknown][]): { sql: string; values: unknown[] } {
+    const values = conditions.map(([, v]) => v);
+    const sql = conditions.length === 0 ? '' : `WHERE ${conditions.map(([c], i) => c.replace('?', `$${i + 1}`)).join(' AND ')}`;
+    return { sql, values };
+  }
+
+  async function dbRead<T>(fn: () => Promise<T>): Promise<T> {
     try {
-      const [rows, count] = await Promise.all([
-        db.query<DetectionRow>(
-          'SELECT detections',
-          `SELECT ${DETECTION_COLUMNS} FROM detections ${filter} ORDER BY detected_at DESC, id DESC LIMIT $${n + 1} OFFSET $${n + 2}`,
-          [...filterValues, limit, offset],
-        ),
-        db.query<{ total: string }>('SELECT detections', `SELECT count(*) AS total FROM detections ${filter}`, filterValues),
-      ]);
-      const total = Number(count.rows[0]?.total ?? 0);
-      const items = rows.rows.map((r) => ({
-        ...r,
-        id: Number(r.id),
-        detected_at: r.detected_at.toISOString(),
-        created_at: r.created_at.toISOString(),
-      }));
-      return json(200, { items, pagination: { total, limit, offset, has_more: offset + items.length < total } });
+      return await fn();
     } catch (error) {
+      if (error instanceof HttpError) throw error;
       throw new HttpError(503, 'database_unavailable', `database query failed: ${(error as Error).message}`);
     }
   }
 
-  async function queueStatus(): Promise<JsonResponse> {
-    let depth: number;
-    let dlqDepth: number;
+  async function listDetections({ url }: RouteRequest): Promise<JsonResponse> {
+    const limit = intParam(url, 'limit', 50, 1, 1000);
+    const offset = intParam(url, 'offset', 0, 0, Number.MAX_SAFE_INTEGER);
+    const conditions: [string, unknown][] = [];
+    const cameraId = cameraParam(url);
+    if (cameraId !== undefined) conditions.push(['camera_id = ?', cameraId]);
+    const filePath = textParam(url, 'file_path');
+    if (filePath !== undefined) conditions.push(['file_path = ?', filePath]);
+    const traceId = textParam(url, 'trace_id');
+    if (traceId !== undefined) conditions.push(['trace_id = ?', traceId.toLowerCase()]);
+    const filter = where(conditions);
+    const n = filter.values.length;
+    return dbRead(async () => {
+      const [rows, count] = await Promise.all([
+        db.query<DetectionRow>(
+          'SELECT detections',
+          `SELECT ${DETECTION_COLUMNS} FROM detections ${filter.sql} ORDER BY detected_at DESC, id DESC LIMIT $${n + 1} OFFSET $${n + 2}`,
+          [...filter.values, limit, offset],
+        ),
+        db.query<{ total: string }>('SELECT detections', `SELECT count(*) AS total FROM detections ${filter.sql}`, filter.values),
+      ]);
+      const total = Number(count.rows[0]?.total ?? 0);
+      const items = rows.rows.map(detectionToJson);
+      return json(200, { items, pagination: { total, limit, offset, has_more: offset + items.length < total } });
+    });
+  }
+
+  async function listEvents({ url }: RouteRequest): Promise<JsonResponse> {
+    const limit = intParam(url, 'limit', 50, 1, 1000);
+    const offset = intParam(url, 'offset', 0, 0, Number.MAX_SAFE_INTEGER);
+    const conditions: [string, unknown][] = [];
+    const cameraId = cameraParam(url);
+    if (cameraId !== undefined) conditions.push(['camera_id = ?', cameraId]);
+    const riskLevel = textParam(url, 'risk_level')?.toLowerCase();
+    if (riskLevel !== undefined) {
+      if (!(RISK_LEVEL_VALUES as readonly string[]).includes(riskLevel)) {
+        throw new HttpError(400, 'invalid_parameter', `risk_level must be one of ${RISK_LEVEL_VALUES.join(', ')}`);
+      }
+      conditions.push(['risk_level = ?', riskLevel]);
+    }
+    const start = dateParam(url, 'start_date');
+    if (start !== undefined) conditions.push(['started_at >= ?', start]);
+    const end = dateParam(url, 'end_date');
+    if (end !== undefined) conditions.push(['started_at <= ?', end]);
+    const batchId = textParam(url, 'batch_id');
+    if (batchId !== undefined) conditions.push(['batch_id = ?', batchId]);
+    const traceId = textParam(url, 'trace_id');
+    if (traceId !== undefined) conditions.push(['trace_id = ?', traceId.toLowerCase()]);
+    const filter = where(conditions);
+    const n = filter.values.length;
+    return dbRead(async () => {
+      const [rows, count] = await Promise.all([
+        db.query<EventRow>(
+          'SELECT events',
+          `SELECT ${EVENT_COLUMNS} FROM events ${filter.sql} ORDER BY started_at DESC, id DESC LIMIT $${n + 1} OFFSET $${n + 2}`,
+          [...filter.values, limit, offset],
+        ),
+        db.query<{ total: string }>('SELECT events', `SELECT count(*) AS total FROM events ${filter.sql}`, filter.values),
+      ]);
+      const total = Number(count.rows[0]?.total ?? 0);
+      const items = rows.rows.map(eventToJson);
+      return json(200, { items, pagination: { total, limit, offset, has_more: offset + items.length < total } });
+    });
+  }
+
+  async function getEvent({ params }: RouteRequest): Promise<JsonResponse> {
+    const id = Number(params[0]);
+    if (!Number.isSafeInteger(id) || id < 1) throw new HttpError(400, 'invalid_parameter', 'event id must be a positive integer');
+    return dbRead(async () => {
+      const result = await db.query<EventRow>('SELECT events', `SELECT ${EVENT_COLUMNS} FROM events WHERE id = $1`, [id]);
+      const row = result.rows[0];
+      if (row === undefined) throw new HttpError(404, 'not_found', `event ${id} does not exist`);
+      const detections = await db.query<DetectionRow>(
+        'SELECT detections',
+        `SELECT ${DETECTION_COLUMNS.split(', ').map((c) => `d.${c}`).join(', ')}
+         FROM event_detections ed JOIN detections d ON d.id = ed.detection_id WHERE ed.event_id = $1 ORDER BY d.detected_at, d.id`,
+        [id],
+      );
+      return json(200, { ...eventToJson(row), detections: detections.rows.map(detectionToJson) });
+    });
+  }
+
+  async function queueLengths(): Promise<Record<string, number>> {
+    const keys = [DETECTION_QUEUE, ANALYSIS_QUEUE, DETECTION_DLQ, ANALYSIS_DLQ];
     try {
-      [depth, dlqDepth] = await Promise.all([redis.main.llen(DETECTION_QUEUE), redis.main.llen(DETECTION_DLQ)]);
+      const lengths = await Promise.all(keys.map((k) => redis.main.llen(k)));
+      return Object.fromEntries(keys.map((k, i) => [k, lengths[i] ?? 0]));
     } catch (error) {
       throw new HttpError(503, 'redis_unavailable', `could not read the queues: ${(error as Error).message}`);
     }
-    const w = worker.status();
+  }
+
+  async function queueStatus(): Promise<JsonResponse> {
+    const lengths = await queueLengths();
+    const w = workersStatus();
     const level = (value: number, warning: number, critical: number): string =>
       value >= critical ? 'critical' : value >= warning ? 'warning' : 'healthy';
+    const depth = (k: string): number => lengths[k] ?? 0;
     const queues = [
-      { name: 'detection', key: DETECTION_QUEUE, depth, status: level(depth, 100, 500), running: w.busy ? 1 : 0, workers: w.running ? 1 : 0 },
-      { name: 'dlq', key: DETECTION_DLQ, depth: dlqDepth, status: level(dlqDepth, 1, 100), running: 0, workers: 0 },
+      { name: 'detection', key: DETECTION_QUEUE, depth: depth(DETECTION_QUEUE), status: level(depth(DETECTION_QUEUE), 100, 500), running: w.detection.busy_workers, workers: w.detection.running ? w.detection.workers : 0 },
+      { name: 'analysis', key: ANALYSIS_QUEUE, depth: depth(ANALYSIS_QUEUE), status: level(depth(ANALYSIS_QUEUE), 50, 200), running: w.analysis.busy_workers, workers: w.analysis.running ? w.analysis.workers : 0 },
+      { name: 'dlq', key: DETECTION_DLQ, depth: depth(DETECTION_DLQ), status: level(depth(DETECTION_DLQ), 1, 100), running: 0, workers: 0 },
+      { name: 'dlq_analysis', key: ANALYSIS_DLQ, depth: depth(ANALYSIS_DLQ), status: level(depth(ANALYSIS_DLQ), 1, 100), running: 0, workers: 0 },
     ];
     const statuses = queues.map((q) => q.status);
+    const breaker = detector.breaker.snapshot();
     return json(200, {
       queues,
       summary: {
-        total_queued: depth,
-        total_running: w.busy ? 1 : 0,
-        total_workers: w.running ? 1 : 0,
+        total_queued: depth(DETECTION_QUEUE) + depth(ANALYSIS_QUEUE),
+        total_running: w.detection.busy_workers + w.analysis.busy_workers,
+        total_workers: (w.detection.running ? w.detection.workers : 0) + (w.analysis.running ? w.analysis.workers : 0),
         overall_status: statuses.includes('critical') ? 'critical' : statuses.includes('warning') ? 'warning' : 'healthy',
       },
-      lengths: { [DETECTION_QUEUE]: depth, [DETECTION_DLQ]: dlqDepth },
-      worker: w,
+      lengths,
+      worker: w.detection,
+      workers: w,
+      pipeline: {
+        batch_failures: deps.detectionHandler.batchFailures,
+        events_created: deps.analysisHandler.counters.events,
+        llm_fallbacks: deps.analysisHandler.counters.fallbacks,
+        duplicate_batches: deps.analysisHandler.counters.duplicates,
+      },
+      batches: deps.batches.status(),
+      file_watcher: deps.fileWatcher.status(),
+      circuit_breakers: { [breaker.name]: breaker },
       timestamp: new Date().toISOString(),
     });
+  }
+
+  async function dlqStats(): Promise<JsonResponse> {
+    const lengths = await queueLengths();
+    const detection = lengths[DETECTION_DLQ] ?? 0;
+    const analysis = lengths[ANALYSIS_DLQ] ?? 0;
+    return json(200, { detection_queue_count: detection, analysis_queue_count: analysis, total_count: detection + analysis });
+  }
+
+  async function dlqJobs({ params, url }: RouteRequest): Promise<JsonResponse> {
+    const key = dlqKeyFor(params[0] ?? '');
+    const start = intParam(url, 'start', 0, 0, Number.MAX_SAFE_INTEGER);
+    const limit = intParam(url, 'limit', 100, 1, 1000);
+    let raws: string[];
+    let total: number;
+    try {
+      [raws, total] = await Promise.all([redis.main.lrange(key, start, start + limit - 1), redis.main.llen(key)]);
+    } catch (error) {
+      throw new HttpError(503, 'redis_unavailable', `could not read ${key}: ${(error as Error).message}`);
+    }
+    const jobs = raws.map((raw) => {
+      let entry: Record<string, unknown>;
+      try {
+        entry = JSON.parse(raw) as Record<string, unknown>;
+      } catch {
+        return { original_job: { raw }, error: 'unparseable DLQ entry', error_code: null, attempt_count: 0, failed_at: null, queue_name: DLQ_SOURCES[key] };
+      }
+      const original = Object.fromEntries(Object.entries(entry).filter(([k]) => !(DEAD_LETTER_FIELDS as readonly string[]).includes(k)));
+      return {
+        original_job: original,
+        error: entry['error'] ?? null,
+        error_code: entry['error_code'] ?? null,
+        attempt_count: entry['attempts'] ?? 0,
+        failed_at: entry['failed_at'] ?? null,
+        queue_name: entry['queue'] ?? DLQ_SOURCES[key],
+      };
+    });
+    return json(200, { queue_name: key, jobs, count: jobs.length, total, start, limit, has_more: start + jobs.length < total });
+  }
+
+  async function requeue(key: string, max: number): Promise<{ moved: number; skipped: number }> {
+    const target = DLQ_SOURCES[key] ?? '';
+    try {
+      const reply = (await redis.main.eval(REQUEUE_SCRIPT, 2, key, target, String(max), ...DEAD_LETTER_FIELDS)) as [number, string[]];
+      return { skipped: Number(reply[0]), moved: reply[1].length };
+    } catch (error) {
+      throw new HttpError(503, 'redis_unavailable', `could not requeue from ${key}: ${(error as Error).message}`);
+    }
+  }
+
+  async function dlqRequeue({ params }: RouteRequest): Promise<JsonResponse> {
+    const key = dlqKeyFor(params[0] ?? '');
+    const { moved, skipped } = await requeue(key, 1);
+    if (moved === 0 && skipped === 0) return json(404, { success: false, message: `${key} is empty`, requeued_count: 0 });
+    if (moved === 0) throw new HttpError(409, 'unparseable_entry', `the oldest entry of ${key} is not a JSON object; delete it with DELETE /api/dlq/${key}`);
+    log.info('dead-letter requeued', { queue: key, target: DLQ_SOURCES[key], count: 1 });
+    return json(200, { success: true, message: `requeued 1 job from ${key} to ${DLQ_SOURCES[key]}`, requeued_count: 1 });
+  }
+
+  async function dlqRequeueAll({ params }: RouteRequest): Promise<JsonResponse> {
+    const key = dlqKeyFor(params[0] ?? '');
+    let total = 0;
+    let blocked = false;
+    while (total < REQUEUE_ALL_LIMIT) {
+      const { moved, skipped } = await requeue(key, Math.min(100, REQUEUE_ALL_LIMIT - total));
+      total += moved;
+      if (skipped > 0) blocked = true;
+      if (moved === 0 || skipped > 0) break;
+    }
+    log.info('dead-letters requeued', { queue: key, target: DLQ_SOURCES[key], count: total });
+    return json(200, {
+      success: true,
+      message: `requeued ${total} job(s) from ${key} to ${DLQ_SOURCES[key]}${blocked ? '; stopped at an entry that is not a JSON object' : ''}`,
+      requeued_count: total,
+    });
+  }
+
+  async function dlqClear({ params }: RouteRequest): Promise<JsonResponse> {
+    const key = dlqKeyFor(params[0] ?? '');
+    try {
+      const [[, length], [, deleted]] = (await redis.main.multi().llen(key).del(key).exec()) as [[Error | null, number], [Error | null, number]];
+      log.info('dead-letter queue cleared', { queue: key, count: length });
+      return json(200, { success: true, message: `cleared ${length} job(s) from ${key}`, deleted_count: deleted === 0 ? 0 : length });
+    } catch (error) {
+      throw new HttpError(503, 'redis_unavailable', `could not clear ${key}: ${(error as Error).message}`);
+    }
   }
 
   return [
     { method: 'POST', pattern: /^\/api\/cameras\/([^/]+)\/uploads\/?$/, template: '/api/cameras/{camera_id}/uploads', handler: upload },
     { method: 'GET', pattern: /^\/api\/system\/health\/ready\/?$/, template: '/api/system/health/ready', handler: ready },
     { method: 'GET', pattern: /^\/api\/system\/health\/?$/, template: '/api/system/health', handler: health },
+    { method: 'GET', pattern: /^\/api\/system\/gpu\/?$/, template: '/api/system/gpu', handler: gpu },
+    { method: 'GET', pattern: /^\/api\/system\/circuit-breakers\/?$/, template: '/api/system/circuit-breakers', handler: circuitBreakers },
     { method: 'GET', pattern: /^\/api\/detections\/?$/, template: '/api/detections', handler: listDetections },
+    { method: 'GET', pattern: /^\/api\/events\/?$/, template: '/api/events', handler: listEvents },
+    { method: 'GET', pattern: /^\/api\/events\/([^/]+)\/?$/, template: '/api/events/{event_id}', handler: getEvent },
     { method: 'GET', pattern: /^\/api\/queues\/status\/?$/, template: '/api/queues/status', handler: queueStatus },
+    { method: 'GET', pattern: /^\/api\/dlq\/stats\/?$/, template: '/api/dlq/stats', handler: dlqStats },
+    { method: 'GET', pattern: /^\/api\/dlq\/jobs\/([^/]+)\/?$/, template: '/api/dlq/jobs/{queue_name}', handler: dlqJobs },
+    { method: 'POST', pattern: /^\/api\/dlq\/requeue\/([^/]+)\/?$/, template: '/api/dlq/requeue/{queue_name}', handler: dlqRequeue },
+    { method: 'POST', pattern: /^\/api\/dlq\/requeue-all\/([^/]+)\/?$/, template: '/api/dlq/requeue-all/{queue_name}', handler: dlqRequeueAll },
+    { method: 'DELETE', pattern: /^\/api\/dlq\/([^/]+)\/?$/, template: '/api/dlq/{queue_name}', handler: dlqClear },
   ];
 }

@@ -136,6 +136,42 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX IF NOT EXISTS idx_detections_file_path ON detections (file_path)',
     ],
   },
+  {
+    version: 2,
+    name: 'events_and_trace_ids',
+    statements: [
+      // The trace id of the detection_processing span that wrote the row: the harness joins
+      // traces to rows with it when propagation is broken.
+      'ALTER TABLE detections ADD COLUMN IF NOT EXISTS trace_id text',
+      'CREATE INDEX IF NOT EXISTS idx_detections_trace_id ON detections (trace_id)',
+      `CREATE TABLE IF NOT EXISTS events (
+        id bigserial PRIMARY KEY,
+        batch_id text NOT NULL UNIQUE,
+        camera_id text NOT NULL REFERENCES cameras (id) ON DELETE CASCADE,
+        started_at timestamptz NOT NULL,
+        ended_at timestamptz,
+        risk_score integer NOT NULL CHECK (risk_score BETWEEN 0 AND 100),
+        risk_level text NOT NULL,
+        summary text NOT NULL,
+        reasoning text,
+        detection_ids bigint[] NOT NULL,
+        trace_id text,
+        is_fallback boolean NOT NULL DEFAULT false,
+        close_reason text,
+        created_at timestamptz NOT NULL DEFAULT now()
+      )`,
+      'CREATE INDEX IF NOT EXISTS idx_events_camera_started_at ON events (camera_id, started_at DESC)',
+      'CREATE INDEX IF NOT EXISTS idx_events_started_at ON events (started_at DESC)',
+      'CREATE INDEX IF NOT EXISTS idx_events_risk_level ON events (risk_level)',
+      'CREATE INDEX IF NOT EXISTS idx_events_trace_id ON events (trace_id)',
+      `CREATE TABLE IF NOT EXISTS event_detections (
+        event_id bigint NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+        detection_id bigint NOT NULL REFERENCES detections (id) ON DELETE CASCADE,
+        PRIMARY KEY (event_id, detection_id)
+      )`,
+      'CREATE INDEX IF NOT EXISTS idx_event_detections_detection_id ON event_detections (detection_id)',
+    ],
+  },
 ];
 
 /** Arbitrary constant key of the advisory lock that serializes concurrent migrators. */
@@ -187,11 +223,59 @@ export interface DetectionRow {
   bbox_y: number | null;
   bbox_width: number | null;
   bbox_height: number | null;
+  trace_id: string | null;
   created_at: Date;
 }
 
 export const DETECTION_COLUMNS =
-  'id, camera_id, file_path, file_type, detected_at, object_type, confidence, bbox_x, bbox_y, bbox_width, bbox_height, created_at';
+  'id, camera_id, file_path, file_type, detected_at, object_type, confidence, bbox_x, bbox_y, bbox_width, bbox_height, trace_id, created_at';
+
+export interface EventRow {
+  id: string;
+  batch_id: string;
+  camera_id: string;
+  started_at: Date;
+  ended_at: Date | null;
+  risk_score: number;
+  risk_level: string;
+  summary: string;
+  reasoning: string | null;
+  /** bigint[] comes back as strings. */
+  detection_ids: string[];
+  trace_id: string | null;
+  is_fallback: boolean;
+  close_reason: string | null;
+  created_at: Date;
+}
+
+export const EVENT_COLUMNS =
+  'id, batch_id, camera_id, started_at, ended_at, risk_score, risk_level, summary, reasoning, detection_ids, trace_id, is_fallback, close_reason, created_at';
+
+/** An events row as the API answers it (contract fields first). */
+export function eventToJson(r: EventRow): Record<string, unknown> {
+  const detectionIds = r.detection_ids.map(Number);
+  return {
+    id: Number(r.id),
+    camera_id: r.camera_id,
+    started_at: r.started_at.toISOString(),
+    ended_at: r.ended_at === null ? null : r.ended_at.toISOString(),
+    risk_score: r.risk_score,
+    risk_level: r.risk_level,
+    summary: r.summary,
+    reasoning: r.reasoning,
+    detection_count: detectionIds.length,
+    detection_ids: detectionIds,
+    batch_id: r.batch_id,
+    trace_id: r.trace_id,
+    is_fallback: r.is_fallback,
+    close_reason: r.close_reason,
+    created_at: r.created_at.toISOString(),
+  };
+}
+
+export function detectionToJson(r: DetectionRow): Record<string, unknown> {
+  return { ...r, id: Number(r.id), detected_at: r.detected_at.toISOString(), created_at: r.created_at.toISOString() };
+}
 
 /** "front_door" -> "Front Door" (the display name HSI derives from the camera folder). */
 export function cameraNameFromId(cameraId: string): string {
@@ -203,3 +287,20 @@ export function cameraNameFromId(cameraId: string): string {
 }
 
 export const UPSERT_CAMERA_SQL = 'INSERT INTO cameras (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING';
+
+/**
+ * Camera id from a drop-folder name, as HSI normalizes it: "Front Door" -> "front_door".
+ * Accents are dropped, anything but [a-z0-9] becomes "_", runs collapse, the ends are trimmed,
+ * at most 64 characters. Undefined when nothing is left.
+ */
+export function normalizeCameraId(folderName: string): string | undefined {
+  const id = folderName
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_')
+    .replace(/^_+|_+$/g, '')
+    .slice(0, 64)
+    .replace(/_+$/, '');
+  return id === '' ? undefined : id;
+}

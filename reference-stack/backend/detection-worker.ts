@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { SpanKind, context, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
-import type { Redis } from 'ioredis';
-import { rateLimited, type Logger } from '../common/log.ts';
+import type { Logger } from '../common/log.ts';
 import { MEDIA_TYPES, sniffImageType } from '../common/image.ts';
-import { AbortedError, sleep } from '../common/timing.ts';
+import { AbortedError } from '../common/timing.ts';
 import { baggageAttributes, extractTraceCarrier, recordException } from '../telemetry/tracing.ts';
+import type { BatchAggregator } from './batch-aggregator.ts';
 import { cameraNameFromId, UPSERT_CAMERA_SQL, type Database } from './db.ts';
 import { DetectorUnavailableError, type DetectorClient, type DetectResponse } from './detector-client.ts';
 import {
@@ -12,7 +12,6 @@ import {
   ATTR_MESSAGING_MESSAGE_BODY_SIZE,
   ATTR_MESSAGING_OPERATION_TYPE,
   ATTR_MESSAGING_SYSTEM,
-  BLOCKING_POP_SECONDS,
   DETECTION_DLQ,
   DETECTION_QUEUE,
   detectionJobSchema,
@@ -21,11 +20,14 @@ import {
   type DetectionJob,
   type RedisConnections,
 } from './queue.ts';
+import type { JobHandler, JobOutcome } from './queue-worker.ts';
 
 /**
- * The detection worker, as HSI's DetectionQueueWorker: BLPOP detection_queue (5 s), detector
- * call with retries, one `detections` row per detection, DLQ on failure. Unlike the real HSI,
- * the message's `trace_context` is continued, so the whole pipeline is one trace.
+ * The detection worker, as HSI's DetectionQueueWorker: a detection_queue message → detector call
+ * with retries (through the circuit breaker) → one `detections` row per detection → the
+ * detections join the camera's batch. Failures go to dlq:detection_queue. Unlike the real HSI,
+ * the message's `trace_context` is continued (unless HSI_DEFECT_QUEUE_NO_TRACE_CONTEXT), so the
+ * whole pipeline is one trace. Runs inside a QueueWorkerPool (DETECTION_WORKERS loops).
  */
 
 export const SPAN_DETECTION_PROCESSING = 'detection_processing';
@@ -36,18 +38,10 @@ export interface DetectionWorkerDeps {
   db: Database;
   redis: RedisConnections;
   detector: DetectorClient;
+  batches: BatchAggregator;
 }
 
-export interface WorkerStatus {
-  running: boolean;
-  processed: number;
-  failed: number;
-  dead_lettered: number;
-  busy: boolean;
-  last_error: string | undefined;
-}
-
-class JobFailure extends Error {
+export class JobFailure extends Error {
   override name = 'JobFailure';
   readonly code: string;
   readonly attempts: number;
@@ -58,98 +52,20 @@ class JobFailure extends Error {
   }
 }
 
-export class DetectionWorker {
+/** DLQ error code of a detector failure: `circuit_open` when the breaker rejected the last attempt, else `detector_<code>`. */
+export function detectorErrorCode(error: DetectorUnavailableError): string {
+  return error.last.code === 'circuit_open' ? 'circuit_open' : `detector_${error.last.code}`;
+}
+
+export class DetectionJobHandler implements JobHandler {
   private readonly deps: DetectionWorkerDeps;
-  private readonly allowLog = rateLimited(10_000);
-  private stopping = false;
-  private readonly abort = new AbortController();
-  private loop: Promise<void> | undefined;
-  private busy = false;
-  private blockingClientId: number | undefined;
-  private counters = { processed: 0, failed: 0, deadLettered: 0 };
-  private lastError: string | undefined;
+  batchFailures = 0;
 
   constructor(deps: DetectionWorkerDeps) {
     this.deps = deps;
-    const { blocking } = deps.redis;
-    // Remember the id of the blocking connection: CLIENT UNBLOCK ends its BLPOP at shutdown.
-    const rememberId = (): void => {
-      blocking
-        .call('CLIENT', 'ID')
-        .then((id) => {
-          this.blockingClientId = Number(id);
-        })
-        .catch(() => undefined);
-    };
-    blocking.on('ready', rememberId);
-    if (blocking.status === 'ready') rememberId();
   }
 
-  start(): void {
-    if (this.loop !== undefined) return;
-    this.loop = this.run();
-  }
-
-  status(): WorkerStatus {
-    return {
-      running: this.loop !== undefined && !this.stopping,
-      processed: this.counters.processed,
-      failed: this.counters.failed,
-      dead_lettered: this.counters.deadLettered,
-      busy: this.busy,
-      last_error: this.lastError,
-    };
-  }
-
-  /**
-   * Stops popping and lets the current job finish within graceMs; a job still waiting on the
-   * detector after that is aborted and pushed back to the head of the queue.
-   */
-  async stop(graceMs: number): Promise<void> {
-    if (this.loop === undefined) return;
-    this.stopping = true;
-    if (!this.busy && this.blockingClientId !== undefined) {
-      await this.deps.redis.main.call('CLIENT', 'UNBLOCK', String(this.blockingClientId)).catch(() => undefined);
-    }
-    const finished = this.loop.then(() => true);
-    if (!(await Promise.race([finished, sleep(graceMs).then(() => false)]))) {
-      this.abort.abort();
-      if (!(await Promise.race([finished, sleep(1000).then(() => false)]))) {
-        // Still blocked (e.g. BLPOP queued while Redis is unreachable): drop the connection.
-        this.deps.redis.blocking.disconnect();
-      }
-    }
-  }
-
-  private async run(): Promise<void> {
-    const { redis, log } = this.deps;
-    log.info('detection worker started', { queue: DETECTION_QUEUE });
-    while (!this.stopping) {
-      let popped: [string, string] | null;
-      try {
-        popped = await redis.blocking.blpop(DETECTION_QUEUE, BLOCKING_POP_SECONDS);
-      } catch (error) {
-        if (this.stopping) break;
-        this.lastError = (error as Error).message;
-        if (this.allowLog(`blpop:${this.lastError}`)) log.warn('detection queue pop failed', { error });
-        await sleep(1000, this.abort.signal).catch(() => undefined);
-        continue;
-      }
-      if (popped === null) continue;
-      this.busy = true;
-      try {
-        await this.process(popped[1]);
-      } catch (error) {
-        log.error('unexpected worker error', { error });
-      } finally {
-        this.busy = false;
-      }
-    }
-    log.info('detection worker stopped', this.status() as unknown as Record<string, unknown>);
-  }
-
-  /** Handles one raw message; never throws. */
-  private async process(raw: string): Promise<void> {
+  async handle(raw: string, signal: AbortSignal): Promise<JobOutcome> {
     const { tracer, log } = this.deps;
     let job: DetectionJob | undefined;
     let parseError: string | undefined;
@@ -170,42 +86,48 @@ export class DetectionWorker {
       attributes['camera_id'] = job.camera_id;
       attributes['file_path'] = job.file_path;
       attributes['media_type'] = job.media_type;
+      if (job.file_hash !== undefined) attributes['file.hash'] = job.file_hash;
       const queuedAt = Date.parse(job.timestamp);
       if (Number.isFinite(queuedAt)) attributes['queue_wait_ms'] = Math.max(0, Date.now() - queuedAt);
     }
     const span = tracer.startSpan(SPAN_DETECTION_PROCESSING, { kind: SpanKind.CONSUMER, attributes }, parent);
-    await context.with(trace.setSpan(parent, span), async () => {
+    return context.with(trace.setSpan(parent, span), async (): Promise<JobOutcome> => {
       try {
         if (job === undefined) throw new JobFailure('invalid_message', `invalid detection_queue message: ${parseError ?? 'unknown'}`, 0);
-        const ids = await this.detectAndStore(job, span);
+        const ids = await this.detectAndStore(job, span, signal);
         span.setAttribute('detection_count', ids.length);
-        if (ids.length > 0) span.setAttribute('detection_ids', ids);
-        this.counters.processed++;
+        if (ids.length > 0) {
+          span.setAttribute('detection_ids', ids);
+          await this.addToBatch(job, ids, span);
+        }
         log.info('detection job done', { camera_id: job.camera_id, file_path: job.file_path, detections: ids.length });
+        return 'processed';
       } catch (error) {
         if (error instanceof AbortedError) {
           // Shutdown while the detector was still being tried: give the job back.
           span.addEvent('requeued_on_shutdown');
           log.info('detection job requeued on shutdown', { file_path: job?.file_path });
-          await this.deps.redis.main.lpush(DETECTION_QUEUE, raw).catch((e: unknown) => {
+          try {
+            await this.deps.redis.main.lpush(DETECTION_QUEUE, raw);
+            return 'requeued';
+          } catch (e) {
             recordException(span, e);
             log.error('could not requeue the job on shutdown; it is lost', { error: e, file_path: job?.file_path });
-          });
-          return;
+            return 'lost';
+          }
         }
-        this.counters.failed++;
         const failure =
           error instanceof JobFailure ? error : new JobFailure('processing_error', (error as Error).message ?? String(error), 0, { cause: error });
-        this.lastError = failure.message;
         recordException(span, failure);
-        await this.deadLetter(raw, job, failure, span);
+        span.setAttribute('error_code', failure.code);
+        return (await this.deadLetter(raw, job, failure, span)) ? 'dead_lettered' : 'lost';
       } finally {
         span.end();
       }
     });
   }
 
-  private async detectAndStore(job: DetectionJob, span: Span): Promise<number[]> {
+  private async detectAndStore(job: DetectionJob, span: Span, signal: AbortSignal): Promise<number[]> {
     const { detector, db } = this.deps;
     let image: Buffer;
     try {
@@ -219,16 +141,18 @@ export class DetectionWorker {
     let response: DetectResponse;
     let attempts: number;
     try {
-      ({ response, attempts } = await detector.detect(image, job.file_path, fileType, this.abort.signal));
+      ({ response, attempts } = await detector.detect(image, job.file_path, fileType, signal));
     } catch (error) {
       if (error instanceof DetectorUnavailableError) {
-        throw new JobFailure(`detector_${error.last.code}`, error.message, error.attempts, { cause: error });
+        span.setAttribute('detector_attempts', error.attempts);
+        throw new JobFailure(detectorErrorCode(error), error.message, error.attempts, { cause: error });
       }
       throw error;
     }
     span.setAttribute('detector_attempts', attempts);
 
     const detectedAt = new Date();
+    const traceId = span.spanContext().traceId;
     try {
       return await db.transaction(async (client) => {
         await db.query('INSERT cameras', UPSERT_CAMERA_SQL, [job.camera_id, cameraNameFromId(job.camera_id)], client);
@@ -236,8 +160,8 @@ export class DetectionWorker {
         for (const d of response.detections) {
           const result = await db.query<{ id: string }>(
             'INSERT detections',
-            `INSERT INTO detections (camera_id, file_path, file_type, detected_at, object_type, confidence, bbox_x, bbox_y, bbox_width, bbox_height)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+            `INSERT INTO detections (camera_id, file_path, file_type, detected_at, object_type, confidence, bbox_x, bbox_y, bbox_width, bbox_height, trace_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
             [
               job.camera_id,
               job.file_path,
@@ -249,6 +173,7 @@ export class DetectionWorker {
               Math.round(d.bbox.y),
               Math.round(d.bbox.width),
               Math.round(d.bbox.height),
+              traceId,
             ],
             client,
           );
@@ -262,7 +187,24 @@ export class DetectionWorker {
     }
   }
 
-  private async deadLetter(raw: string, job: DetectionJob | undefined, failure: JobFailure, span: Span): Promise<void> {
+  /**
+   * The stored detections join the camera's batch. A Redis failure here (after 3 tries) is
+   * recorded and logged, not dead-lettered: the rows exist, and running the job again would
+   * duplicate them. Those detections then belong to no event (counted in `batch_failures`).
+   */
+  private async addToBatch(job: DetectionJob, ids: number[], span: Span): Promise<void> {
+    try {
+      const added = await this.deps.batches.add({ cameraId: job.camera_id, detectionIds: ids, filePath: job.file_path, pipelineStartTime: job.pipeline_start_time });
+      span.setAttribute('batch_id', added.batchId);
+    } catch (error) {
+      this.batchFailures++;
+      recordException(span, error, 'batch aggregation failed');
+      span.setAttribute('error_code', 'batch_error');
+      this.deps.log.error('detections stored but not added to a batch; they will not reach an event', { error, camera_id: job.camera_id, detection_ids: ids });
+    }
+  }
+
+  private async deadLetter(raw: string, job: DetectionJob | undefined, failure: JobFailure, span: Span): Promise<boolean> {
     const { tracer, redis, log } = this.deps;
     const entry: DeadLetter = {
       ...(job ?? { raw }),
@@ -274,12 +216,13 @@ export class DetectionWorker {
     };
     try {
       // The DLQ entry keeps the original trace_context; the push is a PRODUCER span of this trace.
-      await publish(tracer, redis.main, redis.address, DETECTION_DLQ, entry, false);
-      this.counters.deadLettered++;
+      await publish(tracer, redis.main, redis.address, DETECTION_DLQ, entry, false, job === undefined ? {} : { camera_id: job.camera_id, file_path: job.file_path });
       log.warn('detection job dead-lettered', { error_code: failure.code, error: failure.message, attempts: failure.attempts, file_path: job?.file_path });
+      return true;
     } catch (error) {
       recordException(span, error, 'dead-lettering failed');
       log.error('dead-lettering failed; the job is lost', { error, file_path: job?.file_path, original_error: failure.message });
+      return false;
     }
   }
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
-import { SpanKind, type Tracer } from '@opentelemetry/api';
+import { SpanKind, trace, type Span, type Tracer } from '@opentelemetry/api';
 import {
   ATTR_HTTP_REQUEST_METHOD,
   ATTR_HTTP_RESPONSE_STATUS_CODE,
@@ -10,16 +10,21 @@ import {
 } from '@opentelemetry/semantic-conventions';
 import { Agent, request } from 'undici';
 import { z } from 'zod';
-import { AbortedError, backoffDelayMs, sleep } from '../common/timing.ts';
+import { AbortedError, sleep } from '../common/timing.ts';
 import { inSpan, injectHeaders } from '../telemetry/tracing.ts';
+import { CircuitOpenError, type CallOutcome, type CircuitBreaker, type CircuitPermit } from './circuit-breaker.ts';
+import { retryDelayMs } from './retry.ts';
+import type { Semaphore } from './semaphore.ts';
 import type { BackendSettings } from './settings.ts';
 
 /**
  * Client of the YOLO26 detector (`POST /detect`), as HSI's DetectorClient: connect and read
  * timeouts from the settings, DETECTOR_MAX_RETRIES attempts in total on transient failures
- * (connection errors, timeouts, 5xx, 408, 429) with exponential backoff 1 s, 2 s, 4 s ... capped
- * at 30 s and ±10 % jitter. Other 4xx and malformed answers are not retried.
- * Every attempt is its own CLIENT span `yolo26_detection_request` that carries traceparent/baggage.
+ * (connection errors, timeouts, 5xx, 408, 429, and calls rejected by the open circuit breaker)
+ * with exponential backoff 1 s, 2 s, 4 s ... capped at 30 s and ±10 % jitter. Other 4xx and
+ * malformed answers are not retried. Each call goes through the circuit breaker and the shared
+ * AI semaphore. Every attempt that reaches the network is its own CLIENT span
+ * `yolo26_detection_request` that carries traceparent/baggage.
  */
 
 export const MODEL_NAME = 'yolo26';
@@ -66,7 +71,7 @@ export class DetectorUnavailableError extends Error {
 }
 
 const RETRYABLE_STATUS = new Set([408, 429]);
-const RETRYABLE_CODES = new Set([
+export const RETRYABLE_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
   'EPIPE',
@@ -92,9 +97,25 @@ function classifyTransportError(error: unknown): DetectorError {
   return new DetectorError(`${codeText}: ${err.message}`, codeText, retryable, undefined, { cause: err });
 }
 
+/** How the circuit breaker counts a failed call: 4xx answers (and aborts) do not count. */
+export function breakerOutcome(error: unknown): CallOutcome {
+  if (error instanceof AbortedError) return 'ignored';
+  if (error instanceof DetectorError && error.status !== undefined && error.status >= 400 && error.status < 500) return 'ignored';
+  return 'failure';
+}
+
 export interface DetectOutcome {
   response: DetectResponse;
   attempts: number;
+}
+
+export interface DetectorClientOptions {
+  settings: BackendSettings;
+  tracer: Tracer;
+  breaker: CircuitBreaker;
+  semaphore: Semaphore;
+  /** HSI_DEFECT_RETRY_WITHOUT_BACKOFF */
+  retryWithoutBackoff?: boolean;
 }
 
 export class DetectorClient {
@@ -102,10 +123,19 @@ export class DetectorClient {
   private readonly tracer: Tracer;
   private readonly agent: Agent;
   private readonly detectUrl: URL;
+  readonly breaker: CircuitBreaker;
+  private readonly semaphore: Semaphore;
+  private readonly retryWithoutBackoff: boolean;
+  /** Completion times (ms) of successful inferences in the last minute, for inference_fps. */
+  private readonly completions: number[] = [];
 
-  constructor(settings: BackendSettings, tracer: Tracer) {
+  constructor(options: DetectorClientOptions) {
+    const { settings } = options;
     this.settings = settings;
-    this.tracer = tracer;
+    this.tracer = options.tracer;
+    this.breaker = options.breaker;
+    this.semaphore = options.semaphore;
+    this.retryWithoutBackoff = options.retryWithoutBackoff ?? false;
     this.detectUrl = new URL(`${settings.yolo26Url}/detect`);
     this.agent = new Agent({
       connect: { timeout: settings.aiConnectTimeoutMs },
@@ -120,19 +150,47 @@ export class DetectorClient {
     const maxAttempts = this.settings.detectorMaxRetries;
     for (let attempt = 0; ; attempt++) {
       try {
-        const response = await this.detectOnce(image, filePath, mediaType, attempt, signal);
+        const response = await this.attempt(image, filePath, mediaType, attempt, signal);
         return { response, attempts: attempt + 1 };
       } catch (error) {
-        if (signal?.aborted) throw new AbortedError('detection aborted');
-        const failure = classifyTransportError(error);
+        if (signal?.aborted || error instanceof AbortedError) throw new AbortedError('detection aborted');
+        const failure =
+          error instanceof CircuitOpenError ? new DetectorError(error.message, 'circuit_open', true, undefined, { cause: error }) : classifyTransportError(error);
         if (!failure.retryable || attempt + 1 >= maxAttempts) throw new DetectorUnavailableError(attempt + 1, failure);
-        await sleep(backoffDelayMs(attempt + 1, { baseMs: 1000, capMs: 30_000, jitter: 0.1 }), signal);
+        const delay = retryDelayMs(attempt + 1, this.retryWithoutBackoff);
+        trace.getActiveSpan()?.addEvent('retry_scheduled', { retry_attempt: attempt + 1, 'retry.delay_ms': delay, 'error.type': failure.code });
+        await sleep(delay, signal);
       }
     }
   }
 
-  /** One `POST /detect` in its own CLIENT span. */
-  async detectOnce(image: Buffer, filePath: string, mediaType: string, attempt: number, signal?: AbortSignal): Promise<DetectResponse> {
+  /** One attempt: circuit breaker, AI semaphore, then the HTTP call. */
+  private async attempt(image: Buffer, filePath: string, mediaType: string, attempt: number, signal?: AbortSignal): Promise<DetectResponse> {
+    const permit = this.breaker.acquire(); // throws CircuitOpenError (event on the active span)
+    let release: (() => void) | undefined;
+    try {
+      const waitStarted = performance.now();
+      release = await this.semaphore.acquire(signal);
+      const waitMs = performance.now() - waitStarted;
+      return await this.detectOnce(image, filePath, mediaType, attempt, signal, permit, waitMs);
+    } catch (error) {
+      permit.release(breakerOutcome(error));
+      throw error;
+    } finally {
+      release?.();
+    }
+  }
+
+  /** One `POST /detect` in its own CLIENT span; reports the outcome to the permit inside the span. */
+  async detectOnce(
+    image: Buffer,
+    filePath: string,
+    mediaType: string,
+    attempt: number,
+    signal?: AbortSignal,
+    permit?: CircuitPermit,
+    semaphoreWaitMs = 0,
+  ): Promise<DetectResponse> {
     const url = this.detectUrl;
     const attributes = {
       retry_attempt: attempt,
@@ -142,49 +200,82 @@ export class DetectorClient {
       [ATTR_SERVER_PORT]: url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port),
       [ATTR_URL_FULL]: url.href,
       'ai.inference.image_bytes': image.length,
+      'ai.semaphore.wait_ms': Math.round(semaphoreWaitMs * 10) / 10,
+      'circuit_breaker.state': permit?.state ?? this.breaker.state,
     };
     return inSpan(this.tracer, SPAN_DETECTION_REQUEST, { kind: SpanKind.CLIENT, attributes }, async (span) => {
-      const boundary = `----hsi-chaos-${randomBytes(12).toString('hex')}`;
-      const filename = basename(filePath).replace(/["\r\n]/g, '_');
-      const body = Buffer.concat([
-        Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\nContent-Type: ${mediaType}\r\n\r\n`),
-        image,
-        Buffer.from(`\r\n--${boundary}--\r\n`),
-      ]);
-      const headers = injectHeaders({ 'content-type': `multipart/form-data; boundary=${boundary}`, accept: 'application/json' });
-      let res: Awaited<ReturnType<typeof request>>;
       try {
-        res = await request(url, { method: 'POST', headers, body, dispatcher: this.agent, signal });
+        const result = await this.post(image, filePath, mediaType, signal, span);
+        // Inside the span: a state change (closed after a half-open trial) is an event of this span.
+        permit?.release('success');
+        return result;
       } catch (error) {
-        throw classifyTransportError(error);
+        permit?.release(breakerOutcome(error));
+        throw error;
       }
-      span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, res.statusCode);
-      let text: string;
-      try {
-        text = await res.body.text();
-      } catch (error) {
-        throw classifyTransportError(error);
-      }
-      if (res.statusCode >= 400) {
-        const retryable = res.statusCode >= 500 || RETRYABLE_STATUS.has(res.statusCode);
-        throw new DetectorError(`detector answered HTTP ${res.statusCode}: ${text.slice(0, 200)}`, `http_${res.statusCode}`, retryable, res.statusCode);
-      }
-      let parsed: DetectResponse;
-      try {
-        parsed = detectResponseSchema.parse(JSON.parse(text));
-      } catch (error) {
-        throw new DetectorError(`malformed detector answer: ${(error as Error).message.slice(0, 200)}`, 'malformed_response', false, res.statusCode);
-      }
-      if (parsed.inference_time_ms !== undefined) span.setAttribute('ai.inference.time_ms', parsed.inference_time_ms);
-      span.setAttribute('ai.inference.detections', parsed.detections.length);
-      return parsed;
     });
   }
 
-  /** GET /health of the detector, bounded; never throws. */
-  async health(timeoutMs: number): Promise<{ ok: boolean; status?: number; body?: unknown; error?: string }> {
+  private async post(image: Buffer, filePath: string, mediaType: string, signal: AbortSignal | undefined, span: Span): Promise<DetectResponse> {
+    const url = this.detectUrl;
+    const boundary = `----hsi-chaos-${randomBytes(12).toString('hex')}`;
+    const filename = basename(filePath).replace(/["\r\n]/g, '_');
+    const body = Buffer.concat([
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\nContent-Type: ${mediaType}\r\n\r\n`),
+      image,
+      Buffer.from(`\r\n--${boundary}--\r\n`),
+    ]);
+    const headers = injectHeaders({ 'content-type': `multipart/form-data; boundary=${boundary}`, accept: 'application/json' });
+    let res: Awaited<ReturnType<typeof request>>;
     try {
-      const res = await request(new URL(`${this.settings.yolo26Url}/health`), {
+      res = await request(url, { method: 'POST', headers, body, dispatcher: this.agent, signal });
+    } catch (error) {
+      if (signal?.aborted) throw new AbortedError('detection aborted');
+      throw classifyTransportError(error);
+    }
+    span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, res.statusCode);
+    let text: string;
+    try {
+      text = await res.body.text();
+    } catch (error) {
+      if (signal?.aborted) throw new AbortedError('detection aborted');
+      throw classifyTransportError(error);
+    }
+    if (res.statusCode >= 400) {
+      const retryable = res.statusCode >= 500 || RETRYABLE_STATUS.has(res.statusCode);
+      throw new DetectorError(`detector answered HTTP ${res.statusCode}: ${text.slice(0, 200)}`, `http_${res.statusCode}`, retryable, res.statusCode);
+    }
+    let parsed: DetectResponse;
+    try {
+      parsed = detectResponseSchema.parse(JSON.parse(text));
+    } catch (error) {
+      throw new DetectorError(`malformed detector answer: ${(error as Error).message.slice(0, 200)}`, 'malformed_response', false, res.statusCode);
+    }
+    if (parsed.inference_time_ms !== undefined) span.setAttribute('ai.inference.time_ms', parsed.inference_time_ms);
+    span.setAttribute('ai.inference.detections', parsed.detections.length);
+    this.noteCompletion();
+    return parsed;
+  }
+
+  private noteCompletion(): void {
+    const now = Date.now();
+    this.completions.push(now);
+    while (this.completions.length > 0 && (this.completions[0] ?? now) < now - 60_000) this.completions.shift();
+    if (this.completions.length > 100_000) this.completions.splice(0, this.completions.length - 100_000);
+  }
+
+  /** Successful inferences per second over the last windowMs (default 10 s). */
+  inferenceRate(windowMs = 10_000): number {
+    const since = Date.now() - windowMs;
+    let count = 0;
+    for (let i = this.completions.length - 1; i >= 0 && (this.completions[i] ?? 0) >= since; i--) count++;
+    return Math.round((count / (windowMs / 1000)) * 100) / 100;
+  }
+
+  /** GET <path> of the detector (default /health), bounded; never throws. */
+  async health(timeoutMs: number, path = '/health'): Promise<{ ok: boolean; status?: number; body?: unknown; error?: string }> {
+    try {
+      const res = await request(new URL(`${this.settings.yolo26Url}${path}`), {
         method: 'GET',
         dispatcher: this.agent,
         signal: AbortSignal.timeout(timeoutMs),

@@ -1,50 +1,113 @@
 import { createTracedServer } from '../common/http.ts';
 import { createLogger } from '../common/log.ts';
 import { retryUntil, sleep } from '../common/timing.ts';
-import { initTracing } from '../telemetry/tracing.ts';
+import { initTracing, TracingConfigError } from '../telemetry/tracing.ts';
+import { AnalysisJobHandler } from './analysis-worker.ts';
 import { createRoutes, type ApiState } from './api.ts';
+import { BatchAggregator } from './batch-aggregator.ts';
+import { CircuitBreaker } from './circuit-breaker.ts';
 import { createDatabase, migrate } from './db.ts';
-import { DetectionWorker } from './detection-worker.ts';
-import { DetectorClient } from './detector-client.ts';
-import { createRedisConnections, pingRedis, whenReady } from './queue.ts';
+import { activeDefects, DefectSwitchError, loadDefects, type BackendDefects } from './defects.ts';
+import { DetectionJobHandler } from './detection-worker.ts';
+import { DetectorClient, MODEL_NAME } from './detector-client.ts';
+import { FileWatcher } from './file-watcher.ts';
+import { LlmClient } from './llm-client.ts';
+import { ANALYSIS_QUEUE, createRedisConnections, DETECTION_QUEUE, pingRedis, whenReady } from './queue.ts';
+import { QueueWorkerPool } from './queue-worker.ts';
+import { Semaphore } from './semaphore.ts';
 import { loadSettings, SettingsError, type BackendSettings } from './settings.ts';
 
 /**
- * The reference backend: our stand-in for HSI's FastAPI backend (API + detection worker in one
- * process). Start-up: listen at once (readiness answers 503 until ready), wait for PostgreSQL and
- * Redis (bounded by STARTUP_TIMEOUT_SECONDS: in the stack both sit behind Toxiproxy), apply
- * migrations, start the worker. SIGTERM/SIGINT: stop popping, finish the current job, flush
- * spans, close pools, exit within SHUTDOWN_TIMEOUT_SECONDS.
+ * The reference backend: our stand-in for HSI's FastAPI backend (API, file watcher, detection
+ * and analysis workers, batch aggregator in one process). Start-up: listen at once (readiness
+ * answers 503 until ready), wait for PostgreSQL and Redis (bounded by STARTUP_TIMEOUT_SECONDS:
+ * in the stack both sit behind Toxiproxy), apply migrations, start the workers.
+ * SIGTERM/SIGINT: stop popping, finish the current jobs, flush spans, close pools, exit within
+ * SHUTDOWN_TIMEOUT_SECONDS.
  */
 
 export const DEFAULT_SERVICE_NAME = 'nemotron-backend';
-export const SERVICE_VERSION = '0.1.0';
+export const SERVICE_VERSION = '0.2.0';
 
 const log = createLogger(process.env['OTEL_SERVICE_NAME'] ?? DEFAULT_SERVICE_NAME);
 
 async function main(): Promise<void> {
   let settings: BackendSettings;
+  let defects: BackendDefects;
   try {
     settings = loadSettings();
+    defects = loadDefects();
   } catch (error) {
-    if (error instanceof SettingsError) {
+    if (error instanceof SettingsError || error instanceof DefectSwitchError) {
       log.error(error.message);
       process.exit(2);
     }
     throw error;
   }
+  const active = activeDefects(defects);
 
-  const tracing = initTracing({
-    serviceName: DEFAULT_SERVICE_NAME,
-    resourceAttributes: { 'service.version': SERVICE_VERSION, 'hsi.reference_stack': true, 'hsi.component': 'backend' },
-  });
+  let tracing: ReturnType<typeof initTracing>;
+  try {
+    tracing = initTracing({
+      serviceName: DEFAULT_SERVICE_NAME,
+      resourceAttributes: {
+        'service.version': SERVICE_VERSION,
+        'hsi.reference_stack': true,
+        'hsi.component': 'backend',
+        ...(active.length > 0 ? { 'hsi.defects': active } : {}),
+      },
+      sampler: { ignoreParent: defects.samplerIgnoresParent },
+    });
+  } catch (error) {
+    if (error instanceof TracingConfigError) {
+      log.error(error.message);
+      process.exit(2);
+    }
+    throw error;
+  }
+  if (active.length > 0) log.warn('DEFECT SWITCHES ON: this backend ships deliberate bugs', { defects: active });
+  else log.info('no defect switches on');
+
   const { tracer } = tracing;
   const db = createDatabase(settings, tracer, log, tracing.serviceName);
   const redis = createRedisConnections(settings.redisUrl, settings.redisCommandTimeoutMs, log, tracing.serviceName);
-  const detector = new DetectorClient(settings, tracer);
-  const worker = new DetectionWorker({ tracer, log, db, redis, detector });
+  const semaphore = new Semaphore(settings.aiMaxConcurrentInferences);
+  const breaker = new CircuitBreaker({
+    name: MODEL_NAME,
+    settings: settings.detectorCircuitBreaker,
+    neverOpens: defects.breakerNeverOpens,
+    onStateChange: (from, to, snapshot) => log.warn('circuit breaker state change', { breaker: MODEL_NAME, from, to, failures: snapshot.failures }),
+  });
+  const detector = new DetectorClient({ settings, tracer, breaker, semaphore, retryWithoutBackoff: defects.retryWithoutBackoff });
+  const llm = new LlmClient({ settings, tracer, semaphore, dropBaggage: defects.llmClientDropsBaggage, retryWithoutBackoff: defects.retryWithoutBackoff });
+  const batches = new BatchAggregator({ tracer, log, redis: redis.main, address: redis.address, settings: settings.batch, noTraceContext: defects.queueNoTraceContext });
+  const detectionHandler = new DetectionJobHandler({ tracer, log, db, redis, detector, batches });
+  const analysisHandler = new AnalysisJobHandler({ tracer, log, db, redis, llm, retryWithoutBackoff: defects.retryWithoutBackoff });
+  const detectionWorkers = new QueueWorkerPool({ name: 'detection', queue: DETECTION_QUEUE, count: settings.detectionWorkers, redis, log, handler: detectionHandler });
+  const analysisWorkers = new QueueWorkerPool({ name: 'analysis', queue: ANALYSIS_QUEUE, count: settings.analysisWorkers, redis, log, handler: analysisHandler });
+  const fileWatcher = new FileWatcher({ settings: settings.fileWatcher, tracer, log, db, redis, noTraceContext: defects.queueNoTraceContext });
   const state: ApiState = { started: false, shuttingDown: false };
-  const server = createTracedServer({ tracer, log, routes: createRoutes({ settings, tracer, log, db, redis, detector, worker, state }) });
+  const server = createTracedServer({
+    tracer,
+    log,
+    routes: createRoutes({
+      settings,
+      tracer,
+      log,
+      db,
+      redis,
+      detector,
+      llm,
+      detectionWorkers,
+      analysisWorkers,
+      detectionHandler,
+      analysisHandler,
+      batches,
+      fileWatcher,
+      defects,
+      state,
+    }),
+  });
 
   const startup = new AbortController();
   let shutdownStarted = false;
@@ -62,9 +125,10 @@ async function main(): Promise<void> {
       process.exit(1);
     }, budget).unref();
     const grace = Math.max(500, budget - 2000);
-    await Promise.all([worker.stop(grace - 500), server.close(grace)]);
+    await Promise.all([fileWatcher.stop(), batches.stop()]);
+    await Promise.all([detectionWorkers.stop(grace - 500), analysisWorkers.stop(grace - 500), server.close(grace)]);
     await tracing.shutdown(Math.max(300, budget - (Date.now() - started) - 700));
-    await Promise.all([db.close(300), redis.close(300), detector.close()]);
+    await Promise.all([db.close(300), redis.close(300), detector.close(), llm.close()]);
     log.info('stopped', { elapsed_ms: Date.now() - started });
     process.exit(0);
   };
@@ -72,7 +136,17 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void shutdown('SIGINT'));
 
   await server.listen(settings.port, settings.host);
-  log.info('listening', { port: settings.port, upload_dir: settings.uploadDir, detector: settings.yolo26Url });
+  log.info('listening', {
+    port: settings.port,
+    upload_dir: settings.uploadDir,
+    detector: settings.yolo26Url,
+    llm: settings.nemotronUrl,
+    drop_dir: settings.fileWatcher.dropDir ?? null,
+    detection_workers: settings.detectionWorkers,
+    analysis_workers: settings.analysisWorkers,
+    batch_window_ms: settings.batch.windowMs,
+    batch_idle_ms: settings.batch.idleMs,
+  });
 
   const deadline = Date.now() + settings.startupTimeoutMs;
   const logRetry = (what: string) => (error: unknown, attempt: number) => {
@@ -104,7 +178,10 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   if (shutdownStarted) return;
-  worker.start();
+  detectionWorkers.start();
+  analysisWorkers.start();
+  batches.start();
+  fileWatcher.start();
   state.started = true;
   log.info('ready');
 }

@@ -9,6 +9,12 @@ import { inSpan, injectTraceCarrier, type TraceCarrier } from '../telemetry/trac
 /** Redis queue keys of the HSI pipeline. */
 export const DETECTION_QUEUE = 'detection_queue';
 export const DETECTION_DLQ = `dlq:${DETECTION_QUEUE}`;
+export const ANALYSIS_QUEUE = 'analysis_queue';
+export const ANALYSIS_DLQ = `dlq:${ANALYSIS_QUEUE}`;
+/** Source queue of each DLQ. */
+export const DLQ_SOURCES: Readonly<Record<string, string>> = { [DETECTION_DLQ]: DETECTION_QUEUE, [ANALYSIS_DLQ]: ANALYSIS_QUEUE };
+/** Fields a dead-letter entry adds to the original message (stripped again on requeue). */
+export const DEAD_LETTER_FIELDS = ['error', 'error_code', 'attempts', 'failed_at', 'queue'] as const;
 
 /** Blocking pop timeout of the detection worker (HSI: 5 s). */
 export const BLOCKING_POP_SECONDS = 5;
@@ -22,7 +28,7 @@ export const ATTR_MESSAGING_OPERATION_TYPE = 'messaging.operation.type';
 export const ATTR_MESSAGING_OPERATION_NAME = 'messaging.operation.name';
 export const ATTR_MESSAGING_MESSAGE_BODY_SIZE = 'messaging.message.body.size';
 
-const traceCarrierSchema = z.object({
+export const traceCarrierSchema = z.object({
   traceparent: z.string(),
   tracestate: z.string().optional(),
   baggage: z.string().optional(),
@@ -40,6 +46,18 @@ export const detectionJobSchema = z.object({
 });
 export type DetectionJob = z.infer<typeof detectionJobSchema>;
 
+/** The contract's analysis_queue payload, plus `trace_context` and `close_reason`. */
+export const analysisJobSchema = z.object({
+  batch_id: z.string().min(1),
+  camera_id: z.string().min(1),
+  detection_ids: z.array(z.coerce.number().int()).min(1),
+  timestamp: z.string(),
+  pipeline_start_time: z.string().optional(),
+  close_reason: z.string().optional(),
+  trace_context: traceCarrierSchema.optional(),
+});
+export type AnalysisJob = z.infer<typeof analysisJobSchema>;
+
 export interface DeadLetter extends Record<string, unknown> {
   error: string;
   attempts: number;
@@ -48,10 +66,10 @@ export interface DeadLetter extends Record<string, unknown> {
 }
 
 export interface RedisConnections {
-  /** Commands of the API and the worker's non-blocking writes; fails fast while disconnected. */
+  /** Commands of the API and the workers' non-blocking writes; fails fast while disconnected. */
   main: Redis;
-  /** The worker's BLPOP connection (a blocked connection cannot serve anything else). */
-  blocking: Redis;
+  /** A new BLPOP connection for one worker loop (a blocked connection cannot serve anything else); closed with the others. */
+  createBlocking(role: string): Redis;
   address: { host: string; port: number };
   close(timeoutMs: number): Promise<void>;
 }
@@ -70,29 +88,35 @@ export function createRedisConnections(redisUrl: string, commandTimeoutMs: numbe
     connectTimeout: 5000,
     retryStrategy,
   });
-  const blocking = new Redis(redisUrl, {
-    connectionName: `${name}-worker`,
-    enableOfflineQueue: true,
-    maxRetriesPerRequest: 2,
-    // No commandTimeout: BLPOP legitimately waits 5 s. A socket silent for longer is dead.
-    socketTimeout: BLOCKING_POP_SECONDS * 1000 + BLOCKING_GRACE_MS,
-    connectTimeout: 5000,
-    retryStrategy,
-  });
-  for (const [role, client] of [['main', main], ['blocking', blocking]] as const) {
+  const allClients: Redis[] = [main];
+  const watch = (role: string, client: Redis): void => {
     client.on('error', (error: Error) => {
       if (allowLog(`${role}:${error.message}`)) context.with(ROOT_CONTEXT, () => log.warn('redis connection error', { role, error }));
     });
     client.on('ready', () => context.with(ROOT_CONTEXT, () => log.info('redis connection ready', { role })));
-  }
+  };
+  watch('main', main);
   const url = new URL(redisUrl);
   return {
     main,
-    blocking,
+    createBlocking(role: string): Redis {
+      const blocking = new Redis(redisUrl, {
+        connectionName: `${name}-${role}`,
+        enableOfflineQueue: true,
+        maxRetriesPerRequest: 2,
+        // No commandTimeout: BLPOP legitimately waits 5 s. A socket silent for longer is dead.
+        socketTimeout: BLOCKING_POP_SECONDS * 1000 + BLOCKING_GRACE_MS,
+        connectTimeout: 5000,
+        retryStrategy,
+      });
+      watch(role, blocking);
+      allClients.push(blocking);
+      return blocking;
+    },
     address: { host: url.hostname, port: url.port === '' ? 6379 : Number(url.port) },
     async close(timeoutMs: number): Promise<void> {
       await Promise.all(
-        [main, blocking].map((client) =>
+        allClients.map((client) =>
           withTimeout(client.quit(), timeoutMs, 'redis quit').catch(() => {
             client.disconnect();
           }),
@@ -121,6 +145,18 @@ export async function pingRedis(redis: Redis, timeoutMs: number): Promise<void> 
   await withTimeout(redis.ping(), timeoutMs, 'redis ping');
 }
 
+/** Attributes of a PRODUCER span that RPUSHes to `queue`. */
+export function producerAttributes(queue: string, address: { host: string; port: number }): Attributes {
+  return {
+    [ATTR_MESSAGING_SYSTEM]: 'redis',
+    [ATTR_MESSAGING_DESTINATION_NAME]: queue,
+    [ATTR_MESSAGING_OPERATION_TYPE]: 'send',
+    [ATTR_MESSAGING_OPERATION_NAME]: 'RPUSH',
+    [ATTR_SERVER_ADDRESS]: address.host,
+    [ATTR_SERVER_PORT]: address.port,
+  };
+}
+
 /**
  * RPUSH of a JSON message in a PRODUCER span `<queue> publish`. When `withTraceContext` is set,
  * the span's context is injected into the message as `trace_context`, so that the consumer's
@@ -133,15 +169,9 @@ export async function publish(
   queue: string,
   message: Record<string, unknown>,
   withTraceContext = true,
+  extraAttributes: Attributes = {},
 ): Promise<{ body: string; length: number; traceContext: TraceCarrier | undefined }> {
-  const attributes: Attributes = {
-    [ATTR_MESSAGING_SYSTEM]: 'redis',
-    [ATTR_MESSAGING_DESTINATION_NAME]: queue,
-    [ATTR_MESSAGING_OPERATION_TYPE]: 'send',
-    [ATTR_MESSAGING_OPERATION_NAME]: 'RPUSH',
-    [ATTR_SERVER_ADDRESS]: address.host,
-    [ATTR_SERVER_PORT]: address.port,
-  };
+  const attributes: Attributes = { ...producerAttributes(queue, address), ...extraAttributes };
   return inSpan(tracer, `${queue} publish`, { kind: SpanKind.PRODUCER, attributes }, async (span) => {
     const traceContext = withTraceContext ? injectTraceCarrier() : undefined;
     const body = JSON.stringify(traceContext === undefined ? message : { ...message, trace_context: traceContext });

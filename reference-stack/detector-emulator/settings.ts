@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FaultSettingsError, parseFaultSettingsEnv, type FaultSettings } from '../common/fault-knobs.ts';
 import { lognormalFromMeanP95, type LognormalParams } from './emulation.ts';
 
 /** Settings of the YOLO26 emulator from the environment; errors name the variable. */
@@ -13,7 +14,21 @@ export interface EmulatorSettings {
   /** Undefined: a random seed is drawn at start (and logged). */
   seed: string | undefined;
   maxBodyBytes: number;
+  /** Per-request faults active from the start (EMULATOR_FAULTS). */
+  faults: FaultSettings | undefined;
+  defects: DetectorDefects;
 }
+
+/** Defect switches (off by default): real gaps an HSI release could ship. */
+export interface DetectorDefects {
+  /** HSI_DEFECT_DETECTOR_NOT_INSTRUMENTED: no spans at all (the real stack's AI services are not instrumented). */
+  notInstrumented: boolean;
+  /** HSI_DEFECT_DETECTOR_DROPS_SPANS: fraction of traces whose detector spans are silently dropped (0 = off). */
+  dropSpansFraction: number;
+}
+
+/** The detector's contract routes: the only ones the fault knobs can touch. */
+export const DETECTOR_FAULTABLE_ROUTES = ['/detect'] as const;
 
 export class EmulatorSettingsError extends Error {
   override name = 'EmulatorSettingsError';
@@ -33,6 +48,14 @@ const schema = z.object({
   EMULATOR_SERVICE_P95_MS: number(80, z.coerce.number({ error: 'expected milliseconds' }).positive('expected a positive number of milliseconds')),
   EMULATOR_SEED: z.preprocess(unsetIfEmpty, z.string().optional()),
   EMULATOR_MAX_BODY_BYTES: number(20 * 1024 * 1024, z.coerce.number({ error: 'expected an integer' }).int().min(1024)),
+  HSI_DEFECT_DETECTOR_NOT_INSTRUMENTED: z.preprocess(
+    unsetIfEmpty,
+    z
+      .enum(['0', '1', 'true', 'false'], { error: 'expected 1/true (on) or 0/false (off)' })
+      .default('0')
+      .transform((v) => v === '1' || v === 'true'),
+  ),
+  HSI_DEFECT_DETECTOR_DROPS_SPANS: number(0, z.coerce.number({ error: 'expected a fraction between 0 and 1' }).min(0, 'expected a fraction between 0 and 1').max(1, 'expected a fraction between 0 and 1')),
 });
 
 export function loadEmulatorSettings(env: NodeJS.ProcessEnv = process.env): EmulatorSettings {
@@ -48,6 +71,13 @@ export function loadEmulatorSettings(env: NodeJS.ProcessEnv = process.env): Emul
   } catch (error) {
     throw new EmulatorSettingsError(`invalid environment: EMULATOR_SERVICE_MEAN_MS / EMULATOR_SERVICE_P95_MS: ${(error as Error).message}`);
   }
+  let faults: FaultSettings | undefined;
+  try {
+    faults = parseFaultSettingsEnv(env['EMULATOR_FAULTS'], DETECTOR_FAULTABLE_ROUTES);
+  } catch (error) {
+    if (error instanceof FaultSettingsError) throw new EmulatorSettingsError(`invalid environment: ${error.message}`);
+    throw error;
+  }
   return {
     port: e.PORT,
     host: e.HOST,
@@ -57,5 +87,7 @@ export function loadEmulatorSettings(env: NodeJS.ProcessEnv = process.env): Emul
     serviceTime,
     seed: e.EMULATOR_SEED,
     maxBodyBytes: e.EMULATOR_MAX_BODY_BYTES,
+    faults,
+    defects: { notInstrumented: e.HSI_DEFECT_DETECTOR_NOT_INSTRUMENTED, dropSpansFraction: e.HSI_DEFECT_DETECTOR_DROPS_SPANS },
   };
 }

@@ -6,8 +6,11 @@ import {
   ROOT_CONTEXT,
   SpanStatusCode,
   trace,
+  TraceFlags,
+  type SpanKind,
   type Attributes,
   type Context,
+  type Link,
   type DiagLogger,
   type Span,
   type SpanOptions,
@@ -19,9 +22,9 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { defaultResource, detectResources, envDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import {
   BatchSpanProcessor,
-  ParentBasedSampler,
-  TraceIdRatioBasedSampler,
+  SamplingDecision,
   type Sampler,
+  type SamplingResult,
   type SpanExporter,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
@@ -32,7 +35,7 @@ import { createLogger, rateLimited } from '../common/log.ts';
 /**
  * Tracing set-up shared by the reference services, following the HSI contract:
  * OTLP gRPC export to OTEL_EXPORTER_OTLP_ENDPOINT, batch processor (queue 8192, batch 1024,
- * delay 2000 ms), W3C tracecontext + baggage propagation, parent-based sampling.
+ * delay 2000 ms), W3C tracecontext + baggage propagation, parent-based priority sampling.
  */
 
 export interface BatchProcessorConfig {
@@ -60,6 +63,8 @@ export interface InitTracingOptions {
   exporter?: SpanExporter;
   /** Extra processors after the batch processor (tests: a SimpleSpanProcessor on an in-memory exporter). */
   extraSpanProcessors?: SpanProcessor[];
+  /** Passed to buildSampler (defect switches). */
+  sampler?: SamplerOptions;
 }
 
 export interface Tracing {
@@ -86,18 +91,134 @@ function numberFromEnv(env: NodeJS.ProcessEnv, name: string, check: (n: number) 
   return value;
 }
 
-/** OTEL_TRACE_SAMPLE_RATE (HSI's fallback rate), 0..1, default 1.0. */
+/** OTEL_TRACE_SAMPLE_RATE (HSI's fallback rate), 0..1; the reference stack keeps 1.0 as its default. */
 export function sampleRateFromEnv(env: NodeJS.ProcessEnv = process.env): number {
-  return numberFromEnv(env, 'OTEL_TRACE_SAMPLE_RATE', (n) => n >= 0 && n <= 1, 'a number between 0 and 1') ?? 1.0;
+  return rateFromEnv(env, 'OTEL_TRACE_SAMPLE_RATE') ?? 1.0;
+}
+
+function rateFromEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  return numberFromEnv(env, name, (n) => n >= 0 && n <= 1, 'a number between 0 and 1');
+}
+
+/** Root sampling rates by the `event.priority` of the contract. */
+export interface SamplingRates {
+  /** `high` and `critical` (OTEL_SAMPLE_RATE_HIGH, 1.0). */
+  high: number;
+  /** `medium` (OTEL_SAMPLE_RATE_MEDIUM, 0.5). */
+  medium: number;
+  /** `low` and `background` (OTEL_SAMPLE_RATE_BACKGROUND, 0.1). */
+  background: number;
+  /** No or unknown priority (OTEL_TRACE_SAMPLE_RATE; HSI: 0.1, reference stack: 1.0). */
+  fallback: number;
+}
+
+export function samplingRatesFromEnv(env: NodeJS.ProcessEnv = process.env): SamplingRates {
+  return {
+    high: rateFromEnv(env, 'OTEL_SAMPLE_RATE_HIGH') ?? 1.0,
+    medium: rateFromEnv(env, 'OTEL_SAMPLE_RATE_MEDIUM') ?? 0.5,
+    background: rateFromEnv(env, 'OTEL_SAMPLE_RATE_BACKGROUND') ?? 0.1,
+    fallback: sampleRateFromEnv(env),
+  };
+}
+
+/** The rate for a priority value (case-insensitive); unknown or missing values use the fallback. */
+export function rateForPriority(priority: string | undefined, rates: SamplingRates): number {
+  switch (priority?.trim().toLowerCase()) {
+    case 'high':
+    case 'critical':
+      return rates.high;
+    case 'medium':
+      return rates.medium;
+    case 'low':
+    case 'background':
+      return rates.background;
+    default:
+      return rates.fallback;
+  }
+}
+
+const TRACE_ID_LIMIT = 2n ** 64n;
+
+/**
+ * Deterministic ratio decision on the trace id, the algorithm of OpenTelemetry Python's
+ * TraceIdRatioBased (which HSI's backend uses): the lower 64 bits of the trace id compared with
+ * round(rate * 2^64). Every service (and the harness) decides alike for one trace id.
+ */
+export function traceIdRatioSampled(traceId: string, rate: number): boolean {
+  if (!/^[0-9a-f]{32}$/i.test(traceId) || /^0+$/.test(traceId)) return false;
+  if (rate >= 1) return true;
+  if (rate <= 0) return false;
+  const bound = BigInt(Math.round(rate * 2 ** 64));
+  const low = BigInt(`0x${traceId.slice(16)}`);
+  return low < (bound > TRACE_ID_LIMIT ? TRACE_ID_LIMIT : bound);
+}
+
+export interface PrioritySamplerOptions {
+  rates: SamplingRates;
+  /**
+   * HSI_DEFECT_SAMPLER_IGNORES_PARENT: the parent's sampled flag is ignored and every span, root
+   * or child, draws its own random decision at its priority's rate (a hand-rolled
+   * `random() < rate` sampler). With a rate below 1 this yields partial traces, and requests sent
+   * with sampled=0 still leave spans.
+   */
+  ignoreParent?: boolean;
+  random?: () => number;
 }
 
 /**
- * The sampler of every reference service. Today: ParentBased(root: TraceIdRatioBased(rate)).
- * The contract's priority sampler (errors/high risk 1.0, medium 0.5, background 0.1) will
- * replace the root sampler here.
+ * The contract's sampler: parent-based with priority rates. With a valid parent (remote or
+ * local) the parent's sampled flag decides. At a root, the rate comes from the `event.priority`
+ * baggage entry (or a span attribute of that name): high/critical 1.0, medium 0.5,
+ * low/background 0.1, otherwise OTEL_TRACE_SAMPLE_RATE; the decision is traceIdRatioSampled.
+ * "Errors and high risk 1.0" cannot be decided here: a head sampler decides when the span
+ * starts, before an error or a risk score exists (that needs tail sampling in a collector).
  */
-export function buildSampler(env: NodeJS.ProcessEnv = process.env): Sampler {
-  return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(sampleRateFromEnv(env)) });
+export class PrioritySampler implements Sampler {
+  private readonly rates: SamplingRates;
+  private readonly ignoreParent: boolean;
+  private readonly random: () => number;
+
+  constructor(options: PrioritySamplerOptions) {
+    this.rates = options.rates;
+    this.ignoreParent = options.ignoreParent ?? false;
+    this.random = options.random ?? Math.random;
+  }
+
+  shouldSample(ctx: Context, traceId: string, _spanName: string, _spanKind: SpanKind, attributes: Attributes, _links?: Link[]): SamplingResult {
+    const parent = trace.getSpanContext(ctx);
+    if (!this.ignoreParent && parent !== undefined && trace.isSpanContextValid(parent)) {
+      return { decision: (parent.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED ? SamplingDecision.RECORD_AND_SAMPLED : SamplingDecision.NOT_RECORD };
+    }
+    const fromBaggage = propagation.getBaggage(ctx)?.getEntry('event.priority')?.value;
+    const fromAttribute = attributes['event.priority'];
+    const priority = fromBaggage ?? (typeof fromAttribute === 'string' ? fromAttribute : undefined);
+    const rate = rateForPriority(priority, this.rates);
+    const sampled = this.ignoreParent ? this.random() < rate : traceIdRatioSampled(traceId, rate);
+    return {
+      decision: sampled ? SamplingDecision.RECORD_AND_SAMPLED : SamplingDecision.NOT_RECORD,
+      attributes: { 'sampling.rate': rate, ...(priority !== undefined ? { 'sampling.priority': priority } : {}) },
+    };
+  }
+
+  toString(): string {
+    const r = this.rates;
+    return `PrioritySampler{high=${r.high},medium=${r.medium},background=${r.background},fallback=${r.fallback}${this.ignoreParent ? ',ignoreParent' : ''}}`;
+  }
+}
+
+export interface SamplerOptions {
+  /** HSI_DEFECT_SAMPLER_IGNORES_PARENT (the backend passes it from its defects module). */
+  ignoreParent?: boolean;
+}
+
+/** The sampler of every reference service: the contract's parent-based priority sampler. */
+export function buildSampler(env: NodeJS.ProcessEnv = process.env, options: SamplerOptions = {}): Sampler {
+  return new PrioritySampler({ rates: samplingRatesFromEnv(env), ignoreParent: options.ignoreParent ?? false });
+}
+
+/** Span link limit: a batch's producer span links every detection job of the batch. */
+export function linkCountLimitFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  return numberFromEnv(env, 'OTEL_SPAN_LINK_COUNT_LIMIT', (n) => Number.isInteger(n) && n >= 0, 'a whole number') ?? 1024;
 }
 
 export function batchProcessorConfig(env: NodeJS.ProcessEnv = process.env): BatchProcessorConfig {
@@ -179,7 +300,12 @@ export function initTracing(options: InitTracingOptions): Tracing {
   }
   spanProcessors.push(...(options.extraSpanProcessors ?? []));
 
-  const provider = new NodeTracerProvider({ resource, sampler: buildSampler(env), spanProcessors });
+  const provider = new NodeTracerProvider({
+    resource,
+    sampler: buildSampler(env, options.sampler),
+    spanProcessors,
+    spanLimits: { linkCountLimit: linkCountLimitFromEnv(env) },
+  });
   // Default context manager of NodeTracerProvider: AsyncLocalStorageContextManager.
   provider.register({
     propagator: new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }),

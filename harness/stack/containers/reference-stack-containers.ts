@@ -49,3 +49,28 @@ export class StartedDetectorContainer extends AbstractStartedContainer {
     return `http://${this.getHost()}:${this.getMappedPort(DETECTOR_PORT)}`;
   }
 }
+
+export const LLM_PORT = 8091;
+
+/** The Nemotron/llama.cpp emulator: CPU stand-in for the GPU LLM, named as emulation. */
+export class LlmEmulatorContainer extends HsiGenericContainer {
+  constructor(image: string) {
+    super(image);
+    this.withCommand(['node', '/app/llm-emulator.mjs'])
+      .withExposedPorts(LLM_PORT)
+      .withWaitStrategy(Wait.forHttp('/health', LLM_PORT).forStatusCode(200))
+      .withStartupTimeout(60_000);
+  }
+  override async start(): Promise<StartedLlmContainer> {
+    return new StartedLlmContainer(await super.start());
+  }
+}
+
+export class StartedLlmContainer extends AbstractStartedContainer {
+  constructor(started: StartedTestContainer) {
+    super(started);
+  }
+  getUrl(): string {
+    return `http://${this.getHost()}:${this.getMappedPort(LLM_PORT)}`;
+  }
+}

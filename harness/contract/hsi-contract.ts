@@ -1,0 +1,82 @@
+import { z } from 'zod';
+
+/**
+ * The HSI stack's wire contract (shared/HSI-CONTRACT.md) as schemas. The harness checks
+ * live answers of any target against them: the reference stack in its contract tests,
+ * a real stack before a run (a renamed field would otherwise fail every assertion
+ * downstream with a confusing message).
+ */
+const bbox = z.object({ x: z.number(), y: z.number(), width: z.number(), height: z.number() });
+
+export const DetectResponse = z.object({
+  detections: z.array(z.object({ class: z.string(), confidence: z.number().min(0).max(1), bbox })),
+  inference_time_ms: z.number().nonnegative(),
+  image_width: z.number().int().positive(),
+  image_height: z.number().int().positive(),
+});
+
+export const DetectorHealth = z.object({
+  status: z.string(),
+  model_loaded: z.boolean(),
+  device: z.string(),
+  cuda_available: z.boolean(),
+  model_name: z.string(),
+  vram_used_gb: z.number().nullable(),
+  tensorrt_enabled: z.boolean(),
+});
+
+/** llama.cpp /completion; `content` carries the risk JSON. */
+export const LlmCompletionResponse = z.object({ content: z.string() }).loose();
+
+export const RiskAssessment = z.object({
+  risk_score: z.number().min(0).max(100),
+  risk_level: z.enum(['low', 'medium', 'high', 'critical']),
+  summary: z.string(),
+  reasoning: z.string(),
+});
+
+const pagination = z.object({ total: z.number().int().nonnegative(), limit: z.number().int(), offset: z.number().int(), has_more: z.boolean() });
+
+export const EventsResponse = z.object({
+  items: z.array(
+    z
+      .object({
+        id: z.union([z.number(), z.string()]),
+        camera_id: z.string(),
+        started_at: z.string(),
+        ended_at: z.string().nullable(),
+        risk_score: z.number(),
+        risk_level: z.string(),
+        summary: z.string(),
+        detection_count: z.number().int(),
+        detection_ids: z.array(z.union([z.number(), z.string()])),
+      })
+      .loose(),
+  ),
+  pagination,
+});
+
+export const DetectionsResponse = z.object({ items: z.array(z.object({ id: z.union([z.number(), z.string()]), camera_id: z.string() }).loose()), pagination });
+
+export const SystemHealth = z.object({
+  status: z.string(),
+  services: z.object({ database: z.unknown(), redis: z.unknown(), ai: z.unknown() }).loose(),
+});
+
+export const GpuStats = z.object({
+  gpu_utilization: z.number().nullable(),
+  memory_used: z.number().nullable(),
+  memory_total: z.number().nullable(),
+  temperature: z.number().nullable(),
+  inference_fps: z.number().nullable(),
+});
+
+export const UploadAccepted = z.object({ id: z.string(), camera_id: z.string(), file_path: z.string() }).loose();
+
+/** Parses or returns the first issue as "field: message" (for one-line test failures). */
+export function contractViolation(schema: z.ZodType, value: unknown): string | undefined {
+  const result = schema.safeParse(value);
+  if (result.success) return undefined;
+  const issue = result.error.issues[0];
+  return issue ? `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}` : 'invalid';
+}

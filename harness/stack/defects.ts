@@ -1,0 +1,46 @@
+import { ConfigError } from '../errors.ts';
+
+/**
+ * Defect switches of the reference stack: real bugs an HSI release could ship, off by
+ * default. The harness's own tests turn them on to prove each assertion fails when it
+ * should. The variables are documented in reference-stack/README.md ("Defect switches").
+ */
+export const DEFECTS = {
+  /** Queue messages carry no trace context: each worker starts a new trace (the real stack's gap). */
+  'queue-no-trace-context': { service: 'backend', env: { HSI_DEFECT_QUEUE_NO_TRACE_CONTEXT: '1' } },
+  /** The detector emits no spans (the real stack's AI services are not instrumented). */
+  'detector-not-instrumented': { service: 'detector', env: { HSI_DEFECT_DETECTOR_NOT_INSTRUMENTED: '1' } },
+  /** The detector drops half of its traces' spans: partial traces. */
+  'detector-drops-spans': { service: 'detector', env: { HSI_DEFECT_DETECTOR_DROPS_SPANS: '0.5' } },
+  /** The LLM client sends traceparent but no baggage. */
+  'llm-client-drops-baggage': { service: 'backend', env: { HSI_DEFECT_LLM_CLIENT_DROPS_BAGGAGE: '1' } },
+  /** The sampler ignores the parent's sampled flag. */
+  'sampler-ignores-parent': { service: 'backend', env: { HSI_DEFECT_SAMPLER_IGNORES_PARENT: '1' } },
+  /** 202 before the job is stored: uploads lost under a Redis fault. */
+  'ack-before-store': { service: 'backend', env: { HSI_DEFECT_ACK_BEFORE_STORE: '1' } },
+  /** Retries hammer the AI service with no backoff. */
+  'retry-without-backoff': { service: 'backend', env: { HSI_DEFECT_RETRY_WITHOUT_BACKOFF: '1' } },
+  /** The detector circuit breaker never opens. */
+  'breaker-never-opens': { service: 'backend', env: { HSI_DEFECT_BREAKER_NEVER_OPENS: '1' } },
+} as const satisfies Record<string, { service: 'backend' | 'detector' | 'llm'; env: Record<string, string> }>;
+
+export type DefectName = keyof typeof DEFECTS;
+export const DEFECT_NAMES = Object.keys(DEFECTS) as DefectName[];
+
+export function isDefectName(name: string): name is DefectName {
+  return Object.hasOwn(DEFECTS, name);
+}
+
+export function parseDefects(names: readonly string[], source = '--defect'): DefectName[] {
+  return names.map((name) => {
+    if (!isDefectName(name)) throw new ConfigError(`${source}: unknown defect "${name}"; known: ${DEFECT_NAMES.join(', ')}`);
+    return name;
+  });
+}
+
+/** Environment per service for a set of defects. */
+export function defectEnvironment(defects: readonly DefectName[]): Record<'backend' | 'detector' | 'llm', Record<string, string>> {
+  const env = { backend: {}, detector: {}, llm: {} } as Record<'backend' | 'detector' | 'llm', Record<string, string>>;
+  for (const d of defects) Object.assign(env[DEFECTS[d].service], DEFECTS[d].env);
+  return env;
+}

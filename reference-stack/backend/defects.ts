@@ -1,0 +1,69 @@
+/**
+ * Defect switches of the backend: real bugs an HSI release could ship, all off by default.
+ * The harness turns them on (one environment variable each) to prove that its assertions catch
+ * them. They are read once at start (`loadDefects`), logged, and listed in the resource
+ * attribute `hsi.defects`. The table in reference-stack/README.md ("Defect switches") lists
+ * these and the emulators' switches.
+ */
+
+export interface BackendDefects {
+  /** HSI_DEFECT_QUEUE_NO_TRACE_CONTEXT: queue messages and batches carry no trace context. */
+  queueNoTraceContext: boolean;
+  /** HSI_DEFECT_LLM_CLIENT_DROPS_BAGGAGE: the LLM request has traceparent but no baggage. */
+  llmClientDropsBaggage: boolean;
+  /** HSI_DEFECT_SAMPLER_IGNORES_PARENT: every span decides by its own ratio. */
+  samplerIgnoresParent: boolean;
+  /** HSI_DEFECT_ACK_BEFORE_STORE: 202 before the job is on detection_queue. */
+  ackBeforeStore: boolean;
+  /** HSI_DEFECT_RETRY_WITHOUT_BACKOFF: detector and LLM retries do not wait. */
+  retryWithoutBackoff: boolean;
+  /** HSI_DEFECT_BREAKER_NEVER_OPENS: the detector circuit breaker never opens. */
+  breakerNeverOpens: boolean;
+}
+
+/** Environment variable of each switch. */
+export const DEFECT_VARIABLES: Readonly<Record<keyof BackendDefects, string>> = {
+  queueNoTraceContext: 'HSI_DEFECT_QUEUE_NO_TRACE_CONTEXT',
+  llmClientDropsBaggage: 'HSI_DEFECT_LLM_CLIENT_DROPS_BAGGAGE',
+  samplerIgnoresParent: 'HSI_DEFECT_SAMPLER_IGNORES_PARENT',
+  ackBeforeStore: 'HSI_DEFECT_ACK_BEFORE_STORE',
+  retryWithoutBackoff: 'HSI_DEFECT_RETRY_WITHOUT_BACKOFF',
+  breakerNeverOpens: 'HSI_DEFECT_BREAKER_NEVER_OPENS',
+};
+
+export const NO_DEFECTS: Readonly<BackendDefects> = {
+  queueNoTraceContext: false,
+  llmClientDropsBaggage: false,
+  samplerIgnoresParent: false,
+  ackBeforeStore: false,
+  retryWithoutBackoff: false,
+  breakerNeverOpens: false,
+};
+
+export class DefectSwitchError extends Error {
+  override name = 'DefectSwitchError';
+}
+
+const ON = new Set(['1', 'true', 'yes', 'on']);
+const OFF = new Set(['', '0', 'false', 'no', 'off']);
+
+/** Reads the switches; anything but 1/true/yes/on or 0/false/no/off/empty is an error naming the variable. */
+export function loadDefects(env: NodeJS.ProcessEnv = process.env): BackendDefects {
+  const defects = { ...NO_DEFECTS };
+  const problems: string[] = [];
+  for (const [key, variable] of Object.entries(DEFECT_VARIABLES) as [keyof BackendDefects, string][]) {
+    const raw = (env[variable] ?? '').trim().toLowerCase();
+    if (ON.has(raw)) defects[key] = true;
+    else if (!OFF.has(raw)) problems.push(`${variable}: expected 1 or 0`);
+  }
+  if (problems.length > 0) throw new DefectSwitchError(`invalid environment: ${problems.join('; ')}`);
+  return defects;
+}
+
+/** Variable names of the switches that are on, sorted (resource attribute `hsi.defects`, start-up log). */
+export function activeDefects(defects: BackendDefects): string[] {
+  return (Object.entries(DEFECT_VARIABLES) as [keyof BackendDefects, string][])
+    .filter(([key]) => defects[key])
+    .map(([, variable]) => variable)
+    .sort();
+}

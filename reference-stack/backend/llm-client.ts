@@ -1,0 +1,228 @@
+import { SpanKind, trace, type Span, type Tracer } from '@opentelemetry/api';
+import {
+  ATTR_HTTP_REQUEST_METHOD,
+  ATTR_HTTP_RESPONSE_STATUS_CODE,
+  ATTR_SERVER_ADDRESS,
+  ATTR_SERVER_PORT,
+  ATTR_URL_FULL,
+} from '@opentelemetry/semantic-conventions';
+import { Agent, request } from 'undici';
+import { z } from 'zod';
+import { AbortedError, sleep } from '../common/timing.ts';
+import { inSpan, injectHeaders } from '../telemetry/tracing.ts';
+import { RETRYABLE_CODES } from './detector-client.ts';
+import { retryDelayMs } from './retry.ts';
+import type { Semaphore } from './semaphore.ts';
+import type { BackendSettings } from './settings.ts';
+
+/**
+ * Client of the Nemotron LLM behind llama.cpp's server (`POST {NEMOTRON_URL}/completion`), as
+ * HSI's analyzer: connect timeout AI_CONNECT_TIMEOUT, read timeout NEMOTRON_READ_TIMEOUT,
+ * NEMOTRON_MAX_RETRIES attempts in total on transient failures (connection errors, timeouts,
+ * 5xx, 408, 429, and answers whose content holds no valid risk JSON) with backoff 2^attempt s
+ * capped at 30 s (±10 % jitter). Every attempt is a CLIENT span `llm_inference` that carries
+ * traceparent and baggage (HSI_DEFECT_LLM_CLIENT_DROPS_BAGGAGE: traceparent only).
+ */
+
+export const LLM_MODEL_NAME = 'nemotron';
+export const SPAN_LLM_INFERENCE = 'llm_inference';
+
+/** The contract's request body (llama.cpp /completion). */
+export const COMPLETION_PARAMETERS = {
+  temperature: 0.7,
+  top_p: 0.95,
+  max_tokens: 1536,
+  stop: ['<|im_end|>', '<|im_start|>'],
+} as const;
+
+/** llama.cpp's /completion answer; only `content` is required. */
+export const completionResponseSchema = z
+  .object({
+    content: z.string(),
+    model: z.string().optional(),
+    tokens_predicted: z.number().optional(),
+    tokens_evaluated: z.number().optional(),
+    timings: z
+      .object({ prompt_ms: z.number().optional(), predicted_ms: z.number().optional(), prompt_n: z.number().optional(), predicted_n: z.number().optional() })
+      .loose()
+      .optional(),
+    usage: z.object({ prompt_tokens: z.number().optional(), completion_tokens: z.number().optional() }).loose().optional(),
+  })
+  .loose();
+export type CompletionResponse = z.infer<typeof completionResponseSchema>;
+
+export class LlmError extends Error {
+  override name = 'LlmError';
+  readonly code: string;
+  readonly retryable: boolean;
+  readonly status: number | undefined;
+  constructor(message: string, code: string, retryable: boolean, status?: number, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.retryable = retryable;
+    this.status = status;
+  }
+}
+
+/** All attempts failed: the analysis falls back to the default risk. */
+export class LlmUnavailableError extends Error {
+  override name = 'LlmUnavailableError';
+  readonly attempts: number;
+  readonly last: LlmError;
+  constructor(attempts: number, last: LlmError) {
+    super(`LLM failed after ${attempts} attempt(s): ${last.message}`, { cause: last });
+    this.attempts = attempts;
+    this.last = last;
+  }
+}
+
+function classify(error: unknown): LlmError {
+  if (error instanceof LlmError) return error;
+  const err = error instanceof Error ? error : new Error(String(error));
+  const code = (err as { code?: unknown }).code;
+  const codeText = typeof code === 'string' ? code : err.name;
+  const retryable = RETRYABLE_CODES.has(codeText) || !(err instanceof TypeError);
+  return new LlmError(`${codeText}: ${err.message}`, codeText, retryable, undefined, { cause: err });
+}
+
+export interface CompletionOutcome<T> {
+  value: T;
+  content: string;
+  attempts: number;
+  response: CompletionResponse;
+}
+
+export interface LlmClientOptions {
+  settings: Pick<BackendSettings, 'nemotronUrl' | 'aiConnectTimeoutMs' | 'nemotronReadTimeoutMs' | 'nemotronMaxRetries'>;
+  tracer: Tracer;
+  semaphore: Semaphore;
+  /** HSI_DEFECT_LLM_CLIENT_DROPS_BAGGAGE */
+  dropBaggage?: boolean;
+  /** HSI_DEFECT_RETRY_WITHOUT_BACKOFF */
+  retryWithoutBackoff?: boolean;
+}
+
+export class LlmClient {
+  private readonly o: LlmClientOptions;
+  private readonly agent: Agent;
+  private readonly url: URL;
+
+  constructor(options: LlmClientOptions) {
+    this.o = options;
+    this.url = new URL(`${options.settings.nemotronUrl}/completion`);
+    this.agent = new Agent({
+      connect: { timeout: options.settings.aiConnectTimeoutMs },
+      headersTimeout: options.settings.nemotronReadTimeoutMs,
+      bodyTimeout: options.settings.nemotronReadTimeoutMs,
+      keepAliveTimeout: 10_000,
+    });
+  }
+
+  /**
+   * Completion with retries; `interpret` turns the content into a value (throwing makes the
+   * attempt a retryable `invalid_response`). Throws LlmUnavailableError, or AbortedError.
+   */
+  async complete<T>(prompt: string, interpret: (content: string) => T, signal?: AbortSignal): Promise<CompletionOutcome<T>> {
+    const maxAttempts = this.o.settings.nemotronMaxRetries;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const { response, value } = await this.attempt(prompt, attempt, interpret, signal);
+        return { value, content: response.content, attempts: attempt + 1, response };
+      } catch (error) {
+        if (signal?.aborted || error instanceof AbortedError) throw new AbortedError('LLM call aborted');
+        const failure = classify(error);
+        if (!failure.retryable || attempt + 1 >= maxAttempts) throw new LlmUnavailableError(attempt + 1, failure);
+        const delay = retryDelayMs(attempt + 1, this.o.retryWithoutBackoff ?? false);
+        trace.getActiveSpan()?.addEvent('retry_scheduled', { retry_attempt: attempt + 1, 'retry.delay_ms': delay, 'error.type': failure.code });
+        await sleep(delay, signal);
+      }
+    }
+  }
+
+  private async attempt<T>(prompt: string, attempt: number, interpret: (content: string) => T, signal?: AbortSignal): Promise<{ response: CompletionResponse; value: T }> {
+    const waitStarted = performance.now();
+    const release = await this.o.semaphore.acquire(signal);
+    const waitMs = performance.now() - waitStarted;
+    try {
+      const url = this.url;
+      const attributes = {
+        retry_attempt: attempt,
+        'ai.model.name': LLM_MODEL_NAME,
+        [ATTR_HTTP_REQUEST_METHOD]: 'POST',
+        [ATTR_SERVER_ADDRESS]: url.hostname,
+        [ATTR_SERVER_PORT]: url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port),
+        [ATTR_URL_FULL]: url.href,
+        'ai.llm.prompt_chars': prompt.length,
+        'ai.llm.max_tokens': COMPLETION_PARAMETERS.max_tokens,
+        'ai.semaphore.wait_ms': Math.round(waitMs * 10) / 10,
+      };
+      return await inSpan(this.o.tracer, SPAN_LLM_INFERENCE, { kind: SpanKind.CLIENT, attributes }, (span) => this.post(prompt, interpret, span, signal));
+    } finally {
+      release();
+    }
+  }
+
+  /** The request headers: traceparent (+ tracestate) and, unless the defect is on, baggage. */
+  headers(): Record<string, string> {
+    const headers = injectHeaders({ 'content-type': 'application/json', accept: 'application/json' });
+    if (this.o.dropBaggage) delete headers['baggage'];
+    return headers;
+  }
+
+  private async post<T>(prompt: string, interpret: (content: string) => T, span: Span, signal?: AbortSignal): Promise<{ response: CompletionResponse; value: T }> {
+    const body = JSON.stringify({ prompt, ...COMPLETION_PARAMETERS });
+    let res: Awaited<ReturnType<typeof request>>;
+    let text: string;
+    try {
+      res = await request(this.url, { method: 'POST', headers: this.headers(), body, dispatcher: this.agent, signal });
+      span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, res.statusCode);
+      text = await res.body.text();
+    } catch (error) {
+      if (signal?.aborted) throw new AbortedError('LLM call aborted');
+      throw classify(error);
+    }
+    if (res.statusCode >= 400) {
+      const retryable = res.statusCode >= 500 || res.statusCode === 408 || res.statusCode === 429;
+      throw new LlmError(`LLM answered HTTP ${res.statusCode}: ${text.slice(0, 200)}`, `http_${res.statusCode}`, retryable, res.statusCode);
+    }
+    let response: CompletionResponse;
+    try {
+      response = completionResponseSchema.parse(JSON.parse(text));
+    } catch (error) {
+      throw new LlmError(`malformed LLM answer: ${(error as Error).message.slice(0, 200)}`, 'malformed_response', false, res.statusCode);
+    }
+    const promptTokens = response.tokens_evaluated ?? response.usage?.prompt_tokens ?? response.timings?.prompt_n;
+    const completionTokens = response.tokens_predicted ?? response.usage?.completion_tokens ?? response.timings?.predicted_n;
+    if (promptTokens !== undefined) span.setAttribute('ai.llm.prompt_tokens', promptTokens);
+    if (completionTokens !== undefined) span.setAttribute('ai.llm.completion_tokens', completionTokens);
+    if (response.model !== undefined) span.setAttribute('ai.llm.response_model', response.model);
+    const t = response.timings;
+    if (t?.prompt_ms !== undefined || t?.predicted_ms !== undefined) span.setAttribute('ai.inference.time_ms', Math.round(((t?.prompt_ms ?? 0) + (t?.predicted_ms ?? 0)) * 10) / 10);
+    try {
+      return { response, value: interpret(response.content) };
+    } catch (error) {
+      throw new LlmError((error as Error).message, 'invalid_response', true, res.statusCode, { cause: error });
+    }
+  }
+
+  /** GET /health of the llama.cpp server, bounded; never throws. */
+  async health(timeoutMs: number): Promise<{ ok: boolean; status?: number; body?: unknown; error?: string }> {
+    try {
+      const res = await request(new URL(`${this.o.settings.nemotronUrl}/health`), { method: 'GET', dispatcher: this.agent, signal: AbortSignal.timeout(timeoutMs) });
+      const text = await res.body.text();
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        // keep the text
+      }
+      return { ok: res.statusCode === 200, status: res.statusCode, body };
+    } catch (error) {
+      return { ok: false, error: (error as Error).message };
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close().catch(() => undefined);
+  }
+}
