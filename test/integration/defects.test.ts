@@ -1,0 +1,180 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { hsiBaggageChecks, hsiCompleteness, hsiHops, hsiUploadTree } from '../../assertions/hsi-expectations.ts';
+import { readPipelineOutcome, waitForDrain } from '../../assertions/lost/adapters.ts';
+import { checkNothingLost } from '../../assertions/lost/outcome.ts';
+import { checkBaggage } from '../../assertions/propagation/baggage.ts';
+import { checkHops, sentSpanIds } from '../../assertions/propagation/hops.ts';
+import { stitchPipelines } from '../../assertions/propagation/stitch.ts';
+import type { AssertionResult } from '../../assertions/result.ts';
+import { checkNoPartialTraces, checkParentBasedSampling } from '../../assertions/sampling/checks.ts';
+import { checkTracePresence, toSamplingRecords } from '../../assertions/sampling/presence.ts';
+import { checkSpanTree } from '../../assertions/span-tree/evaluate.ts';
+import type { UploadRecord } from '../../harness/load/upload-client.ts';
+import type { DefectName } from '../../harness/stack/defects.ts';
+import { HsiStack, newRunId, type StartedHsiStack } from '../../harness/stack/hsi-stack.ts';
+import type { TraceTree } from '../../harness/traces/span-model.ts';
+import { BACKEND, backendTraces, DETECTOR, FAST_LLM, FAST_PIPELINE, getJson, jaegerOf, LLM, setProxyEnabled, trace, upload } from './pipeline-helpers.ts';
+import { dockerResourcesOfRun, testConfig, waitFor } from './stack-helpers.ts';
+
+/**
+ * Each defect switch of the reference stack changes what the traces or the database
+ * show, and the assertion family meant to catch it fails on the real stack's output
+ * with a message naming the broken hop, span or bound. The healthy stack is the control:
+ * the same checks pass there.
+ */
+let current: StartedHsiStack | undefined;
+
+async function stackWith(defects: DefectName[]): Promise<StartedHsiStack> {
+  current = await new HsiStack(testConfig())
+    .withRunId(newRunId(`test-${defects[0] ?? 'healthy'}`))
+    .withDefects(defects)
+    .withBackendEnvironment(FAST_PIPELINE)
+    .withLlmEnvironment(FAST_LLM)
+    .start();
+  return current;
+}
+
+afterEach(async () => {
+  if (!current) return;
+  const runId = current.runId;
+  await current.stop();
+  current = undefined;
+  expect(await dockerResourcesOfRun(runId)).toEqual([]);
+});
+
+const FULL = ['detection_processing', 'yolo26_detection_request', 'analysis_processing', 'llm_inference', 'event_creation'];
+const failed = (results: AssertionResult[]) => results.filter((r) => !r.passed);
+
+async function uploadAndTrace(stack: StartedHsiStack, services: string[], spans: string[]): Promise<{ record: UploadRecord; tree: TraceTree }> {
+  const record = await upload(stack, 0);
+  expect(record.status, record.error).toBe(202);
+  return { record, tree: await trace(stack, record.traceId, services, spans, 45_000) };
+}
+
+describe('defect switches: each one breaks what its assertion family checks', () => {
+  it('control: the healthy stack passes span tree, every hop and baggage', async () => {
+    const stack = await stackWith([]);
+    const { record, tree } = await uploadAndTrace(stack, [BACKEND, DETECTOR, LLM], FULL);
+    const results = [
+      checkSpanTree([tree], hsiUploadTree({ analysis: true, analysisRequired: true })),
+      ...checkHops([tree], hsiHops({ analysis: true }), { sent: sentSpanIds([{ traceId: record.traceId, clientSpanId: record.clientSpanId }]) }),
+      ...checkBaggage([tree], hsiBaggageChecks({ analysis: true, analysisRequired: true })),
+    ];
+    expect(failed(results).map((r) => r.message)).toEqual([]);
+  });
+
+  it('queue-no-trace-context: the queue hop breaks; stitching by file_path still joins the pieces', async () => {
+    const stack = await stackWith(['queue-no-trace-context']);
+    const since = Date.now();
+    const record = await upload(stack, 0);
+    const uploadTree = await trace(stack, record.traceId, [BACKEND], ['detection_queue publish']);
+    const processing = await waitFor('the worker-started trace', async () => (await backendTraces(stack, 'detection_processing', since)).find((t) => t.spans.some((s) => s.attributes['file_path'] === record.filePath)), 30_000);
+    expect(processing.traceId).not.toBe(record.traceId);
+    const hops = checkHops([uploadTree], hsiHops());
+    const queueHop = hops.find((r) => r.name.includes('queue: detection_queue producer → consumer'));
+    expect(queueHop?.passed).toBe(false);
+    expect(queueHop?.message).toMatch(/queue: detection_queue producer → consumer/);
+    const pipelines = stitchPipelines([uploadTree, processing], { uploads: [{ filePath: record.filePath, uploadId: record.uploadId }], until: 'detection' });
+    expect(pipelines[0]?.complete, 'stitched upload → detection').toBe(true);
+  });
+
+  it('detector-not-instrumented: the detector span is missing from the tree and its hop breaks', async () => {
+    const stack = await stackWith(['detector-not-instrumented']);
+    const { tree } = await uploadAndTrace(stack, [BACKEND], ['yolo26_detection_request', 'batch_aggregation']);
+    expect(tree.services()).not.toContain(DETECTOR);
+    const tree1 = checkSpanTree([tree], hsiUploadTree());
+    expect(tree1.passed).toBe(false);
+    expect(tree1.message).toMatch(/ai-yolo26-emulator/);
+    const hop = checkHops([tree], hsiHops()).find((r) => r.name.includes('http: backend → detector'));
+    expect(hop?.passed).toBe(false);
+  });
+
+  it('detector-drops-spans: some traces are partial, and the no-partial-traces check fails', async () => {
+    const stack = await stackWith(['detector-drops-spans']);
+    const records: UploadRecord[] = [];
+    for (let i = 0; i < 12; i++) records.push(await upload(stack, i));
+    for (const r of records) await trace(stack, r.traceId, [BACKEND], ['yolo26_detection_request']);
+    await new Promise((r) => setTimeout(r, 2_000));
+    const presence = await checkTracePresence(jaegerOf(stack), records.map((r) => r.traceId), { expected: hsiCompleteness() });
+    const result = checkNoPartialTraces(toSamplingRecords(presence, new Map(records.map((r) => [r.traceId, { sampled: true }]))));
+    expect(result.passed).toBe(false);
+    expect(result.message).toMatch(/partial/i);
+    expect(presence.some((p) => p.complete), 'the other traces are complete').toBe(true);
+  });
+
+  it('llm-client-drops-baggage: camera.id does not reach the LLM', async () => {
+    const stack = await stackWith(['llm-client-drops-baggage']);
+    const { tree } = await uploadAndTrace(stack, [BACKEND, DETECTOR, LLM], FULL);
+    const results = checkBaggage([tree], hsiBaggageChecks({ analysis: true, analysisRequired: true }));
+    const llm = results.find((r) => r.name.includes('ai-llm-emulator'));
+    expect(llm?.passed).toBe(false);
+    expect(llm?.message).toMatch(/camera\.id/);
+    expect(results.filter((r) => !r.name.includes('ai-llm-emulator')).every((r) => r.passed), 'the other hops keep their baggage').toBe(true);
+  });
+
+  it('sampler-ignores-parent: requests sent with sampled=0 leave spans', async () => {
+    const stack = await stackWith(['sampler-ignores-parent']);
+    const records: UploadRecord[] = [];
+    for (let i = 0; i < 6; i++) records.push(await upload(stack, i, { sampled: false }));
+    await new Promise((r) => setTimeout(r, 5_000));
+    const presence = await checkTracePresence(jaegerOf(stack), records.map((r) => r.traceId));
+    const [unsampled] = checkParentBasedSampling(toSamplingRecords(presence, new Map(records.map((r) => [r.traceId, { sampled: false }]))));
+    expect(unsampled?.passed).toBe(false);
+    expect(unsampled?.message).toMatch(/sampled=0/);
+  });
+
+  it('ack-before-store: an upload is acknowledged during a Redis outage and then lost', async () => {
+    const stack = await stackWith(['ack-before-store']);
+    await setProxyEnabled(stack, 'redis', false);
+    let record: UploadRecord;
+    try {
+      record = await upload(stack, 0);
+      expect(record.status, 'acknowledged although nothing was stored').toBe(202);
+      await new Promise((r) => setTimeout(r, 1_500));
+    } finally {
+      await setProxyEnabled(stack, 'redis', true);
+    }
+    await waitForDrain({ redisUrl: stack.getRedisUrl() }, { timeoutMs: 30_000, pollMs: 500 });
+    const outcome = await readPipelineOutcome({ pgConnectionString: stack.getPostgresConnectionUri(), redisUrl: stack.getRedisUrl(), filePaths: [record.filePath!] });
+    const lost = checkNothingLost([{ traceId: record.traceId, status: record.status, uploadId: record.uploadId, filePath: record.filePath }], outcome);
+    expect(lost.passed).toBe(false);
+    expect(lost.message).toContain(record.filePath!);
+  });
+
+  it('retry-without-backoff: retries hit the detector back to back', async () => {
+    const stack = await stackWith(['retry-without-backoff']);
+    await setProxyEnabled(stack, 'detector', false);
+    try {
+      const record = await upload(stack, 0);
+      const tree = await trace(stack, record.traceId, [BACKEND], ['detection_processing', 'yolo26_detection_request']);
+      const attempts = await waitFor('2 attempts', async () => {
+        const t = await jaegerOf(stack).getTrace(tree.traceId);
+        const a = t?.spans.filter((s) => s.name === 'yolo26_detection_request').sort((x, y) => x.startTimeMs - y.startTimeMs);
+        return a && a.length >= 2 ? a : undefined;
+      });
+      const gap = attempts[1]!.startTimeMs - (attempts[0]!.startTimeMs + attempts[0]!.durationMs);
+      expect(gap, 'no backoff between attempts (healthy: about 1 s)').toBeLessThan(200);
+    } finally {
+      await setProxyEnabled(stack, 'detector', true);
+    }
+  });
+
+  it('breaker-never-opens: the detector keeps being called, no circuit_breaker.opened event', async () => {
+    const stack = await stackWith(['breaker-never-opens']);
+    await setProxyEnabled(stack, 'detector', false);
+    const records: UploadRecord[] = [];
+    try {
+      for (let i = 0; i < 4; i++) records.push(await upload(stack, i));
+      await waitFor('4 uploads in the DLQ', async () => ((await getJson<{ detection_queue_count: number }>(`${stack.getBackendUrl()}/api/dlq/stats`)).body.detection_queue_count >= 4 ? true : undefined), 60_000);
+    } finally {
+      await setProxyEnabled(stack, 'detector', true);
+    }
+    let requestSpans = 0;
+    for (const r of records) {
+      const tree = await trace(stack, r.traceId, [BACKEND], ['detection_processing']);
+      expect(tree.spans.some((s) => s.events.some((e) => e.name === 'circuit_breaker.opened'))).toBe(false);
+      requestSpans += tree.spans.filter((s) => s.name === 'yolo26_detection_request').length;
+    }
+    expect(requestSpans, 'every attempt reached for the detector (8 = 4 uploads × 2 attempts)').toBe(8);
+  });
+});
