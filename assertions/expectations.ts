@@ -194,7 +194,10 @@ function uploadTraces(evidence: ExpectationEvidence): TraceTree[] {
 
 function pipelinesOf(evidence: ExpectationEvidence, until: 'detection' | 'event'): StitchedPipeline[] {
   if (evidence.pipelines) return [...evidence.pipelines];
-  return stitchPipelines(evidence.traces, { ...(evidence.uploads ? { uploads: acceptedUploads(evidence) } : {}), until });
+  // An upload sent with sampled=0 must leave no spans (the sampling family checks that), so
+  // there is nothing to follow: only uploads that may be traced are stitched.
+  const traced = acceptedUploads(evidence).filter((u) => u.sampled !== false);
+  return stitchPipelines(evidence.traces, { ...(evidence.uploads ? { uploads: traced } : {}), until });
 }
 
 function samplingRecordsOf(evidence: ExpectationEvidence, options: HsiExpectationOptions): SamplingRecord[] | undefined {

@@ -9,5 +9,8 @@ if (major < 24) {
   );
   process.exit(2);
 }
+// The assertion families live outside the harness (they use its types, not the reverse):
+// they are wired in here.
 const { main } = await import('../harness/cli/main.ts');
-process.exitCode = await main(process.argv.slice(2));
+const { hsiExperimentEvaluator } = await import('../assertions/experiment-evaluator.ts');
+process.exitCode = await main(process.argv.slice(2), { evaluator: hsiExperimentEvaluator() });

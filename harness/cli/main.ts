@@ -1,5 +1,14 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { z } from 'zod';
+import { parseOrThrow } from '../config/validation.ts';
+import type { ExperimentEvaluator } from '../experiment/evaluator.ts';
+import { runExperiment, type ExperimentTarget } from '../experiment/experiment-runner.ts';
+import type { RunReportModel } from '../report/report-model.ts';
+import { RunResults } from '../report/run-results.ts';
+import { listBuiltinScenarios, loadScenario } from '../scenario/load-scenario.ts';
+import { DEFECT_NAMES, parseDefects } from '../stack/defects.ts';
 import { fileURLToPath } from 'node:url';
 import { loadStackConfig, type StackConfig } from '../config/stack-config.ts';
 import { ConfigError, ExitCode, HarnessError } from '../errors.ts';
@@ -15,6 +24,16 @@ import { writeReports } from '../report/write-reports.ts';
 import { colour, logLine } from './output.ts';
 
 const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const STACK_FILE = 'stack.json';
+
+const url = z.string().url();
+const ExternalStackSchema = z
+  .object({
+    endpoints: z.object({ backendUrl: url, jaegerUrl: url, postgresUrl: z.string().min(1).optional(), redisUrl: z.string().min(1).optional() }).strict(),
+    toxiproxyUrl: url.optional(),
+    emulatorUrls: z.record(z.string(), url).optional(),
+  })
+  .strict();
 
 const COMMON = {
   config: { type: 'string' },
@@ -27,8 +46,15 @@ const HELP = `hsi-chaos — chaos and load testing for the HSI AI pipeline
 Usage: hsi-chaos <command> [options]
 
 Commands:
-  run                 start the embedded stack, send camera uploads, check their traces
-                      in Jaeger and the detections in PostgreSQL, write results/<run-id>/
+  run [SCENARIO]      run an experiment: stack, load, fault timeline, trace assertions, reports
+                      in results/<run-id>/ (default scenario: steady-detector-fault)
+      --driver D          native (default) or k6 (needs k6 on PATH)
+      --defect NAME       turn on a defect switch of the reference stack (repeatable)
+      --external STACK    run against a running stack (run id, folder or stack.json of "stack up")
+      --run-id ID         name the results folder
+  list                list built-in scenarios and defect switches
+  trace-check         quick check: stack up, a few uploads, each one trace holding backend and
+                      detector spans, detection rows stored
       --uploads N         how many uploads (default 5, at most 10000)
       --concurrency N     uploads in flight (default 2)
       --trace-timeout S   seconds to wait for each trace (default 30)
@@ -48,7 +74,7 @@ Options for every command:
   --image-mode MODE   local (build offline, default) or registry (pull upstream images)
   -h, --help          this help
 
-Exit codes: 0 pass, 1 an expectation failed, 2 usage or configuration error.`;
+Exit codes: 0 pass, 1 an expectation failed, 2 usage or configuration error, 99 thresholds failed.`;
 
 function parse<T extends ParseArgsConfig['options']>(args: string[], options: T, positionals = 0) {
   try {
@@ -78,7 +104,68 @@ function config(values: { config?: string | undefined; 'image-mode'?: string | u
   return loadStackConfig({ projectRoot: PROJECT_ROOT, ...(values.config !== undefined ? { file: values.config } : {}), overrides });
 }
 
-async function cmdRun(args: string[]): Promise<number> {
+export const DEFAULT_SCENARIO = 'steady-detector-fault';
+
+async function cmdRun(args: string[], deps: CliDependencies): Promise<number> {
+  const { values, positionals } = parse(
+    args,
+    {
+      driver: { type: 'string' },
+      defect: { type: 'string', multiple: true },
+      external: { type: 'string' },
+      'run-id': { type: 'string' },
+    },
+    1,
+  );
+  if (values.help) return help();
+  const cfg = config(values);
+  const driver = values.driver ?? 'native';
+  if (driver !== 'native' && driver !== 'k6') throw new ConfigError(`--driver must be native or k6 (got "${driver}")`);
+  const scenario = await loadScenario(positionals[0] ?? DEFAULT_SCENARIO, { fixturesDir: cfg.fixturesDir, projectRoot: PROJECT_ROOT });
+  const defects = parseDefects([...(scenario.stack?.defects ?? []), ...(values.defect ?? [])]);
+  let target: ExperimentTarget;
+  if (values.external !== undefined) {
+    if (defects.length > 0) throw new ConfigError('--defect needs the embedded stack (an external stack has its own settings); drop --defect or --external');
+    target = { kind: 'external', ...readStackFile(values.external, cfg.resultsDir) };
+  } else {
+    target = { kind: 'embedded', defects, backendEnv: scenario.stack?.backend ?? {}, detectorEnv: scenario.stack?.detector ?? {}, llmEnv: scenario.stack?.llm ?? {} };
+  }
+  teardownOnUncaughtError();
+  const outcome = await runExperiment({ scenario, config: cfg, target, evaluator: deps.evaluator, driver, log: logLine, ...(values['run-id'] ? { runId: values['run-id'] } : {}) });
+  printExperiment(outcome.report, outcome.resultsDir);
+  return outcome.exitCode;
+}
+
+function printExperiment(report: RunReportModel, dir: string): void {
+  const verdict = report.verdict === 'passed' ? colour.green('PASSED') : colour.red(report.verdict.toUpperCase());
+  const lines = ['', `${colour.bold('hsi-chaos run')} ${report.scenario.name} (${report.runId}): ${verdict} (exit ${report.exitCode})`];
+  if (report.stack.startSeconds !== undefined) lines.push(`  stack start      ${report.stack.startSeconds.toFixed(1)} s${report.stack.defects.length ? ` (defects: ${report.stack.defects.join(', ')})` : ''}`);
+  if (report.load) {
+    const d = report.load.httpReqDuration;
+    lines.push(`  load             ${report.load.httpReqs} requests, ${report.load.httpReqsPerSec.toFixed(1)}/s, failed ${(report.load.httpReqFailedRate * 100).toFixed(2)} %, p95 ${d.p95.toFixed(0)} ms, p99 ${d.p99.toFixed(0)} ms`);
+  }
+  for (const f of report.faults) {
+    const at = f.startSec !== null ? `${f.startSec.toFixed(2)}–${f.endSec?.toFixed(2) ?? '?'} s` : 'not applied';
+    lines.push(`  fault            ${f.name} on ${f.target}: ${at} (lag ${f.applyLagMs?.toFixed(1) ?? '-'} / ${f.removeLagMs?.toFixed(1) ?? '-'} ms)${f.impact?.recoverySeconds != null ? `, recovered in ${f.impact.recoverySeconds} s` : ''}`);
+  }
+  for (const t of report.thresholds) lines.push(`  threshold        ${t.ok ? colour.green('ok    ') : colour.red('FAILED')} ${t.metric}: ${t.expression}${t.value !== undefined ? ` (${t.value.toFixed(2)})` : ''}`);
+  for (const a of [...report.assertions].sort((x, y) => Number(x.passed) - Number(y.passed))) {
+    lines.push(`  ${a.passed ? colour.green('✓') : colour.red('✗')} ${a.family.padEnd(13)} ${a.passed ? a.name : `${a.name}: ${colour.red(a.message)}`}`);
+  }
+  for (const e of report.errors) lines.push(`  ${colour.red('error')}            ${e}`);
+  lines.push(`  report           ${dir}/report.html`, `  summary          ${dir}/summary.md`, '');
+  process.stdout.write(lines.join('\n'));
+}
+
+/** `stack up` writes the stack's endpoints; `run --external` reads them (file, folder or run id). */
+function readStackFile(arg: string, resultsRoot: string): Omit<Extract<ExperimentTarget, { kind: 'external' }>, 'kind'> {
+  const candidates = [arg, join(arg, STACK_FILE), join(resultsRoot, arg, STACK_FILE)];
+  const file = candidates.find((c) => existsSync(c) && statSync(c).isFile());
+  if (!file) throw new ConfigError(`--external ${arg}: no stack file (expected a ${STACK_FILE} written by "hsi-chaos stack up", its folder or its run id)`);
+  return parseOrThrow(ExternalStackSchema, JSON.parse(readFileSync(file, 'utf8')), file);
+}
+
+async function cmdTraceCheck(args: string[]): Promise<number> {
   const { values } = parse(args, { uploads: { type: 'string' }, concurrency: { type: 'string' }, 'trace-timeout': { type: 'string' } });
   if (values.help) return help();
   const cfg = config(values);
@@ -92,7 +179,7 @@ async function cmdRun(args: string[]): Promise<number> {
   process.stdout.write(
     [
       '',
-      `${colour.bold('hsi-chaos run')} ${summary.runId}: ${verdict}`,
+      `${colour.bold('hsi-chaos trace-check')} ${summary.runId}: ${verdict}`,
       `  stack start      ${summary.stack ? `${summary.stack.startSeconds.toFixed(1)} s` : '-'}`,
       `  uploads          ${summary.uploads.sent} sent, ${summary.uploads.accepted} accepted`,
       `  traces           ${ok}/${summary.traces.length} complete (backend + detector in one tree, detection rows stored)`,
@@ -137,6 +224,11 @@ async function cmdStack(args: string[]): Promise<number> {
   if (sub === 'up') {
     await prepareImages(cfg, { log: logLine });
     const stack = await new HsiStack(cfg).withRunId(newRunId('stack')).withDetached(true).withLog(logLine).start();
+    const stackFile = new RunResults(cfg.resultsDir, stack.runId).writeJson(STACK_FILE, {
+      endpoints: { backendUrl: stack.getBackendUrl(), jaegerUrl: stack.getJaegerQueryUrl(), postgresUrl: stack.getPostgresConnectionUri(), redisUrl: stack.getRedisUrl() },
+      toxiproxyUrl: stack.getToxiproxyApiUrl(),
+      emulatorUrls: { detector: stack.getDetectorUrl(), llm: stack.getLlmUrl() },
+    });
     process.stdout.write(
       [
         `stack ${stack.runId} up in ${stack.timings.totalSeconds.toFixed(1)} s`,
@@ -146,6 +238,8 @@ async function cmdStack(args: string[]): Promise<number> {
         `  detector    ${stack.getDetectorUrl()}`,
         `  postgres    ${stack.getPostgresConnectionUri()}`,
         `  redis       ${stack.getRedisUrl()}`,
+        `  llm         ${stack.getLlmUrl()}`,
+        `endpoints written to ${stackFile} (use: hsi-chaos run <scenario> --external ${stack.runId})`,
         `remove it with: hsi-chaos stack down ${stack.runId}`,
         '',
       ].join('\n'),
@@ -188,6 +282,18 @@ async function cmdCompare(args: string[]): Promise<number> {
   return result.exitCode;
 }
 
+async function cmdList(args: string[]): Promise<number> {
+  const { values } = parse(args, {});
+  if (values.help) return help();
+  const cfg = config(values);
+  for (const name of listBuiltinScenarios(PROJECT_ROOT)) {
+    const scenario = await loadScenario(name, { fixturesDir: cfg.fixturesDir, projectRoot: PROJECT_ROOT });
+    process.stdout.write(`${name.padEnd(26)} ${scenario.description}\n`);
+  }
+  process.stdout.write(`\ndefects (--defect): ${DEFECT_NAMES.join(', ')}\n`);
+  return ExitCode.pass;
+}
+
 async function cmdCleanup(args: string[]): Promise<number> {
   const { values } = parse(args, {});
   if (values.help) return help();
@@ -201,12 +307,21 @@ function help(): number {
   return ExitCode.pass;
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** What the entry point injects: the assertion families live outside the harness. */
+export interface CliDependencies {
+  evaluator: ExperimentEvaluator;
+}
+
+export async function main(argv: string[], deps: CliDependencies): Promise<number> {
   const [command, ...rest] = argv;
   try {
     switch (command) {
       case 'run':
-        return await cmdRun(rest);
+        return await cmdRun(rest, deps);
+      case 'trace-check':
+        return await cmdTraceCheck(rest);
+      case 'list':
+        return await cmdList(rest);
       case 'images':
         return await cmdImages(rest);
       case 'docker':

@@ -11,9 +11,27 @@ export interface OutgoingTraceContext {
 const ZERO_TRACE = '0'.repeat(32);
 const ZERO_SPAN = '0'.repeat(16);
 
+/**
+ * Random bytes come from a pool refilled 8 KiB at a time: one getrandom call per 340 trace
+ * contexts instead of two per request (at load-test rates the per-call cost dominated).
+ */
+const POOL_SIZE = 8192;
+let pool = randomBytes(POOL_SIZE);
+let poolOffset = 0;
+
+function randomHex(bytes: number): string {
+  if (poolOffset + bytes > POOL_SIZE) {
+    pool = randomBytes(POOL_SIZE);
+    poolOffset = 0;
+  }
+  const hex = pool.toString('hex', poolOffset, poolOffset + bytes);
+  poolOffset += bytes;
+  return hex;
+}
+
 export function newTraceContext(sampled = true): OutgoingTraceContext {
-  let traceId = randomBytes(16).toString('hex');
-  let spanId = randomBytes(8).toString('hex');
+  let traceId = randomHex(16);
+  let spanId = randomHex(8);
   // All-zero ids are invalid in W3C trace context; astronomically unlikely, but cheap to rule out.
   if (traceId === ZERO_TRACE) traceId = `${traceId.slice(0, 31)}1`;
   if (spanId === ZERO_SPAN) spanId = `${spanId.slice(0, 15)}1`;

@@ -1,4 +1,4 @@
-import { appendFileSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -30,6 +30,16 @@ export class RunResults {
 
   appendNdjson(name: string, value: unknown): void {
     appendFileSync(this.path(name), `${JSON.stringify(value)}\n`);
+  }
+
+  /** Every line of an NDJSON file of this run (none when the file does not exist). */
+  readNdjson<T = unknown>(name: string): T[] {
+    const file = this.path(name);
+    if (!existsSync(file)) return [];
+    return readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => JSON.parse(line) as T);
   }
 
   /**

@@ -45,7 +45,7 @@ describe('hsi-chaos CLI: bad input', () => {
 
   it('rejects a missing fixtures folder before starting anything', () => {
     const file = tempConfig({ fixturesDir: '/nonexistent/hsi-fixtures' });
-    expectOneLineError(cli(['run', '--config', file]), /fixtures folder \/nonexistent\/hsi-fixtures does not exist/);
+    expectOneLineError(cli(['trace-check', '--config', file]), /fixtures folder \/nonexistent\/hsi-fixtures does not exist/);
   });
 
   it('says how to provide Docker when no engine answers and none can be started', () => {
@@ -56,7 +56,7 @@ describe('hsi-chaos CLI: bad input', () => {
   it('rejects unknown commands, flags and bad numbers', () => {
     expectOneLineError(cli(['explode']), /unknown command "explode"/);
     expectOneLineError(cli(['run', '--bogus']), /Unknown option '--bogus'/);
-    expectOneLineError(cli(['run', '--uploads', '0']), /--uploads must be a whole number from 1 to 10000/);
+    expectOneLineError(cli(['trace-check', '--uploads', '0']), /--uploads must be a whole number from 1 to 10000/);
   });
 
   it('rejects a config file that does not exist', () => {
@@ -67,5 +67,25 @@ describe('hsi-chaos CLI: bad input', () => {
     const res = cli(['--help']);
     expect(res.code).toBe(0);
     expect(res.stdout).toMatch(/Usage: hsi-chaos <command>/);
+  });
+});
+
+describe('hsi-chaos CLI: bad scenarios fail before anything starts', () => {
+  it('names an unknown scenario and lists the built-in ones', () => {
+    expectOneLineError(cli(['run', 'no-such-scenario']), /scenario "no-such-scenario": no built-in scenario of that name \(built-in: .*steady-detector-fault/);
+  });
+
+  it('names an unknown defect', () => {
+    expectOneLineError(cli(['run', 'smoke', '--defect', 'gremlins']), /--defect: unknown defect "gremlins"; known: queue-no-trace-context/);
+  });
+
+  it('rejects a scenario file with a bad executor or fault, naming the entry', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hsi-chaos-scn-'));
+    const file = join(dir, 'bad.ts');
+    writeFileSync(
+      file,
+      `export default { name: 'bad', scenarios: { a: { executor: 'constant-arrival-rate', rate: 1, timeUnit: '1s', duration: '5s', preAllocatedVUs: 1 } }, cameras: [{ id: 'front_door' }], faults: [{ at: '1s', duration: '1s', target: 'kafka', fault: { type: 'down' } }] };\n`,
+    );
+    expectOneLineError(cli(['run', file], { DOCKER_HOST: 'unix:///tmp/hsi-chaos-no-such.sock' }), /faults\[0\] \(down-kafka-0 on kafka at 1s\): unknown target "kafka"/);
   });
 });

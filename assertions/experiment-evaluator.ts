@@ -1,0 +1,157 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { EvaluationRequest, EvaluationResult, ExperimentEvaluator } from '../harness/experiment/evaluator.ts';
+import type { ExampleTrace, OperationLatency as OperationView, ServiceEdge } from '../harness/report/report-model.ts';
+import { JaegerQueryClient } from '../harness/traces/jaeger-client.ts';
+import type { TraceTree } from '../harness/traces/span-model.ts';
+import { evaluateExpectations, parseExpectations, type ExpectationEvidence, type UploadEvidence } from './expectations.ts';
+import { contractLatencyBudgets, operationLatencies } from './latency/latency.ts';
+import { readPipelineOutcome, waitForDrain } from './lost/adapters.ts';
+import { fetchPipelineTraces } from './propagation/stitch.ts';
+import type { AssertionResult } from './result.ts';
+import { checkTracePresence, toSamplingRecords, type SentRequest } from './sampling/presence.ts';
+import { hsiCompleteness, hsiHops } from './hsi-expectations.ts';
+
+/**
+ * The HSI evaluator the CLI injects into the experiment runner: waits for the pipeline to
+ * drain, collects traces (the uploads' own plus worker-started ones by search), presence of
+ * every trace id when sampling is asserted, and PostgreSQL/Redis outcomes; then evaluates
+ * the scenario's expectations and derives the report's trace views.
+ */
+export interface HsiEvaluatorOptions {
+  drainTimeoutMs?: number;
+  /** Time for the services' span batches to reach Jaeger after the pipeline drained. */
+  exportSettleMs?: number;
+}
+
+function toView(r: AssertionResult) {
+  return { family: r.family, name: r.name, passed: r.passed, measured: r.measured.text, bound: r.bound.text, message: r.message, exampleTraceIds: r.exampleTraceIds.slice(0, 5) };
+}
+
+function waterfall(label: string, tree: TraceTree): ExampleTrace {
+  const t0 = Math.min(...tree.spans.map((s) => s.startTimeMs));
+  return {
+    label,
+    traceId: tree.traceId,
+    spans: tree.spans.slice(0, 400).map((s) => ({
+      spanId: s.spanId,
+      ...(s.parentSpanId !== undefined ? { parentSpanId: s.parentSpanId } : {}),
+      service: s.service,
+      name: s.name,
+      startOffsetMs: s.startTimeMs - t0,
+      durationMs: s.durationMs,
+      error: s.status.code === 'error',
+    })),
+  };
+}
+
+function traceSpanMs(tree: TraceTree): number {
+  const start = Math.min(...tree.spans.map((s) => s.startTimeMs));
+  const end = Math.max(...tree.spans.map((s) => s.startTimeMs + s.durationMs));
+  return end - start;
+}
+
+/** Service-to-service edges from parent/child links, plus the hops the propagation check found broken. */
+function serviceMap(traces: readonly TraceTree[], results: readonly AssertionResult[]): ServiceEdge[] {
+  const edges = new Map<string, ServiceEdge>();
+  const add = (from: string, to: string, broken: boolean) => {
+    const key = `${from}\u0000${to}`;
+    const e = edges.get(key) ?? { from, to, calls: 0, broken: false };
+    e.calls += broken ? 0 : 1;
+    e.broken ||= broken;
+    edges.set(key, e);
+  };
+  for (const tree of traces) {
+    for (const s of tree.spans) {
+      const parent = s.parentSpanId !== undefined ? tree.span(s.parentSpanId) : undefined;
+      if (parent && parent.service !== s.service) add(parent.service, s.service, false);
+      else if (!parent && s.kind === 'server') add('load-driver', s.service, false);
+    }
+  }
+  const failedHops = new Set(results.filter((r) => r.family === 'propagation' && !r.passed).map((r) => r.name));
+  for (const hop of hsiHops({ analysis: true })) {
+    if (!failedHops.has(hop.name) && !failedHops.has(`hop ${hop.name}`)) continue;
+    const service = (m: unknown): string => (typeof m === 'string' ? m : '?');
+    const from = hop.from === 'traceparent' ? 'load-driver' : service(hop.from.service);
+    const to = service(hop.to.service);
+    add(from, from === to ? `${to} (${hop.name})` : to, true);
+  }
+  return [...edges.values()];
+}
+
+export function hsiExperimentEvaluator(options: HsiEvaluatorOptions = {}): ExperimentEvaluator {
+  return {
+    validate(expectations, source) {
+      parseExpectations(expectations, `${source}: expectations`);
+    },
+
+    async evaluate(req: EvaluationRequest): Promise<EvaluationResult> {
+      const notes: string[] = [];
+      const expectations = parseExpectations(req.expectations, `${req.source}: expectations`);
+      const { endpoints } = req;
+      if (endpoints.redisUrl !== undefined) {
+        const drain = await waitForDrain({ redisUrl: endpoints.redisUrl }, { timeoutMs: options.drainTimeoutMs ?? 180_000 });
+        notes.push(`pipeline drain: ${drain.drained ? 'drained' : `not drained (${drain.reason})`}`);
+      }
+      await sleep(options.exportSettleMs ?? 3_000);
+
+      const accepted = req.requests.filter((r) => r.status === 202 && !r.interrupted);
+      const uploads: UploadEvidence[] = accepted.map((r) => ({
+        traceId: r.traceId,
+        clientSpanId: r.spanId,
+        sampled: r.sampled,
+        status: r.status,
+        uploadId: r.uploadId,
+        filePath: r.filePath,
+        cameraId: r.camera,
+      }));
+      const jaeger = new JaegerQueryClient({ baseUrl: endpoints.jaegerUrl });
+      const sampledIds = accepted.filter((r) => r.sampled).map((r) => r.traceId);
+      const traces = await fetchPipelineTraces(jaeger, {
+        startMin: new Date(req.window.startEpochMs - 5_000),
+        startMax: new Date(Date.now() + 5_000),
+        traceIds: sampledIds,
+      });
+      notes.push(`traces collected: ${traces.length} (${sampledIds.length} sampled uploads)`);
+      const evidence: ExpectationEvidence = { traces, uploads, faults: req.faults };
+
+      if (expectations.some((e) => e.family === 'sampling')) {
+        const sent = new Map<string, SentRequest>(accepted.map((r) => [r.traceId, { sampled: r.sampled }]));
+        const presence = await checkTracePresence(jaeger, accepted.map((r) => r.traceId), { concurrency: 16, expected: hsiCompleteness() });
+        evidence.samplingRecords = toSamplingRecords(presence, sent);
+      }
+      if (expectations.some((e) => e.family === 'nothing-lost') && endpoints.postgresUrl !== undefined && endpoints.redisUrl !== undefined) {
+        evidence.pipelineOutcome = await readPipelineOutcome({
+          pgConnectionString: endpoints.postgresUrl,
+          redisUrl: endpoints.redisUrl,
+          filePaths: accepted.map((r) => r.filePath).filter((p): p is string => p !== undefined),
+        });
+      }
+      const results = evaluateExpectations(expectations, evidence);
+
+      const budgets = contractLatencyBudgets({ analysis: true });
+      const operations: OperationView[] = operationLatencies(traces)
+        .filter((o) => o.count > 0)
+        .map((o) => {
+          const budget = budgets.find((b) => b.operation?.name === o.name && (b.operation.service === undefined || b.operation.service === o.service));
+          const p = (v: number | null) => v ?? 0;
+          const view: OperationView = { service: o.service, name: o.name, count: o.count, p50Ms: p(o.p50Ms), p90Ms: p(o.p90Ms), p95Ms: p(o.p95Ms), p99Ms: p(o.p99Ms) };
+          if (budget) {
+            const measured = budget.percentile === 99 ? o.p99Ms : budget.percentile === 90 ? o.p90Ms : budget.percentile === 50 ? o.p50Ms : o.p95Ms;
+            view.budget = { percentile: budget.percentile, maxMs: budget.maxMs, ok: measured !== null && measured < budget.maxMs };
+          }
+          return view;
+        });
+
+      const uploadTraces = traces.filter((t) => sampledIds.includes(t.traceId));
+      const examples: ExampleTrace[] = [];
+      const slowest = [...uploadTraces].sort((a, b) => traceSpanMs(b) - traceSpanMs(a))[0];
+      if (slowest) examples.push(waterfall('slowest upload trace', slowest));
+      const firstError = [...traces]
+        .filter((t) => t.spans.some((s) => s.status.code === 'error'))
+        .sort((a, b) => Math.min(...a.spans.map((s) => s.startTimeMs)) - Math.min(...b.spans.map((s) => s.startTimeMs)))[0];
+      if (firstError && firstError.traceId !== slowest?.traceId) examples.push(waterfall('first trace with an error', firstError));
+
+      return { assertions: results.map(toView), operations, exampleTraces: examples, serviceMap: serviceMap(traces, results), notes };
+    },
+  };
+}

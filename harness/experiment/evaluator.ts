@@ -1,0 +1,46 @@
+import type { FaultWindowRecord } from '../chaos/toxic-timeline.ts';
+import type { LoadRequestRecord } from '../load/load-result.ts';
+import type { AssertionView, ExampleTrace, OperationLatency, ServiceEdge } from '../report/report-model.ts';
+import type { RunResults } from '../report/run-results.ts';
+
+/**
+ * The experiment runner collects evidence; an evaluator turns it into verdicts. The
+ * assertion families live outside the harness (assertions/ uses the harness's types, not
+ * the other way round), so the CLI's entry point and the tests inject one.
+ */
+export interface EvidenceEndpoints {
+  backendUrl: string;
+  jaegerUrl: string;
+  /** Direct connections for reading outcomes (not through Toxiproxy). */
+  postgresUrl?: string;
+  redisUrl?: string;
+}
+
+export interface EvaluationRequest {
+  runId: string;
+  results: RunResults;
+  /** The scenario's `expectations` as written; the evaluator validates them. */
+  expectations: readonly Record<string, unknown>[];
+  source: string;
+  endpoints: EvidenceEndpoints;
+  requests: readonly LoadRequestRecord[];
+  faults: { windows: readonly FaultWindowRecord[]; loadStartEpochMs: number };
+  /** Epoch ms bounds of the load, for trace searches. */
+  window: { startEpochMs: number; endEpochMs: number };
+  log: (line: string) => void;
+}
+
+export interface EvaluationResult {
+  assertions: AssertionView[];
+  operations: OperationLatency[];
+  exampleTraces: ExampleTrace[];
+  serviceMap: ServiceEdge[];
+  notes: string[];
+}
+
+export interface ExperimentEvaluator {
+  /** Checks `expectations` before anything starts; throws ConfigError naming the field. */
+  validate(expectations: readonly Record<string, unknown>[], source: string): void;
+  /** Waits for the pipeline to drain, reads traces and outcomes, evaluates. */
+  evaluate(request: EvaluationRequest): Promise<EvaluationResult>;
+}

@@ -1,0 +1,511 @@
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { AbortReason, LoadRequestRecord, LoadResult } from '../load-result.ts';
+import { prepareStore, scenarioMetrics, TimeSeriesBuilder } from '../load-result.ts';
+import {
+  BUILTIN_METRICS,
+  type MetricContains,
+  type MetricSummary,
+  MetricStore,
+  type MetricType,
+  parseMetricName,
+  type TrendValues,
+} from '../metrics.ts';
+import { aggregationKey, parseThresholdExpression, sinkValues, type ThresholdSpec, ThresholdEvaluator, type ThresholdVerdict } from '../thresholds.ts';
+
+/**
+ * Converts k6's outputs into THE LoadResult:
+ * - `--out json` NDJSON: `{"type":"Metric","data":{name,type,contains,thresholds,submetrics},"metric":...}`
+ *   once per metric and `{"type":"Point","data":{time,value,tags,metadata},"metric":...}` per sample
+ *   (k6 internal/output/json/wrapper.go). Points feed a MetricStore with exact trends, so the
+ *   summary values equal k6's own (same sinks, same percentile definition).
+ * - the end-of-test summary: `--summary-export` (legacy: `metrics.<name>.{avg,...,thresholds:{expr: failed}}`,
+ *   rate metrics with `value`) or handleSummary data (`metrics.<name>.{type,contains,values,
+ *   thresholds.<expr>.ok}`, `state.testRunDurationMs`). k6's own threshold verdicts come from here.
+ */
+
+const METRIC_TYPES = new Set<MetricType>(['counter', 'gauge', 'rate', 'trend']);
+const CONTAINS = new Set<MetricContains>(['default', 'time', 'data']);
+
+export interface K6SummaryMetric {
+  type?: MetricType;
+  contains?: MetricContains;
+  values: Record<string, number>;
+  /** expression -> passed */
+  thresholds: Record<string, boolean>;
+}
+
+export interface K6Summary {
+  metrics: Record<string, K6SummaryMetric>;
+  testRunDurationMs?: number;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Reads either summary format into one shape. Throws on something that is neither. */
+export function parseK6Summary(json: unknown): K6Summary {
+  if (!isRecord(json) || !isRecord(json['metrics'])) throw new Error('not a k6 summary: no "metrics" object');
+  const metrics: Record<string, K6SummaryMetric> = {};
+  for (const [name, raw] of Object.entries(json['metrics'])) {
+    if (!isRecord(raw)) continue;
+    const m: K6SummaryMetric = { values: {}, thresholds: {} };
+    const type = raw['type'];
+    if (typeof type === 'string' && METRIC_TYPES.has(type as MetricType)) m.type = type as MetricType;
+    const contains = raw['contains'];
+    if (typeof contains === 'string' && CONTAINS.has(contains as MetricContains)) m.contains = contains as MetricContains;
+    const newFormat = isRecord(raw['values']);
+    const values = newFormat ? (raw['values'] as Record<string, unknown>) : raw;
+    for (const [k, v] of Object.entries(values)) if (typeof v === 'number') m.values[k] = v;
+    const thresholds = raw['thresholds'];
+    if (isRecord(thresholds)) {
+      for (const [expr, t] of Object.entries(thresholds)) {
+        if (typeof t === 'boolean') m.thresholds[expr] = !t; // legacy: true = failed
+        else if (isRecord(t) && typeof t['ok'] === 'boolean') m.thresholds[expr] = t['ok'];
+      }
+    }
+    if (!newFormat) {
+      // legacy --summary-export: guess the type from the keys; rate metrics carry `value`
+      if (m.type === undefined) {
+        if ('passes' in m.values && 'fails' in m.values) m.type = 'rate';
+        else if ('count' in m.values && 'rate' in m.values && !('avg' in m.values)) m.type = 'counter';
+        else if ('avg' in m.values || 'med' in m.values) m.type = 'trend';
+        else if ('value' in m.values) m.type = 'gauge';
+      }
+      if (m.type === 'rate' && 'value' in m.values && !('rate' in m.values)) m.values['rate'] = m.values['value'] as number;
+    }
+    metrics[name] = m;
+  }
+  const out: K6Summary = { metrics };
+  const state = json['state'];
+  if (isRecord(state) && typeof state['testRunDurationMs'] === 'number') out.testRunDurationMs = state['testRunDurationMs'];
+  else {
+    // legacy export has no state: a counter's count / rate gives the duration
+    for (const m of Object.values(metrics)) {
+      const count = m.values['count'];
+      const rate = m.values['rate'];
+      if (m.type === 'counter' && count !== undefined && rate !== undefined && rate > 0) {
+        out.testRunDurationMs = (count / rate) * 1000;
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+interface MetricDecl {
+  type: MetricType;
+  contains: MetricContains;
+  thresholds: ThresholdSpec[];
+}
+
+interface PendingRecord {
+  seq: number;
+  time: number;
+  durationMs: number;
+  scenario: string;
+  camera: string;
+  status: number;
+  ok?: boolean;
+  traceId: string;
+  sampled: boolean;
+  error?: string;
+  spanId?: string;
+  uploadId?: string;
+  filePath?: string;
+  fixture?: string;
+}
+
+function parseThresholdList(list: unknown): ThresholdSpec[] {
+  if (!Array.isArray(list)) return [];
+  const out: ThresholdSpec[] = [];
+  for (const t of list) {
+    if (typeof t === 'string') out.push({ threshold: t, abortOnFail: false });
+    else if (isRecord(t) && typeof t['threshold'] === 'string') out.push({ threshold: t['threshold'], abortOnFail: t['abortOnFail'] === true });
+  }
+  return out;
+}
+
+/** Accumulates `--out json` lines (in order) into metrics, a time series and request records. */
+export class K6JsonOutputReader {
+  readonly store = new MetricStore('exact');
+  readonly declared = new Map<string, MetricDecl>();
+  private readonly series = new TimeSeriesBuilder();
+  private readonly scenarios = new Set<string>();
+  private readonly byTrace = new Map<string, PendingRecord>();
+  private readonly records: PendingRecord[] = [];
+  private firstMs = Number.POSITIVE_INFINITY;
+  private lastMs = Number.NEGATIVE_INFINITY;
+  private pendingSeries: { time: number; duration: number; failed?: boolean; traceId?: string }[] = [];
+  lines = 0;
+  points = 0;
+  badLines = 0;
+
+  constructor(scenarioNames: readonly string[] = []) {
+    prepareStore(this.store, scenarioNames);
+    for (const s of scenarioNames) this.scenarios.add(s);
+  }
+
+  addLine(line: string): void {
+    const text = line.trim();
+    if (text === '') return;
+    this.lines++;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      this.badLines++;
+      return;
+    }
+    if (!isRecord(parsed) || !isRecord(parsed['data'])) {
+      this.badLines++;
+      return;
+    }
+    const data = parsed['data'];
+    const metric = typeof parsed['metric'] === 'string' ? parsed['metric'] : typeof data['name'] === 'string' ? data['name'] : undefined;
+    if (metric === undefined) {
+      this.badLines++;
+      return;
+    }
+    if (parsed['type'] === 'Metric') this.addMetric(metric, data);
+    else if (parsed['type'] === 'Point') this.addPoint(metric, data);
+    else this.badLines++;
+  }
+
+  private addMetric(name: string, data: Record<string, unknown>): void {
+    const type = data['type'];
+    if (typeof type !== 'string' || !METRIC_TYPES.has(type as MetricType)) {
+      this.badLines++;
+      return;
+    }
+    const contains = typeof data['contains'] === 'string' && CONTAINS.has(data['contains'] as MetricContains) ? (data['contains'] as MetricContains) : 'default';
+    const decl: MetricDecl = { type: type as MetricType, contains, thresholds: parseThresholdList(data['thresholds']) };
+    this.declared.set(name, decl);
+    try {
+      this.store.define(name, decl.type, decl.contains);
+    } catch {
+      this.badLines++;
+      return;
+    }
+    const subs = data['submetrics'];
+    if (Array.isArray(subs)) {
+      for (const sub of subs) if (isRecord(sub) && typeof sub['name'] === 'string') this.trySubmetric(sub['name']);
+    }
+  }
+
+  /** Registers a submetric before its first sample (k6 writes the Metric line first). */
+  trySubmetric(expression: string): void {
+    try {
+      this.store.submetric(expression);
+    } catch {
+      // a submetric of a metric that never appears: nothing to fill
+    }
+  }
+
+  private addPoint(name: string, data: Record<string, unknown>): void {
+    const value = data['value'];
+    const timeText = data['time'];
+    if (typeof value !== 'number' || typeof timeText !== 'string') {
+      this.badLines++;
+      return;
+    }
+    const time = Date.parse(timeText);
+    if (!Number.isFinite(time)) {
+      this.badLines++;
+      return;
+    }
+    this.points++;
+    const tags: Record<string, string> = {};
+    if (isRecord(data['tags'])) for (const [k, v] of Object.entries(data['tags'])) if (typeof v === 'string') tags[k] = v;
+    const metadata: Record<string, string> = {};
+    if (isRecord(data['metadata'])) for (const [k, v] of Object.entries(data['metadata'])) if (typeof v === 'string') metadata[k] = v;
+    const scenario = tags['scenario'];
+    if (scenario !== undefined && !this.scenarios.has(scenario)) {
+      this.scenarios.add(scenario);
+      for (const m of ['http_reqs', 'http_req_duration', 'http_req_failed', 'iterations', 'dropped_iterations']) this.trySubmetric(`${m}{scenario:${scenario}}`);
+    }
+    if (!this.store.has(name)) {
+      const builtin = BUILTIN_METRICS[name];
+      this.store.define(name, builtin?.type ?? 'trend', builtin?.contains ?? 'default');
+    }
+    this.store.add(name, value, tags);
+    const start = name === 'http_req_duration' ? time - value : time;
+    if (start < this.firstMs) this.firstMs = start;
+    if (time > this.lastMs) this.lastMs = time;
+
+    const traceId = metadata['trace_id'];
+    if (name === 'http_req_duration') {
+      const rec: PendingRecord = {
+        seq: this.records.length + 1,
+        time,
+        durationMs: value,
+        scenario: scenario ?? 'default',
+        camera: tags['camera'] ?? '',
+        status: Number(tags['status'] ?? 0),
+        traceId: traceId ?? '',
+        sampled: metadata['trace_sampled'] === 'true',
+      };
+      if (tags['expected_response'] !== undefined) rec.ok = tags['expected_response'] === 'true';
+      if (tags['error'] !== undefined) rec.error = tags['error'];
+      this.records.push(rec);
+      if (traceId) this.byTrace.set(traceId, rec);
+      this.pendingSeries.push({ time, duration: value, ...(rec.ok !== undefined ? { failed: !rec.ok } : {}), ...(traceId ? { traceId } : {}) });
+    } else if (name === 'http_req_failed' && traceId) {
+      const rec = this.byTrace.get(traceId);
+      if (rec) rec.ok = value === 0;
+    } else if (name === 'hsi_uploads' && traceId) {
+      const rec = this.byTrace.get(traceId);
+      if (rec) {
+        if (metadata['upload_id']) rec.uploadId = metadata['upload_id'];
+        if (metadata['file_path']) rec.filePath = metadata['file_path'];
+        if (metadata['span_id']) rec.spanId = metadata['span_id'];
+        if (tags['fixture']) rec.fixture = tags['fixture'];
+      }
+    } else if (name === 'dropped_iterations') {
+      this.pendingSeries.push({ time, duration: -1 });
+    }
+  }
+
+  /** ms from the first request's start to the last sample */
+  get spanMs(): number {
+    return this.points === 0 ? 0 : Math.max(0, this.lastMs - this.firstMs);
+  }
+
+  get startEpochMs(): number | undefined {
+    return this.points === 0 ? undefined : this.firstMs;
+  }
+
+  /** Declared thresholds (from the Metric lines). */
+  declaredThresholds(): Record<string, ThresholdSpec[]> {
+    const out: Record<string, ThresholdSpec[]> = {};
+    for (const [name, decl] of this.declared) if (decl.thresholds.length > 0) out[name] = decl.thresholds;
+    return out;
+  }
+
+  scenarioNames(): string[] {
+    return [...this.scenarios];
+  }
+
+  timeSeries() {
+    for (const p of this.pendingSeries) {
+      const t = p.time - this.firstMs;
+      if (p.duration < 0) this.series.drop(t);
+      else {
+        const failed = p.traceId ? this.byTrace.get(p.traceId)?.ok === false : p.failed === true;
+        this.series.record(t, p.duration, failed);
+      }
+    }
+    this.pendingSeries = [];
+    return this.series.points();
+  }
+
+  requestRecords(): LoadRequestRecord[] {
+    return this.records.map((r) => {
+      const endMs = r.time - this.firstMs;
+      const startMs = endMs - r.durationMs;
+      const ok = r.ok ?? (r.status >= 200 && r.status < 400);
+      const rec: LoadRequestRecord = {
+        seq: r.seq,
+        scenario: r.scenario,
+        vu: -1,
+        iteration: -1,
+        camera: r.camera,
+        fixture: r.fixture ?? '',
+        transport: 'http',
+        intendedEpochMs: r.time - r.durationMs,
+        intendedMs: startMs,
+        sentMs: startMs,
+        endMs,
+        latencyMs: r.durationMs,
+        serviceMs: r.durationMs,
+        lagMs: 0,
+        status: r.status,
+        ok,
+        traceId: r.traceId,
+        spanId: r.spanId ?? '',
+        sampled: r.sampled,
+      };
+      if (r.uploadId !== undefined) rec.uploadId = r.uploadId;
+      if (r.filePath !== undefined) rec.filePath = r.filePath;
+      if (r.error !== undefined) rec.error = r.error;
+      return rec;
+    });
+  }
+}
+
+/** Reads an NDJSON file line by line into a reader. */
+export async function readK6JsonFile(path: string, reader = new K6JsonOutputReader()): Promise<K6JsonOutputReader> {
+  const lines = createInterface({ input: createReadStream(path), crlfDelay: Number.POSITIVE_INFINITY });
+  for await (const line of lines) reader.addLine(line);
+  return reader;
+}
+
+function trendFromSummary(values: Record<string, number>): TrendValues {
+  const get = (k: string) => values[k] ?? Number.NaN;
+  return {
+    avg: get('avg'),
+    min: get('min'),
+    med: values['med'] ?? get('p(50)'),
+    max: get('max'),
+    'p(50)': values['p(50)'] ?? get('med'),
+    'p(90)': get('p(90)'),
+    'p(95)': get('p(95)'),
+    'p(99)': get('p(99)'),
+    count: get('count'),
+  };
+}
+
+/** A summary metric as a MetricSummary (values k6 did not report are NaN). */
+export function summaryMetric(m: K6SummaryMetric): MetricSummary | undefined {
+  const contains = m.contains ?? 'default';
+  const v = m.values;
+  switch (m.type) {
+    case 'counter':
+      return { type: 'counter', contains, values: { count: v['count'] ?? 0, rate: v['rate'] ?? 0 } };
+    case 'gauge':
+      return { type: 'gauge', contains, values: { value: v['value'] ?? 0, min: v['min'] ?? v['value'] ?? 0, max: v['max'] ?? v['value'] ?? 0 } };
+    case 'rate':
+      return { type: 'rate', contains, values: { rate: v['rate'] ?? 0, passes: v['passes'] ?? 0, fails: v['fails'] ?? 0 } };
+    case 'trend':
+      return { type: 'trend', contains, values: trendFromSummary(v) };
+    default:
+      return undefined;
+  }
+}
+
+export interface K6ConversionInput {
+  /** the scenario definition's name */
+  scenario: string;
+  /** k6 scenario names -> executor */
+  executors?: Record<string, string>;
+  /** `--out json` lines, already read */
+  points?: K6JsonOutputReader;
+  summary?: K6Summary;
+  /** k6's exit code */
+  exitCode?: number;
+  abortReason?: AbortReason;
+  startedAt?: string;
+}
+
+/**
+ * Builds the LoadResult from k6's outputs. Metrics come from the points when there are any
+ * (exact, every submetric), else from the summary; threshold verdicts are k6's own (summary)
+ * when present, else evaluated here with k6's semantics on the points.
+ */
+export function k6ToLoadResult(input: K6ConversionInput): LoadResult {
+  const reader = input.points;
+  const summary = input.summary;
+  const durationMs = summary?.testRunDurationMs ?? reader?.spanMs ?? 0;
+  let metrics: Record<string, MetricSummary> = {};
+  if (reader && reader.points > 0) {
+    metrics = reader.store.summary(durationMs, { skipEmpty: false });
+    // metrics only the summary knows (e.g. submetrics without Metric lines)
+    for (const [name, m] of Object.entries(summary?.metrics ?? {})) {
+      if (metrics[name] === undefined) {
+        const s = summaryMetric(m);
+        if (s) metrics[name] = s;
+      }
+    }
+  } else if (summary) {
+    for (const [name, m] of Object.entries(summary.metrics)) {
+      const s = summaryMetric(m);
+      if (s) metrics[name] = s;
+    }
+  }
+
+  let verdicts: ThresholdVerdict[] = [];
+  if (summary && Object.values(summary.metrics).some((m) => Object.keys(m.thresholds).length > 0)) {
+    const declared = reader?.declaredThresholds() ?? {};
+    for (const [metric, m] of Object.entries(summary.metrics)) {
+      for (const [threshold, ok] of Object.entries(m.thresholds)) {
+        const verdict: ThresholdVerdict = { metric, threshold, ok, abortOnFail: declared[metric]?.find((t) => t.threshold === threshold)?.abortOnFail ?? false };
+        const value = observedValue(reader, summary, metric, threshold, durationMs);
+        if (value !== undefined) verdict.value = value;
+        verdicts.push(verdict);
+      }
+    }
+  } else if (reader) {
+    const declared = reader.declaredThresholds();
+    const valid: Record<string, ThresholdSpec[]> = {};
+    for (const [metric, specs] of Object.entries(declared)) {
+      const ok = specs.filter((s) => {
+        try {
+          parseThresholdExpression(s.threshold);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      if (ok.length > 0) valid[metric] = ok;
+    }
+    const evaluator = new ThresholdEvaluator(valid);
+    verdicts = evaluator.evaluate(reader.store, durationMs, { ignoreEmptySinks: false }).verdicts;
+  }
+
+  const thresholdsPassed = verdicts.every((v) => v.ok);
+  const scenarioNames = new Set<string>([...Object.keys(input.executors ?? {}), ...(reader?.scenarioNames() ?? [])]);
+  for (const key of Object.keys(metrics)) {
+    const { tags } = safeParseName(key);
+    if (tags['scenario'] !== undefined) scenarioNames.add(tags['scenario']);
+  }
+  const failedReqs = metrics['http_req_failed'];
+  const reqs = metrics['http_reqs'];
+  const dropped = metrics['dropped_iterations'];
+  const completed = reqs?.type === 'counter' ? reqs.values.count : 0;
+  const failed = failedReqs?.type === 'rate' ? failedReqs.values.passes : 0;
+  const result: LoadResult = {
+    schemaVersion: 1,
+    driver: 'k6',
+    scenario: input.scenario,
+    startedAt: input.startedAt ?? new Date(reader?.startEpochMs ?? Date.now()).toISOString(),
+    durationMs,
+    aborted: input.abortReason !== undefined,
+    thresholdsPassed,
+    exitCode: input.exitCode === 99 || !thresholdsPassed ? 99 : 0,
+    metrics,
+    scenarios: Object.fromEntries([...scenarioNames].map((s) => [s, scenarioMetrics(metrics, s, input.executors?.[s])])),
+    thresholds: verdicts,
+    timeSeries: reader ? reader.timeSeries() : [],
+    sendLag: null,
+    requests: {
+      sent: completed,
+      completed,
+      interrupted: 0,
+      dropped: dropped?.type === 'counter' ? dropped.values.count : 0,
+      accepted: completed - failed,
+      failed,
+    },
+  };
+  if (input.abortReason !== undefined) result.abortReason = input.abortReason;
+  return result;
+}
+
+function safeParseName(key: string): { name: string; tags: Record<string, string> } {
+  try {
+    return parseMetricName(key);
+  } catch {
+    return { name: key, tags: {} };
+  }
+}
+
+/** The value a threshold compared, from the points (exact) or the summary's values. */
+function observedValue(reader: K6JsonOutputReader | undefined, summary: K6Summary, metric: string, threshold: string, durationMs: number): number | undefined {
+  let key: string;
+  let percentile: number | undefined;
+  try {
+    const e = parseThresholdExpression(threshold);
+    key = aggregationKey(e);
+    percentile = e.percentile;
+  } catch {
+    return undefined;
+  }
+  const sink = reader?.store.sink(metric);
+  if (sink) {
+    const v = sinkValues(sink, durationMs, percentile === undefined ? [] : [percentile]).get(key);
+    if (v !== undefined) return v;
+  }
+  const values = summary.metrics[metric]?.values;
+  if (!values) return undefined;
+  return values[key] ?? (key === 'rate' ? values['value'] : undefined);
+}

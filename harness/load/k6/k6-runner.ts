@@ -1,0 +1,149 @@
+import { spawn } from 'node:child_process';
+import { accessSync, constants, createWriteStream, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { ConfigError, ExitCode, HarnessError } from '../../errors.ts';
+import type { RunResults } from '../../report/run-results.ts';
+import type { Scenario } from '../../scenario/scenario-types.ts';
+import type { AbortReason, LoadResult } from '../load-result.ts';
+import { K6JsonOutputReader, k6ToLoadResult, type K6Summary, parseK6Summary, readK6JsonFile } from './k6-output.ts';
+import { renderK6 } from './render-k6.ts';
+
+/**
+ * Runs a scenario through k6 (when it is on PATH):
+ *   HSI_SCENARIO_JSON=<rendered> k6 run --out json=k6-points.json --summary-export=k6-summary.json scenarios/k6/camera-uploads.ts
+ * and converts its outputs into the same LoadResult as the native driver. k6's exit code 99
+ * (thresholds failed) is kept as result.exitCode 99; other non-zero codes are errors, except
+ * the ones of a stop we asked for (interrupt, max duration) or the script's max-requests abort.
+ */
+export const K6_SCRIPT = resolve(import.meta.dirname, '..', '..', '..', 'scenarios', 'k6', 'camera-uploads.ts');
+
+export interface RunK6Options {
+  backendUrl: string;
+  fixturesDir?: string;
+  /** outputs go to its folder (default: a temporary folder) */
+  results?: RunResults;
+  signal?: AbortSignal;
+  /** the k6 binary (default `k6` from PATH) */
+  k6Command?: string;
+  /** environment for k6 (default process.env) */
+  env?: NodeJS.ProcessEnv;
+  /** every chunk k6 prints (it also goes to k6.log) */
+  onOutput?: (chunk: Buffer) => void;
+  /** grace after limits.maxDuration before k6 is interrupted (default 30 s) */
+  stopGraceMs?: number;
+}
+
+/** Absolute path of the k6 binary, or undefined when it is not there. */
+export function findK6(command = 'k6', env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const executable = (p: string) => {
+    try {
+      accessSync(p, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (command.includes('/')) {
+    const p = isAbsolute(command) ? command : resolve(command);
+    return existsSync(p) && executable(p) ? p : undefined;
+  }
+  for (const dir of (env['PATH'] ?? '').split(delimiter)) {
+    if (dir === '') continue;
+    const p = join(dir, command);
+    if (existsSync(p) && executable(p)) return p;
+  }
+  return undefined;
+}
+
+export async function runK6(scenario: Scenario, options: RunK6Options): Promise<LoadResult> {
+  if (scenario.transport.type !== 'http') {
+    throw new ConfigError(`${scenario.source}: transport: the k6 driver uploads over HTTP only; use --driver native for drop-folder`);
+  }
+  const env = options.env ?? process.env;
+  const k6 = findK6(options.k6Command ?? 'k6', env);
+  if (!k6) throw new ConfigError('k6 is not on PATH; install k6 or use --driver native');
+
+  const dir = options.results?.dir ?? mkdtempSync(join(tmpdir(), 'hsi-chaos-k6-'));
+  const scenarioJson = join(dir, 'k6-scenario.json');
+  const pointsFile = join(dir, 'k6-points.json');
+  const summaryFile = join(dir, 'k6-summary.json');
+  writeFileSync(scenarioJson, `${JSON.stringify(renderK6(scenario, { backendUrl: options.backendUrl, ...(options.fixturesDir ? { fixturesDir: options.fixturesDir } : {}) }), null, 2)}\n`);
+
+  const startedAt = new Date().toISOString();
+  const log = createWriteStream(join(dir, 'k6.log'));
+  let tail = '';
+  let stopReason: AbortReason | undefined;
+  const code = await new Promise<number>((resolvePromise, reject) => {
+    const child = spawn(k6, ['run', '--quiet', `--out`, `json=${pointsFile}`, `--summary-export=${summaryFile}`, K6_SCRIPT], {
+      env: { ...env, HSI_SCENARIO_JSON: scenarioJson, HSI_BACKEND_URL: options.backendUrl, K6_NO_USAGE_REPORT: 'true' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const onChunk = (chunk: Buffer) => {
+      log.write(chunk);
+      tail = (tail + chunk.toString('utf8')).slice(-4000);
+      options.onOutput?.(chunk);
+    };
+    child.stdout.on('data', onChunk);
+    child.stderr.on('data', onChunk);
+    let killTimer: NodeJS.Timeout | undefined;
+    const interrupt = (reason: AbortReason) => {
+      stopReason ??= reason;
+      child.kill('SIGINT');
+      killTimer ??= setTimeout(() => child.kill('SIGKILL'), 15_000);
+    };
+    const onAbort = () => interrupt('signal');
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (options.signal?.aborted) interrupt('signal');
+    const bound = setTimeout(() => interrupt('max-duration'), scenario.limits.maxDurationMs + (options.stopGraceMs ?? 30_000));
+    child.on('error', (error) => {
+      clearTimeout(bound);
+      reject(error);
+    });
+    child.on('close', (exit, signal) => {
+      clearTimeout(bound);
+      if (killTimer) clearTimeout(killTimer);
+      options.signal?.removeEventListener('abort', onAbort);
+      resolvePromise(exit ?? (signal ? 128 : 1));
+    });
+  });
+  await new Promise<void>((r) => log.end(r));
+
+  // 0 ok, 99 thresholds failed, 108 exec.test.abort (our max-requests bound), 105 external abort
+  let abortReason = stopReason;
+  if (code === 108 && /limits\.maxRequests/.test(tail)) abortReason ??= 'max-requests';
+  if (code === 99 && /abortOnFail/.test(tail)) abortReason ??= 'threshold';
+  const acceptable = code === 0 || code === 99 || abortReason !== undefined;
+  if (!acceptable) {
+    const last = tail.trim().split('\n').filter((l) => l.trim() !== '').slice(-1)[0] ?? '';
+    const why = code === 104 ? 'invalid k6 configuration' : code === 107 ? 'script exception' : `exit code ${code}`;
+    throw new HarnessError(`k6 failed (${why}): ${last.slice(0, 300)} (log: ${join(dir, 'k6.log')})`, code === 104 || code === 107 ? ExitCode.usage : ExitCode.expectationFailed);
+  }
+
+  let summary: K6Summary | undefined;
+  if (existsSync(summaryFile)) {
+    try {
+      summary = parseK6Summary(JSON.parse(readFileSync(summaryFile, 'utf8')));
+    } catch {
+      summary = undefined;
+    }
+  }
+  const reader = new K6JsonOutputReader(Object.keys(scenario.scenarios));
+  if (existsSync(pointsFile)) await readK6JsonFile(pointsFile, reader);
+  const result = k6ToLoadResult({
+    scenario: scenario.name,
+    executors: Object.fromEntries(Object.entries(scenario.scenarios).map(([n, w]) => [n, w.executor])),
+    points: reader,
+    ...(summary ? { summary } : {}),
+    exitCode: code,
+    ...(abortReason ? { abortReason } : {}),
+    startedAt,
+  });
+  if (options.results) {
+    const writer = options.results.ndjsonWriter('requests.ndjson');
+    for (const rec of reader.requestRecords()) writer.write(rec);
+    writer.close();
+    options.results.writeJson('load-result.json', result);
+  }
+  return result;
+}

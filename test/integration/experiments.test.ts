@@ -1,0 +1,128 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { hsiExperimentEvaluator } from '../../assertions/experiment-evaluator.ts';
+import { runExperiment } from '../../harness/experiment/experiment-runner.ts';
+import { loadScenario } from '../../harness/scenario/load-scenario.ts';
+import { dockerResourcesOfRun, PROJECT_ROOT, testConfig } from './stack-helpers.ts';
+
+const NODE = join(PROJECT_ROOT, 'node_modules', '.bin', 'node');
+
+interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], onLine?: (line: string, kill: (signal: NodeJS.Signals) => void) => void, timeoutMs = 280_000): Promise<CliRun> {
+  return new Promise((resolve) => {
+    const child = spawn(NODE, [join(PROJECT_ROOT, 'bin', 'hsi-chaos.js'), ...args], { cwd: PROJECT_ROOT, env: { ...process.env, CI: 'true' } });
+    let stdout = '';
+    let stderr = '';
+    let pending = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      pending += chunk.toString();
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) onLine?.(line, (s) => child.kill(s));
+    });
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(killer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const runIdOf = (out: string) => /run (\S+): results in/.exec(out)?.[1];
+
+describe('experiments end to end', () => {
+  it('the main job (default experiment) passes and writes all five result files with the fault window', async () => {
+    const res = await cli(['run']);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    const runId = runIdOf(res.stdout)!;
+    const dir = join(PROJECT_ROOT, 'results', runId);
+    for (const f of ['summary.json', 'junit.xml', 'summary.md', 'report.html', 'assertions.json', 'requests.ndjson', 'faults.json']) {
+      expect(existsSync(join(dir, f)), f).toBe(true);
+    }
+    const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as { verdict: string; faults: { name: string; applyLagMs: number; removeLagMs: number }[]; assertions: { family: string }[] };
+    expect(summary.verdict).toBe('passed');
+    const families = new Set(summary.assertions.map((a) => a.family));
+    for (const f of ['span-tree', 'propagation', 'sampling', 'latency', 'errors', 'nothing-lost']) expect(families.has(f), f).toBe(true);
+    expect(summary.faults).toHaveLength(1);
+    expect(Math.abs(summary.faults[0]!.applyLagMs)).toBeLessThan(50);
+    expect(Math.abs(summary.faults[0]!.removeLagMs)).toBeLessThan(50);
+    expect(readFileSync(join(dir, 'report.html'), 'utf8')).toMatch(/class="fault-window/);
+    expect(await dockerResourcesOfRun(runId)).toEqual([]);
+  });
+
+  it('a run with a defect switch exits 1 and names the failing expectation in the terminal, JUnit and markdown', async () => {
+    const res = await cli(['run', '--defect', 'queue-no-trace-context']);
+    expect(res.code, res.stdout + res.stderr).toBe(1);
+    const hop = 'queue: detection_queue producer → consumer';
+    expect(res.stdout).toContain(hop);
+    const dir = join(PROJECT_ROOT, 'results', runIdOf(res.stdout)!);
+    const junit = readFileSync(join(dir, 'junit.xml'), 'utf8');
+    expect(junit).toMatch(/<failure[^>]*>/);
+    expect(junit).toContain('detection_queue producer');
+    expect(readFileSync(join(dir, 'summary.md'), 'utf8')).toContain('detection_queue producer');
+  });
+
+  const chaosScenarios = ['chaos-detector-latency', 'chaos-detector-down', 'chaos-llm-timeout', 'chaos-redis-reset', 'chaos-postgres-bandwidth', 'chaos-llm-503-burst'];
+  for (const name of chaosScenarios) {
+    it(`built-in chaos scenario ${name}: faults applied and removed within 50 ms of plan, expectations hold`, async () => {
+      const config = testConfig();
+      const scenario = await loadScenario(name, { fixturesDir: config.fixturesDir });
+      const outcome = await runExperiment({
+        scenario,
+        config,
+        target: { kind: 'embedded', backendEnv: scenario.stack?.backend ?? {}, detectorEnv: scenario.stack?.detector ?? {}, llmEnv: scenario.stack?.llm ?? {} },
+        evaluator: hsiExperimentEvaluator(),
+        log: () => {},
+      });
+      const failures = outcome.report.assertions.filter((a) => !a.passed).map((a) => a.message);
+      expect(failures).toEqual([]);
+      expect(outcome.report.errors).toEqual([]);
+      for (const f of outcome.report.faults) {
+        expect(f.startSec, `${f.name} applied`).not.toBeNull();
+        expect(f.endSec, `${f.name} removed`).not.toBeNull();
+        expect(Math.abs(f.applyLagMs!)).toBeLessThan(50);
+        expect(Math.abs(f.removeLagMs!)).toBeLessThan(50);
+      }
+      expect(await dockerResourcesOfRun(outcome.report.runId)).toEqual([]);
+    });
+  }
+
+  it('against an external stack (stack up): same verdict; Ctrl-C inside a fault window leaves no toxic and every proxy enabled', async () => {
+    const up = await cli(['stack', 'up']);
+    expect(up.code, up.stderr).toBe(0);
+    const stackId = /stack (\S+) up in/.exec(up.stdout)?.[1];
+    expect(stackId).toBeDefined();
+    try {
+      const external = await cli(['run', 'chaos-detector-latency', '--external', stackId!]);
+      expect(external.code, external.stdout + external.stderr).toBe(0);
+
+      let interrupted = false;
+      const res = await cli(['run', 'chaos-detector-down', '--external', stackId!], (line, kill) => {
+        if (!interrupted && /fault detector-down on detector applied/.test(line)) {
+          interrupted = true;
+          setTimeout(() => kill('SIGINT'), 1_000);
+        }
+      });
+      expect(interrupted).toBe(true);
+      expect(res.code).toBe(130);
+      const stackFile = JSON.parse(readFileSync(join(PROJECT_ROOT, 'results', stackId!, 'stack.json'), 'utf8')) as { toxiproxyUrl: string };
+      const proxies = (await (await fetch(`${stackFile.toxiproxyUrl}/proxies`)).json()) as Record<string, { enabled: boolean; toxics: unknown[] }>;
+      for (const [name, p] of Object.entries(proxies)) {
+        expect(p.enabled, `${name} enabled`).toBe(true);
+        expect(p.toxics, `${name} toxics`).toEqual([]);
+      }
+    } finally {
+      await cli(['stack', 'down', stackId!]);
+    }
+    expect(await dockerResourcesOfRun(stackId!)).toEqual([]);
+  });
+});

@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { bucketIndex, bucketRange, exactPercentile, Histogram } from '../../../harness/load/histogram.ts';
+import { ExactTrend } from '../../../harness/load/metrics.ts';
+import { seededRandom } from '../../../harness/util/random.ts';
+
+function lognormal(random: () => number, median: number, sigma: number): number {
+  const u = Math.max(random(), 1e-12);
+  const v = random();
+  return median * Math.exp(sigma * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v));
+}
+
+describe('k6 percentile definition', () => {
+  it('reproduces k6 (internal/js/summary_test.go: samples 10, 15, 20 -> p(90)=19, p(95)=19.5, p(99)=19.9, med 15)', () => {
+    const sorted = [10, 15, 20];
+    expect(exactPercentile(sorted, 90)).toBeCloseTo(19, 12);
+    expect(exactPercentile(sorted, 95)).toBeCloseTo(19.5, 12);
+    expect(exactPercentile(sorted, 99)).toBeCloseTo(19.9, 12);
+    expect(exactPercentile(sorted, 50)).toBe(15);
+    const t = new ExactTrend();
+    for (const v of [20, 10, 15]) t.record(v);
+    expect(t.percentiles([50, 90, 95, 99])).toEqual([15, 19, 19.5, expect.closeTo(19.9, 12)]);
+    const h = new Histogram();
+    for (const v of [20, 10, 15]) h.record(v);
+    // the histogram: same definition on bucket midpoints, within 3 significant digits
+    expect(h.percentile(90)).toBeCloseTo(19, 2);
+    expect(h.percentile(95)).toBeCloseTo(19.5, 2);
+    expect(h.percentile(99)).toBeCloseTo(19.9, 2);
+    expect(h.percentile(50)).toBeCloseTo(15, 2);
+  });
+  it('handles 0 and 1 values like k6', () => {
+    expect(exactPercentile([], 95)).toBe(0);
+    expect(exactPercentile([7], 95)).toBe(7);
+    const h = new Histogram();
+    expect(h.percentile(95)).toBe(0);
+    h.record(7.25);
+    expect(h.percentile(95)).toBe(7.25);
+    expect([h.min, h.max, h.mean]).toEqual([7.25, 7.25, 7.25]);
+  });
+});
+
+describe('log-linear histogram', () => {
+  it('buckets are exact below 2048 units and never wider than 1/1024 of their value above', () => {
+    for (let v = 0; v < 2048; v += 7) expect(bucketRange(bucketIndex(v))).toEqual({ lowest: v, width: 1 });
+    for (const v of [2048, 2049, 4095, 4096, 123_456, 2 ** 31 - 1, 2 ** 31, 2 ** 40 + 12_345, 3.6e9]) {
+      const { lowest, width } = bucketRange(bucketIndex(v));
+      expect(lowest).toBeLessThanOrEqual(v);
+      expect(v).toBeLessThan(lowest + width);
+      expect(width / lowest).toBeLessThanOrEqual(1 / 1024);
+    }
+    // indexes grow with the value
+    let last = -1;
+    for (let v = 0; v < 5e6; v = Math.floor(v * 1.01) + 1) {
+      const i = bucketIndex(v);
+      expect(i).toBeGreaterThanOrEqual(last);
+      last = i;
+    }
+  });
+
+  it('matches exact k6 percentiles within 3 significant digits', () => {
+    const random = seededRandom('hist');
+    for (const [median, sigma] of [[5, 0.5], [120, 1.2], [2000, 0.8]] as const) {
+      const values: number[] = [];
+      const h = new Histogram();
+      for (let i = 0; i < 20_000; i++) {
+        const v = lognormal(random, median, sigma);
+        values.push(v);
+        h.record(v);
+      }
+      const sorted = Float64Array.from(values).sort();
+      for (const p of [0, 1, 10, 50, 90, 95, 99, 99.9, 100]) {
+        const exact = exactPercentile(sorted, p);
+        expect(Math.abs(h.percentile(p) - exact)).toBeLessThanOrEqual(exact * 1e-3 + 1e-3);
+      }
+      expect(h.count).toBe(20_000);
+      expect(h.min).toBe(sorted[0]);
+      expect(h.max).toBe(sorted[sorted.length - 1]);
+      expect(h.mean).toBeCloseTo(values.reduce((a, b) => a + b, 0) / values.length, 6);
+    }
+  });
+
+  it('merges: two halves give the histogram of the whole', () => {
+    const random = seededRandom('merge');
+    const a = new Histogram();
+    const b = new Histogram();
+    const all = new Histogram();
+    for (let i = 0; i < 5000; i++) {
+      const v = lognormal(random, 50, 1);
+      (i % 2 === 0 ? a : b).record(v);
+      all.record(v);
+    }
+    const merged = new Histogram().merge(a).merge(b);
+    expect(merged.count).toBe(all.count);
+    expect(merged.min).toBe(all.min);
+    expect(merged.max).toBe(all.max);
+    expect(merged.sum).toBeCloseTo(all.sum, 6);
+    expect(merged.percentiles([50, 95, 99])).toEqual(all.percentiles([50, 95, 99]));
+    expect(Histogram.fromSnapshot(merged.snapshot()).percentiles([50, 95, 99])).toEqual(all.percentiles([50, 95, 99]));
+  });
+
+  it('counts from the intended time: big outliers keep their weight', () => {
+    const h = new Histogram();
+    for (let i = 0; i < 99; i++) h.record(1);
+    h.record(300);
+    expect(h.percentile(50)).toBe(1);
+    expect(h.max).toBe(300);
+    // rank 98.01 interpolates between 1 and 300 as k6 does
+    expect(h.percentile(99)).toBeCloseTo(1 + 299 * 0.01, 2);
+  });
+});
