@@ -7,7 +7,7 @@ import { evaluateExpectations, parseExpectations, type ExpectationEvidence, type
 import { contractLatencyBudgets, operationLatencies } from './latency/latency.ts';
 import { readPipelineOutcome, waitForDrain } from './lost/adapters.ts';
 import { fetchPipelineTraces } from './propagation/stitch.ts';
-import type { AssertionResult } from './result.ts';
+import { writeAssertionsJson, type AssertionResult } from './result.ts';
 import { checkTracePresence, toSamplingRecords, type SentRequest } from './sampling/presence.ts';
 import { hsiCompleteness, hsiHops } from './hsi-expectations.ts';
 
@@ -127,6 +127,7 @@ export function hsiExperimentEvaluator(options: HsiEvaluatorOptions = {}): Exper
         });
       }
       const results = evaluateExpectations(expectations, evidence);
+      writeAssertionsJson(results, req.results);
 
       const budgets = contractLatencyBudgets({ analysis: true });
       const operations: OperationView[] = operationLatencies(traces)

@@ -1,49 +1,17 @@
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hsiExperimentEvaluator } from '../../assertions/experiment-evaluator.ts';
 import { runExperiment } from '../../harness/experiment/experiment-runner.ts';
 import { loadScenario } from '../../harness/scenario/load-scenario.ts';
-import { dockerResourcesOfRun, PROJECT_ROOT, testConfig } from './stack-helpers.ts';
+import { dockerResourcesOfRun, PROJECT_ROOT, runCli as cli, testConfig } from './stack-helpers.ts';
 
-const NODE = join(PROJECT_ROOT, 'node_modules', '.bin', 'node');
-
-interface CliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], onLine?: (line: string, kill: (signal: NodeJS.Signals) => void) => void, timeoutMs = 280_000): Promise<CliRun> {
-  return new Promise((resolve) => {
-    const child = spawn(NODE, [join(PROJECT_ROOT, 'bin', 'hsi-chaos.js'), ...args], { cwd: PROJECT_ROOT, env: { ...process.env, CI: 'true' } });
-    let stdout = '';
-    let stderr = '';
-    let pending = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      pending += chunk.toString();
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) onLine?.(line, (s) => child.kill(s));
-    });
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(killer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-const runIdOf = (out: string) => /run (\S+): results in/.exec(out)?.[1];
 
 describe('experiments end to end', () => {
   it('the main job (default experiment) passes and writes all five result files with the fault window', async () => {
     const res = await cli(['run']);
     expect(res.code, res.stdout + res.stderr).toBe(0);
-    const runId = runIdOf(res.stdout)!;
+    const runId = res.runId!;
     const dir = join(PROJECT_ROOT, 'results', runId);
     for (const f of ['summary.json', 'junit.xml', 'summary.md', 'report.html', 'assertions.json', 'requests.ndjson', 'faults.json']) {
       expect(existsSync(join(dir, f)), f).toBe(true);
@@ -64,7 +32,7 @@ describe('experiments end to end', () => {
     expect(res.code, res.stdout + res.stderr).toBe(1);
     const hop = 'queue: detection_queue producer → consumer';
     expect(res.stdout).toContain(hop);
-    const dir = join(PROJECT_ROOT, 'results', runIdOf(res.stdout)!);
+    const dir = join(PROJECT_ROOT, 'results', res.runId!);
     const junit = readFileSync(join(dir, 'junit.xml'), 'utf8');
     expect(junit).toMatch(/<failure[^>]*>/);
     expect(junit).toContain('detection_queue producer');

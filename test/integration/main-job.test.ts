@@ -1,40 +1,7 @@
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { dockerResourcesOfRun, PROJECT_ROOT } from './stack-helpers.ts';
-
-const NODE = join(PROJECT_ROOT, 'node_modules', '.bin', 'node');
-
-interface CliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  runId: string | undefined;
-}
-
-/** Runs the CLI; `onLine` may send it a signal mid-run. */
-function runCli(args: string[], onLine?: (line: string, child: ReturnType<typeof spawn>) => void): Promise<CliRun> {
-  return new Promise((resolve) => {
-    const child = spawn(NODE, [join(PROJECT_ROOT, 'bin', 'hsi-chaos.js'), ...args], { cwd: PROJECT_ROOT, env: { ...process.env, CI: 'true' } });
-    let stdout = '';
-    let stderr = '';
-    let pending = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      pending += chunk.toString();
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) onLine?.(line, child);
-    });
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const killer = setTimeout(() => child.kill('SIGKILL'), 170_000);
-    child.on('close', (code) => {
-      clearTimeout(killer);
-      resolve({ code, stdout, stderr, runId: /run (\S+): results in/.exec(stdout)?.[1] });
-    });
-  });
-}
+import { dockerResourcesOfRun, PROJECT_ROOT, runCli } from './stack-helpers.ts';
 
 describe('hsi-chaos trace-check and Ctrl-C', () => {
   it('prints trace ids whose traces hold backend and detector spans, writes summary.json, leaves nothing behind', async () => {
@@ -53,10 +20,10 @@ describe('hsi-chaos trace-check and Ctrl-C', () => {
 
   it('on Ctrl-C in the middle of an experiment\'s fault window tears the stack down and keeps the results written so far', async () => {
     let interrupted = false;
-    const res = await runCli(['run', 'chaos-detector-latency'], (line, child) => {
+    const res = await runCli(['run', 'chaos-detector-latency'], (line, kill) => {
       if (!interrupted && /fault detector-latency on detector applied/.test(line)) {
         interrupted = true;
-        setTimeout(() => child.kill('SIGINT'), 1_000);
+        setTimeout(() => kill('SIGINT'), 1_000);
       }
     });
     expect(interrupted).toBe(true);

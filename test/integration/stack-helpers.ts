@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { spawn } from 'node:child_process';
+import { join, resolve } from 'node:path';
 import { loadStackConfig, type StackConfig } from '../../harness/config/stack-config.ts';
 import { run } from '../../harness/util/exec.ts';
 
@@ -23,4 +24,38 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
     await new Promise((r) => setTimeout(r, intervalMs));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** The run id the CLI printed ("run <id>: results in …"), if any. */
+  runId: string | undefined;
+}
+
+/** Runs the hsi-chaos CLI as a person would; `onLine` sees each stdout line and may signal it. */
+export function runCli(args: string[], onLine?: (line: string, kill: (signal: NodeJS.Signals) => void) => void, timeoutMs = 280_000): Promise<CliRun> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(join(PROJECT_ROOT, 'node_modules', '.bin', 'node'), [join(PROJECT_ROOT, 'bin', 'hsi-chaos.js'), ...args], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, CI: 'true' },
+    });
+    let stdout = '';
+    let stderr = '';
+    let pending = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      pending += chunk.toString();
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) onLine?.(line, (signal) => child.kill(signal));
+    });
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(killer);
+      resolvePromise({ code, stdout, stderr, runId: /run (\S+): results in/.exec(stdout)?.[1] });
+    });
+  });
 }
