@@ -1,16 +1,16 @@
 import { defineScenario } from '../harness/scenario/scenario-types.ts';
 
-/** Built-in chaos scenario: the detector is unreachable for 10 s: retries, circuit breaker opens, DLQ fills, then recovery. */
+/** Built-in chaos scenario: the detector is unreachable for 8 s: retries, circuit breaker opens, DLQ fills, then recovery. */
 export default defineScenario({
   name: 'chaos-detector-down',
-  description: 'the detector is unreachable for 10 s: retries, circuit breaker opens, DLQ fills, then recovery',
+  description: 'the detector is unreachable for 8 s: retries, circuit breaker opens, DLQ fills, then recovery',
   scenarios: {
-    load: { executor: 'constant-arrival-rate', rate: 4, timeUnit: '1s', duration: '30s', preAllocatedVUs: 8, maxVUs: 64 },
+    load: { executor: 'constant-arrival-rate', rate: 4, timeUnit: '1s', duration: '20s', preAllocatedVUs: 8, maxVUs: 64 },
   },
   cameras: [{ id: 'front_door' }, { id: 'driveway' }, { id: 'backyard' }, { id: 'side_gate', fixtures: 'front_door' }],
   seed: 'chaos-detector-down',
   thresholds: { 'http_req_duration{scenario:load}': ['p(95)<5000'] },
-  faults: [{ name: 'detector-down', at: '8s', duration: '10s', target: 'detector', fault: { type: 'down' } }],
+  faults: [{ name: 'detector-down', at: '5s', duration: '8s', target: 'detector', fault: { type: 'down' } }],
   expectations: [
     { family: 'errors', graceMs: 15000, require: [{ window: 'detector-down', service: 'nemotron-backend', name: 'yolo26_detection_request', min: 1 }] },
     { family: 'nothing-lost' },

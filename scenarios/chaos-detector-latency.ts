@@ -1,16 +1,16 @@
 import { defineScenario } from '../harness/scenario/scenario-types.ts';
 
-/** Built-in chaos scenario: the detector answers 1.5 s slower for 10 s (Toxiproxy latency). */
+/** Built-in chaos scenario: the detector answers 1.5 s slower for 8 s (Toxiproxy latency). */
 export default defineScenario({
   name: 'chaos-detector-latency',
-  description: 'the detector answers 1.5 s slower for 10 s (Toxiproxy latency)',
+  description: 'the detector answers 1.5 s slower for 8 s (Toxiproxy latency)',
   scenarios: {
-    load: { executor: 'constant-arrival-rate', rate: 4, timeUnit: '1s', duration: '30s', preAllocatedVUs: 8, maxVUs: 64 },
+    load: { executor: 'constant-arrival-rate', rate: 4, timeUnit: '1s', duration: '20s', preAllocatedVUs: 8, maxVUs: 64 },
   },
   cameras: [{ id: 'front_door' }, { id: 'driveway' }, { id: 'backyard' }, { id: 'side_gate', fixtures: 'front_door' }],
   seed: 'chaos-detector-latency',
   thresholds: { 'http_req_duration{scenario:load}': ['p(95)<5000'] },
-  faults: [{ name: 'detector-latency', at: '8s', duration: '10s', target: 'detector', fault: { type: 'latency', latency: 1500, jitter: 200 } }],
+  faults: [{ name: 'detector-latency', at: '5s', duration: '8s', target: 'detector', fault: { type: 'latency', latency: 1500, jitter: 200 } }],
   expectations: [
     { family: 'propagation', hops: 'hsi' },
     { family: 'errors' },

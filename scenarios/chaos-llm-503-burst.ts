@@ -1,16 +1,16 @@
 import { defineScenario } from '../harness/scenario/scenario-types.ts';
 
-/** Built-in chaos scenario: the LLM answers 503 to 20 % of requests for 15 s (emulator fault, per request). */
+/** Built-in chaos scenario: the LLM answers 503 to 20 % of requests for 12 s (emulator fault, per request). */
 export default defineScenario({
   name: 'chaos-llm-503-burst',
-  description: 'the LLM answers 503 to 20 % of requests for 15 s (emulator fault, per request)',
+  description: 'the LLM answers 503 to 20 % of requests for 12 s (emulator fault, per request)',
   scenarios: {
-    load: { executor: 'constant-arrival-rate', rate: 4, timeUnit: '1s', duration: '30s', preAllocatedVUs: 8, maxVUs: 64 },
+    load: { executor: 'constant-arrival-rate', rate: 4, timeUnit: '1s', duration: '20s', preAllocatedVUs: 8, maxVUs: 64 },
   },
   cameras: [{ id: 'front_door' }, { id: 'driveway' }, { id: 'backyard' }, { id: 'side_gate', fixtures: 'front_door' }],
   seed: 'chaos-llm-503-burst',
   thresholds: { 'http_req_duration{scenario:load}': ['p(95)<5000'] },
-  faults: [{ name: 'llm-503', at: '5s', duration: '15s', target: 'llm', fault: { type: 'emulator', error_rate: 0.2, status_code: 503, seed: 7 } }],
+  faults: [{ name: 'llm-503', at: '3s', duration: '12s', target: 'llm', fault: { type: 'emulator', error_rate: 0.2, status_code: 503, seed: 7 } }],
   expectations: [
     { family: 'errors', graceMs: 10000 },
     { family: 'nothing-lost' },

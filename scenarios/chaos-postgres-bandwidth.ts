@@ -1,16 +1,16 @@
 import { defineScenario } from '../harness/scenario/scenario-types.ts';
 
-/** Built-in chaos scenario: PostgreSQL is squeezed to 4 KB/s for 10 s (Toxiproxy bandwidth). */
+/** Built-in chaos scenario: PostgreSQL is squeezed to 4 KB/s for 8 s (Toxiproxy bandwidth). */
 export default defineScenario({
   name: 'chaos-postgres-bandwidth',
-  description: 'PostgreSQL is squeezed to 4 KB/s for 10 s (Toxiproxy bandwidth)',
+  description: 'PostgreSQL is squeezed to 4 KB/s for 8 s (Toxiproxy bandwidth)',
   scenarios: {
-    load: { executor: 'constant-arrival-rate', rate: 4, timeUnit: '1s', duration: '30s', preAllocatedVUs: 8, maxVUs: 64 },
+    load: { executor: 'constant-arrival-rate', rate: 4, timeUnit: '1s', duration: '20s', preAllocatedVUs: 8, maxVUs: 64 },
   },
   cameras: [{ id: 'front_door' }, { id: 'driveway' }, { id: 'backyard' }, { id: 'side_gate', fixtures: 'front_door' }],
   seed: 'chaos-postgres-bandwidth',
   thresholds: { 'http_req_duration{scenario:load}': ['p(95)<5000'] },
-  faults: [{ name: 'postgres-slow', at: '8s', duration: '10s', target: 'postgres', fault: { type: 'bandwidth', rate: 4 } }],
+  faults: [{ name: 'postgres-slow', at: '5s', duration: '8s', target: 'postgres', fault: { type: 'bandwidth', rate: 4 } }],
   expectations: [
     { family: 'errors', graceMs: 15000 },
     { family: 'nothing-lost' },

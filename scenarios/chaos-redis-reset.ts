@@ -1,16 +1,16 @@
 import { defineScenario } from '../harness/scenario/scenario-types.ts';
 
-/** Built-in chaos scenario: Redis connections are reset for 8 s (Toxiproxy reset_peer): uploads refused, nothing accepted is lost. */
+/** Built-in chaos scenario: Redis connections are reset for 6 s (Toxiproxy reset_peer): uploads refused, nothing accepted is lost. */
 export default defineScenario({
   name: 'chaos-redis-reset',
-  description: 'Redis connections are reset for 8 s (Toxiproxy reset_peer): uploads refused, nothing accepted is lost',
+  description: 'Redis connections are reset for 6 s (Toxiproxy reset_peer): uploads refused, nothing accepted is lost',
   scenarios: {
-    load: { executor: 'constant-arrival-rate', rate: 4, timeUnit: '1s', duration: '30s', preAllocatedVUs: 8, maxVUs: 64 },
+    load: { executor: 'constant-arrival-rate', rate: 4, timeUnit: '1s', duration: '20s', preAllocatedVUs: 8, maxVUs: 64 },
   },
   cameras: [{ id: 'front_door' }, { id: 'driveway' }, { id: 'backyard' }, { id: 'side_gate', fixtures: 'front_door' }],
   seed: 'chaos-redis-reset',
   thresholds: { 'http_req_duration{scenario:load}': ['p(95)<5000'] },
-  faults: [{ name: 'redis-reset', at: '8s', duration: '8s', target: 'redis', fault: { type: 'reset_peer', timeout: 0 } }],
+  faults: [{ name: 'redis-reset', at: '5s', duration: '6s', target: 'redis', fault: { type: 'reset_peer', timeout: 0 } }],
   expectations: [
     { family: 'errors', graceMs: 10000 },
     { family: 'nothing-lost' },

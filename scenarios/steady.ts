@@ -23,5 +23,7 @@ export default defineScenario({
     'http_req_duration{scenario:steady}': ['p(95)<2000'],
     'http_req_failed{scenario:steady}': [{ threshold: 'rate<0.01', abortOnFail: true, delayAbortEval: '10s' }],
   },
+  // Every sampled upload must leave a complete trace in Jaeger (and unsampled ones none).
+  expectations: [{ family: 'sampling', checks: ['parent-based', 'no-partial'] }],
   limits: { maxDuration: '3m', maxRequests: 1000 },
 });

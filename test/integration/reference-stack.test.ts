@@ -152,7 +152,8 @@ describe('reference stack: the full HSI pipeline under Testcontainers', () => {
         30_000,
       );
       expect(rows[0]!.camera_id).toBe('front_door');
-      const tree = await trace(stack, rows[0]!.trace_id, [BACKEND, DETECTOR], ['detection_processing']);
+      // The same pipeline as an HTTP upload: one trace from the watcher to event_creation.
+      const tree = await trace(stack, rows[0]!.trace_id, [BACKEND, DETECTOR, LLM], FULL_SPANS, 45_000);
       one(tree, (s) => s.name === 'file_watcher ingest', 'file_watcher ingest span');
       // The same bytes under another name are a duplicate: no new detections.
       writeFileSync(join(folder, 'cam1-copy.jpg'), f.bytes);
