@@ -16,6 +16,7 @@ import { CircuitOpenError, type CallOutcome, type CircuitBreaker, type CircuitPe
 import { retryDelayMs } from './retry.ts';
 import type { Semaphore } from './semaphore.ts';
 import type { BackendSettings } from './settings.ts';
+import { AiCallError, AiUnavailableError } from './ai-errors.ts';
 
 /**
  * Client of the YOLO26 detector (`POST /detect`), as HSI's DetectorClient: connect and read
@@ -45,28 +46,15 @@ export const detectResponseSchema = z.object({
 export type DetectResponse = z.infer<typeof detectResponseSchema>;
 export type Detection = DetectResponse['detections'][number];
 
-export class DetectorError extends Error {
+export class DetectorError extends AiCallError {
   override name = 'DetectorError';
-  readonly retryable: boolean;
-  readonly status: number | undefined;
-  readonly code: string;
-  constructor(message: string, code: string, retryable: boolean, status?: number, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-    this.retryable = retryable;
-    this.status = status;
-  }
 }
 
 /** All attempts failed (or a non-retryable failure): carries the attempt count for the DLQ entry. */
-export class DetectorUnavailableError extends Error {
+export class DetectorUnavailableError extends AiUnavailableError<DetectorError> {
   override name = 'DetectorUnavailableError';
-  readonly attempts: number;
-  readonly last: DetectorError;
   constructor(attempts: number, last: DetectorError) {
-    super(`detector failed after ${attempts} attempt(s): ${last.message}`, { cause: last });
-    this.attempts = attempts;
-    this.last = last;
+    super('detector', attempts, last);
   }
 }
 

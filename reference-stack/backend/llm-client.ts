@@ -14,6 +14,7 @@ import { RETRYABLE_CODES } from './detector-client.ts';
 import { retryDelayMs } from './retry.ts';
 import type { Semaphore } from './semaphore.ts';
 import type { BackendSettings } from './settings.ts';
+import { AiCallError, AiUnavailableError } from './ai-errors.ts';
 
 /**
  * Client of the Nemotron LLM behind llama.cpp's server (`POST {NEMOTRON_URL}/completion`), as
@@ -51,28 +52,15 @@ export const completionResponseSchema = z
   .loose();
 export type CompletionResponse = z.infer<typeof completionResponseSchema>;
 
-export class LlmError extends Error {
+export class LlmError extends AiCallError {
   override name = 'LlmError';
-  readonly code: string;
-  readonly retryable: boolean;
-  readonly status: number | undefined;
-  constructor(message: string, code: string, retryable: boolean, status?: number, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-    this.retryable = retryable;
-    this.status = status;
-  }
 }
 
 /** All attempts failed: the analysis falls back to the default risk. */
-export class LlmUnavailableError extends Error {
+export class LlmUnavailableError extends AiUnavailableError<LlmError> {
   override name = 'LlmUnavailableError';
-  readonly attempts: number;
-  readonly last: LlmError;
   constructor(attempts: number, last: LlmError) {
-    super(`LLM failed after ${attempts} attempt(s): ${last.message}`, { cause: last });
-    this.attempts = attempts;
-    this.last = last;
+    super('LLM', attempts, last);
   }
 }
 
