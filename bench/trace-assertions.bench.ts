@@ -1,0 +1,479 @@
+/**
+ * Trace assertions against a real Jaeger (issue 6): traces fetched and asserted per second,
+ * and memory growth with the number of traces processed. Same run, same Jaeger, same ids.
+ *
+ *   node --expose-gc bench/trace-assertions.bench.ts [--traces 4000] [--batch 200] [--concurrency 16]
+ *                                                    [--rounds 3] [--memory-passes 3] [--max-seconds 600]
+ *
+ * 1. starts Jaeger (`hsi-chaos/jaeger:2.13.0`, in-memory storage) through JaegerContainer, with the
+ *    harness's labels (managed, run id `bench-<random>`, owner pid/host, not detached); it is
+ *    removed at the end, on error, on Ctrl-C/SIGTERM and when the time bound is hit;
+ * 2. loads it with N synthetic HSI upload traces over OTLP/HTTP JSON (`/v1/traces`, B traces per
+ *    POST): 12 spans each, two services (`nemotron-backend`, `ai-yolo26-emulator`), the shape of
+ *    the reference stack's upload trace (upload SERVER → `detection_queue publish` →
+ *    `detection_processing` → `yolo26_detection_request` → detector `POST /detect` →
+ *    `yolo26_inference`, SQL and Redis spans, `batch_aggregation`), then waits until the first and
+ *    the last trace are queryable with all their spans;
+ * 3. rounds (order rotated each round, so background load hits every path alike; the median round
+ *    counts), each over all N ids with C lookups at once:
+ *    - peer: raw `GET /api/v3/traces/{id}` with undici, body read as text, nothing else;
+ *    - harness: `JaegerQueryClient.getTrace` (JSON parse, zod validation, normalization, tree)
+ *      + `checkSpanTree([tree], hsiUploadTree())` + `checkHops([tree], hsiHops(), {sent})`, trees
+ *      not retained;
+ *    - presence: `checkTracePresence(client, ids, {expected: hsiCompleteness()})` (the sampling
+ *      family's bulk lookup: getTrace + completeness against the upload tree);
+ * 4. memory: the harness path again over `passes × N` traces, in chunks of 1,000; after each chunk
+ *    (in-flight work drained) `global.gc()` and `process.memoryUsage().heapUsed`; growth per 1,000
+ *    traces is the least-squares slope of that series. For scale, the cost of retaining 1,000
+ *    trees is measured too (what a leak of one tree per trace would look like).
+ * Goal: harness >= 1,000 traces/s and memory flat (slope <= 1 % of the first sample per 1,000
+ * traces). Loopback only (ports published on 127.0.0.1); every step is bounded.
+ */
+import { randomBytes } from 'node:crypto';
+import { cpus, hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { request } from 'undici';
+import { hsiCompleteness, hsiHops, hsiUploadTree } from '../assertions/hsi-expectations.ts';
+import { checkHops } from '../assertions/propagation/hops.ts';
+import { assessCompleteness } from '../assertions/sampling/checks.ts';
+import { checkTracePresence } from '../assertions/sampling/presence.ts';
+import { checkSpanTree } from '../assertions/span-tree/evaluate.ts';
+import { ownerLabels, removeRun } from '../harness/stack/cleanup.ts';
+import { hsiLabels } from '../harness/stack/containers/container-hardening.ts';
+import { registerTeardown, runTeardown } from '../harness/stack/teardown.ts';
+import { JaegerQueryClient } from '../harness/traces/jaeger-client.ts';
+import { parseV3Traces } from '../harness/traces/jaeger-schemas.ts';
+import { buildTraceTree, type TraceTree } from '../harness/traces/span-model.ts';
+
+// testcontainers reads these when it is first imported (below, dynamically)
+process.env['TESTCONTAINERS_RYUK_DISABLED'] = 'true';
+process.env['TESTCONTAINERS_HOST_OVERRIDE'] ??= '127.0.0.1';
+
+const IMAGE = 'hsi-chaos/jaeger:2.13.0';
+const SPANS_PER_TRACE = 12;
+const CHUNK = 1000;
+
+const { values: args } = parseArgs({
+  options: {
+    traces: { type: 'string', default: '4000' },
+    batch: { type: 'string', default: '200' },
+    concurrency: { type: 'string', default: '16' },
+    rounds: { type: 'string', default: '3' },
+    'memory-passes': { type: 'string', default: '3' },
+    'max-seconds': { type: 'string', default: '600' },
+  },
+});
+function bounded(name: string, text: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!Number.isInteger(n)) {
+    process.stderr.write(`--${name}: expected an integer, got "${text}"\n`);
+    process.exit(2);
+  }
+  return Math.min(max, Math.max(min, n));
+}
+// Jaeger's memory store keeps 100,000 traces; stay well under it.
+const TRACES = bounded('traces', args.traces, 1, 50_000);
+const BATCH = bounded('batch', args.batch, 1, 1000);
+const CONCURRENCY = bounded('concurrency', args.concurrency, 1, 256);
+const ROUNDS = bounded('rounds', args.rounds, 1, 10);
+const MEMORY_PASSES = bounded('memory-passes', args['memory-passes'], 1, 10);
+const MAX_SECONDS = bounded('max-seconds', args['max-seconds'], 30, 3600);
+
+function line(text = ''): void {
+  process.stdout.write(`${text}\n`);
+}
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[m] ?? 0) : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
+}
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(2)} MB`;
+const kb = (bytes: number) => `${bytes >= 0 ? '+' : '−'}${Math.abs(bytes) >= 1024 * 1024 ? `${(Math.abs(bytes) / 1024 / 1024).toFixed(2)} MB` : `${(Math.abs(bytes) / 1024).toFixed(1)} KB`}`;
+
+// ------------------------------------------------------------------ synthetic HSI traces (OTLP JSON)
+
+interface OtlpAttribute {
+  key: string;
+  value: { stringValue: string } | { intValue: string } | { boolValue: boolean };
+}
+interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId: string;
+  name: string;
+  kind: number;
+  startTimeUnixNano: string;
+  endTimeUnixNano: string;
+  attributes: OtlpAttribute[];
+  status: { code: number };
+}
+const KIND = { internal: 1, server: 2, client: 3, producer: 4, consumer: 5 } as const;
+const s = (key: string, value: string): OtlpAttribute => ({ key, value: { stringValue: value } });
+const i = (key: string, value: number): OtlpAttribute => ({ key, value: { intValue: String(value) } });
+const b = (key: string, value: boolean): OtlpAttribute => ({ key, value: { boolValue: value } });
+const hex = (bytes: number) => randomBytes(bytes).toString('hex');
+
+const CAMERAS = ['front_door', 'backyard', 'garage', 'driveway'];
+
+interface SyntheticTrace {
+  traceId: string;
+  /** The load driver's span (the upload's parent, never exported), for the traceparent hop. */
+  driverSpanId: string;
+  backend: OtlpSpan[];
+  detector: OtlpSpan[];
+}
+
+function syntheticTrace(n: number, startNs: bigint): SyntheticTrace {
+  const traceId = hex(16);
+  const driverSpanId = hex(8);
+  const camera = CAMERAS[n % CAMERAS.length] ?? 'front_door';
+  const filePath = `/export/foscam/${camera}/bench_${String(n).padStart(6, '0')}.jpg`;
+  const batchId = `batch-${camera}-${Math.floor(n / 40)}`;
+  const mk = (name: string, kind: number, parentSpanId: string, atMs: number, durationMs: number, attributes: OtlpAttribute[]): OtlpSpan => {
+    const start = startNs + BigInt(Math.round(atMs * 1e6));
+    return { traceId, spanId: hex(8), parentSpanId, name, kind, startTimeUnixNano: String(start), endTimeUnixNano: String(start + BigInt(Math.round(durationMs * 1e6))), attributes, status: { code: 0 } };
+  };
+  const upload = mk('POST /api/cameras/{camera_id}/uploads', KIND.server, driverSpanId, 0, 12, [
+    s('http.request.method', 'POST'),
+    s('http.route', '/api/cameras/{camera_id}/uploads'),
+    s('url.path', `/api/cameras/${camera}/uploads`),
+    i('http.response.status_code', 202),
+    s('camera.id', camera),
+    s('camera_id', camera),
+    s('file_path', filePath),
+    s('upload.id', hex(8)),
+    i('upload.size_bytes', 48_213 + (n % 997)),
+  ]);
+  const select = mk('SELECT cameras', KIND.client, upload.spanId, 1, 0.8, [s('db.system.name', 'postgresql'), s('db.operation.name', 'SELECT'), s('db.collection.name', 'cameras'), s('server.address', 'toxiproxy')]);
+  const write = mk('file_write', KIND.internal, upload.spanId, 2, 3, [s('file_path', filePath), i('file.size_bytes', 48_213 + (n % 997))]);
+  const publish = mk('detection_queue publish', KIND.producer, upload.spanId, 6, 1, [
+    s('messaging.system', 'redis'),
+    s('messaging.destination.name', 'detection_queue'),
+    s('messaging.operation.type', 'send'),
+    s('camera_id', camera),
+    s('file_path', filePath),
+    i('messaging.message.body.size', 212),
+  ]);
+  const processing = mk('detection_processing', KIND.consumer, publish.spanId, 20, 60, [
+    s('messaging.system', 'redis'),
+    s('messaging.destination.name', 'detection_queue'),
+    s('camera_id', camera),
+    s('file_path', filePath),
+    s('media_type', 'image'),
+    s('camera.id', camera),
+    s('request.source', 'hsi-chaos'),
+    i('detector_attempts', 1),
+    i('detection_count', 2),
+    s('batch_id', batchId),
+  ]);
+  const detectRequest = mk('yolo26_detection_request', KIND.client, processing.spanId, 22, 30, [
+    i('retry_attempt', 1),
+    s('http.request.method', 'POST'),
+    s('server.address', 'toxiproxy'),
+    i('server.port', 8668),
+    s('url.full', 'http://toxiproxy:8668/detect'),
+    i('http.response.status_code', 200),
+    i('ai.inference.detections', 2),
+  ]);
+  const detectServer = mk('POST /detect', KIND.server, detectRequest.spanId, 23, 28, [
+    s('http.request.method', 'POST'),
+    s('http.route', '/detect'),
+    i('http.response.status_code', 200),
+    s('camera.id', camera),
+    s('request.source', 'hsi-chaos'),
+    i('ai.inference.detections', 2),
+  ]);
+  const decode = mk('image_decode', KIND.internal, detectServer.spanId, 24, 2, [i('ai.inference.image_width', 1920), i('ai.inference.image_height', 1080)]);
+  const inference = mk('yolo26_inference', KIND.internal, detectServer.spanId, 26, 24, [b('ai.emulated', true), s('ai.model', 'yolo26n'), i('ai.inference.queue_depth', n % 3), i('ai.inference.detections', 2)]);
+  const insert = mk('INSERT detections', KIND.client, processing.spanId, 53, 3, [s('db.system.name', 'postgresql'), s('db.operation.name', 'INSERT'), s('db.collection.name', 'detections'), s('server.address', 'toxiproxy')]);
+  const batch = mk('batch_aggregation', KIND.internal, processing.spanId, 57, 4, [s('batch_id', batchId), s('batch.id', batchId), s('camera_id', camera), s('file_path', filePath), i('batch.size', 1 + (n % 40)), b('batch.opened', n % 40 === 0)]);
+  const evalsha = mk('EVALSHA', KIND.client, batch.spanId, 58, 1, [s('db.system.name', 'redis'), s('db.operation.name', 'EVALSHA'), s('server.address', 'toxiproxy')]);
+  return { traceId, driverSpanId, backend: [upload, select, write, publish, processing, detectRequest, insert, batch, evalsha], detector: [detectServer, decode, inference] };
+}
+
+function resource(service: string, version: string): { attributes: OtlpAttribute[] } {
+  return { attributes: [s('service.name', service), s('service.version', version), s('deployment.environment.name', 'bench'), s('telemetry.sdk.language', 'nodejs'), s('telemetry.sdk.name', 'opentelemetry')] };
+}
+
+function otlpBody(traces: readonly SyntheticTrace[]): string {
+  return JSON.stringify({
+    resourceSpans: [
+      { resource: resource('nemotron-backend', '0.1.0'), scopeSpans: [{ scope: { name: 'hsi-reference-backend' }, spans: traces.flatMap((t) => t.backend) }] },
+      { resource: resource('ai-yolo26-emulator', '0.1.0'), scopeSpans: [{ scope: { name: 'hsi-detector-emulator' }, spans: traces.flatMap((t) => t.detector) }] },
+    ],
+  });
+}
+
+// ------------------------------------------------------------------ measuring
+
+/** `fn` over every id, `concurrency` at a time. */
+async function pool(ids: readonly string[], concurrency: number, fn: (id: string) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < ids.length) await fn(ids[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, ids.length)) }, worker));
+}
+
+interface PassResult {
+  rate: number;
+  /** Process CPU (user + system) per trace, µs: what the client side costs. */
+  cpuUsPerTrace: number;
+}
+
+async function timed(count: number, work: () => Promise<void>): Promise<PassResult> {
+  const cpu = process.cpuUsage();
+  const start = performance.now();
+  await work();
+  const seconds = (performance.now() - start) / 1000;
+  const used = process.cpuUsage(cpu);
+  return { rate: count / seconds, cpuUsPerTrace: (used.user + used.system) / count };
+}
+
+const gc: (() => void) | undefined = (globalThis as { gc?: () => void }).gc;
+function heapAfterGc(): number {
+  gc?.();
+  gc?.();
+  return process.memoryUsage().heapUsed;
+}
+
+/** Least-squares slope of y over x. */
+function slope(points: readonly { x: number; y: number }[]): number {
+  const n = points.length;
+  if (n < 2) return 0;
+  const mx = points.reduce((a, p) => a + p.x, 0) / n;
+  const my = points.reduce((a, p) => a + p.y, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (const p of points) {
+    num += (p.x - mx) * (p.y - my);
+    den += (p.x - mx) ** 2;
+  }
+  return den === 0 ? 0 : num / den;
+}
+
+async function main(): Promise<void> {
+  const runId = `bench-${hex(3)}`;
+  const labels = { ...hsiLabels(runId, 'jaeger'), ...ownerLabels(false) };
+  // runs last: whatever of this run is still there (a start interrupted half-way), by our run id only
+  registerTeardown(`containers of ${runId}`, () => removeRun(runId));
+  const watchdog = setTimeout(() => {
+    process.stderr.write(`bench: time bound of ${MAX_SECONDS} s hit; tearing down\n`);
+    void runTeardown().finally(() => process.exit(1));
+  }, MAX_SECONDS * 1000);
+  watchdog.unref();
+
+  const { JaegerContainer } = await import('../harness/stack/containers/jaeger-container.ts');
+  const startedAt = performance.now();
+  const jaeger = await new JaegerContainer(IMAGE).withLabels(labels).start();
+  registerTeardown('jaeger', () => jaeger.stop());
+  const queryUrl = jaeger.getQueryUrl();
+  const otlpUrl = `${jaeger.getOtlpHttpUrl()}/v1/traces`;
+  line(
+    `bench: ${int(TRACES)} traces × ${SPANS_PER_TRACE} spans (2 services), Jaeger ${IMAGE} (run ${runId}, started in ${((performance.now() - startedAt) / 1000).toFixed(1)} s) ` +
+      `query ${queryUrl}, concurrency ${CONCURRENCY}, ${ROUNDS} round${ROUNDS === 1 ? '' : 's'}, ${cpus().length} CPUs, node ${process.version}`,
+  );
+  if (!gc) line('bench: global.gc is not exposed: memory samples are without a forced GC and only indicative; run `node --expose-gc bench/trace-assertions.bench.ts`');
+
+  // --- load ---
+  const ids: string[] = [];
+  const sent = new Map<string, string>();
+  const loadStart = performance.now();
+  const baseNs = BigInt(Date.now() - 60_000) * 1_000_000n;
+  let posts = 0;
+  let bodyBytes = 0;
+  for (let first = 0; first < TRACES; first += BATCH) {
+    const traces: SyntheticTrace[] = [];
+    for (let n = first; n < Math.min(TRACES, first + BATCH); n++) {
+      const t = syntheticTrace(n, baseNs + BigInt(n) * 10_000_000n);
+      traces.push(t);
+      ids.push(t.traceId);
+      sent.set(t.traceId, t.driverSpanId);
+    }
+    const body = otlpBody(traces);
+    bodyBytes += body.length;
+    const res = await request(otlpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body, headersTimeout: 30_000, bodyTimeout: 30_000 });
+    const answer = await res.body.text();
+    if (res.statusCode !== 200) throw new Error(`OTLP POST ${otlpUrl}: HTTP ${res.statusCode}: ${answer.slice(0, 200)}`);
+    const rejected = Number((JSON.parse(answer || '{}') as { partialSuccess?: { rejectedSpans?: string | number } }).partialSuccess?.rejectedSpans ?? 0);
+    if (rejected > 0) throw new Error(`OTLP POST: Jaeger rejected ${rejected} spans: ${answer.slice(0, 200)}`);
+    posts++;
+  }
+  const sentSeconds = (performance.now() - loadStart) / 1000;
+  const client = new JaegerQueryClient({ baseUrl: queryUrl });
+  const waitStart = performance.now();
+  for (const id of [ids[0]!, ids.at(-1)!]) {
+    const tree = await client.waitForTrace(id, { expectedServices: ['nemotron-backend', 'ai-yolo26-emulator'], timeoutMs: 60_000, pollIntervalMs: 100 });
+    if (tree.spans.length !== SPANS_PER_TRACE) throw new Error(`trace ${id}: ${tree.spans.length} spans in Jaeger, sent ${SPANS_PER_TRACE}`);
+  }
+  line(
+    `load: ${int(TRACES)} traces (${int(TRACES * SPANS_PER_TRACE)} spans) in ${posts} OTLP/HTTP JSON POSTs of ≤ ${BATCH} traces (${mb(bodyBytes)}), ` +
+      `${sentSeconds.toFixed(2)} s (${int((TRACES * SPANS_PER_TRACE) / sentSeconds)} spans/s accepted); first and last trace complete in Jaeger ${((performance.now() - waitStart) / 1000).toFixed(2)} s later`,
+  );
+
+  // --- the three paths ---
+  const tree = hsiUploadTree();
+  const hops = hsiHops();
+  const completeness = hsiCompleteness();
+  let bodySize = { mean: 0, min: 0, max: 0 };
+  const bodyMeans: number[] = [];
+  let peerBad = 0;
+  const peerPass = (list: readonly string[]) =>
+    timed(list.length, async () => {
+      let bytes = 0;
+      let min = Infinity;
+      let max = 0;
+      await pool(list, CONCURRENCY, async (id) => {
+        const res = await request(`${queryUrl}/api/v3/traces/${id}`, { method: 'GET', headers: { accept: 'application/json' }, headersTimeout: 10_000, bodyTimeout: 10_000 });
+        const text = await res.body.text();
+        bytes += text.length;
+        min = Math.min(min, text.length);
+        max = Math.max(max, text.length);
+        if (res.statusCode !== 200) peerBad++;
+      });
+      bodySize = { mean: bytes / list.length, min, max };
+      bodyMeans.push(bodySize.mean);
+    });
+  let harnessFailures = 0;
+  let firstFailure = '';
+  const harnessOne = async (id: string) => {
+    const t: TraceTree | undefined = await client.getTrace(id);
+    if (!t) {
+      harnessFailures++;
+      firstFailure ||= `trace ${id} not found`;
+      return;
+    }
+    const st = checkSpanTree([t], tree);
+    const hopResults = checkHops([t], hops, { sent });
+    if (!st.passed || hopResults.some((r) => !r.passed)) {
+      harnessFailures++;
+      firstFailure ||= st.passed ? (hopResults.find((r) => !r.passed)?.message ?? '') : st.message;
+    }
+  };
+  const harnessPass = (list: readonly string[]) => timed(list.length, () => pool(list, CONCURRENCY, harnessOne));
+  let presenceIncomplete = 0;
+  const presencePass = (list: readonly string[]) =>
+    timed(list.length, async () => {
+      const results = await checkTracePresence(client, list, { concurrency: CONCURRENCY, expected: completeness });
+      presenceIncomplete += results.filter((r) => !r.complete).length;
+    });
+
+  type PathName = 'peer' | 'harness' | 'presence';
+  const passes: Record<PathName, (list: readonly string[]) => Promise<PassResult>> = { peer: peerPass, harness: harnessPass, presence: presencePass };
+  const order: PathName[] = ['peer', 'harness', 'presence'];
+  // warm-up, not counted: JIT, connections, Jaeger's caches
+  const warm = ids.slice(0, Math.min(ids.length, CHUNK));
+  for (const name of order) await passes[name](warm);
+  peerBad = 0;
+  harnessFailures = 0;
+  presenceIncomplete = 0;
+  firstFailure = '';
+  const results: Record<PathName, PassResult[]> = { peer: [], harness: [], presence: [] };
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let k = 0; k < order.length; k++) {
+      const name = order[(k + round) % order.length]!;
+      results[name].push(await passes[name](ids));
+    }
+  }
+  if (peerBad > 0) throw new Error(`peer: ${peerBad} lookups did not answer 200; Jaeger lost traces?`);
+
+  // --- memory: harness path over passes × N traces, a sample after every 1,000 ---
+  const samples: { x: number; y: number }[] = [{ x: 0, y: heapAfterGc() }];
+  let processed = 0;
+  for (let pass = 0; pass < MEMORY_PASSES; pass++) {
+    for (let first = 0; first < ids.length; first += CHUNK) {
+      const chunk = ids.slice(first, first + CHUNK);
+      await pool(chunk, CONCURRENCY, harnessOne);
+      processed += chunk.length;
+      if (processed % CHUNK === 0 || first + CHUNK >= ids.length) samples.push({ x: processed, y: heapAfterGc() });
+    }
+  }
+  // for scale: what retaining one tree per trace costs
+  const retainIds = ids.slice(0, Math.min(ids.length, CHUNK));
+  const before = heapAfterGc();
+  const kept: (TraceTree | undefined)[] = [];
+  await pool(retainIds, CONCURRENCY, async (id) => {
+    kept.push(await client.getTrace(id));
+  });
+  const retainedPerTrace = (heapAfterGc() - before) / kept.length;
+  kept.length = 0;
+
+  // --- where the harness's client CPU goes: one trace's answer, in-process, no I/O ---
+  const sample = await request(`${queryUrl}/api/v3/traces/${ids[0]!}`, { method: 'GET', headers: { accept: 'application/json' } });
+  const sampleText = await sample.body.text();
+  const REPS = 2000;
+  const stage = <T>(fn: () => T): { us: number; value: T } => {
+    let value = fn();
+    const start = performance.now();
+    for (let r = 0; r < REPS; r++) value = fn();
+    return { us: ((performance.now() - start) * 1000) / REPS, value };
+  };
+  const parsed = stage(() => JSON.parse(sampleText) as unknown);
+  const normalized = stage(() => parseV3Traces(parsed.value));
+  const built = stage(() => buildTraceTree(normalized.value, ids[0]!));
+  const treeCheck = stage(() => checkSpanTree([built.value], tree));
+  const hopCheck = stage(() => checkHops([built.value], hops, { sent }));
+  const completeCheck = stage(() => assessCompleteness(built.value, completeness));
+  const breakdown = [
+    ['JSON.parse', parsed.us],
+    ['zod + normalize (parseV3Traces)', normalized.us],
+    ['buildTraceTree', built.us],
+    ['checkSpanTree', treeCheck.us],
+    ['checkHops', hopCheck.us],
+    ['(presence) assessCompleteness', completeCheck.us],
+  ] as const;
+
+  // --- report ---
+  const med = (name: PathName) => median(results[name].map((r) => r.rate));
+  const best = (name: PathName) => Math.max(...results[name].map((r) => r.rate));
+  const cpuMed = (name: PathName) => median(results[name].map((r) => r.cpuUsPerTrace));
+  const peerRate = med('peer');
+  line();
+  line(`path                                                 traces/s median     best   cpu µs/trace   vs peer   rounds`);
+  const row = (name: PathName, label: string) =>
+    line(
+      `${label.padEnd(52)} ${int(med(name)).padStart(15)} ${int(best(name)).padStart(8)} ${int(cpuMed(name)).padStart(14)} ${`${((med(name) / peerRate) * 100).toFixed(1)} %`.padStart(9)}   ${results[name].map((r) => int(r.rate)).join(', ')}`,
+    );
+  row('peer', 'peer: undici GET /api/v3/traces/{id}, body as text');
+  row('harness', 'harness: getTrace + checkSpanTree + checkHops');
+  row('presence', 'presence: checkTracePresence (+ completeness)');
+  line(`(a trace answer is ${int(bodySize.mean)} B of OTLP JSON on average, ${int(bodySize.min)}–${int(bodySize.max)} B; cpu µs/trace is this process only, Jaeger runs in its container on the same CPUs)`);
+  // Jaeger's memory store hands its stored spans to the query adjusters, which append a clock-skew
+  // warning ("parent span ID=… is not in the trace") to the root span on every read (the upload's
+  // parent is the load driver's span, never exported): answers grow with each lookup.
+  line(`(answers grow with every read: mean ${int(bodyMeans[0] ?? 0)} B in the warm-up peer pass, ${int(bodyMeans.at(-1) ?? 0)} B in the last peer round: Jaeger appends an @jaeger@warnings entry to the root span per read)`);
+  line(`harness CPU per trace, in-process on one ${int(sampleText.length)} B answer (${normalized.value.length} spans) × ${int(REPS)}: ${breakdown.map(([name, us]) => `${name} ${us.toFixed(0)} µs`).join(', ')}`);
+  line(`checks: ${harnessFailures === 0 ? `span tree and ${hops.length} hops pass on every trace` : `${harnessFailures} harness lookups failed: ${firstFailure}`}; presence: ${presenceIncomplete === 0 ? 'every trace found and complete' : `${presenceIncomplete} not complete`}`);
+
+  line();
+  const first = samples[1] ?? samples[0]!;
+  const grown = slope(samples.slice(1)) * CHUNK;
+  const last = samples.at(-1)!;
+  line(`memory: heapUsed after ${gc ? 'GC' : 'no GC (no --expose-gc)'}, harness path, ${int(processed)} traces (${MEMORY_PASSES} pass${MEMORY_PASSES === 1 ? '' : 'es'} over the ids), a sample after every ${int(CHUNK)}:`);
+  line(`  ${samples.map((p) => `${p.x / 1000}k ${(p.y / 1024 / 1024).toFixed(2)}`).join(' | ')} (MB)`);
+  line(
+    `  growth per 1,000 traces ${kb(grown)} (least squares from the ${int(first.x)} sample; ${((grown / first.y) * 100).toFixed(2)} % of it), ` +
+      `${int(first.x)} → ${int(last.x)}: ${kb(last.y - first.y)}; for scale, retaining each tree would add ${kb(retainedPerTrace * CHUNK)} per 1,000 traces`,
+  );
+
+  line();
+  const harnessRate = med('harness');
+  const rateOk = harnessRate >= 1000;
+  const flat = Math.abs(grown) <= 0.01 * first.y;
+  line(`harness / peer      = ${((harnessRate / peerRate) * 100).toFixed(1)} % median, ${((best('harness') / best('peer')) * 100).toFixed(1)} % best`);
+  line(`presence / peer     = ${((med('presence') / peerRate) * 100).toFixed(1)} % median`);
+  line(`harness traces/s    = ${int(harnessRate)}  (goal >= 1,000)  ${rateOk ? 'OK' : 'MISSED'}`);
+  line(`memory per 1,000    = ${kb(grown)}  (goal flat: <= 1 % of ${mb(first.y)})  ${gc ? (flat ? 'OK' : 'MISSED') : 'UNKNOWN (no --expose-gc)'}`);
+  if (harnessFailures > 0 || presenceIncomplete > 0) line('WARNING: some checks failed on the synthetic traces: the numbers above include failure paths');
+  clearTimeout(watchdog);
+}
+
+try {
+  await main();
+} catch (error) {
+  process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exitCode = 1;
+} finally {
+  await runTeardown();
+}
