@@ -152,6 +152,10 @@ function printExperiment(report: RunReportModel, dir: string): void {
   for (const a of [...report.assertions].sort((x, y) => Number(x.passed) - Number(y.passed))) {
     lines.push(`  ${a.passed ? colour.green('✓') : colour.red('✗')} ${a.family.padEnd(13)} ${a.passed ? a.name : `${a.name}: ${colour.red(a.message)}`}`);
   }
+  for (const t of report.exampleTraces) {
+    const services = [...new Set(t.spans.map((s) => s.service))].sort().join(', ');
+    lines.push(`  trace            ${t.traceId}  ${t.spans.length} spans  ${services}  (${t.label})`);
+  }
   for (const e of report.errors) lines.push(`  ${colour.red('error')}            ${e}`);
   lines.push(`  report           ${dir}/report.html`, `  summary          ${dir}/summary.md`, '');
   process.stdout.write(lines.join('\n'));

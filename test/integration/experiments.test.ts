@@ -11,6 +11,8 @@ describe('experiments end to end', () => {
   it('the main job (default experiment) passes and writes all five result files with the fault window', async () => {
     const res = await cli(['run']);
     expect(res.code, res.stdout + res.stderr).toBe(0);
+    // The terminal names a trace whose tree holds backend and detector spans.
+    expect(res.stdout).toMatch(/trace +[0-9a-f]{32} +\d+ spans +.*ai-yolo26-emulator.*nemotron-backend/);
     const runId = res.runId!;
     const dir = join(PROJECT_ROOT, 'results', runId);
     for (const f of ['summary.json', 'junit.xml', 'summary.md', 'report.html', 'assertions.json', 'requests.ndjson', 'faults.json']) {
