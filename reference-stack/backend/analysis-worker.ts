@@ -8,14 +8,11 @@ import { LlmUnavailableError, type LlmClient } from './llm-client.ts';
 import {
   ANALYSIS_DLQ,
   ANALYSIS_QUEUE,
-  analysisJobSchema,
-  ATTR_MESSAGING_DESTINATION_NAME,
-  ATTR_MESSAGING_MESSAGE_BODY_SIZE,
-  ATTR_MESSAGING_OPERATION_TYPE,
-  ATTR_MESSAGING_SYSTEM,
-  publish,
   type AnalysisJob,
+  analysisJobSchema,
+  consumerAttributes,
   type DeadLetter,
+  publish,
   type RedisConnections,
 } from './queue.ts';
 import type { JobHandler, JobOutcome } from './queue-worker.ts';
@@ -72,10 +69,7 @@ export class AnalysisJobHandler implements JobHandler {
     const parent = extractTraceCarrier(job?.trace_context);
     const attributes: Attributes = {
       ...baggageAttributes(parent),
-      [ATTR_MESSAGING_SYSTEM]: 'redis',
-      [ATTR_MESSAGING_DESTINATION_NAME]: ANALYSIS_QUEUE,
-      [ATTR_MESSAGING_OPERATION_TYPE]: 'process',
-      [ATTR_MESSAGING_MESSAGE_BODY_SIZE]: Buffer.byteLength(raw),
+      ...consumerAttributes(ANALYSIS_QUEUE, raw),
     };
     if (job !== undefined) {
       attributes['batch_id'] = job.batch_id;

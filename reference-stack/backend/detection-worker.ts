@@ -8,16 +8,13 @@ import type { BatchAggregator } from './batch-aggregator.ts';
 import { cameraNameFromId, UPSERT_CAMERA_SQL, type Database } from './db.ts';
 import { DetectorUnavailableError, type DetectorClient, type DetectResponse } from './detector-client.ts';
 import {
-  ATTR_MESSAGING_DESTINATION_NAME,
-  ATTR_MESSAGING_MESSAGE_BODY_SIZE,
-  ATTR_MESSAGING_OPERATION_TYPE,
-  ATTR_MESSAGING_SYSTEM,
+  consumerAttributes,
+  type DeadLetter,
   DETECTION_DLQ,
   DETECTION_QUEUE,
+  type DetectionJob,
   detectionJobSchema,
   publish,
-  type DeadLetter,
-  type DetectionJob,
   type RedisConnections,
 } from './queue.ts';
 import type { JobHandler, JobOutcome } from './queue-worker.ts';
@@ -77,10 +74,7 @@ export class DetectionJobHandler implements JobHandler {
     const parent = extractTraceCarrier(job?.trace_context);
     const attributes: Attributes = {
       ...baggageAttributes(parent),
-      [ATTR_MESSAGING_SYSTEM]: 'redis',
-      [ATTR_MESSAGING_DESTINATION_NAME]: DETECTION_QUEUE,
-      [ATTR_MESSAGING_OPERATION_TYPE]: 'process',
-      [ATTR_MESSAGING_MESSAGE_BODY_SIZE]: Buffer.byteLength(raw),
+      ...consumerAttributes(DETECTION_QUEUE, raw),
     };
     if (job !== undefined) {
       attributes['camera_id'] = job.camera_id;

@@ -17,6 +17,7 @@ import { retryDelayMs } from './retry.ts';
 import type { Semaphore } from './semaphore.ts';
 import type { BackendSettings } from './settings.ts';
 import { AiCallError, AiUnavailableError } from './ai-errors.ts';
+import { probeJson, type ProbeResult } from './http-probe.ts';
 
 /**
  * Client of the YOLO26 detector (`POST /detect`), as HSI's DetectorClient: connect and read
@@ -261,24 +262,8 @@ export class DetectorClient {
   }
 
   /** GET <path> of the detector (default /health), bounded; never throws. */
-  async health(timeoutMs: number, path = '/health'): Promise<{ ok: boolean; status?: number; body?: unknown; error?: string }> {
-    try {
-      const res = await request(new URL(`${this.settings.yolo26Url}${path}`), {
-        method: 'GET',
-        dispatcher: this.agent,
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      const text = await res.body.text();
-      let body: unknown = text;
-      try {
-        body = JSON.parse(text);
-      } catch {
-        // keep the text
-      }
-      return { ok: res.statusCode === 200, status: res.statusCode, body };
-    } catch (error) {
-      return { ok: false, error: (error as Error).message };
-    }
+  health(timeoutMs: number, path = '/health'): Promise<ProbeResult> {
+    return probeJson(`${this.settings.yolo26Url}${path}`, this.agent, timeoutMs);
   }
 
   async close(): Promise<void> {

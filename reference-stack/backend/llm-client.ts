@@ -15,6 +15,7 @@ import { retryDelayMs } from './retry.ts';
 import type { Semaphore } from './semaphore.ts';
 import type { BackendSettings } from './settings.ts';
 import { AiCallError, AiUnavailableError } from './ai-errors.ts';
+import { probeJson, type ProbeResult } from './http-probe.ts';
 
 /**
  * Client of the Nemotron LLM behind llama.cpp's server (`POST {NEMOTRON_URL}/completion`), as
@@ -194,20 +195,8 @@ export class LlmClient {
   }
 
   /** GET /health of the llama.cpp server, bounded; never throws. */
-  async health(timeoutMs: number): Promise<{ ok: boolean; status?: number; body?: unknown; error?: string }> {
-    try {
-      const res = await request(new URL(`${this.o.settings.nemotronUrl}/health`), { method: 'GET', dispatcher: this.agent, signal: AbortSignal.timeout(timeoutMs) });
-      const text = await res.body.text();
-      let body: unknown = text;
-      try {
-        body = JSON.parse(text);
-      } catch {
-        // keep the text
-      }
-      return { ok: res.statusCode === 200, status: res.statusCode, body };
-    } catch (error) {
-      return { ok: false, error: (error as Error).message };
-    }
+  health(timeoutMs: number): Promise<ProbeResult> {
+    return probeJson(`${this.o.settings.nemotronUrl}/health`, this.agent, timeoutMs);
   }
 
   async close(): Promise<void> {

@@ -157,6 +157,16 @@ export function producerAttributes(queue: string, address: { host: string; port:
   };
 }
 
+/** Attributes of a CONSUMER span processing one message of `queue`. */
+export function consumerAttributes(queue: string, raw: string): Attributes {
+  return {
+    [ATTR_MESSAGING_SYSTEM]: 'redis',
+    [ATTR_MESSAGING_DESTINATION_NAME]: queue,
+    [ATTR_MESSAGING_OPERATION_TYPE]: 'process',
+    [ATTR_MESSAGING_MESSAGE_BODY_SIZE]: Buffer.byteLength(raw),
+  };
+}
+
 /**
  * RPUSH of a JSON message in a PRODUCER span `<queue> publish`. When `withTraceContext` is set,
  * the span's context is injected into the message as `trace_context`, so that the consumer's
