@@ -9,7 +9,8 @@ import { describeSelector, describeSpan, matchesSelector, TextMatcherSchema, typ
 /**
  * Errors under faults. An error span has status `error` or an `exception` event. Fault windows
  * come from the ToxicTimeline (`FaultWindowRecord`, ms relative to the load's start) plus the
- * load's start as an epoch; a window runs from the confirmed apply to the confirmed removal (the
+ * load's start as an epoch; a window runs from the moment the apply call was sent (Toxiproxy cuts
+ * in-flight connections of a disabled proxy before it answers) to the confirmed removal (the
  * planned times when a record has none, open-ended when the removal failed or was rolled back),
  * extended by a grace period after removal (default 5 s) for the system to recover.
  *
@@ -66,7 +67,10 @@ export function faultIntervals(windows: readonly FaultWindowRecord[], graceMs: n
   const out: FaultInterval[] = [];
   for (const w of windows) {
     if (w.appliedAtMs === undefined && w.applyError !== undefined) continue;
-    const fromMs = w.appliedAtMs ?? w.plannedStartMs;
+    // From the moment the apply call went out, not its confirmation: Toxiproxy disables a proxy
+    // (closing in-flight connections) before it answers, so a request failing in between is the
+    // fault's doing.
+    const fromMs = w.applyRequestedAtMs ?? w.appliedAtMs ?? w.plannedStartMs;
     const toMs = w.removedAtMs ?? (w.rolledBack || w.removeError !== undefined ? Number.POSITIVE_INFINITY : w.plannedEndMs);
     out.push({ index: w.index, name: w.name, target: w.target, faultType: w.faultType, fromMs, toMs, untilMs: toMs + graceMs });
   }
@@ -103,7 +107,11 @@ export function parseErrorExpectations(value: unknown, source = 'error expectati
 export interface ErrorCheckOptions {
   /** After each removal; default 5000 ms. */
   graceMs?: number;
-  /** Before each apply (clock offset between the harness and the services); default 0. */
+  /**
+   * Before each apply: slack for mapping the harness's monotonic clock onto the spans' wall-clock
+   * times (OpenTelemetry JS stamps spans from performance.timeOrigin, Date.now has 1 ms steps);
+   * default 50 ms.
+   */
   leadMs?: number;
   /** Error spans that are fine anywhere (e.g. probes answering 404). */
   ignore?: readonly SpanSelector[];
@@ -111,6 +119,7 @@ export interface ErrorCheckOptions {
 }
 
 export const DEFAULT_GRACE_MS = 5000;
+export const DEFAULT_LEAD_MS = 50;
 
 export interface FaultEvidence {
   windows: readonly FaultWindowRecord[];
@@ -130,7 +139,7 @@ function secs(ms: number): string {
 
 export function checkErrorsUnderFaults(source: readonly (TraceTree | NormalizedSpan)[], faults: FaultEvidence, options: ErrorCheckOptions = {}): AssertionResult[] {
   const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
-  const leadMs = options.leadMs ?? 0;
+  const leadMs = options.leadMs ?? DEFAULT_LEAD_MS;
   const loadStart = faults.loadStartEpochMs;
   const windows = faultIntervals(faults.windows, graceMs);
   const all = errorSpans(source, loadStart).filter((e) => !(options.ignore ?? []).some((sel) => matchesSelector(e.span, sel)));

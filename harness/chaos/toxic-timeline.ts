@@ -9,8 +9,16 @@ export interface FaultWindowRecord {
   faultType: string;
   plannedStartMs: number;
   plannedEndMs: number;
+  /**
+   * When the apply call was sent. The fault can take effect anywhere between this and
+   * `appliedAtMs` (a disabled proxy closes in-flight connections before Toxiproxy answers), so
+   * attribution of errors to the fault starts here.
+   */
+  applyRequestedAtMs?: number;
   /** When the apply call was confirmed by the target (Toxiproxy / emulator answered). */
   appliedAtMs?: number;
+  /** When the remove call was sent; the fault is surely in effect until here. */
+  removeRequestedAtMs?: number;
   removedAtMs?: number;
   /** Actual minus planned; what the "within 50 ms" promise is measured on. */
   applyLagMs?: number;
@@ -85,6 +93,7 @@ export class ToxicTimeline {
     const signal = this.abort.signal;
     if (!(await sleepUntil(this.now, loadStart + f.atMs, signal))) return;
     try {
+      record.applyRequestedAtMs = this.now() - loadStart;
       await this.executor.apply(f);
       record.appliedAtMs = this.now() - loadStart;
       record.applyLagMs = record.appliedAtMs - f.atMs;
@@ -96,6 +105,7 @@ export class ToxicTimeline {
     }
     if (!(await sleepUntil(this.now, loadStart + f.atMs + f.durationMs, signal))) return;
     try {
+      record.removeRequestedAtMs = this.now() - loadStart;
       await this.executor.remove(f);
       record.removedAtMs = this.now() - loadStart;
       record.removeLagMs = record.removedAtMs - (f.atMs + f.durationMs);

@@ -243,6 +243,11 @@ export function createTracedServer(options: TracedServerOptions): TracedServer {
       else res.destroy();
     });
   });
+  // The server must never be the side that closes an idle keep-alive connection: a client that
+  // picks the connection for a new request just as Node's default 5 s timer fires gets "other
+  // side closed", an error span no fault explains. Clients read this value from the Keep-Alive
+  // hint and drop their idle sockets a little earlier (undici by 2 s).
+  server.keepAliveTimeout = 30_000;
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));

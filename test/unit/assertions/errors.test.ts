@@ -53,6 +53,17 @@ describe('errors under faults', () => {
     expect(checkErrorsUnderFaults([timeout], { windows: [WINDOW], loadStartEpochMs: LOAD_START })[0]).toPass();
   });
 
+  it('a call cut while the apply call was in flight belongs to the window; one that ended before it does not', () => {
+    // Toxiproxy closes a disabled proxy's connections before it answers the API call: the window
+    // opens when the call was sent (10 001), not when it was confirmed (10 012).
+    const sent: FaultWindowRecord = { ...WINDOW, applyRequestedAtMs: 10_001 };
+    const cut = failedCall('9', 9_950, 55); // ends at load 10 010
+    expect(checkErrorsUnderFaults([cut], { windows: [sent], loadStartEpochMs: LOAD_START }, { leadMs: 0 })[0]).toPass();
+    expect(checkErrorsUnderFaults([cut], { windows: [WINDOW], loadStartEpochMs: LOAD_START }, { leadMs: 0 })[0]!.passed).toBe(false);
+    const before = failedCall('a', 9_800, 50); // ends at load 9 860: 140 ms before the call went out
+    expect(checkErrorsUnderFaults([before], { windows: [sent], loadStartEpochMs: LOAD_START })[0]!.passed).toBe(false);
+  });
+
   it('a required error that never came fails, naming the window and the span', () => {
     const results = checkErrorsUnderFaults([], { windows: [WINDOW], loadStartEpochMs: LOAD_START }, {
       require: [{ window: 'detector-down', service: 'nemotron-backend', name: 'yolo26_detection_request' }, { window: 'redis-down' }, { window: 'detector-down', event: 'circuit_breaker.opened' }],
