@@ -1,5 +1,5 @@
 import { request } from 'undici';
-import { Toxiproxy, type ICreateToxicBody } from 'toxiproxy-node-client';
+import { Toxiproxy, type ICreateToxicBody, type Proxy, type Toxic } from 'toxiproxy-node-client';
 import type { Fault, PlannedFault } from './fault-schema.ts';
 
 /**
@@ -36,9 +36,17 @@ async function http(method: 'PUT' | 'DELETE', url: string, body?: unknown): Prom
   if (res.statusCode >= 300) throw new Error(`${method} ${url}: HTTP ${res.statusCode} ${text.slice(0, 200)}`);
 }
 
+/**
+ * Timed calls cost one round trip each: the proxies are read once when the timeline is reset
+ * (before the load) and the toxics created are kept, so applying or removing a fault is a
+ * single POST or DELETE. (Looking them up first tripled the calls, and the lag with them.)
+ */
 export class StackFaultExecutor implements FaultExecutor {
   private readonly toxiproxy: Toxiproxy;
   private readonly endpoints: StackFaultEndpoints;
+  private readonly proxies = new Map<string, Proxy>();
+  /** Toxics this executor created, by `${proxy}/${toxic}`. */
+  private readonly toxics = new Map<string, Toxic<unknown>>();
 
   constructor(endpoints: StackFaultEndpoints) {
     this.endpoints = endpoints;
@@ -58,12 +66,12 @@ export class StackFaultExecutor implements FaultExecutor {
       await http('PUT', this.emulatorUrl(p.target), settings);
       return;
     }
-    const proxy = await this.toxiproxy.get(p.target);
+    const proxy = await this.proxy(p.target);
     if (f.type === 'down') {
       await proxy.update({ enabled: false, listen: proxy.listen, upstream: proxy.upstream });
       return;
     }
-    await proxy.addToxic(toxicBody(p, f));
+    this.toxics.set(`${p.target}/${p.name}`, await proxy.addToxic(toxicBody(p, f)));
   }
 
   async remove(p: PlannedFault): Promise<void> {
@@ -72,19 +80,31 @@ export class StackFaultExecutor implements FaultExecutor {
       await http('DELETE', this.emulatorUrl(p.target));
       return;
     }
-    const proxy = await this.toxiproxy.get(p.target);
+    const proxy = await this.proxy(p.target);
     if (f.type === 'down') {
       await proxy.update({ enabled: true, listen: proxy.listen, upstream: proxy.upstream });
       return;
     }
-    const toxic = await proxy.getToxic(p.name);
+    const key = `${p.target}/${p.name}`;
+    const toxic = this.toxics.get(key) ?? (await proxy.getToxic(p.name));
     await toxic.remove();
+    this.toxics.delete(key);
+  }
+
+  private async proxy(name: string): Promise<Proxy> {
+    const known = this.proxies.get(name);
+    if (known) return known;
+    const proxy = await this.toxiproxy.get(name);
+    this.proxies.set(name, proxy);
+    return proxy;
   }
 
   async resetAll(): Promise<void> {
     // POST /reset re-enables every proxy and removes every toxic in one call.
     await this.toxiproxy.reset();
+    this.toxics.clear();
     await Promise.all(Object.keys(this.endpoints.emulatorUrls).map((t) => http('DELETE', this.emulatorUrl(t))));
+    for (const [name, proxy] of Object.entries(await this.toxiproxy.getAll())) this.proxies.set(name, proxy);
   }
 
   /** What is still in effect: for the "nothing left behind" checks. */

@@ -19,9 +19,13 @@ export interface ProxySpec {
 export class ToxiproxyContainer extends HsiGenericContainer {
   constructor(image: string) {
     super(image);
+    // Toxiproxy does little work but sits on every path and is the fault timeline's clock: on a
+    // 2-core host with the whole stack busy it must not wait for the CPU, or fault timing (and
+    // the proxy's own added latency) measures the scheduler. 4x the default weight.
     this.withExposedPorts(TOXIPROXY_API_PORT)
       .withWaitStrategy(Wait.forHttp('/version', TOXIPROXY_API_PORT).forStatusCode(200))
-      .withStartupTimeout(30_000);
+      .withStartupTimeout(30_000)
+      .withCpuShares(4096);
   }
 
   override async start(): Promise<StartedToxiproxyContainer> {
