@@ -5,7 +5,7 @@ import { JaegerQueryClient } from '../harness/traces/jaeger-client.ts';
 import type { TraceTree } from '../harness/traces/span-model.ts';
 import { evaluateExpectations, parseExpectations, type ExpectationEvidence, type UploadEvidence } from './expectations.ts';
 import { contractLatencyBudgets, operationLatencies } from './latency/latency.ts';
-import { readPipelineOutcome, waitForDrain } from './lost/adapters.ts';
+import { backendWorkersIdle, readPipelineOutcome, waitForDrain } from './lost/adapters.ts';
 import { fetchPipelineTraces } from './propagation/stitch.ts';
 import { writeAssertionsJson, type AssertionResult } from './result.ts';
 import { checkTracePresence, toSamplingRecords, type SentRequest } from './sampling/presence.ts';
@@ -89,7 +89,7 @@ export function hsiExperimentEvaluator(options: HsiEvaluatorOptions = {}): Exper
       const expectations = parseExpectations(req.expectations, `${req.source}: expectations`);
       const { endpoints } = req;
       if (endpoints.redisUrl !== undefined) {
-        const drain = await waitForDrain({ redisUrl: endpoints.redisUrl }, { timeoutMs: options.drainTimeoutMs ?? 180_000 });
+        const drain = await waitForDrain({ redisUrl: endpoints.redisUrl }, { timeoutMs: options.drainTimeoutMs ?? 180_000, alsoIdle: backendWorkersIdle(endpoints.backendUrl) });
         notes.push(`pipeline drain: ${drain.drained ? 'drained' : `not drained (${drain.reason})`}`);
       }
       await sleep(options.exportSettleMs ?? 3_000);

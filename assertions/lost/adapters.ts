@@ -149,6 +149,26 @@ export function redisQueueProbe(redis: Pick<Redis, 'llen' | 'scan'>, options: Re
   };
 }
 
+/**
+ * `alsoIdle` for the HSI backend: `GET /api/queues/status` says no worker holds a job
+ * (`summary.total_running` 0). Empty queues are not enough: an analysis worker that popped the
+ * last batch may still be waiting for the LLM, and its event and spans come seconds later. A
+ * backend without the field (or not answering) does not hold the drain up.
+ */
+export function backendWorkersIdle(backendUrl: string): () => Promise<boolean> {
+  return async () => {
+    try {
+      const res = await fetch(`${backendUrl}/api/queues/status`, { signal: AbortSignal.timeout(5_000) });
+      if (!res.ok) return true;
+      const body = (await res.json()) as { summary?: { total_running?: unknown } };
+      const running = body.summary?.total_running;
+      return typeof running !== 'number' || running === 0;
+    } catch {
+      return true;
+    }
+  };
+}
+
 export interface WaitForDrainOptions {
   /** Overall bound; default 180 000 ms (open batches close after 30 s idle, 90 s at most). */
   timeoutMs?: number;
