@@ -1,12 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { EvaluationRequest, EvaluationResult, ExperimentEvaluator } from '../harness/experiment/evaluator.ts';
+import type { EvaluationRequest, EvaluationResult, ExperimentEvaluator, PipelineLatencySample } from '../harness/experiment/evaluator.ts';
 import type { ExampleTrace, OperationLatency as OperationView, ServiceEdge } from '../harness/report/report-model.ts';
 import { JaegerQueryClient } from '../harness/traces/jaeger-client.ts';
 import type { TraceTree } from '../harness/traces/span-model.ts';
 import { evaluateExpectations, parseExpectations, type ExpectationEvidence, type UploadEvidence } from './expectations.ts';
 import { contractLatencyBudgets, operationLatencies } from './latency/latency.ts';
 import { backendWorkersIdle, readPipelineOutcome, waitForDrain } from './lost/adapters.ts';
-import { fetchPipelineTraces } from './propagation/stitch.ts';
+import { fetchPipelineTraces, stitchPipelines } from './propagation/stitch.ts';
 import { writeAssertionsJson, type AssertionResult } from './result.ts';
 import { checkTracePresence, toSamplingRecords, type SentRequest } from './sampling/presence.ts';
 import { hsiCompleteness, hsiHops } from './hsi-expectations.ts';
@@ -76,6 +76,13 @@ function serviceMap(traces: readonly TraceTree[], results: readonly AssertionRes
     add(from, from === to ? `${to} (${hop.name})` : to, true);
   }
   return [...edges.values()];
+}
+
+/** Per upload span (stitched across traces where propagation is broken): when its detections were stored and its event written. */
+export function pipelineLatencies(traces: readonly TraceTree[], loadStartEpochMs: number): PipelineLatencySample[] {
+  return stitchPipelines(traces)
+    .filter((p) => p.uploadStartMs !== undefined)
+    .map((p) => ({ atMs: p.uploadStartMs! - loadStartEpochMs, uploadToDetectionMs: p.uploadToDetectionMs ?? null, detectionFailed: p.detectionFailed === true, uploadToEventMs: p.endToEndMs ?? null }));
 }
 
 export function hsiExperimentEvaluator(options: HsiEvaluatorOptions = {}): ExperimentEvaluator {
@@ -152,7 +159,14 @@ export function hsiExperimentEvaluator(options: HsiEvaluatorOptions = {}): Exper
         .sort((a, b) => Math.min(...a.spans.map((s) => s.startTimeMs)) - Math.min(...b.spans.map((s) => s.startTimeMs)))[0];
       if (firstError && firstError.traceId !== slowest?.traceId) examples.push(waterfall('first trace with an error', firstError));
 
-      return { assertions: results.map(toView), operations, exampleTraces: examples, serviceMap: serviceMap(traces, results), notes };
+      return {
+        assertions: results.map(toView),
+        operations,
+        exampleTraces: examples,
+        serviceMap: serviceMap(traces, results),
+        pipelineLatencies: pipelineLatencies(traces, req.faults.loadStartEpochMs),
+        notes,
+      };
     },
   };
 }

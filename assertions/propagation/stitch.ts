@@ -82,6 +82,10 @@ export interface StitchedPipeline {
   eventEndMs?: number;
   /** Upload server span start → event_creation end. */
   endToEndMs?: number;
+  /** Upload server span start → detection_processing end (detections stored). */
+  uploadToDetectionMs?: number;
+  /** The (last) detection_processing span ended in error: the upload went to the dead-letter queue. */
+  detectionFailed?: boolean;
   /** Duration of detection_processing. */
   detectStageMs?: number;
   /** Duration of analysis_processing. */
@@ -248,6 +252,8 @@ export function stitchPipelines(traces: readonly TraceTree[], options: StitchOpt
       pipeline.eventEndMs = spanEndMs(event.span);
     }
     if (upload && event) pipeline.endToEndMs = spanEndMs(event.span) - upload.span.startTimeMs;
+    if (upload && detection) pipeline.uploadToDetectionMs = spanEndMs(detection.span) - upload.span.startTimeMs;
+    if (detection) pipeline.detectionFailed = detection.span.status.code === 'error';
     return pipeline;
   });
 }

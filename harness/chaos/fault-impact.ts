@@ -8,7 +8,8 @@ import type { FaultWindowRecord } from './toxic-timeline.ts';
 export interface RequestSample {
   /** Intended send time, ms from the load's start. */
   atMs: number;
-  latencyMs: number;
+  /** null: the request (or pipeline stage) never finished; counts in `requests`, not in percentiles. */
+  latencyMs: number | null;
   ok: boolean;
 }
 
@@ -54,7 +55,7 @@ export function percentile(sorted: readonly number[], p: number): number | null 
 }
 
 export function phaseStats(samples: readonly RequestSample[]): PhaseStats {
-  const latencies = samples.map((s) => s.latencyMs).sort((a, b) => a - b);
+  const latencies = samples.flatMap((s) => (s.latencyMs === null ? [] : [s.latencyMs])).sort((a, b) => a - b);
   const errors = samples.filter((s) => !s.ok).length;
   return {
     requests: samples.length,

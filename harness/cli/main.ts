@@ -146,7 +146,13 @@ function printExperiment(report: RunReportModel, dir: string): void {
   }
   for (const f of report.faults) {
     const at = f.startSec !== null ? `${f.startSec.toFixed(2)}–${f.endSec?.toFixed(2) ?? '?'} s` : 'not applied';
-    lines.push(`  fault            ${f.name} on ${f.target}: ${at} (lag ${f.applyLagMs?.toFixed(1) ?? '-'} / ${f.removeLagMs?.toFixed(1) ?? '-'} ms)${f.impact?.recoverySeconds != null ? `, recovered in ${f.impact.recoverySeconds} s` : ''}`);
+    lines.push(`  fault            ${f.name} on ${f.target}: ${at} (lag ${f.applyLagMs?.toFixed(1) ?? '-'} / ${f.removeLagMs?.toFixed(1) ?? '-'} ms)${f.impact?.recoverySeconds != null ? `, uploads recovered in ${f.impact.recoverySeconds} s` : ''}`);
+    const d = f.pipelineImpact?.uploadToDetection;
+    if (d) {
+      const ms = (v: number | null) => (v === null ? 'n/a' : `${v.toFixed(0)} ms`);
+      const back = d.recoverySeconds === null ? 'not back within the run' : `back in ${d.recoverySeconds} s`;
+      lines.push(`                   upload → detections p95 ${ms(d.before.p95Ms)} before, ${ms(d.during.p95Ms)} during, ${ms(d.after.p95Ms)} after; ${back}`);
+    }
   }
   for (const t of report.thresholds) lines.push(`  threshold        ${t.ok ? colour.green('ok    ') : colour.red('FAILED')} ${t.metric}: ${t.expression}${t.value !== undefined ? ` (${t.value.toFixed(2)})` : ''}`);
   for (const a of [...report.assertions].sort((x, y) => Number(x.passed) - Number(y.passed))) {

@@ -35,7 +35,26 @@ export interface EvaluationResult {
   operations: OperationLatency[];
   exampleTraces: ExampleTrace[];
   serviceMap: ServiceEdge[];
+  /** One entry per sampled upload whose upload span was found; the runner derives the pipeline series and fault impact. */
+  pipelineLatencies?: PipelineLatencySample[];
   notes: string[];
+}
+
+/** How far one upload got through the pipeline, and how fast, read from its trace(s). */
+export interface PipelineLatencySample {
+  /** The upload's server span start, ms from the load's start. */
+  atMs: number;
+  /** Upload → detection_processing end; null when the traces hold no detection_processing. */
+  uploadToDetectionMs: number | null;
+  /** That detection_processing ended in error (retries exhausted: dead-letter queue). */
+  detectionFailed: boolean;
+  /**
+   * Upload → event_creation end; null when the traces hold no event for it. That is not proof
+   * of a missing event: a batch's analysis trace follows the sampling decision of the upload
+   * that opened the batch, so a sampled upload in a batch opened by an unsampled one has its
+   * event in no trace (the nothing-lost family reads the rows).
+   */
+  uploadToEventMs: number | null;
 }
 
 export interface ExperimentEvaluator {

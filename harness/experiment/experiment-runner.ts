@@ -1,6 +1,5 @@
 import { request } from 'undici';
 import { StackFaultExecutor } from '../chaos/fault-executor.ts';
-import { faultImpact } from '../chaos/fault-impact.ts';
 import { planFaultTimeline, type PlannedFault } from '../chaos/fault-schema.ts';
 import { ToxicTimeline, type FaultWindowRecord } from '../chaos/toxic-timeline.ts';
 import type { StackConfig } from '../config/stack-config.ts';
@@ -18,7 +17,7 @@ import { HsiStack, newRunId, PROXIES, type StartedHsiStack } from '../stack/hsi-
 import { prepareImages } from '../stack/images/prepare-images.ts';
 import { registerTeardown } from '../stack/teardown.ts';
 import type { EvaluationResult, EvidenceEndpoints, ExperimentEvaluator } from './evaluator.ts';
-import { reportFromLoad } from './report-builder.ts';
+import { faultViews, reportFromLoad, reportFromPipeline } from './report-builder.ts';
 
 /**
  * One experiment = a stack + load + fault timeline + expectations, in phases borrowed
@@ -198,24 +197,8 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
     results.writeJson('faults.json', windows);
     void loadStartMono;
     const requests = readRequestRecords(results);
-    const impacts = faultImpact(windows, requests.filter((r) => !r.interrupted).map((r) => ({ atMs: r.intendedMs, latencyMs: r.latencyMs, ok: r.ok })));
     Object.assign(model, reportFromLoad(loadResult));
-    model.faults = windows.map((w): FaultWindowView => {
-      const impact = impacts.find((i) => i.index === w.index);
-      return {
-        name: w.name,
-        target: w.target,
-        faultType: w.faultType,
-        plannedStartSec: w.plannedStartMs / 1000,
-        plannedEndSec: w.plannedEndMs / 1000,
-        startSec: w.appliedAtMs !== undefined ? w.appliedAtMs / 1000 : null,
-        endSec: w.removedAtMs !== undefined ? w.removedAtMs / 1000 : null,
-        applyLagMs: w.applyLagMs ?? null,
-        removeLagMs: w.removeLagMs ?? null,
-        ...(w.applyError || w.removeError ? { error: w.applyError ?? w.removeError } : {}),
-        ...(impact ? { impact: { before: impact.before, during: impact.during, after: impact.after, recoverySeconds: impact.recoverySeconds } } : {}),
-      };
-    });
+    model.faults = faultViews(windows, requests.filter((r) => !r.interrupted).map((r) => ({ atMs: r.intendedMs, latencyMs: r.latencyMs, ok: r.ok })));
     save();
     log(`load done: ${loadResult.requests.sent} sent, ${loadResult.requests.accepted} accepted, ${loadResult.requests.failed} failed${loadResult.aborted ? ` (aborted: ${loadResult.abortReason})` : ''}`);
 
@@ -235,6 +218,9 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
         log,
       });
       Object.assign(model, { assertions: evaluation.assertions, operations: evaluation.operations, exampleTraces: evaluation.exampleTraces, serviceMap: evaluation.serviceMap });
+      if (evaluation.pipelineLatencies && evaluation.pipelineLatencies.length > 0) {
+        Object.assign(model, reportFromPipeline(evaluation.pipelineLatencies, windows, model.faults));
+      }
       for (const note of evaluation.notes) log(note);
     }
 

@@ -39,13 +39,21 @@ export interface FaultWindowView {
   applyLagMs: number | null;
   removeLagMs: number | null;
   error?: string;
-  /** p95 latency and error rate before/during/after, recovery time (fault-impact.ts). */
-  impact?: {
-    before: { p95Ms: number | null; errorRate: number; requests: number };
-    during: { p95Ms: number | null; errorRate: number; requests: number };
-    after: { p95Ms: number | null; errorRate: number; requests: number };
-    recoverySeconds: number | null;
-  };
+  /** Upload (HTTP) p95 latency and error rate before/during/after, recovery time (fault-impact.ts). */
+  impact?: FaultImpactView;
+  /**
+   * The same measures on the pipeline, from the sampled uploads' traces by upload time: where a
+   * fault on an AI service shows, since the upload answers before detection runs. An upload
+   * that never reached the stage counts as an error.
+   */
+  pipelineImpact?: { uploadToDetection: FaultImpactView; uploadToEvent: FaultImpactView };
+}
+
+export interface FaultImpactView {
+  before: { p95Ms: number | null; errorRate: number; requests: number };
+  during: { p95Ms: number | null; errorRate: number; requests: number };
+  after: { p95Ms: number | null; errorRate: number; requests: number };
+  recoverySeconds: number | null;
 }
 
 export interface AssertionView {
@@ -107,6 +115,27 @@ export interface LoadMetricsView {
   sendLagMs?: { p50: number; p99: number; max: number };
 }
 
+/**
+ * Pipeline latency over time, from the sampled uploads' traces (stitched where propagation is
+ * broken), bucketed by upload time. The upload itself answers in milliseconds whatever the
+ * detector or LLM do; these series are where a fault on an AI service shows. `requests` counts
+ * uploads, `errors` those whose detection failed (dead-lettered), which never reach the stage.
+ */
+export interface PipelineTimeSeries {
+  /** Bucket width of both series. */
+  bucketSec: number;
+  /**
+   * Sampled uploads whose detection succeeded but whose event is in no fetched trace: left out of
+   * `uploadToEvent` (the batch's analysis trace follows the sampling decision of the upload that
+   * opened the batch; nothing-lost reads the rows and says whether an event exists).
+   */
+  eventsNotTraced: number;
+  /** Upload server span start → detection_processing end (detections stored). */
+  uploadToDetection: TimeSeriesPoint[];
+  /** Upload server span start → event_creation end. */
+  uploadToEvent: TimeSeriesPoint[];
+}
+
 export interface RunReportModel {
   schemaVersion: typeof REPORT_SCHEMA_VERSION;
   runId: string;
@@ -118,6 +147,8 @@ export interface RunReportModel {
   stack: { kind: 'embedded' | 'external'; startSeconds?: number; defects: string[]; backendUrl?: string; jaegerUrl?: string };
   load?: LoadMetricsView;
   timeSeries: TimeSeriesPoint[];
+  /** Absent when no traces were read (no evaluator, Jaeger unreachable) or older reports. */
+  pipelineTimeSeries?: PipelineTimeSeries;
   thresholds: ThresholdVerdict[];
   faults: FaultWindowView[];
   assertions: AssertionView[];

@@ -13,8 +13,10 @@ import { REPORT_SCHEMA_VERSION, type RunReportModel } from './report-model.ts';
 export const SUMMARY_FILE = 'summary.json';
 
 const nullableNumber = z.number().nullable();
+const TimeSeriesPointSchema = z.object({ tSec: z.number(), requests: z.number(), errors: z.number(), p50Ms: nullableNumber, p95Ms: nullableNumber, p99Ms: nullableNumber });
 
 const phase = z.object({ p95Ms: nullableNumber, errorRate: z.number(), requests: z.number() });
+const impactSchema = z.object({ before: phase, during: phase, after: phase, recoverySeconds: nullableNumber });
 
 export const RunReportModelSchema = z.object({
   schemaVersion: z.literal(REPORT_SCHEMA_VERSION),
@@ -44,9 +46,8 @@ export const RunReportModelSchema = z.object({
       sendLagMs: z.object({ p50: z.number(), p99: z.number(), max: z.number() }).optional(),
     })
     .optional(),
-  timeSeries: z.array(
-    z.object({ tSec: z.number(), requests: z.number(), errors: z.number(), p50Ms: nullableNumber, p95Ms: nullableNumber, p99Ms: nullableNumber }),
-  ),
+  timeSeries: z.array(TimeSeriesPointSchema),
+  pipelineTimeSeries: z.object({ bucketSec: z.number(), eventsNotTraced: z.number(), uploadToDetection: z.array(TimeSeriesPointSchema), uploadToEvent: z.array(TimeSeriesPointSchema) }).optional(),
   thresholds: z.array(
     z.object({ metric: z.string(), expression: z.string(), ok: z.boolean(), value: z.number().optional(), abortOnFail: z.boolean().optional() }),
   ),
@@ -62,7 +63,8 @@ export const RunReportModelSchema = z.object({
       applyLagMs: nullableNumber,
       removeLagMs: nullableNumber,
       error: z.string().optional(),
-      impact: z.object({ before: phase, during: phase, after: phase, recoverySeconds: nullableNumber }).optional(),
+      impact: impactSchema.optional(),
+      pipelineImpact: z.object({ uploadToDetection: impactSchema, uploadToEvent: impactSchema }).optional(),
     }),
   ),
   assertions: z.array(

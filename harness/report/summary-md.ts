@@ -15,7 +15,7 @@ import {
   verdictLine,
   verdictWord,
 } from './format.ts';
-import type { FaultWindowView, RunReportModel } from './report-model.ts';
+import type { FaultImpactView, FaultWindowView, RunReportModel } from './report-model.ts';
 import type { RunResults } from './run-results.ts';
 
 /**
@@ -51,6 +51,9 @@ function windowText(start: number | null, end: number | null): string {
 function lagText(f: FaultWindowView): string {
   return `${formatMs(f.applyLagMs)} / ${formatMs(f.removeLagMs)}`;
 }
+
+const p95Path = (imp: FaultImpactView) => `${formatMs(imp.before.p95Ms)} → ${formatMs(imp.during.p95Ms)} → ${formatMs(imp.after.p95Ms)}`;
+const recovery = (imp: FaultImpactView) => (imp.recoverySeconds === null ? 'not within the run' : formatSeconds(imp.recoverySeconds));
 
 export function renderSummaryMarkdown(model: RunReportModel, options: SummaryMarkdownOptions = {}): string {
   const maxRows = options.maxRows ?? 10;
@@ -104,7 +107,7 @@ export function renderSummaryMarkdown(model: RunReportModel, options: SummaryMar
     lines.push('', '### Fault windows', '');
     lines.push(
       ...table(
-        ['fault', 'target', 'type', 'planned', 'actual', 'apply / remove lag', 'p95 before → during → after', 'recovery'],
+        ['fault', 'target', 'type', 'planned', 'actual', 'apply / remove lag', 'upload p95 before → during → after', 'upload → detections p95', 'recovery (upload / detections)'],
         model.faults.map((f) => [
           cell(f.name) + (f.error ? ` (error: ${cell(f.error)})` : ''),
           cell(f.target),
@@ -112,8 +115,9 @@ export function renderSummaryMarkdown(model: RunReportModel, options: SummaryMar
           windowText(f.plannedStartSec, f.plannedEndSec),
           windowText(f.startSec, f.endSec),
           lagText(f),
-          f.impact ? `${formatMs(f.impact.before.p95Ms)} → ${formatMs(f.impact.during.p95Ms)} → ${formatMs(f.impact.after.p95Ms)}` : 'n/a',
-          f.impact ? (f.impact.recoverySeconds === null ? 'not within the run' : formatSeconds(f.impact.recoverySeconds)) : 'n/a',
+          f.impact ? p95Path(f.impact) : 'n/a',
+          f.pipelineImpact ? p95Path(f.pipelineImpact.uploadToDetection) : 'n/a',
+          `${f.impact ? recovery(f.impact) : 'n/a'} / ${f.pipelineImpact ? recovery(f.pipelineImpact.uploadToDetection) : 'n/a'}`,
         ]),
       ),
     );

@@ -14,16 +14,22 @@ export interface LatencySample {
   ok: boolean;
 }
 
+/** A sample that may never have finished (a pipeline that never reached the stage): counted, not in the percentiles. */
+export interface MaybeLatencySample extends Omit<LatencySample, 'latencyMs'> {
+  latencyMs: number | null;
+}
+
 /** Buckets samples into points (empty buckets between the first and last are kept, with null percentiles). */
-export function timeSeriesFromSamples(samples: readonly LatencySample[], bucketMs = 1_000): TimeSeriesPoint[] {
+export function timeSeriesFromSamples(samples: readonly MaybeLatencySample[], bucketMs = 1_000): TimeSeriesPoint[] {
   if (samples.length === 0) return [];
-  const buckets = new Map<number, { latencies: number[]; errors: number }>();
+  const buckets = new Map<number, { latencies: number[]; count: number; errors: number }>();
   let last = 0;
   for (const s of samples) {
     const b = Math.max(0, Math.floor(s.atMs / bucketMs));
     last = Math.max(last, b);
-    const bucket = buckets.get(b) ?? { latencies: [], errors: 0 };
-    bucket.latencies.push(s.latencyMs);
+    const bucket = buckets.get(b) ?? { latencies: [], count: 0, errors: 0 };
+    bucket.count += 1;
+    if (s.latencyMs !== null) bucket.latencies.push(s.latencyMs);
     if (!s.ok) bucket.errors += 1;
     buckets.set(b, bucket);
   }
@@ -33,7 +39,7 @@ export function timeSeriesFromSamples(samples: readonly LatencySample[], bucketM
     const sorted = bucket ? [...bucket.latencies].sort((x, y) => x - y) : [];
     points.push({
       tSec: (b * bucketMs) / 1000,
-      requests: sorted.length,
+      requests: bucket?.count ?? 0,
       errors: bucket?.errors ?? 0,
       p50Ms: percentile(sorted, 50),
       p95Ms: percentile(sorted, 95),

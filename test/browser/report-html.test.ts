@@ -106,6 +106,14 @@ describe('report.html in Chromium', () => {
     for (const cls of ['line-p50', 'line-p95', 'line-p99']) await expect(chart.locator(`path.${cls}`).count()).resolves.toBe(1);
     // The throughput chart shades the same windows.
     await expect(page.locator('#chart-throughput .fault-window').count()).resolves.toBe(FAULTS.length);
+    // The pipeline charts share the time axis: the same windows at the same screen x.
+    for (const id of ['#chart-pipeline-detection', '#chart-pipeline-event']) {
+      const stage = page.locator(id);
+      const lefts = await stage.locator('.fault-window').evaluateAll((nodes) => nodes.map((r) => ({ index: Number(r.getAttribute('data-fault-index')), left: r.getBoundingClientRect().left })));
+      expect(lefts).toHaveLength(FAULTS.length);
+      for (const w of lefts) expect(Math.abs(w.left - xOf(FAULTS[w.index]!.startSec))).toBeLessThanOrEqual(1.5);
+      await expect(stage.locator('path.line-p95').count()).resolves.toBe(1);
+    }
   });
 
   it('draws the waterfalls (error spans marked) and the service map (broken hop dashed red)', async () => {

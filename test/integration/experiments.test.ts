@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hsiExperimentEvaluator } from '../../assertions/experiment-evaluator.ts';
 import { runExperiment } from '../../harness/experiment/experiment-runner.ts';
+import type { RunReportModel } from '../../harness/report/report-model.ts';
 import { loadScenario } from '../../harness/scenario/load-scenario.ts';
 import { dockerResourcesOfRun, PROJECT_ROOT, runCli as cli, testConfig } from './stack-helpers.ts';
 
@@ -18,14 +19,23 @@ describe('experiments end to end', () => {
     for (const f of ['summary.json', 'junit.xml', 'summary.md', 'report.html', 'assertions.json', 'requests.ndjson', 'faults.json']) {
       expect(existsSync(join(dir, f)), f).toBe(true);
     }
-    const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as { verdict: string; faults: { name: string; applyLagMs: number; removeLagMs: number }[]; assertions: { family: string }[] };
+    const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as RunReportModel;
     expect(summary.verdict).toBe('passed');
     const families = new Set(summary.assertions.map((a) => a.family));
     for (const f of ['span-tree', 'propagation', 'sampling', 'latency', 'errors', 'nothing-lost']) expect(families.has(f), f).toBe(true);
     expect(summary.faults).toHaveLength(1);
-    expect(Math.abs(summary.faults[0]!.applyLagMs)).toBeLessThan(50);
-    expect(Math.abs(summary.faults[0]!.removeLagMs)).toBeLessThan(50);
-    expect(readFileSync(join(dir, 'report.html'), 'utf8')).toMatch(/class="fault-window/);
+    expect(Math.abs(summary.faults[0]!.applyLagMs!)).toBeLessThan(50);
+    expect(Math.abs(summary.faults[0]!.removeLagMs!)).toBeLessThan(50);
+    // The harness sees the fault where it acts: the +600 ms detector latency moves upload →
+    // detections by ~600 ms per call during the window, while the upload's own p95 does not.
+    const pipeline = summary.faults[0]!.pipelineImpact!.uploadToDetection;
+    expect(pipeline.during.p95Ms! - pipeline.before.p95Ms!, JSON.stringify(pipeline)).toBeGreaterThan(400);
+    expect(pipeline.after.p95Ms!, JSON.stringify(pipeline)).toBeLessThan(pipeline.during.p95Ms!);
+    expect(summary.pipelineTimeSeries!.uploadToDetection.length).toBeGreaterThan(30);
+    expect(res.stdout).toMatch(/upload → detections p95 \d+ ms before, \d+ ms during/);
+    const html = readFileSync(join(dir, 'report.html'), 'utf8');
+    expect(html).toMatch(/class="fault-window/);
+    expect(html).toContain('id="chart-pipeline-detection"');
     expect(await dockerResourcesOfRun(runId)).toEqual([]);
   });
 

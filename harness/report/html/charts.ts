@@ -3,8 +3,9 @@ import type { FaultWindowView, TimeSeriesPoint } from '../report-model.ts';
 import { clip, el, formatTickMs, linearScale, type LinearScale, n, niceMax, niceTicks, text, title } from './svg.ts';
 
 /**
- * Time charts of report.html: latency percentiles (`#chart-latency`) and throughput /
- * errors (`#chart-throughput`), both on the same x axis (seconds since the load
+ * Time charts of report.html: latency percentiles (`#chart-latency`), throughput /
+ * errors (`#chart-throughput`) and the pipeline's stage latencies by upload time
+ * (`#chart-pipeline-detection`, `#chart-pipeline-event`), both on the same x axis (seconds since the load
  * started) with the fault windows shaded at their ACTUAL start..end
  * (`rect.fault-window`, `data-start-sec`/`data-end-sec`); a window that was never
  * applied is drawn as a dashed outline at its planned place (`rect.fault-window-planned`).
@@ -151,7 +152,18 @@ function frame(id: string, label: string, body: string, axis: TimeAxis): string 
   return `<svg id="${id}" class="chart" viewBox="0 0 ${CHART_WIDTH} ${CHART_HEIGHT}" role="img" aria-label="${label}" data-x-min="${n(axis.minSec)}" data-x-max="${n(axis.maxSec)}" data-plot-left="${MARGIN.left}" data-plot-right="${CHART_WIDTH - MARGIN.right}" preserveAspectRatio="xMinYMin meet">${body}</svg>`;
 }
 
-export function latencyChart(points: readonly TimeSeriesPoint[], faults: readonly FaultWindowView[], axis: TimeAxis): string {
+/** What a latency chart shows: the upload requests (default) or a pipeline stage. */
+export interface LatencyChartOptions {
+  id: string;
+  ariaLabel: string;
+  /** Counted thing in tooltips ("req", "uploads"). */
+  unit: string;
+  emptyText: string;
+}
+
+const REQUEST_LATENCY: LatencyChartOptions = { id: 'chart-latency', ariaLabel: 'Latency percentiles over time with fault windows', unit: 'req', emptyText: 'no requests recorded' };
+
+export function latencyChart(points: readonly TimeSeriesPoint[], faults: readonly FaultWindowView[], axis: TimeAxis, options: LatencyChartOptions = REQUEST_LATENCY): string {
   const x = xScale(axis);
   let maxV = 0;
   for (const p of points) for (const l of LATENCY_LINES) maxV = Math.max(maxV, p[l.key] ?? 0);
@@ -172,13 +184,13 @@ export function latencyChart(points: readonly TimeSeriesPoint[], faults: readonl
     hover += el(
       'rect',
       { x: x0, y: MARGIN.top, width: Math.max(0.5, x(p.tSec + axis.bucketSec) - x0), height: CHART_HEIGHT - MARGIN.top - MARGIN.bottom, class: 'hover' },
-      title(`${formatOffset(p.tSec)}: ${p.requests} req, p50 ${formatMs(p.p50Ms)}, p95 ${formatMs(p.p95Ms)}, p99 ${formatMs(p.p99Ms)}`),
+      title(`${formatOffset(p.tSec)}: ${p.requests} ${options.unit}${p.errors > 0 ? ` (${p.errors} never got there)` : ''}, p50 ${formatMs(p.p50Ms)}, p95 ${formatMs(p.p95Ms)}, p99 ${formatMs(p.p99Ms)}`),
     );
   }
   body += `<g class="hover-columns">${hover}</g>`;
-  if (points.length === 0) body += text(CHART_WIDTH / 2, CHART_HEIGHT / 2, 'no requests recorded', { 'text-anchor': 'middle', class: 'empty' });
+  if (points.length === 0) body += text(CHART_WIDTH / 2, CHART_HEIGHT / 2, options.emptyText, { 'text-anchor': 'middle', class: 'empty' });
   body += legend([...LATENCY_LINES.map((l) => ({ label: l.label, colour: l.colour })), { label: 'fault window', colour: 'rgba(213,94,0,0.22)', box: true }]);
-  return frame('chart-latency', 'Latency percentiles over time with fault windows', body, axis);
+  return frame(options.id, options.ariaLabel, body, axis);
 }
 
 export function throughputChart(points: readonly TimeSeriesPoint[], faults: readonly FaultWindowView[], axis: TimeAxis): string {

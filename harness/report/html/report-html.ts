@@ -15,7 +15,7 @@ import {
   verdictLine,
   verdictWord,
 } from '../format.ts';
-import type { FaultWindowView, RunReportModel, TimeSeriesPoint } from '../report-model.ts';
+import type { FaultImpactView, FaultWindowView, RunReportModel, TimeSeriesPoint } from '../report-model.ts';
 import { downsampleTimeSeries } from '../time-series.ts';
 import { latencyChart, throughputChart, type TimeAxis } from './charts.ts';
 import { serviceMapSvg } from './service-map.ts';
@@ -121,24 +121,63 @@ function faultWhen(start: number | null, end: number | null): string {
   return `${formatOffset(start)} – ${end === null ? 'end (not removed)' : formatOffset(end)}`;
 }
 
+function recoveryText(imp: FaultImpactView): string {
+  return imp.recoverySeconds === null ? '<span class="bad">not within the run</span>' : h(formatSeconds(imp.recoverySeconds));
+}
+
 function faultsTable(faults: readonly FaultWindowView[]): string {
   if (faults.length === 0) return '<p class="muted">No faults in this scenario.</p>';
+  const arrow = (a: string, b: string, c: string) => `${h(a)} → <b>${h(b)}</b> → ${h(c)}`;
+  const p95s = (imp: FaultImpactView) => arrow(formatMs(imp.before.p95Ms), formatMs(imp.during.p95Ms), formatMs(imp.after.p95Ms));
+  const withPipeline = faults.some((f) => f.pipelineImpact);
   const rows = faults
     .map((f, i) => {
       const imp = f.impact;
-      const arrow = (a: string, b: string, c: string) => `${h(a)} → <b>${h(b)}</b> → ${h(c)}`;
+      const pipe = f.pipelineImpact;
+      const pipelineCells = !withPipeline
+        ? ''
+        : pipe
+          ? `<td class="pipeline-impact"><span class="muted">detections</span> ${p95s(pipe.uploadToDetection)}<br><span class="muted">event</span> ${p95s(pipe.uploadToEvent)}</td>` +
+            `<td><span class="muted">detections</span> ${recoveryText(pipe.uploadToDetection)}<br><span class="muted">event</span> ${recoveryText(pipe.uploadToEvent)}</td>`
+          : '<td>n/a</td><td>n/a</td>';
       return (
         `<tr${f.error || f.startSec === null ? ' class="failed"' : ''} id="fault-${i}">` +
         `<td><b>${h(f.name)}</b><br><span class="muted">${h(f.target)} · ${h(f.faultType)}</span>${f.error ? `<br><span class="bad">error: ${h(f.error)}</span>` : ''}</td>` +
         `<td>${h(faultWhen(f.startSec, f.endSec))}<br><span class="muted">planned ${h(faultWhen(f.plannedStartSec, f.plannedEndSec))}</span></td>` +
         `<td>${h(formatMs(f.applyLagMs))} / ${h(formatMs(f.removeLagMs))}</td>` +
-        `<td>${imp ? arrow(formatMs(imp.before.p95Ms), formatMs(imp.during.p95Ms), formatMs(imp.after.p95Ms)) : 'n/a'}</td>` +
+        `<td>${imp ? p95s(imp) : 'n/a'}</td>` +
         `<td>${imp ? arrow(formatPercent(imp.before.errorRate, 1), formatPercent(imp.during.errorRate, 1), formatPercent(imp.after.errorRate, 1)) : 'n/a'}</td>` +
-        `<td>${imp ? (imp.recoverySeconds === null ? '<span class="bad">not within the run</span>' : h(formatSeconds(imp.recoverySeconds))) : 'n/a'}</td></tr>`
+        `<td>${imp ? recoveryText(imp) : 'n/a'}</td>${pipelineCells}</tr>`
       );
     })
     .join('');
-  return `<div class="table-wrap"><table class="data"><thead><tr><th>fault</th><th>actual window</th><th>apply / remove lag</th><th>p95 before → during → after</th><th>errors before → during → after</th><th>recovery</th></tr></thead><tbody>${rows}</tbody></table></div>`;
+  const pipelineHead = withPipeline ? '<th>pipeline p95 before → during → after</th><th>pipeline recovery</th>' : '';
+  return `<div class="table-wrap"><table class="data"><thead><tr><th>fault</th><th>actual window</th><th>apply / remove lag</th><th>upload p95 before → during → after</th><th>upload errors before → during → after</th><th>upload recovery</th>${pipelineHead}</tr></thead><tbody>${rows}</tbody></table></div>`;
+}
+
+/** The pipeline's stage latencies by upload time, on the same time axis as the load's charts. */
+function pipelineSection(model: RunReportModel, axis: TimeAxis, maxPoints: number, faultNote: string): string {
+  const series = model.pipelineTimeSeries;
+  if (!series) return '';
+  const stages = [
+    { points: series.uploadToDetection, id: 'chart-pipeline-detection', what: 'upload → detections stored' },
+    { points: series.uploadToEvent, id: 'chart-pipeline-event', what: 'upload → event written' },
+  ];
+  const figures = stages.map((stage) => {
+    const { points, factor } = downsampleTimeSeries(stage.points, maxPoints);
+    const bucketSec = series.bucketSec * factor;
+    const last = points[points.length - 1];
+    const stageAxis: TimeAxis = { minSec: Math.min(axis.minSec, points[0]?.tSec ?? 0), maxSec: Math.max(axis.maxSec, last ? last.tSec + bucketSec : 0), bucketSec };
+    const chart = latencyChart(points, model.faults, stageAxis, { id: stage.id, ariaLabel: `Pipeline latency ${stage.what} over time with fault windows`, unit: 'uploads', emptyText: 'no upload traces' });
+    const failed = stage.points.reduce((sum, p) => sum + p.errors, 0);
+    const notes = [`p50 / p95 / p99 of ${h(stage.what)} per ${h(formatSeconds(bucketSec))} bucket of upload time`];
+    if (failed > 0) notes.push(`<b>${h(formatNumber(failed))} upload(s) failed detection</b> (dead-lettered: counted, not in the percentiles)`);
+    if (stage.id === 'chart-pipeline-event' && series.eventsNotTraced > 0) {
+      notes.push(`${h(formatNumber(series.eventsNotTraced))} upload(s) have no event in the traces and are left out: a batch's analysis trace follows the sampling decision of the upload that opened it (the nothing-lost check reads the rows)`);
+    }
+    return `<h3>${h(stage.what[0]!.toUpperCase() + stage.what.slice(1))}</h3><figure>${chart}<figcaption>${notes.join('; ')}.${faultNote}</figcaption></figure>`;
+  });
+  return `<section id="pipeline"><h2>Pipeline latency over time</h2><p class="muted">From the sampled uploads' traces. The upload answers before detection runs, so a slow or failing AI service shows here rather than in the request latency above.</p>${figures.join('')}</section>`;
 }
 
 function thresholdsTable(model: RunReportModel): string {
@@ -249,12 +288,13 @@ ${model.scenario.description ? `<p class="facts">${h(model.scenario.description)
 <p class="facts">${facts.join(' · ')}</p>
 <div class="tiles">${tiles}</div>
 ${errors}
-<nav class="toc"><a href="#latency">latency</a><a href="#throughput">throughput</a><a href="#faults">faults</a><a href="#thresholds">thresholds</a><a href="#expectations">expectations</a><a href="#operations">operations</a><a href="#traces">traces</a><a href="#map">service map</a></nav>
+<nav class="toc"><a href="#latency">latency</a><a href="#throughput">throughput</a>${model.pipelineTimeSeries ? '<a href="#pipeline">pipeline</a>' : ''}<a href="#faults">faults</a><a href="#thresholds">thresholds</a><a href="#expectations">expectations</a><a href="#operations">operations</a><a href="#traces">traces</a><a href="#map">service map</a></nav>
 </header>
 <section id="latency"><h2>Latency percentiles over time</h2>
 <figure>${latencyChart(points, model.faults, axis)}<figcaption>p50 / p95 / p99 of request latency per ${h(formatSeconds(axis.bucketSec))} bucket.${faultNote}${downsampleNote}</figcaption></figure></section>
 <section id="throughput"><h2>Throughput and errors</h2>
 <figure>${throughputChart(points, model.faults, axis)}<figcaption>Requests per second in each bucket, failed ones stacked in red.</figcaption></figure></section>
+${pipelineSection(model, axis, maxPoints, faultNote)}
 <section id="faults"><h2>Fault windows</h2>${faultsTable(model.faults)}</section>
 <section id="thresholds"><h2>Thresholds</h2>${thresholdsTable(model)}</section>
 <section id="expectations"><h2>Expectations ${k.assertionsFailed > 0 ? `<span class="muted">(${k.assertionsFailed} failed, listed first)</span>` : ''}</h2>${assertionsTable(model, traceAnchors)}</section>

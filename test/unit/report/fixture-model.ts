@@ -131,7 +131,28 @@ export function makeModel(overrides: Partial<RunReportModel> = {}): RunReportMod
         after: { p95Ms: 244.8, errorRate: 0, requests: 600 },
         recoverySeconds: f.faultType === 'latency' ? 6 : 1,
       },
+      pipelineImpact: {
+        uploadToDetection: {
+          before: { p95Ms: 640.2, errorRate: 0, requests: 60 },
+          during: { p95Ms: f.faultType === 'latency' ? 2100.4 : 5400, errorRate: f.faultType === 'down' ? 0.5 : 0, requests: 60 },
+          after: { p95Ms: 655.1, errorRate: 0, requests: 60 },
+          recoverySeconds: f.faultType === 'latency' ? 9 : 4,
+        },
+        uploadToEvent: {
+          before: { p95Ms: 2640, errorRate: 0, requests: 60 },
+          during: { p95Ms: 4100, errorRate: 0, requests: 60 },
+          after: { p95Ms: 2655, errorRate: 0, requests: 60 },
+          recoverySeconds: null,
+        },
+      },
     })),
+    // The pipeline takes ~3× the upload's latency (+1 s batching to the event); one upload in 10 failed detection (dead-lettered) before its event.
+    pipelineTimeSeries: {
+      bucketSec: 1,
+      eventsNotTraced: 7,
+      uploadToDetection: timeSeriesFromSamples(samples.filter((_, i) => i % 10 === 0).map((s) => ({ ...s, latencyMs: s.latencyMs * 3, ok: true }))),
+      uploadToEvent: timeSeriesFromSamples(samples.filter((_, i) => i % 10 === 0).map((s, i) => ({ ...s, latencyMs: i % 10 === 3 ? null : s.latencyMs * 3 + 1000, ok: i % 10 !== 3 }))),
+    },
     assertions: [
       { family: 'span-tree', name: 'one tree per upload', passed: true, measured: '2997/3000 traces one tree', bound: '>= 99 %', message: 'checked 3000 traces', exampleTraceIds: [] },
       {

@@ -136,7 +136,7 @@ describe('summary.md', () => {
     expect(lines[firstTable + 4]).toMatch(/^\| latency \| budget: detection_processing p95 \|/);
     expect(lines[firstTable + 5]).toMatch(/^\| propagation \| hop: http: nemotron-backend → ai-yolo26-emulator \|/);
     // Fault windows: actual times and lags.
-    expect(md).toContain('| detector-slow | detector | latency | 60 s .. 120 s | 60.4 s .. 120.3 s | 412 ms / 296 ms | 231 ms → 1480 ms → 245 ms | 6 s |');
+    expect(md).toContain('| detector-slow | detector | latency | 60 s .. 120 s | 60.4 s .. 120.3 s | 412 ms / 296 ms | 231 ms → 1480 ms → 245 ms | 640 ms → 2100 ms → 655 ms | 6 s / 9 s |');
     expect(md).toContain('`results/run-x/report.html`');
     expect(md).not.toMatch(/\p{Extended_Pictographic}/u);
     expect(lines.length).toBeLessThan(60);
@@ -160,7 +160,15 @@ describe('report.html', () => {
     expect(html).not.toMatch(/url\((?!#)/);
     expect(html).toContain('yolo26.inference &lt;script&gt;alert(1)&lt;/script&gt;');
     expect(html).toContain('id="chart-latency"');
-    expect(html.match(/class="fault-window"/g)).toHaveLength(4); // 2 windows × 2 charts
+    expect(html).toContain('id="chart-pipeline-detection"');
+    expect(html).toContain('id="chart-pipeline-event"');
+    expect(html.match(/<b>\d+ upload\(s\) failed detection<\/b>/g)).toEqual(['<b>30 upload(s) failed detection</b>']); // the fixture's dead-lettered uploads
+    expect(html).toContain('7 upload(s) have no event in the traces');
+    expect(html.match(/class="fault-window"/g)).toHaveLength(8); // 2 windows × 4 charts (latency, throughput, 2 pipeline stages)
+    // Without traces (no evaluator, older reports) there is no pipeline section.
+    const bare = renderReportHtml(makeModel({ pipelineTimeSeries: undefined }));
+    expect(bare).not.toContain('id="pipeline"');
+    expect(bare.match(/class="fault-window"/g)).toHaveLength(4);
     expect(html).toContain('class="edge edge-broken"');
     expect(html.match(/class="waterfall"/g)).toHaveLength(2);
   });
