@@ -184,7 +184,7 @@ export function latencyChart(points: readonly TimeSeriesPoint[], faults: readonl
     hover += el(
       'rect',
       { x: x0, y: MARGIN.top, width: Math.max(0.5, x(p.tSec + axis.bucketSec) - x0), height: CHART_HEIGHT - MARGIN.top - MARGIN.bottom, class: 'hover' },
-      title(`${formatOffset(p.tSec)}: ${p.requests} ${options.unit}${p.errors > 0 ? ` (${p.errors} never got there)` : ''}, p50 ${formatMs(p.p50Ms)}, p95 ${formatMs(p.p95Ms)}, p99 ${formatMs(p.p99Ms)}`),
+      title(`${formatOffset(p.tSec)}: ${p.requests} ${options.unit}${p.errors > 0 ? ` (${p.errors} failed)` : ''}, p50 ${formatMs(p.p50Ms)}, p95 ${formatMs(p.p95Ms)}, p99 ${formatMs(p.p99Ms)}`),
     );
   }
   body += `<g class="hover-columns">${hover}</g>`;
