@@ -4,7 +4,7 @@ import { ExitCode } from '../errors.ts';
 import { escapeMarkdownCell, escapeMarkdownText } from './escape.ts';
 import { formatMs, formatNumber, formatPercent, verdictWord } from './format.ts';
 import { mannWhitneyU, type MannWhitneyResult } from './mann-whitney.ts';
-import type { RunReportModel } from './report-model.ts';
+import type { OperationLatency, RunReportModel } from './report-model.ts';
 import { readRunReport } from './report-schema.ts';
 import { readRequestSamples } from './request-samples.ts';
 import { RunResults } from './run-results.ts';
@@ -192,6 +192,20 @@ function ref(model: RunReportModel, samples: readonly number[] | undefined): Run
 
 const opKey = (o: { service: string; name: string }) => `${o.service} ${o.name}`;
 
+/**
+ * Per-operation p95 from traces has no per-span samples for a U test, so the tolerance alone
+ * would decide; with a handful of spans (a few LLM batches) the p95 is the maximum and two
+ * normal runs differ by more than any sane tolerance. Below `minSamples` spans in either run the
+ * change is shown but never called a regression or an improvement.
+ */
+function compareOperation(metric: string, baseline: OperationLatency, current: OperationLatency, t: ResolvedTolerance): MetricComparison {
+  const c = compareLatency(metric, baseline.p95Ms, current.p95Ms, t);
+  const fewest = Math.min(baseline.count, current.count);
+  if (!c.comparable || fewest >= t.minSamples || c.verdict === 'unchanged') return c;
+  const change = `${formatMs(baseline.p95Ms)} → ${formatMs(current.p95Ms)} (${pct(c.relative)}, ${signedMs(c.delta ?? 0)})`;
+  return { ...c, verdict: 'unchanged', reason: `${change}: beyond tolerance but too few spans to judge (${baseline.count} and ${current.count}; needs ≥ ${t.minSamples} in both)` };
+}
+
 export function compareRuns(current: RunReportModel, baseline: RunReportModel, options: CompareOptions = {}): ComparisonReport {
   const t = resolve(options);
   const notes: string[] = [];
@@ -231,7 +245,7 @@ export function compareRuns(current: RunReportModel, baseline: RunReportModel, o
   const operations: MetricComparison[] = [];
   for (const [key, o] of curOps) {
     const b = baseOps.get(key);
-    if (b) operations.push(compareLatency(`operation ${key} p95`, b.p95Ms, o.p95Ms, t));
+    if (b) operations.push(compareOperation(`operation ${key} p95`, b, o, t));
   }
   operations.sort((a, b) => a.metric.localeCompare(b.metric));
   const onlyInCurrent = [...curOps.keys()].filter((k) => !baseOps.has(k)).sort();
