@@ -1,7 +1,7 @@
 import { SpanKind, context, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
 import type { Logger } from '../common/log.ts';
 import { AbortedError, sleep } from '../common/timing.ts';
-import { baggageAttributes, extractTraceCarrier, inSpan, recordException } from '../telemetry/tracing.ts';
+import { inSpan, recordException } from '../telemetry/tracing.ts';
 import { cameraNameFromId, UPSERT_CAMERA_SQL, type Database } from './db.ts';
 import { JobFailure } from './detection-worker.ts';
 import { LlmUnavailableError, type LlmClient } from './llm-client.ts';
@@ -10,7 +10,7 @@ import {
   ANALYSIS_QUEUE,
   type AnalysisJob,
   analysisJobSchema,
-  consumerAttributes,
+  receiveJob,
   type DeadLetter,
   publish,
   type RedisConnections,
@@ -59,26 +59,13 @@ export class AnalysisJobHandler implements JobHandler {
 
   async handle(raw: string, signal: AbortSignal): Promise<JobOutcome> {
     const { tracer, log, redis } = this.deps;
-    let job: AnalysisJob | undefined;
-    let parseError: string | undefined;
-    try {
-      job = analysisJobSchema.parse(JSON.parse(raw));
-    } catch (error) {
-      parseError = (error as Error).message.slice(0, 300);
-    }
-    const parent = extractTraceCarrier(job?.trace_context);
-    const attributes: Attributes = {
-      ...baggageAttributes(parent),
-      ...consumerAttributes(ANALYSIS_QUEUE, raw),
-    };
+    const { job, parseError, parent, attributes } = receiveJob(analysisJobSchema, ANALYSIS_QUEUE, raw);
     if (job !== undefined) {
       attributes['batch_id'] = job.batch_id;
       attributes['camera_id'] = job.camera_id;
       attributes['detection_count'] = job.detection_ids.length;
       attributes['detection_ids'] = job.detection_ids;
       if (job.close_reason !== undefined) attributes['close_reason'] = job.close_reason;
-      const queuedAt = Date.parse(job.timestamp);
-      if (Number.isFinite(queuedAt)) attributes['queue_wait_ms'] = Math.max(0, Date.now() - queuedAt);
     }
     const span = tracer.startSpan(SPAN_ANALYSIS_PROCESSING, { kind: SpanKind.CONSUMER, attributes }, parent);
     return context.with(trace.setSpan(parent, span), async (): Promise<JobOutcome> => {

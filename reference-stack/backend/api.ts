@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { context, propagation, type Tracer } from '@opentelemetry/api';
+import type { QueryResultRow } from 'pg';
 import { HttpError, json, multipartFile, readBody, type JsonResponse, type Route, type RouteRequest } from '../common/http.ts';
 import { FILE_EXTENSIONS, sniffImageType } from '../common/image.ts';
 import { rateLimited, type Logger } from '../common/log.ts';
@@ -338,6 +339,32 @@ export function createRoutes(deps: ApiDeps): Route[] {
     }
   }
 
+  /** One page of a table, newest first, with the contract's pagination block. */
+  function page<Row extends QueryResultRow>(
+    table: 'detections' | 'events',
+    columns: string,
+    newestFirstBy: string,
+    conditions: [string, unknown][],
+    { limit, offset }: { limit: number; offset: number },
+    toJson: (row: Row) => unknown,
+  ): Promise<JsonResponse> {
+    const filter = where(conditions);
+    const n = filter.values.length;
+    return dbRead(async () => {
+      const [rows, count] = await Promise.all([
+        db.query<Row>(`SELECT ${table}`, `SELECT ${columns} FROM ${table} ${filter.sql} ORDER BY ${newestFirstBy} DESC, id DESC LIMIT $${n + 1} OFFSET $${n + 2}`, [
+          ...filter.values,
+          limit,
+          offset,
+        ]),
+        db.query<{ total: string }>(`SELECT ${table}`, `SELECT count(*) AS total FROM ${table} ${filter.sql}`, filter.values),
+      ]);
+      const total = Number(count.rows[0]?.total ?? 0);
+      const items = rows.rows.map(toJson);
+      return json(200, { items, pagination: { total, limit, offset, has_more: offset + items.length < total } });
+    });
+  }
+
   async function listDetections({ url }: RouteRequest): Promise<JsonResponse> {
     const limit = intParam(url, 'limit', 50, 1, 1000);
     const offset = intParam(url, 'offset', 0, 0, Number.MAX_SAFE_INTEGER);
@@ -348,21 +375,7 @@ export function createRoutes(deps: ApiDeps): Route[] {
     if (filePath !== undefined) conditions.push(['file_path = ?', filePath]);
     const traceId = textParam(url, 'trace_id');
     if (traceId !== undefined) conditions.push(['trace_id = ?', traceId.toLowerCase()]);
-    const filter = where(conditions);
-    const n = filter.values.length;
-    return dbRead(async () => {
-      const [rows, count] = await Promise.all([
-        db.query<DetectionRow>(
-          'SELECT detections',
-          `SELECT ${DETECTION_COLUMNS} FROM detections ${filter.sql} ORDER BY detected_at DESC, id DESC LIMIT $${n + 1} OFFSET $${n + 2}`,
-          [...filter.values, limit, offset],
-        ),
-        db.query<{ total: string }>('SELECT detections', `SELECT count(*) AS total FROM detections ${filter.sql}`, filter.values),
-      ]);
-      const total = Number(count.rows[0]?.total ?? 0);
-      const items = rows.rows.map(detectionToJson);
-      return json(200, { items, pagination: { total, limit, offset, has_more: offset + items.length < total } });
-    });
+    return page<DetectionRow>('detections', DETECTION_COLUMNS, 'detected_at', conditions, { limit, offset }, detectionToJson);
   }
 
   async function listEvents({ url }: RouteRequest): Promise<JsonResponse> {
@@ -386,21 +399,7 @@ export function createRoutes(deps: ApiDeps): Route[] {
     if (batchId !== undefined) conditions.push(['batch_id = ?', batchId]);
     const traceId = textParam(url, 'trace_id');
     if (traceId !== undefined) conditions.push(['trace_id = ?', traceId.toLowerCase()]);
-    const filter = where(conditions);
-    const n = filter.values.length;
-    return dbRead(async () => {
-      const [rows, count] = await Promise.all([
-        db.query<EventRow>(
-          'SELECT events',
-          `SELECT ${EVENT_COLUMNS} FROM events ${filter.sql} ORDER BY started_at DESC, id DESC LIMIT $${n + 1} OFFSET $${n + 2}`,
-          [...filter.values, limit, offset],
-        ),
-        db.query<{ total: string }>('SELECT events', `SELECT count(*) AS total FROM events ${filter.sql}`, filter.values),
-      ]);
-      const total = Number(count.rows[0]?.total ?? 0);
-      const items = rows.rows.map(eventToJson);
-      return json(200, { items, pagination: { total, limit, offset, has_more: offset + items.length < total } });
-    });
+    return page<EventRow>('events', EVENT_COLUMNS, 'started_at', conditions, { limit, offset }, eventToJson);
   }
 
   async function getEvent({ params }: RouteRequest): Promise<JsonResponse> {

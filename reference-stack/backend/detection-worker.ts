@@ -1,14 +1,14 @@
 import { readFile } from 'node:fs/promises';
-import { SpanKind, context, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
+import { SpanKind, context, trace, type Span, type Tracer } from '@opentelemetry/api';
 import type { Logger } from '../common/log.ts';
 import { MEDIA_TYPES, sniffImageType } from '../common/image.ts';
 import { AbortedError } from '../common/timing.ts';
-import { baggageAttributes, extractTraceCarrier, recordException } from '../telemetry/tracing.ts';
+import { recordException } from '../telemetry/tracing.ts';
 import type { BatchAggregator } from './batch-aggregator.ts';
 import { cameraNameFromId, UPSERT_CAMERA_SQL, type Database } from './db.ts';
 import { DetectorUnavailableError, type DetectorClient, type DetectResponse } from './detector-client.ts';
 import {
-  consumerAttributes,
+  receiveJob,
   type DeadLetter,
   DETECTION_DLQ,
   DETECTION_QUEUE,
@@ -64,25 +64,12 @@ export class DetectionJobHandler implements JobHandler {
 
   async handle(raw: string, signal: AbortSignal): Promise<JobOutcome> {
     const { tracer, log } = this.deps;
-    let job: DetectionJob | undefined;
-    let parseError: string | undefined;
-    try {
-      job = detectionJobSchema.parse(JSON.parse(raw));
-    } catch (error) {
-      parseError = (error as Error).message.slice(0, 300);
-    }
-    const parent = extractTraceCarrier(job?.trace_context);
-    const attributes: Attributes = {
-      ...baggageAttributes(parent),
-      ...consumerAttributes(DETECTION_QUEUE, raw),
-    };
+    const { job, parseError, parent, attributes } = receiveJob(detectionJobSchema, DETECTION_QUEUE, raw);
     if (job !== undefined) {
       attributes['camera_id'] = job.camera_id;
       attributes['file_path'] = job.file_path;
       attributes['media_type'] = job.media_type;
       if (job.file_hash !== undefined) attributes['file.hash'] = job.file_hash;
-      const queuedAt = Date.parse(job.timestamp);
-      if (Number.isFinite(queuedAt)) attributes['queue_wait_ms'] = Math.max(0, Date.now() - queuedAt);
     }
     const span = tracer.startSpan(SPAN_DETECTION_PROCESSING, { kind: SpanKind.CONSUMER, attributes }, parent);
     return context.with(trace.setSpan(parent, span), async (): Promise<JobOutcome> => {

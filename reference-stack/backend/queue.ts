@@ -1,10 +1,10 @@
-import { context, ROOT_CONTEXT, SpanKind, type Attributes, type Tracer } from '@opentelemetry/api';
+import { context, ROOT_CONTEXT, SpanKind, type Attributes, type Context, type Tracer } from '@opentelemetry/api';
 import { ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '@opentelemetry/semantic-conventions';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { rateLimited, type Logger } from '../common/log.ts';
 import { withTimeout } from '../common/timing.ts';
-import { inSpan, injectTraceCarrier, type TraceCarrier } from '../telemetry/tracing.ts';
+import { baggageAttributes, extractTraceCarrier, inSpan, injectTraceCarrier, type TraceCarrier } from '../telemetry/tracing.ts';
 
 /** Redis queue keys of the HSI pipeline. */
 export const DETECTION_QUEUE = 'detection_queue';
@@ -165,6 +165,32 @@ export function consumerAttributes(queue: string, raw: string): Attributes {
     [ATTR_MESSAGING_OPERATION_TYPE]: 'process',
     [ATTR_MESSAGING_MESSAGE_BODY_SIZE]: Buffer.byteLength(raw),
   };
+}
+
+/** A queue message as a worker takes it: the job (or why it is not one) and its consumer span's start. */
+export interface ReceivedJob<J> {
+  job: J | undefined;
+  parseError: string | undefined;
+  /** The producer's context from the message (root when it carries none). */
+  parent: Context;
+  /** Baggage, messaging attributes and `queue_wait_ms`; the worker adds its job's own. */
+  attributes: Attributes;
+}
+
+/** Parses one message of `queue`; a bad message is still received (the worker dead-letters it in a span). */
+export function receiveJob<J extends { trace_context?: TraceCarrier | undefined; timestamp: string }>(schema: z.ZodType<J>, queue: string, raw: string): ReceivedJob<J> {
+  let job: J | undefined;
+  let parseError: string | undefined;
+  try {
+    job = schema.parse(JSON.parse(raw));
+  } catch (error) {
+    parseError = (error as Error).message.slice(0, 300);
+  }
+  const parent = extractTraceCarrier(job?.trace_context);
+  const attributes: Attributes = { ...baggageAttributes(parent), ...consumerAttributes(queue, raw) };
+  const queuedAt = job === undefined ? Number.NaN : Date.parse(job.timestamp);
+  if (Number.isFinite(queuedAt)) attributes['queue_wait_ms'] = Math.max(0, Date.now() - queuedAt);
+  return { job, parseError, parent, attributes };
 }
 
 /**

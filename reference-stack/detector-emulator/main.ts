@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { faultSettingsJson } from '../common/fault-knobs.ts';
 import { createLogger } from '../common/log.ts';
+import { stopOnSignals } from '../common/lifecycle.ts';
 import { createDetectorEmulator, DEFAULT_SERVICE_NAME } from './app.ts';
 import { initDetectorTracing } from './defects.ts';
 import { EmulatorSettingsError, loadEmulatorSettings, type EmulatorSettings } from './settings.ts';
@@ -48,18 +49,7 @@ async function main(): Promise<void> {
     ...(dropper !== undefined ? { extraStats: () => ({ spans_dropped: dropper.dropped }) } : {}),
   });
 
-  let stopping = false;
-  const shutdown = async (signal: string): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
-    log.info('shutting down', { signal });
-    setTimeout(() => process.exit(1), 5000).unref();
-    await app.server.close(2500);
-    await tracing.shutdown(1500);
-    process.exit(0);
-  };
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
+  stopOnSignals(log, app.server, tracing);
 
   await app.server.listen(settings.port, settings.host);
   log.info('YOLO26 emulator listening', {
