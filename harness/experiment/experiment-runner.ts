@@ -7,7 +7,7 @@ import { ConfigError, ExitCode, errorMessage } from '../errors.ts';
 import { runLoadWithDriver, type LoadDriver } from '../load/run-with-driver.ts';
 import type { LoadRequestRecord, LoadResult } from '../load/load-result.ts';
 import { activeDurationMs } from '../load/schedule.ts';
-import { REPORT_SCHEMA_VERSION, type FaultWindowView, type RunReportModel } from '../report/report-model.ts';
+import { REPORT_SCHEMA_VERSION, type RunReportModel } from '../report/report-model.ts';
 import { RunResults } from '../report/run-results.ts';
 import { writeReports } from '../report/write-reports.ts';
 import type { Scenario } from '../scenario/scenario-types.ts';
