@@ -11,8 +11,7 @@ import {
   type AnalysisJob,
   analysisJobSchema,
   receiveJob,
-  type DeadLetter,
-  publish,
+  deadLetter,
   type RedisConnections,
 } from './queue.ts';
 import type { JobHandler, JobOutcome } from './queue-worker.ts';
@@ -256,24 +255,7 @@ export class AnalysisJobHandler implements JobHandler {
     }
   }
 
-  private async deadLetter(raw: string, job: AnalysisJob | undefined, failure: JobFailure, span: Span): Promise<boolean> {
-    const { tracer, redis, log } = this.deps;
-    const entry: DeadLetter = {
-      ...(job ?? { raw }),
-      error: failure.message,
-      error_code: failure.code,
-      attempts: failure.attempts,
-      failed_at: new Date().toISOString(),
-      queue: ANALYSIS_QUEUE,
-    };
-    try {
-      await publish(tracer, redis.main, redis.address, ANALYSIS_DLQ, entry, false, job === undefined ? {} : { batch_id: job.batch_id, camera_id: job.camera_id });
-      log.warn('analysis job dead-lettered', { error_code: failure.code, error: failure.message, batch_id: job?.batch_id });
-      return true;
-    } catch (error) {
-      recordException(span, error, 'dead-lettering failed');
-      log.error('dead-lettering failed; the analysis job is lost', { error, batch_id: job?.batch_id, original_error: failure.message });
-      return false;
-    }
+  private deadLetter(raw: string, job: AnalysisJob | undefined, failure: JobFailure, span: Span): Promise<boolean> {
+    return deadLetter(this.deps, { queue: ANALYSIS_QUEUE, dlq: ANALYSIS_DLQ }, raw, job, failure, span, job === undefined ? {} : { batch_id: job.batch_id, camera_id: job.camera_id });
   }
 }

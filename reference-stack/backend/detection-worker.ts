@@ -9,12 +9,11 @@ import { cameraNameFromId, UPSERT_CAMERA_SQL, type Database } from './db.ts';
 import { DetectorUnavailableError, type DetectorClient, type DetectResponse } from './detector-client.ts';
 import {
   receiveJob,
-  type DeadLetter,
+  deadLetter,
   DETECTION_DLQ,
   DETECTION_QUEUE,
   type DetectionJob,
   detectionJobSchema,
-  publish,
   type RedisConnections,
 } from './queue.ts';
 import type { JobHandler, JobOutcome } from './queue-worker.ts';
@@ -185,25 +184,7 @@ export class DetectionJobHandler implements JobHandler {
     }
   }
 
-  private async deadLetter(raw: string, job: DetectionJob | undefined, failure: JobFailure, span: Span): Promise<boolean> {
-    const { tracer, redis, log } = this.deps;
-    const entry: DeadLetter = {
-      ...(job ?? { raw }),
-      error: failure.message,
-      error_code: failure.code,
-      attempts: failure.attempts,
-      failed_at: new Date().toISOString(),
-      queue: DETECTION_QUEUE,
-    };
-    try {
-      // The DLQ entry keeps the original trace_context; the push is a PRODUCER span of this trace.
-      await publish(tracer, redis.main, redis.address, DETECTION_DLQ, entry, false, job === undefined ? {} : { camera_id: job.camera_id, file_path: job.file_path });
-      log.warn('detection job dead-lettered', { error_code: failure.code, error: failure.message, attempts: failure.attempts, file_path: job?.file_path });
-      return true;
-    } catch (error) {
-      recordException(span, error, 'dead-lettering failed');
-      log.error('dead-lettering failed; the job is lost', { error, file_path: job?.file_path, original_error: failure.message });
-      return false;
-    }
+  private deadLetter(raw: string, job: DetectionJob | undefined, failure: JobFailure, span: Span): Promise<boolean> {
+    return deadLetter(this.deps, { queue: DETECTION_QUEUE, dlq: DETECTION_DLQ }, raw, job, failure, span, job === undefined ? {} : { camera_id: job.camera_id, file_path: job.file_path });
   }
 }

@@ -1,10 +1,10 @@
-import { context, ROOT_CONTEXT, SpanKind, type Attributes, type Context, type Tracer } from '@opentelemetry/api';
+import { context, ROOT_CONTEXT, SpanKind, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
 import { ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '@opentelemetry/semantic-conventions';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { rateLimited, type Logger } from '../common/log.ts';
 import { withTimeout } from '../common/timing.ts';
-import { baggageAttributes, extractTraceCarrier, inSpan, injectTraceCarrier, type TraceCarrier } from '../telemetry/tracing.ts';
+import { baggageAttributes, extractTraceCarrier, inSpan, injectTraceCarrier, recordException, type TraceCarrier } from '../telemetry/tracing.ts';
 
 /** Redis queue keys of the HSI pipeline. */
 export const DETECTION_QUEUE = 'detection_queue';
@@ -165,6 +165,40 @@ export function consumerAttributes(queue: string, raw: string): Attributes {
     [ATTR_MESSAGING_OPERATION_TYPE]: 'process',
     [ATTR_MESSAGING_MESSAGE_BODY_SIZE]: Buffer.byteLength(raw),
   };
+}
+
+/**
+ * Pushes a job that will not succeed to its dead-letter queue, in a PRODUCER span of the job's
+ * trace (the entry keeps the original `trace_context`). `identity` names the job in the span and
+ * the log (camera, file or batch). False when even that push failed: the job is lost.
+ */
+export async function deadLetter(
+  deps: { tracer: Tracer; redis: RedisConnections; log: Logger },
+  queues: { queue: string; dlq: string },
+  raw: string,
+  job: Record<string, unknown> | undefined,
+  failure: { message: string; code: string; attempts: number },
+  span: Span,
+  identity: Attributes,
+): Promise<boolean> {
+  const { tracer, redis, log } = deps;
+  const entry: DeadLetter = {
+    ...(job ?? { raw }),
+    error: failure.message,
+    error_code: failure.code,
+    attempts: failure.attempts,
+    failed_at: new Date().toISOString(),
+    queue: queues.queue,
+  };
+  try {
+    await publish(tracer, redis.main, redis.address, queues.dlq, entry, false, identity);
+    log.warn(`${queues.queue} job dead-lettered`, { error_code: failure.code, error: failure.message, attempts: failure.attempts, ...identity });
+    return true;
+  } catch (error) {
+    recordException(span, error, 'dead-lettering failed');
+    log.error(`dead-lettering failed; the ${queues.queue} job is lost`, { error, original_error: failure.message, ...identity });
+    return false;
+  }
 }
 
 /** A queue message as a worker takes it: the job (or why it is not one) and its consumer span's start. */
