@@ -276,14 +276,15 @@ export const AttributeCheckSchema = z.union(
 
 export const SpanKindSchema = z.enum(['internal', 'server', 'client', 'producer', 'consumer', 'unspecified']);
 
+/** The selector's fields, for schemas that select spans and add their own (span-tree nodes). */
+export const SPAN_SELECTOR_FIELDS = {
+  service: TextMatcherSchema.optional(),
+  name: TextMatcherSchema.optional(),
+  kind: z.union([SpanKindSchema, z.array(SpanKindSchema).min(1)], { error: 'expected a span kind (internal, server, client, producer, consumer, unspecified) or a list of them' }).optional(),
+  status: z.enum(['unset', 'ok', 'error']).optional(),
+  event: z.string().min(1).optional(),
+  attributes: z.record(z.string().min(1), AttributeCheckSchema).optional(),
+};
+
 /** Validates the JSON form of a selector (unknown keys rejected). */
-export const SpanSelectorSchema = z
-  .object({
-    service: TextMatcherSchema.optional(),
-    name: TextMatcherSchema.optional(),
-    kind: z.union([SpanKindSchema, z.array(SpanKindSchema).min(1)], { error: 'expected a span kind (internal, server, client, producer, consumer, unspecified) or a list of them' }).optional(),
-    status: z.enum(['unset', 'ok', 'error']).optional(),
-    event: z.string().min(1).optional(),
-    attributes: z.record(z.string().min(1), AttributeCheckSchema).optional(),
-  })
-  .strict();
+export const SpanSelectorSchema = z.object(SPAN_SELECTOR_FIELDS).strict();

@@ -4,8 +4,7 @@ import {
   AttributeCheckSchema,
   normalizeAttributeCheck,
   normalizeSelector,
-  SpanKindSchema,
-  TextMatcherSchema,
+  SPAN_SELECTOR_FIELDS,
   type AttributeCheck,
   type AttributeCheckInput,
   type SpanSelector,
@@ -174,12 +173,7 @@ const countSchema = z.union(
 export const SpanTreeNodeSchema: z.ZodType<SpanTreeNode> = z.lazy(() =>
   z
     .object({
-      service: TextMatcherSchema.optional(),
-      name: TextMatcherSchema.optional(),
-      kind: z.union([SpanKindSchema, z.array(SpanKindSchema).min(1)], { error: 'expected a span kind (internal, server, client, producer, consumer, unspecified) or a list of them' }).optional(),
-      status: z.enum(['unset', 'ok', 'error']).optional(),
-      event: z.string().min(1).optional(),
-      attributes: z.record(z.string().min(1), AttributeCheckSchema).optional(),
+      ...SPAN_SELECTOR_FIELDS,
       relation: z.enum(['child', 'descendant']).optional(),
       count: countSchema.optional(),
       under: z.enum(['every', 'some']).optional(),
