@@ -37,6 +37,13 @@ const common = {
   cameras: z.array(z.string().min(1)).min(1).optional(),
 };
 
+/** The two iteration executors take the same options; they differ in how iterations are shared. */
+const iterationOptions = {
+  vus: int('vus').min(1).default(1),
+  iterations: int('iterations').min(1).default(1),
+  maxDuration: positiveDuration.default(600_000),
+};
+
 const stage = z.object({ duration, target: int('target').min(0, 'target must be 0 or more') }).strict();
 const stages = z.array(stage).min(1, 'needs at least one stage');
 
@@ -46,18 +53,14 @@ export const ExecutorSchema = z.discriminatedUnion(
     z
       .object({
         executor: z.literal('shared-iterations'),
-        vus: int('vus').min(1).default(1),
-        iterations: int('iterations').min(1).default(1),
-        maxDuration: positiveDuration.default(600_000),
+        ...iterationOptions,
         ...common,
       })
       .strict(),
     z
       .object({
         executor: z.literal('per-vu-iterations'),
-        vus: int('vus').min(1).default(1),
-        iterations: int('iterations').min(1).default(1),
-        maxDuration: positiveDuration.default(600_000),
+        ...iterationOptions,
         ...common,
       })
       .strict(),
