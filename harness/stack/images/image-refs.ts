@@ -1,4 +1,13 @@
+import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import type { StackConfig } from '../../config/stack-config.ts';
+
+/**
+ * The reference stack's image is built from this checkout's sources, so its tag names the
+ * checkout: two clones on one machine (a CI run beside a developer's tree) never replace
+ * each other's image between a build and a container start.
+ */
+const CHECKOUT_TAG = createHash('sha256').update(fileURLToPath(new URL('../../..', import.meta.url))).digest('hex').slice(0, 10);
 
 /** The images one stack needs, by role. */
 export interface StackImages {
@@ -28,7 +37,7 @@ export const LOCAL_IMAGES: StackImages & { base: string; node: string } = {
   jaeger: `hsi-chaos/jaeger:${PINNED.jaegerVersion}`,
   toxiproxy: `hsi-chaos/toxiproxy:${PINNED.toxiproxyVersion.slice(1)}`,
   node: `hsi-chaos/node:${PINNED.nodeVersion}`,
-  referenceStack: 'hsi-chaos/reference-stack-emulated:dev',
+  referenceStack: `hsi-chaos/reference-stack-emulated:dev-${CHECKOUT_TAG}`,
 };
 
 export function stackImages(config: Pick<StackConfig, 'imageMode' | 'registryImages'>): StackImages {
