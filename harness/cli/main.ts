@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { loadStackConfig, type StackConfig } from '../config/stack-config.ts';
 import { ConfigError, ExitCode, HarnessError } from '../errors.ts';
 import { runUploadTraceCheck } from '../experiment/upload-trace-check.ts';
+import { gpuSummaryLine } from '../gpu/gpu-report-view.ts';
 import { listRuns, removeAllHarnessResources, removeLeftovers, removeRun } from '../stack/cleanup.ts';
 import { ensureDockerEngine } from '../stack/docker-engine.ts';
 import { HsiStack, newRunId } from '../stack/hsi-stack.ts';
@@ -154,6 +155,7 @@ function printExperiment(report: RunReportModel, dir: string): void {
       lines.push(`                   upload → detections p95 ${ms(d.before.p95Ms)} before, ${ms(d.during.p95Ms)} during, ${ms(d.after.p95Ms)} after; ${back}`);
     }
   }
+  if (report.gpu) lines.push(`  gpu              ${gpuSummaryLine(report.gpu)}`);
   for (const t of report.thresholds) lines.push(`  threshold        ${t.ok ? colour.green('ok    ') : colour.red('FAILED')} ${t.metric}: ${t.expression}${t.value !== undefined ? ` (${t.value.toFixed(2)})` : ''}`);
   for (const a of [...report.assertions].sort((x, y) => Number(x.passed) - Number(y.passed))) {
     lines.push(`  ${a.passed ? colour.green('✓') : colour.red('✗')} ${a.family.padEnd(13)} ${a.passed ? a.name : `${a.name}: ${colour.red(a.message)}`}`);

@@ -136,6 +136,53 @@ export interface PipelineTimeSeries {
   uploadToEvent: TimeSeriesPoint[];
 }
 
+/** One GPU sample on the report's time axis (seconds since the load started); null = not reported. */
+export interface GpuPoint {
+  tSec: number;
+  utilizationPct: number | null;
+  memoryUsedMiB: number | null;
+  memoryTotalMiB: number | null;
+  temperatureC: number | null;
+  powerW: number | null;
+}
+
+/** Highest values seen (null: never reported); memoryUsedFraction = max used/total of any GPU. */
+export interface GpuPeaksView {
+  utilizationPct: number | null;
+  memoryUsedMiB: number | null;
+  memoryTotalMiB: number | null;
+  memoryUsedFraction: number | null;
+  temperatureC: number | null;
+  powerW: number | null;
+}
+
+export interface GpuPeaksOfDeviceView extends GpuPeaksView {
+  index: number;
+  name: string | null;
+}
+
+/**
+ * GPU telemetry of the run (harness/gpu): the source used in HSI's fallback order, or
+ * `available: false` with source "no GPU telemetry" and why each source did not count.
+ */
+export interface GpuReportView {
+  available: boolean;
+  /** "nvidia-smi (host)", "backend /api/system/gpu", … or "no GPU telemetry". */
+  source: string;
+  tried: { source: string; reason: string }[];
+  sampleCount: number;
+  malformedLines: number;
+  readFailures: number;
+  lastReadFailure: string | null;
+  /** GPUs that disappeared from the source's answers, at seconds since the load started. */
+  lost: { index: number; name: string | null; atSec: number }[];
+  peaks: GpuPeaksView;
+  perGpu: GpuPeaksOfDeviceView[];
+  series: { index: number; name: string | null; points: GpuPoint[] }[];
+  /** A capacity knee to mark on the GPU charts (set by a capacity search). */
+  knee?: { tSec: number; label: string };
+}
+
 export interface RunReportModel {
   schemaVersion: typeof REPORT_SCHEMA_VERSION;
   runId: string;
@@ -155,6 +202,8 @@ export interface RunReportModel {
   operations: OperationLatency[];
   exampleTraces: ExampleTrace[];
   serviceMap: ServiceEdge[];
+  /** Absent in reports written before GPU telemetry existed. */
+  gpu?: GpuReportView;
   /** Problems that stopped a phase (stack did not start, Jaeger unreachable, …). */
   errors: string[];
 }

@@ -18,6 +18,37 @@ const TimeSeriesPointSchema = z.object({ tSec: z.number(), requests: z.number(),
 const phase = z.object({ p95Ms: nullableNumber, errorRate: z.number(), requests: z.number() });
 const impactSchema = z.object({ before: phase, during: phase, after: phase, recoverySeconds: nullableNumber });
 
+const gpuPeaks = z.object({
+  utilizationPct: nullableNumber,
+  memoryUsedMiB: nullableNumber,
+  memoryTotalMiB: nullableNumber,
+  memoryUsedFraction: nullableNumber,
+  temperatureC: nullableNumber,
+  powerW: nullableNumber,
+});
+const GpuPointSchema = z.object({
+  tSec: z.number(),
+  utilizationPct: nullableNumber,
+  memoryUsedMiB: nullableNumber,
+  memoryTotalMiB: nullableNumber,
+  temperatureC: nullableNumber,
+  powerW: nullableNumber,
+});
+const GpuReportViewSchema = z.object({
+  available: z.boolean(),
+  source: z.string(),
+  tried: z.array(z.object({ source: z.string(), reason: z.string() })),
+  sampleCount: z.number(),
+  malformedLines: z.number(),
+  readFailures: z.number(),
+  lastReadFailure: z.string().nullable(),
+  lost: z.array(z.object({ index: z.number(), name: z.string().nullable(), atSec: z.number() })),
+  peaks: gpuPeaks,
+  perGpu: z.array(gpuPeaks.extend({ index: z.number(), name: z.string().nullable() })),
+  series: z.array(z.object({ index: z.number(), name: z.string().nullable(), points: z.array(GpuPointSchema) })),
+  knee: z.object({ tSec: z.number(), label: z.string() }).optional(),
+});
+
 export const RunReportModelSchema = z.object({
   schemaVersion: z.literal(REPORT_SCHEMA_VERSION),
   runId: z.string().min(1),
@@ -108,6 +139,7 @@ export const RunReportModelSchema = z.object({
     }),
   ),
   serviceMap: z.array(z.object({ from: z.string(), to: z.string(), calls: z.number(), broken: z.boolean() })),
+  gpu: GpuReportViewSchema.optional(),
   errors: z.array(z.string()),
 });
 

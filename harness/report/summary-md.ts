@@ -15,6 +15,7 @@ import {
   verdictLine,
   verdictWord,
 } from './format.ts';
+import { gpuSummaryLine } from '../gpu/gpu-report-view.ts';
 import type { FaultImpactView, FaultWindowView, RunReportModel } from './report-model.ts';
 import type { RunResults } from './run-results.ts';
 
@@ -75,6 +76,10 @@ export function renderSummaryMarkdown(model: RunReportModel, options: SummaryMar
         `latency p50 ${formatMs(k.p50Ms)} · p95 ${formatMs(k.p95Ms)} · p99 ${formatMs(k.p99Ms)}` +
         (model.load && model.load.droppedIterations > 0 ? `, ${formatNumber(model.load.droppedIterations)} iterations dropped` : ''),
     );
+  }
+  if (model.gpu) {
+    lines.push('');
+    lines.push(`GPU: ${escapeMarkdownText(gpuSummaryLine(model.gpu))}`);
   }
   for (const e of model.errors.slice(0, 3)) {
     lines.push('');

@@ -13,7 +13,7 @@ import { clip, el, formatTickMs, linearScale, type LinearScale, n, niceMax, nice
  */
 export const CHART_WIDTH = 960;
 export const CHART_HEIGHT = 300;
-const MARGIN = { left: 70, right: 20, top: 58, bottom: 38 };
+export const MARGIN = { left: 70, right: 20, top: 58, bottom: 38 };
 
 export interface TimeAxis {
   minSec: number;
@@ -28,7 +28,7 @@ export const LATENCY_LINES = [
   { key: 'p99Ms', label: 'p99', colour: '#B2182B', cls: 'line-p99' },
 ] as const;
 
-function xScale(axis: TimeAxis): LinearScale {
+export function xScale(axis: TimeAxis): LinearScale {
   return linearScale([axis.minSec, axis.maxSec], [MARGIN.left, CHART_WIDTH - MARGIN.right]);
 }
 
@@ -36,7 +36,7 @@ function axisLabel(sec: number): string {
   return `${Number.isInteger(sec) ? sec : sec.toFixed(1)} s`;
 }
 
-function xAxis(x: LinearScale, axis: TimeAxis): string {
+export function xAxis(x: LinearScale, axis: TimeAxis): string {
   const bottom = CHART_HEIGHT - MARGIN.bottom;
   let out = el('line', { class: 'axis', x1: MARGIN.left, y1: bottom, x2: CHART_WIDTH - MARGIN.right, y2: bottom });
   for (const t of niceTicks(axis.minSec, axis.maxSec, 10)) {
@@ -47,7 +47,7 @@ function xAxis(x: LinearScale, axis: TimeAxis): string {
   return out;
 }
 
-function yAxis(y: LinearScale, max: number, unit: (v: number) => string, name: string | null): string {
+export function yAxis(y: LinearScale, max: number, unit: (v: number) => string, name: string | null): string {
   let out = '';
   for (const v of niceTicks(0, max, 5)) {
     const py = y(v);
@@ -71,7 +71,7 @@ function faultTitle(f: FaultWindowView): string {
 }
 
 /** Shaded windows plus their labels (two label rows, so neighbours do not overlap). */
-function faultWindows(x: LinearScale, faults: readonly FaultWindowView[], axis: TimeAxis, withLabels: boolean, overlay = false): string {
+export function faultWindows(x: LinearScale, faults: readonly FaultWindowView[], axis: TimeAxis, withLabels: boolean, overlay = false): string {
   const top = MARGIN.top;
   const height = CHART_HEIGHT - MARGIN.top - MARGIN.bottom;
   const rowEnds = [-Infinity, -Infinity];
@@ -134,7 +134,7 @@ function linePath(points: readonly TimeSeriesPoint[], key: 'p50Ms' | 'p95Ms' | '
   return { d, dots };
 }
 
-function legend(items: { label: string; colour: string; dashed?: boolean; box?: boolean }[]): string {
+export function legend(items: { label: string; colour: string; dashed?: boolean; box?: boolean }[]): string {
   let out = '';
   let px = CHART_WIDTH - MARGIN.right;
   for (const item of [...items].reverse()) {
@@ -148,7 +148,7 @@ function legend(items: { label: string; colour: string; dashed?: boolean; box?: 
   return `<g class="legend-group">${out}</g>`;
 }
 
-function frame(id: string, label: string, body: string, axis: TimeAxis): string {
+export function frame(id: string, label: string, body: string, axis: TimeAxis): string {
   return `<svg id="${id}" class="chart" viewBox="0 0 ${CHART_WIDTH} ${CHART_HEIGHT}" role="img" aria-label="${label}" data-x-min="${n(axis.minSec)}" data-x-max="${n(axis.maxSec)}" data-plot-left="${MARGIN.left}" data-plot-right="${CHART_WIDTH - MARGIN.right}" preserveAspectRatio="xMinYMin meet">${body}</svg>`;
 }
 

@@ -18,6 +18,7 @@ import {
 import type { FaultImpactView, FaultWindowView, RunReportModel, TimeSeriesPoint } from '../report-model.ts';
 import { downsampleTimeSeries } from '../time-series.ts';
 import { latencyChart, throughputChart, type TimeAxis } from './charts.ts';
+import { gpuSection } from './gpu-charts.ts';
 import { serviceMapSvg } from './service-map.ts';
 import { serviceColours } from './svg.ts';
 import { waterfallSvg } from './waterfall.ts';
@@ -74,6 +75,7 @@ svg .fault-window-planned{fill:none;stroke:var(--fault-edge);stroke-dasharray:4 
 svg .fault-label{fill:#8a3c00;font-weight:600}svg .fault-label.planned{fill:var(--muted);font-weight:400}
 svg .hover{fill:transparent}svg .hover:hover{fill:rgba(0,0,0,.05)}
 svg .bars-ok rect{fill:#7FA7C9}svg .bars-error rect{fill:#D62728}
+svg .load-bars rect{pointer-events:none}svg .knee-label{fill:#222;font-weight:600}.gpu-none{border-left:4px solid var(--muted);padding-left:8px}
 svg .legend{fill:#333}svg .empty{fill:var(--muted);font-style:italic}
 svg .row-band{fill:#f7f8fa}
 svg .span{stroke:rgba(0,0,0,.25);stroke-width:.6}
@@ -216,6 +218,16 @@ function operationsTable(model: RunReportModel): string {
   return `<div class="table-wrap"><table class="data"><thead><tr><th>status</th><th>service</th><th>operation</th><th>count</th><th>p50</th><th>p90</th><th>p95</th><th>p99</th><th>budget</th></tr></thead><tbody>${rows}</tbody></table></div>`;
 }
 
+/** Peak GPU memory used (the capacity limit HSI hit first), or plainly "no GPU telemetry". */
+function gpuTile(model: RunReportModel): string {
+  const gpu = model.gpu!;
+  if (!gpu.available) return tile('GPU', gpu.source);
+  const f = gpu.peaks.memoryUsedFraction;
+  const u = gpu.peaks.utilizationPct;
+  const value = f !== null ? `${(f * 100).toFixed(1)} % mem` : u !== null ? `${u.toFixed(0)} % util` : 'see below';
+  return tile('GPU peak', value, f !== null && f >= 0.95 ? 'bad' : undefined);
+}
+
 export function renderReportHtml(model: RunReportModel, options: ReportHtmlOptions = {}): string {
   const maxPoints = options.maxChartPoints ?? 600;
   const maxTraces = options.maxExampleTraces ?? 4;
@@ -240,6 +252,7 @@ export function renderReportHtml(model: RunReportModel, options: ReportHtmlOptio
     tile('thresholds', k.thresholdsTotal === 0 ? 'none' : `${k.thresholdsTotal - k.thresholdsFailed}/${k.thresholdsTotal} ok`, k.thresholdsTotal === 0 ? undefined : k.thresholdsFailed > 0 ? 'bad' : 'ok'),
     tile('faults', String(model.faults.length), faultState),
     tile('duration', formatSeconds(k.durationSec)),
+    ...(model.gpu ? [gpuTile(model)] : []),
   ].join('');
 
   const facts = [
@@ -288,13 +301,14 @@ ${model.scenario.description ? `<p class="facts">${h(model.scenario.description)
 <p class="facts">${facts.join(' · ')}</p>
 <div class="tiles">${tiles}</div>
 ${errors}
-<nav class="toc"><a href="#latency">latency</a><a href="#throughput">throughput</a>${model.pipelineTimeSeries ? '<a href="#pipeline">pipeline</a>' : ''}<a href="#faults">faults</a><a href="#thresholds">thresholds</a><a href="#expectations">expectations</a><a href="#operations">operations</a><a href="#traces">traces</a><a href="#map">service map</a></nav>
+<nav class="toc"><a href="#latency">latency</a><a href="#throughput">throughput</a>${model.pipelineTimeSeries ? '<a href="#pipeline">pipeline</a>' : ''}${model.gpu ? '<a href="#gpu">GPU</a>' : ''}<a href="#faults">faults</a><a href="#thresholds">thresholds</a><a href="#expectations">expectations</a><a href="#operations">operations</a><a href="#traces">traces</a><a href="#map">service map</a></nav>
 </header>
 <section id="latency"><h2>Latency percentiles over time</h2>
 <figure>${latencyChart(points, model.faults, axis)}<figcaption>p50 / p95 / p99 of request latency per ${h(formatSeconds(axis.bucketSec))} bucket.${faultNote}${downsampleNote}</figcaption></figure></section>
 <section id="throughput"><h2>Throughput and errors</h2>
 <figure>${throughputChart(points, model.faults, axis)}<figcaption>Requests per second in each bucket, failed ones stacked in red.</figcaption></figure></section>
 ${pipelineSection(model, axis, maxPoints, faultNote)}
+${gpuSection(model.gpu, points, model.faults, axis, maxPoints)}
 <section id="faults"><h2>Fault windows</h2>${faultsTable(model.faults)}</section>
 <section id="thresholds"><h2>Thresholds</h2>${thresholdsTable(model)}</section>
 <section id="expectations"><h2>Expectations ${k.assertionsFailed > 0 ? `<span class="muted">(${k.assertionsFailed} failed, listed first)</span>` : ''}</h2>${assertionsTable(model, traceAnchors)}</section>
