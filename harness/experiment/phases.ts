@@ -1,0 +1,255 @@
+import { request } from 'undici';
+import { StackFaultExecutor } from '../chaos/fault-executor.ts';
+import { planFaultTimeline, type PlannedFault } from '../chaos/fault-schema.ts';
+import { ToxicTimeline, type FaultWindowRecord } from '../chaos/toxic-timeline.ts';
+import type { StackConfig } from '../config/stack-config.ts';
+import { ConfigError, ExitCode, errorMessage } from '../errors.ts';
+import type { LoadRequestRecord, LoadResult } from '../load/load-result.ts';
+import { runLoadWithDriver, type LoadDriver } from '../load/run-with-driver.ts';
+import { activeDurationMs } from '../load/schedule.ts';
+import type { FaultWindowView, RunReportModel } from '../report/report-model.ts';
+import type { RunResults } from '../report/run-results.ts';
+import type { Scenario } from '../scenario/scenario-types.ts';
+import type { DefectName } from '../stack/defects.ts';
+import { ensureDockerEngine } from '../stack/docker-engine.ts';
+import { HsiStack, PROXIES, type StartedHsiStack } from '../stack/hsi-stack.ts';
+import { prepareImages } from '../stack/images/prepare-images.ts';
+import { registerTeardown } from '../stack/teardown.ts';
+import type { EvaluationResult, EvidenceEndpoints, ExperimentEvaluator } from './evaluator.ts';
+import { faultViews, reportFromLoad, reportFromPipeline } from './report-builder.ts';
+
+/**
+ * The phases of a run, each a named function a chaos experiment (experiment-runner.ts) and a
+ * capacity search (harness/capacity/) compose in their own order:
+ *
+ *   validateExperiment   pure: every input error throws ConfigError before a container starts
+ *   attachTarget         start the embedded stack, or attach an external one
+ *   checkSteadyState     the backend's health, before and after
+ *   runLoadPhase         one load (+ fault timeline, rolled back on every exit path)
+ *   evaluatePhase        drain, read traces and outcomes, evaluate the expectations
+ *   applyLoadOutcome / applyEvaluation / decideVerdict   fold results into the report model
+ *
+ * State that lives for the whole run (results folder, report model, interrupt handling,
+ * observers, teardown of the stack) is in RunSession (run-session.ts).
+ */
+
+export type ExperimentTarget =
+  | { kind: 'embedded'; defects?: DefectName[]; backendEnv?: Record<string, string>; detectorEnv?: Record<string, string>; llmEnv?: Record<string, string> }
+  | {
+      kind: 'external';
+      endpoints: EvidenceEndpoints;
+      toxiproxyUrl?: string;
+      /** Emulator admin URLs by target name, when the external stack is the reference stack. */
+      emulatorUrls?: Record<string, string>;
+    };
+
+/** The load's planned length: the latest end of its scenarios (k6 startTime + duration). */
+export function plannedLoadDurationMs(scenario: Scenario): number {
+  let end = 0;
+  for (const w of Object.values(scenario.scenarios)) end = Math.max(end, (w.startTimeMs ?? 0) + activeDurationMs(w));
+  return Math.min(end, scenario.limits.maxDurationMs);
+}
+
+/** What validation produced: the load's length and the fault timeline, planned. */
+export interface ValidatedExperiment {
+  loadMs: number;
+  plannedFaults: PlannedFault[];
+}
+
+/** Phase 0: everything that can be wrong with the input fails here, before a container starts. */
+export function validateExperiment(input: { scenario: Scenario; target: ExperimentTarget; evaluator: ExperimentEvaluator }): ValidatedExperiment {
+  const { scenario, target } = input;
+  const loadMs = plannedLoadDurationMs(scenario);
+  const plannedFaults = planFaultTimeline(scenario.faults, { targets: Object.keys(PROXIES), runDurationMs: loadMs, source: scenario.source });
+  input.evaluator.validate(scenario.expectations, scenario.source);
+  if (target.kind === 'external' && plannedFaults.some((f) => f.fault.type !== 'emulator') && target.toxiproxyUrl === undefined) {
+    throw new ConfigError(`${scenario.source}: faults need Toxiproxy; pass --toxiproxy-url for the external stack or remove the faults`);
+  }
+  return { loadMs, plannedFaults };
+}
+
+/** The stack a run talks to: its endpoints, a fault executor when faults can be injected, and (embedded) the started stack. */
+export interface AttachedTarget {
+  kind: ExperimentTarget['kind'];
+  endpoints: EvidenceEndpoints;
+  executor?: StackFaultExecutor;
+  /** Emulator admin URLs by name (detector, llm) when known: /health, /admin. */
+  emulatorUrls: Record<string, string>;
+  /** Only for the embedded stack; the session stops it. */
+  stack?: StartedHsiStack;
+}
+
+export interface AttachContext {
+  runId: string;
+  results: RunResults;
+  log: (line: string) => void;
+}
+
+/** Phase 1: start the embedded stack (Docker, images, containers) or attach the external one. */
+export async function attachTarget(target: ExperimentTarget, config: StackConfig, ctx: AttachContext): Promise<AttachedTarget> {
+  if (target.kind === 'external') {
+    const emulatorUrls = target.emulatorUrls ?? {};
+    const executor = target.toxiproxyUrl !== undefined || target.emulatorUrls !== undefined ? new StackFaultExecutor({ toxiproxyApiUrl: target.toxiproxyUrl ?? '', emulatorUrls }) : undefined;
+    return { kind: 'external', endpoints: target.endpoints, emulatorUrls, ...(executor ? { executor } : {}) };
+  }
+  const { log } = ctx;
+  await ensureDockerEngine({ bootstrap: config.dockerBootstrap, log, logDir: ctx.results.dir });
+  await prepareImages(config, { log });
+  log('starting the stack…');
+  const builder = new HsiStack(config).withRunId(ctx.runId).withLog(log).withDefects(target.defects ?? []);
+  if (target.backendEnv) builder.withBackendEnvironment(target.backendEnv);
+  if (target.detectorEnv) builder.withDetectorEnvironment(target.detectorEnv);
+  if (target.llmEnv) builder.withLlmEnvironment(target.llmEnv);
+  const stack = await builder.start();
+  log(`stack started in ${stack.timings.totalSeconds.toFixed(1)} s`);
+  const emulatorUrls = { detector: stack.getDetectorUrl(), llm: stack.getLlmUrl() };
+  return {
+    kind: 'embedded',
+    stack,
+    emulatorUrls,
+    endpoints: { backendUrl: stack.getBackendUrl(), jaegerUrl: stack.getJaegerQueryUrl(), postgresUrl: stack.getPostgresConnectionUri(), redisUrl: stack.getRedisUrl() },
+    executor: new StackFaultExecutor({ toxiproxyApiUrl: stack.getToxiproxyApiUrl(), emulatorUrls }),
+  };
+}
+
+export interface SteadyState {
+  ok: boolean;
+  detail: string;
+}
+
+/** Phases 2 and 6: the backend's /api/system/health answers 200. */
+export async function checkSteadyState(backendUrl: string): Promise<SteadyState> {
+  try {
+    const res = await request(`${backendUrl}/api/system/health`, { headersTimeout: 5_000, bodyTimeout: 5_000 });
+    const body = await res.body.text();
+    let status = '?';
+    try {
+      status = String((JSON.parse(body) as { status?: unknown }).status ?? '?');
+    } catch {
+      // not JSON: reported by status code alone
+    }
+    return { ok: res.statusCode === 200, detail: `HTTP ${res.statusCode}, status ${status}` };
+  } catch (error) {
+    return { ok: false, detail: errorMessage(error) };
+  }
+}
+
+export interface LoadPhaseInput {
+  scenario: Scenario;
+  target: AttachedTarget;
+  /** Where requests.ndjson (and faults.json) go: the run's folder, or a step's sub-folder. */
+  results: RunResults;
+  plannedFaults: readonly PlannedFault[];
+  driver?: LoadDriver;
+  signal?: AbortSignal;
+  log: (line: string) => void;
+  /** Called once the driver's clock starts (epoch ms): observers align their samples to it. */
+  onLoadStart?: (startEpochMs: number) => void;
+}
+
+export interface LoadPhaseOutcome {
+  loadResult: LoadResult;
+  /** The fault windows as applied (empty without faults). */
+  windows: FaultWindowRecord[];
+  /** Every request of this load, from requests.ndjson. */
+  requests: LoadRequestRecord[];
+  /** Epoch ms bounds of the load, for trace searches. */
+  window: { startEpochMs: number; endEpochMs: number };
+}
+
+/** Phase 3: the load with its fault timeline. Faults are reset first and rolled back on every exit path. */
+export async function runLoadPhase(input: LoadPhaseInput): Promise<LoadPhaseOutcome> {
+  const { results, log } = input;
+  const executor = input.target.executor;
+  let timeline: ToxicTimeline | undefined;
+  let unregisterFaults = () => {};
+  if (executor && input.plannedFaults.length > 0) {
+    await executor.resetAll();
+    timeline = new ToxicTimeline([...input.plannedFaults], executor, {
+      onRecord: (r, event) => {
+        log(`fault ${r.name} on ${r.target} ${event}${event === 'applied' ? ` (lag ${r.applyLagMs?.toFixed(1)} ms)` : event === 'removed' ? ` (lag ${r.removeLagMs?.toFixed(1)} ms)` : `: ${r.applyError ?? r.removeError}`}`);
+        results.writeJson('faults.json', timeline?.records() ?? []);
+      },
+    });
+    const t = timeline;
+    unregisterFaults = registerTeardown('fault rollback', () => t.stop());
+  }
+  try {
+    let startEpochMs = Date.now();
+    const loadResult = await runLoadWithDriver(input.driver ?? 'native', input.scenario, {
+      backendUrl: input.target.endpoints.backendUrl,
+      results,
+      ...(input.signal ? { signal: input.signal } : {}),
+      onStart: (startMono: number, epochMs: number) => {
+        startEpochMs = epochMs;
+        void timeline?.start(startMono);
+        input.onLoadStart?.(epochMs);
+      },
+    });
+    const endEpochMs = Date.now();
+    if (timeline) await timeline.stop();
+    const windows: FaultWindowRecord[] = timeline?.records() ?? [];
+    results.writeJson('faults.json', windows);
+    const requests = results.readNdjson<LoadRequestRecord>('requests.ndjson');
+    return { loadResult, windows, requests, window: { startEpochMs, endEpochMs } };
+  } finally {
+    if (timeline) await timeline.stop().catch(() => undefined);
+    unregisterFaults();
+  }
+}
+
+/** The load's part of the report: metrics, thresholds, fault windows with their impact on the uploads. */
+export function applyLoadOutcome(model: RunReportModel, load: LoadPhaseOutcome): void {
+  Object.assign(model, reportFromLoad(load.loadResult));
+  model.faults = faultViews(load.windows, load.requests.filter((r) => !r.interrupted).map((r) => ({ atMs: r.intendedMs, latencyMs: r.latencyMs, ok: r.ok })));
+}
+
+export interface EvaluatePhaseInput {
+  evaluator: ExperimentEvaluator;
+  scenario: Scenario;
+  runId: string;
+  results: RunResults;
+  endpoints: EvidenceEndpoints;
+  load: LoadPhaseOutcome;
+  log: (line: string) => void;
+}
+
+export const NO_EVALUATION: EvaluationResult = { assertions: [], operations: [], exampleTraces: [], serviceMap: [], notes: [] };
+
+/** Phases 4 and 5: wait for the pipeline to drain and the traces to arrive, then evaluate (skipped without expectations). */
+export async function evaluatePhase(input: EvaluatePhaseInput): Promise<EvaluationResult> {
+  const { scenario, load } = input;
+  if (scenario.expectations.length === 0) return NO_EVALUATION;
+  input.log('waiting for the pipeline to drain and the traces to arrive…');
+  const evaluation = await input.evaluator.evaluate({
+    runId: input.runId,
+    results: input.results,
+    expectations: scenario.expectations,
+    source: scenario.source,
+    endpoints: input.endpoints,
+    requests: load.requests,
+    faults: { windows: load.windows, loadStartEpochMs: load.window.startEpochMs },
+    window: load.window,
+    log: input.log,
+  });
+  for (const note of evaluation.notes) input.log(note);
+  return evaluation;
+}
+
+/** The evaluation's part of the report: verdicts, operations, traces, and the pipeline series. */
+export function applyEvaluation(model: RunReportModel, evaluation: EvaluationResult, windows: readonly FaultWindowRecord[]): void {
+  Object.assign(model, { assertions: evaluation.assertions, operations: evaluation.operations, exampleTraces: evaluation.exampleTraces, serviceMap: evaluation.serviceMap });
+  if (evaluation.pipelineLatencies && evaluation.pipelineLatencies.length > 0) {
+    const faults: FaultWindowView[] = model.faults;
+    Object.assign(model, reportFromPipeline(evaluation.pipelineLatencies, windows, faults));
+  }
+}
+
+/** The exit code: an assertion or the steady state failed → 1; a threshold failed → 99; else 0. */
+export function decideVerdict(model: RunReportModel, steady: { before: SteadyState; after: SteadyState }): void {
+  const failedAssertions = model.assertions.filter((a) => !a.passed).length;
+  const thresholdsFailed = model.thresholds.some((t) => !t.ok);
+  const steadyFailed = !steady.before.ok || !steady.after.ok;
+  model.exitCode = failedAssertions > 0 || steadyFailed ? ExitCode.expectationFailed : thresholdsFailed ? ExitCode.thresholdsFailed : ExitCode.pass;
+  model.verdict = model.exitCode === ExitCode.pass ? 'passed' : 'failed';
+}
