@@ -1,0 +1,172 @@
+import type { RunState } from './run-state.ts';
+import type { IterationRunner, ScenarioRuntime } from './scenario-runtime.ts';
+import { type ClosedPlan, type OpenPlan, vusAt } from './schedule.ts';
+import { AbortScope } from './upload-client.ts';
+
+/**
+ * k6's executors on a RunState.
+ * - Arrival-rate executors (open model): every iteration's intended start is planned ahead
+ *   (schedule.ts); latency counts from that time, so a slow backend or a late driver shows in
+ *   the latency (no coordinated omission). An arrival that finds all maxVUs busy is dropped.
+ * - VU executors (closed model): one loop per VU, iterations back to back.
+ */
+export function runExecutor(state: RunState, rt: ScenarioRuntime, iterations: IterationRunner): Promise<void> {
+  return rt.plan.kind === 'open' ? new OpenExecutor(state, rt, rt.plan, iterations).run() : new ClosedExecutor(state, rt, rt.plan, iterations).run();
+}
+
+/** constant-arrival-rate and ramping-arrival-rate */
+class OpenExecutor {
+  private next = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
+  private resolve: (() => void) | undefined;
+
+  private readonly state: RunState;
+  private readonly rt: ScenarioRuntime;
+  private readonly plan: OpenPlan;
+  private readonly iterations: IterationRunner;
+
+  constructor(state: RunState, rt: ScenarioRuntime, plan: OpenPlan, iterations: IterationRunner) {
+    this.state = state;
+    this.rt = rt;
+    this.plan = plan;
+    this.iterations = iterations;
+  }
+
+  async run(): Promise<void> {
+    await this.state.sleepUntil(this.plan.startMs);
+    if (this.state.stopped) return;
+    await new Promise<void>((resolve) => {
+      this.resolve = resolve;
+      this.state.stopSignal.addEventListener('abort', this.finish, { once: true });
+      this.tick();
+    });
+    await this.rt.drain(this.state, this.plan.startMs + this.plan.durationMs + this.plan.gracefulStopMs);
+  }
+
+  private readonly finish = (): void => {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
+    this.state.stopSignal.removeEventListener('abort', this.finish);
+    this.resolve?.();
+  };
+
+  /** starts every arrival that is due, then waits for the next one */
+  private readonly tick = (): void => {
+    this.timer = undefined;
+    this.immediate = undefined;
+    const { arrivals, startMs } = this.plan;
+    const t = this.state.now();
+    while (this.next < arrivals.length) {
+      const due = startMs + (arrivals[this.next] ?? 0);
+      if (due > t) break;
+      this.next++;
+      if (!this.state.canSend()) return this.finish();
+      if (this.rt.inFlight >= this.plan.maxVUs) this.iterations.drop(this.rt, due);
+      else this.start(due);
+    }
+    if (this.next >= arrivals.length || this.state.stopped) return this.finish();
+    const wait = startMs + (arrivals[this.next] ?? 0) - this.state.now();
+    // a timer for the coarse part of the wait, setImmediate for the last few ms
+    if (wait > 3) this.timer = setTimeout(this.tick, wait - 2);
+    else this.immediate = setImmediate(this.tick);
+  };
+
+  private start(due: number): void {
+    const vu = this.rt.acquireVu();
+    const release = () => this.rt.releaseVu(vu);
+    this.iterations.run(this.rt, vu, due, this.rt.scope, true).then(release, release);
+  }
+}
+
+interface Vu {
+  id: number;
+  stopping: boolean;
+  scope: AbortScope;
+}
+
+/** constant-vus, ramping-vus, per-vu-iterations, shared-iterations */
+class ClosedExecutor {
+  private readonly vus: Vu[] = [];
+  private readonly loops: Promise<void>[] = [];
+  private sharedLeft: number | undefined;
+  private endAt = 0;
+
+  private readonly state: RunState;
+  private readonly rt: ScenarioRuntime;
+  private readonly plan: ClosedPlan;
+  private readonly iterations: IterationRunner;
+
+  constructor(state: RunState, rt: ScenarioRuntime, plan: ClosedPlan, iterations: IterationRunner) {
+    this.state = state;
+    this.rt = rt;
+    this.plan = plan;
+    this.iterations = iterations;
+    this.sharedLeft = plan.sharedIterations;
+  }
+
+  async run(): Promise<void> {
+    const { state, plan } = this;
+    await state.sleepUntil(plan.startMs);
+    if (state.stopped) return;
+    const start = state.now();
+    this.endAt = start + plan.durationMs;
+    for (const step of plan.steps) {
+      await state.sleepUntil(start + step.atMs);
+      if (state.stopped || state.now() >= this.endAt) break;
+      this.setVus(vusAt(plan.steps, step.atMs));
+    }
+    const graceTimer = setTimeout(
+      () => {
+        for (const v of this.vus) v.scope.abort();
+      },
+      Math.max(0, this.endAt + plan.gracefulStopMs - state.now()),
+    );
+    // loops end at endAt (or when their iterations are done); graceTimer interrupts stragglers
+    await Promise.all(this.loops);
+    clearTimeout(graceTimer);
+    for (const v of this.vus) state.untrack(v.scope);
+  }
+
+  /** may this VU start another iteration? (takes one from the shared budget) */
+  private mayIterate(vu: Vu, done: number): boolean {
+    if (this.state.stopped || vu.stopping || this.state.now() >= this.endAt) return false;
+    if (this.plan.iterationsPerVu !== undefined && done >= this.plan.iterationsPerVu) return false;
+    if (this.sharedLeft !== undefined) {
+      if (this.sharedLeft <= 0) return false;
+      this.sharedLeft--;
+    }
+    return this.state.canSend();
+  }
+
+  private async loop(vu: Vu): Promise<void> {
+    this.rt.activeVus++;
+    let done = 0;
+    try {
+      while (this.mayIterate(vu, done)) {
+        await this.iterations.run(this.rt, vu.id, this.state.now(), vu.scope, false);
+        done++;
+      }
+    } finally {
+      this.rt.activeVus--;
+      this.state.untrack(vu.scope);
+    }
+  }
+
+  private setVus(target: number): void {
+    const running = this.vus.filter((v) => !v.stopping);
+    for (let k = running.length; k < target; k++) {
+      const vu: Vu = { id: this.vus.length, stopping: false, scope: new AbortScope() };
+      this.vus.push(vu);
+      this.state.track(vu.scope);
+      this.loops.push(this.loop(vu));
+    }
+    for (let k = running.length - 1; k >= target; k--) {
+      const vu = running[k];
+      if (!vu) continue;
+      vu.stopping = true;
+      setTimeout(() => vu.scope.abort(), this.plan.gracefulRampDownMs).unref();
+    }
+    if (this.vus.length > this.rt.vusAllocated) this.rt.vusAllocated = this.vus.length;
+  }
+}
