@@ -20,6 +20,8 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client } from 'undici';
 import { runLoad } from '../harness/load/driver.ts';
+import { Histogram } from '../harness/load/histogram.ts';
+import { ExactTrend } from '../harness/load/metrics.ts';
 import { encodeMultipartFile } from '../harness/load/multipart.ts';
 import { newTraceContext } from '../harness/load/trace-context.ts';
 import { dispatchUpload } from '../harness/load/upload-client.ts';
@@ -79,6 +81,34 @@ async function startServer(): Promise<{ url: string; child: ChildProcess }> {
 
 function line(text: string): void {
   process.stdout.write(`${text}\n`);
+}
+
+/**
+ * The driver's trend store (hdr-histogram-js) against k6's own TrendSink (every value kept,
+ * sorted for percentiles: ExactTrend), same values, same run: ns per recorded value and µs
+ * for the four summary percentiles.
+ */
+function histogramLine(): void {
+  const n = 1_000_000;
+  const values = Float64Array.from({ length: n }, (_, i) => ((i * 7919) % 5000) ** 1.5 / 70);
+  const measure = (store: { record(v: number): void; percentiles(ps: readonly number[]): number[] }) => {
+    let t = performance.now();
+    for (let i = 0; i < n; i++) store.record(values[i] ?? 0);
+    const recordNs = ((performance.now() - t) * 1e6) / n;
+    t = performance.now();
+    const p99 = store.percentiles([50, 90, 95, 99])[3] ?? 0;
+    return { recordNs, percentilesUs: (performance.now() - t) * 1000, p99 };
+  };
+  const rows: Record<'hdr' | 'exact', { recordNs: number; percentilesUs: number; p99: number }[]> = { hdr: [], exact: [] };
+  for (let round = 0; round < 3; round++) {
+    rows.hdr.push(measure(new Histogram()));
+    rows.exact.push(measure(new ExactTrend()));
+  }
+  const med = (k: 'hdr' | 'exact', f: 'recordNs' | 'percentilesUs') => median(rows[k].map((r) => r[f]));
+  line(
+    `trend store  hdr-histogram-js ${med('hdr', 'recordNs').toFixed(0)} ns/value + ${med('hdr', 'percentilesUs').toFixed(0)} µs for 4 percentiles; ` +
+      `exact (k6's TrendSink) ${med('exact', 'recordNs').toFixed(0)} ns/value + ${med('exact', 'percentilesUs').toFixed(0)} µs; p99 ${rows.hdr[0]?.p99.toFixed(2)} vs ${rows.exact[0]?.p99.toFixed(2)} ms`,
+  );
 }
 
 async function main(): Promise<void> {
@@ -216,6 +246,7 @@ async function main(): Promise<void> {
     line(`native / autocannon = ${pct(vsAc)} median, ${pct(best('native') / best('autocannon'))} best  (goal >= 100 %) ${vsAc >= 1 ? 'OK' : 'MISSED'}`);
     line(`send lag p99        = ${lag?.p99.toFixed(3)} ms  (goal < 2 ms)    ${lag !== null && lag !== undefined && lag.p99 < 2 ? 'OK' : 'MISSED'}`);
     line(`native / undici-raw = ${pct(nativeRate / median(rates['undici-raw']))} median, ${pct(best('native') / best('undici-raw'))} best  (what the driver costs over bare undici dispatch)`);
+    histogramLine();
   } finally {
     child.kill('SIGTERM');
     rmSync(work, { recursive: true, force: true });
