@@ -53,6 +53,45 @@ export const BUILTIN_METRICS: Readonly<Record<string, { type: MetricType; contai
   vus_max: { type: 'gauge', contains: 'default' },
 };
 
+/**
+ * Every metric k6 itself emits (docs: "Built-in metrics"; k6 lib/metrics.go and the ws,
+ * grpc and browser modules), with its type: what a threshold may name besides the scenario's
+ * custom metrics, and the types the k6 output converter assumes when a file has no Metric line.
+ */
+export const K6_BUILTIN_METRICS: Readonly<Record<string, { type: MetricType; contains: MetricContains }>> = {
+  ...BUILTIN_METRICS,
+  checks: { type: 'rate', contains: 'default' },
+  data_received: { type: 'counter', contains: 'data' },
+  data_sent: { type: 'counter', contains: 'data' },
+  group_duration: { type: 'trend', contains: 'time' },
+  http_req_blocked: { type: 'trend', contains: 'time' },
+  http_req_connecting: { type: 'trend', contains: 'time' },
+  http_req_tls_handshaking: { type: 'trend', contains: 'time' },
+  http_req_sending: { type: 'trend', contains: 'time' },
+  http_req_waiting: { type: 'trend', contains: 'time' },
+  http_req_receiving: { type: 'trend', contains: 'time' },
+  ws_connecting: { type: 'trend', contains: 'time' },
+  ws_msgs_received: { type: 'counter', contains: 'default' },
+  ws_msgs_sent: { type: 'counter', contains: 'default' },
+  ws_ping: { type: 'trend', contains: 'time' },
+  ws_session_duration: { type: 'trend', contains: 'time' },
+  ws_sessions: { type: 'counter', contains: 'default' },
+  grpc_req_duration: { type: 'trend', contains: 'time' },
+  grpc_streams: { type: 'counter', contains: 'default' },
+  grpc_streams_msgs_received: { type: 'counter', contains: 'default' },
+  grpc_streams_msgs_sent: { type: 'counter', contains: 'default' },
+  browser_data_received: { type: 'counter', contains: 'data' },
+  browser_data_sent: { type: 'counter', contains: 'data' },
+  browser_http_req_duration: { type: 'trend', contains: 'time' },
+  browser_http_req_failed: { type: 'rate', contains: 'default' },
+  browser_web_vital_cls: { type: 'trend', contains: 'default' },
+  browser_web_vital_fcp: { type: 'trend', contains: 'time' },
+  browser_web_vital_fid: { type: 'trend', contains: 'time' },
+  browser_web_vital_inp: { type: 'trend', contains: 'time' },
+  browser_web_vital_lcp: { type: 'trend', contains: 'time' },
+  browser_web_vital_ttfb: { type: 'trend', contains: 'time' },
+};
+
 /** A trend's storage: exact values (k6's own sink) or an HDR histogram. */
 export interface TrendStore {
   readonly count: number;

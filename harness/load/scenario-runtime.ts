@@ -26,12 +26,15 @@ export class ScenarioRuntime {
   readonly plan: ExecutorPlan;
   /** per-iteration camera indexes (a weighted round-robin period) */
   readonly sequence: readonly number[];
+  /** k6 tags iteration metrics with the scenario and its tags only (no request tags) */
+  readonly iterationTags: Record<string, string>;
 
   constructor(name: string, workload: Workload, plan: ExecutorPlan, sequence: readonly number[]) {
     this.name = name;
     this.workload = workload;
     this.plan = plan;
     this.sequence = sequence;
+    this.iterationTags = { ...workload.tags, scenario: name };
     const pre = plan.kind === 'open' ? plan.preAllocatedVUs : 0;
     this.freeVus = Array.from({ length: pre }, (_, k) => pre - 1 - k);
     this.nextVu = pre;

@@ -1,4 +1,4 @@
-import { BUILTIN_METRICS, parseMetricName, sinkIsEmpty, type MetricStore, type MetricType, type Sink } from './metrics.ts';
+import { K6_BUILTIN_METRICS, parseMetricName, sinkIsEmpty, type MetricStore, type MetricType, type Sink } from './metrics.ts';
 
 /**
  * Thresholds with k6's syntax and semantics (k6 metrics/thresholds.go, thresholds_parser.go):
@@ -26,6 +26,17 @@ export interface ThresholdExpression {
 const OPERATORS: readonly Operator[] = ['<=', '<', '>=', '>', '===', '==', '!='];
 const AGGREGATIONS: readonly Aggregation[] = ['value', 'count', 'rate', 'avg', 'min', 'med', 'max'];
 const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+/** what Go's strconv.ParseFloat also reads (k6 parses the right side with it): Inf, Infinity, NaN, any case */
+const GO_SPECIAL = /^([+-]?(inf|infinity)|nan)$/i;
+
+/** the right side of a threshold as k6 reads it, or undefined */
+export function parseGoFloat(text: string): number | undefined {
+  if (NUMBER.test(text)) return Number(text);
+  if (!GO_SPECIAL.test(text)) return undefined;
+  const lower = text.toLowerCase();
+  if (lower === 'nan') return Number.NaN;
+  return lower.startsWith('-') ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
+}
 
 export const SUPPORTED_AGGREGATIONS: Readonly<Record<MetricType, readonly Aggregation[]>> = {
   counter: ['count', 'rate'],
@@ -50,11 +61,12 @@ export function parseThresholdExpression(source: string): ThresholdExpression {
     }
   }
   if (!operator) throw new ThresholdSyntaxError(`malformed threshold expression "${source}" (use e.g. "p(95)<2000")`);
-  if (!NUMBER.test(right)) throw new ThresholdSyntaxError(`threshold "${source}": right side "${right}" is not a number`);
-  const value = Number(right);
+  const value = parseGoFloat(right);
+  if (value === undefined) throw new ThresholdSyntaxError(`threshold "${source}": right side "${right}" is not a number`);
   if ((AGGREGATIONS as readonly string[]).includes(left)) return { source, aggregation: left as Aggregation, operator, value };
   if (left.startsWith('p(') && left.endsWith(')')) {
-    const inner = left.slice(2, -1).trim();
+    // k6 reads the inside with strconv.ParseFloat: no spaces (`p( 95 )` is refused)
+    const inner = left.slice(2, -1);
     const p = Number(inner);
     if (!NUMBER.test(inner) || !(p >= 0 && p <= 100)) {
       throw new ThresholdSyntaxError(`threshold "${source}": malformed percentile, provide a number between 0 and 100`);
@@ -114,7 +126,7 @@ export interface ThresholdVerdict {
  * Checks a scenario's thresholds against the known metrics; returns the problem in one line,
  * or undefined. `metricTypes` defaults to the built-in metrics.
  */
-export function checkThreshold(metric: string, threshold: string, metricTypes: Readonly<Record<string, { type: MetricType }>> = BUILTIN_METRICS): string | undefined {
+export function checkThreshold(metric: string, threshold: string, metricTypes: Readonly<Record<string, { type: MetricType }>> = K6_BUILTIN_METRICS): string | undefined {
   let name: string;
   try {
     name = parseMetricName(metric).name;
@@ -122,7 +134,7 @@ export function checkThreshold(metric: string, threshold: string, metricTypes: R
     return (error as Error).message;
   }
   const known = metricTypes[name];
-  if (!known) return `no metric named "${name}" (known: ${Object.keys(metricTypes).join(', ')})`;
+  if (!known) return `no metric named "${name}": name a k6 built-in metric (http_req_duration, checks, ws_connecting, ...) or declare it under metrics: { ${name}: { type: 'trend' } }`;
   let expression: ThresholdExpression;
   try {
     expression = parseThresholdExpression(threshold);
@@ -183,9 +195,18 @@ export class ThresholdEvaluator {
     }
   }
 
-  /** Registers the submetrics the thresholds need. */
+  /**
+   * Registers the metrics and submetrics the thresholds need: a k6 built-in the driver does
+   * not define yet is defined with k6's type, so its threshold is evaluated (on no samples if
+   * nothing emits it) instead of vanishing.
+   */
   register(store: MetricStore): void {
-    for (const t of this.thresholds) if (t.metric.includes('{')) store.submetric(t.metric);
+    for (const t of this.thresholds) {
+      const { name } = parseMetricName(t.metric);
+      const builtin = K6_BUILTIN_METRICS[name];
+      if (!store.has(name) && builtin) store.define(name, builtin.type, builtin.contains);
+      if (t.metric.includes('{')) store.submetric(t.metric);
+    }
   }
 
   evaluate(store: MetricStore, elapsedMs: number, options: { ignoreEmptySinks: boolean }): ThresholdEvaluation {

@@ -110,17 +110,18 @@ export class RequestMetrics {
     this.addIterationDuration = store.handle('iteration_duration');
   }
 
-  request(endMs: number, latencyMs: number, ok: boolean, tags: Tags): void {
+  /** one request of one iteration (iteration metrics carry the iteration's tags, as in k6) */
+  request(endMs: number, latencyMs: number, ok: boolean, tags: Tags, iterationTags: Tags): void {
     this.addReqs(1, tags);
     this.addDuration(latencyMs, tags);
     this.addFailed(ok ? 0 : 1, tags);
-    this.addIterations(1, tags);
-    this.addIterationDuration(latencyMs, tags);
+    this.addIterations(1, iterationTags);
+    this.addIterationDuration(latencyMs, iterationTags);
     this.series.record(endMs, latencyMs, !ok);
   }
 
   dropped(rt: ScenarioRuntime, dueMs: number): void {
-    this.store.add('dropped_iterations', 1, { ...rt.tags, scenario: rt.name });
+    this.store.add('dropped_iterations', 1, rt.iterationTags);
     this.series.drop(dueMs);
   }
 }
@@ -193,7 +194,7 @@ export class UploadIterations implements IterationRunner {
       if (outcome.accepted) state.counts.accepted++;
       else state.counts.failed++;
       if (open) this.o.metrics.lag.record(sentMs - intendedMs);
-      this.o.metrics.request(endMs, latencyMs, outcome.accepted, this.tagsFor(rt, camera, outcome.status));
+      this.o.metrics.request(endMs, latencyMs, outcome.accepted, this.tagsFor(rt, camera, outcome.status), rt.iterationTags);
     }
     if (!this.o.writer) return;
     const record: LoadRequestRecord = {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { K6_BUILTIN_METRICS } from '../load/metrics.ts';
 import { checkThreshold } from '../load/thresholds.ts';
 import { DEFECT_NAMES, isDefectName } from '../stack/defects.ts';
 import { parseDurationMs } from '../util/duration.ts';
@@ -19,6 +20,8 @@ export const duration = z.union([z.string(), z.number()]).transform((value, ctx)
 });
 
 const positiveDuration = duration.refine((ms) => ms > 0, { message: 'must be above 0' });
+/** k6 refuses constant-vus and constant-arrival-rate shorter than 1s (executor Validate) */
+const constantDuration = duration.refine((ms) => ms >= 1000, { error: (issue) => `must be at least 1s (k6 refuses shorter constant executors), got ${JSON.stringify(issue.input)}` });
 const int = (what: string) => z.number({ error: `${what} must be a number` }).int(`${what} must be a whole number`);
 const stringMap = z.record(z.string().min(1), z.string());
 const SCENARIO_NAME = /^[0-9a-zA-Z_-]+$/; // k6's scenarioNameWhitelist
@@ -68,7 +71,7 @@ export const ExecutorSchema = z.discriminatedUnion(
       .object({
         executor: z.literal('constant-vus'),
         vus: int('vus').min(1).default(1),
-        duration: positiveDuration,
+        duration: constantDuration,
         ...common,
       })
       .strict(),
@@ -80,14 +83,18 @@ export const ExecutorSchema = z.discriminatedUnion(
         gracefulRampDown: duration.default(30_000),
         ...common,
       })
-      .strict(),
+      .strict()
+      .refine((w) => w.startVUs > 0 || w.stages.some((s) => s.target > 0), {
+        message: 'startVUs and every stage target are 0: nothing would run (k6 refuses it); raise startVUs or a target',
+        path: ['stages'],
+      }),
     z
       .object({
         executor: z.literal('constant-arrival-rate'),
         /** iterations per timeUnit; may be left out when every camera of the scenario has an fps */
         rate: int('rate').positive('rate must be above 0').optional(),
         timeUnit: positiveDuration.default(1000),
-        duration: positiveDuration,
+        duration: constantDuration,
         preAllocatedVUs: int('preAllocatedVUs').min(0),
         maxVUs: int('maxVUs').min(1).optional(),
         ...common,
@@ -175,6 +182,24 @@ export const LimitsSchema = z
   })
   .strict();
 
+/** k6's rule for metric names (metrics.checkName): letters, digits, _; at most 128, no leading digit */
+const METRIC_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+
+/** A custom metric (k6's Counter, Gauge, Rate, Trend); `contains: 'time'` for a trend of ms. */
+export const CustomMetricSchema = z
+  .object({
+    type: z.enum(['counter', 'gauge', 'rate', 'trend'], { error: 'type: use counter, gauge, rate or trend' }),
+    contains: z.enum(['default', 'time', 'data']).default('default'),
+  })
+  .strict();
+
+export const CustomMetricsSchema = z.record(z.string(), CustomMetricSchema).superRefine((metrics, ctx) => {
+  for (const name of Object.keys(metrics)) {
+    if (!METRIC_NAME.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'metric names: letters, digits and _, not starting with a digit, at most 128 (k6 rule)' });
+    else if (name in K6_BUILTIN_METRICS) ctx.addIssue({ code: 'custom', path: [name], message: `${name} is a k6 built-in metric; pick another name` });
+  }
+});
+
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const envMap = z.record(z.string(), z.string()).superRefine((env, ctx) => {
   for (const key of Object.keys(env)) if (!ENV_NAME.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: 'not an environment variable name' });
@@ -211,6 +236,8 @@ export const ScenarioSchema = z
     transport: TransportSchema.default({ type: 'http', timeout: 60_000 }),
     tracing: TracingSchema.default({ sampledFraction: 1, baggage: {}, requestSource: 'hsi-chaos' }),
     thresholds: z.record(z.string().min(1), z.array(ThresholdEntrySchema).min(1, 'needs at least one threshold')).default({}),
+    /** custom metrics (k6's Counter, Gauge, Rate, Trend) the workload feeds and thresholds may name */
+    metrics: CustomMetricsSchema.default({}),
     limits: LimitsSchema.default({ maxDuration: 900_000, maxRequests: 100_000 }),
     /** fault timeline (defined by the chaos issue; objects for now) */
     faults: z.array(z.record(z.string(), z.unknown())).default([]),
@@ -225,7 +252,7 @@ export const ScenarioSchema = z
     for (const [metric, entries] of Object.entries(s.thresholds)) {
       entries.forEach((entry, i) => {
         const text = typeof entry === 'string' ? entry : entry.threshold;
-        const problem = checkThreshold(metric, text);
+        const problem = checkThreshold(metric, text, { ...K6_BUILTIN_METRICS, ...s.metrics });
         if (problem) ctx.addIssue({ code: 'custom', path: ['thresholds', metric, i], message: problem });
       });
     }

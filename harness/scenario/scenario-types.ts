@@ -90,6 +90,11 @@ export interface StackSettings {
   llm?: Record<string, string>;
 }
 
+export interface CustomMetric {
+  type: 'counter' | 'gauge' | 'rate' | 'trend';
+  contains: 'default' | 'time' | 'data';
+}
+
 export interface Scenario {
   name: string;
   description: string;
@@ -100,6 +105,8 @@ export interface Scenario {
   transport: Transport;
   tracing: Tracing;
   thresholds: Record<string, ThresholdSpec[]>;
+  /** custom metrics by name */
+  metrics: Record<string, CustomMetric>;
   limits: Limits;
   faults: Record<string, unknown>[];
   expectations: Record<string, unknown>[];

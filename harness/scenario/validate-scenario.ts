@@ -6,6 +6,7 @@ import { activeDurationMs, plannedIterations } from '../load/schedule.ts';
 import type { ThresholdSpec } from '../load/thresholds.ts';
 import { formatDurationMs } from '../util/duration.ts';
 import { type ExecutorParsed, ScenarioSchema } from './scenario-schema.ts';
+import { type EmittedTags, thresholdTagProblem } from './threshold-tags.ts';
 import type { CameraSpec, Scenario, Workload } from './scenario-types.ts';
 
 const IMAGE = /\.(jpe?g|png)$/i;
@@ -133,8 +134,11 @@ export function validateScenario(value: unknown, options: ValidateScenarioOption
     fail('limits.maxRequests', `the workload plans ${planned} requests, above limits.maxRequests (${s.limits.maxRequests}); lower the rate or raise limits.maxRequests`);
   }
 
+  const emitted = emittedTags(scenarios, cameras, Object.keys(s.metrics));
   const thresholds: Record<string, ThresholdSpec[]> = {};
   for (const [metric, entries] of Object.entries(s.thresholds)) {
+    const problem = thresholdTagProblem(metric, emitted);
+    if (problem) fail(`thresholds[${JSON.stringify(metric)}]`, problem);
     thresholds[metric] = entries.map((e): ThresholdSpec => {
       if (typeof e === 'string') return { threshold: e, abortOnFail: false };
       const spec: ThresholdSpec = { threshold: e.threshold, abortOnFail: e.abortOnFail };
@@ -152,6 +156,7 @@ export function validateScenario(value: unknown, options: ValidateScenarioOption
     transport: s.transport.type === 'http' ? { type: 'http', timeoutMs: s.transport.timeout } : { type: 'drop-folder' },
     tracing: { sampledFraction: s.tracing.sampledFraction, baggage: s.tracing.baggage, requestSource: s.tracing.requestSource },
     thresholds,
+    metrics: s.metrics,
     limits: { maxDurationMs: s.limits.maxDuration, maxRequests: s.limits.maxRequests },
     faults: s.faults,
     expectations: s.expectations,
@@ -166,6 +171,24 @@ export function validateScenario(value: unknown, options: ValidateScenarioOption
     scenario.stack = stack;
   }
   return scenario;
+}
+
+/** The tags this workload can put on its metrics (see threshold-tags.ts). */
+function emittedTags(scenarios: Readonly<Record<string, Workload>>, cameras: readonly CameraSpec[], customMetrics: string[]): EmittedTags {
+  const scenarioTags = new Map<string, Set<string>>();
+  for (const w of Object.values(scenarios)) {
+    for (const [k, v] of Object.entries(w.tags)) scenarioTags.set(k, (scenarioTags.get(k) ?? new Set()).add(v));
+  }
+  return {
+    scenarios: Object.keys(scenarios),
+    cameras: cameras.map((c) => c.id),
+    requestNames: ['POST /api/cameras/{camera_id}/uploads'],
+    methods: ['POST'],
+    checks: [],
+    scenarioTags,
+    requestTags: new Map(),
+    customMetrics,
+  };
 }
 
 function normalizeWorkload(

@@ -15,7 +15,7 @@
  */
 import exec from 'k6/execution';
 import http from 'k6/http';
-import { Counter } from 'k6/metrics';
+import { Counter, Gauge, Rate, Trend } from 'k6/metrics';
 import type { Options } from 'k6/options';
 
 /** Mirror of RenderedScenario in harness/load/k6/render-k6.ts. */
@@ -29,6 +29,7 @@ interface RenderedScenario {
   tracing: { sampledFraction: number; baggage: Record<string, string>; requestSource: string };
   timeout: string;
   limits: { maxRequests: number };
+  metrics: Record<string, { type: 'counter' | 'gauge' | 'rate' | 'trend'; contains: 'default' | 'time' | 'data' }>;
 }
 
 const configPath = __ENV['HSI_SCENARIO_JSON'];
@@ -44,6 +45,14 @@ const fixtures: { name: string; data: ArrayBuffer }[][] = config.cameras.map((ca
 );
 
 const uploads = new Counter('hsi_uploads');
+// custom metrics, declared in the init context as k6 requires
+const customMetrics: Record<string, Counter | Gauge | Rate | Trend> = {};
+for (const [name, m] of Object.entries(config.metrics ?? {})) {
+  if (m.type === 'counter') customMetrics[name] = new Counter(name);
+  else if (m.type === 'gauge') customMetrics[name] = new Gauge(name);
+  else if (m.type === 'rate') customMetrics[name] = new Rate(name);
+  else customMetrics[name] = new Trend(name, m.contains === 'time');
+}
 const expected202 = http.expectedStatuses(202);
 const HEX = '0123456789abcdef';
 

@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline';
 import type { AbortReason, LoadRequestRecord, LoadResult } from '../load-result.ts';
 import { prepareStore, scenarioMetrics, TimeSeriesBuilder } from '../load-result.ts';
 import {
-  BUILTIN_METRICS,
+  K6_BUILTIN_METRICS,
   type MetricContains,
   type MetricSummary,
   MetricStore,
@@ -226,7 +226,7 @@ export class K6JsonOutputReader {
       for (const m of ['http_reqs', 'http_req_duration', 'http_req_failed', 'iterations', 'dropped_iterations']) this.trySubmetric(`${m}{scenario:${scenario}}`);
     }
     if (!this.store.has(name)) {
-      const builtin = BUILTIN_METRICS[name];
+      const builtin = K6_BUILTIN_METRICS[name];
       this.store.define(name, builtin?.type ?? 'trend', builtin?.contains ?? 'default');
     }
     this.store.add(name, value, tags);

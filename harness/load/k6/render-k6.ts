@@ -35,6 +35,8 @@ export interface RenderedScenario {
   /** request timeout, k6 duration string */
   timeout: string;
   limits: { maxRequests: number };
+  /** custom metrics the script declares in its init context (k6 refuses thresholds on undeclared ones) */
+  metrics: Record<string, { type: 'counter' | 'gauge' | 'rate' | 'trend'; contains: 'default' | 'time' | 'data' }>;
 }
 
 export interface RenderK6Options {
@@ -111,5 +113,6 @@ export function renderK6(scenario: Scenario, options: RenderK6Options): Rendered
     tracing: { ...scenario.tracing },
     timeout: d(scenario.transport.type === 'http' ? scenario.transport.timeoutMs : 60_000),
     limits: { maxRequests: scenario.limits.maxRequests },
+    metrics: scenario.metrics,
   };
 }

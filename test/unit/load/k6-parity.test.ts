@@ -1,0 +1,108 @@
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../../harness/errors.ts';
+import { K6_BUILTIN_METRICS, MetricStore } from '../../../harness/load/metrics.ts';
+import { parseThresholdExpression, ThresholdEvaluator } from '../../../harness/load/thresholds.ts';
+import { PROJECT_ROOT } from '../../../harness/scenario/load-scenario.ts';
+import { validateScenario } from '../../../harness/scenario/validate-scenario.ts';
+
+const FIXTURES = resolve(PROJECT_ROOT, 'fixtures', 'images');
+const base = {
+  name: 'parity',
+  scenarios: { steady: { executor: 'constant-arrival-rate', rate: 2, duration: '10s', preAllocatedVUs: 2, tags: { team: 'ops' } } },
+  cameras: [{ id: 'front_door' }, { id: 'driveway' }],
+};
+const validate = (over: Record<string, unknown>) => validateScenario({ ...base, ...over }, { fixturesDir: FIXTURES, source: 'scenarios/parity.ts', root: PROJECT_ROOT });
+
+function problem(over: Record<string, unknown>): string {
+  try {
+    validate(over);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as Error).message;
+    expect(message).not.toContain('\n');
+    return message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('k6 parity: refuse what k6 refuses', () => {
+  it('constant executors shorter than 1s', () => {
+    expect(problem({ scenarios: { s: { executor: 'constant-vus', vus: 1, duration: '500ms' } } })).toMatch(/scenarios\.s\.duration: must be at least 1s/);
+    expect(problem({ scenarios: { s: { executor: 'constant-arrival-rate', rate: 1, duration: '999ms', preAllocatedVUs: 1 } } })).toMatch(/at least 1s/);
+    expect(validate({ scenarios: { s: { executor: 'constant-vus', vus: 1, duration: '1s' } } }).scenarios['s']).toMatchObject({ durationMs: 1000 });
+  });
+  it('a ramping-vus whose start and every target are 0', () => {
+    expect(problem({ scenarios: { r: { executor: 'ramping-vus', startVUs: 0, stages: [{ duration: '5s', target: 0 }] } } })).toMatch(/scenarios\.r\.stages: startVUs and every stage target are 0/);
+    expect(validate({ scenarios: { r: { executor: 'ramping-vus', startVUs: 0, stages: [{ duration: '5s', target: 1 }] } } }).scenarios['r']).toBeDefined();
+    expect(validate({ scenarios: { r: { executor: 'ramping-vus', startVUs: 1, stages: [{ duration: '5s', target: 0 }] } } }).scenarios['r']).toBeDefined();
+  });
+  it('spaces inside p( 95 ), as strconv.ParseFloat does', () => {
+    expect(() => parseThresholdExpression('p( 95 )<100')).toThrowError(/malformed percentile/);
+    expect(problem({ thresholds: { http_req_duration: ['p( 95 )<100'] } })).toMatch(/malformed percentile/);
+  });
+});
+
+describe('k6 parity: accept what k6 accepts', () => {
+  it('p(95)<Inf and the other Go float spellings', () => {
+    expect(parseThresholdExpression('p(95)<Inf').value).toBe(Number.POSITIVE_INFINITY);
+    expect(parseThresholdExpression('max < +infinity').value).toBe(Number.POSITIVE_INFINITY);
+    expect(parseThresholdExpression('min>-Inf').value).toBe(Number.NEGATIVE_INFINITY);
+    expect(Number.isNaN(parseThresholdExpression('avg!=NaN').value)).toBe(true);
+    expect(() => parseThresholdExpression('avg<infinite')).toThrowError(/not a number/);
+    expect(validate({ thresholds: { http_req_duration: ['p(95)<Inf'] } }).thresholds['http_req_duration']).toHaveLength(1);
+  });
+});
+
+describe('thresholds on every k6 built-in metric and on custom metrics', () => {
+  it('accepts a fitting threshold on each k6 built-in metric', () => {
+    const agg = { counter: 'count>=0', gauge: 'value>=0', rate: 'rate<=1', trend: 'p(95)<Inf' } as const;
+    const thresholds = Object.fromEntries(Object.entries(K6_BUILTIN_METRICS).map(([name, m]) => [name, [agg[m.type]]]));
+    expect(Object.keys(thresholds)).toEqual(expect.arrayContaining(['checks', 'http_req_waiting', 'http_req_connecting', 'data_sent', 'data_received', 'ws_connecting', 'ws_msgs_received', 'group_duration']));
+    expect(Object.keys(validate({ thresholds }).thresholds)).toHaveLength(Object.keys(K6_BUILTIN_METRICS).length);
+  });
+  it('custom metrics: declared under metrics, type-checked, names checked like k6', () => {
+    const s = validate({ metrics: { event_list_ms: { type: 'trend', contains: 'time' }, ws_events: { type: 'counter' } }, thresholds: { event_list_ms: ['p(95)<500'], 'ws_events{scenario:steady}': ['count>0'] } });
+    expect(s.metrics['event_list_ms']).toEqual({ type: 'trend', contains: 'time' });
+    expect(problem({ thresholds: { event_list_ms: ['p(95)<500'] } })).toMatch(/no metric named "event_list_ms": .*declare it under metrics/);
+    expect(problem({ metrics: { ws_events: { type: 'counter' } }, thresholds: { ws_events: ['p(95)<5'] } })).toMatch(/not supported on a counter metric/);
+    expect(problem({ metrics: { checks: { type: 'rate' } } })).toMatch(/metrics\.checks: checks is a k6 built-in metric/);
+    expect(problem({ metrics: { '9lives': { type: 'rate' } } })).toMatch(/k6 rule/);
+  });
+  it('a threshold on a built-in no code path feeds is still evaluated (0 samples), not dropped', () => {
+    const store = new MetricStore();
+    store.defineBuiltins();
+    const evaluator = new ThresholdEvaluator({ http_req_waiting: [{ threshold: 'p(95)>1', abortOnFail: false }], checks: [{ threshold: 'rate>0.9', abortOnFail: false }] });
+    evaluator.register(store);
+    expect(store.typeOf('http_req_waiting')).toBe('trend');
+    expect(store.typeOf('checks')).toBe('rate');
+    const verdicts = evaluator.evaluate(store, 1000, { ignoreEmptySinks: false }).verdicts;
+    // k6: an empty trend is 0 everywhere (fails p(95)>1); an empty rate has no value (passes)
+    expect(verdicts.map((v) => v.ok)).toEqual([false, true]);
+  });
+});
+
+describe('a tag filter the run can never emit is a validation error', () => {
+  it('refuses unknown scenario names, cameras, tag keys and values', () => {
+    expect(problem({ thresholds: { 'http_req_duration{scenario:stedy}': ['p(95)<1'] } })).toMatch(/thresholds\["http_req_duration\{scenario:stedy\}"\]: .*no scenario "stedy" in this run \(scenario: "steady"\)/);
+    expect(problem({ thresholds: { 'http_req_duration{camera:garage}': ['p(95)<1'] } })).toMatch(/no camera "garage"/);
+    expect(problem({ thresholds: { 'http_req_duration{camra:front_door}': ['p(95)<1'] } })).toMatch(/never carries a "camra" tag .*tags it carries: scenario, team, name, method, status, expected_response, camera/);
+    expect(problem({ thresholds: { 'iterations{camera:front_door}': ['count>1'] } })).toMatch(/iterations never carries a "camera" tag/);
+    expect(problem({ thresholds: { 'vus{scenario:steady}': ['value>1'] } })).toMatch(/tags it carries: none/);
+    expect(problem({ thresholds: { 'http_req_duration{method:GET}': ['p(95)<1'] } })).toMatch(/no method "GET"/);
+    expect(problem({ thresholds: { 'http_req_duration{team:dev}': ['p(95)<1'] } })).toMatch(/no team "dev"/);
+    expect(problem({ thresholds: { 'http_req_duration{status:ok}': ['p(95)<1'] } })).toMatch(/a status code/);
+  });
+  it('accepts what the run emits', () => {
+    const s = validate({
+      thresholds: {
+        'http_req_duration{scenario:steady,camera:driveway}': ['p(95)<1000'],
+        'http_req_failed{expected_response:true}': ['rate<0.1'],
+        'http_reqs{status:202}': ['count>0'],
+        'iterations{team:ops}': ['count>0'],
+        'http_req_duration{name:POST /api/cameras/{camera_id}/uploads}': ['p(95)<1000'],
+      },
+    });
+    expect(Object.keys(s.thresholds)).toHaveLength(5);
+  });
+});
