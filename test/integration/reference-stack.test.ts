@@ -17,6 +17,9 @@ import {
   SystemHealth,
   UploadAccepted,
 } from '../../harness/contract/hsi-contract.ts';
+import { GpuSampler } from '../../harness/gpu/gpu-sampler.ts';
+import { gpuSourcesFor } from '../../harness/gpu/gpu-sources.ts';
+import { NvidiaSmiSource } from '../../harness/gpu/nvidia-smi.ts';
 import { HsiStack, newRunId, type StartedHsiStack } from '../../harness/stack/hsi-stack.ts';
 import {
   BACKEND,
@@ -132,6 +135,22 @@ describe('reference stack: the full HSI pipeline under Testcontainers', () => {
       const { body } = await getJson(`${stack.getBackendUrl()}${path}`);
       expect(contractViolation(schema, body), path).toBeUndefined();
     }
+  });
+
+  it('GPU telemetry: the emulated stack is no GPU source, and the sampler says why; a GPU source ahead of it wins', async () => {
+    const targets = { host: false, backendUrl: stack.getBackendUrl(), aiServices: { detector: stack.getDetectorUrl(), llm: stack.getLlmUrl() } };
+    const none = await new GpuSampler({ sources: gpuSourcesFor(targets) }).start();
+    expect(none.sourceLabel).toBe('no GPU telemetry');
+    expect(none.tried[0]).toEqual({ source: 'backend /api/system/gpu', reason: 'emulated AI services, no GPU' });
+    expect(none.tried[1]?.source).toBe("AI services' /health (detector, llm)");
+    expect(none.tried[1]?.reason).toMatch(/^detector: emulator; llm: emulator \(modelled VRAM [\d.]+ GB, not measured\)$/);
+    expect(none.sampleCount).toBe(0);
+    // The order: nvidia-smi (the stand-in) before the same stack's endpoints.
+    process.env['NVIDIA_SMI_FIXTURE_STATE'] = join(mkdtempSync(join(tmpdir(), 'hsi-gpu-')), 'calls');
+    const smi = new NvidiaSmiSource({ kind: 'host', command: join(import.meta.dirname, '..', 'fixtures', 'gpu', 'nvidia-smi') });
+    const withGpu = await new GpuSampler({ sources: [smi, ...gpuSourcesFor(targets)] }).start();
+    delete process.env['NVIDIA_SMI_FIXTURE_STATE'];
+    expect([withGpu.source, withGpu.tried, withGpu.perGpu.length]).toEqual(['nvidia-smi', [], 2]);
   });
 
   it('takes camera images from the drop folder (camera id from the folder name, small files rejected, duplicates skipped)', async () => {
