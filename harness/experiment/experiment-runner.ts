@@ -1,4 +1,5 @@
 import type { StackConfig } from '../config/stack-config.ts';
+import { GpuObserver } from '../gpu/gpu-observer.ts';
 import type { LoadDriver } from '../load/run-with-driver.ts';
 import type { RunReportModel } from '../report/report-model.ts';
 import type { Scenario } from '../scenario/scenario-types.ts';
@@ -40,6 +41,8 @@ export interface ExperimentOptions {
   signal?: AbortSignal;
   /** Things that run beside the phases (samplers, extra report sections); see RunObserver. */
   observers?: readonly RunObserver[];
+  /** GPU telemetry (harness/gpu), in every experiment unless false; pass one to read its peaks or set a knee. */
+  gpu?: GpuObserver | false;
 }
 
 export interface ExperimentOutcome {
@@ -58,7 +61,7 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
     runId: options.runId ?? newRunId(scenario.name),
     plannedFaults,
     log,
-    ...(options.observers ? { observers: options.observers } : {}),
+    observers: [...(options.gpu === false ? [] : [options.gpu ?? new GpuObserver()]), ...(options.observers ?? [])],
   });
   const { model, results, runId } = session;
   try {

@@ -3,9 +3,15 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hsiExperimentEvaluator } from '../../assertions/experiment-evaluator.ts';
 import { runExperiment } from '../../harness/experiment/experiment-runner.ts';
+import { gpuSummaryLine } from '../../harness/gpu/gpu-report-view.ts';
+import { GpuNdjsonLineSchema } from '../../harness/gpu/gpu-sample.ts';
 import type { RunReportModel } from '../../harness/report/report-model.ts';
 import { loadScenario } from '../../harness/scenario/load-scenario.ts';
+import { run } from '../../harness/util/exec.ts';
 import { dockerResourcesOfRun, PROJECT_ROOT, runCli as cli, testConfig } from './stack-helpers.ts';
+
+/** Whether this machine has nvidia-smi (then a GPU source exists and "no GPU telemetry" is not expected). */
+const hostHasNvidiaSmi = () => run('nvidia-smi', ['-L']).then((r) => r.code === 0, () => false);
 
 
 describe('experiments end to end', () => {
@@ -36,6 +42,17 @@ describe('experiments end to end', () => {
     const html = readFileSync(join(dir, 'report.html'), 'utf8');
     expect(html).toMatch(/class="fault-window/);
     expect(html).toContain('id="chart-pipeline-detection"');
+    // GPU telemetry in every experiment: the emulated stack is no GPU source, and every output says so.
+    const gpuLines = readFileSync(join(dir, 'gpu.ndjson'), 'utf8').trim().split('\n').map((l) => GpuNdjsonLineSchema.parse(JSON.parse(l)));
+    expect(gpuLines[0]).toMatchObject({ kind: 'source' });
+    const gpu = summary.gpu!;
+    expect(res.stdout).toContain(`  gpu              ${gpuSummaryLine(gpu)}`);
+    expect(readFileSync(join(dir, 'summary.md'), 'utf8')).toContain(`GPU: ${gpu.source}`);
+    if (!(await hostHasNvidiaSmi())) {
+      expect(gpu).toMatchObject({ available: false, source: 'no GPU telemetry', sampleCount: 0 });
+      expect(gpu.tried.map((t) => t.reason)).toEqual(['nvidia-smi not found on PATH', 'emulated AI services, no GPU', expect.stringMatching(/^detector: emulator; llm: emulator/)]);
+      expect(html).toMatch(/<p id="gpu-none" class="gpu-none"><b>no GPU telemetry<\/b>/);
+    }
     expect(await dockerResourcesOfRun(runId)).toEqual([]);
   });
 

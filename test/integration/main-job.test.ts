@@ -34,6 +34,7 @@ describe('hsi-chaos trace-check and Ctrl-C', () => {
     const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as { verdict: string };
     expect(summary.verdict).toBe('interrupted');
     expect(existsSync(join(dir, 'requests.ndjson'))).toBe(true);
+    expect(existsSync(join(dir, 'gpu.ndjson'))).toBe(true);
     expect(readFileSync(join(dir, 'requests.ndjson'), 'utf8').trim().split('\n').length).toBeGreaterThan(10);
   });
 });

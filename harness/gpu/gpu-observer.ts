@@ -1,0 +1,81 @@
+import type { AttachedTarget } from '../experiment/phases.ts';
+import type { RunContext, RunObserver } from '../experiment/run-session.ts';
+import type { NdjsonWriter } from '../report/run-results.ts';
+import { gpuReportView } from './gpu-report-view.ts';
+import type { GpuPeaks, GpuPeaksOfDevice } from './gpu-peaks.ts';
+import { GpuSampler } from './gpu-sampler.ts';
+import type { GpuSource } from './gpu-sample.ts';
+import { gpuSourcesFor } from './gpu-sources.ts';
+
+export const GPU_NDJSON_FILE = 'gpu.ndjson';
+
+export interface GpuObserverOptions {
+  /** One read every … ms (default 1000). */
+  intervalMs?: number;
+  /** Replace the sources derived from the stack (tests). */
+  sources?: (target: AttachedTarget) => GpuSource[];
+}
+
+/** The sources for a stack: nvidia-smi on the host, in the AI containers that got GPUs, the backend, the AI services' /health. */
+export function gpuSourcesOfTarget(target: AttachedTarget): GpuSource[] {
+  const stack = target.stack;
+  const gpuContainers = stack?.gpus
+    ? [
+        { id: stack.detector.getId(), name: 'detector' },
+        { id: stack.llm.getId(), name: 'llm' },
+      ]
+    : [];
+  return gpuSourcesFor({ host: true, gpuContainers, backendUrl: target.endpoints.backendUrl, aiServices: target.emulatorUrls });
+}
+
+/**
+ * GPU telemetry beside the phases of every run (a RunObserver): sampling starts when the stack
+ * is up, samples go to gpu.ndjson as they come, and at the end the report model gets its
+ * `gpu` section on the load's time axis. A capacity search reads `peaks(window)` per step and
+ * marks its knee with `setKnee`.
+ */
+export class GpuObserver implements RunObserver {
+  readonly name = 'gpu telemetry';
+  private readonly options: GpuObserverOptions;
+  private sampler: GpuSampler | undefined;
+  private writer: NdjsonWriter | undefined;
+  private loadStartEpochMs: number | undefined;
+  private knee: { tSec: number; label: string } | undefined;
+
+  constructor(options: GpuObserverOptions = {}) {
+    this.options = options;
+  }
+
+  async onTargetReady(ctx: RunContext): Promise<void> {
+    const writer = ctx.results.ndjsonWriter(GPU_NDJSON_FILE, { flushEveryMs: 1_000 });
+    this.writer = writer;
+    const sources = this.options.sources ? this.options.sources(ctx.target) : gpuSourcesOfTarget(ctx.target);
+    this.sampler = new GpuSampler({ sources, intervalMs: this.options.intervalMs ?? 1_000, sink: (line) => writer.write(line), log: ctx.log });
+    await this.sampler.start();
+  }
+
+  /** The first load's start is the report's time zero. */
+  onLoadStart(_ctx: RunContext, startEpochMs: number): void {
+    this.loadStartEpochMs ??= startEpochMs;
+  }
+
+  /** Peaks in a window (epoch ms) of the run, e.g. one capacity step; all null without telemetry. */
+  peaks(startEpochMs?: number, endEpochMs?: number): { overall: GpuPeaks; perGpu: GpuPeaksOfDevice[] } | undefined {
+    return this.sampler?.peaks(startEpochMs, endEpochMs);
+  }
+
+  /** Marks the capacity knee on the GPU charts (seconds since the first load started). */
+  setKnee(tSec: number, label: string): void {
+    this.knee = { tSec, label };
+  }
+
+  async onFinish(ctx: Pick<RunContext, 'model' | 'log'>): Promise<void> {
+    const sampler = this.sampler;
+    if (!sampler) return;
+    const telemetry = await sampler.stop();
+    this.writer?.close();
+    const samples = sampler.getSamples();
+    const zero = this.loadStartEpochMs ?? samples[0]?.epochMs ?? Date.now();
+    ctx.model.gpu = gpuReportView(telemetry, samples, zero, this.knee);
+  }
+}
