@@ -11,8 +11,13 @@ import { type LoadProgress, RunMonitor } from './run-monitor.ts';
 import { type LoadClock, RunState, systemClock } from './run-state.ts';
 import { ScenarioRuntime } from './scenario-runtime.ts';
 import { planWorkload } from './schedule.ts';
+import { request } from 'undici';
+import { HARNESS_METRICS, K6_BUILTIN_METRICS } from './metrics.ts';
+import { RequestIterations, resolveSetupParams } from './request-iteration.ts';
+import type { IterationRunner } from './scenario-runtime.ts';
 import { ThresholdEvaluator } from './thresholds.ts';
 import { ConnectionPool, loadCameras, RequestMetrics, round3, UploadIterations } from './upload-iteration.ts';
+import { WebSocketIterations } from './ws-iteration.ts';
 
 /**
  * The native load driver: k6's executors (executors.ts) on undici, sharing one RunState.
@@ -58,6 +63,51 @@ function scenarioRuntimes(scenario: Scenario): ScenarioRuntime[] {
   });
 }
 
+/** The metrics request kinds and WebSocket subscribers feed, and the scenario's custom metrics. */
+function defineRequestMetrics(store: MetricStore, scenario: Scenario): void {
+  const kinds = Object.values(scenario.scenarios);
+  if (kinds.some((w) => w.requests !== undefined)) {
+    for (const name of ['checks', 'http_req_waiting', 'http_req_receiving', 'data_received']) {
+      const m = K6_BUILTIN_METRICS[name];
+      if (m) store.define(name, m.type, m.contains);
+    }
+  }
+  if (kinds.some((w) => w.websocket !== undefined)) {
+    for (const name of ['ws_sessions', 'ws_connecting', 'ws_msgs_received', 'ws_session_duration']) {
+      const m = K6_BUILTIN_METRICS[name];
+      if (m) store.define(name, m.type, m.contains);
+    }
+    const latency = HARNESS_METRICS['ws_event_latency'];
+    if (latency) store.define('ws_event_latency', latency.type, latency.contains);
+  }
+  for (const [name, m] of Object.entries(scenario.metrics)) store.define(name, m.type, m.contains);
+}
+
+/** setup(): path parameter values, read from the stack before the load (GETs, bounded). */
+async function setupData(scenario: Scenario, backendUrl: string): Promise<Record<string, string[]>> {
+  const base = backendUrl.replace(/\/+$/, '');
+  return resolveSetupParams(scenario.setupParams, async (path) => {
+    const res = await request(`${base}${path}`, { headersTimeout: 10_000, bodyTimeout: 10_000 });
+    return res.statusCode === 200 ? res.body.json() : (await res.body.dump(), undefined);
+  });
+}
+
+/** Routes each k6 scenario's iterations: uploads, request kinds or WebSocket sessions. */
+class RoutedIterations implements IterationRunner {
+  private readonly byScenario = new Map<ScenarioRuntime, IterationRunner>();
+  constructor(runtimes: readonly ScenarioRuntime[], runners: { uploads: IterationRunner; requests: IterationRunner; websockets: IterationRunner }) {
+    for (const rt of runtimes) {
+      this.byScenario.set(rt, rt.workload.websocket !== undefined ? runners.websockets : rt.workload.requests !== undefined ? runners.requests : runners.uploads);
+    }
+  }
+  run(...args: Parameters<IterationRunner['run']>): Promise<void> {
+    return (this.byScenario.get(args[0]) as IterationRunner).run(...args);
+  }
+  drop(rt: ScenarioRuntime, dueMs: number): void {
+    (this.byScenario.get(rt) as IterationRunner).drop(rt, dueMs);
+  }
+}
+
 export async function runLoad(scenario: Scenario, options: RunLoadOptions): Promise<LoadResult> {
   if (scenario.transport.type === 'drop-folder' && !options.dropDir) {
     throw new ConfigError(`${scenario.source}: transport: drop-folder is not supported without a drop directory; pass dropDir (--drop-dir) or use transport http`);
@@ -66,6 +116,8 @@ export async function runLoad(scenario: Scenario, options: RunLoadOptions): Prom
   const runtimes = scenarioRuntimes(scenario);
   const store = new MetricStore('hdr');
   prepareStore(store, runtimes.map((r) => r.name));
+  defineRequestMetrics(store, scenario);
+  const params = Object.keys(scenario.setupParams).length > 0 ? await setupData(scenario, options.backendUrl) : {};
   const thresholds = new ThresholdEvaluator(scenario.thresholds);
   thresholds.register(store);
   const metrics = new RequestMetrics(store, new TimeSeriesBuilder());
@@ -75,15 +127,14 @@ export async function runLoad(scenario: Scenario, options: RunLoadOptions): Prom
   const state = new RunState(options.clock ?? systemClock, scenario.limits.maxRequests);
   options.onStart?.(state.t0, state.wall0);
   for (const rt of runtimes) state.track(rt.scope);
-  const iterations = new UploadIterations({
-    scenario,
-    cameras,
-    state,
-    metrics,
-    pool,
-    random: seededRandom(scenario.seed ?? `${Date.now()}-${Math.random()}`),
-    writer,
-    dropDir: options.dropDir,
+  const random = seededRandom(scenario.seed ?? `${Date.now()}-${Math.random()}`);
+  const uploads = new UploadIterations({ scenario, cameras, state, metrics, pool, random, writer, dropDir: options.dropDir });
+  // uploads only (the hot path the benchmark measures): no routing step per iteration
+  const onlyUploads = runtimes.every((rt) => rt.workload.requests === undefined && rt.workload.websocket === undefined);
+  const iterations: IterationRunner = onlyUploads ? uploads : new RoutedIterations(runtimes, {
+    uploads,
+    requests: new RequestIterations({ scenario, state, metrics, store, pool, params, basePath: new URL(options.backendUrl).pathname.replace(/\/+$/, ''), random }),
+    websockets: new WebSocketIterations({ scenario, state, store, metrics, backendUrl: options.backendUrl }),
   });
   const monitor = new RunMonitor({
     name: scenario.name,

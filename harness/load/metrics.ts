@@ -92,6 +92,12 @@ export const K6_BUILTIN_METRICS: Readonly<Record<string, { type: MetricType; con
   browser_web_vital_ttfb: { type: 'trend', contains: 'time' },
 };
 
+/** Metrics hsi-chaos adds beside k6's (both drivers emit them). */
+export const HARNESS_METRICS: Readonly<Record<string, { type: MetricType; contains: MetricContains }>> = {
+  /** WebSocket subscribers: receive time minus the message's own timestamp */
+  ws_event_latency: { type: 'trend', contains: 'time' },
+};
+
 /** A trend's storage: exact values (k6's own sink) or an HDR histogram. */
 export interface TrendStore {
   readonly count: number;

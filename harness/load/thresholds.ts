@@ -1,4 +1,4 @@
-import { K6_BUILTIN_METRICS, parseMetricName, sinkIsEmpty, type MetricStore, type MetricType, type Sink } from './metrics.ts';
+import { HARNESS_METRICS, K6_BUILTIN_METRICS, parseMetricName, sinkIsEmpty, type MetricStore, type MetricType, type Sink } from './metrics.ts';
 
 /**
  * Thresholds with k6's syntax and semantics (k6 metrics/thresholds.go, thresholds_parser.go):
@@ -126,7 +126,7 @@ export interface ThresholdVerdict {
  * Checks a scenario's thresholds against the known metrics; returns the problem in one line,
  * or undefined. `metricTypes` defaults to the built-in metrics.
  */
-export function checkThreshold(metric: string, threshold: string, metricTypes: Readonly<Record<string, { type: MetricType }>> = K6_BUILTIN_METRICS): string | undefined {
+export function checkThreshold(metric: string, threshold: string, metricTypes: Readonly<Record<string, { type: MetricType }>> = { ...K6_BUILTIN_METRICS, ...HARNESS_METRICS }): string | undefined {
   let name: string;
   try {
     name = parseMetricName(metric).name;
@@ -203,7 +203,7 @@ export class ThresholdEvaluator {
   register(store: MetricStore): void {
     for (const t of this.thresholds) {
       const { name } = parseMetricName(t.metric);
-      const builtin = K6_BUILTIN_METRICS[name];
+      const builtin = K6_BUILTIN_METRICS[name] ?? HARNESS_METRICS[name];
       if (!store.has(name) && builtin) store.define(name, builtin.type, builtin.contains);
       if (t.metric.includes('{')) store.submetric(t.metric);
     }

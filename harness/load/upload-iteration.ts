@@ -120,6 +120,25 @@ export class RequestMetrics {
     this.series.record(endMs, latencyMs, !ok);
   }
 
+  /**
+   * One API request (request kinds): the upload metrics plus k6's timing split and bytes.
+   * Iteration metrics come separately (iteration()), after the think time.
+   */
+  api(endMs: number, latencyMs: number, ok: boolean, answer: { waitingMs: number; receivingMs: number; bytesIn: number }, tags: Tags): void {
+    this.addReqs(1, tags);
+    this.addDuration(latencyMs, tags);
+    this.addFailed(ok ? 0 : 1, tags);
+    this.store.add('http_req_waiting', answer.waitingMs, tags);
+    this.store.add('http_req_receiving', answer.receivingMs, tags);
+    this.store.add('data_received', answer.bytesIn, tags);
+    this.series.record(endMs, latencyMs, !ok);
+  }
+
+  iteration(durationMs: number, iterationTags: Tags): void {
+    this.addIterations(1, iterationTags);
+    this.addIterationDuration(durationMs, iterationTags);
+  }
+
   dropped(rt: ScenarioRuntime, dueMs: number): void {
     this.store.add('dropped_iterations', 1, rt.iterationTags);
     this.series.drop(dueMs);

@@ -1,8 +1,9 @@
 import { z } from 'zod';
-import { K6_BUILTIN_METRICS } from '../load/metrics.ts';
+import { HARNESS_METRICS, K6_BUILTIN_METRICS } from '../load/metrics.ts';
 import { checkThreshold } from '../load/thresholds.ts';
 import { DEFECT_NAMES, isDefectName } from '../stack/defects.ts';
 import { parseDurationMs } from '../util/duration.ts';
+import { requestOptions, workloadRequestOptions } from './request-schema.ts';
 
 /**
  * The zod schema of a scenario definition (the default export of `scenarios/<name>.ts`).
@@ -38,6 +39,7 @@ const common = {
   env: stringMap.default({}),
   /** hsi-chaos extension: which cameras of the mix this scenario uploads for (default: all). */
   cameras: z.array(z.string().min(1)).min(1).optional(),
+  ...workloadRequestOptions,
 };
 
 /** The two iteration executors take the same options; they differ in how iterations are shared. */
@@ -196,7 +198,7 @@ export const CustomMetricSchema = z
 export const CustomMetricsSchema = z.record(z.string(), CustomMetricSchema).superRefine((metrics, ctx) => {
   for (const name of Object.keys(metrics)) {
     if (!METRIC_NAME.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'metric names: letters, digits and _, not starting with a digit, at most 128 (k6 rule)' });
-    else if (name in K6_BUILTIN_METRICS) ctx.addIssue({ code: 'custom', path: [name], message: `${name} is a k6 built-in metric; pick another name` });
+    else if (name in K6_BUILTIN_METRICS || name in HARNESS_METRICS) ctx.addIssue({ code: 'custom', path: [name], message: `${name} is a k6 built-in metric; pick another name` });
   }
 });
 
@@ -236,6 +238,7 @@ export const ScenarioSchema = z
     transport: TransportSchema.default({ type: 'http', timeout: 60_000 }),
     tracing: TracingSchema.default({ sampledFraction: 1, baggage: {}, requestSource: 'hsi-chaos' }),
     thresholds: z.record(z.string().min(1), z.array(ThresholdEntrySchema).min(1, 'needs at least one threshold')).default({}),
+    ...requestOptions,
     /** custom metrics (k6's Counter, Gauge, Rate, Trend) the workload feeds and thresholds may name */
     metrics: CustomMetricsSchema.default({}),
     limits: LimitsSchema.default({ maxDuration: 900_000, maxRequests: 100_000 }),
@@ -252,7 +255,7 @@ export const ScenarioSchema = z
     for (const [metric, entries] of Object.entries(s.thresholds)) {
       entries.forEach((entry, i) => {
         const text = typeof entry === 'string' ? entry : entry.threshold;
-        const problem = checkThreshold(metric, text, { ...K6_BUILTIN_METRICS, ...s.metrics });
+        const problem = checkThreshold(metric, text, { ...K6_BUILTIN_METRICS, ...HARNESS_METRICS, ...s.metrics });
         if (problem) ctx.addIssue({ code: 'custom', path: ['thresholds', metric, i], message: problem });
       });
     }

@@ -1,4 +1,5 @@
 import type { ThresholdSpec } from '../load/thresholds.ts';
+import type { CheckParsed, RequestKindParsed, SetupParamParsed, WebSocketParsed } from './request-schema.ts';
 import type { ExecutorInput, ScenarioSchemaInput } from './scenario-schema.ts';
 
 /**
@@ -30,7 +31,19 @@ interface CommonOptions {
   env: Record<string, string>;
   /** indexes into Scenario.cameras this k6 scenario uploads for */
   cameraIndexes: number[];
+  /** request kinds by name -> weight (absent: the scenario uploads) */
+  requests?: Record<string, number>;
+  /** a WebSocket subscriber scenario: the Scenario.websockets entry it opens */
+  websocket?: string;
+  /** sleep after each iteration, uniform in [minMs, maxMs] */
+  thinkTime?: { minMs: number; maxMs: number };
 }
+
+/** A named request kind, validated against the HSI route catalog (harness/load/hsi-routes.ts). */
+export type RequestKind = RequestKindParsed & { name: string };
+export type RequestCheck = CheckParsed;
+export type SetupParam = SetupParamParsed;
+export type WebSocketSubscriber = WebSocketParsed & { name: string };
 
 export interface Stage {
   durationMs: number;
@@ -107,6 +120,11 @@ export interface Scenario {
   thresholds: Record<string, ThresholdSpec[]>;
   /** custom metrics by name */
   metrics: Record<string, CustomMetric>;
+  /** request kinds by name */
+  requests: Record<string, RequestKind>;
+  /** setup() data: values of path parameters */
+  setupParams: Record<string, SetupParam>;
+  websockets: Record<string, WebSocketSubscriber>;
   limits: Limits;
   faults: Record<string, unknown>[];
   expectations: Record<string, unknown>[];

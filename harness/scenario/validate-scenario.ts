@@ -7,7 +7,9 @@ import type { ThresholdSpec } from '../load/thresholds.ts';
 import { formatDurationMs } from '../util/duration.ts';
 import { type ExecutorParsed, ScenarioSchema } from './scenario-schema.ts';
 import { type EmittedTags, thresholdTagProblem } from './threshold-tags.ts';
-import type { CameraSpec, Scenario, Workload } from './scenario-types.ts';
+import { normalizeWorkloadRequests, validateRequestKinds, validateWebSockets } from './validate-requests.ts';
+import { requestName, UPLOAD_NAME } from '../load/request-names.ts';
+import type { CameraSpec, RequestKind, Scenario, Workload } from './scenario-types.ts';
 
 const IMAGE = /\.(jpe?g|png)$/i;
 const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
@@ -101,6 +103,11 @@ export function validateScenario(value: unknown, options: ValidateScenarioOption
   });
   const cameraIndex = new Map(cameras.map((c, i) => [c.id, i]));
 
+  // request kinds, setup params, WebSocket subscribers
+  const setupParams = s.setup?.params ?? {};
+  const requests = validateRequestKinds(s.requests, setupParams, s.metrics, fail);
+  const websockets = validateWebSockets(s.websockets, fail);
+
   // workload: camera subsets, fps-derived rates, k6's own cross-field rules
   const scenarios: Record<string, Workload> = {};
   for (const [name, w] of Object.entries(s.scenarios)) {
@@ -110,7 +117,7 @@ export function validateScenario(value: unknown, options: ValidateScenarioOption
       if (index === undefined) return fail(`${at('cameras')}[${j}]`, `unknown camera "${id}" (cameras: ${cameras.map((c) => c.id).join(', ')})`);
       return index;
     });
-    scenarios[name] = normalizeWorkload(name, w, cameraIndexes, cameras, fail);
+    scenarios[name] = { ...normalizeWorkload(name, w, cameraIndexes, cameras, fail), ...normalizeWorkloadRequests(name, w, requests, websockets, fail) };
   }
 
   // hard bounds
@@ -134,7 +141,7 @@ export function validateScenario(value: unknown, options: ValidateScenarioOption
     fail('limits.maxRequests', `the workload plans ${planned} requests, above limits.maxRequests (${s.limits.maxRequests}); lower the rate or raise limits.maxRequests`);
   }
 
-  const emitted = emittedTags(scenarios, cameras, Object.keys(s.metrics));
+  const emitted = emittedTags(scenarios, cameras, requests, Object.keys(s.metrics));
   const thresholds: Record<string, ThresholdSpec[]> = {};
   for (const [metric, entries] of Object.entries(s.thresholds)) {
     const problem = thresholdTagProblem(metric, emitted);
@@ -157,6 +164,9 @@ export function validateScenario(value: unknown, options: ValidateScenarioOption
     tracing: { sampledFraction: s.tracing.sampledFraction, baggage: s.tracing.baggage, requestSource: s.tracing.requestSource },
     thresholds,
     metrics: s.metrics,
+    requests,
+    setupParams,
+    websockets,
     limits: { maxDurationMs: s.limits.maxDuration, maxRequests: s.limits.maxRequests },
     faults: s.faults,
     expectations: s.expectations,
@@ -174,19 +184,23 @@ export function validateScenario(value: unknown, options: ValidateScenarioOption
 }
 
 /** The tags this workload can put on its metrics (see threshold-tags.ts). */
-function emittedTags(scenarios: Readonly<Record<string, Workload>>, cameras: readonly CameraSpec[], customMetrics: string[]): EmittedTags {
+function emittedTags(scenarios: Readonly<Record<string, Workload>>, cameras: readonly CameraSpec[], kinds: Readonly<Record<string, RequestKind>>, customMetrics: string[]): EmittedTags {
   const scenarioTags = new Map<string, Set<string>>();
-  for (const w of Object.values(scenarios)) {
-    for (const [k, v] of Object.entries(w.tags)) scenarioTags.set(k, (scenarioTags.get(k) ?? new Set()).add(v));
-  }
+  const add = (map: Map<string, Set<string>>, k: string, v: string) => map.set(k, (map.get(k) ?? new Set()).add(v));
+  for (const w of Object.values(scenarios)) for (const [k, v] of Object.entries(w.tags)) add(scenarioTags, k, v);
+  const workloads = Object.values(scenarios);
+  const uploads = workloads.some((w) => w.requests === undefined && w.websocket === undefined);
+  const used = Object.values(kinds).filter((k) => workloads.some((w) => w.requests?.[k.name] !== undefined));
+  const requestTags = new Map<string, Set<string>>();
+  for (const k of used) for (const [tag, v] of Object.entries(k.tags)) if (tag !== 'name') add(requestTags, tag, v);
   return {
     scenarios: Object.keys(scenarios),
-    cameras: cameras.map((c) => c.id),
-    requestNames: ['POST /api/cameras/{camera_id}/uploads'],
-    methods: ['POST'],
-    checks: [],
+    cameras: uploads ? cameras.map((c) => c.id) : [],
+    requestNames: [...(uploads ? [UPLOAD_NAME] : []), ...used.map(requestName)],
+    methods: [...new Set([...(uploads ? ['POST'] : []), ...used.map((k) => k.method)])],
+    checks: used.flatMap((k) => Object.keys(k.checks)),
     scenarioTags,
-    requestTags: new Map(),
+    requestTags,
     customMetrics,
   };
 }

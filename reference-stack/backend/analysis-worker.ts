@@ -42,6 +42,8 @@ export interface AnalysisWorkerDeps {
   redis: RedisConnections;
   llm: LlmClient;
   retryWithoutBackoff?: boolean;
+  /** called with each created event (the /ws/events broadcast) */
+  onEvent?: (event: Record<string, unknown>) => void;
 }
 
 interface LoadedDetection extends PromptDetection {
@@ -165,6 +167,7 @@ export class AnalysisJobHandler implements JobHandler {
     }
     span.setAttribute('event_id', created);
     this.counters.events++;
+    this.deps.onEvent?.({ id: created, camera_id: job.camera_id, batch_id: job.batch_id, risk_score: assessment.risk_score, risk_level: assessment.risk_level, is_fallback: isFallback, detection_count: detections.length });
     log.info('event created', { batch_id: job.batch_id, event_id: created, risk_score: assessment.risk_score, is_fallback: isFallback, detections: detections.length });
     return 'processed';
   }

@@ -10,6 +10,7 @@ import { createDatabase, migrate } from './db.ts';
 import { activeDefects, DefectSwitchError, loadDefects, type BackendDefects } from './defects.ts';
 import { DetectionJobHandler } from './detection-worker.ts';
 import { DetectorClient, MODEL_NAME } from './detector-client.ts';
+import { EventStream } from './event-stream.ts';
 import { FileWatcher } from './file-watcher.ts';
 import { LlmClient } from './llm-client.ts';
 import { ANALYSIS_QUEUE, createRedisConnections, DETECTION_QUEUE, pingRedis, whenReady } from './queue.ts';
@@ -82,7 +83,8 @@ async function main(): Promise<void> {
   const llm = new LlmClient({ settings, tracer, semaphore, dropBaggage: defects.llmClientDropsBaggage, retryWithoutBackoff: defects.retryWithoutBackoff });
   const batches = new BatchAggregator({ tracer, log, redis: redis.main, address: redis.address, settings: settings.batch, noTraceContext: defects.queueNoTraceContext });
   const detectionHandler = new DetectionJobHandler({ tracer, log, db, redis, detector, batches });
-  const analysisHandler = new AnalysisJobHandler({ tracer, log, db, redis, llm, retryWithoutBackoff: defects.retryWithoutBackoff });
+  const eventStream = new EventStream();
+  const analysisHandler = new AnalysisJobHandler({ tracer, log, db, redis, llm, retryWithoutBackoff: defects.retryWithoutBackoff, onEvent: (e) => eventStream.publish(e) });
   const detectionWorkers = new QueueWorkerPool({ name: 'detection', queue: DETECTION_QUEUE, count: settings.detectionWorkers, redis, log, handler: detectionHandler });
   const analysisWorkers = new QueueWorkerPool({ name: 'analysis', queue: ANALYSIS_QUEUE, count: settings.analysisWorkers, redis, log, handler: analysisHandler });
   const fileWatcher = new FileWatcher({ settings: settings.fileWatcher, tracer, log, db, redis, noTraceContext: defects.queueNoTraceContext });
@@ -109,6 +111,8 @@ async function main(): Promise<void> {
     }),
   });
 
+  eventStream.attach(server.server);
+
   const startup = new AbortController();
   let shutdownStarted = false;
   const shutdown = async (signal: string): Promise<void> => {
@@ -125,6 +129,7 @@ async function main(): Promise<void> {
       process.exit(1);
     }, budget).unref();
     const grace = Math.max(500, budget - 2000);
+    eventStream.close();
     await Promise.all([fileWatcher.stop(), batches.stop()]);
     await Promise.all([detectionWorkers.stop(grace - 500), analysisWorkers.stop(grace - 500), server.close(grace)]);
     await tracing.shutdown(Math.max(300, budget - (Date.now() - started) - 700));

@@ -1,0 +1,280 @@
+import type { Dispatcher } from 'undici';
+import type { RequestCheck, RequestKind, Scenario, SetupParam } from '../scenario/scenario-types.ts';
+import { cameraSequence } from './camera-mix.ts';
+import type { MetricStore, Tags } from './metrics.ts';
+import { requestName } from './request-names.ts';
+import type { RunState } from './run-state.ts';
+import type { IterationRunner, ScenarioRuntime } from './scenario-runtime.ts';
+import { formatBaggage, newTraceContext } from './trace-context.ts';
+import type { AbortScope } from './upload-client.ts';
+import type { ConnectionPool, RequestMetrics } from './upload-iteration.ts';
+
+/** What one API request did. */
+export interface ApiAnswer {
+  status: number;
+  /** ms: sent -> response headers (k6 http_req_waiting), headers -> end (http_req_receiving) */
+  waitingMs: number;
+  receivingMs: number;
+  bytesIn: number;
+  body: string;
+  error?: string;
+}
+
+/** One request on a VU's connection; never rejects (status 0 on errors). */
+export function sendApiRequest(
+  client: Dispatcher,
+  options: { method: string; path: string; headers: string[]; body?: string; timeoutMs: number; scope: AbortScope },
+): Promise<ApiAnswer> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    let status = 0;
+    let headersAt = 0;
+    let bytesIn = 0;
+    const chunks: Buffer[] = [];
+    let controller: Dispatcher.DispatchController | undefined;
+    const finish = (error?: Error) => {
+      if (controller) options.scope.leave(controller);
+      const end = performance.now();
+      const answer: ApiAnswer = {
+        status: error ? 0 : status,
+        waitingMs: (headersAt || end) - started,
+        receivingMs: headersAt ? end - headersAt : 0,
+        bytesIn,
+        body: Buffer.concat(chunks).toString('utf8'),
+      };
+      if (error) answer.error = error.message;
+      resolve(answer);
+    };
+    try {
+      client.dispatch(
+        { path: options.path, method: options.method, headers: options.headers, body: options.body ?? null, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs },
+        {
+          onRequestStart(c) {
+            controller = c;
+            options.scope.enter(c);
+          },
+          onResponseStart(_c, statusCode) {
+            status = statusCode;
+            headersAt = performance.now();
+          },
+          onResponseData(_c, chunk) {
+            bytesIn += chunk.length;
+            chunks.push(chunk);
+          },
+          onResponseEnd() {
+            finish();
+          },
+          onResponseError(_c, error) {
+            finish(error);
+          },
+        },
+      );
+    } catch (error) {
+      finish(error as Error);
+    }
+  });
+}
+
+/** A check's verdict on one answer. */
+export function runCheck(check: RequestCheck, answer: ApiAnswer, json: unknown, durationMs: number): boolean {
+  if ('status' in check) return Array.isArray(check.status) ? check.status.includes(answer.status) : check.status === answer.status;
+  if ('maxDuration' in check) return durationMs <= check.maxDuration;
+  let value: unknown = json;
+  for (const part of check.json.split('.')) {
+    if (typeof value !== 'object' || value === null) return false;
+    value = (value as Record<string, unknown>)[part];
+  }
+  if (value === undefined) return false;
+  if (check.type !== undefined) {
+    const type = Array.isArray(value) ? 'array' : value === null ? 'null' : typeof value;
+    if (type !== check.type) return false;
+  }
+  return check.equals === undefined || value === check.equals;
+}
+
+/** Values of each path parameter: setup() data, resolved once before the load. */
+export async function resolveSetupParams(params: Readonly<Record<string, SetupParam>>, get: (path: string) => Promise<unknown>): Promise<Record<string, string[]>> {
+  const out: Record<string, string[]> = {};
+  for (const [name, p] of Object.entries(params)) {
+    if (Array.isArray(p)) {
+      out[name] = p.map(String);
+      continue;
+    }
+    const query = new URLSearchParams(p.query).toString();
+    let values: string[] = [];
+    try {
+      values = pluck(await get(query ? `${p.from}?${query}` : p.from), p.field);
+    } catch {
+      // the fallback below
+    }
+    out[name] = values.length > 0 ? values : p.fallback.map(String);
+  }
+  return out;
+}
+
+/** "items.id": the list at items, then each item's id. */
+function pluck(json: unknown, field: string): string[] {
+  const parts = field.split('.');
+  let value: unknown = json;
+  while (parts.length > 0 && !Array.isArray(value)) {
+    if (typeof value !== 'object' || value === null) return [];
+    value = (value as Record<string, unknown>)[parts.shift() ?? ''];
+  }
+  if (!Array.isArray(value)) return [];
+  return value.flatMap((item) => {
+    let v: unknown = item;
+    for (const part of parts) v = typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[part] : undefined;
+    return typeof v === 'string' || typeof v === 'number' ? [String(v)] : [];
+  });
+}
+
+export interface RequestIterationOptions {
+  scenario: Scenario;
+  state: RunState;
+  metrics: RequestMetrics;
+  store: MetricStore;
+  pool: ConnectionPool;
+  params: Record<string, string[]>;
+  basePath: string;
+  random: () => number;
+}
+
+interface PreparedKind {
+  kind: RequestKind;
+  name: string;
+  headers: string[];
+  body?: string;
+  query: string;
+  checkTags: Tags[];
+}
+
+/** An iteration = one API request of a kind picked by weight, its checks, then think time. */
+export class RequestIterations implements IterationRunner {
+  private readonly o: RequestIterationOptions;
+  private readonly kinds = new Map<string, PreparedKind>();
+  private readonly sequences = new Map<ScenarioRuntime, PreparedKind[]>();
+  private readonly tagCache = new Map<string, Tags>();
+  private readonly paramNext = new Map<string, number>();
+  private readonly addChecks: (v: number, t: Tags) => void;
+  private readonly timeoutMs: number;
+
+  constructor(o: RequestIterationOptions) {
+    this.o = o;
+    this.addChecks = o.store.handle('checks');
+    this.timeoutMs = o.scenario.transport.type === 'http' ? o.scenario.transport.timeoutMs : 60_000;
+    const baggage = formatBaggage({ 'request.source': o.scenario.tracing.requestSource, ...o.scenario.tracing.baggage });
+    for (const kind of Object.values(o.scenario.requests)) {
+      const headers = ['baggage', baggage, ...Object.entries(kind.headers).flat()];
+      const prepared: PreparedKind = { kind, name: requestName(kind), headers, query: new URLSearchParams(kind.query).toString(), checkTags: [] };
+      if (kind.body !== undefined) {
+        prepared.body = JSON.stringify(kind.body);
+        headers.push('content-type', 'application/json');
+      }
+      this.kinds.set(kind.name, prepared);
+    }
+  }
+
+  private sequenceOf(rt: ScenarioRuntime): PreparedKind[] {
+    let seq = this.sequences.get(rt);
+    if (!seq) {
+      const entries = Object.entries(rt.workload.requests ?? {});
+      seq = cameraSequence(entries.map(([, w]) => w)).map((i) => this.kinds.get(entries[i]?.[0] ?? '') as PreparedKind);
+      this.sequences.set(rt, seq);
+    }
+    return seq;
+  }
+
+  drop(rt: ScenarioRuntime, dueMs: number): void {
+    this.o.state.counts.dropped++;
+    this.o.metrics.dropped(rt, dueMs);
+  }
+
+  private pathOf(p: PreparedKind): string {
+    const path = p.kind.path.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => {
+      const values = this.o.params[name] ?? [''];
+      const i = this.paramNext.get(name) ?? 0;
+      this.paramNext.set(name, i + 1);
+      return encodeURIComponent(values[i % values.length] ?? '');
+    });
+    return `${this.o.basePath}${path}${p.query ? `?${p.query}` : ''}`;
+  }
+
+  async run(rt: ScenarioRuntime, vu: number, intendedMs: number, scope: AbortScope, open: boolean): Promise<void> {
+    const { state } = this.o;
+    const seq = this.sequenceOf(rt);
+    const p = seq[rt.iterations++ % seq.length] as PreparedKind;
+    state.counts.sent++;
+    rt.begin();
+    const sentMs = state.now();
+    const trace = newTraceContext(true);
+    const answer = await sendApiRequest(this.o.pool.client(rt.name, vu), {
+      method: p.kind.method,
+      path: this.pathOf(p),
+      headers: ['traceparent', trace.traceparent, ...p.headers],
+      ...(p.body !== undefined ? { body: p.body } : {}),
+      timeoutMs: this.timeoutMs,
+      scope,
+    });
+    const endMs = state.now();
+    const ok = p.kind.expectedStatuses ? p.kind.expectedStatuses.includes(answer.status) : answer.status >= 200 && answer.status < 400;
+    if (answer.status === 0 && scope.aborted) {
+      state.counts.interrupted++;
+      rt.end();
+      return;
+    }
+    state.counts.completed++;
+    if (ok) state.counts.accepted++;
+    else state.counts.failed++;
+    if (open) this.o.metrics.lag.record(sentMs - intendedMs);
+    const tags = this.tagsFor(rt, p, answer.status, ok);
+    this.o.metrics.api(endMs, endMs - intendedMs, ok, answer, tags);
+    this.checksAndMetrics(rt, p, answer, endMs - sentMs, ok);
+    await this.think(rt);
+    rt.end();
+    this.o.metrics.iteration(state.now() - intendedMs, rt.iterationTags);
+  }
+
+  private checksAndMetrics(rt: ScenarioRuntime, p: PreparedKind, answer: ApiAnswer, durationMs: number, ok: boolean): void {
+    const checks = Object.entries(p.kind.checks);
+    let json: unknown;
+    if (checks.some(([, c]) => 'json' in c) && answer.body.length > 0) {
+      try {
+        json = JSON.parse(answer.body);
+      } catch {
+        json = undefined;
+      }
+    }
+    for (const [name, check] of checks) this.addChecks(runCheck(check, answer, json, durationMs) ? 1 : 0, this.checkTags(rt, name));
+    for (const [metric, feed] of Object.entries(p.kind.metrics)) {
+      const value = feed === 'duration' ? durationMs : feed === 'ok' ? (ok ? 1 : 0) : feed === 'count' ? 1 : answer.bytesIn;
+      this.o.store.add(metric, value, { ...rt.iterationTags, ...p.kind.tags });
+    }
+  }
+
+  private think(rt: ScenarioRuntime): Promise<void> {
+    const t = rt.workload.thinkTime;
+    if (!t || t.maxMs <= 0) return Promise.resolve();
+    const ms = t.minMs + (t.maxMs - t.minMs) * this.o.random();
+    return this.o.state.sleepUntil(this.o.state.now() + ms);
+  }
+
+  private tagsFor(rt: ScenarioRuntime, p: PreparedKind, status: number, ok: boolean): Tags {
+    const key = `${rt.name}\u0000${p.kind.name}\u0000${status}`;
+    let tags = this.tagCache.get(key);
+    if (!tags) {
+      tags = { ...rt.tags, ...p.kind.tags, scenario: rt.name, status: String(status), method: p.kind.method, name: p.name, expected_response: ok ? 'true' : 'false' };
+      this.tagCache.set(key, tags);
+    }
+    return tags;
+  }
+
+  private checkTags(rt: ScenarioRuntime, check: string): Tags {
+    const key = `${rt.name}\u0000check\u0000${check}`;
+    let tags = this.tagCache.get(key);
+    if (!tags) {
+      tags = { ...rt.iterationTags, check };
+      this.tagCache.set(key, tags);
+    }
+    return tags;
+  }
+}

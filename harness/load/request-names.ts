@@ -1,0 +1,9 @@
+import type { RequestKind } from '../scenario/scenario-types.ts';
+
+/** The `name` tag of camera uploads (k6 groups URLs with parameters under one name). */
+export const UPLOAD_NAME = 'POST /api/cameras/{camera_id}/uploads';
+
+/** The `name` tag of a request kind: its own `tags.name`, else "METHOD template". */
+export function requestName(kind: Pick<RequestKind, 'method' | 'path' | 'tags'>): string {
+  return kind.tags['name'] ?? `${kind.method} ${kind.path}`;
+}
