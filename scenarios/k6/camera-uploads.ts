@@ -13,10 +13,12 @@
  * (`trace_id`), so it appears in the --out json Point lines; an accepted upload adds one
  * `hsi_uploads` sample whose metadata carries the upload id and file path.
  */
+import { check, sleep } from 'k6';
 import exec from 'k6/execution';
 import http from 'k6/http';
 import { Counter, Gauge, Rate, Trend } from 'k6/metrics';
 import type { Options } from 'k6/options';
+import ws from 'k6/ws';
 
 /** Mirror of RenderedScenario in harness/load/k6/render-k6.ts. */
 interface RenderedScenario {
@@ -30,6 +32,28 @@ interface RenderedScenario {
   timeout: string;
   limits: { maxRequests: number };
   metrics: Record<string, { type: 'counter' | 'gauge' | 'rate' | 'trend'; contains: 'default' | 'time' | 'data' }>;
+  requests: Record<string, RenderedRequest>;
+  requestSequences: Record<string, string[]>;
+  thinkTime: Record<string, { min: number; max: number }>;
+  setupParams: Record<string, { values: string[] } | { from: string; field: string; fallback: string[] }>;
+  websockets: Record<string, { path: string; sessionMs: number; tags: Record<string, string> }>;
+}
+
+interface RenderedRequest {
+  method: string;
+  path: string;
+  name: string;
+  headers: Record<string, string>;
+  body: string | null;
+  tags: Record<string, string>;
+  expectedStatuses: number[] | null;
+  checks: Record<string, { status?: number[]; json?: string; type?: string; equals?: string | number | boolean; maxDurationMs?: number }>;
+  metrics: Record<string, 'duration' | 'ok' | 'count' | 'bytes'>;
+}
+
+/** setup() data: each path parameter's values */
+interface SetupData {
+  params: Record<string, string[]>;
 }
 
 const configPath = __ENV['HSI_SCENARIO_JSON'];
@@ -122,4 +146,135 @@ export default function upload(): void {
   delete metadata['upload_id'];
   delete metadata['file_path'];
   delete metadata['span_id'];
+}
+
+/** The value at a dotted path of a parsed JSON answer (undefined when absent). */
+function at(json: unknown, path: string): unknown {
+  let value: unknown = json;
+  for (const part of path.split('.')) {
+    if (typeof value !== 'object' || value === null) return undefined;
+    value = (value as Record<string, unknown>)[part];
+  }
+  return value;
+}
+
+/** "items.id": the list at items, then each item's id. */
+function pluck(json: unknown, field: string): string[] {
+  const parts = field.split('.');
+  let value: unknown = json;
+  while (parts.length > 0 && !Array.isArray(value)) value = at(value, parts.shift() ?? '');
+  if (!Array.isArray(value)) return [];
+  const out: string[] = [];
+  for (const item of value) {
+    const v = parts.length > 0 ? at(item, parts.join('.')) : item;
+    if (typeof v === 'string' || typeof v === 'number') out.push(String(v));
+  }
+  return out;
+}
+
+/** setup(): path parameter values, literal or read from the stack (one GET each). */
+export function setup(): SetupData {
+  const params: Record<string, string[]> = {};
+  for (const name of Object.keys(config.setupParams ?? {})) {
+    const p = config.setupParams[name];
+    if (!p) continue;
+    if ('values' in p) {
+      params[name] = p.values;
+      continue;
+    }
+    const res = http.get(`${backendUrl}${p.from}`, { tags: { name: `setup ${p.from}` } });
+    let values: string[] = [];
+    try {
+      values = res.status === 200 ? pluck(JSON.parse(String(res.body)), p.field) : [];
+    } catch {
+      values = [];
+    }
+    params[name] = values.length > 0 ? values : p.fallback;
+  }
+  return { params };
+}
+
+function checksFor(req: RenderedRequest): Record<string, (r: { status: number; body: unknown; timings: { duration: number } }) => boolean> {
+  const out: Record<string, (r: { status: number; body: unknown; timings: { duration: number } }) => boolean> = {};
+  for (const name of Object.keys(req.checks)) {
+    const c = req.checks[name];
+    if (!c) continue;
+    out[name] = (r) => {
+      if (c.status) return c.status.indexOf(r.status) !== -1;
+      if (c.maxDurationMs !== undefined) return r.timings.duration <= c.maxDurationMs;
+      let json: unknown;
+      try {
+        json = JSON.parse(String(r.body));
+      } catch {
+        return false;
+      }
+      const value = at(json, c.json ?? '');
+      if (value === undefined) return false;
+      if (c.type !== undefined && (Array.isArray(value) ? 'array' : value === null ? 'null' : typeof value) !== c.type) return false;
+      return c.equals === undefined || value === c.equals;
+    };
+  }
+  return out;
+}
+
+function thinkTime(scenarioName: string): void {
+  const t = config.thinkTime[scenarioName];
+  if (t && t.max > 0) sleep(t.min + (t.max - t.min) * Math.random());
+}
+
+/** A dashboard/API user: one request of a kind picked by weight per iteration, checks, think time. */
+export function api(data: SetupData): void {
+  const scenarioName = exec.scenario.name;
+  const sequence = config.requestSequences[scenarioName] ?? [];
+  const iteration = exec.scenario.iterationInTest;
+  const req = config.requests[sequence[iteration % sequence.length] ?? ''];
+  if (!req) throw new Error(`no request kind for scenario ${scenarioName}`);
+  const path = req.path.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m: string, name: string) => {
+    const values = data.params[name] ?? [''];
+    return encodeURIComponent(values[iteration % values.length] ?? '');
+  });
+  const traceId = randomHex(32);
+  const res = http.request(req.method, `${backendUrl}${path}`, req.body, {
+    headers: {
+      ...req.headers,
+      traceparent: `00-${traceId}-${randomHex(16)}-01`,
+      baggage: encodeBaggage({ 'request.source': config.tracing.requestSource, ...config.tracing.baggage }),
+    },
+    tags: { ...req.tags, name: req.name },
+    timeout: config.timeout,
+    ...(req.expectedStatuses ? { responseCallback: http.expectedStatuses(...req.expectedStatuses) } : {}),
+  });
+  check(res, checksFor(req), req.tags);
+  for (const metric of Object.keys(req.metrics)) {
+    const feed = req.metrics[metric];
+    const m = customMetrics[metric];
+    if (!m || !feed) continue;
+    const ok = req.expectedStatuses ? req.expectedStatuses.indexOf(res.status) !== -1 : res.status >= 200 && res.status < 400;
+    const value = feed === 'duration' ? res.timings.duration : feed === 'ok' ? (ok ? 1 : 0) : feed === 'count' ? 1 : String(res.body ?? '').length;
+    m.add(value, req.tags);
+  }
+  thinkTime(scenarioName);
+}
+
+const wsEventLatency = new Trend('ws_event_latency', true);
+
+/** A WebSocket subscriber: one session per iteration on the stack's own origin. */
+export function subscriber(): void {
+  const scenarioName = exec.scenario.name;
+  const sub = config.websockets[scenarioName];
+  if (!sub) throw new Error(`no websocket for scenario ${scenarioName}`);
+  const url = `${backendUrl.replace(/^http/, 'ws')}${sub.path}`;
+  ws.connect(url, { tags: sub.tags }, (socket) => {
+    socket.on('message', (text: string) => {
+      try {
+        const m = JSON.parse(text) as { timestamp?: unknown };
+        const t = typeof m.timestamp === 'string' ? Date.parse(m.timestamp) : typeof m.timestamp === 'number' ? m.timestamp : Number.NaN;
+        if (!Number.isNaN(t)) wsEventLatency.add(Math.max(0, Date.now() - t), sub.tags);
+      } catch {
+        // counted by ws_msgs_received, no latency
+      }
+    });
+    socket.setTimeout(() => socket.close(), sub.sessionMs);
+  });
+  thinkTime(scenarioName);
 }

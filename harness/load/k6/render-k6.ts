@@ -2,6 +2,7 @@ import { basename, join } from 'node:path';
 import type { Scenario, Workload } from '../../scenario/scenario-types.ts';
 import { formatDurationMs } from '../../util/duration.ts';
 import { cameraSequence } from '../camera-mix.ts';
+import { requestName } from '../request-names.ts';
 
 /**
  * The scenario definition rendered for the k6 script (scenarios/k6/camera-uploads.ts): k6
@@ -37,6 +38,28 @@ export interface RenderedScenario {
   limits: { maxRequests: number };
   /** custom metrics the script declares in its init context (k6 refuses thresholds on undeclared ones) */
   metrics: Record<string, { type: 'counter' | 'gauge' | 'rate' | 'trend'; contains: 'default' | 'time' | 'data' }>;
+  /** request kinds by name (the `api` exec function) */
+  requests: Record<string, RenderedRequest>;
+  /** per k6 scenario: request kind per iteration (weighted round robin), think time in seconds */
+  requestSequences: Record<string, string[]>;
+  thinkTime: Record<string, { min: number; max: number }>;
+  /** setup(): literal values, or a GET route's list */
+  setupParams: Record<string, { values: string[] } | { from: string; field: string; fallback: string[] }>;
+  /** per k6 scenario running `subscriber`: path, session length in ms, tags */
+  websockets: Record<string, { path: string; sessionMs: number; tags: Record<string, string> }>;
+}
+
+export interface RenderedRequest {
+  method: string;
+  /** template with {param} placeholders, query appended */
+  path: string;
+  name: string;
+  headers: Record<string, string>;
+  body: string | null;
+  tags: Record<string, string>;
+  expectedStatuses: number[] | null;
+  checks: Record<string, { status?: number[]; json?: string; type?: string; equals?: string | number | boolean; maxDurationMs?: number }>;
+  metrics: Record<string, 'duration' | 'ok' | 'count' | 'bytes'>;
 }
 
 export interface RenderK6Options {
@@ -75,11 +98,51 @@ export function renderExecutor(w: Workload): K6Executor {
   }
 }
 
+function renderRequest(k: Scenario['requests'][string]): RenderedRequest {
+  const query = new URLSearchParams(k.query).toString();
+  const checks: RenderedRequest['checks'] = {};
+  for (const [name, c] of Object.entries(k.checks)) {
+    if ('status' in c) checks[name] = { status: Array.isArray(c.status) ? c.status : [c.status] };
+    else if ('maxDuration' in c) checks[name] = { maxDurationMs: c.maxDuration };
+    else {
+      const out: RenderedRequest['checks'][string] = { json: c.json };
+      if (c.type !== undefined) out.type = c.type;
+      if (c.equals !== undefined) out.equals = c.equals;
+      checks[name] = out;
+    }
+  }
+  return {
+    method: k.method,
+    path: query ? `${k.path}?${query}` : k.path,
+    name: requestName(k),
+    headers: { ...k.headers, ...(k.body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    body: k.body === undefined ? null : JSON.stringify(k.body),
+    tags: k.tags,
+    expectedStatuses: k.expectedStatuses ?? null,
+    checks,
+    metrics: k.metrics,
+  };
+}
+
 export function renderK6(scenario: Scenario, options: RenderK6Options): RenderedScenario {
   const scenarios: Record<string, K6Executor> = {};
   const sequences: Record<string, number[]> = {};
+  const requestSequences: Record<string, string[]> = {};
+  const thinkTime: Record<string, { min: number; max: number }> = {};
+  const websockets: RenderedScenario['websockets'] = {};
   for (const [name, w] of Object.entries(scenario.scenarios)) {
     scenarios[name] = renderExecutor(w);
+    if (w.thinkTime) thinkTime[name] = { min: w.thinkTime.minMs / 1000, max: w.thinkTime.maxMs / 1000 };
+    if (w.requests) {
+      const kinds = Object.entries(w.requests);
+      requestSequences[name] = cameraSequence(kinds.map(([, weight]) => weight)).map((i) => kinds[i]?.[0] ?? '');
+      (scenarios[name] as K6Executor)['exec'] = 'api';
+    }
+    const sub = w.websocket === undefined ? undefined : scenario.websockets[w.websocket];
+    if (sub) {
+      websockets[name] = { path: sub.path, sessionMs: sub.sessionDuration, tags: sub.tags };
+      (scenarios[name] as K6Executor)['exec'] = 'subscriber';
+    }
     const weights = w.cameraIndexes.map((i) => scenario.cameras[i]?.weight ?? 1);
     sequences[name] = cameraSequence(weights).map((k) => w.cameraIndexes[k] ?? 0);
   }
@@ -114,5 +177,17 @@ export function renderK6(scenario: Scenario, options: RenderK6Options): Rendered
     timeout: d(scenario.transport.type === 'http' ? scenario.transport.timeoutMs : 60_000),
     limits: { maxRequests: scenario.limits.maxRequests },
     metrics: scenario.metrics,
+    requests: Object.fromEntries(Object.values(scenario.requests).map((k) => [k.name, renderRequest(k)])),
+    requestSequences,
+    thinkTime,
+    setupParams: Object.fromEntries(
+      Object.entries(scenario.setupParams).map(([p, v]) => [
+        p,
+        Array.isArray(v)
+          ? { values: v.map(String) }
+          : { from: `${v.from}${Object.keys(v.query).length > 0 ? `?${new URLSearchParams(v.query).toString()}` : ''}`, field: v.field, fallback: v.fallback.map(String) },
+      ]),
+    ),
+    websockets,
   };
 }

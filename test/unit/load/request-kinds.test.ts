@@ -141,3 +141,19 @@ describe('bad request input: one line naming the field', () => {
     expect(problem({ metrics: { event_detail_ms: { type: 'counter' } }, thresholds: {} })).toMatch(/requests\.get_event\.metrics\.event_detail_ms: duration cannot feed a counter/);
   });
 });
+
+describe('the k6 script renders request kinds and subscribers', () => {
+  it('exec functions, weighted kind sequences, setup params, checks and think time in k6 units', async () => {
+    const { renderK6 } = await import('../../../harness/load/k6/render-k6.ts');
+    const r = renderK6(validate(definition), { backendUrl: 'http://127.0.0.1:8000' });
+    expect(r.options.scenarios['dashboard']).toMatchObject({ exec: 'api', executor: 'shared-iterations' });
+    expect(r.options.scenarios['subscribers']).toMatchObject({ exec: 'subscriber' });
+    expect(r.requestSequences['dashboard']).toEqual(['get_event', 'list_events', 'get_event']);
+    expect(r.requests['list_events']).toMatchObject({ method: 'GET', path: '/api/events?limit=50', name: 'GET /api/events', headers: { 'X-API-Key': 'unit-key' }, checks: { 'status is 200': { status: [200] } } });
+    expect(r.requests['get_event']?.metrics).toEqual({ event_detail_ms: 'duration' });
+    expect(r.setupParams['event_id']).toEqual({ from: '/api/events', field: 'items.id', fallback: ['1'] });
+    expect(r.thinkTime['dashboard']).toEqual({ min: 0.01, max: 0.02 });
+    expect(r.websockets['subscribers']).toEqual({ path: '/ws/events', sessionMs: 1000, tags: {} });
+    expect(r.metrics['event_detail_ms']).toEqual({ type: 'trend', contains: 'time' });
+  });
+});
