@@ -1,6 +1,8 @@
 import type { AttachedTarget } from '../experiment/phases.ts';
 import type { RunContext, RunObserver } from '../experiment/run-session.ts';
+import type { RunReportModel } from '../report/report-model.ts';
 import type { NdjsonWriter } from '../report/run-results.ts';
+import { registerTeardown } from '../stack/teardown.ts';
 import { gpuReportView } from './gpu-report-view.ts';
 import type { GpuPeaks, GpuPeaksOfDevice } from './gpu-peaks.ts';
 import { GpuSampler } from './gpu-sampler.ts';
@@ -41,6 +43,8 @@ export class GpuObserver implements RunObserver {
   private writer: NdjsonWriter | undefined;
   private loadStartEpochMs: number | undefined;
   private knee: { tSec: number; label: string } | undefined;
+  private unregisterTeardown: () => void = () => {};
+  private finished = false;
 
   constructor(options: GpuObserverOptions = {}) {
     this.options = options;
@@ -51,6 +55,9 @@ export class GpuObserver implements RunObserver {
     this.writer = writer;
     const sources = this.options.sources ? this.options.sources(ctx.target) : gpuSourcesOfTarget(ctx.target);
     this.sampler = new GpuSampler({ sources, intervalMs: this.options.intervalMs ?? 1_000, sink: (line) => writer.write(line), log: ctx.log });
+    // On Ctrl-C the session's summary is saved from a teardown, not from onFinish: this one runs
+    // just before it (newest first), so an interrupted run's summary.json has its GPU section too.
+    this.unregisterTeardown = registerTeardown('gpu telemetry', () => this.finish(ctx.model));
     await this.sampler.start();
   }
 
@@ -70,12 +77,18 @@ export class GpuObserver implements RunObserver {
   }
 
   async onFinish(ctx: Pick<RunContext, 'model' | 'log'>): Promise<void> {
+    this.unregisterTeardown();
+    await this.finish(ctx.model);
+  }
+
+  private async finish(model: RunReportModel): Promise<void> {
     const sampler = this.sampler;
-    if (!sampler) return;
+    if (!sampler || this.finished) return;
+    this.finished = true;
     const telemetry = await sampler.stop();
     this.writer?.close();
     const samples = sampler.getSamples();
     const zero = this.loadStartEpochMs ?? samples[0]?.epochMs ?? Date.now();
-    ctx.model.gpu = gpuReportView(telemetry, samples, zero, this.knee);
+    model.gpu = gpuReportView(telemetry, samples, zero, this.knee);
   }
 }

@@ -31,8 +31,9 @@ describe('hsi-chaos trace-check and Ctrl-C', () => {
     expect(res.runId).toBeDefined();
     expect(await dockerResourcesOfRun(res.runId!)).toEqual([]);
     const dir = join(PROJECT_ROOT, 'results', res.runId!);
-    const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as { verdict: string };
+    const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as { verdict: string; gpu?: { source: string } };
     expect(summary.verdict).toBe('interrupted');
+    expect(summary.gpu?.source).toBeDefined(); // the GPU section survives Ctrl-C too
     expect(existsSync(join(dir, 'requests.ndjson'))).toBe(true);
     expect(existsSync(join(dir, 'gpu.ndjson'))).toBe(true);
     expect(readFileSync(join(dir, 'requests.ndjson'), 'utf8').trim().split('\n').length).toBeGreaterThan(10);
