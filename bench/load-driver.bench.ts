@@ -237,6 +237,32 @@ async function main(): Promise<void> {
         `latency p50 ${open.scenarios['fixed']?.http_req_duration.med.toFixed(2)} ms, p99 ${open.scenarios['fixed']?.http_req_duration['p(99)'].toFixed(2)} ms (records written to requests.ndjson)`,
     );
 
+    // --- a mixed scenario at 2,000 req/s: camera uploads + dashboard API requests side by side ---
+    const mixed = validateScenario(
+      {
+        name: 'bench-mixed',
+        scenarios: {
+          cameras: { executor: 'constant-arrival-rate', rate: RATE, timeUnit: '1s', duration: `${SECONDS}s`, preAllocatedVUs: 50, maxVUs: 500, gracefulStop: '5s' },
+          dashboard: { executor: 'constant-arrival-rate', rate: RATE, timeUnit: '1s', duration: `${SECONDS}s`, preAllocatedVUs: 50, maxVUs: 500, gracefulStop: '5s', requests: { list_events: 3, get_event: 1 } },
+        },
+        cameras: [{ id: CAMERA }],
+        requests: {
+          list_events: { method: 'GET', path: '/api/events', query: { limit: '50' }, headers: { 'X-API-Key': 'bench' }, tags: { type: 'api' }, checks: { 'status ok': { status: 202 } } },
+          get_event: { method: 'GET', path: '/api/events/{event_id}', tags: { type: 'api' }, checks: { 'has id': { json: 'id', type: 'string' } } },
+        },
+        setup: { params: { event_id: [1, 2, 3] } },
+        limits: { maxDuration: `${SECONDS + 10}s`, maxRequests: 10_000_000 },
+      },
+      { fixturesDir, source: 'bench' },
+    );
+    const mix = await runLoad(mixed, { backendUrl: url, progressLine: false });
+    const mixLag = mix.sendLag;
+    line(
+      `native mixed ${2 * RATE}/s (uploads ${RATE}/s + API ${RATE}/s) for ${SECONDS}s: ${mix.requests.completed} completed (${(mix.requests.completed / (mix.durationMs / 1000)).toFixed(0)}/s), ${mix.requests.failed} failed, ${mix.requests.dropped} dropped; ` +
+        `send lag p99 ${mixLag?.p99.toFixed(3)} ms; checks ${((mix.metrics['checks']?.type === 'rate' ? mix.metrics['checks'].values.rate : 0) * 100).toFixed(1)} % passed; ` +
+        `latency p99 uploads ${mix.scenarios['cameras']?.http_req_duration['p(99)'].toFixed(2)} ms, API ${mix.scenarios['dashboard']?.http_req_duration['p(99)'].toFixed(2)} ms`,
+    );
+
     const best = (name: keyof typeof rates) => Math.max(...rates[name]);
     const vsWrk = nativeRate / wrkRate;
     const vsAc = nativeRate / acRate;
