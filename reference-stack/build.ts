@@ -25,6 +25,15 @@ export const OPTIONAL_ENTRY_POINTS = {
   'llm-emulator': join(HERE, 'llm-emulator', 'main.ts'),
 } as const;
 
+/**
+ * The real detector (ONNX Runtime) is its own bundle in its own image: onnxruntime-node is a
+ * native package that lives in that image only, so it stays external.
+ */
+export const REAL_DETECTOR_ENTRY_POINTS = {
+  'detector-onnx': join(HERE, 'detector-onnx', 'main.ts'),
+} as const;
+export const REAL_DETECTOR_EXTERNALS = ['onnxruntime-node'] as const;
+
 /** What the build bundles now: the required entries plus the optional ones that exist. */
 export function entryPoints(): Record<string, string> {
   const entries: Record<string, string> = { ...REQUIRED_ENTRY_POINTS };
@@ -43,11 +52,18 @@ export interface BundleResult {
   contentHash: string;
 }
 
-export async function bundleReferenceStack(outDir: string): Promise<BundleResult> {
+export interface BundleOptions {
+  /** Default: the reference stack's entry points. */
+  entries?: Record<string, string>;
+  /** Packages left to the image's node_modules. */
+  external?: readonly string[];
+}
+
+export async function bundleReferenceStack(outDir: string, options: BundleOptions = {}): Promise<BundleResult> {
   const out = resolve(outDir);
   mkdirSync(out, { recursive: true });
   const result = await build({
-    entryPoints: entryPoints(),
+    entryPoints: options.entries ?? entryPoints(),
     outdir: out,
     outExtension: { '.js': '.mjs' },
     bundle: true,
@@ -56,7 +72,7 @@ export async function bundleReferenceStack(outDir: string): Promise<BundleResult
     format: 'esm',
     banner: { js: ESM_REQUIRE_BANNER },
     // pg's optional native binding is never used.
-    external: ['pg-native'],
+    external: ['pg-native', ...(options.external ?? [])],
     // Deterministic output: no absolute paths of this machine in the bundle, no timestamps.
     sourcemap: false,
     legalComments: 'none',

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Writes a synthetic GGUF model for llama.cpp's llama-server: llama architecture, a
+byte-level SentencePiece-style vocabulary, random weights.
+
+Compute per token depends on the architecture (dimensions, layers, heads, vocabulary), not
+on the weights, so a synthetic model with a production model's dimensions loads a GPU like
+that model does; its text is noise (the backend constrains it to valid JSON with a schema).
+
+    write-gguf.py PRESET OUT.gguf          (presets: see PRESETS)
+    write-gguf.py --list
+"""
+import json
+import sys
+
+import numpy as np
+from gguf import GGUFWriter, TokenType
+
+# Dimensions of the presets. `tiny` is for CI on CPU. The nemotron-* presets have the
+# dimensions of the published config.json of the NVIDIA Llama-3.1-Nemotron-Nano models
+# (llama architecture, Llama 3.1 vocabulary of 128,256 tokens); written in f16.
+PRESETS = {
+    "tiny": dict(dim=256, layers=4, heads=8, kv_heads=4, ffn=768, vocab=512, ctx=8192, dtype="f32"),
+    "small": dict(dim=768, layers=12, heads=12, kv_heads=4, ffn=2048, vocab=32000, ctx=8192, dtype="f16"),
+    "nemotron-nano-4b": dict(dim=3072, layers=32, heads=32, kv_heads=8, ffn=9216, vocab=128256, ctx=131072, dtype="f16"),
+    "nemotron-nano-8b": dict(dim=4096, layers=32, heads=32, kv_heads=8, ffn=14336, vocab=128256, ctx=131072, dtype="f16"),
+}
+
+SPECIAL = ["<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>"]
+
+
+def vocabulary(size):
+    """Specials, the 256 byte tokens, printable ASCII (and U+2581 for space), then padding."""
+    tokens, scores, types = [], [], []
+    for i, t in enumerate(SPECIAL):
+        tokens.append(t)
+        scores.append(0.0)
+        types.append(TokenType.UNKNOWN if i == 0 else TokenType.CONTROL)
+    for b in range(256):
+        tokens.append("<0x%02X>" % b)
+        scores.append(0.0)
+        types.append(TokenType.BYTE)
+    for c in ["\u2581"] + [chr(c) for c in range(0x21, 0x7F)]:
+        tokens.append(c)
+        scores.append(-1.0)
+        types.append(TokenType.NORMAL)
+    if size < len(tokens):
+        raise SystemExit("vocabulary of %d is smaller than the %d base tokens" % (size, len(tokens)))
+    while len(tokens) < size:
+        tokens.append("<unused%d>" % len(tokens))
+        scores.append(-1000.0)
+        types.append(TokenType.UNUSED)
+    return tokens, scores, types
+
+
+def tensor(rng, shape, dtype, std=0.02):
+    a = rng.standard_normal(shape, dtype=np.float32) * std
+    return a.astype(np.float16) if dtype == "f16" else a
+
+
+def write(preset_name, out):
+    p = PRESETS[preset_name]
+    rng = np.random.default_rng(20261201)
+    dim, layers, heads, kv_heads, ffn, vocab, dtype = p["dim"], p["layers"], p["heads"], p["kv_heads"], p["ffn"], p["vocab"], p["dtype"]
+    head_dim = dim // heads
+    w = GGUFWriter(out, "llama")
+    w.add_name("hsi-chaos-synthetic-" + preset_name)
+    w.add_description("synthetic weights (random); dimensions of preset " + preset_name)
+    w.add_context_length(p["ctx"])
+    w.add_embedding_length(dim)
+    w.add_block_count(layers)
+    w.add_feed_forward_length(ffn)
+    w.add_head_count(heads)
+    w.add_head_count_kv(kv_heads)
+    w.add_rope_dimension_count(head_dim)
+    w.add_rope_freq_base(500000.0)
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_file_type(1 if dtype == "f16" else 0)
+    tokens, scores, types = vocabulary(vocab)
+    w.add_tokenizer_model("llama")
+    w.add_token_list(tokens)
+    w.add_token_scores(scores)
+    w.add_token_types(types)
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_unk_token_id(0)
+    w.add_add_bos_token(True)
+    w.add_add_eos_token(False)
+    ones = np.ones(dim, dtype=np.float32)
+    w.add_tensor("token_embd.weight", tensor(rng, (vocab, dim), dtype))
+    w.add_tensor("output_norm.weight", ones)
+    w.add_tensor("output.weight", tensor(rng, (vocab, dim), dtype))
+    for i in range(layers):
+        b = "blk.%d." % i
+        w.add_tensor(b + "attn_norm.weight", ones)
+        w.add_tensor(b + "attn_q.weight", tensor(rng, (dim, dim), dtype))
+        w.add_tensor(b + "attn_k.weight", tensor(rng, (kv_heads * head_dim, dim), dtype))
+        w.add_tensor(b + "attn_v.weight", tensor(rng, (kv_heads * head_dim, dim), dtype))
+        w.add_tensor(b + "attn_output.weight", tensor(rng, (dim, dim), dtype))
+        w.add_tensor(b + "ffn_norm.weight", ones)
+        w.add_tensor(b + "ffn_gate.weight", tensor(rng, (ffn, dim), dtype))
+        w.add_tensor(b + "ffn_up.weight", tensor(rng, (ffn, dim), dtype))
+        w.add_tensor(b + "ffn_down.weight", tensor(rng, (dim, ffn), dtype))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def main(argv):
+    if len(argv) == 2 and argv[1] == "--list":
+        print(json.dumps(PRESETS, indent=2))
+        return 0
+    if len(argv) != 3 or argv[1] not in PRESETS:
+        sys.stderr.write("usage: write-gguf.py {%s} OUT.gguf\n" % ",".join(PRESETS))
+        return 2
+    write(argv[1], argv[2])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
