@@ -3,6 +3,7 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
+import { RealAiConfigSchema } from './real-ai-config.ts';
 import { parseOrThrow } from './validation.ts';
 
 /** Where images come from: built offline on this machine, or pulled from registries. */
@@ -21,6 +22,9 @@ export const RegistryImages = z
     jaeger: imageRef.default('jaegertracing/jaeger:2.13.0'),
     toxiproxy: imageRef.default('ghcr.io/shopify/toxiproxy:2.12.0'),
     referenceStack: imageRef.default('ghcr.io/hsi-chaos/reference-stack:0.1.0'),
+    /** Real inference engines (`ai: real`): llama.cpp's CUDA server image, the team's ONNX Runtime detector. */
+    llmReal: imageRef.default('ghcr.io/ggml-org/llama.cpp:server-cuda'),
+    detectorReal: imageRef.default('ghcr.io/hsi-chaos/detector-onnx:0.1.0'),
   })
   .strict();
 
@@ -38,6 +42,8 @@ export const StackConfigSchema = z
     dockerBootstrap: z.boolean().default(true),
     /** OTel batch delay in the reference stack; the contract says 2000 ms, tests want less. */
     otelBatchDelayMs: z.number().int().min(50).max(10_000).default(500),
+    /** Settings of the real inference engines, used where a scenario or --ai asks for `real`. */
+    realAi: RealAiConfigSchema.default(RealAiConfigSchema.parse({})),
   })
   .strict();
 

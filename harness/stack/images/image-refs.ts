@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import type { LlmPresetName } from '../../config/real-ai-config.ts';
 import type { StackConfig } from '../../config/stack-config.ts';
 
 /**
@@ -17,6 +18,9 @@ export interface StackImages {
   toxiproxy: string;
   /** One image holds every reference-stack service; the command picks the service. */
   referenceStack: string;
+  /** Real inference engines, used where `ai: real`: llama.cpp's server, the ONNX Runtime detector. */
+  llmReal: string;
+  detectorReal: string;
 }
 
 /** Pinned versions of what `images build` makes from source. */
@@ -28,9 +32,25 @@ export const PINNED = {
   jaegerVersion: '2.13.0',
   toxiproxyVersion: 'v2.12.0',
   nodeVersion: '24.9.0',
+  /** Debian testing: the first release with llama.cpp (llama.cpp-tools, python3-gguf). */
+  realAiSuite: 'forky',
+  llamaCppVersion: '0.7.0',
+  onnxruntimeNodeVersion: '1.30.0',
 } as const;
 
-export const LOCAL_IMAGES: StackImages & { base: string; node: string } = {
+/** Images of the real inference engines, built only when a run asks for them. */
+export const REAL_AI_IMAGES = {
+  forkyBase: `hsi-chaos/debian:${PINNED.realAiSuite}`,
+  modelTools: `hsi-chaos/model-tools:${PINNED.realAiSuite}`,
+  detectorReal: `hsi-chaos/detector-onnx:dev-${CHECKOUT_TAG}`,
+} as const;
+
+/** One llama.cpp image per GGUF preset: the model file is baked in at build. */
+export function llamaServerImage(preset: LlmPresetName): string {
+  return `hsi-chaos/llama-server:${PINNED.llamaCppVersion}-${preset}`;
+}
+
+export const LOCAL_IMAGES: Omit<StackImages, 'llmReal' | 'detectorReal'> & { base: string; node: string } = {
   base: `hsi-chaos/debian:${PINNED.debianSuite}`,
   postgres: `hsi-chaos/postgres:15-${PINNED.debianSuite}`,
   redis: `hsi-chaos/redis:7-${PINNED.debianSuite}`,
@@ -40,8 +60,8 @@ export const LOCAL_IMAGES: StackImages & { base: string; node: string } = {
   referenceStack: `hsi-chaos/reference-stack-emulated:dev-${CHECKOUT_TAG}`,
 };
 
-export function stackImages(config: Pick<StackConfig, 'imageMode' | 'registryImages'>): StackImages {
+export function stackImages(config: Pick<StackConfig, 'imageMode' | 'registryImages' | 'realAi'>): StackImages {
   if (config.imageMode === 'registry') return { ...config.registryImages };
   const { base: _base, node: _node, ...images } = LOCAL_IMAGES;
-  return images;
+  return { ...images, llmReal: llamaServerImage(config.realAi.llmPreset), detectorReal: REAL_AI_IMAGES.detectorReal };
 }

@@ -33,6 +33,16 @@ export interface ImageBuildReport {
 }
 
 type Key = keyof typeof LOCAL_IMAGES;
+/** An image this build makes: a LOCAL_IMAGES key, or a subclass's own image by its reference. */
+export type ImageTarget = Key | { ref: string; name: string };
+
+function targetRef(target: ImageTarget): string {
+  return typeof target === 'string' ? LOCAL_IMAGES[target] : target.ref;
+}
+
+function targetName(target: ImageTarget): string {
+  return typeof target === 'string' ? target : target.name;
+}
 
 function sha256(...parts: (string | Buffer)[]): string {
   const h = createHash('sha256');
@@ -50,11 +60,11 @@ async function imageInputsHash(ref: string): Promise<string | undefined> {
   return value === '' || value === '<no value>' ? undefined : value;
 }
 
-class LocalImageBuild {
-  private readonly reports: ImageBuildReport[] = [];
-  private readonly hashes = new Map<Key, string>();
-  private readonly opts: BuildImagesOptions;
-  private readonly log: (line: string) => void;
+export class LocalImageBuild {
+  protected readonly reports: ImageBuildReport[] = [];
+  private readonly hashes = new Map<string, string>();
+  protected readonly opts: BuildImagesOptions;
+  protected readonly log: (line: string) => void;
 
   constructor(opts: BuildImagesOptions) {
     this.opts = opts;
@@ -67,8 +77,9 @@ class LocalImageBuild {
   }
 
   /** Runs `make` only when the image is missing or its inputs changed. */
-  private async ensure(key: Key, inputs: string, make: (hash: string, logFile: string) => Promise<void>): Promise<string> {
-    const ref = LOCAL_IMAGES[key];
+  protected async ensure(target: ImageTarget, inputs: string, make: (hash: string, logFile: string) => Promise<void>): Promise<string> {
+    const ref = targetRef(target);
+    const key = targetName(target);
     const hash = sha256(RECIPE_VERSION, key, inputs);
     this.hashes.set(key, hash);
     const started = Date.now();
@@ -90,7 +101,7 @@ class LocalImageBuild {
     return hash;
   }
 
-  private async logged(logFile: string, command: string, args: string[], cwd?: string, env?: NodeJS.ProcessEnv): Promise<void> {
+  protected async logged(logFile: string, command: string, args: string[], cwd?: string, env?: NodeJS.ProcessEnv): Promise<void> {
     const stream = createWriteStream(logFile, { flags: 'a' });
     stream.write(`$ ${command} ${args.join(' ')}\n`);
     try {
@@ -101,17 +112,26 @@ class LocalImageBuild {
   }
 
   /** docker build of a context directory holding a Dockerfile and its files. */
-  private async dockerBuild(key: Key, hash: string, logFile: string, dockerfile: string, files: Record<string, string | Buffer> = {}, copies: Record<string, string> = {}): Promise<void> {
-    const context = this.dir('build', key);
+  protected async dockerBuild(
+    target: ImageTarget,
+    hash: string,
+    logFile: string,
+    dockerfile: string,
+    files: Record<string, string | Buffer> = {},
+    copies: Record<string, string> = {},
+    prepare?: (context: string) => void,
+  ): Promise<void> {
+    const context = this.dir('build', targetName(target));
     rmSync(context, { recursive: true, force: true });
     mkdirSync(context, { recursive: true });
     writeFileSync(join(context, 'Dockerfile'), dockerfile);
     for (const [name, content] of Object.entries(files)) writeFileSync(join(context, name), content);
     for (const [name, source] of Object.entries(copies)) copyFileSync(source, join(context, name));
+    prepare?.(context);
     await this.logged(
       logFile,
       'docker',
-      ['build', '--label', `${INPUTS_LABEL}=${hash}`, '--label', 'hsi-chaos.image=true', '-t', LOCAL_IMAGES[key], context],
+      ['build', '--label', `${INPUTS_LABEL}=${hash}`, '--label', 'hsi-chaos.image=true', '-t', targetRef(target), context],
       context,
       // The classic builder needs no buildx plugin, which Debian's docker.io lacks.
       { ...process.env, DOCKER_BUILDKIT: '0' },

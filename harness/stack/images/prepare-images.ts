@@ -1,14 +1,21 @@
+import { anyReal, EMULATED, type AiModes } from '../../config/real-ai-config.ts';
 import type { StackConfig } from '../../config/stack-config.ts';
 import { buildLocalImages, type ImageBuildReport } from './local-image-builder.ts';
+import { buildRealAiImages } from './real-ai-images.ts';
 
 /**
- * Makes the stack's images available: `local` builds what is missing or stale;
- * `registry` leaves pulling to Testcontainers at start.
+ * Makes the stack's images available: `local` builds what is missing or stale (the real
+ * inference engines' images only when `ai` asks for them); `registry` leaves pulling to
+ * Testcontainers at start.
  */
 export async function prepareImages(
-  config: Pick<StackConfig, 'imageMode' | 'cacheDir'>,
-  options: { force?: boolean; log?: (line: string) => void } = {},
+  config: Pick<StackConfig, 'imageMode' | 'cacheDir' | 'realAi'>,
+  options: { force?: boolean; log?: (line: string) => void; ai?: AiModes } = {},
 ): Promise<ImageBuildReport[]> {
   if (config.imageMode === 'registry') return [];
-  return buildLocalImages({ cacheDir: config.cacheDir, force: options.force ?? false, log: options.log ?? (() => {}) });
+  const common = { cacheDir: config.cacheDir, force: options.force ?? false, log: options.log ?? (() => {}) };
+  const reports = await buildLocalImages(common);
+  const modes = options.ai ?? EMULATED;
+  if (!anyReal(modes)) return reports;
+  return [...reports, ...(await buildRealAiImages({ ...common, modes, llmPreset: config.realAi.llmPreset }))];
 }

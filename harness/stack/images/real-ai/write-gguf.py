@@ -6,24 +6,16 @@ Compute per token depends on the architecture (dimensions, layers, heads, vocabu
 on the weights, so a synthetic model with a production model's dimensions loads a GPU like
 that model does; its text is noise (the backend constrains it to valid JSON with a schema).
 
-    write-gguf.py PRESET OUT.gguf          (presets: see PRESETS)
-    write-gguf.py --list
+    write-gguf.py NAME DIMS_JSON OUT.gguf
+
+DIMS_JSON: {"dim", "layers", "heads", "kv_heads", "ffn", "vocab", "ctx", "dtype": "f32"|"f16"};
+the presets live in harness/config/real-ai-config.ts (LLM_PRESETS).
 """
 import json
 import sys
 
 import numpy as np
 from gguf import GGUFWriter, TokenType
-
-# Dimensions of the presets. `tiny` is for CI on CPU. The nemotron-* presets have the
-# dimensions of the published config.json of the NVIDIA Llama-3.1-Nemotron-Nano models
-# (llama architecture, Llama 3.1 vocabulary of 128,256 tokens); written in f16.
-PRESETS = {
-    "tiny": dict(dim=256, layers=4, heads=8, kv_heads=4, ffn=768, vocab=512, ctx=8192, dtype="f32"),
-    "small": dict(dim=768, layers=12, heads=12, kv_heads=4, ffn=2048, vocab=32000, ctx=8192, dtype="f16"),
-    "nemotron-nano-4b": dict(dim=3072, layers=32, heads=32, kv_heads=8, ffn=9216, vocab=128256, ctx=131072, dtype="f16"),
-    "nemotron-nano-8b": dict(dim=4096, layers=32, heads=32, kv_heads=8, ffn=14336, vocab=128256, ctx=131072, dtype="f16"),
-}
 
 SPECIAL = ["<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>"]
 
@@ -57,8 +49,7 @@ def tensor(rng, shape, dtype, std=0.02):
     return a.astype(np.float16) if dtype == "f16" else a
 
 
-def write(preset_name, out):
-    p = PRESETS[preset_name]
+def write(preset_name, p, out):
     rng = np.random.default_rng(20261201)
     dim, layers, heads, kv_heads, ffn, vocab, dtype = p["dim"], p["layers"], p["heads"], p["kv_heads"], p["ffn"], p["vocab"], p["dtype"]
     head_dim = dim // heads
@@ -107,13 +98,10 @@ def write(preset_name, out):
 
 
 def main(argv):
-    if len(argv) == 2 and argv[1] == "--list":
-        print(json.dumps(PRESETS, indent=2))
-        return 0
-    if len(argv) != 3 or argv[1] not in PRESETS:
-        sys.stderr.write("usage: write-gguf.py {%s} OUT.gguf\n" % ",".join(PRESETS))
+    if len(argv) != 4:
+        sys.stderr.write("usage: write-gguf.py NAME DIMS_JSON OUT.gguf\n")
         return 2
-    write(argv[1], argv[2])
+    write(argv[1], json.loads(argv[2]), argv[3])
     return 0
 
 
