@@ -11,6 +11,7 @@ import { listBuiltinScenarios, loadScenario } from '../scenario/load-scenario.ts
 import { DEFECT_NAMES, parseDefects } from '../stack/defects.ts';
 import { fileURLToPath } from 'node:url';
 import { loadStackConfig, type StackConfig } from '../config/stack-config.ts';
+import { AiMode, EMULATED, resolveAiModes, type AiModes } from '../config/real-ai-config.ts';
 import { ConfigError, ExitCode, HarnessError } from '../errors.ts';
 import { runUploadTraceCheck } from '../experiment/upload-trace-check.ts';
 import { gpuSummaryLine } from '../gpu/gpu-report-view.ts';
@@ -53,6 +54,9 @@ Commands:
       --defect NAME       turn on a defect switch of the reference stack (repeatable)
       --external STACK    run against a running stack (run id, folder or stack.json of "stack up")
       --run-id ID         name the results folder
+      --ai MODE           emulated (default) or real: the AI services as emulators or as real
+                          inference engines (llama.cpp server, ONNX Runtime detector); overrides
+                          the scenario's stack.ai (docs/real-inference.md)
   list                list built-in scenarios and defect switches
   trace-check         quick check: stack up, a few uploads, each one trace holding backend and
                       detector spans, detection rows stored
@@ -61,8 +65,9 @@ Commands:
       --trace-timeout S   seconds to wait for each trace (default 30)
   images build        build every stack image offline (skips images whose inputs are unchanged)
       --force             rebuild even when up to date
+      --ai real           also the real inference engines' images
   docker ensure       make sure a Docker engine answers (installs docker.io as root on Debian)
-  stack up            start a detached stack and print its URLs
+  stack up            start a detached stack and print its URLs (--ai real: real inference engines)
   stack down [RUN]    remove a stack (default: every hsi-chaos stack)
   stack status        list hsi-chaos stacks
   cleanup             remove containers/networks left by crashed runs
@@ -90,6 +95,14 @@ function parse<T extends ParseArgsConfig['options']>(args: string[], options: T,
   }
 }
 
+/** `--ai emulated|real`; undefined when not given. */
+function aiFlag(value: string | undefined): AiMode | undefined {
+  if (value === undefined) return undefined;
+  const parsed = AiMode.safeParse(value);
+  if (!parsed.success) throw new ConfigError(`--ai must be emulated or real (got "${value}")`);
+  return parsed.data;
+}
+
 function intFlag(value: string | undefined, name: string, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
@@ -115,11 +128,13 @@ async function cmdRun(args: string[], deps: CliDependencies): Promise<number> {
       defect: { type: 'string', multiple: true },
       external: { type: 'string' },
       'run-id': { type: 'string' },
+      ai: { type: 'string' },
     },
     1,
   );
   if (values.help) return help();
   const cfg = config(values);
+  const aiOverride = aiFlag(values.ai);
   const driver = values.driver ?? 'native';
   if (driver !== 'native' && driver !== 'k6') throw new ConfigError(`--driver must be native or k6 (got "${driver}")`);
   const scenario = await loadScenario(positionals[0] ?? DEFAULT_SCENARIO, { fixturesDir: cfg.fixturesDir, projectRoot: PROJECT_ROOT });
@@ -127,9 +142,11 @@ async function cmdRun(args: string[], deps: CliDependencies): Promise<number> {
   let target: ExperimentTarget;
   if (values.external !== undefined) {
     if (defects.length > 0) throw new ConfigError('--defect needs the embedded stack (an external stack has its own settings); drop --defect or --external');
+    if (aiOverride !== undefined) throw new ConfigError('--ai needs the embedded stack (an external stack runs what it runs); drop --ai or --external');
     target = { kind: 'external', ...readStackFile(values.external, cfg.resultsDir) };
   } else {
-    target = { kind: 'embedded', defects, backendEnv: scenario.stack?.backend ?? {}, detectorEnv: scenario.stack?.detector ?? {}, llmEnv: scenario.stack?.llm ?? {} };
+    const ai = resolveAiModes(scenario.stack?.ai, aiOverride);
+    target = { kind: 'embedded', defects, backendEnv: scenario.stack?.backend ?? {}, detectorEnv: scenario.stack?.detector ?? {}, llmEnv: scenario.stack?.llm ?? {}, ai };
   }
   teardownOnUncaughtError();
   const outcome = await runExperiment({ scenario, config: cfg, target, evaluator: deps.evaluator, driver, log: logLine, ...(values['run-id'] ? { runId: values['run-id'] } : {}) });
@@ -141,6 +158,7 @@ function printExperiment(report: RunReportModel, dir: string): void {
   const verdict = report.verdict === 'passed' ? colour.green('PASSED') : colour.red(report.verdict.toUpperCase());
   const lines = ['', `${colour.bold('hsi-chaos run')} ${report.scenario.name} (${report.runId}): ${verdict} (exit ${report.exitCode})`];
   if (report.stack.startSeconds !== undefined) lines.push(`  stack start      ${report.stack.startSeconds.toFixed(1)} s${report.stack.defects.length ? ` (defects: ${report.stack.defects.join(', ')})` : ''}`);
+  lines.push(...aiLines(report));
   if (report.load) {
     const d = report.load.httpReqDuration;
     lines.push(`  load             ${report.load.httpReqs} requests, ${report.load.httpReqsPerSec.toFixed(1)}/s, failed ${(report.load.httpReqFailedRate * 100).toFixed(2)} %, p95 ${d.p95.toFixed(0)} ms, p99 ${d.p99.toFixed(0)} ms`);
@@ -167,6 +185,24 @@ function printExperiment(report: RunReportModel, dir: string): void {
   for (const e of report.errors) lines.push(`  ${colour.red('error')}            ${e}`);
   lines.push(`  report           ${dir}/report.html`, `  summary          ${dir}/summary.md`, '');
   process.stdout.write(lines.join('\n'));
+}
+
+/** Which AI mode ran and, with a real engine, its own figures. */
+function aiLines(report: RunReportModel): string[] {
+  const ai = report.stack.ai;
+  if (ai === undefined) return [];
+  const lines = [`  ai               detector ${ai.detector}, llm ${ai.llm}`];
+  const e = report.aiEngines;
+  const n = (v: number | null, unit: string) => (v === null ? 'n/a' : `${v.toFixed(v < 10 ? 1 : 0)}${unit}`);
+  if (e?.llm) {
+    const l = e.llm;
+    lines.push(`                   llm (${l.mode}): ${n(l.tokensPerSecond.p50, ' tokens/s')} p50, prompt ${n(l.promptMs.p50, ' ms')} p50 / ${n(l.promptMs.p95, ' ms')} p95, ${n(l.promptTokens.mean, '')} prompt + ${n(l.generatedTokens.mean, '')} generated tokens (mean), ${l.callMs.count} calls`);
+  }
+  if (e?.detector) {
+    const d = e.detector;
+    lines.push(`                   detector (${d.mode}${d.weights ? `, weights ${d.weights}` : ''}${d.device ? `, ${d.device}` : ''}): inference ${n(d.inferenceMs.p50, ' ms')} p50 / ${n(d.inferenceMs.p95, ' ms')} p95, ${d.inferenceMs.count} images`);
+  }
+  return lines;
 }
 
 /** `stack up` writes the stack's endpoints; `run --external` reads them (file, folder or run id). */
@@ -204,14 +240,14 @@ async function cmdTraceCheck(args: string[]): Promise<number> {
 }
 
 async function cmdImages(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { force: { type: 'boolean' } }, 1);
+  const { values, positionals } = parse(args, { force: { type: 'boolean' }, ai: { type: 'string' } }, 1);
   if (values.help || positionals[0] !== 'build') {
     if (!values.help) throw new ConfigError(`unknown images command "${positionals[0] ?? ''}"; use "hsi-chaos images build"`);
     return help();
   }
   const cfg = config(values);
   await ensureDockerEngine({ bootstrap: cfg.dockerBootstrap, log: logLine });
-  const reports = await prepareImages(cfg, { force: values.force ?? false, log: logLine });
+  const reports = await prepareImages(cfg, { force: values.force ?? false, log: logLine, ai: resolveAiModes(undefined, aiFlag(values.ai)) });
   if (cfg.imageMode === 'registry') logLine('image mode "registry": images are pulled when the stack starts');
   for (const r of reports) logLine(`${r.action === 'built' ? colour.green('built     ') : 'up to date'} ${r.image}${r.action === 'built' ? ` (${r.seconds} s)` : ''}`);
   return ExitCode.pass;
@@ -228,18 +264,19 @@ async function cmdDocker(args: string[]): Promise<number> {
 }
 
 async function cmdStack(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, {}, 2);
+  const { values, positionals } = parse(args, { ai: { type: 'string' } }, 2);
   if (values.help) return help();
   const cfg = config(values);
   const sub = positionals[0];
+  const ai: AiModes = aiFlag(values.ai) === 'real' ? { detector: 'real', llm: 'real' } : { ...EMULATED };
   await ensureDockerEngine({ bootstrap: sub === 'up' && cfg.dockerBootstrap, log: logLine });
   if (sub === 'up') {
-    await prepareImages(cfg, { log: logLine });
-    const stack = await new HsiStack(cfg).withRunId(newRunId('stack')).withDetached(true).withLog(logLine).start();
+    await prepareImages(cfg, { log: logLine, ai });
+    const stack = await new HsiStack(cfg).withRunId(newRunId('stack')).withDetached(true).withLog(logLine).withAi(ai).start();
     const stackFile = new RunResults(cfg.resultsDir, stack.runId).writeJson(STACK_FILE, {
       endpoints: { backendUrl: stack.getBackendUrl(), jaegerUrl: stack.getJaegerQueryUrl(), postgresUrl: stack.getPostgresConnectionUri(), redisUrl: stack.getRedisUrl() },
       toxiproxyUrl: stack.getToxiproxyApiUrl(),
-      emulatorUrls: { detector: stack.getDetectorUrl(), llm: stack.getLlmUrl() },
+      emulatorUrls: { ...(ai.detector === 'emulated' ? { detector: stack.getDetectorUrl() } : {}), ...(ai.llm === 'emulated' ? { llm: stack.getLlmUrl() } : {}) },
     });
     process.stdout.write(
       [

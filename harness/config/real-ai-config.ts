@@ -38,7 +38,7 @@ export function anyReal(modes: AiModes): boolean {
  * config.json) for GPU hosts. Bytes: parameters × bytes per weight.
  */
 export const LLM_PRESETS = {
-  tiny: { dim: 256, layers: 4, heads: 8, kv_heads: 4, ffn: 768, vocab: 512, ctx: 8192, dtype: 'f32' },
+  tiny: { dim: 64, layers: 2, heads: 4, kv_heads: 2, ffn: 192, vocab: 2048, ctx: 8192, dtype: 'f32' },
   small: { dim: 768, layers: 12, heads: 12, kv_heads: 4, ffn: 2048, vocab: 32000, ctx: 8192, dtype: 'f16' },
   'nemotron-nano-4b': { dim: 3072, layers: 32, heads: 32, kv_heads: 8, ffn: 9216, vocab: 128256, ctx: 131072, dtype: 'f16' },
   'nemotron-nano-8b': { dim: 4096, layers: 32, heads: 32, kv_heads: 8, ffn: 14336, vocab: 128256, ctx: 131072, dtype: 'f16' },

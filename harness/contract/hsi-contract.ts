@@ -80,3 +80,14 @@ export function contractViolation(schema: z.ZodType, value: unknown): string | u
   const issue = result.error.issues[0];
   return issue ? `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}` : 'invalid';
 }
+
+/** Spans that carry the AI engines' own figures (reference-stack/backend, the detectors). */
+export const HSI_AI_SPANS = Object.freeze({
+  backendService: 'nemotron-backend',
+  /** Backend CLIENT span per LLM attempt; llama.cpp's timings as `ai.llm.timings.*`. */
+  llmRequest: 'llm_inference',
+  /** Backend CLIENT span per detector attempt. */
+  detectorRequest: 'yolo26_detection_request',
+  /** The detector's own span; `ai.inference.time_ms` is the model's time. */
+  detectorInference: 'yolo26_inference',
+});

@@ -1,9 +1,11 @@
+import { anyReal } from '../config/real-ai-config.ts';
 import type { StackConfig } from '../config/stack-config.ts';
 import { GpuObserver } from '../gpu/gpu-observer.ts';
 import type { LoadDriver } from '../load/run-with-driver.ts';
 import type { RunReportModel } from '../report/report-model.ts';
 import type { Scenario } from '../scenario/scenario-types.ts';
 import { newRunId } from '../stack/hsi-stack.ts';
+import { AiEngineObserver } from './ai-engine-observer.ts';
 import type { ExperimentEvaluator } from './evaluator.ts';
 import {
   applyEvaluation,
@@ -51,6 +53,11 @@ export interface ExperimentOutcome {
   resultsDir: string;
 }
 
+/** With a real AI engine, the report gets the engines' own figures. */
+function aiEngineObservers(target: ExperimentTarget): RunObserver[] {
+  return target.kind === 'embedded' && target.ai !== undefined && anyReal(target.ai) ? [new AiEngineObserver(target.ai)] : [];
+}
+
 export async function runExperiment(options: ExperimentOptions): Promise<ExperimentOutcome> {
   const { scenario, config, log } = options;
   const { plannedFaults } = validateExperiment(options);
@@ -61,7 +68,7 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
     runId: options.runId ?? newRunId(scenario.name),
     plannedFaults,
     log,
-    observers: [...(options.gpu === false ? [] : [options.gpu ?? new GpuObserver()]), ...(options.observers ?? [])],
+    observers: [...(options.gpu === false ? [] : [options.gpu ?? new GpuObserver()]), ...aiEngineObservers(options.target), ...(options.observers ?? [])],
   });
   const { model, results, runId } = session;
   try {

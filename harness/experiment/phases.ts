@@ -2,6 +2,7 @@ import { request } from 'undici';
 import { StackFaultExecutor } from '../chaos/fault-executor.ts';
 import { planFaultTimeline, type PlannedFault } from '../chaos/fault-schema.ts';
 import { ToxicTimeline, type FaultWindowRecord } from '../chaos/toxic-timeline.ts';
+import { anyReal, EMULATED, type AiModes } from '../config/real-ai-config.ts';
 import type { StackConfig } from '../config/stack-config.ts';
 import { ConfigError, ExitCode, errorMessage } from '../errors.ts';
 import type { LoadRequestRecord, LoadResult } from '../load/load-result.ts';
@@ -34,7 +35,15 @@ import { faultViews, reportFromLoad, reportFromPipeline } from './report-builder
  */
 
 export type ExperimentTarget =
-  | { kind: 'embedded'; defects?: DefectName[]; backendEnv?: Record<string, string>; detectorEnv?: Record<string, string>; llmEnv?: Record<string, string> }
+  | {
+      kind: 'embedded';
+      defects?: DefectName[];
+      backendEnv?: Record<string, string>;
+      detectorEnv?: Record<string, string>;
+      llmEnv?: Record<string, string>;
+      /** Emulators (default) or real inference engines per AI service. */
+      ai?: AiModes;
+    }
   | {
       kind: 'external';
       endpoints: EvidenceEndpoints;
@@ -65,7 +74,18 @@ export function validateExperiment(input: { scenario: Scenario; target: Experime
   if (target.kind === 'external' && plannedFaults.some((f) => f.fault.type !== 'emulator') && target.toxiproxyUrl === undefined) {
     throw new ConfigError(`${scenario.source}: faults need Toxiproxy; pass --toxiproxy-url for the external stack or remove the faults`);
   }
+  if (target.kind === 'embedded') checkEmulatorFaults(plannedFaults, target.ai ?? EMULATED, scenario.source);
   return { loadMs, plannedFaults };
+}
+
+/** Emulator faults act through the emulators' /admin/faults: a real engine has none. */
+function checkEmulatorFaults(faults: readonly PlannedFault[], ai: AiModes, source: string): void {
+  for (const f of faults) {
+    const target = f.target === 'detector' || f.target === 'llm' ? f.target : undefined;
+    if (f.fault.type === 'emulator' && target !== undefined && ai[target] === 'real') {
+      throw new ConfigError(`${source}: fault ${f.name} is an emulator fault, but the ${target} is a real engine (ai: real); use a Toxiproxy fault for it or run it emulated`);
+    }
+  }
 }
 
 /** The stack a run talks to: its endpoints, a fault executor when faults can be injected, and (embedded) the started stack. */
@@ -94,15 +114,19 @@ export async function attachTarget(target: ExperimentTarget, config: StackConfig
   }
   const { log } = ctx;
   await ensureDockerEngine({ bootstrap: config.dockerBootstrap, log, logDir: ctx.results.dir });
-  await prepareImages(config, { log });
-  log('starting the stack…');
-  const builder = new HsiStack(config).withRunId(ctx.runId).withLog(log).withDefects(target.defects ?? []);
+  const ai = target.ai ?? EMULATED;
+  await prepareImages(config, { log, ai });
+  log(anyReal(ai) ? `starting the stack (AI: detector ${ai.detector}, llm ${ai.llm})…` : 'starting the stack…');
+  const builder = new HsiStack(config).withRunId(ctx.runId).withLog(log).withDefects(target.defects ?? []).withAi(ai);
   if (target.backendEnv) builder.withBackendEnvironment(target.backendEnv);
   if (target.detectorEnv) builder.withDetectorEnvironment(target.detectorEnv);
   if (target.llmEnv) builder.withLlmEnvironment(target.llmEnv);
   const stack = await builder.start();
   log(`stack started in ${stack.timings.totalSeconds.toFixed(1)} s`);
-  const emulatorUrls = { detector: stack.getDetectorUrl(), llm: stack.getLlmUrl() };
+  // Emulator admin routes (/admin/faults) exist only on emulators: real engines have none.
+  const emulatorUrls: Record<string, string> = {};
+  if (ai.detector === 'emulated') emulatorUrls['detector'] = stack.getDetectorUrl();
+  if (ai.llm === 'emulated') emulatorUrls['llm'] = stack.getLlmUrl();
   return {
     kind: 'embedded',
     stack,

@@ -1,4 +1,5 @@
 import type { PlannedFault } from '../chaos/fault-schema.ts';
+import { EMULATED } from '../config/real-ai-config.ts';
 import { ConfigError, ExitCode, errorMessage } from '../errors.ts';
 import { REPORT_SCHEMA_VERSION, type FaultWindowView, type RunReportModel } from '../report/report-model.ts';
 import { RunResults } from '../report/run-results.ts';
@@ -90,7 +91,11 @@ export class RunSession {
       startedAt: new Date().toISOString(),
       verdict: 'interrupted',
       exitCode: 1,
-      stack: { kind, defects: options.target.kind === 'embedded' ? [...(options.target.defects ?? [])] : [] },
+      stack: {
+        kind,
+        defects: options.target.kind === 'embedded' ? [...(options.target.defects ?? [])] : [],
+        ...(options.target.kind === 'embedded' ? { ai: { ...(options.target.ai ?? EMULATED) } } : {}),
+      },
       timeSeries: [],
       thresholds: [],
       faults: plannedFaultViews(options.plannedFaults),

@@ -191,7 +191,17 @@ export interface RunReportModel {
   finishedAt?: string;
   verdict: Verdict;
   exitCode: number;
-  stack: { kind: 'embedded' | 'external'; startSeconds?: number; defects: string[]; backendUrl?: string; jaegerUrl?: string };
+  stack: {
+    kind: 'embedded' | 'external';
+    startSeconds?: number;
+    defects: string[];
+    backendUrl?: string;
+    jaegerUrl?: string;
+    /** Which AI services ran as emulators and which as real inference engines (embedded stacks). */
+    ai?: { detector: 'emulated' | 'real'; llm: 'emulated' | 'real' };
+  };
+  /** The AI engines' own figures read from their spans (llama.cpp timings, detector inference time); runs with a real engine. */
+  aiEngines?: AiEnginesView;
   load?: LoadMetricsView;
   timeSeries: TimeSeriesPoint[];
   /** Absent when no traces were read (no evaluator, Jaeger unreachable) or older reports. */
@@ -206,4 +216,44 @@ export interface RunReportModel {
   gpu?: GpuReportView;
   /** Problems that stopped a phase (stack did not start, Jaeger unreachable, …). */
   errors: string[];
+}
+
+export interface Percentiles {
+  count: number;
+  mean: number | null;
+  p50: number | null;
+  p95: number | null;
+}
+
+/** Per-bucket figures of an AI engine over the run (tSec from the load's start). */
+export interface AiEnginePoint {
+  tSec: number;
+  count: number;
+  /** LLM: median generated tokens/s; detector: median inference ms. */
+  value: number | null;
+  /** LLM only: median prompt (prefill) ms. */
+  promptMs?: number | null;
+}
+
+export interface AiEnginesView {
+  bucketSec: number;
+  llm?: {
+    mode: 'emulated' | 'real';
+    tokensPerSecond: Percentiles;
+    promptMs: Percentiles;
+    promptTokens: Percentiles;
+    generatedTokens: Percentiles;
+    /** The backend's llm_inference span (the whole call as the client sees it). */
+    callMs: Percentiles;
+    series: AiEnginePoint[];
+  };
+  detector?: {
+    mode: 'emulated' | 'real';
+    weights: string | null;
+    device: string | null;
+    inferenceMs: Percentiles;
+    /** The backend's yolo26_detection_request span. */
+    callMs: Percentiles;
+    series: AiEnginePoint[];
+  };
 }

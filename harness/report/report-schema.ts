@@ -48,6 +48,9 @@ const GpuReportViewSchema = z.object({
   series: z.array(z.object({ index: z.number(), name: z.string().nullable(), points: z.array(GpuPointSchema) })),
   knee: z.object({ tSec: z.number(), label: z.string() }).optional(),
 });
+const aiMode = z.enum(['emulated', 'real']);
+const percentiles = z.object({ count: z.number(), mean: nullableNumber, p50: nullableNumber, p95: nullableNumber });
+const enginePoint = z.object({ tSec: z.number(), count: z.number(), value: nullableNumber, promptMs: nullableNumber.optional() });
 
 export const RunReportModelSchema = z.object({
   schemaVersion: z.literal(REPORT_SCHEMA_VERSION),
@@ -63,7 +66,27 @@ export const RunReportModelSchema = z.object({
     defects: z.array(z.string()),
     backendUrl: z.string().optional(),
     jaegerUrl: z.string().optional(),
+    ai: z.object({ detector: aiMode, llm: aiMode }).optional(),
   }),
+  aiEngines: z
+    .object({
+      bucketSec: z.number(),
+      llm: z
+        .object({
+          mode: aiMode,
+          tokensPerSecond: percentiles,
+          promptMs: percentiles,
+          promptTokens: percentiles,
+          generatedTokens: percentiles,
+          callMs: percentiles,
+          series: z.array(enginePoint),
+        })
+        .optional(),
+      detector: z
+        .object({ mode: aiMode, weights: z.string().nullable(), device: z.string().nullable(), inferenceMs: percentiles, callMs: percentiles, series: z.array(enginePoint) })
+        .optional(),
+    })
+    .optional(),
   load: z
     .object({
       driver: z.enum(['native', 'k6']),

@@ -68,6 +68,11 @@ export function renderSummaryMarkdown(model: RunReportModel, options: SummaryMar
   if (k.durationSec !== null) facts.push(`load ${formatSeconds(k.durationSec)}`);
   facts.push(`exit code ${model.exitCode}`);
   if (model.stack.defects.length > 0) facts.push(`stack defects: ${escapeMarkdownText(model.stack.defects.join(', '))}`);
+  if (model.stack.ai) facts.push(`AI: detector ${model.stack.ai.detector}, llm ${model.stack.ai.llm}`);
+  const l = model.aiEngines?.llm;
+  if (l) facts.push(`llama.cpp: ${l.tokensPerSecond.p50 ?? 'n/a'} tokens/s p50, prompt ${l.promptMs.p50 ?? 'n/a'} ms p50`);
+  const d = model.aiEngines?.detector;
+  if (d) facts.push(`detector inference: ${d.inferenceMs.p50 ?? 'n/a'} ms p50, ${d.inferenceMs.p95 ?? 'n/a'} ms p95`);
   lines.push(facts.join(' · '));
   if (k.requests !== null) {
     lines.push('');

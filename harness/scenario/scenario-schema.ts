@@ -4,6 +4,7 @@ import { checkThreshold } from '../load/thresholds.ts';
 import { DEFECT_NAMES, isDefectName } from '../stack/defects.ts';
 import { parseDurationMs } from '../util/duration.ts';
 import { requestOptions, workloadRequestOptions } from './request-schema.ts';
+import { AiModesSetting } from '../config/real-ai-config.ts';
 
 /**
  * The zod schema of a scenario definition (the default export of `scenarios/<name>.ts`).
@@ -218,6 +219,8 @@ export const StackSettingsSchema = z
     backend: envMap.optional(),
     detector: envMap.optional(),
     llm: envMap.optional(),
+    /** `emulated` (default) or `real` for both AI services, or `{detector, llm}`; `--ai` overrides it. */
+    ai: AiModesSetting.optional(),
   })
   .strict();
 

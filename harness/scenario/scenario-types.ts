@@ -1,6 +1,7 @@
 import type { ThresholdSpec } from '../load/thresholds.ts';
 import type { CheckParsed, RequestKindParsed, SetupParamParsed, WebSocketParsed } from './request-schema.ts';
 import type { ExecutorInput, ScenarioSchemaInput } from './scenario-schema.ts';
+import type { AiModesSetting } from '../config/real-ai-config.ts';
 
 /**
  * The public types of scenario definitions. A scenario module imports only this file:
@@ -101,6 +102,8 @@ export interface StackSettings {
   backend?: Record<string, string>;
   detector?: Record<string, string>;
   llm?: Record<string, string>;
+  /** Emulators (default) or real inference engines: one mode for both AI services, or per service. */
+  ai?: AiModesSetting;
 }
 
 export interface CustomMetric {

@@ -178,6 +178,7 @@ export function validateScenario(value: unknown, options: ValidateScenarioOption
     if (s.stack.backend) stack.backend = s.stack.backend;
     if (s.stack.detector) stack.detector = s.stack.detector;
     if (s.stack.llm) stack.llm = s.stack.llm;
+    if (s.stack.ai !== undefined) stack.ai = s.stack.ai;
     scenario.stack = stack;
   }
   return scenario;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { getContainerRuntimeClient, StartedNetwork, type StartedTestContainer } from 'testcontainers';
+import { EMULATED, type AiModes } from '../config/real-ai-config.ts';
 import type { StackConfig } from '../config/stack-config.ts';
 import { ownerLabels, removeLeftovers, removeRun } from './cleanup.ts';
 import { hsiLabels, MANAGED_LABEL, RUN_ID_LABEL } from './containers/container-hardening.ts';
@@ -13,12 +14,12 @@ import {
   LlmEmulatorContainer,
   ReferenceBackendContainer,
   type StartedBackendContainer,
-  type StartedDetectorContainer,
-  type StartedLlmContainer,
 } from './containers/reference-stack-containers.ts';
 import { defectEnvironment, type DefectName } from './defects.ts';
 import { ToxiproxyContainer, type ProxySpec, type StartedToxiproxyContainer } from './containers/toxiproxy-container.ts';
+import { LlamaServerContainer, OnnxDetectorContainer } from './containers/real-ai-containers.ts';
 import { detectGpu } from './gpu.ts';
+import { checkModelsFit, modelPlans, startEngine } from './real-ai/engine-checks.ts';
 import { stackImages, type StackImages } from './images/image-refs.ts';
 import { registerTeardown } from './teardown.ts';
 
@@ -38,6 +39,12 @@ export const ALIASES = {
   detector: 'ai-yolo26',
   llm: 'ai-llm',
 } as const;
+
+/**
+ * OTel service names of the AI slots. Real engine or emulator, a slot keeps its reference-stack
+ * name, so expectations need not know the mode; spans and resources say `ai.emulated`.
+ */
+export const AI_SERVICE_NAMES = { detector: 'ai-yolo26-emulator', llm: 'ai-llm-emulator' } as const;
 
 /** Where the drop folder is mounted in the backend (the real stack's /cameras). */
 export const DROP_DIR_IN_CONTAINER = '/cameras';
@@ -86,6 +93,7 @@ export class HsiStack {
   private dropFolder: string | undefined;
   private detached = false;
   private extraLabels: Record<string, string> = {};
+  private ai: AiModes = { ...EMULATED };
 
   constructor(config: StackConfig) {
     this.config = config;
@@ -130,6 +138,11 @@ export class HsiStack {
     this.extraLabels = { ...this.extraLabels, ...labels };
     return this;
   }
+  /** Emulators (default) or real inference engines, per AI service. */
+  withAi(modes: AiModes): this {
+    this.ai = { ...modes };
+    return this;
+  }
 
   async start(): Promise<StartedHsiStack> {
     const started = Date.now();
@@ -148,8 +161,10 @@ export class HsiStack {
     // Until stop() is wired, a Ctrl-C in the middle of start must still remove what exists.
     const unregister = this.detached ? () => {} : registerTeardown(`stack ${this.runId}`, () => removeRun(this.runId));
     try {
-      const network = await this.createNetwork(labels('network'));
       const gpus = await detectGpu(this.config.gpu);
+      // Model files and sizes are checked before anything starts (one line, exit 2).
+      checkModelsFit(modelPlans(this.config.realAi, this.ai), this.config.realAi, gpus);
+      const network = await this.createNetwork(labels('network'));
       const db = { user: `hsi_${secret().slice(0, 8)}`, password: secret(), database: 'hsi' };
       const redisPassword = secret();
       const defectEnv = defectEnvironment(this.defects);
@@ -181,24 +196,8 @@ export class HsiStack {
         timed('toxiproxy', () =>
           new ToxiproxyContainer(images.toxiproxy).withNetwork(network).withNetworkAliases(ALIASES.toxiproxy).withLabels(labels('toxiproxy')).start(),
         ),
-        timed('detector', () =>
-          new DetectorEmulatorContainer(images.referenceStack)
-            .withNetwork(network)
-            .withNetworkAliases(ALIASES.detector)
-            .withGpus(gpus)
-            .withEnvironment({ ...this.otelEnv('ai-yolo26-emulator'), ...defectEnv.detector, ...this.detectorEnv })
-            .withLabels(labels('detector'))
-            .start(),
-        ),
-        timed('llm', () =>
-          new LlmEmulatorContainer(images.referenceStack)
-            .withNetwork(network)
-            .withNetworkAliases(ALIASES.llm)
-            .withGpus(gpus)
-            .withEnvironment({ ...this.otelEnv('ai-llm-emulator'), ...defectEnv.llm, ...this.llmEnv })
-            .withLabels(labels('llm'))
-            .start(),
-        ),
+        timed('detector', () => this.startDetector(images, network, gpus, labels('detector'), defectEnv.detector)),
+        timed('llm', () => this.startLlm(images, network, gpus, labels('llm'), defectEnv.llm)),
       ]);
       await timed('proxies', () => toxiproxy.createProxies(Object.values(PROXIES)));
       const via = (p: ProxySpec) => `${ALIASES.toxiproxy}:${p.listenPort}`;
@@ -241,6 +240,7 @@ export class HsiStack {
         defects: this.defects,
         detached: this.detached,
         gpus,
+        ai: this.ai,
       });
     } catch (error) {
       this.log(`stack start failed, removing what was started of run ${this.runId}`);
@@ -248,6 +248,29 @@ export class HsiStack {
       unregister();
       throw error;
     }
+  }
+
+  private startDetector(images: StackImages, network: StartedNetwork, gpus: boolean, labels: Record<string, string>, defectEnv: Record<string, string>): Promise<AiServiceContainer> {
+    const env = { ...this.otelEnv(AI_SERVICE_NAMES.detector), ...defectEnv, ...this.detectorEnv };
+    if (this.ai.detector === 'emulated') {
+      return new DetectorEmulatorContainer(images.referenceStack).withNetwork(network).withNetworkAliases(ALIASES.detector).withGpus(gpus).withEnvironment(env).withLabels(labels).start();
+    }
+    const cfg = this.config.realAi;
+    const container = new OnnxDetectorContainer(images.detectorReal, cfg, { modelDir: cfg.modelDir, modelFile: cfg.detectorModelFile });
+    container.withNetwork(network).withNetworkAliases(ALIASES.detector).withGpus(gpus).withEnvironment(env).withLabels(labels);
+    return startEngine('the real detector (ONNX Runtime)', this.runId, 'detector', cfg.healthTimeoutSeconds, () => container.start());
+  }
+
+  private startLlm(images: StackImages, network: StartedNetwork, gpus: boolean, labels: Record<string, string>, defectEnv: Record<string, string>): Promise<AiServiceContainer> {
+    if (this.ai.llm === 'emulated') {
+      const env = { ...this.otelEnv(AI_SERVICE_NAMES.llm), ...defectEnv, ...this.llmEnv };
+      return new LlmEmulatorContainer(images.referenceStack).withNetwork(network).withNetworkAliases(ALIASES.llm).withGpus(gpus).withEnvironment(env).withLabels(labels).start();
+    }
+    // llama-server reads LLAMA_ARG_* from its environment; the scenario's emulator knobs are ignored by it.
+    const cfg = this.config.realAi;
+    const container = new LlamaServerContainer(images.llmReal, cfg, { modelDir: cfg.modelDir, modelFile: cfg.llmModelFile }, gpus);
+    container.withNetwork(network).withNetworkAliases(ALIASES.llm).withGpus(gpus).withEnvironment(this.llmEnv).withLabels(labels);
+    return startEngine('the real LLM (llama.cpp server)', this.runId, 'llm', cfg.healthTimeoutSeconds, () => container.start());
   }
 
   private otelEnv(serviceName: string): Record<string, string> {
@@ -276,14 +299,18 @@ interface StartedParts {
   redisPassword: string;
   jaeger: StartedJaegerContainer;
   toxiproxy: StartedToxiproxyContainer;
-  detector: StartedDetectorContainer;
-  llm: StartedLlmContainer;
+  detector: AiServiceContainer;
+  llm: AiServiceContainer;
   backend: StartedBackendContainer;
   timings: StackTimings;
   defects: DefectName[];
   detached: boolean;
   gpus: boolean;
+  ai: AiModes;
 }
+
+/** An AI service's container, emulator or real engine: the contract's URL either way. */
+export type AiServiceContainer = StartedTestContainer & { getUrl(): string };
 
 export class StartedHsiStack {
   readonly runId: string;
@@ -294,10 +321,12 @@ export class StartedHsiStack {
   readonly redis: StartedRedisContainer;
   readonly jaeger: StartedJaegerContainer;
   readonly toxiproxy: StartedToxiproxyContainer;
-  readonly detector: StartedDetectorContainer;
-  readonly llm: StartedLlmContainer;
+  readonly detector: AiServiceContainer;
+  readonly llm: AiServiceContainer;
   readonly backend: StartedBackendContainer;
   readonly defects: readonly DefectName[];
+  /** Which AI services are emulators and which real engines. */
+  readonly ai: Readonly<AiModes>;
   private readonly parts: StartedParts;
   private readonly unregister: () => void;
   private stopped: Promise<void> | undefined;
@@ -316,6 +345,7 @@ export class StartedHsiStack {
     this.llm = parts.llm;
     this.backend = parts.backend;
     this.defects = parts.defects;
+    this.ai = parts.ai;
     this.unregister = parts.detached ? () => {} : registerTeardown(`stack ${parts.runId}`, () => this.stop());
   }
 

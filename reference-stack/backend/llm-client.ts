@@ -37,6 +37,39 @@ export const COMPLETION_PARAMETERS = {
   stop: ['<|im_end|>', '<|im_start|>'],
 } as const;
 
+/**
+ * The risk JSON as a JSON Schema for llama.cpp's grammar-constrained decoding (`json_schema` of
+ * /completion): any model, even one with random weights, can only produce a valid assessment.
+ * Strings are limited by `pattern` so that the grammar keeps them short, printable text.
+ */
+export const RISK_JSON_SCHEMA = {
+  type: 'object',
+  properties: {
+    risk_score: { type: 'integer', minimum: 0, maximum: 100 },
+    risk_level: { enum: ['low', 'medium', 'high', 'critical'] },
+    summary: { type: 'string', pattern: '^[A-Za-z][A-Za-z ,.]{7,79}$' },
+    reasoning: { type: 'string', pattern: '^[A-Za-z][A-Za-z ,.]{7,159}$' },
+  },
+  required: ['risk_score', 'risk_level', 'summary', 'reasoning'],
+  additionalProperties: false,
+} as const;
+
+const optionalNumber = z.number().optional();
+
+/** llama.cpp's `timings` of one completion (the emulator sends the same fields). */
+export const completionTimingsSchema = z
+  .object({
+    prompt_n: optionalNumber,
+    prompt_ms: optionalNumber,
+    prompt_per_second: optionalNumber,
+    predicted_n: optionalNumber,
+    predicted_ms: optionalNumber,
+    predicted_per_second: optionalNumber,
+    cache_n: optionalNumber,
+  })
+  .loose();
+export type CompletionTimings = z.infer<typeof completionTimingsSchema>;
+
 /** llama.cpp's /completion answer; only `content` is required. */
 export const completionResponseSchema = z
   .object({
@@ -44,10 +77,7 @@ export const completionResponseSchema = z
     model: z.string().optional(),
     tokens_predicted: z.number().optional(),
     tokens_evaluated: z.number().optional(),
-    timings: z
-      .object({ prompt_ms: z.number().optional(), predicted_ms: z.number().optional(), prompt_n: z.number().optional(), predicted_n: z.number().optional() })
-      .loose()
-      .optional(),
+    timings: completionTimingsSchema.optional(),
     usage: z.object({ prompt_tokens: z.number().optional(), completion_tokens: z.number().optional() }).loose().optional(),
   })
   .loose();
@@ -159,7 +189,8 @@ export class LlmClient {
   }
 
   private async post<T>(prompt: string, interpret: (content: string) => T, span: Span, signal?: AbortSignal): Promise<{ response: CompletionResponse; value: T }> {
-    const body = JSON.stringify({ prompt, ...COMPLETION_PARAMETERS });
+    // llama.cpp reads max_tokens as n_predict; json_schema makes it decode under a grammar.
+    const body = JSON.stringify({ prompt, ...COMPLETION_PARAMETERS, json_schema: RISK_JSON_SCHEMA });
     let res: Awaited<ReturnType<typeof request>>;
     let text: string;
     try {
@@ -185,8 +216,7 @@ export class LlmClient {
     if (promptTokens !== undefined) span.setAttribute('ai.llm.prompt_tokens', promptTokens);
     if (completionTokens !== undefined) span.setAttribute('ai.llm.completion_tokens', completionTokens);
     if (response.model !== undefined) span.setAttribute('ai.llm.response_model', response.model);
-    const t = response.timings;
-    if (t?.prompt_ms !== undefined || t?.predicted_ms !== undefined) span.setAttribute('ai.inference.time_ms', Math.round(((t?.prompt_ms ?? 0) + (t?.predicted_ms ?? 0)) * 10) / 10);
+    span.setAttributes(timingAttributes(response.timings));
     try {
       return { response, value: interpret(response.content) };
     } catch (error) {
@@ -202,4 +232,27 @@ export class LlmClient {
   async close(): Promise<void> {
     await this.agent.close().catch(() => undefined);
   }
+}
+
+const round1 = (n: number) => Math.round(n * 10) / 10;
+
+/**
+ * Span attributes from llama.cpp's `timings`: prompt and generated tokens, prompt time, generation
+ * time and tokens/s, and their sum as `ai.inference.time_ms`. Missing or non-finite fields are left out.
+ */
+export function timingAttributes(t: CompletionTimings | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (t === undefined) return out;
+  const put = (key: string, value: number | undefined) => {
+    if (value !== undefined && Number.isFinite(value)) out[key] = value;
+  };
+  put('ai.llm.timings.prompt_tokens', t.prompt_n);
+  put('ai.llm.timings.prompt_ms', t.prompt_ms === undefined ? undefined : round1(t.prompt_ms));
+  put('ai.llm.timings.cached_tokens', t.cache_n);
+  put('ai.llm.timings.generated_tokens', t.predicted_n);
+  put('ai.llm.timings.generation_ms', t.predicted_ms === undefined ? undefined : round1(t.predicted_ms));
+  const tps = t.predicted_per_second ?? (t.predicted_n !== undefined && t.predicted_ms !== undefined && t.predicted_ms > 0 ? (t.predicted_n * 1000) / t.predicted_ms : undefined);
+  put('ai.llm.timings.tokens_per_second', tps === undefined ? undefined : round1(tps));
+  if (t.prompt_ms !== undefined || t.predicted_ms !== undefined) out['ai.inference.time_ms'] = round1((t.prompt_ms ?? 0) + (t.predicted_ms ?? 0));
+  return out;
 }

@@ -17,6 +17,7 @@ import {
 } from '../format.ts';
 import type { FaultImpactView, FaultWindowView, RunReportModel, TimeSeriesPoint } from '../report-model.ts';
 import { downsampleTimeSeries } from '../time-series.ts';
+import { aiEnginesSection } from './ai-engines.ts';
 import { latencyChart, throughputChart, type TimeAxis } from './charts.ts';
 import { gpuSection } from './gpu-charts.ts';
 import { serviceMapSvg } from './service-map.ts';
@@ -301,7 +302,7 @@ ${model.scenario.description ? `<p class="facts">${h(model.scenario.description)
 <p class="facts">${facts.join(' · ')}</p>
 <div class="tiles">${tiles}</div>
 ${errors}
-<nav class="toc"><a href="#latency">latency</a><a href="#throughput">throughput</a>${model.pipelineTimeSeries ? '<a href="#pipeline">pipeline</a>' : ''}${model.gpu ? '<a href="#gpu">GPU</a>' : ''}<a href="#faults">faults</a><a href="#thresholds">thresholds</a><a href="#expectations">expectations</a><a href="#operations">operations</a><a href="#traces">traces</a><a href="#map">service map</a></nav>
+<nav class="toc"><a href="#latency">latency</a><a href="#throughput">throughput</a>${model.pipelineTimeSeries ? '<a href="#pipeline">pipeline</a>' : ''}${model.gpu ? '<a href="#gpu">GPU</a>' : ''}${model.stack.ai ? '<a href="#ai-engines">AI engines</a>' : ''}<a href="#faults">faults</a><a href="#thresholds">thresholds</a><a href="#expectations">expectations</a><a href="#operations">operations</a><a href="#traces">traces</a><a href="#map">service map</a></nav>
 </header>
 <section id="latency"><h2>Latency percentiles over time</h2>
 <figure>${latencyChart(points, model.faults, axis)}<figcaption>p50 / p95 / p99 of request latency per ${h(formatSeconds(axis.bucketSec))} bucket.${faultNote}${downsampleNote}</figcaption></figure></section>
@@ -309,6 +310,7 @@ ${errors}
 <figure>${throughputChart(points, model.faults, axis)}<figcaption>Requests per second in each bucket, failed ones stacked in red.</figcaption></figure></section>
 ${pipelineSection(model, axis, maxPoints, faultNote)}
 ${gpuSection(model.gpu, points, model.faults, axis, maxPoints)}
+${aiEnginesSection(model, axis)}
 <section id="faults"><h2>Fault windows</h2>${faultsTable(model.faults)}</section>
 <section id="thresholds"><h2>Thresholds</h2>${thresholdsTable(model)}</section>
 <section id="expectations"><h2>Expectations ${k.assertionsFailed > 0 ? `<span class="muted">(${k.assertionsFailed} failed, listed first)</span>` : ''}</h2>${assertionsTable(model, traceAnchors)}</section>

@@ -5,7 +5,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-tr
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CircuitBreaker } from '../../../reference-stack/backend/circuit-breaker.ts';
 import { DetectorClient, DetectorUnavailableError } from '../../../reference-stack/backend/detector-client.ts';
-import { COMPLETION_PARAMETERS, LlmClient, LlmUnavailableError } from '../../../reference-stack/backend/llm-client.ts';
+import { COMPLETION_PARAMETERS, LlmClient, LlmUnavailableError, RISK_JSON_SCHEMA } from '../../../reference-stack/backend/llm-client.ts';
 import { parseRiskAssessment } from '../../../reference-stack/backend/risk-analysis.ts';
 import { Semaphore } from '../../../reference-stack/backend/semaphore.ts';
 import { loadSettings } from '../../../reference-stack/backend/settings.ts';
@@ -88,7 +88,7 @@ describe('LLM client', () => {
     expect(result.attempts).toBe(1);
     expect(seen).toHaveLength(1);
     expect(seen[0]?.path).toBe('/completion');
-    expect(JSON.parse(seen[0]!.body)).toEqual({ prompt: '<|im_start|>user\nhi<|im_end|>', ...COMPLETION_PARAMETERS });
+    expect(JSON.parse(seen[0]!.body)).toEqual({ prompt: '<|im_start|>user\nhi<|im_end|>', ...COMPLETION_PARAMETERS, json_schema: RISK_JSON_SCHEMA });
     expect(COMPLETION_PARAMETERS).toEqual({ temperature: 0.7, top_p: 0.95, max_tokens: 1536, stop: ['<|im_end|>', '<|im_start|>'] });
     expect(seen[0]?.headers['traceparent']).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
     expect(seen[0]?.headers['baggage']).toContain('batch.id=batch-00000001');

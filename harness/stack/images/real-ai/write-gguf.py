@@ -20,21 +20,47 @@ from gguf import GGUFWriter, TokenType
 SPECIAL = ["<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>"]
 
 
+# Words the HSI prompts and answers use: with every substring of each (leading U+2581 = space)
+# in the vocabulary, SentencePiece-style merging gives about 3-4 characters per token, as a
+# real tokenizer does on this text, instead of one token per character.
+WORDS = """
+You are a home security analyst review object detections from one camera and rate the risk they
+represent Answer with JSON only no other text integer low medium high critical summary reasoning
+sentence short explanation Risk bands Camera Batch Time window unknown Detections confidence at size
+more Rate of this activity the in to is was for on by an it as be or not person bicycle car motorcycle
+bus truck boat bird cat dog horse backpack umbrella handbag suitcase front door driveway backyard side
+gate garden street yard night day detected moving near entrance activity vehicle parked walking
+normal unusual suspicious multiple people animal package delivery visitor seen
+"""
+
+
 def vocabulary(size):
-    """Specials, the 256 byte tokens, printable ASCII (and U+2581 for space), then padding."""
+    """Specials, the 256 byte tokens, printable ASCII and U+2581, digit pairs, word pieces, then padding."""
     tokens, scores, types = [], [], []
+    seen = set()
+
+    def add(text, score, kind):
+        if text in seen:
+            return
+        seen.add(text)
+        tokens.append(text)
+        scores.append(score)
+        types.append(kind)
+
     for i, t in enumerate(SPECIAL):
-        tokens.append(t)
-        scores.append(0.0)
-        types.append(TokenType.UNKNOWN if i == 0 else TokenType.CONTROL)
+        add(t, 0.0, TokenType.UNKNOWN if i == 0 else TokenType.CONTROL)
     for b in range(256):
-        tokens.append("<0x%02X>" % b)
-        scores.append(0.0)
-        types.append(TokenType.BYTE)
+        add("<0x%02X>" % b, 0.0, TokenType.BYTE)
     for c in ["\u2581"] + [chr(c) for c in range(0x21, 0x7F)]:
-        tokens.append(c)
-        scores.append(-1.0)
-        types.append(TokenType.NORMAL)
+        add(c, -1.0, TokenType.NORMAL)
+    for a in range(10):
+        for b in range(10):
+            add("%d%d" % (a, b), -0.5, TokenType.NORMAL)
+    for word in WORDS.split():
+        for form in (word, "\u2581" + word, word.lower(), "\u2581" + word.lower()):
+            for i in range(len(form)):
+                for j in range(i + 2, len(form) + 1):
+                    add(form[i:j], float(j - i), TokenType.NORMAL)
     if size < len(tokens):
         raise SystemExit("vocabulary of %d is smaller than the %d base tokens" % (size, len(tokens)))
     while len(tokens) < size:

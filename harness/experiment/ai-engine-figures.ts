@@ -1,0 +1,118 @@
+import type { AiModes } from '../config/real-ai-config.ts';
+import { HSI_AI_SPANS } from '../contract/hsi-contract.ts';
+import { exactPercentile } from '../load/histogram.ts';
+import type { AiEnginePoint, AiEnginesView, Percentiles } from '../report/report-model.ts';
+import { JaegerQueryClient } from '../traces/jaeger-client.ts';
+import type { NormalizedSpan } from '../traces/span-model.ts';
+
+/**
+ * The AI engines' own figures, read from spans: llama.cpp's timings on the backend's
+ * `llm_inference` spans (tokens/s, prompt time, tokens) and the detector's measured inference
+ * time on `yolo26_inference`, as percentiles and as a series over the run.
+ */
+
+export interface AiSpanSamples {
+  /** One per successful llm_inference span that carried timings. */
+  llm: { atMs: number; callMs: number; tokensPerSecond: number | undefined; promptMs: number | undefined; promptTokens: number | undefined; generatedTokens: number | undefined }[];
+  detector: { atMs: number; inferenceMs: number; weights: string | undefined; device: string | undefined }[];
+  detectorCalls: { atMs: number; callMs: number }[];
+}
+
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/** Samples from spans (deduplicated by span id), times relative to `originEpochMs`. */
+export function aiSpanSamples(spans: Iterable<NormalizedSpan>, originEpochMs: number): AiSpanSamples {
+  const out: AiSpanSamples = { llm: [], detector: [], detectorCalls: [] };
+  const seen = new Set<string>();
+  for (const s of spans) {
+    if (seen.has(s.spanId)) continue;
+    seen.add(s.spanId);
+    const atMs = s.startTimeMs - originEpochMs;
+    const a = s.attributes;
+    if (s.name === HSI_AI_SPANS.llmRequest && s.status.code !== 'error') {
+      out.llm.push({
+        atMs,
+        callMs: s.durationMs,
+        tokensPerSecond: num(a['ai.llm.timings.tokens_per_second']),
+        promptMs: num(a['ai.llm.timings.prompt_ms']),
+        promptTokens: num(a['ai.llm.timings.prompt_tokens']),
+        generatedTokens: num(a['ai.llm.timings.generated_tokens']),
+      });
+    } else if (s.name === HSI_AI_SPANS.detectorInference) {
+      const ms = num(a['ai.inference.time_ms']);
+      if (ms !== undefined) out.detector.push({ atMs, inferenceMs: ms, weights: str(a['ai.weights']) ?? str(s.resource['ai.weights']), device: str(a['ai.inference.device']) });
+    } else if (s.name === HSI_AI_SPANS.detectorRequest && s.status.code !== 'error') {
+      out.detectorCalls.push({ atMs, callMs: s.durationMs });
+    }
+  }
+  return out;
+}
+
+const round1 = (n: number) => Math.round(n * 10) / 10;
+
+export function percentiles(values: readonly (number | undefined)[]): Percentiles {
+  const v = values.filter((x): x is number => x !== undefined).sort((a, b) => a - b);
+  if (v.length === 0) return { count: 0, mean: null, p50: null, p95: null };
+  const mean = v.reduce((a, b) => a + b, 0) / v.length;
+  return { count: v.length, mean: round1(mean), p50: round1(exactPercentile(v, 50)), p95: round1(exactPercentile(v, 95)) };
+}
+
+function series<T extends { atMs: number }>(items: readonly T[], bucketSec: number, value: (t: T) => number | undefined, prompt?: (t: T) => number | undefined): AiEnginePoint[] {
+  const buckets = new Map<number, T[]>();
+  for (const item of items) {
+    const b = Math.max(0, Math.floor(item.atMs / 1000 / bucketSec));
+    buckets.set(b, [...(buckets.get(b) ?? []), item]);
+  }
+  return [...buckets.entries()]
+    .sort((x, y) => x[0] - y[0])
+    .map(([b, list]) => {
+      const point: AiEnginePoint = { tSec: b * bucketSec, count: list.length, value: percentiles(list.map(value)).p50 };
+      if (prompt) point.promptMs = percentiles(list.map(prompt)).p50;
+      return point;
+    });
+}
+
+export function aiEnginesView(samples: AiSpanSamples, modes: AiModes, bucketSec = 5): AiEnginesView {
+  const view: AiEnginesView = { bucketSec };
+  if (samples.llm.length > 0) {
+    view.llm = {
+      mode: modes.llm,
+      tokensPerSecond: percentiles(samples.llm.map((s) => s.tokensPerSecond)),
+      promptMs: percentiles(samples.llm.map((s) => s.promptMs)),
+      promptTokens: percentiles(samples.llm.map((s) => s.promptTokens)),
+      generatedTokens: percentiles(samples.llm.map((s) => s.generatedTokens)),
+      callMs: percentiles(samples.llm.map((s) => s.callMs)),
+      series: series(samples.llm, bucketSec, (s) => s.tokensPerSecond, (s) => s.promptMs),
+    };
+  }
+  if (samples.detector.length > 0) {
+    view.detector = {
+      mode: modes.detector,
+      weights: samples.detector.find((s) => s.weights !== undefined)?.weights ?? null,
+      device: samples.detector.find((s) => s.device !== undefined)?.device ?? null,
+      inferenceMs: percentiles(samples.detector.map((s) => s.inferenceMs)),
+      callMs: percentiles(samples.detectorCalls.map((s) => s.callMs)),
+      series: series(samples.detector, bucketSec, (s) => s.inferenceMs),
+    };
+  }
+  return view;
+}
+
+/** Every span of the traces holding AI spans in the window (Jaeger searches by service and operation). */
+export async function fetchAiSpans(jaegerUrl: string, detectorService: string, window: { startEpochMs: number; endEpochMs: number }, limit = 1500): Promise<NormalizedSpan[]> {
+  const jaeger = new JaegerQueryClient({ baseUrl: jaegerUrl, requestTimeoutMs: 30_000 });
+  const startMin = new Date(window.startEpochMs);
+  const startMax = new Date(window.endEpochMs);
+  const queries = [
+    { service: HSI_AI_SPANS.backendService, operation: HSI_AI_SPANS.llmRequest },
+    { service: HSI_AI_SPANS.backendService, operation: HSI_AI_SPANS.detectorRequest },
+    { service: detectorService, operation: HSI_AI_SPANS.detectorInference },
+  ];
+  const spans: NormalizedSpan[] = [];
+  for (const q of queries) {
+    const traces = await jaeger.findTraces({ ...q, startMin, startMax, limit }).catch(() => []);
+    for (const t of traces) spans.push(...t.spans);
+  }
+  return spans;
+}
