@@ -81,6 +81,13 @@ export const RealAiConfigSchema = z
     /** File names in modelDir; without modelDir the images' own synthetic models are used. */
     llmModelFile: z.string().min(1).regex(/^[^/]+$/, 'a file name inside modelDir').optional(),
     detectorModelFile: z.string().min(1).regex(/^[^/]+$/, 'a file name inside modelDir').optional(),
+    /**
+     * Per-service images, pulled instead of built (GPU hosts): e.g. llama.cpp's
+     * `ghcr.io/ggml-org/llama.cpp:server-cuda` with a model in modelDir. Unset: the local build
+     * (imageMode local) or registryImages.llmReal / detectorReal (imageMode registry).
+     */
+    llmImage: z.string().min(1).regex(/^[a-z0-9][a-z0-9._\/:@-]*$/i, 'not a docker image reference').optional(),
+    detectorImage: z.string().min(1).regex(/^[a-z0-9][a-z0-9._\/:@-]*$/i, 'not a docker image reference').optional(),
     /** Memory limit of each engine container in MB (0 = none); a model larger than it is refused before start. */
     memoryLimitMb: int(0, 10_000_000).default(0),
   })

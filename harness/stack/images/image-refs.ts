@@ -61,7 +61,12 @@ export const LOCAL_IMAGES: Omit<StackImages, 'llmReal' | 'detectorReal'> & { bas
 };
 
 export function stackImages(config: Pick<StackConfig, 'imageMode' | 'registryImages' | 'realAi'>): StackImages {
-  if (config.imageMode === 'registry') return { ...config.registryImages };
+  // A per-service engine image (realAi.llmImage / detectorImage) wins in both modes.
+  const engines = (fallback: Pick<StackImages, 'llmReal' | 'detectorReal'>) => ({
+    llmReal: config.realAi.llmImage ?? fallback.llmReal,
+    detectorReal: config.realAi.detectorImage ?? fallback.detectorReal,
+  });
+  if (config.imageMode === 'registry') return { ...config.registryImages, ...engines(config.registryImages) };
   const { base: _base, node: _node, ...images } = LOCAL_IMAGES;
-  return { ...images, llmReal: llamaServerImage(config.realAi.llmPreset), detectorReal: REAL_AI_IMAGES.detectorReal };
+  return { ...images, ...engines({ llmReal: llamaServerImage(config.realAi.llmPreset), detectorReal: REAL_AI_IMAGES.detectorReal }) };
 }

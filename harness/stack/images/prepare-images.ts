@@ -15,7 +15,12 @@ export async function prepareImages(
   if (config.imageMode === 'registry') return [];
   const common = { cacheDir: config.cacheDir, force: options.force ?? false, log: options.log ?? (() => {}) };
   const reports = await buildLocalImages(common);
-  const modes = options.ai ?? EMULATED;
+  const ai = options.ai ?? EMULATED;
+  // An engine with its own image (realAi.llmImage / detectorImage) is pulled, not built.
+  const modes: AiModes = {
+    detector: config.realAi.detectorImage === undefined ? ai.detector : 'emulated',
+    llm: config.realAi.llmImage === undefined ? ai.llm : 'emulated',
+  };
   if (!anyReal(modes)) return reports;
   return [...reports, ...(await buildRealAiImages({ ...common, modes, llmPreset: config.realAi.llmPreset }))];
 }

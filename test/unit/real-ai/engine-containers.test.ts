@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { RealAiConfigSchema } from '../../../harness/config/real-ai-config.ts';
+import { StackConfigSchema } from '../../../harness/config/stack-config.ts';
+import { LlamaServerContainer, OnnxDetectorContainer } from '../../../harness/stack/containers/real-ai-containers.ts';
+import { llamaServerImage, REAL_AI_IMAGES, stackImages } from '../../../harness/stack/images/image-refs.ts';
+
+/** What testcontainers will send to Docker (its builder keeps it in these two objects). */
+interface Inspectable {
+  createOpts: { Cmd?: string[]; Env?: string[] };
+  hostConfig: { Binds?: string[]; Memory?: number };
+}
+const inspect = (c: object) => c as unknown as Inspectable;
+
+describe('real engine containers', () => {
+  it('starts llama-server with the configured slots, batching and context; -ngl and the mount on a GPU host', () => {
+    const cfg = RealAiConfigSchema.parse({ llmParallel: 4, llmCtxSize: 32768, modelDir: '/srv/models', llmModelFile: 'n.gguf', memoryLimitMb: 2048 });
+    const gpu = inspect(new LlamaServerContainer('ghcr.io/ggml-org/llama.cpp:server-cuda', cfg, { modelDir: cfg.modelDir, modelFile: cfg.llmModelFile }, true));
+    expect(gpu.createOpts.Cmd).toEqual(['-m', '/models/n.gguf', '--host', '0.0.0.0', '--port', '8091', '--parallel', '4', '--cont-batching', '-c', '32768', '-t', '1', '-ngl', '999']);
+    expect(gpu.hostConfig.Binds).toEqual(['/srv/models:/models:ro']);
+    expect(gpu.hostConfig.Memory).toBe(2048 * 1024 * 1024);
+    const cpu = inspect(new LlamaServerContainer('x', RealAiConfigSchema.parse({}), { modelDir: undefined, modelFile: undefined }, false));
+    expect(cpu.createOpts.Cmd).toEqual(['-m', '/models/model.gguf', '--host', '0.0.0.0', '--port', '8091', '--parallel', '2', '--cont-batching', '-c', '8192', '-t', '1']);
+    expect(cpu.hostConfig.Binds).toBeUndefined();
+  });
+
+  it('points the detector at a mounted model and sets its concurrency', () => {
+    const cfg = RealAiConfigSchema.parse({ modelDir: '/srv/models', detectorModelFile: 'yolo11n.onnx', detectorConcurrency: 2 });
+    const d = inspect(new OnnxDetectorContainer('x', cfg, { modelDir: cfg.modelDir, modelFile: cfg.detectorModelFile }));
+    expect(d.createOpts.Env).toEqual(expect.arrayContaining(['DETECTOR_MODEL_PATH=/models/yolo11n.onnx', 'DETECTOR_CONCURRENCY=2', 'DETECTOR_THREADS=1']));
+  });
+
+  it('takes a per-service engine image over the local build and the registry default', () => {
+    const local = StackConfigSchema.parse({ realAi: { llmPreset: 'small' } });
+    expect(stackImages(local)).toMatchObject({ llmReal: llamaServerImage('small'), detectorReal: REAL_AI_IMAGES.detectorReal });
+    const gpuHost = StackConfigSchema.parse({ realAi: { llmImage: 'ghcr.io/ggml-org/llama.cpp:server-cuda' } });
+    expect(stackImages(gpuHost).llmReal).toBe('ghcr.io/ggml-org/llama.cpp:server-cuda');
+    expect(stackImages(StackConfigSchema.parse({ imageMode: 'registry' })).llmReal).toBe('ghcr.io/ggml-org/llama.cpp:server-cuda');
+  });
+});

@@ -1,0 +1,67 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { LLM_PRESETS, presetBytes, presetParameters, RealAiConfigSchema, resolveAiModes } from '../../../harness/config/real-ai-config.ts';
+import { ConfigError } from '../../../harness/errors.ts';
+import { debianMirror, parseDeb822Sources, parseOneLineSources, pickDebianMirror } from '../../../harness/stack/images/apt-mirror.ts';
+import { checkModelsFit, modelPlans } from '../../../harness/stack/real-ai/engine-checks.ts';
+
+describe('the AI switch', () => {
+  it('is emulated unless the scenario or the CLI says real; the CLI wins', () => {
+    expect(resolveAiModes(undefined, undefined)).toEqual({ detector: 'emulated', llm: 'emulated' });
+    expect(resolveAiModes('real', undefined)).toEqual({ detector: 'real', llm: 'real' });
+    expect(resolveAiModes({ llm: 'real' }, undefined)).toEqual({ detector: 'emulated', llm: 'real' });
+    expect(resolveAiModes({ llm: 'real' }, 'emulated')).toEqual({ detector: 'emulated', llm: 'emulated' });
+    expect(resolveAiModes(undefined, 'real')).toEqual({ detector: 'real', llm: 'real' });
+  });
+});
+
+describe('GGUF presets', () => {
+  it('counts the parameters of a llama model (Llama-3.1-8B dimensions: about 8.0 billion)', () => {
+    expect(presetParameters('nemotron-nano-8b') / 1e9).toBeCloseTo(8.03, 1);
+    expect(presetBytes('nemotron-nano-8b')).toBe(presetParameters('nemotron-nano-8b') * 2);
+    expect(presetBytes('tiny')).toBeLessThan(5e6);
+    for (const p of Object.values(LLM_PRESETS)) expect(p.dim % p.heads).toBe(0);
+  });
+});
+
+describe('model checks before start', () => {
+  const cfg = (extra: Record<string, unknown> = {}) => RealAiConfigSchema.parse(extra);
+
+  it('names a missing model file and a missing model folder', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hsi-models-'));
+    expect(() => modelPlans(cfg({ modelDir: dir, llmModelFile: 'nemotron.gguf' }), { detector: 'emulated', llm: 'real' })).toThrow(
+      new ConfigError(`realAi.llmModelFile: model file ${join(dir, 'nemotron.gguf')} does not exist; put the model there or fix realAi.modelDir / realAi.llmModelFile`),
+    );
+    expect(() => modelPlans(cfg({ modelDir: join(dir, 'nope') }), { detector: 'real', llm: 'emulated' })).toThrow(/realAi.modelDir: folder .* does not exist/);
+    writeFileSync(join(dir, 'nemotron.gguf'), Buffer.alloc(2048));
+    expect(modelPlans(cfg({ modelDir: dir, llmModelFile: 'nemotron.gguf' }), { detector: 'emulated', llm: 'real' })).toEqual([{ service: 'llm', hostFile: join(dir, 'nemotron.gguf'), bytes: 2048 }]);
+  });
+
+  it('refuses a model larger than the memory limit or (on CPU) than the machine', () => {
+    const c = cfg({ llmPreset: 'nemotron-nano-8b' });
+    const plans = modelPlans(c, { detector: 'emulated', llm: 'real' });
+    expect(() => checkModelsFit(plans, c, false, 8 * 1024 ** 3)).toThrow(/the llm model \(preset nemotron-nano-8b, 14.96 GB\) is larger than this machine's memory \(8.0 GB\)/);
+    expect(() => checkModelsFit(plans, c, true, 8 * 1024 ** 3)).not.toThrow();
+    const limited = cfg({ memoryLimitMb: 1 });
+    expect(() => checkModelsFit(modelPlans(limited, { detector: 'real', llm: 'real' }), limited, false)).toThrow(/realAi.memoryLimitMb: the llm model \(preset tiny, .*\) does not fit in 1 MB/);
+    expect(() => checkModelsFit(modelPlans(cfg(), { detector: 'real', llm: 'real' }), cfg(), false)).not.toThrow();
+  });
+});
+
+describe('apt mirror', () => {
+  it('reads deb822 and one-line sources, skipping security and updates suites', () => {
+    const deb822 = parseDeb822Sources(
+      'Types: deb\nURIs: http://security.example/debian-security\nSuites: bookworm-security\n\nTypes: deb deb-src\n# comment\nURIs: http://mirror.example/debian/\nSuites: bookworm bookworm-updates\nComponents: main\n',
+    );
+    expect(pickDebianMirror(deb822)).toBe('http://mirror.example/debian');
+    expect(pickDebianMirror(parseOneLineSources('# x\ndeb [arch=amd64] http://one.example/debian bookworm main\ndeb-src http://src.example/debian bookworm main\n'))).toBe('http://one.example/debian');
+    expect(pickDebianMirror(parseDeb822Sources('Types: deb\nURIs: http://a.example/debian\nSuites: bookworm\nEnabled: no\n'))).toBeUndefined();
+  });
+
+  it('prefers HSI_CHAOS_DEBIAN_MIRROR and says what to do when apt has none', () => {
+    expect(debianMirror({ HSI_CHAOS_DEBIAN_MIRROR: 'http://env.example/debian' })).toBe('http://env.example/debian');
+    expect(() => debianMirror({}, mkdtempSync(join(tmpdir(), 'apt-')))).toThrow(/set HSI_CHAOS_DEBIAN_MIRROR/);
+  });
+});
