@@ -24,8 +24,10 @@ import { compareCommand, resolveRunDir, runResultsOf } from '../report/compare.t
 import { readRunReport } from '../report/report-schema.ts';
 import { writeReports } from '../report/write-reports.ts';
 import { colour, logLine } from './output.ts';
+import { cmdCapacity } from './capacity-command.ts';
+import { CAPACITY_HELP } from './capacity-help.ts';
 
-const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const STACK_FILE = 'stack.json';
 
 const url = z.string().url();
@@ -57,6 +59,7 @@ Commands:
       --ai MODE           emulated (default) or real: the AI services as emulators or as real
                           inference engines (llama.cpp server, ONNX Runtime detector); overrides
                           the scenario's stack.ai (docs/real-inference.md)
+${CAPACITY_HELP}
   list                list built-in scenarios and defect switches
   trace-check         quick check: stack up, a few uploads, each one trace holding backend and
                       detector spans, detection rows stored
@@ -82,7 +85,7 @@ Options for every command:
 
 Exit codes: 0 pass, 1 an expectation failed, 2 usage or configuration error, 99 thresholds failed.`;
 
-function parse<T extends ParseArgsConfig['options']>(args: string[], options: T, positionals = 0) {
+export function parse<T extends ParseArgsConfig['options']>(args: string[], options: T, positionals = 0) {
   try {
     const parsed = parseArgs({ args, options: { ...COMMON, ...options }, allowPositionals: true, strict: true });
     if (parsed.positionals.length > positionals) {
@@ -112,7 +115,7 @@ function intFlag(value: string | undefined, name: string, fallback: number, min:
   return n;
 }
 
-function config(values: { config?: string | undefined; 'image-mode'?: string | undefined }): StackConfig {
+export function config(values: { config?: string | undefined; 'image-mode'?: string | undefined }): StackConfig {
   const overrides: Record<string, unknown> = {};
   if (values['image-mode'] !== undefined) overrides['imageMode'] = values['image-mode'];
   return loadStackConfig({ projectRoot: PROJECT_ROOT, ...(values.config !== undefined ? { file: values.config } : {}), overrides });
@@ -206,7 +209,7 @@ function aiLines(report: RunReportModel): string[] {
 }
 
 /** `stack up` writes the stack's endpoints; `run --external` reads them (file, folder or run id). */
-function readStackFile(arg: string, resultsRoot: string): Omit<Extract<ExperimentTarget, { kind: 'external' }>, 'kind'> {
+export function readStackFile(arg: string, resultsRoot: string): Omit<Extract<ExperimentTarget, { kind: 'external' }>, 'kind'> {
   const candidates = [arg, join(arg, STACK_FILE), join(resultsRoot, arg, STACK_FILE)];
   const file = candidates.find((c) => existsSync(c) && statSync(c).isFile());
   if (!file) throw new ConfigError(`--external ${arg}: no stack file (expected a ${STACK_FILE} written by "hsi-chaos stack up", its folder or its run id)`);
@@ -383,6 +386,8 @@ export async function main(argv: string[], deps: CliDependencies): Promise<numbe
         return await cmdReport(rest);
       case 'compare':
         return await cmdCompare(rest);
+      case 'capacity':
+        return await cmdCapacity(rest);
       case undefined:
       case 'help':
       case '--help':

@@ -1,3 +1,4 @@
+import type { CapacityResult } from '../capacity/capacity-types.ts';
 /**
  * The one model every report is rendered from (summary.json, junit.xml, summary.md,
  * report.html) and that `compare` reads back. Versioned: readers check schemaVersion.
@@ -216,6 +217,8 @@ export interface RunReportModel {
   gpu?: GpuReportView;
   /** Problems that stopped a phase (stack did not start, Jaeger unreachable, …). */
   errors: string[];
+  /** A capacity search's result (hsi-chaos capacity); absent for an experiment. */
+  capacity?: CapacityResult;
 }
 
 export interface Percentiles {

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { CapacityResultSchema } from '../capacity/capacity-schema.ts';
 import { describeIssue } from '../config/validation.ts';
 import { ConfigError, errorMessage } from '../errors.ts';
 import { REPORT_SCHEMA_VERSION, type RunReportModel } from './report-model.ts';
@@ -164,6 +165,7 @@ export const RunReportModelSchema = z.object({
   serviceMap: z.array(z.object({ from: z.string(), to: z.string(), calls: z.number(), broken: z.boolean() })),
   gpu: GpuReportViewSchema.optional(),
   errors: z.array(z.string()),
+  capacity: CapacityResultSchema.optional(),
 });
 
 // Compile-time: the schema's output and the model are the same type. A field added to the

@@ -1,0 +1,86 @@
+import type { ThresholdVerdict } from '../load/thresholds.ts';
+import type { CapacitySettings, SloResult, WindowMeasure } from './capacity-types.ts';
+import type { StabilityVerdict } from './stability.ts';
+
+/**
+ * The SLOs a load must hold to count as sustained. Window SLOs are judged on each measured
+ * window; step SLOs (dropped iterations, the scenario's thresholds, a stable p95) on the step.
+ */
+export const SLO = {
+  detect: 'detect p95 within budget',
+  analyze: 'analyze p95 within budget',
+  backlog: 'queue depth not growing',
+  deadLetters: 'no dead-letter growth',
+  vram: 'VRAM headroom',
+  dropped: 'no dropped iterations',
+  thresholds: 'scenario thresholds',
+  stable: 'p95 stable',
+} as const;
+
+/** Backlog growth allowed at this load: a fraction of the offered rate, at least 0.1 jobs/s. */
+export function backlogLimit(uploadsPerSec: number, settings: Pick<CapacitySettings, 'backlogSlopeTolerance'>): number {
+  return Math.max(0.1, settings.backlogSlopeTolerance * uploadsPerSec);
+}
+
+export function evaluateWindowSlos(w: WindowMeasure, uploadsPerSec: number, settings: CapacitySettings): SloResult[] {
+  const { detectP95Ms, analyzeP95Ms } = settings.budgets;
+  const limit = backlogLimit(uploadsPerSec, settings);
+  return [
+    { name: SLO.detect, ok: w.detectP95Ms === null ? null : w.detectP95Ms < detectP95Ms, value: w.detectP95Ms, limit: `< ${detectP95Ms} ms` },
+    { name: SLO.analyze, ok: w.analyzeP95Ms === null ? null : w.analyzeP95Ms < analyzeP95Ms, value: w.analyzeP95Ms, limit: `< ${analyzeP95Ms} ms`, ...(w.analyzeP95Ms === null ? { detail: 'no batch was analysed in the window' } : {}) },
+    { name: SLO.backlog, ok: w.backlogSlopePerSec <= limit, value: w.backlogSlopePerSec, limit: `≤ ${limit.toFixed(2)} jobs/s` },
+    { name: SLO.deadLetters, ok: w.deadLetterGrowth <= 0, value: w.deadLetterGrowth, limit: '0' },
+    {
+      name: SLO.vram,
+      ok: w.vramUsedFraction === null ? null : w.vramUsedFraction <= settings.maxVramUsedFraction,
+      value: w.vramUsedFraction,
+      limit: `≤ ${(settings.maxVramUsedFraction * 100).toFixed(0)} % used`,
+      ...(w.vramUsedFraction === null ? { detail: 'no GPU telemetry' } : {}),
+    },
+  ];
+}
+
+/** Worst case over the windows: an SLO fails when it fails in any of them; n/a only when n/a in all. */
+function combine(perWindow: readonly SloResult[][]): SloResult[] {
+  if (perWindow.length === 0) return [];
+  return perWindow[0]!.map((first, i) => {
+    const all = perWindow.map((results) => results[i]!);
+    const failed = all.find((r) => r.ok === false);
+    const known = all.filter((r) => r.ok !== null);
+    if (failed) return failed;
+    if (known.length === 0) return first;
+    return known.reduce((worst, r) => ((r.value ?? 0) > (worst.value ?? 0) ? r : worst));
+  });
+}
+
+export interface StepJudgement {
+  uploadsPerSec: number;
+  settings: CapacitySettings;
+  verdict: StabilityVerdict;
+  failedFast: boolean;
+  droppedIterations: number;
+  thresholds: readonly ThresholdVerdict[];
+}
+
+export function stepSlos(measured: readonly WindowMeasure[], j: StepJudgement): SloResult[] {
+  const windows = combine(measured.map((w) => evaluateWindowSlos(w, j.uploadsPerSec, j.settings)));
+  const failedThresholds = j.thresholds.filter((t) => !t.ok);
+  const stable: SloResult =
+    j.verdict.state === 'stable'
+      ? { name: SLO.stable, ok: true, value: j.verdict.p95Ms, limit: `±${(j.settings.stability.tolerance * 100).toFixed(0)} % over ${j.settings.stability.stableWindows} windows` }
+      : j.verdict.state === 'unstable'
+        ? { name: SLO.stable, ok: !j.verdict.rising, value: j.verdict.p95Ms, limit: 'not rising', detail: j.verdict.rising ? 'p95 still rising after the last window' : 'not stable within the window bound, not rising' }
+        : { name: SLO.stable, ok: null, value: null, limit: 'stable', detail: j.failedFast ? 'stopped early: SLOs broken in two windows in a row' : 'not measured' };
+  return [
+    ...windows,
+    { name: SLO.dropped, ok: j.droppedIterations === 0, value: j.droppedIterations, limit: '0' },
+    {
+      name: SLO.thresholds,
+      ok: failedThresholds.length === 0,
+      value: failedThresholds.length,
+      limit: `${j.thresholds.length} threshold(s) hold`,
+      ...(failedThresholds.length > 0 ? { detail: failedThresholds.map((t) => `${t.metric}: ${t.threshold}`).join('; ') } : {}),
+    },
+    stable,
+  ];
+}

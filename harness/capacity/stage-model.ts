@@ -1,0 +1,245 @@
+import type { AttributeValue, NormalizedSpan } from '../traces/span-model.ts';
+import { HSI_TRACE_NAMES, STAGE_LABELS, STAGE_ORDER, type HsiTraceNames, type StageName } from './hsi-stages.ts';
+import { mean, percentile } from './stability.ts';
+
+/**
+ * The operational model of the pipeline, from spans (Denning & Buzen's operational laws):
+ * per stage the throughput X (completions/s), the mean service time S (server spans), the
+ * mean waiting time W (queue spans, or the gap between a client span and its server span),
+ * the slots c, the utilisation U = X·S/c (utilisation law), the visits per upload
+ * V = X_stage / X_upload (forced-flow law) and the capacity c/(S·V) in uploads/s. The
+ * smallest capacity is the model's prediction and its stage the bottleneck.
+ */
+export interface StageSlots {
+  detector?: number;
+  llm?: number;
+  database?: number;
+}
+
+export interface StageRow {
+  stage: StageName;
+  label: string;
+  /** Spans that started in the window. */
+  count: number;
+  /** X, per second. */
+  throughputPerSec: number;
+  /** S, mean ms (null for a pure waiting stage). */
+  serviceMs: number | null;
+  /** W, mean ms (null when no source for it). */
+  waitMs: number | null;
+  /** p95 of W + S at this stage, ms. */
+  p95Ms: number | null;
+  /** c (null: not slot-limited, e.g. a queue or the upload front door). */
+  slots: number | null;
+  /** U = X·S/c. */
+  utilisation: number | null;
+  /** V = X / X_upload. */
+  visitsPerUpload: number | null;
+  /** c / (S·V), uploads/s: the load at which this stage saturates. */
+  capacityUploadsPerSec: number | null;
+}
+
+export interface StageWindow {
+  /** Epoch ms; spans are counted when they start in [startMs, endMs). */
+  startMs: number;
+  endMs: number;
+}
+
+function num(v: AttributeValue | undefined): number | undefined {
+  if (typeof v === 'number' && Number.isFinite(v)) return v;
+  if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);
+  return undefined;
+}
+
+/** Indexes a span set: by id and by parent, deduplicated by span id. */
+export class SpanIndex {
+  readonly spans: NormalizedSpan[];
+  private readonly children = new Map<string, NormalizedSpan[]>();
+
+  constructor(spans: readonly NormalizedSpan[]) {
+    const byId = new Map<string, NormalizedSpan>();
+    for (const s of spans) byId.set(`${s.traceId}/${s.spanId}`, s);
+    this.spans = [...byId.values()];
+    for (const s of this.spans) {
+      if (s.parentSpanId === undefined) continue;
+      const key = `${s.traceId}/${s.parentSpanId}`;
+      const list = this.children.get(key) ?? [];
+      list.push(s);
+      this.children.set(key, list);
+    }
+  }
+
+  childrenOf(span: NormalizedSpan): NormalizedSpan[] {
+    return this.children.get(`${span.traceId}/${span.spanId}`) ?? [];
+  }
+
+  named(name: string, service?: string): NormalizedSpan[] {
+    return this.spans.filter((s) => s.name === name && (service === undefined || s.service === service));
+  }
+}
+
+interface Visit {
+  serviceMs: number | null;
+  waitMs: number | null;
+}
+
+function inWindow(s: NormalizedSpan, w: StageWindow): boolean {
+  return s.startTimeMs >= w.startMs && s.startTimeMs < w.endMs;
+}
+
+/**
+ * An AI call: the client span, its server span (child, other service) and the server's own
+ * inference span (queue wait and service time as attributes, as the emulators and model
+ * servers report them). Without a server span the client span is the service time.
+ */
+function aiVisits(index: SpanIndex, w: StageWindow, client: string, server: string, inference: string): Visit[] {
+  const out: Visit[] = [];
+  for (const c of index.named(client)) {
+    if (!inWindow(c, w)) continue;
+    const semaphore = num(c.attributes['ai.semaphore.wait_ms']) ?? 0;
+    const srv = index.childrenOf(c).find((s) => s.name === server && s.kind === 'server');
+    if (!srv) {
+      out.push({ serviceMs: c.durationMs, waitMs: semaphore });
+      continue;
+    }
+    const inf = index.childrenOf(srv).find((s) => s.name === inference);
+    const queueWait = num(inf?.attributes['ai.inference.queue_wait_ms']) ?? 0;
+    const service = num(inf?.attributes['ai.inference.time_ms']) ?? Math.max(0, srv.durationMs - queueWait);
+    out.push({ serviceMs: service, waitMs: semaphore + Math.max(0, c.durationMs - srv.durationMs) + queueWait });
+  }
+  return out;
+}
+
+function queueVisits(index: SpanIndex, w: StageWindow, name: string): Visit[] {
+  return index
+    .named(name)
+    .filter((s) => inWindow(s, w))
+    .map((s) => ({ serviceMs: null, waitMs: num(s.attributes['queue_wait_ms']) ?? null }));
+}
+
+function plainVisits(spans: readonly NormalizedSpan[], w: StageWindow): Visit[] {
+  return spans.filter((s) => inWindow(s, w)).map((s) => ({ serviceMs: s.durationMs, waitMs: null }));
+}
+
+function visitsByStage(index: SpanIndex, w: StageWindow, n: HsiTraceNames): Record<StageName, Visit[]> {
+  const db = index.spans.filter((s) => s.kind === 'client' && (s.attributes['db.system.name'] === 'postgresql' || s.attributes['db.system'] === 'postgresql'));
+  return {
+    upload: plainVisits(index.named(n.upload, n.backendService).filter((s) => s.kind === 'server'), w),
+    'detection-queue': queueVisits(index, w, n.detectionProcessing),
+    detector: aiVisits(index, w, n.detectorRequest, n.detectorServer, n.detectorInference),
+    batching: plainVisits(index.named(n.batchAggregation), w),
+    'analysis-queue': queueVisits(index, w, n.analysisProcessing),
+    llm: aiVisits(index, w, n.llmRequest, n.llmServer, n.llmGenerate),
+    database: plainVisits(db, w),
+  };
+}
+
+function slotsOf(stage: StageName, slots: StageSlots): number | null {
+  if (stage === 'detector') return slots.detector ?? null;
+  if (stage === 'llm') return slots.llm ?? null;
+  if (stage === 'database') return slots.database ?? null;
+  return null;
+}
+
+/** The per-stage table for the spans that started in the window (`sampledFraction`: the head-sampling rate of the load). */
+export function stageTable(spans: readonly NormalizedSpan[], window: StageWindow, slots: StageSlots, names: HsiTraceNames = HSI_TRACE_NAMES, sampledFraction = 1): StageRow[] {
+  const index = new SpanIndex(spans);
+  // with head sampling below 1 the traces hold that fraction of the work: X scales back up
+  const seconds = Math.max(1e-9, ((window.endMs - window.startMs) / 1000) * sampledFraction);
+  const visits = visitsByStage(index, window, names);
+  const uploadX = visits.upload.length / seconds;
+  return STAGE_ORDER.map((stage): StageRow => {
+    const v = visits[stage];
+    const x = v.length / seconds;
+    const services = v.map((e) => e.serviceMs).filter((e): e is number => e !== null);
+    const waits = v.map((e) => e.waitMs).filter((e): e is number => e !== null);
+    const s = mean(services);
+    const c = slotsOf(stage, slots);
+    const visitsPerUpload = uploadX > 0 ? x / uploadX : null;
+    const utilisation = s !== null && c !== null ? (x * s) / 1000 / c : null;
+    const capacity = s !== null && s > 0 && c !== null && visitsPerUpload !== null && visitsPerUpload > 0 ? c / ((s / 1000) * visitsPerUpload) : null;
+    return {
+      stage,
+      label: STAGE_LABELS[stage],
+      count: v.length,
+      throughputPerSec: x,
+      serviceMs: s,
+      waitMs: mean(waits),
+      p95Ms: percentile(
+        v.map((e) => (e.serviceMs ?? 0) + (e.waitMs ?? 0)),
+        95,
+      ),
+      slots: c,
+      utilisation,
+      visitsPerUpload,
+      capacityUploadsPerSec: capacity,
+    };
+  });
+}
+
+export interface ModelPrediction {
+  /** Uploads/s at which the first stage saturates. */
+  uploadsPerSec: number;
+  bottleneck: StageName;
+  /** How the number was obtained (for the terminal and the report). */
+  basis: string;
+}
+
+/** The smallest c/(S·V) over the slot-limited stages, or null when none has the data. */
+export function predictFromStages(rows: readonly StageRow[]): ModelPrediction | null {
+  let best: StageRow | undefined;
+  for (const r of rows) if (r.capacityUploadsPerSec !== null && (best === undefined || r.capacityUploadsPerSec < best.capacityUploadsPerSec!)) best = r;
+  if (!best) return null;
+  const basis = `${best.label}: c=${best.slots} / (S=${best.serviceMs!.toFixed(1)} ms × V=${best.visitsPerUpload!.toFixed(2)})`;
+  return { uploadsPerSec: best.capacityUploadsPerSec!, bottleneck: best.stage, basis };
+}
+
+export interface LittleCheck {
+  /** Mean number in the system, measured directly (e.g. polled queue depth + busy workers). */
+  observedL: number;
+  /** X·R from the traces. */
+  predictedL: number;
+  /** |observed − predicted| / max(observed, predicted, floor). */
+  relativeError: number;
+  ok: boolean;
+}
+
+/** Little's law L = X·R between two independent sources; `floor` keeps near-empty systems from failing on noise. */
+export function littlesLaw(observedL: number, throughputPerSec: number, residenceMs: number, tolerance = 0.25, floor = 0.5): LittleCheck {
+  const predictedL = (throughputPerSec * residenceMs) / 1000;
+  const relativeError = Math.abs(observedL - predictedL) / Math.max(observedL, predictedL, floor);
+  return { observedL, predictedL, relativeError, ok: relativeError <= tolerance };
+}
+
+export interface PipelineLatency {
+  traceId: string;
+  /** Epoch ms the stage started (upload start / batch publish). */
+  atMs: number;
+  ms: number;
+}
+
+/**
+ * The contract's span budgets: detect = upload (server span start) → detection_processing end,
+ * analyze = analysis_queue publish start → event_creation end (batching's window is the
+ * configuration's choice, not the analysis stage's latency), each within one trace.
+ */
+export function pipelineLatencies(spans: readonly NormalizedSpan[], names: HsiTraceNames = HSI_TRACE_NAMES): { detect: PipelineLatency[]; analyze: PipelineLatency[] } {
+  const byTrace = new Map<string, NormalizedSpan[]>();
+  for (const s of new SpanIndex(spans).spans) {
+    const list = byTrace.get(s.traceId) ?? [];
+    list.push(s);
+    byTrace.set(s.traceId, list);
+  }
+  const detect: PipelineLatency[] = [];
+  const analyze: PipelineLatency[] = [];
+  const end = (s: NormalizedSpan) => s.startTimeMs + s.durationMs;
+  for (const trace of byTrace.values()) {
+    const upload = trace.find((s) => s.name === names.upload && s.kind === 'server');
+    const processing = trace.filter((s) => s.name === names.detectionProcessing);
+    if (upload && processing.length > 0) detect.push({ traceId: upload.traceId, atMs: upload.startTimeMs, ms: Math.max(...processing.map(end)) - upload.startTimeMs });
+    const publish = trace.find((s) => s.name === names.analysisPublish);
+    const event = trace.filter((s) => s.name === names.eventCreation);
+    if (publish && event.length > 0) analyze.push({ traceId: publish.traceId, atMs: publish.startTimeMs, ms: Math.max(...event.map(end)) - publish.startTimeMs });
+  }
+  return { detect, analyze };
+}
