@@ -22,7 +22,7 @@ export const DEFAULT_STABILITY: StabilityRule = { tolerance: 0.2, floorMs: 50, s
 export type StabilityVerdict =
   | { state: 'stable'; p95Ms: number }
   | { state: 'measuring' }
-  /** maxWindows reached without agreement; `rising` when the last window is above the band. */
+  /** maxWindows reached without agreement; `rising` when the later windows sit above the earlier ones. */
   | { state: 'unstable'; rising: boolean; p95Ms: number };
 
 /** Windows whose p95 is null (no samples) count as not stable. */
@@ -37,9 +37,13 @@ export function assessStability(p95s: readonly (number | null)[], rule: Stabilit
   }
   if (n < rule.maxWindows) return { state: 'measuring' };
   const known = p95s.filter((p): p is number => p !== null);
-  const lastKnown = known[known.length - 1] ?? 0;
-  const first = known[0] ?? 0;
-  return { state: 'unstable', rising: known.length >= 2 && lastKnown > first * (1 + rule.tolerance) + rule.floorMs, p95Ms: lastKnown };
+  const half = Math.floor(known.length / 2);
+  const early = known.slice(0, half);
+  const late = known.slice(known.length - half);
+  const avg = (v: number[]) => v.reduce((a, b) => a + b, 0) / Math.max(1, v.length);
+  // rising: the later half of the windows sits above the earlier half by more than the band
+  const rising = half > 0 && avg(late) > avg(early) * (1 + rule.tolerance) + rule.floorMs;
+  return { state: 'unstable', rising, p95Ms: known[known.length - 1] ?? 0 };
 }
 
 /** Least-squares slope of y over t (per unit of t); 0 with fewer than two distinct times. */

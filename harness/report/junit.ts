@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { capacityJunitCases } from '../capacity/capacity-report.ts';
 import { escapeXml, escapeXmlAttr } from './escape.ts';
 import { displayPath, formatMs, thresholdValue, verdictWord } from './format.ts';
 import type { RunReportModel } from './report-model.ts';
@@ -59,6 +60,7 @@ function casesOf(model: RunReportModel): Case[] {
       ...(t.ok ? {} : { failure: { message, type: 'threshold', body: message } }),
     });
   }
+  if (model.capacity) cases.push(...capacityJunitCases(model.capacity));
   if (model.verdict === 'error' || model.verdict === 'interrupted' || model.errors.length > 0) {
     const message = model.errors[0] ?? (model.verdict === 'interrupted' ? 'the run was interrupted before it finished' : `the run ended with verdict ${model.verdict}`);
     cases.push({

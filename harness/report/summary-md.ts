@@ -1,3 +1,4 @@
+import { capacityMarkdown } from '../capacity/capacity-report.ts';
 import { escapeMarkdownCell, escapeMarkdownText } from './escape.ts';
 import {
   assertionsFailedFirst,
@@ -86,6 +87,7 @@ export function renderSummaryMarkdown(model: RunReportModel, options: SummaryMar
     lines.push('');
     lines.push(`GPU: ${escapeMarkdownText(gpuSummaryLine(model.gpu))}`);
   }
+  if (model.capacity) lines.push(...capacityMarkdown(model.capacity));
   for (const e of model.errors.slice(0, 3)) {
     lines.push('');
     lines.push(`Run error: ${escapeMarkdownText(e)}`);

@@ -1,3 +1,4 @@
+import { capacityHtmlSection } from '../../capacity/capacity-report.ts';
 import { escapeHtml, safeId } from '../escape.ts';
 import {
   assertionsFailedFirst,
@@ -302,8 +303,9 @@ ${model.scenario.description ? `<p class="facts">${h(model.scenario.description)
 <p class="facts">${facts.join(' · ')}</p>
 <div class="tiles">${tiles}</div>
 ${errors}
-<nav class="toc"><a href="#latency">latency</a><a href="#throughput">throughput</a>${model.pipelineTimeSeries ? '<a href="#pipeline">pipeline</a>' : ''}${model.gpu ? '<a href="#gpu">GPU</a>' : ''}${model.stack.ai ? '<a href="#ai-engines">AI engines</a>' : ''}<a href="#faults">faults</a><a href="#thresholds">thresholds</a><a href="#expectations">expectations</a><a href="#operations">operations</a><a href="#traces">traces</a><a href="#map">service map</a></nav>
+<nav class="toc">${model.capacity ? '<a href="#capacity">capacity</a>' : ''}<a href="#latency">latency</a><a href="#throughput">throughput</a>${model.pipelineTimeSeries ? '<a href="#pipeline">pipeline</a>' : ''}${model.gpu ? '<a href="#gpu">GPU</a>' : ''}${model.stack.ai ? '<a href="#ai-engines">AI engines</a>' : ''}<a href="#faults">faults</a><a href="#thresholds">thresholds</a><a href="#expectations">expectations</a><a href="#operations">operations</a><a href="#traces">traces</a><a href="#map">service map</a></nav>
 </header>
+${model.capacity ? capacityHtmlSection(model.capacity) : ''}
 <section id="latency"><h2>Latency percentiles over time</h2>
 <figure>${latencyChart(points, model.faults, axis)}<figcaption>p50 / p95 / p99 of request latency per ${h(formatSeconds(axis.bucketSec))} bucket.${faultNote}${downsampleNote}</figcaption></figure></section>
 <section id="throughput"><h2>Throughput and errors</h2>

@@ -1,0 +1,133 @@
+import { describe, expect, it } from 'vitest';
+import { HSI_TRACE_NAMES as N } from '../../../harness/capacity/hsi-stages.ts';
+import { littlesLaw, pipelineLatencies, predictFromStages, stageTable } from '../../../harness/capacity/stage-model.ts';
+import type { NormalizedSpan, SpanKind } from '../../../harness/traces/span-model.ts';
+
+let nextId = 1;
+function span(traceId: string, name: string, service: string, kind: SpanKind, startMs: number, durationMs: number, parent?: NormalizedSpan, attributes: Record<string, number | string> = {}): NormalizedSpan {
+  const id = (nextId++).toString(16).padStart(16, '0');
+  return {
+    traceId,
+    spanId: id,
+    ...(parent ? { parentSpanId: parent.spanId } : {}),
+    service,
+    name,
+    kind,
+    startTimeUnixNano: BigInt(Math.round(startMs * 1e6)),
+    startTimeMs: startMs,
+    durationMs,
+    attributes,
+    resource: {},
+    events: [],
+    links: [],
+    status: { code: 'unset' },
+  } as NormalizedSpan;
+}
+
+/**
+ * A synthetic but exact pipeline: 10 uploads/s for 10 s; the detector (1 slot) serves each in
+ * 80 ms after 20 ms in its queue and 5 ms on the wire; every other upload's batch goes to the
+ * LLM (2 slots, 400 ms); two database calls of 4 ms per upload.
+ */
+function pipeline(): NormalizedSpan[] {
+  const spans: NormalizedSpan[] = [];
+  for (let i = 0; i < 100; i++) {
+    const t0 = 1_000_000 + i * 100;
+    const trace = i.toString(16).padStart(32, '0');
+    const upload = span(trace, N.upload, N.backendService, 'server', t0, 6);
+    const processing = span(trace, N.detectionProcessing, N.backendService, 'consumer', t0 + 10, 120, upload, { queue_wait_ms: 4 });
+    const client = span(trace, N.detectorRequest, N.backendService, 'client', t0 + 11, 105, processing, { 'ai.semaphore.wait_ms': 1 });
+    const server = span(trace, N.detectorServer, N.detectorService, 'server', t0 + 13, 100, client);
+    const inference = span(trace, N.detectorInference, N.detectorService, 'internal', t0 + 14, 98, server, { 'ai.inference.queue_wait_ms': 20, 'ai.inference.time_ms': 80 });
+    const db1 = span(trace, 'INSERT detections', N.backendService, 'client', t0 + 117, 4, processing, { 'db.system.name': 'postgresql' });
+    const db2 = span(trace, 'COMMIT', N.backendService, 'client', t0 + 121, 4, processing, { 'db.system.name': 'postgresql' });
+    const batch = span(trace, N.batchAggregation, N.backendService, 'internal', t0 + 125, 3, processing);
+    spans.push(upload, processing, client, server, inference, db1, db2, batch);
+    if (i % 2 === 0) {
+      const publish = span(trace, N.analysisPublish, N.backendService, 'producer', t0 + 130, 1, batch);
+      const analysis = span(trace, N.analysisProcessing, N.backendService, 'consumer', t0 + 140, 460, publish, { queue_wait_ms: 9 });
+      const llmClient = span(trace, N.llmRequest, N.backendService, 'client', t0 + 150, 420, analysis);
+      const llmServer = span(trace, N.llmServer, N.llmService, 'server', t0 + 155, 410, llmClient);
+      const generate = span(trace, N.llmGenerate, N.llmService, 'internal', t0 + 156, 408, llmServer, { 'ai.inference.queue_wait_ms': 8, 'ai.inference.time_ms': 400 });
+      const event = span(trace, N.eventCreation, N.backendService, 'internal', t0 + 580, 10, analysis);
+      spans.push(publish, analysis, llmClient, llmServer, generate, event);
+    }
+  }
+  return spans;
+}
+
+const WINDOW = { startMs: 1_000_000, endMs: 1_010_000 };
+
+describe('the per-stage model from traces', () => {
+  it('X, S, W, c, U and V per stage follow from the spans', () => {
+    const rows = stageTable(pipeline(), WINDOW, { detector: 1, llm: 2, database: 10 });
+    const by = Object.fromEntries(rows.map((r) => [r.stage, r]));
+    expect(rows.map((r) => r.stage)).toEqual(['upload', 'detection-queue', 'detector', 'batching', 'analysis-queue', 'llm', 'database']);
+    expect(by['upload']!.throughputPerSec).toBeCloseTo(10);
+    expect(by['upload']!.serviceMs).toBeCloseTo(6);
+    expect(by['detection-queue']!.waitMs).toBeCloseTo(4);
+    expect(by['detection-queue']!.serviceMs).toBeNull();
+    const d = by['detector']!;
+    expect(d.serviceMs).toBeCloseTo(80); // the server's own inference time
+    expect(d.waitMs).toBeCloseTo(1 + 5 + 20); // semaphore + wire (client − server) + server queue
+    expect(d.utilisation).toBeCloseTo((10 * 0.08) / 1); // U = X·S/c
+    expect(d.visitsPerUpload).toBeCloseTo(1);
+    expect(d.capacityUploadsPerSec).toBeCloseTo(12.5);
+    const l = by['llm']!;
+    expect(l.throughputPerSec).toBeCloseTo(5);
+    expect(l.visitsPerUpload).toBeCloseTo(0.5);
+    expect(l.utilisation).toBeCloseTo((5 * 0.4) / 2);
+    expect(l.capacityUploadsPerSec).toBeCloseTo(2 / (0.4 * 0.5)); // 10 uploads/s
+    expect(by['analysis-queue']!.waitMs).toBeCloseTo(9);
+    expect(by['database']!.visitsPerUpload).toBeCloseTo(2, 1); // the last upload's calls start after the window
+    expect(by['database']!.capacityUploadsPerSec! / (10 / (0.004 * 2))).toBeCloseTo(1, 1);
+    expect(by['batching']!.slots).toBeNull();
+  });
+
+  it('the prediction is the smallest c/(S·V); its stage is the bottleneck', () => {
+    const rows = stageTable(pipeline(), WINDOW, { detector: 1, llm: 2, database: 10 });
+    expect(predictFromStages(rows)).toMatchObject({ bottleneck: 'llm', uploadsPerSec: 10 });
+    // a faster LLM (4 slots) moves the bottleneck to the detector
+    const faster = stageTable(pipeline(), WINDOW, { detector: 1, llm: 4, database: 10 });
+    expect(predictFromStages(faster)).toMatchObject({ bottleneck: 'detector' });
+    expect(predictFromStages(faster)!.uploadsPerSec).toBeCloseTo(12.5);
+    // no slots known: no prediction rather than a made-up one
+    expect(predictFromStages(stageTable(pipeline(), WINDOW, {}))).toBeNull();
+  });
+
+  it('head sampling below 1 scales X back up (V and S unchanged)', () => {
+    const rows = stageTable(pipeline(), WINDOW, { detector: 1 }, undefined, 0.5);
+    expect(rows.find((r) => r.stage === 'detector')!.throughputPerSec).toBeCloseTo(20);
+    expect(rows.find((r) => r.stage === 'detector')!.serviceMs).toBeCloseTo(80);
+  });
+
+  it('spans outside the window do not count', () => {
+    const rows = stageTable(pipeline(), { startMs: 1_000_000, endMs: 1_005_000 }, { detector: 1 });
+    expect(rows.find((r) => r.stage === 'upload')!.count).toBe(50);
+  });
+
+  it('the detect and analyze latencies of the contract budgets, per trace', () => {
+    const { detect, analyze } = pipelineLatencies(pipeline());
+    expect(detect).toHaveLength(100);
+    expect(detect[0]!.ms).toBeCloseTo(130); // upload start → detection_processing end
+    expect(analyze).toHaveLength(50);
+    expect(analyze[0]!.ms).toBeCloseTo(590 - 130); // publish start → event_creation end
+  });
+});
+
+describe("Little's law", () => {
+  it('holds when the polled population matches X·R', () => {
+    // 10 jobs/s, 400 ms each → 4 in the system
+    expect(littlesLaw(4.2, 10, 400)).toMatchObject({ ok: true, predictedL: 4 });
+  });
+
+  it('fails when the two sources disagree (a queue the traces do not see)', () => {
+    const check = littlesLaw(12, 10, 400);
+    expect(check.ok).toBe(false);
+    expect(check.relativeError).toBeCloseTo(8 / 12);
+  });
+
+  it('a near-empty system is judged against the floor, not on noise', () => {
+    expect(littlesLaw(0.1, 1, 50).ok).toBe(true); // 0.1 vs 0.05: within half a job
+  });
+});
