@@ -12,7 +12,8 @@ import { readDetectorHealth, readLlmHealth, type AiServiceInfo } from './probes.
 import { KneeSearch, validateBounds } from './search.ts';
 import { SLO } from './slos.ts';
 import { predictFromStages, type StageSlots } from './stage-model.ts';
-import { StepRunner, type GpuHeadroomSource } from './step-runner.ts';
+import type { CapacityGpuFactory } from './gpu-hook.ts';
+import { StepRunner } from './step-runner.ts';
 
 /**
  * `hsi-chaos capacity`: the highest load the stack sustains while every SLO holds, found by
@@ -30,8 +31,8 @@ export interface CapacityOptions {
   log: (line: string) => void;
   signal?: AbortSignal;
   observers?: readonly RunObserver[];
-  /** The GPU telemetry hook: a source for the VRAM-headroom SLO and the GPU peaks. */
-  gpu?: (target: AttachedTarget) => (GpuHeadroomSource & { peaks?(): GpuPeaks | null }) | undefined;
+  /** The GPU telemetry hook: a source for the VRAM-headroom SLO and the GPU peaks (default: none). */
+  gpu?: CapacityGpuFactory;
 }
 
 export interface CapacityOutcome {
@@ -173,7 +174,7 @@ class CapacitySearch {
     validateBounds(bounds);
     this.result.settings.bounds = bounds;
     const slots: StageSlots = { ...(detector.slots !== undefined ? { detector: detector.slots } : {}), ...(llm.slots !== undefined ? { llm: llm.slots } : {}), database: Number(backendEnv['DB_POOL_SIZE'] ?? 10) };
-    const gpu = this.options.gpu?.(this.target);
+    const gpu = await this.options.gpu?.(this.target, this.session.results, log);
     const runner = new StepRunner({
       base: this.options.scenario,
       target: this.target,
@@ -185,8 +186,12 @@ class CapacitySearch {
       ...(gpu ? { gpu } : {}),
       ...(this.options.signal ? { signal: this.options.signal } : {}),
     });
-    await this.searchLoop(runner, bounds);
-    this.conclude(gpu?.peaks?.() ?? null);
+    try {
+      await this.searchLoop(runner, bounds);
+    } finally {
+      await gpu?.stop();
+    }
+    this.conclude(gpu?.peaks() ?? null);
   }
 
   private async searchLoop(runner: StepRunner, bounds: CapacitySettings['bounds']): Promise<void> {

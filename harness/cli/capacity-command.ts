@@ -1,4 +1,5 @@
 import { runCapacity, type CapacityOptions } from '../capacity/capacity-search.ts';
+import { samplerGpuHook } from '../capacity/gpu-hook.ts';
 import type { CapacityResult } from '../capacity/capacity-types.ts';
 import { DEFAULT_STABILITY } from '../capacity/stability.ts';
 import { applyWhatIfs, parseWhatIf } from '../capacity/what-if.ts';
@@ -94,7 +95,7 @@ export async function cmdCapacity(args: string[]): Promise<number> {
     target = { kind: 'embedded', defects: [], backendEnv: stack.backend, detectorEnv: stack.detector, llmEnv: stack.llm };
   }
   teardownOnUncaughtError();
-  const outcome = await runCapacity({ scenario, config: cfg, target, settings, log: logLine, ...(values['run-id'] ? { runId: values['run-id'] } : {}) });
+  const outcome = await runCapacity({ scenario, config: cfg, target, settings, log: logLine, gpu: samplerGpuHook, ...(values['run-id'] ? { runId: values['run-id'] } : {}) });
   process.stdout.write(capacitySummary(outcome.result, outcome.resultsDir));
   return outcome.exitCode;
 }

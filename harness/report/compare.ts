@@ -239,6 +239,8 @@ export function compareRuns(current: RunReportModel, baseline: RunReportModel, o
     compareLatency('http_req_duration p99', bl?.httpReqDuration.p99 ?? null, cl?.httpReqDuration.p99 ?? null, t, test),
     compareFailedRate('http_req_failed rate', bl?.httpReqFailedRate ?? null, cl?.httpReqFailedRate ?? null, t),
     compareThroughput('http_reqs throughput', bl?.httpReqsPerSec ?? null, cl?.httpReqsPerSec ?? null, t),
+    // a capacity run: the knee (highest load that held) is a throughput, higher is better
+    ...(current.capacity && baseline.capacity ? [compareThroughput('capacity knee (uploads/s)', baseline.capacity.knee.uploadsPerSec, current.capacity.knee.uploadsPerSec, t)] : []),
   ];
   const baseOps = new Map(baseline.operations.map((o) => [opKey(o), o]));
   const curOps = new Map(current.operations.map((o) => [opKey(o), o]));
