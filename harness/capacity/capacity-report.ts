@@ -69,8 +69,7 @@ export function capacityMarkdown(r: CapacityResult): string[] {
   if (r.prediction.fromTraces) lines.push(`Model from the traces: ${fmt(r.prediction.fromTraces.uploadsPerSec)} uploads/s (${r.prediction.fromTraces.basis}).`);
   lines.push('', '| step | uploads/s | cameras | detect p95 | queue slope | verdict |', '|---|---|---|---|---|---|');
   for (const s of r.steps) {
-    const w = s.windows[s.windows.length - 1];
-    lines.push(`| ${s.index} (${s.phase}) | ${fmt(s.uploadsPerSec)} | ${s.cameras} | ${ms(lastP95(s))} | ${w ? `${fmt(w.backlogSlopePerSec)}/s` : 'n/a'} | ${s.sustained ? 'held' : `**not sustained**: ${s.slos.filter((x) => x.ok === false).map((x) => x.name).join(', ')}`} |`);
+    lines.push(`| ${s.index} (${s.phase}) | ${fmt(s.uploadsPerSec)} | ${s.cameras} | ${ms(lastP95(s))} | ${fmt(s.backlogSlopePerSec)}/s | ${s.sustained ? 'held' : `**not sustained**: ${s.slos.filter((x) => x.ok === false).map((x) => x.name).join(', ')}`} |`);
   }
   if (r.stages.length > 0) {
     lines.push('', '| stage | X /s | S ms | W ms | c | U | capacity uploads/s |', '|---|---|---|---|---|---|---|');

@@ -53,6 +53,7 @@ const StepSchema = z.object({
   slos: z.array(SloSchema),
   stages: z.array(StageRowSchema),
   little: LittleSchema.nullable(),
+  backlogSlopePerSec: n,
   drainSeconds: n,
   seconds: n,
   droppedIterations: n,

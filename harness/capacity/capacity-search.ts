@@ -239,7 +239,8 @@ class CapacitySearch {
     r.knee.limitedBy = failStep ? failStep.slos.filter((s) => s.ok === false).map((s) => s.name) : [];
     r.stages = kneeStep?.stages ?? [];
     r.little = kneeStep?.little ?? null;
-    const fromTraces = predictFromStages(failStep?.stages.length ? failStep.stages : r.stages);
+    // the model reads a steady state: the knee step's table (an overloaded step under-counts V)
+    const fromTraces = predictFromStages(r.stages.length > 0 ? r.stages : (failStep?.stages ?? []));
     r.prediction.fromTraces = fromTraces;
     r.prediction.fromTracesCameras = cameras(fromTraces?.uploadsPerSec ?? null, settings.fps);
     r.knee.bottleneck = fromTraces?.bottleneck ?? null;
@@ -258,5 +259,5 @@ export function progressLine(step: CapacityStep): string {
   const ms = (v: number | null | undefined) => (v === null || v === undefined ? 'n/a' : `${v.toFixed(0)} ms`);
   const failed = step.slos.filter((s) => s.ok === false).map((s) => s.name);
   const verdict = step.sustained ? 'SUSTAINED' : `NOT SUSTAINED (${failed.join(', ')})`;
-  return `  → ${step.uploadsPerSec.toFixed(2)}/s: detect p95 ${ms(last?.detectP95Ms)}, analyze p95 ${ms(last?.analyzeP95Ms)}, upload p95 ${ms(last?.uploadP95Ms)}, queue ${last ? `${last.backlogSlopePerSec >= 0 ? '+' : ''}${last.backlogSlopePerSec.toFixed(2)}/s` : 'n/a'}, ${step.windows.length} window(s)${step.stable ? ' stable' : ''}, drained in ${step.drainSeconds.toFixed(1)} s: ${verdict}`;
+  return `  → ${step.uploadsPerSec.toFixed(2)}/s: detect p95 ${ms(last?.detectP95Ms)}, analyze p95 ${ms(last?.analyzeP95Ms)}, upload p95 ${ms(last?.uploadP95Ms)}, queue ${step.backlogSlopePerSec >= 0 ? '+' : ''}${step.backlogSlopePerSec.toFixed(2)}/s, ${step.windows.length} window(s)${step.stable ? ' stable' : ''}, drained in ${step.drainSeconds.toFixed(1)} s: ${verdict}`;
 }

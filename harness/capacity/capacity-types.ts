@@ -75,6 +75,8 @@ export interface CapacityStep {
   slos: SloResult[];
   stages: StageRow[];
   little: LittleCheck | null;
+  /** Backlog slope over all measured windows of the step, jobs/s (the queue SLO). */
+  backlogSlopePerSec: number;
   drainSeconds: number;
   seconds: number;
   /** Iterations the load driver could not start in time (k6's dropped_iterations) over the step. */

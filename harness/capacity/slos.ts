@@ -55,6 +55,11 @@ function combine(perWindow: readonly SloResult[][]): SloResult[] {
 
 export interface StepJudgement {
   uploadsPerSec: number;
+  /**
+   * Backlog slope over every measured window of the step together (jobs/s): one window's slope
+   * is too noisy to tell 3 % overload from worker churn, the whole step's is not.
+   */
+  backlogSlopePerSec: number;
   settings: CapacitySettings;
   verdict: StabilityVerdict;
   failedFast: boolean;
@@ -63,7 +68,9 @@ export interface StepJudgement {
 }
 
 export function stepSlos(measured: readonly WindowMeasure[], j: StepJudgement): SloResult[] {
-  const windows = combine(measured.map((w) => evaluateWindowSlos(w, j.uploadsPerSec, j.settings)));
+  const limit = backlogLimit(j.uploadsPerSec, j.settings);
+  const backlog: SloResult = { name: SLO.backlog, ok: j.backlogSlopePerSec <= limit, value: j.backlogSlopePerSec, limit: `≤ ${limit.toFixed(2)} jobs/s over the step` };
+  const windows = combine(measured.map((w) => evaluateWindowSlos(w, j.uploadsPerSec, j.settings))).map((s) => (s.name === SLO.backlog ? backlog : s));
   const failedThresholds = j.thresholds.filter((t) => !t.ok);
   const stable: SloResult =
     j.verdict.state === 'stable'

@@ -10,7 +10,7 @@ import type { NormalizedSpan } from '../traces/span-model.ts';
 import type { CapacitySettings, CapacityStep, SloResult, WindowMeasure } from './capacity-types.ts';
 import { HSI_TRACE_NAMES } from './hsi-stages.ts';
 import { QueueMonitor } from './probes.ts';
-import { evaluateWindowSlos, stepSlos } from './slos.ts';
+import { evaluateWindowSlos, SLO, stepSlos } from './slos.ts';
 import { assessStability, mean, percentile, slope, type StabilityVerdict } from './stability.ts';
 import { littlesLaw, pipelineLatencies, stageTable, type LittleCheck, type StageSlots } from './stage-model.ts';
 
@@ -140,7 +140,8 @@ export class StepRunner {
     this.ctx.signal?.removeEventListener('abort', onOuterAbort);
     const measured = verdictWindows(windows, verdict, settings.stability.stableWindows);
     const dropped = droppedIterations(loadOutcome?.loadResult);
-    const slos = stepSlos(measured, { uploadsPerSec, settings, verdict, failedFast, droppedIterations: dropped, thresholds: loadOutcome?.loadResult.thresholds ?? [] });
+    const backlogSlopePerSec = windows.length === 0 ? 0 : slope(monitor.between(windows[0]!.startMs, windows[windows.length - 1]!.endMs).map((q) => ({ t: q.atMs / 1000, y: q.backlog })));
+    const slos = stepSlos(measured, { uploadsPerSec, backlogSlopePerSec, settings, verdict, failedFast, droppedIterations: dropped, thresholds: loadOutcome?.loadResult.thresholds ?? [] });
     const { stages, little } = await this.explain(measured, monitor, notes);
     const sustained = slos.every((s) => s.ok !== false) && measured.length > 0;
     return {
@@ -154,6 +155,7 @@ export class StepRunner {
       slos,
       stages,
       little,
+      backlogSlopePerSec,
       drainSeconds,
       seconds: (Date.now() - started) / 1000,
       droppedIterations: dropped,
@@ -163,7 +165,8 @@ export class StepRunner {
 
   /** A step that breaks a hard SLO in two windows in a row has failed; no need to wait for stability. */
   private failsTwice(windows: readonly WindowMeasure[], uploadsPerSec: number): boolean {
-    const bad = (w: WindowMeasure) => evaluateWindowSlos(w, uploadsPerSec, this.ctx.settings).some((s) => s.ok === false);
+    // one window's backlog slope is noise-prone: the early stop looks at the hard limits only
+    const bad = (w: WindowMeasure) => evaluateWindowSlos(w, uploadsPerSec, this.ctx.settings).some((s) => s.ok === false && s.name !== SLO.backlog);
     return windows.length >= 2 && bad(windows[windows.length - 1]!) && bad(windows[windows.length - 2]!);
   }
 
