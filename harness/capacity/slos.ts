@@ -4,7 +4,8 @@ import type { StabilityVerdict } from './stability.ts';
 
 /**
  * The SLOs a load must hold to count as sustained. Window SLOs are judged on each measured
- * window; step SLOs (dropped iterations, the scenario's thresholds, a stable p95) on the step.
+ * window; step SLOs (the backlog over the step, dropped iterations, the scenario's thresholds)
+ * on the step. "p95 stable" is reported (n/a when the window bound ran out), not a failure.
  */
 export const SLO = {
   detect: 'detect p95 within budget',
@@ -76,7 +77,9 @@ export function stepSlos(measured: readonly WindowMeasure[], j: StepJudgement): 
     j.verdict.state === 'stable'
       ? { name: SLO.stable, ok: true, value: j.verdict.p95Ms, limit: `±${(j.settings.stability.tolerance * 100).toFixed(0)} % over ${j.settings.stability.stableWindows} windows` }
       : j.verdict.state === 'unstable'
-        ? { name: SLO.stable, ok: !j.verdict.rising, value: j.verdict.p95Ms, limit: 'not rising', detail: j.verdict.rising ? 'p95 still rising after the last window' : 'not stable within the window bound, not rising' }
+        ? // informational: an overload shows in the backlog over the whole step and in the budgets;
+          // a p95 that jitters on a busy machine is reported, not counted as a failure
+          { name: SLO.stable, ok: null, value: j.verdict.p95Ms, limit: `±${(j.settings.stability.tolerance * 100).toFixed(0)} % within ${j.settings.stability.maxWindows} windows`, detail: j.verdict.rising ? 'not stable: p95 still rising after the last window' : 'not stable within the window bound (not rising)' }
         : { name: SLO.stable, ok: null, value: null, limit: 'stable', detail: j.failedFast ? 'stopped early: SLOs broken in two windows in a row' : 'not measured' };
   return [
     ...windows,

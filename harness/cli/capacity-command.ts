@@ -1,8 +1,7 @@
 import { runCapacity, type CapacityOptions } from '../capacity/capacity-search.ts';
 import { samplerGpuHook } from '../capacity/gpu-hook.ts';
 import type { CapacityResult } from '../capacity/capacity-types.ts';
-import { DEFAULT_STABILITY } from '../capacity/stability.ts';
-import { applyWhatIfs, parseWhatIf } from '../capacity/what-if.ts';
+import { defaultCapacitySettings, embeddedCapacityTarget } from '../capacity/capacity-defaults.ts';
 import { CAPACITY_HELP, DEFAULT_CAPACITY_SCENARIO } from './capacity-help.ts';
 import { ConfigError } from '../errors.ts';
 import type { ExperimentTarget } from '../experiment/phases.ts';
@@ -21,12 +20,6 @@ function numberFlag(value: string | undefined, name: string, fallback: number, m
 
 function optionalNumber(value: string | undefined, name: string, min: number, max: number): number | undefined {
   return value === undefined ? undefined : numberFlag(value, name, 0, min, max);
-}
-
-/** Cameras' mean fps; 1 when none is given. */
-export function scenarioFps(scenario: Scenario): number {
-  const fps = scenario.cameras.map((c) => c.fps).filter((f): f is number => f !== undefined);
-  return fps.length === 0 ? 1 : fps.reduce((a, b) => a + b, 0) / fps.length;
 }
 
 const FLAGS = {
@@ -53,25 +46,22 @@ const FLAGS = {
 type Values = ReturnType<typeof parse<typeof FLAGS>>['values'];
 
 function settingsFrom(values: Values, scenario: Scenario): CapacityOptions['settings'] {
-  const whatIfs = (values.set ?? []).map(parseWhatIf);
-  const maxWindows = numberFlag(values['max-windows'], 'max-windows', DEFAULT_STABILITY.maxWindows, 2, 50);
+  const d = defaultCapacitySettings(scenario, values.set ?? []);
+  const maxWindows = numberFlag(values['max-windows'], 'max-windows', d.stability.maxWindows, 2, 50);
   const min = optionalNumber(values.min, 'min', 0.01, 100_000);
   const max = optionalNumber(values.max, 'max', 0.01, 100_000);
   const require = optionalNumber(values.require, 'require', 0, 1_000_000);
   return {
-    budgets: { detectP95Ms: numberFlag(values['detect-budget'], 'detect-budget', 2_000, 1, 3_600_000), analyzeP95Ms: numberFlag(values['analyze-budget'], 'analyze-budget', 30_000, 1, 3_600_000) },
-    stability: { ...DEFAULT_STABILITY, tolerance: numberFlag(values.tolerance, 'tolerance', DEFAULT_STABILITY.tolerance, 0.001, 10), maxWindows },
-    bounds: { ...(min !== undefined ? { min } : {}), ...(max !== undefined ? { max } : {}), factor: numberFlag(values['step-factor'], 'step-factor', 1.25, 1.001, 10), resolution: numberFlag(values.resolution, 'resolution', 0.03, 0.001, 0.99) },
-    windowMs: numberFlag(values.window, 'window', 6, 1, 600) * 1000,
-    warmupMs: numberFlag(values.warmup, 'warmup', 3, 0, 600) * 1000,
-    traceLagMs: 3_500,
-    backlogSlopeTolerance: numberFlag(values['backlog-tolerance'], 'backlog-tolerance', 0.03, 0, 1),
-    timeLimitMs: numberFlag(values['time-limit'], 'time-limit', 300, 10, 86_400) * 1000,
-    drainTimeoutMs: 60_000,
-    maxVramUsedFraction: 1 - numberFlag(values['vram-headroom'], 'vram-headroom', 0.1, 0, 1),
-    fps: scenarioFps(scenario),
-    gpus: numberFlag(values.gpus, 'gpus', 1, 1, 1024),
-    whatIfs: whatIfs.map((w) => ({ key: w.key, value: w.value })),
+    ...d,
+    budgets: { detectP95Ms: numberFlag(values['detect-budget'], 'detect-budget', d.budgets.detectP95Ms, 1, 3_600_000), analyzeP95Ms: numberFlag(values['analyze-budget'], 'analyze-budget', d.budgets.analyzeP95Ms, 1, 3_600_000) },
+    stability: { ...d.stability, tolerance: numberFlag(values.tolerance, 'tolerance', d.stability.tolerance, 0.001, 10), maxWindows },
+    bounds: { ...(min !== undefined ? { min } : {}), ...(max !== undefined ? { max } : {}), factor: numberFlag(values['step-factor'], 'step-factor', d.bounds.factor, 1.001, 10), resolution: numberFlag(values.resolution, 'resolution', d.bounds.resolution, 0.001, 0.99) },
+    windowMs: numberFlag(values.window, 'window', d.windowMs / 1000, 1, 600) * 1000,
+    warmupMs: numberFlag(values.warmup, 'warmup', d.warmupMs / 1000, 0, 600) * 1000,
+    backlogSlopeTolerance: numberFlag(values['backlog-tolerance'], 'backlog-tolerance', d.backlogSlopeTolerance, 0, 1),
+    timeLimitMs: numberFlag(values['time-limit'], 'time-limit', d.timeLimitMs / 1000, 10, 86_400) * 1000,
+    maxVramUsedFraction: 1 - numberFlag(values['vram-headroom'], 'vram-headroom', 1 - d.maxVramUsedFraction, 0, 1),
+    gpus: numberFlag(values.gpus, 'gpus', d.gpus, 1, 1024),
     ...(require !== undefined ? { require } : {}),
   };
 }
@@ -85,14 +75,12 @@ export async function cmdCapacity(args: string[]): Promise<number> {
   const cfg = config(values);
   const scenario = await loadScenario(positionals[0] ?? DEFAULT_CAPACITY_SCENARIO, { fixturesDir: cfg.fixturesDir, projectRoot: PROJECT_ROOT });
   const settings = settingsFrom(values, scenario);
-  const whatIfs = (values.set ?? []).map(parseWhatIf);
   let target: ExperimentTarget;
   if (values.external !== undefined) {
-    if (whatIfs.length > 0) throw new ConfigError('--set needs the embedded stack (an external stack has its own configuration); drop --set or --external');
+    if (settings.whatIfs.length > 0) throw new ConfigError('--set needs the embedded stack (an external stack has its own configuration); drop --set or --external');
     target = { kind: 'external', ...readStackFile(values.external, cfg.resultsDir) };
   } else {
-    const stack = applyWhatIfs(scenario.stack, whatIfs);
-    target = { kind: 'embedded', defects: [], backendEnv: stack.backend, detectorEnv: stack.detector, llmEnv: stack.llm };
+    target = embeddedCapacityTarget(scenario, values.set ?? []);
   }
   teardownOnUncaughtError();
   const outcome = await runCapacity({ scenario, config: cfg, target, settings, log: logLine, gpu: samplerGpuHook, ...(values['run-id'] ? { runId: values['run-id'] } : {}) });
