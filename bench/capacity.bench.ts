@@ -1,0 +1,52 @@
+/**
+ * The capacity search's cost and accuracy, on the emulated stack:
+ *
+ *   node bench/capacity.bench.ts [--scenario capacity-detector] [--set detector.slots=2]…
+ *
+ * Runs one whole search (one stack) and prints its wall time (stack start and search apart),
+ * the steps it measured, the knee, and the knee's error against the capacity the emulators
+ * print in /health (the bottleneck's analytic_capacity_rps), beside the error of the model's
+ * own prediction from the same /health (the peer: what the arithmetic alone says, no load).
+ * Goals: search ≤ 300 s, |knee error| ≤ 5 %. Loopback only; every step bounded.
+ */
+import { cpus, loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { defaultCapacitySettings, embeddedCapacityTarget } from '../harness/capacity/capacity-defaults.ts';
+import { runCapacity } from '../harness/capacity/capacity-search.ts';
+import { loadStackConfig } from '../harness/config/stack-config.ts';
+import { loadScenario } from '../harness/scenario/load-scenario.ts';
+import { runTeardown } from '../harness/stack/teardown.ts';
+
+const { values: args } = parseArgs({ options: { scenario: { type: 'string', default: 'capacity-detector' }, set: { type: 'string', multiple: true } } });
+const config = loadStackConfig({ projectRoot: new URL('..', import.meta.url).pathname });
+const scenario = await loadScenario(args.scenario, { fixturesDir: config.fixturesDir });
+const whatIfs = args.set ?? [];
+const load0 = loadavg()[0]!;
+const started = Date.now();
+try {
+  const { result } = await runCapacity({
+    scenario,
+    config,
+    target: embeddedCapacityTarget(scenario, whatIfs),
+    settings: defaultCapacitySettings(scenario, whatIfs),
+    log: (line) => process.stderr.write(`${line}\n`),
+  });
+  const wall = (Date.now() - started) / 1000;
+  const bottleneck = result.knee.bottleneck ?? result.prediction.before?.bottleneck;
+  const analytic = bottleneck === 'llm' ? result.analytic.llmRps : result.analytic.detectorRps;
+  const knee = result.knee.uploadsPerSec;
+  const pct = (v: number | null | undefined) => (v === null || v === undefined || analytic === undefined ? 'n/a' : `${(((v - analytic) / analytic) * 100).toFixed(1)} %`);
+  const stepSeconds = result.steps.reduce((a, s) => a + s.seconds, 0);
+  const lines = [
+    `capacity bench: ${scenario.name}${whatIfs.length ? ` (${whatIfs.join(', ')})` : ''} on ${cpus().length} cores, load average ${load0.toFixed(1)} → ${loadavg()[0]!.toFixed(1)}`,
+    `  wall time        ${wall.toFixed(0)} s (stack start ${(wall - stepSeconds).toFixed(0)} s incl. image check, ${result.steps.length} steps ${stepSeconds.toFixed(0)} s); goal ≤ 300 s`,
+    `  knee             ${knee?.toFixed(2) ?? 'none'} uploads/s, bottleneck ${bottleneck ?? 'n/a'} (${result.knee.kind})`,
+    `  analytic         ${analytic?.toFixed(2) ?? 'n/a'} /s (the ${bottleneck ?? '?'} emulator's /health)`,
+    `  knee error       ${pct(knee)} (goal within ±5 %)`,
+    `  model error      ${pct(result.prediction.before?.uploadsPerSec)} (prediction before the run, same /health: the peer)`,
+    `  steps            ${result.steps.map((s) => `${s.uploadsPerSec.toFixed(2)}${s.sustained ? '✓' : '✗'}`).join(' ')}`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+} finally {
+  await runTeardown();
+}
