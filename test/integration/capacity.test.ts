@@ -6,7 +6,7 @@ import { readRunReport } from '../../harness/report/report-schema.ts';
 import { dockerResourcesOfRun, PROJECT_ROOT, runCli } from './stack-helpers.ts';
 
 /**
- * The capacity command on the real stack, kept short (~1 min): the detector-bound scenario
+ * The capacity command on the real stack, kept short (~1 min on a quiet machine): the detector-bound scenario
  * (1 emulated GPU slot × 160 ms = 6.25 images/s) with coarse bounds, so the search measures
  * three loads: 3/s (holds), 7.5/s (20 % over the detector: the backlog grows), 5.25/s (holds).
  * The long acceptance searches (±5 % of the analytic capacity) are nightly
@@ -14,7 +14,7 @@ import { dockerResourcesOfRun, PROJECT_ROOT, runCli } from './stack-helpers.ts';
  */
 describe('hsi-chaos capacity on the embedded stack', () => {
   it('brackets the knee, names the detector, explains it per stage, gates on --require, leaves nothing behind', async () => {
-    const res = await runCli(['capacity', 'capacity-detector', '--min', '3', '--max', '9', '--step-factor', '2.5', '--resolution', '0.9', '--window', '3', '--max-windows', '2', '--warmup', '1', '--require', '11'], undefined, 240_000);
+    const res = await runCli(['capacity', 'capacity-detector', '--min', '3', '--max', '9', '--step-factor', '2.5', '--resolution', '0.9', '--window', '4', '--max-windows', '2', '--warmup', '1', '--require', '11'], undefined, 240_000);
     // 5.25 uploads/s at 0.5 fps = 10 cameras < 11 required: exit 1
     expect(res.code, res.stdout + res.stderr).toBe(1);
     expect(res.stdout).toMatch(/model predicts 6\.25 uploads\/s = 12 cameras at 0\.5 fps, bottleneck detector/);
