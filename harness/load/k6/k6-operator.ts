@@ -1,0 +1,142 @@
+import { readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { ConfigError } from '../../errors.ts';
+import type { Scenario } from '../../scenario/scenario-types.ts';
+import { PROJECT_ROOT } from '../../scenario/load-scenario.ts';
+import { renderK6 } from './render-k6.ts';
+
+/**
+ * The same scenario, distributed: a k6-operator `TestRun` (k6.io/v1alpha1) with `parallelism`
+ * runners, a ConfigMap holding the k6 script and the rendered scenario JSON, and one ConfigMap
+ * of camera fixtures (binaryData) per fixture folder mounted on the runners, as one `v1/List`
+ * that `kubectl apply -f` takes (JSON is YAML).
+ * The operator mounts the ConfigMap at /test and splits the executors across the runners
+ * (execution segments), so rates and VUs stay the scenario's totals.
+ */
+export const K6_SCRIPT = join(PROJECT_ROOT, 'scenarios', 'k6', 'camera-uploads.ts');
+/** where the k6-operator mounts `script.configMap` in its pods */
+const MOUNT = '/test';
+/** where the fixture ConfigMaps are mounted (runner volumes) */
+const FIXTURES_MOUNT = '/fixtures';
+/** a ConfigMap holds at most 1 MiB */
+const CONFIGMAP_LIMIT = 1024 * 1024;
+const K8S_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+export interface K6OperatorOptions {
+  /** the backend as the runner pods reach it, e.g. http://hsi-backend.hsi.svc:8000 */
+  backendUrl: string;
+  parallelism: number;
+  namespace?: string;
+  /** k6 image with the operator's conventions (default grafana/k6) */
+  image?: string;
+  /** resource name (default hsi-chaos-<scenario>) */
+  name?: string;
+}
+
+export interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  [key: string]: unknown;
+}
+
+export function renderK6OperatorManifest(scenario: Scenario, options: K6OperatorOptions): { kind: 'List'; apiVersion: 'v1'; items: K8sObject[] } {
+  const name = options.name ?? `hsi-chaos-${scenario.name}`;
+  if (!K8S_NAME.test(name) || name.length > 63) throw new ConfigError(`k6-operator: name "${name}": lower-case letters, digits and -, at most 63 (a Kubernetes name)`);
+  if (!Number.isInteger(options.parallelism) || options.parallelism < 1) throw new ConfigError(`k6-operator: parallelism must be a whole number of 1 or more, got ${options.parallelism}`);
+  const rendered = renderK6(scenario, { backendUrl: options.backendUrl });
+  const metadata = (n: string) => ({ name: n, ...(options.namespace ? { namespace: options.namespace } : {}), labels: { 'app.kubernetes.io/part-of': 'hsi-chaos', 'hsi-chaos/scenario': scenario.name } });
+  // fixtures: one ConfigMap per fixture folder (each under 1 MiB), mounted at /fixtures/<folder>
+  const folders = new Map<string, Record<string, string>>();
+  rendered.cameras.forEach((camera, i) => {
+    const folder = scenario.cameras[i]?.fixtures ?? camera.id;
+    const files = folders.get(folder) ?? {};
+    for (const file of camera.files) {
+      const key = basename(file.path);
+      files[key] ??= readFileSync(file.path).toString('base64');
+      file.path = `${FIXTURES_MOUNT}/${folder}/${key}`;
+    }
+    folders.set(folder, files);
+  });
+  const fixtureMaps = [...folders].map(([folder, binaryData]): K8sObject => {
+    const size = Object.values(binaryData).reduce((n, v) => n + v.length, 0);
+    if (size > CONFIGMAP_LIMIT) throw new ConfigError(`k6-operator: fixture folder ${folder} takes ${(size / 1024).toFixed(0)} KiB in base64, above a ConfigMap's 1 MiB; give its cameras fewer files (files: [...])`);
+    return { apiVersion: 'v1', kind: 'ConfigMap', metadata: metadata(`${name}-fx-${folder.replace(/_/g, '-')}`), binaryData };
+  });
+  const data = { 'script.ts': readFileSync(K6_SCRIPT, 'utf8'), 'scenario.json': `${JSON.stringify(rendered, null, 2)}\n` };
+  const configMap: K8sObject = { apiVersion: 'v1', kind: 'ConfigMap', metadata: metadata(`${name}-script`), data };
+  const testRun: K8sObject = {
+    apiVersion: 'k6.io/v1alpha1',
+    kind: 'TestRun',
+    metadata: metadata(name),
+    spec: {
+      parallelism: options.parallelism,
+      script: { configMap: { name: `${name}-script`, file: 'script.ts' } },
+      arguments: '--tag testid=hsi-chaos',
+      cleanup: 'post',
+      runner: {
+        image: options.image ?? 'grafana/k6:latest',
+        env: [
+          { name: 'HSI_SCENARIO_JSON', value: `${MOUNT}/scenario.json` },
+          { name: 'HSI_BACKEND_URL', value: options.backendUrl.replace(/\/+$/, '') },
+        ],
+        volumes: fixtureMaps.map((cm, i) => ({ name: `fixtures-${i}`, configMap: { name: cm.metadata.name } })),
+        volumeMounts: [...folders.keys()].map((folder, i) => ({ name: `fixtures-${i}`, mountPath: `${FIXTURES_MOUNT}/${folder}`, readOnly: true })),
+      },
+    },
+  };
+  return { apiVersion: 'v1', kind: 'List', items: [configMap, ...fixtureMaps, testRun] };
+}
+
+/** An OpenAPI v3 schema node as Kubernetes CRDs write it (structural schemas). */
+export interface OpenApiSchema {
+  type?: string;
+  properties?: Record<string, OpenApiSchema>;
+  additionalProperties?: OpenApiSchema | boolean;
+  items?: OpenApiSchema;
+  required?: string[];
+  enum?: unknown[];
+  format?: string;
+  'x-kubernetes-int-or-string'?: boolean;
+  'x-kubernetes-preserve-unknown-fields'?: boolean;
+}
+
+/**
+ * Checks a value against a CRD's structural schema the way the API server prunes and validates
+ * it: types, required fields, enums, int32 ranges, and no unknown fields (they would be
+ * pruned silently). Returns the problems as `spec.runner.env[0].name: ...` lines.
+ */
+export function validateStructural(value: unknown, schema: OpenApiSchema, path = ''): string[] {
+  const at = path === '' ? '(root)' : path;
+  if (schema['x-kubernetes-int-or-string']) {
+    return typeof value === 'string' || Number.isInteger(value) ? [] : [`${at}: must be an integer or a string`];
+  }
+  switch (schema.type) {
+    case 'object': {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) return [`${at}: must be an object`];
+      const obj = value as Record<string, unknown>;
+      const problems = (schema.required ?? []).filter((k) => !(k in obj)).map((k) => `${at}: ${k} is required`);
+      for (const [k, v] of Object.entries(obj)) {
+        const sub = schema.properties?.[k] ?? (typeof schema.additionalProperties === 'object' ? schema.additionalProperties : undefined);
+        if (sub) problems.push(...validateStructural(v, sub, path === '' ? k : `${path}.${k}`));
+        else if (schema.properties && !schema['x-kubernetes-preserve-unknown-fields']) problems.push(`${path === '' ? k : `${path}.${k}`}: unknown field (the API server would drop it)`);
+      }
+      return problems;
+    }
+    case 'array':
+      if (!Array.isArray(value)) return [`${at}: must be an array`];
+      return schema.items ? value.flatMap((v, i) => validateStructural(v, schema.items as OpenApiSchema, `${path}[${i}]`)) : [];
+    case 'string':
+      if (typeof value !== 'string') return [`${at}: must be a string`];
+      return schema.enum && !schema.enum.includes(value) ? [`${at}: must be one of ${schema.enum.join(', ')}`] : [];
+    case 'integer':
+      if (!Number.isInteger(value)) return [`${at}: must be an integer`];
+      return schema.format === 'int32' && ((value as number) > 2 ** 31 - 1 || (value as number) < -(2 ** 31)) ? [`${at}: out of int32 range`] : [];
+    case 'boolean':
+      return typeof value === 'boolean' ? [] : [`${at}: must be a boolean`];
+    case 'number':
+      return typeof value === 'number' ? [] : [`${at}: must be a number`];
+    default:
+      return [];
+  }
+}

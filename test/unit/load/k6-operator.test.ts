@@ -1,0 +1,51 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../../harness/errors.ts';
+import { type OpenApiSchema, renderK6OperatorManifest, validateStructural } from '../../../harness/load/k6/k6-operator.ts';
+import { loadScenario, PROJECT_ROOT } from '../../../harness/scenario/load-scenario.ts';
+
+/** The operator's published CRD (config/crd/bases/k6.io_testruns.yaml, v1alpha1), vendored: see test/fixtures/k6/SOURCES.md. */
+const CRD = JSON.parse(readFileSync(resolve(PROJECT_ROOT, 'test', 'fixtures', 'k6', 'k6-operator-testrun-crd.v1alpha1.json'), 'utf8')) as { group: string; kind: string; version: string; openAPIV3Schema: OpenApiSchema };
+
+describe('k6-operator TestRun manifest', () => {
+  it("validates against the operator's published TestRun schema, for uploads and for the mixed scenario", async () => {
+    for (const name of ['steady', 'mixed']) {
+      const list = renderK6OperatorManifest(await loadScenario(name), { backendUrl: 'http://hsi-backend.hsi.svc:8000', parallelism: 4, namespace: 'load' });
+      const testRun = list.items.find((i) => i.kind === 'TestRun');
+      expect(testRun?.apiVersion).toBe(`${CRD.group}/${CRD.version}`);
+      expect(validateStructural(testRun, CRD.openAPIV3Schema)).toEqual([]);
+      expect(testRun).toMatchObject({ spec: { parallelism: 4, script: { configMap: { name: `hsi-chaos-${name}-script`, file: 'script.ts' } } } });
+      const cm = list.items.find((i) => i.metadata.name === `hsi-chaos-${name}-script`) as unknown as { data: Record<string, string> };
+      const rendered = JSON.parse(cm.data['scenario.json'] ?? '{}') as { cameras: { files: { path: string }[] }[] };
+      // every fixture path is a mounted fixture ConfigMap's key
+      const spec = (testRun as unknown as { spec: { runner: { volumes: { name: string; configMap: { name: string } }[]; volumeMounts: { name: string; mountPath: string }[] } } }).spec;
+      for (const f of rendered.cameras.flatMap((c) => c.files)) {
+        const mount = spec.runner.volumeMounts.find((m) => f.path.startsWith(`${m.mountPath}/`));
+        const volume = spec.runner.volumes.find((v) => v.name === mount?.name);
+        const fixtures = list.items.find((i) => i.metadata.name === volume?.configMap.name) as unknown as { binaryData: Record<string, string> } | undefined;
+        expect(fixtures?.binaryData[f.path.split('/').pop() ?? '']).toBeDefined();
+      }
+      expect(cm.data['script.ts']).toContain('HSI_SCENARIO_JSON');
+    }
+  });
+
+  it('the schema check can fail: a wrong type, an unknown field, a bad enum', async () => {
+    const list = renderK6OperatorManifest(await loadScenario('steady'), { backendUrl: 'http://backend:8000', parallelism: 2 });
+    const testRun = structuredClone(list.items.find((i) => i.kind === 'TestRun')) as unknown as { spec: Record<string, unknown> };
+    testRun.spec['parallelism'] = '2';
+    testRun.spec['parralelism'] = 2;
+    testRun.spec['cleanup'] = 'always';
+    expect(validateStructural(testRun, CRD.openAPIV3Schema)).toEqual([
+      'spec.parallelism: must be an integer',
+      'spec.cleanup: must be one of post',
+      'spec.parralelism: unknown field (the API server would drop it)',
+    ]);
+  });
+
+  it('bad options: one line', async () => {
+    const s = await loadScenario('steady');
+    expect(() => renderK6OperatorManifest(s, { backendUrl: 'http://b:8000', parallelism: 0 })).toThrowError(ConfigError);
+    expect(() => renderK6OperatorManifest(s, { backendUrl: 'http://b:8000', parallelism: 1, name: 'Bad_Name' })).toThrowError(/a Kubernetes name/);
+  });
+});
