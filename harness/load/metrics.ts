@@ -39,7 +39,7 @@ export type MetricSummary =
   | { type: 'counter'; contains: MetricContains; values: CounterValues }
   | { type: 'gauge'; contains: MetricContains; values: GaugeValues }
   | { type: 'rate'; contains: MetricContains; values: RateValues }
-  | { type: 'trend'; contains: MetricContains; values: TrendValues };
+  | { type: 'trend'; contains: MetricContains; values: TrendValues; missingStats?: string[] };
 
 /** The metrics both drivers produce, with k6's types. */
 export const BUILTIN_METRICS: Readonly<Record<string, { type: MetricType; contains: MetricContains }>> = {

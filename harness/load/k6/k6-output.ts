@@ -11,6 +11,8 @@ import {
   parseMetricName,
   type TrendValues,
 } from '../metrics.ts';
+import { parseDurationMs } from '../../util/duration.ts';
+import { SCENARIO_SUMMARY_METRICS } from './render-k6.ts';
 import { aggregationKey, parseThresholdExpression, sinkValues, type ThresholdSpec, ThresholdEvaluator, type ThresholdVerdict } from '../thresholds.ts';
 
 /**
@@ -122,7 +124,14 @@ function parseThresholdList(list: unknown): ThresholdSpec[] {
   const out: ThresholdSpec[] = [];
   for (const t of list) {
     if (typeof t === 'string') out.push({ threshold: t, abortOnFail: false });
-    else if (isRecord(t) && typeof t['threshold'] === 'string') out.push({ threshold: t['threshold'], abortOnFail: t['abortOnFail'] === true });
+    else if (isRecord(t) && typeof t['threshold'] === 'string') {
+      const spec: ThresholdSpec = { threshold: t['threshold'], abortOnFail: t['abortOnFail'] === true };
+      // kept: k6 writes it as a duration string ("10s") or ms
+      const delay = t['delayAbortEval'];
+      const ms = typeof delay === 'string' || typeof delay === 'number' ? parseDurationMs(delay) : undefined;
+      if (ms !== undefined) spec.delayAbortEvalMs = ms;
+      out.push(spec);
+    }
   }
   return out;
 }
@@ -142,10 +151,24 @@ export class K6JsonOutputReader {
   points = 0;
   badLines = 0;
 
-  constructor(scenarioNames: readonly string[] = []) {
+  /**
+   * `submetrics`: expressions to fill from the first point on (the scenario's threshold
+   * metrics: the JSON output names sub-metric thresholds under their parent only).
+   * `metricTypes`: types of metrics that may come without a Metric line (custom metrics).
+   */
+  constructor(scenarioNames: readonly string[] = [], submetrics: readonly string[] = [], metricTypes: Readonly<Record<string, { type: MetricType; contains: MetricContains }>> = {}) {
     prepareStore(this.store, scenarioNames);
     for (const s of scenarioNames) this.scenarios.add(s);
+    this.metricTypes = { ...K6_BUILTIN_METRICS, ...metricTypes };
+    for (const expression of submetrics) {
+      const { name } = safeParseName(expression);
+      const known = this.metricTypes[name];
+      if (known && !this.store.has(name)) this.store.define(name, known.type, known.contains);
+      if (expression.includes('{')) this.trySubmetric(expression);
+    }
   }
+
+  private readonly metricTypes: Readonly<Record<string, { type: MetricType; contains: MetricContains }>>;
 
   addLine(line: string): void {
     const text = line.trim();
@@ -226,7 +249,7 @@ export class K6JsonOutputReader {
       for (const m of ['http_reqs', 'http_req_duration', 'http_req_failed', 'iterations', 'dropped_iterations']) this.trySubmetric(`${m}{scenario:${scenario}}`);
     }
     if (!this.store.has(name)) {
-      const builtin = K6_BUILTIN_METRICS[name];
+      const builtin = this.metricTypes[name];
       this.store.define(name, builtin?.type ?? 'trend', builtin?.contains ?? 'default');
     }
     this.store.add(name, value, tags);
@@ -341,19 +364,23 @@ export async function readK6JsonFile(path: string, reader = new K6JsonOutputRead
   return reader;
 }
 
-function trendFromSummary(values: Record<string, number>): TrendValues {
-  const get = (k: string) => values[k] ?? Number.NaN;
-  return {
-    avg: get('avg'),
-    min: get('min'),
-    med: values['med'] ?? get('p(50)'),
-    max: get('max'),
-    'p(50)': values['p(50)'] ?? get('med'),
-    'p(90)': get('p(90)'),
-    'p(95)': get('p(95)'),
-    'p(99)': get('p(99)'),
-    count: get('count'),
-  };
+const TREND_STATS = ['avg', 'min', 'med', 'max', 'p(50)', 'p(90)', 'p(95)', 'p(99)', 'count'] as const;
+
+/**
+ * A summary trend's values. A stat the summary did not print (its summaryTrendStats left it
+ * out, e.g. p(99) and count by default) is absent from `values` and named in `missingStats`,
+ * never null or NaN (JSON would turn NaN into null).
+ */
+function trendFromSummary(values: Record<string, number>): { values: TrendValues; missingStats: string[] } {
+  const out: Record<string, number> = {};
+  const missing: string[] = [];
+  for (const stat of TREND_STATS) {
+    const v = stat === 'med' ? (values['med'] ?? values['p(50)']) : stat === 'p(50)' ? (values['p(50)'] ?? values['med']) : values[stat];
+    if (v === undefined || Number.isNaN(v)) missing.push(stat);
+    else out[stat] = v;
+  }
+  // the keys in missingStats are absent: consumers read them as optional
+  return { values: out as unknown as TrendValues, missingStats: missing };
 }
 
 /** A summary metric as a MetricSummary (values k6 did not report are NaN). */
@@ -367,8 +394,10 @@ export function summaryMetric(m: K6SummaryMetric): MetricSummary | undefined {
       return { type: 'gauge', contains, values: { value: v['value'] ?? 0, min: v['min'] ?? v['value'] ?? 0, max: v['max'] ?? v['value'] ?? 0 } };
     case 'rate':
       return { type: 'rate', contains, values: { rate: v['rate'] ?? 0, passes: v['passes'] ?? 0, fails: v['fails'] ?? 0 } };
-    case 'trend':
-      return { type: 'trend', contains, values: trendFromSummary(v) };
+    case 'trend': {
+      const t = trendFromSummary(v);
+      return t.missingStats.length > 0 ? { type: 'trend', contains, values: t.values, missingStats: t.missingStats } : { type: 'trend', contains, values: t.values };
+    }
     default:
       return undefined;
   }
@@ -386,6 +415,13 @@ export interface K6ConversionInput {
   exitCode?: number;
   abortReason?: AbortReason;
   startedAt?: string;
+  /**
+   * The scenario's own thresholds (with abortOnFail and delayAbortEval). The JSON output's
+   * Metric lines carry sub-metric thresholds under the parent metric only, so these are what
+   * is evaluated on the points when there is no summary, and where abortOnFail and
+   * delayAbortEval are read from when there is one.
+   */
+  thresholds?: Record<string, ThresholdSpec[]>;
 }
 
 /**
@@ -419,14 +455,19 @@ export function k6ToLoadResult(input: K6ConversionInput): LoadResult {
     const declared = reader?.declaredThresholds() ?? {};
     for (const [metric, m] of Object.entries(summary.metrics)) {
       for (const [threshold, ok] of Object.entries(m.thresholds)) {
-        const verdict: ThresholdVerdict = { metric, threshold, ok, abortOnFail: declared[metric]?.find((t) => t.threshold === threshold)?.abortOnFail ?? false };
+        // only the scenario's own thresholds (not the always-true ones render-k6 adds for the summary)
+        if (input.thresholds && !input.thresholds[metric]?.some((t) => t.threshold === threshold) && isSummaryOnlyThreshold(metric, threshold)) continue;
+        const spec = (input.thresholds?.[metric] ?? declared[metric])?.find((t) => t.threshold === threshold);
+        const verdict: ThresholdVerdict = { metric, threshold, ok, abortOnFail: spec?.abortOnFail ?? false };
+        if (spec?.delayAbortEvalMs !== undefined) verdict.delayAbortEvalMs = spec.delayAbortEvalMs;
         const value = observedValue(reader, summary, metric, threshold, durationMs);
         if (value !== undefined) verdict.value = value;
         verdicts.push(verdict);
       }
     }
   } else if (reader) {
-    const declared = reader.declaredThresholds();
+    const declared = input.thresholds ?? reader.declaredThresholds();
+    for (const metric of Object.keys(declared)) if (metric.includes('{')) reader.trySubmetric(metric);
     const valid: Record<string, ThresholdSpec[]> = {};
     for (const [metric, specs] of Object.entries(declared)) {
       const ok = specs.filter((s) => {
@@ -443,7 +484,8 @@ export function k6ToLoadResult(input: K6ConversionInput): LoadResult {
     verdicts = evaluator.evaluate(reader.store, durationMs, { ignoreEmptySinks: false }).verdicts;
   }
 
-  const thresholdsPassed = verdicts.every((v) => v.ok);
+  // k6's exit code 99 is its own verdict, whatever the files say
+  const thresholdsPassed = verdicts.every((v) => v.ok) && input.exitCode !== 99;
   const scenarioNames = new Set<string>([...Object.keys(input.executors ?? {}), ...(reader?.scenarioNames() ?? [])]);
   for (const key of Object.keys(metrics)) {
     const { tags } = safeParseName(key);
@@ -452,8 +494,11 @@ export function k6ToLoadResult(input: K6ConversionInput): LoadResult {
   const failedReqs = metrics['http_req_failed'];
   const reqs = metrics['http_reqs'];
   const dropped = metrics['dropped_iterations'];
-  const completed = reqs?.type === 'counter' ? reqs.values.count : 0;
-  const failed = failedReqs?.type === 'rate' ? failedReqs.values.passes : 0;
+  // with points, requests are the http_req_duration points (one per finished request): a file
+  // cut mid-request (k6 killed) leaves an http_reqs point without its duration, not a request
+  const records = reader && reader.points > 0 ? reader.requestRecords() : undefined;
+  const completed = records ? records.length : reqs?.type === 'counter' ? reqs.values.count : 0;
+  const failed = records ? records.filter((r) => !r.ok).length : failedReqs?.type === 'rate' ? failedReqs.values.passes : 0;
   const result: LoadResult = {
     schemaVersion: 1,
     driver: 'k6',
@@ -464,7 +509,7 @@ export function k6ToLoadResult(input: K6ConversionInput): LoadResult {
     thresholdsPassed,
     exitCode: input.exitCode === 99 || !thresholdsPassed ? 99 : 0,
     metrics,
-    scenarios: Object.fromEntries([...scenarioNames].map((s) => [s, scenarioMetrics(metrics, s, input.executors?.[s])])),
+    scenarios: Object.fromEntries([...scenarioNames].map((s) => [s, scenarioMetrics(onlyScenario(metrics, scenarioNames, s), s, input.executors?.[s])])),
     thresholds: verdicts,
     timeSeries: reader ? reader.timeSeries() : [],
     sendLag: null,
@@ -479,6 +524,26 @@ export function k6ToLoadResult(input: K6ConversionInput): LoadResult {
   };
   if (input.abortReason !== undefined) result.abortReason = input.abortReason;
   return result;
+}
+
+/**
+ * A summary alone has per-scenario values only for sub-metrics someone asked for (a threshold
+ * on `http_reqs{scenario:x}`): with one scenario, the whole-run metrics are that scenario's.
+ */
+function onlyScenario(metrics: Record<string, MetricSummary>, names: ReadonlySet<string>, scenario: string): Record<string, MetricSummary> {
+  if (names.size !== 1) return metrics;
+  const out = { ...metrics };
+  for (const m of ['http_reqs', 'http_req_duration', 'http_req_failed', 'iterations', 'dropped_iterations']) {
+    const whole = metrics[m];
+    if (out[`${m}{scenario:${scenario}}`] === undefined && whole) out[`${m}{scenario:${scenario}}`] = whole;
+  }
+  return out;
+}
+
+/** one of the always-true thresholds render-k6 adds so the summary carries per-scenario values */
+function isSummaryOnlyThreshold(metric: string, threshold: string): boolean {
+  const { name, tags } = safeParseName(metric);
+  return Object.keys(tags).length === 1 && tags['scenario'] !== undefined && SCENARIO_SUMMARY_METRICS.some(([m, t]) => m === name && t === threshold);
 }
 
 function safeParseName(key: string): { name: string; tags: Record<string, string> } {

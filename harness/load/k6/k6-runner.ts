@@ -128,7 +128,7 @@ export async function runK6(scenario: Scenario, options: RunK6Options): Promise<
       summary = undefined;
     }
   }
-  const reader = new K6JsonOutputReader(Object.keys(scenario.scenarios));
+  const reader = new K6JsonOutputReader(Object.keys(scenario.scenarios), Object.keys(scenario.thresholds), scenario.metrics);
   if (existsSync(pointsFile)) await readK6JsonFile(pointsFile, reader);
   const result = k6ToLoadResult({
     scenario: scenario.name,
@@ -138,6 +138,7 @@ export async function runK6(scenario: Scenario, options: RunK6Options): Promise<
     exitCode: code,
     ...(abortReason ? { abortReason } : {}),
     startedAt,
+    thresholds: scenario.thresholds,
   });
   if (options.results) {
     const writer = options.results.ndjsonWriter('requests.ndjson');

@@ -70,6 +70,15 @@ export interface RenderK6Options {
 
 const d = (ms: number) => formatDurationMs(ms);
 
+/** per-scenario sub-metrics the summary must carry, each with a threshold that always holds */
+export const SCENARIO_SUMMARY_METRICS: readonly [string, string][] = [
+  ['http_reqs', 'count>=0'],
+  ['http_req_duration', 'max>=0'],
+  ['http_req_failed', 'rate>=0'],
+  ['iterations', 'count>=0'],
+  ['dropped_iterations', 'count>=0'],
+];
+
 /** One k6 scenario's options in k6's own vocabulary (durations as k6 strings). */
 export function renderExecutor(w: Workload): K6Executor {
   const common: K6Executor = { executor: w.executor, startTime: d(w.startTimeMs), gracefulStop: d(w.gracefulStopMs) };
@@ -154,6 +163,14 @@ export function renderK6(scenario: Scenario, options: RenderK6Options): Rendered
       if (t.delayAbortEvalMs !== undefined) o.delayAbortEval = d(t.delayAbortEvalMs);
       return o;
     });
+  }
+  // k6's end-of-test summary has sub-metrics only where a threshold asks for them: always-true
+  // thresholds make it carry every scenario's counts (the converter leaves them out of the verdicts)
+  for (const name of Object.keys(scenario.scenarios)) {
+    for (const [metric, always] of SCENARIO_SUMMARY_METRICS) {
+      const key = `${metric}{scenario:${name}}`;
+      if (!(key in thresholds)) thresholds[key] = [always];
+    }
   }
   return {
     version: 1,

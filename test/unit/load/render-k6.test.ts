@@ -48,10 +48,14 @@ describe('rendering a scenario for k6', () => {
   });
 
   it('writes thresholds in k6 syntax, objects only where needed', () => {
-    expect(r.options.thresholds).toEqual({
+    expect(r.options.thresholds).toMatchObject({
       'http_req_duration{scenario:car}': ['p(95)<2000', { threshold: 'p(99)<5000', abortOnFail: true, delayAbortEval: '10s' }],
       http_req_failed: [{ threshold: 'rate<0.01', abortOnFail: true }],
     });
+    // always-true per-scenario thresholds, so k6's summary carries each scenario's counts
+    expect(r.options.thresholds['http_reqs{scenario:car}']).toEqual(['count>=0']);
+    expect(r.options.thresholds['dropped_iterations{scenario:rar}']).toEqual(['count>=0']);
+    expect(r.options.thresholds['http_req_duration{scenario:rar}']).toEqual(['max>=0']);
     expect(r.options.summaryTrendStats).toContain('p(99)');
   });
 
