@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { EvaluationRequest, EvaluationResult, ExperimentEvaluator, PipelineLatencySample } from '../harness/experiment/evaluator.ts';
 import type { ExampleTrace, OperationLatency as OperationView, ServiceEdge } from '../harness/report/report-model.ts';
 import { JaegerQueryClient } from '../harness/traces/jaeger-client.ts';
+import { RUN_TRACES_FILE, toLegacyJson } from '../harness/traces/legacy-export.ts';
 import type { TraceTree } from '../harness/traces/span-model.ts';
 import { evaluateExpectations, parseExpectations, type ExpectationEvidence, type UploadEvidence } from './expectations.ts';
 import { contractLatencyBudgets, operationLatencies } from './latency/latency.ts';
@@ -119,6 +120,8 @@ export function hsiExperimentEvaluator(options: HsiEvaluatorOptions = {}): Exper
         traceIds: sampledIds,
       });
       notes.push(`traces collected: ${traces.length} (${sampledIds.length} sampled uploads)`);
+      // The run's traces as Jaeger's UI exports them: `hsi-chaos traces export` and `replay` read them.
+      req.results.writeTextAtomic(RUN_TRACES_FILE, `${JSON.stringify(toLegacyJson(traces))}\n`);
       const evidence: ExpectationEvidence = { traces, uploads, faults: req.faults };
 
       if (expectations.some((e) => e.family === 'sampling')) {

@@ -26,6 +26,8 @@ import { writeReports } from '../report/write-reports.ts';
 import { colour, logLine } from './output.ts';
 import { cmdCapacity } from './capacity-command.ts';
 import { CAPACITY_HELP } from './capacity-help.ts';
+import { cmdReplay, cmdTraces } from './replay-command.ts';
+import { REPLAY_HELP } from './replay-help.ts';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const STACK_FILE = 'stack.json';
@@ -77,6 +79,7 @@ ${CAPACITY_HELP}
   report RUN          re-render junit.xml, summary.md and report.html from RUN's summary.json
   compare RUN BASE    compare a run with a baseline run (folders or run ids under results/)
       --fail-on-regression  exit 1 when anything regressed
+${REPLAY_HELP}
 
 Options for every command:
   --config FILE       stack config (default hsi-chaos.config.json if present)
@@ -157,7 +160,7 @@ async function cmdRun(args: string[], deps: CliDependencies): Promise<number> {
   return outcome.exitCode;
 }
 
-function printExperiment(report: RunReportModel, dir: string): void {
+export function printExperiment(report: RunReportModel, dir: string): void {
   const verdict = report.verdict === 'passed' ? colour.green('PASSED') : colour.red(report.verdict.toUpperCase());
   const lines = ['', `${colour.bold('hsi-chaos run')} ${report.scenario.name} (${report.runId}): ${verdict} (exit ${report.exitCode})`];
   if (report.stack.startSeconds !== undefined) lines.push(`  stack start      ${report.stack.startSeconds.toFixed(1)} s${report.stack.defects.length ? ` (defects: ${report.stack.defects.join(', ')})` : ''}`);
@@ -388,6 +391,10 @@ export async function main(argv: string[], deps: CliDependencies): Promise<numbe
         return await cmdCompare(rest);
       case 'capacity':
         return await cmdCapacity(rest);
+      case 'replay':
+        return await cmdReplay(rest, deps);
+      case 'traces':
+        return await cmdTraces(rest);
       case undefined:
       case 'help':
       case '--help':

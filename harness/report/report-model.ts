@@ -1,4 +1,6 @@
 import type { CapacityResult } from '../capacity/capacity-types.ts';
+import type { ReplayFidelityView } from './replay-fidelity.ts';
+
 /**
  * The one model every report is rendered from (summary.json, junit.xml, summary.md,
  * report.html) and that `compare` reads back. Versioned: readers check schemaVersion.
@@ -219,6 +221,8 @@ export interface RunReportModel {
   errors: string[];
   /** A capacity search's result (hsi-chaos capacity); absent for an experiment. */
   capacity?: CapacityResult;
+  /** A replay of an incident (`hsi-chaos replay --run`): how close it came. */
+  replayFidelity?: ReplayFidelityView;
 }
 
 export interface Percentiles {

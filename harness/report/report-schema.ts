@@ -5,6 +5,7 @@ import { CapacityResultSchema } from '../capacity/capacity-schema.ts';
 import { describeIssue } from '../config/validation.ts';
 import { ConfigError, errorMessage } from '../errors.ts';
 import { REPORT_SCHEMA_VERSION, type RunReportModel } from './report-model.ts';
+import { ReplayFidelitySchema } from './replay-fidelity.ts';
 
 /**
  * The zod twin of `RunReportModel`, for everything read back from disk (compare, a
@@ -166,6 +167,7 @@ export const RunReportModelSchema = z.object({
   gpu: GpuReportViewSchema.optional(),
   errors: z.array(z.string()),
   capacity: CapacityResultSchema.optional(),
+  replayFidelity: ReplayFidelitySchema.optional(),
 });
 
 // Compile-time: the schema's output and the model are the same type. A field added to the

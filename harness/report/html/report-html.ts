@@ -21,6 +21,7 @@ import { downsampleTimeSeries } from '../time-series.ts';
 import { aiEnginesSection } from './ai-engines.ts';
 import { latencyChart, throughputChart, type TimeAxis } from './charts.ts';
 import { gpuSection } from './gpu-charts.ts';
+import { replayFidelitySection } from '../replay-fidelity.ts';
 import { serviceMapSvg } from './service-map.ts';
 import { serviceColours } from './svg.ts';
 import { waterfallSvg } from './waterfall.ts';
@@ -313,6 +314,7 @@ ${model.capacity ? capacityHtmlSection(model.capacity) : ''}
 ${pipelineSection(model, axis, maxPoints, faultNote)}
 ${gpuSection(model.gpu, points, model.faults, axis, maxPoints)}
 ${aiEnginesSection(model, axis)}
+${replayFidelitySection(model.replayFidelity)}
 <section id="faults"><h2>Fault windows</h2>${faultsTable(model.faults)}</section>
 <section id="thresholds"><h2>Thresholds</h2>${thresholdsTable(model)}</section>
 <section id="expectations"><h2>Expectations ${k.assertionsFailed > 0 ? `<span class="muted">(${k.assertionsFailed} failed, listed first)</span>` : ''}</h2>${assertionsTable(model, traceAnchors)}</section>

@@ -1,0 +1,280 @@
+import type { ErrorKind, HopCall, HopName } from './incident.ts';
+import { mad, median, percentile } from './stats.ts';
+
+/**
+ * Fault windows per downstream hop, read from the calls to that hop.
+ *
+ * Error windows: failed calls are grouped (consecutive failures with no success between them,
+ * or closer together than a few call gaps); each group is one fault. How the calls failed picks
+ * the fault: refused connections → `down`; client timeouts → Toxiproxy `timeout` (0 = hold);
+ * resets → `reset_peer` (or `timeout` with the observed close delay); HTTP error answers → an
+ * emulator fault with the observed status code and error rate (AI hops), all other failures of
+ * an AI hop likewise. A window's edges lie between the last good call and the first failed one
+ * (and the last failed and the next good one): the midpoint is taken, and the bracket is kept
+ * as the uncertainty. Partial error rates extend the window by one mean gap between errors
+ * (the expected distance from a window's edge to its first error).
+ *
+ * Latency windows: each good call's delay is its duration minus the callee's own server span
+ * (the network part, when the callee is instrumented) or its duration alone; the baseline is
+ * the lower quartile of the hop's delays (the quiet periods). Calls more than
+ * max(minInflationMs, 6 × MAD of the quiet half) above it are inflated; runs of at least three
+ * inflated calls (one normal call inside a run is tolerated) are windows. The latency is the
+ * median inflation, the jitter Toxiproxy's ± from the 5th..95th percentile spread. Toxiproxy
+ * flushes held data when a latency toxic is removed, so a last call that was held for less than
+ * the full latency ends at the removal: that end is taken as exact. For PostgreSQL and Redis,
+ * an inflation that grows with the payload size becomes a `bandwidth` toxic.
+ */
+
+export type ReconstructedFaultSpec =
+  | { type: 'down' }
+  | { type: 'latency'; latency: number; jitter: number }
+  | { type: 'bandwidth'; rate: number }
+  | { type: 'timeout'; timeout: number }
+  | { type: 'reset_peer'; timeout: number; toxicity?: number }
+  | { type: 'emulator'; error_rate: number; status_code: number };
+
+export interface FaultEvidence {
+  /** epoch ms bracket of the start: after `lo`, by `hi` */
+  start: { lo: number; hi: number };
+  end: { lo: number; hi: number };
+  calls: number;
+  affected: number;
+  firstTraceId: string;
+  lastTraceId: string;
+  exampleTraceIds: string[];
+  basis: string;
+  statusCodes?: Record<string, number>;
+  errorKinds?: Partial<Record<ErrorKind, number>>;
+  /** latency windows: baseline delay and threshold, ms */
+  baselineMs?: number;
+  thresholdMs?: number;
+}
+
+export interface ReconstructedFault {
+  name: string;
+  target: HopName;
+  /** epoch ms */
+  fromMs: number;
+  toMs: number;
+  fault: ReconstructedFaultSpec;
+  evidence: FaultEvidence;
+}
+
+export interface FaultOptions {
+  /** Smallest latency inflation taken as a fault (ms); default 100. */
+  minInflationMs?: number;
+  /** End of the observed period (epoch ms), for a window still open at the end. */
+  endMs: number;
+  startMs: number;
+}
+
+const AI_HOPS: ReadonlySet<HopName> = new Set(['detector', 'llm']);
+
+function gapBetweenCalls(calls: readonly HopCall[]): number {
+  if (calls.length < 2) return 1000;
+  const gaps = calls.slice(1).map((c, i) => c.startMs - calls[i]!.startMs);
+  return median(gaps) ?? 1000;
+}
+
+function mode<T extends string | number>(values: readonly T[]): T | undefined {
+  const counts = new Map<T, number>();
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+  return [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
+}
+
+function tally<T extends string | number>(values: readonly T[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const v of values) out[String(v)] = (out[String(v)] ?? 0) + 1;
+  return out;
+}
+
+const round = (v: number, step: number) => Math.round(v / step) * step;
+const end = (c: HopCall) => c.startMs + c.durationMs;
+
+/** Groups of failed calls: indexes into `calls` (sorted by start). */
+function errorGroups(calls: readonly HopCall[]): number[][] {
+  const maxGap = Math.max(2000, 4 * gapBetweenCalls(calls));
+  const groups: number[][] = [];
+  let current: number[] = [];
+  let successSince = false;
+  calls.forEach((c, i) => {
+    if (!c.error) {
+      successSince = current.length > 0 ? true : successSince;
+      return;
+    }
+    const last = current.at(-1);
+    if (last !== undefined && successSince && c.startMs - calls[last]!.startMs > maxGap) {
+      groups.push(current);
+      current = [];
+    }
+    current.push(i);
+    successSince = false;
+  });
+  if (current.length > 0) groups.push(current);
+  return groups;
+}
+
+function errorFault(hop: HopName, failed: readonly HopCall[], rate: number): { fault: ReconstructedFaultSpec; basis: string } {
+  const kind = mode(failed.map((c) => c.errorKind ?? 'other')) ?? 'other';
+  const status = mode(failed.map((c) => c.statusCode).filter((s): s is number => s !== undefined && s >= 400));
+  const durations = failed.map((c) => c.durationMs);
+  const errorRate = Math.min(1, Math.round(rate * 100) / 100);
+  if (kind === 'http' || (kind === 'other' && AI_HOPS.has(hop))) {
+    if (AI_HOPS.has(hop)) return { fault: { type: 'emulator', error_rate: errorRate, status_code: status ?? 500 }, basis: `${failed.length} answers ${status ?? 'with errors'} (${Math.round(rate * 100)} % of the calls in the window)` };
+    return { fault: { type: 'reset_peer', timeout: 0, ...(rate < 0.9 ? { toxicity: errorRate } : {}) }, basis: `${failed.length} failed calls` };
+  }
+  if (kind === 'refused') return { fault: { type: 'down' }, basis: `${failed.length} refused connections` };
+  if (kind === 'timeout') return { fault: { type: 'timeout', timeout: 0 }, basis: `${failed.length} calls timed out (median ${Math.round(median(durations) ?? 0)} ms: the client's own timeout, nothing answered)` };
+  const closeAfter = median(durations) ?? 0;
+  if (kind === 'reset' && closeAfter > 100) return { fault: { type: 'timeout', timeout: round(closeAfter, 10) }, basis: `${failed.length} connections closed after a median ${Math.round(closeAfter)} ms` };
+  return { fault: { type: 'reset_peer', timeout: 0, ...(rate < 0.9 ? { toxicity: errorRate } : {}) }, basis: `${failed.length} connections reset` };
+}
+
+function errorWindows(hop: HopName, calls: readonly HopCall[], options: FaultOptions): ReconstructedFault[] {
+  return errorGroups(calls).map((group, n) => {
+    const first = group[0]!;
+    const last = group.at(-1)!;
+    const inWindow = calls.slice(first, last + 1);
+    const failed = group.map((i) => calls[i]!);
+    const rate = failed.length / inWindow.length;
+    const prev = calls.slice(0, first).reverse().find((c) => !c.error);
+    const next = calls.slice(last + 1).find((c) => !c.error);
+    const startLo = prev ? prev.startMs : options.startMs;
+    const endHi = next ? next.startMs : options.endMs;
+    let fromMs = (startLo + calls[first]!.startMs) / 2;
+    let toMs = (calls[last]!.startMs + endHi) / 2;
+    if (rate < 0.9 && failed.length >= 2) {
+      const errorGap = (calls[last]!.startMs - calls[first]!.startMs) / (failed.length - 1);
+      fromMs = Math.max(options.startMs, calls[first]!.startMs - errorGap);
+      toMs = Math.min(options.endMs, calls[last]!.startMs + errorGap);
+    }
+    const { fault, basis } = errorFault(hop, failed, rate);
+    const kinds = tally(failed.map((c) => c.errorKind ?? 'other')) as Partial<Record<ErrorKind, number>>;
+    const codes = failed.map((c) => c.statusCode).filter((s): s is number => s !== undefined);
+    const evidence: FaultEvidence = {
+      start: { lo: startLo, hi: calls[first]!.startMs },
+      end: { lo: calls[last]!.startMs, hi: endHi },
+      calls: inWindow.length,
+      affected: failed.length,
+      firstTraceId: calls[first]!.traceId,
+      lastTraceId: calls[last]!.traceId,
+      exampleTraceIds: [...new Set(failed.map((c) => c.traceId))].slice(0, 3),
+      basis,
+      errorKinds: kinds,
+    };
+    if (codes.length > 0) evidence.statusCodes = tally(codes);
+    return { name: `${hop}-${fault.type === 'emulator' ? 'errors' : fault.type.replace('_', '-')}${n > 0 ? `-${n + 1}` : ''}`, target: hop, fromMs, toMs, fault, evidence };
+  });
+}
+
+function delayOf(c: HopCall): number {
+  return c.serverMs !== undefined ? Math.max(0, c.durationMs - c.serverMs) : c.durationMs;
+}
+
+/** Runs of inflated calls: a single normal call inside a run does not end it. */
+function inflatedRuns(flags: readonly boolean[]): [number, number][] {
+  const runs: [number, number][] = [];
+  let start = -1;
+  let lastInflated = -1;
+  flags.forEach((inflated, i) => {
+    if (inflated) {
+      if (start < 0) start = i;
+      lastInflated = i;
+    } else if (start >= 0 && i - lastInflated >= 2) {
+      runs.push([start, lastInflated]);
+      start = -1;
+    }
+  });
+  if (start >= 0) runs.push([start, lastInflated]);
+  return runs;
+}
+
+function correlation(xs: readonly number[], ys: readonly number[]): number {
+  const n = xs.length;
+  if (n < 3) return 0;
+  const mx = xs.reduce((a, b) => a + b, 0) / n;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let sxy = 0;
+  let sxx = 0;
+  let syy = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (xs[i]! - mx) * (ys[i]! - my);
+    sxx += (xs[i]! - mx) ** 2;
+    syy += (ys[i]! - my) ** 2;
+  }
+  return sxx === 0 || syy === 0 ? 0 : sxy / Math.sqrt(sxx * syy);
+}
+
+function latencyFault(hop: HopName, window: readonly HopCall[], baseline: number): { fault: ReconstructedFaultSpec; basis: string } {
+  const extra = window.map((c) => delayOf(c) - baseline);
+  const sized = window.filter((c) => c.bytes !== undefined && c.bytes > 0);
+  if (!AI_HOPS.has(hop) && sized.length >= Math.max(3, 0.8 * window.length)) {
+    const r = correlation(sized.map((c) => c.bytes!), sized.map((c) => delayOf(c) - baseline));
+    if (r >= 0.6) {
+      const kbPerS = median(sized.map((c) => c.bytes! / 1024 / Math.max(0.001, (delayOf(c) - baseline) / 1000))) ?? 1;
+      return { fault: { type: 'bandwidth', rate: Math.max(1, Math.round(kbPerS)) }, basis: `delay grows with the payload (r = ${r.toFixed(2)}): about ${Math.round(kbPerS)} KB/s` };
+    }
+  }
+  const latency = Math.max(0, round(median(extra) ?? 0, 10));
+  const p5 = percentile(extra, 5) ?? latency;
+  const p95 = percentile(extra, 95) ?? latency;
+  const jitter = Math.max(0, round((p95 - p5) / 1.8, 10));
+  return { fault: { type: 'latency', latency, jitter }, basis: `${window.length} calls ${latency} ms slower than the quiet ${Math.round(baseline)} ms (5th..95th percentile ${Math.round(p5)}..${Math.round(p95)} ms)` };
+}
+
+function latencyWindows(hop: HopName, calls: readonly HopCall[], options: FaultOptions, taken: readonly ReconstructedFault[]): ReconstructedFault[] {
+  const good = calls.filter((c) => !c.error && !taken.some((f) => c.startMs >= f.fromMs && c.startMs <= f.toMs));
+  if (good.length < 6) return [];
+  const delays = good.map(delayOf);
+  const baseline = percentile(delays, 25) ?? 0;
+  const quiet = delays.filter((d) => d <= (median(delays) ?? 0));
+  const threshold = baseline + Math.max(options.minInflationMs ?? 100, 6 * mad(quiet));
+  const flags = good.map((c) => delayOf(c) > threshold);
+  const out: ReconstructedFault[] = [];
+  for (const [a, b] of inflatedRuns(flags)) {
+    const window = good.slice(a, b + 1).filter((c) => delayOf(c) > threshold);
+    if (window.length < 3) continue;
+    const { fault, basis } = latencyFault(hop, window, baseline);
+    const first = window[0]!;
+    const last = window.at(-1)!;
+    const prev = good[a - 1];
+    const next = good[b + 1];
+    const base = (c: HopCall) => c.serverMs ?? baseline;
+    const startLo = prev ? end(prev) : options.startMs;
+    const startHi = first.startMs + base(first);
+    const fromMs = startLo <= startHi ? (startLo + startHi) / 2 : startHi;
+    // Held data is flushed on removal: a last call held for less than the full latency ended at the removal.
+    const full = fault.type === 'latency' ? fault.latency - 2 * fault.jitter : Number.POSITIVE_INFINITY;
+    const endLo = end(last);
+    const endHi = next ? Math.max(endLo, end(next)) : options.endMs;
+    const cutShort = delayOf(last) - baseline < full;
+    const toMs = cutShort ? endLo : (endLo + endHi) / 2;
+    out.push({
+      name: `${hop}-${fault.type}${out.length > 0 ? `-${out.length + 1}` : ''}`,
+      target: hop,
+      fromMs,
+      toMs,
+      fault,
+      evidence: {
+        start: { lo: startLo, hi: startHi },
+        end: { lo: endLo, hi: cutShort ? endLo : endHi },
+        calls: b - a + 1,
+        affected: window.length,
+        firstTraceId: first.traceId,
+        lastTraceId: last.traceId,
+        exampleTraceIds: [...new Set(window.map((c) => c.traceId))].slice(0, 3),
+        basis: `${basis}${cutShort ? '; the last slow call was cut short by the removal' : ''}`,
+        baselineMs: baseline,
+        thresholdMs: threshold,
+      },
+    });
+  }
+  return out;
+}
+
+/** Every fault window of one hop, error windows first, then latency windows outside them. */
+export function reconstructHopFaults(hop: HopName, calls: readonly HopCall[], options: FaultOptions): ReconstructedFault[] {
+  const sorted = [...calls].sort((a, b) => a.startMs - b.startMs);
+  const errors = errorWindows(hop, sorted, options);
+  return [...errors, ...latencyWindows(hop, sorted, options, errors)];
+}

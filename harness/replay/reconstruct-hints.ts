@@ -1,0 +1,145 @@
+import { hsiNames } from '../../assertions/hsi-names.ts';
+import type { NormalizedSpan } from '../traces/span-model.ts';
+import { numAttr, strAttr, type Incident } from './incident.ts';
+import { median, percentile } from './stats.ts';
+
+/**
+ * What else the traces say about the system that produced them: the sampling rate, the
+ * backend's batch, timeout, retry and circuit-breaker settings, the LLM's speed, and the
+ * tracing defects they show (queue hops without context, an uninstrumented detector). Each
+ * hint says where it came from; settings become `stack` entries of the replay scenario (the
+ * embedded reference stack reads them), defects become defect switches.
+ */
+
+export interface Hint {
+  /** e.g. `BATCH_WINDOW_SECONDS` (a backend variable), `EMULATOR_TIME_SCALE` (llm), a defect name, or `sampling` */
+  key: string;
+  /** where the value goes in the scenario */
+  scope: 'backend' | 'llm' | 'defect' | 'note';
+  value: string;
+  /** one line: what in the traces says so */
+  source: string;
+}
+
+const sec = (ms: number, step = 0.5) => String(Math.max(step, Math.round(ms / 1000 / step) * step));
+
+function spansNamed(spans: readonly NormalizedSpan[], name: string): NormalizedSpan[] {
+  return spans.filter((s) => s.name === name);
+}
+
+/** The rate from `sampling.rate` on root spans (the reference stack's and HSI's samplers set it). */
+export function samplingRateFromSpans(spans: readonly NormalizedSpan[]): number | undefined {
+  const rates = spans.filter((s) => s.parentSpanId === undefined).map((s) => numAttr(s, 'sampling.rate')).filter((r): r is number => r !== undefined && r > 0 && r <= 1);
+  return rates.length > 0 ? (median(rates) ?? undefined) : undefined;
+}
+
+function batchHints(spans: readonly NormalizedSpan[]): Hint[] {
+  const names = hsiNames().spans;
+  const publishes = spansNamed(spans, names.analysisPublish);
+  const aggregations = spansNamed(spans, names.batchAggregation);
+  const opened = new Map<string, number>();
+  const lastAdd = new Map<string, number>();
+  for (const a of aggregations) {
+    const id = strAttr(a, 'batch_id');
+    if (id === undefined) continue;
+    if (a.attributes['batch.opened'] === true || !opened.has(id)) opened.set(id, Math.min(opened.get(id) ?? Infinity, a.startTimeMs));
+    lastAdd.set(id, Math.max(lastAdd.get(id) ?? 0, a.startTimeMs));
+  }
+  const byReason = (reason: string) => publishes.filter((p) => strAttr(p, 'close_reason') === reason);
+  const out: Hint[] = [];
+  const windowLags = byReason('timeout').map((p) => p.startTimeMs - (opened.get(strAttr(p, 'batch_id') ?? '') ?? Number.NaN)).filter(Number.isFinite);
+  if (windowLags.length > 0) {
+    const min = Math.min(...windowLags);
+    out.push({ key: 'BATCH_WINDOW_SECONDS', scope: 'backend', value: sec(min), source: `${windowLags.length} batches closed on timeout ${(min / 1000).toFixed(1)}..${(Math.max(...windowLags) / 1000).toFixed(1)} s after they opened` });
+    const spread = (percentile(windowLags, 90) ?? min) - min;
+    out.push({ key: 'BATCH_CHECK_INTERVAL_SECONDS', scope: 'backend', value: sec(Math.min(5000, Math.max(500, spread))), source: `closes came up to ${(spread / 1000).toFixed(1)} s after the window (90th percentile)` });
+  }
+  const idleLags = byReason('idle').map((p) => p.startTimeMs - (lastAdd.get(strAttr(p, 'batch_id') ?? '') ?? Number.NaN)).filter(Number.isFinite);
+  if (idleLags.length > 0) {
+    const min = Math.min(...idleLags);
+    out.push({ key: 'BATCH_IDLE_TIMEOUT_SECONDS', scope: 'backend', value: sec(min), source: `${idleLags.length} batches closed idle ${(min / 1000).toFixed(1)} s or more after their last detection` });
+  }
+  return out;
+}
+
+function timeoutHints(incident: Incident): Hint[] {
+  const out: Hint[] = [];
+  const pairs: [keyof Incident['calls'], string][] = [
+    ['detector', 'YOLO26_READ_TIMEOUT'],
+    ['llm', 'NEMOTRON_READ_TIMEOUT'],
+  ];
+  for (const [hop, key] of pairs) {
+    const timedOut = incident.calls[hop].filter((c) => c.errorKind === 'timeout').map((c) => c.durationMs);
+    if (timedOut.length === 0) continue;
+    const m = median(timedOut) ?? 0;
+    out.push({ key, scope: 'backend', value: sec(m, 1), source: `${timedOut.length} ${hop} calls timed out after a median ${(m / 1000).toFixed(2)} s` });
+  }
+  return out;
+}
+
+function retryHints(spans: readonly NormalizedSpan[]): Hint[] {
+  const names = hsiNames().spans;
+  const out: Hint[] = [];
+  const pairs: [string, string, string][] = [
+    [names.detectionProcessing, 'detector_attempts', 'DETECTOR_MAX_RETRIES'],
+    [names.analysisProcessing, 'llm_attempts', 'NEMOTRON_MAX_RETRIES'],
+  ];
+  for (const [name, attribute, key] of pairs) {
+    const exhausted = spansNamed(spans, name)
+      .filter((s) => s.status.code === 'error' || s.events.some((e) => e.name === 'llm.fallback'))
+      .map((s) => numAttr(s, attribute))
+      .filter((n): n is number => n !== undefined);
+    if (exhausted.length === 0) continue;
+    const max = Math.max(...exhausted);
+    out.push({ key, scope: 'backend', value: String(max), source: `${exhausted.length} ${name} spans gave up after ${max} attempt(s) (${attribute})` });
+  }
+  return out;
+}
+
+function breakerHints(spans: readonly NormalizedSpan[]): Hint[] {
+  const at = (name: string) =>
+    spans
+      .flatMap((s) => s.events.filter((e) => e.name === name).map((e) => s.startTimeMs + e.timeMs))
+      .sort((a, b) => a - b);
+  const opened = at('circuit_breaker.opened');
+  const halfOpened = at('circuit_breaker.half_opened');
+  const gaps = opened.map((o) => halfOpened.find((h) => h > o)).map((h, i) => (h === undefined ? Number.NaN : h - opened[i]!)).filter(Number.isFinite);
+  if (gaps.length === 0) return [];
+  const min = Math.min(...gaps);
+  return [{ key: 'DETECTOR_CB_RECOVERY_SECONDS', scope: 'backend', value: sec(min, 1), source: `the detector's breaker opened ${opened.length} time(s); first trial call ${(min / 1000).toFixed(1)} s later` }];
+}
+
+/** The LLM emulator's time scale that makes its generation as fast as the incident's LLM. */
+function llmSpeedHint(incident: Incident): Hint[] {
+  const ratios = incident.calls.llm
+    .filter((c) => !c.error)
+    .map((c) => {
+      const span = incident.allSpans.find((s) => s.spanId === c.spanId && s.traceId === c.traceId);
+      const prompt = span ? numAttr(span, 'ai.llm.prompt_tokens') : undefined;
+      const completion = span ? numAttr(span, 'ai.llm.completion_tokens') : undefined;
+      if (prompt === undefined || completion === undefined) return Number.NaN;
+      const modelMs = (prompt / 2000 + completion / 60) * 1000; // the emulator's defaults at scale 1
+      return (c.serverMs ?? c.durationMs) / modelMs;
+    })
+    .filter((r) => Number.isFinite(r) && r > 0);
+  if (ratios.length < 3) return [];
+  const scale = Math.min(10, Math.max(0.01, Math.round((median(ratios) ?? 1) * 100) / 100));
+  return [{ key: 'EMULATOR_TIME_SCALE', scope: 'llm', value: String(scale), source: `${ratios.length} LLM answers took ${scale}× the emulator's default generation time for their token counts` }];
+}
+
+function defectHints(incident: Incident): Hint[] {
+  const out: Hint[] = [];
+  if (incident.stitchedJoins > 0 && incident.linkedJoins === 0) {
+    out.push({ key: 'HSI_DEFECT_QUEUE_NO_TRACE_CONTEXT', scope: 'defect', value: 'on', source: `${incident.stitchedJoins} queue hops joined only by file_path/batch_id: the queue messages carry no trace context` });
+  }
+  const detectorCalls = incident.calls.detector.filter((c) => !c.error);
+  if (detectorCalls.length > 0 && detectorCalls.every((c) => c.serverMs === undefined)) {
+    out.push({ key: 'HSI_DEFECT_DETECTOR_NOT_INSTRUMENTED', scope: 'defect', value: 'on', source: `${detectorCalls.length} detector calls without a server span: the detector is not instrumented` });
+  }
+  return out;
+}
+
+export function reconstructHints(incident: Incident): Hint[] {
+  const spans = incident.allSpans;
+  return [...batchHints(spans), ...timeoutHints(incident), ...retryHints(spans), ...breakerHints(spans), ...llmSpeedHint(incident), ...defectHints(incident)];
+}

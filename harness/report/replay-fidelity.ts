@@ -1,0 +1,149 @@
+import { z } from 'zod';
+import { escapeHtml as h } from './escape.ts';
+
+/**
+ * The "replay fidelity" part of a run report: how close a replay (`hsi-chaos replay --run`)
+ * came to the incident it was built from, per check, with the tolerances used and a verdict.
+ * Written by harness/replay/fidelity.ts; rendered here as a report.html section.
+ */
+
+export interface FidelityTolerances {
+  /** per-operation p95: |replay − incident| / incident at most this (0.2 = ±20 %) */
+  p95Relative: number;
+  /** … or at most this many ms apart (spans of a few ms jitter by more than 20 %) */
+  p95AbsoluteMs: number;
+  /** error spans per window: relative … */
+  errorsRelative: number;
+  /** … or absolute */
+  errorsAbsolute: number;
+  /** fault window start and end offsets, ms */
+  windowOffsetMs: number;
+  /** uploads: relative difference of the totals */
+  loadRelative: number;
+  /** operations with fewer spans than this on either side are shown but not judged */
+  minSpans: number;
+}
+
+export const DEFAULT_FIDELITY_TOLERANCES: FidelityTolerances = {
+  p95Relative: 0.2,
+  p95AbsoluteMs: 5,
+  errorsRelative: 0.1,
+  errorsAbsolute: 1,
+  windowOffsetMs: 1000,
+  loadRelative: 0.1,
+  minSpans: 10,
+};
+
+export interface Percentiles {
+  count: number;
+  p50Ms: number | null;
+  p95Ms: number | null;
+  p99Ms: number | null;
+}
+
+export interface OperationFidelity {
+  service: string;
+  name: string;
+  incident: Percentiles;
+  replay: Percentiles;
+  /** (replay − incident) / incident of p95 */
+  p95Diff: number | null;
+  ks: number | null;
+  judged: boolean;
+  ok: boolean;
+}
+
+export interface WindowFidelity {
+  target: string;
+  faultType: string;
+  /** seconds from each side's first upload */
+  incident: { fromSec: number; toSec: number } | null;
+  replay: { fromSec: number; toSec: number } | null;
+  startOffsetSec: number | null;
+  endOffsetSec: number | null;
+  ok: boolean;
+}
+
+export interface ErrorWindowFidelity {
+  /** "before the faults", a fault's name, … */
+  window: string;
+  incident: number;
+  replay: number;
+  ok: boolean;
+}
+
+export interface LoadFidelity {
+  incidentUploads: number;
+  replayUploads: number;
+  /** KS distance of the arrival offsets */
+  ks: number | null;
+  incidentPerSecond: number[];
+  replayPerSecond: number[];
+  ok: boolean;
+}
+
+export interface ReplayFidelityView {
+  incident: string;
+  verdict: 'faithful' | 'unfaithful';
+  failures: string[];
+  tolerances: FidelityTolerances;
+  operations: OperationFidelity[];
+  windows: WindowFidelity[];
+  errors: ErrorWindowFidelity[];
+  load: LoadFidelity;
+}
+
+const n = z.number();
+const nn = z.number().nullable();
+const percentiles = z.object({ count: n, p50Ms: nn, p95Ms: nn, p99Ms: nn });
+const span = z.object({ fromSec: n, toSec: n }).nullable();
+
+export const ReplayFidelitySchema = z.object({
+  incident: z.string(),
+  verdict: z.enum(['faithful', 'unfaithful']),
+  failures: z.array(z.string()),
+  tolerances: z.object({ p95Relative: n, p95AbsoluteMs: n, errorsRelative: n, errorsAbsolute: n, windowOffsetMs: n, loadRelative: n, minSpans: n }),
+  operations: z.array(z.object({ service: z.string(), name: z.string(), incident: percentiles, replay: percentiles, p95Diff: nn, ks: nn, judged: z.boolean(), ok: z.boolean() })),
+  windows: z.array(z.object({ target: z.string(), faultType: z.string(), incident: span, replay: span, startOffsetSec: nn, endOffsetSec: nn, ok: z.boolean() })),
+  errors: z.array(z.object({ window: z.string(), incident: n, replay: n, ok: z.boolean() })),
+  load: z.object({ incidentUploads: n, replayUploads: n, ks: nn, incidentPerSecond: z.array(n), replayPerSecond: z.array(n), ok: z.boolean() }),
+});
+
+const ms = (v: number | null) => (v === null ? '–' : `${v.toFixed(v < 10 ? 1 : 0)}`);
+const pct = (v: number | null) => (v === null ? '–' : `${v >= 0 ? '+' : ''}${(v * 100).toFixed(0)} %`);
+const sec = (v: number | null) => (v === null ? '–' : `${v >= 0 ? '+' : ''}${v.toFixed(2)} s`);
+const mark = (ok: boolean, judged = true) => (!judged ? '<span class="muted">·</span>' : ok ? '✓' : '<b class="bad">✗</b>');
+
+function operationsTable(ops: readonly OperationFidelity[]): string {
+  const rows = ops
+    .map((o) => `<tr><td>${mark(o.ok, o.judged)}</td><td>${h(o.service)}</td><td>${h(o.name)}</td><td>${o.incident.count} / ${o.replay.count}</td><td>${ms(o.incident.p50Ms)} / ${ms(o.replay.p50Ms)}</td><td>${ms(o.incident.p95Ms)} / ${ms(o.replay.p95Ms)}</td><td>${pct(o.p95Diff)}</td><td>${ms(o.incident.p99Ms)} / ${ms(o.replay.p99Ms)}</td><td>${o.ks === null ? '–' : o.ks.toFixed(2)}</td></tr>`)
+    .join('');
+  return `<table><thead><tr><th></th><th>service</th><th>operation</th><th>spans</th><th>p50 ms</th><th>p95 ms</th><th>p95 Δ</th><th>p99 ms</th><th>KS</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+function windowsTable(windows: readonly WindowFidelity[]): string {
+  if (windows.length === 0) return '<p class="muted">No fault window on either side.</p>';
+  const at = (w: { fromSec: number; toSec: number } | null) => (w ? `${w.fromSec.toFixed(2)}–${w.toSec.toFixed(2)} s` : 'not seen');
+  const rows = windows.map((w) => `<tr><td>${mark(w.ok)}</td><td>${h(w.target)}</td><td>${h(w.faultType)}</td><td>${at(w.incident)}</td><td>${at(w.replay)}</td><td>${sec(w.startOffsetSec)}</td><td>${sec(w.endOffsetSec)}</td></tr>`).join('');
+  return `<table><thead><tr><th></th><th>hop</th><th>fault</th><th>incident</th><th>replay</th><th>start offset</th><th>end offset</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+function errorsTable(errors: readonly ErrorWindowFidelity[]): string {
+  const rows = errors.map((e) => `<tr><td>${mark(e.ok)}</td><td>${h(e.window)}</td><td>${e.incident}</td><td>${e.replay}</td></tr>`).join('');
+  return `<table><thead><tr><th></th><th>window</th><th>incident error spans</th><th>replay error spans</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+/** The report.html section; empty when the run is not a replay. */
+export function replayFidelitySection(view: ReplayFidelityView | undefined): string {
+  if (!view) return '';
+  const t = view.tolerances;
+  const verdict = view.verdict === 'faithful' ? '<span class="badge passed">faithful</span>' : '<span class="badge failed">unfaithful</span>';
+  const failures = view.failures.length > 0 ? `<ul>${view.failures.map((f) => `<li>${h(f)}</li>`).join('')}</ul>` : '';
+  const l = view.load;
+  return `<section id="replay-fidelity"><h2>Replay fidelity ${verdict}</h2>
+<p class="muted">This run replays ${h(view.incident)}. Tolerances: p95 ±${(t.p95Relative * 100).toFixed(0)} % (or ${t.p95AbsoluteMs} ms), error spans ±${(t.errorsRelative * 100).toFixed(0)} % (or ${t.errorsAbsolute}), fault windows ±${(t.windowOffsetMs / 1000).toFixed(1)} s, uploads ±${(t.loadRelative * 100).toFixed(0)} %; operations with fewer than ${t.minSpans} spans on a side are not judged.</p>${failures}
+<h3>Load</h3><p>${mark(l.ok)} uploads ${l.incidentUploads} (incident) / ${l.replayUploads} (replay), KS distance of arrival times ${l.ks === null ? '–' : l.ks.toFixed(2)}. Per second, incident: ${l.incidentPerSecond.join(' ')}; replay: ${l.replayPerSecond.join(' ')}.</p>
+<h3>Fault windows (read from each side's traces)</h3>${windowsTable(view.windows)}
+<h3>Error spans per window</h3>${errorsTable(view.errors)}
+<h3>Per operation (incident / replay)</h3>${operationsTable(view.operations)}</section>`;
+}
