@@ -52,7 +52,7 @@ export interface Incident {
   arrivals: Arrival[];
   calls: Record<HopName, HopCall[]>;
   pipelines: StitchedPipeline[];
-  /** Pipelines whose queue hops were joined only by correlation attributes (no context in the message). */
+  /** Queue hops (detection_queue, analysis_queue) joined only by correlation attributes (no context in the message), and joined by context. */
   stitchedJoins: number;
   linkedJoins: number;
   /** Every span once, for the hints and the fidelity comparison. */
@@ -162,7 +162,16 @@ function childrenIndex(spans: readonly NormalizedSpan[]): Map<string, Normalized
   return out;
 }
 
-function arrivalsOf(pipelines: readonly StitchedPipeline[], spansById: ReadonlyMap<string, NormalizedSpan>): Arrival[] {
+/** Image bytes the detector was sent for a detection_processing span (its request child). */
+function imageBytes(detection: NormalizedSpan, children: ReadonlyMap<string, NormalizedSpan[]>): number | undefined {
+  for (const c of children.get(`${detection.traceId}:${detection.spanId}`) ?? []) {
+    const n = numAttr(c, 'ai.inference.image_bytes');
+    if (n !== undefined) return n;
+  }
+  return undefined;
+}
+
+function arrivalsOf(pipelines: readonly StitchedPipeline[], spansById: ReadonlyMap<string, NormalizedSpan>, children: ReadonlyMap<string, NormalizedSpan[]>): Arrival[] {
   const out: Arrival[] = [];
   for (const p of pipelines) {
     const upload = p.upload ? spansById.get(`${p.upload.traceId}:${p.upload.spanId}`) : undefined;
@@ -173,7 +182,7 @@ function arrivalsOf(pipelines: readonly StitchedPipeline[], spansById: ReadonlyM
     const wait = upload ? 0 : (numAttr(span, 'queue_wait_ms') ?? 0);
     const a: Arrival = { atMs: span.startTimeMs - wait, cameraId, traceId: span.traceId, via: upload ? 'upload' : 'detection' };
     if (p.filePath !== '') a.filePath = p.filePath;
-    const size = numAttr(span, 'upload.size_bytes', 'file.size') ?? (detection ? undefined : undefined);
+    const size = numAttr(span, 'upload.size_bytes', 'file.size') ?? (detection ? imageBytes(detection, children) : undefined);
     if (size !== undefined) a.sizeBytes = size;
     const status = upload ? numAttr(upload, 'http.response.status_code', 'http.status_code') : undefined;
     if (status !== undefined) a.status = status;
@@ -209,10 +218,12 @@ export function readIncident(traces: readonly TraceTree[], names: HsiNameOptions
   }
   const pipelines = stitchPipelines(traces, { until: 'detection' });
   const spansById = new Map(allSpans.map((s) => [`${s.traceId}:${s.spanId}`, s]));
-  const arrivals = [...arrivalsOf(pipelines, spansById), ...pathlessUploads(allSpans, spanNames.upload, services.backend)].sort((a, b) => a.atMs - b.atMs);
+  const arrivals = [...arrivalsOf(pipelines, spansById, children), ...pathlessUploads(allSpans, spanNames.upload, services.backend)].sort((a, b) => a.atMs - b.atMs);
+  // The queue hops: upload → detection (detection_queue) and detection → analysis (analysis_queue).
   const counts = joinCounts(pipelines);
-  const stitchedJoins = Object.values(counts).reduce((n, c) => n + c.stitched, 0);
-  const linkedJoins = Object.values(counts).reduce((n, c) => n + c.linked, 0);
+  const queueJoins = [counts['upload → detection'], counts['detection → analysis']];
+  const stitchedJoins = queueJoins.reduce((n, c) => n + c.stitched, 0);
+  const linkedJoins = queueJoins.reduce((n, c) => n + c.linked, 0);
   return {
     traces: traces.length,
     spans: allSpans.length,

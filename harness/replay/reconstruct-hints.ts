@@ -130,11 +130,11 @@ function llmSpeedHint(incident: Incident): Hint[] {
 function defectHints(incident: Incident): Hint[] {
   const out: Hint[] = [];
   if (incident.stitchedJoins > 0 && incident.linkedJoins === 0) {
-    out.push({ key: 'HSI_DEFECT_QUEUE_NO_TRACE_CONTEXT', scope: 'defect', value: 'on', source: `${incident.stitchedJoins} queue hops joined only by file_path/batch_id: the queue messages carry no trace context` });
+    out.push({ key: 'queue-no-trace-context', scope: 'defect', value: 'on', source: `${incident.stitchedJoins} queue hops joined only by file_path/batch_id: the queue messages carry no trace context` });
   }
   const detectorCalls = incident.calls.detector.filter((c) => !c.error);
   if (detectorCalls.length > 0 && detectorCalls.every((c) => c.serverMs === undefined)) {
-    out.push({ key: 'HSI_DEFECT_DETECTOR_NOT_INSTRUMENTED', scope: 'defect', value: 'on', source: `${detectorCalls.length} detector calls without a server span: the detector is not instrumented` });
+    out.push({ key: 'detector-not-instrumented', scope: 'defect', value: 'on', source: `${detectorCalls.length} detector calls without a server span: the detector is not instrumented` });
   }
   return out;
 }
