@@ -1,0 +1,41 @@
+/**
+ * Nightly: the replay round trip over every built-in chaos scenario (long: two runs each).
+ * Run a scenario, export its traces to a file, rebuild a scenario from that file alone, run
+ * it; then every fault window within ±1 s of the original's applied window, every judged
+ * operation's p95 within ±20 %, error spans per window within ±10 % (or 1), the same
+ * expectation verdicts per family. `test/integration/replay.test.ts` is the fast one-scenario
+ * representative in `npm test`.
+ */
+import { describe, expect, it } from 'vitest';
+import { hsiExperimentEvaluator } from '../assertions/experiment-evaluator.ts';
+import { loadStackConfig } from '../harness/config/stack-config.ts';
+import { describeRoundTrip, roundTrip } from '../harness/replay/round-trip.ts';
+
+const config = loadStackConfig({ projectRoot: new URL('..', import.meta.url).pathname });
+const CHAOS = ['chaos-detector-latency', 'chaos-detector-down', 'chaos-llm-timeout', 'chaos-redis-reset', 'chaos-postgres-bandwidth', 'chaos-llm-503-burst'];
+
+describe.each(CHAOS)('nightly replay round trip: %s', (name) => {
+  it('replays from its exported traces within the tolerances', { timeout: 900_000 }, async () => {
+    const r = await roundTrip(name, { config, evaluator: hsiExperimentEvaluator(), log: (line) => process.stdout.write(`[${name}] ${line}\n`) });
+    process.stdout.write(`${describeRoundTrip(r).join('\n')}\n`);
+    for (const w of r.windows) {
+      expect(w.replayed, `${w.name}: no replayed fault on ${w.target}`).not.toBeNull();
+      expect(Math.abs(w.startOffsetSec!), `${w.name} start`).toBeLessThanOrEqual(1);
+      expect(Math.abs(w.endOffsetSec!), `${w.name} end`).toBeLessThanOrEqual(1);
+    }
+    expect(r.fidelity.operations.filter((o) => !o.ok).map((o) => `${o.name} ${o.p95Diff}`)).toEqual([]);
+    expect(r.fidelity.errors.filter((e) => !e.ok)).toEqual([]);
+    expect(r.verdicts.replay).toEqual(r.verdicts.original);
+  });
+});
+
+describe('nightly replay: a trace file in the real HSI shape', () => {
+  it('replays into a scenario that runs on the embedded stack, with a fidelity section', { timeout: 600_000 }, async () => {
+    const { runCli } = await import('../test/integration/stack-helpers.ts');
+    const res = await runCli(['replay', 'test/fixtures/replay/hsi-real-shape.json', '--name', 'replay-real-shape', '--out', 'results/round-trips/replay-real-shape.ts', '--run'], undefined, 590_000);
+    process.stdout.write(res.stdout);
+    expect(res.stderr).not.toMatch(/\n\s+at /);
+    expect([0, 1], res.stderr).toContain(res.code);
+    expect(res.stdout).toMatch(/replay fidelity {2}(FAITHFUL|UNFAITHFUL)/);
+  });
+});

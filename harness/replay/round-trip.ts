@@ -1,0 +1,121 @@
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import type { FaultWindowRecord } from '../chaos/toxic-timeline.ts';
+import type { StackConfig } from '../config/stack-config.ts';
+import type { ExperimentEvaluator } from '../experiment/evaluator.ts';
+import { runExperiment, type ExperimentOutcome } from '../experiment/experiment-runner.ts';
+import type { ReplayFidelityView } from '../report/replay-fidelity.ts';
+import { writeReports } from '../report/write-reports.ts';
+import { RunResults } from '../report/run-results.ts';
+import { loadScenario, PROJECT_ROOT } from '../scenario/load-scenario.ts';
+import type { Scenario } from '../scenario/scenario-types.ts';
+import { parseDefects } from '../stack/defects.ts';
+import { RUN_TRACES_FILE, toLegacyJson } from '../traces/legacy-export.ts';
+import { compareFidelity } from './fidelity.ts';
+import { readTraceFile } from './input.ts';
+import { reconstruct, type ReplayPlan } from './reconstruct.ts';
+import { writeScenarioSource } from './scenario-writer.ts';
+
+/**
+ * The replay's acceptance measurement, as code: run a scenario, export its traces to a file,
+ * rebuild a scenario from that file alone, run it, and measure how close it came (the fault
+ * windows against the original's applied ones, the fidelity view, the expectation verdicts per
+ * family). Used by the fast integration test (one scenario) and the nightly suite (all six).
+ */
+
+export interface WindowMeasurement {
+  name: string;
+  target: string;
+  original: { fromSec: number; toSec: number };
+  replayed: { fromSec: number; toSec: number; type: string } | null;
+  startOffsetSec: number | null;
+  endOffsetSec: number | null;
+}
+
+export interface RoundTrip {
+  scenario: string;
+  original: ExperimentOutcome;
+  exportFile: string;
+  scenarioFile: string;
+  plan: ReplayPlan;
+  replay: ExperimentOutcome;
+  fidelity: ReplayFidelityView;
+  windows: WindowMeasurement[];
+  /** family → passed, per side */
+  verdicts: { original: Record<string, boolean>; replay: Record<string, boolean> };
+}
+
+function embedded(scenario: Scenario) {
+  return { kind: 'embedded' as const, defects: parseDefects(scenario.stack?.defects ?? []), backendEnv: scenario.stack?.backend ?? {}, detectorEnv: scenario.stack?.detector ?? {}, llmEnv: scenario.stack?.llm ?? {} };
+}
+
+function fixtureSizes(dir: string): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {};
+  for (const folder of readdirSync(dir)) {
+    const path = join(dir, folder);
+    if (!statSync(path).isDirectory()) continue;
+    const files = readdirSync(path).filter((f) => /\.(jpe?g|png)$/i.test(f));
+    if (files.length > 0) out[folder] = Object.fromEntries(files.map((f) => [f, statSync(join(path, f)).size]));
+  }
+  return out;
+}
+
+function verdicts(outcome: ExperimentOutcome): Record<string, boolean> {
+  const out: Record<string, boolean> = {};
+  for (const a of outcome.report.assertions) out[a.family] = (out[a.family] ?? true) && a.passed;
+  return out;
+}
+
+/** Each applied window of the original against the replayed fault on the same target, seconds from the load's start. */
+export function measureWindows(records: readonly FaultWindowRecord[], plan: ReplayPlan): WindowMeasurement[] {
+  return records.map((r) => {
+    const fromSec = (r.appliedAtMs ?? r.plannedStartMs) / 1000;
+    const toSec = (r.removedAtMs ?? r.plannedEndMs) / 1000;
+    const candidates = plan.faults.filter((f) => f.target === r.target);
+    const best = [...candidates].sort((a, b) => Math.abs(a.atMs / 1000 - fromSec) - Math.abs(b.atMs / 1000 - fromSec))[0];
+    const replayed = best ? { fromSec: best.atMs / 1000, toSec: (best.atMs + best.durationMs) / 1000, type: best.fault.type } : null;
+    return { name: r.name, target: r.target, original: { fromSec, toSec }, replayed, startOffsetSec: replayed ? replayed.fromSec - fromSec : null, endOffsetSec: replayed ? replayed.toSec - toSec : null };
+  });
+}
+
+export interface RoundTripOptions {
+  config: StackConfig;
+  evaluator: ExperimentEvaluator;
+  log: (line: string) => void;
+  /** where the export and the scenario go; default results/round-trips/<scenario> */
+  workDir?: string;
+}
+
+export async function roundTrip(name: string, options: RoundTripOptions): Promise<RoundTrip> {
+  const { config, evaluator, log } = options;
+  const scenario = await loadScenario(name, { fixturesDir: config.fixturesDir });
+  const original = await runExperiment({ scenario, config, target: embedded(scenario), evaluator, log });
+  const workDir = options.workDir ?? join(config.resultsDir, 'round-trips', name);
+  mkdirSync(workDir, { recursive: true });
+  // The export, as `hsi-chaos traces export RUN --out FILE` writes it; everything below reads only this file.
+  const exportFile = join(workDir, 'incident-traces.json');
+  writeFileSync(exportFile, `${JSON.stringify(toLegacyJson(readTraceFile(join(original.resultsDir, RUN_TRACES_FILE)).traces))}\n`);
+  const incident = readTraceFile(exportFile);
+  const plan = reconstruct(incident.traces, { name: `replay-${name}`, input: exportFile, fixtures: fixtureSizes(config.fixturesDir) });
+  const scenarioFile = join(workDir, `replay-${name}.ts`);
+  let importPath = relative(dirname(scenarioFile), join(PROJECT_ROOT, 'harness', 'scenario', 'scenario-types.ts')).split('\\').join('/');
+  if (!importPath.startsWith('.')) importPath = `./${importPath}`;
+  writeFileSync(scenarioFile, writeScenarioSource(plan, importPath));
+  const replayScenario = await loadScenario(scenarioFile, { fixturesDir: config.fixturesDir });
+  const replay = await runExperiment({ scenario: replayScenario, config, target: embedded(replayScenario), evaluator, log });
+  const fidelity = compareFidelity(incident.traces, readTraceFile(join(replay.resultsDir, RUN_TRACES_FILE)).traces, { incident: exportFile });
+  replay.report.replayFidelity = fidelity;
+  writeReports(new RunResults(dirname(replay.resultsDir), replay.report.runId), replay.report);
+  const records = JSON.parse(readFileSync(join(original.resultsDir, 'faults.json'), 'utf8')) as FaultWindowRecord[];
+  return { scenario: name, original, exportFile, scenarioFile, plan, replay, fidelity, windows: measureWindows(records, plan), verdicts: { original: verdicts(original), replay: verdicts(replay) } };
+}
+
+/** One line per measurement, for logs and the closing note. */
+export function describeRoundTrip(r: RoundTrip): string[] {
+  const lines = [`${r.scenario}: original ${r.original.report.verdict}, replay ${r.replay.report.verdict}, fidelity ${r.fidelity.verdict}`];
+  for (const w of r.windows) lines.push(`  window ${w.name} on ${w.target}: original ${w.original.fromSec.toFixed(2)}–${w.original.toSec.toFixed(2)} s, replayed ${w.replayed ? `${w.replayed.type} ${w.replayed.fromSec.toFixed(2)}–${w.replayed.toSec.toFixed(2)} s (start ${w.startOffsetSec!.toFixed(2)} s, end ${w.endOffsetSec!.toFixed(2)} s)` : 'not found'}`);
+  for (const o of r.fidelity.operations.filter((x) => x.judged)) lines.push(`  p95 ${o.service} ${o.name}: ${o.incident.p95Ms?.toFixed(1)} → ${o.replay.p95Ms?.toFixed(1)} ms (${o.p95Diff === null ? '–' : `${(o.p95Diff * 100).toFixed(0)} %`}), KS ${o.ks?.toFixed(2)}`);
+  for (const e of r.fidelity.errors) lines.push(`  error spans ${e.window}: ${e.incident} → ${e.replay}`);
+  lines.push(`  verdicts original ${JSON.stringify(r.verdicts.original)} replay ${JSON.stringify(r.verdicts.replay)}`);
+  return lines;
+}

@@ -1,0 +1,34 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { hsiExperimentEvaluator } from '../../assertions/experiment-evaluator.ts';
+import { describeRoundTrip, roundTrip } from '../../harness/replay/round-trip.ts';
+import { testConfig } from './stack-helpers.ts';
+
+/**
+ * The replay round trip, fast representative (the six chaos scenarios run nightly in
+ * experiments/replay-round-trip.experiment.ts): chaos-detector-latency runs, its traces are
+ * exported to a file, a scenario is rebuilt from that file alone and run; the fault window
+ * lands within ±1 s, every judged operation's p95 within ±20 %, error spans per window within
+ * ±10 % (or 1), the same expectation verdicts, and the report holds the fidelity section.
+ */
+describe('hsi-chaos replay: round trip', () => {
+  it('chaos-detector-latency replays from its exported traces within the tolerances', { timeout: 420_000 }, async () => {
+    const r = await roundTrip('chaos-detector-latency', { config: testConfig(), evaluator: hsiExperimentEvaluator(), log: () => undefined });
+    const report = describeRoundTrip(r).join('\n');
+    process.stdout.write(`${report}\n`);
+    expect(r.original.report.verdict, report).toBe('passed');
+    expect(r.windows).toHaveLength(1);
+    const w = r.windows[0]!;
+    expect(w.replayed?.type, report).toBe('latency');
+    expect(Math.abs(w.startOffsetSec!), report).toBeLessThanOrEqual(1);
+    expect(Math.abs(w.endOffsetSec!), report).toBeLessThanOrEqual(1);
+    expect(r.fidelity.operations.filter((o) => !o.ok).map((o) => `${o.service} ${o.name} ${o.p95Diff}`), report).toEqual([]);
+    expect(r.fidelity.errors.filter((e) => !e.ok), report).toEqual([]);
+    expect(r.verdicts.replay, report).toEqual(r.verdicts.original);
+    const summary = JSON.parse(readFileSync(join(r.replay.resultsDir, 'summary.json'), 'utf8')) as { replayFidelity?: { verdict: string } };
+    expect(summary.replayFidelity?.verdict).toBe(r.fidelity.verdict);
+    expect(readFileSync(join(r.replay.resultsDir, 'report.html'), 'utf8')).toContain('id="replay-fidelity"');
+    expect(existsSync(r.exportFile)).toBe(true);
+  });
+});
