@@ -5,10 +5,9 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadStackConfig, type StackConfig } from '../config/stack-config.ts';
 import { ConfigError, ExitCode, HarnessError } from '../errors.ts';
 import { runExperiment, type ExperimentTarget } from '../experiment/experiment-runner.ts';
-import { resolveRunDir, runResultsOf } from '../report/compare.ts';
+import { resolveRunDir } from '../report/compare.ts';
 import { DEFAULT_FIDELITY_TOLERANCES, type FidelityTolerances, type ReplayFidelityView } from '../report/replay-fidelity.ts';
-import { writeReports } from '../report/write-reports.ts';
-import { compareFidelity } from '../replay/fidelity.ts';
+import { replayFidelityObserver } from '../replay/fidelity-observer.ts';
 import { readJaeger, readTraceFile, type TraceInput } from '../replay/input.ts';
 import { reconstruct, type ReplayPlan } from '../replay/reconstruct.ts';
 import { redactTraces } from '../replay/redact.ts';
@@ -165,7 +164,7 @@ function printFidelity(view: ReplayFidelityView): void {
   process.stdout.write(lines.join('\n'));
 }
 
-async function runReplay(plan: ReplayPlan, file: string, input: TraceInput, values: Record<string, string | boolean | string[] | undefined>, cfg: StackConfig, deps: CliDependencies): Promise<number> {
+async function runReplay(file: string, input: TraceInput, values: Record<string, string | boolean | string[] | undefined>, cfg: StackConfig, deps: CliDependencies): Promise<number> {
   const scenario = await loadScenario(file, { fixturesDir: cfg.fixturesDir, projectRoot: PROJECT_ROOT });
   const driver = typeof values['driver'] === 'string' ? values['driver'] : 'native';
   if (driver !== 'native' && driver !== 'k6') throw new ConfigError(`--driver must be native or k6 (got "${driver}")`);
@@ -177,14 +176,8 @@ async function runReplay(plan: ReplayPlan, file: string, input: TraceInput, valu
   const tol = tolerances(values);
   teardownOnUncaughtError();
   const runId = typeof values['run-id'] === 'string' ? values['run-id'] : undefined;
-  const outcome = await runExperiment({ scenario, config: cfg, target, evaluator: deps.evaluator, driver, log: logLine, ...(runId ? { runId } : {}) });
-  const replayTraces = join(outcome.resultsDir, RUN_TRACES_FILE);
-  if (existsSync(replayTraces)) {
-    outcome.report.replayFidelity = compareFidelity(input.traces, readTraceFile(replayTraces).traces, { incident: input.description, tolerances: tol });
-    writeReports(runResultsOf(outcome.resultsDir), outcome.report);
-  } else {
-    logLine(`no ${RUN_TRACES_FILE} in ${outcome.resultsDir}: the replay's traces were not collected, so no fidelity section`);
-  }
+  const observers = [replayFidelityObserver(input, tol)];
+  const outcome = await runExperiment({ scenario, config: cfg, target, evaluator: deps.evaluator, driver, log: logLine, observers, ...(runId ? { runId } : {}) });
   printExperiment(outcome.report, outcome.resultsDir);
   if (outcome.report.replayFidelity) printFidelity(outcome.report.replayFidelity);
   if (outcome.exitCode !== ExitCode.pass) return outcome.exitCode;
@@ -220,7 +213,7 @@ export async function cmdReplay(args: string[], deps: CliDependencies): Promise<
   writeFileSync(out, writeScenarioSource(plan, importPath));
   printPlan(plan, out);
   if (!values.run) return ExitCode.pass;
-  return runReplay(plan, out, input, values, cfg, deps);
+  return runReplay(out, input, values, cfg, deps);
 }
 
 export async function cmdTraces(args: string[]): Promise<number> {

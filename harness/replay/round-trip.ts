@@ -5,13 +5,11 @@ import type { StackConfig } from '../config/stack-config.ts';
 import type { ExperimentEvaluator } from '../experiment/evaluator.ts';
 import { runExperiment, type ExperimentOutcome } from '../experiment/experiment-runner.ts';
 import type { ReplayFidelityView } from '../report/replay-fidelity.ts';
-import { writeReports } from '../report/write-reports.ts';
-import { RunResults } from '../report/run-results.ts';
 import { loadScenario, PROJECT_ROOT } from '../scenario/load-scenario.ts';
 import type { Scenario } from '../scenario/scenario-types.ts';
 import { parseDefects } from '../stack/defects.ts';
 import { RUN_TRACES_FILE, toLegacyJson } from '../traces/legacy-export.ts';
-import { compareFidelity } from './fidelity.ts';
+import { replayFidelityObserver } from './fidelity-observer.ts';
 import { readTraceFile } from './input.ts';
 import { reconstruct, type ReplayPlan } from './reconstruct.ts';
 import { writeScenarioSource } from './scenario-writer.ts';
@@ -102,10 +100,9 @@ export async function roundTrip(name: string, options: RoundTripOptions): Promis
   if (!importPath.startsWith('.')) importPath = `./${importPath}`;
   writeFileSync(scenarioFile, writeScenarioSource(plan, importPath));
   const replayScenario = await loadScenario(scenarioFile, { fixturesDir: config.fixturesDir });
-  const replay = await runExperiment({ scenario: replayScenario, config, target: embedded(replayScenario), evaluator, log });
-  const fidelity = compareFidelity(incident.traces, readTraceFile(join(replay.resultsDir, RUN_TRACES_FILE)).traces, { incident: exportFile });
-  replay.report.replayFidelity = fidelity;
-  writeReports(new RunResults(dirname(replay.resultsDir), replay.report.runId), replay.report);
+  const replay = await runExperiment({ scenario: replayScenario, config, target: embedded(replayScenario), evaluator, log, observers: [replayFidelityObserver(incident)] });
+  const fidelity = replay.report.replayFidelity;
+  if (!fidelity) throw new Error(`${name}: the replay run ${replay.report.runId} has no fidelity section (${replay.report.errors.join('; ') || 'no traces collected'})`);
   const records = JSON.parse(readFileSync(join(original.resultsDir, 'faults.json'), 'utf8')) as FaultWindowRecord[];
   return { scenario: name, original, exportFile, scenarioFile, plan, replay, fidelity, windows: measureWindows(records, plan), verdicts: { original: verdicts(original), replay: verdicts(replay) } };
 }

@@ -1,0 +1,27 @@
+import { existsSync } from 'node:fs';
+import type { RunObserver } from '../experiment/run-session.ts';
+import type { FidelityTolerances } from '../report/replay-fidelity.ts';
+import { RUN_TRACES_FILE } from '../traces/legacy-export.ts';
+import type { TraceTree } from '../traces/span-model.ts';
+import { compareFidelity } from './fidelity.ts';
+import { readTraceFile } from './input.ts';
+
+/**
+ * The runner's hook for a replay: when the run finishes (before its reports are written), its
+ * traces (results/<run>/traces.json, kept by the evaluator after the drain) are compared with
+ * the incident's and the "replay fidelity" section is added to the report model.
+ */
+export function replayFidelityObserver(incident: { traces: readonly TraceTree[]; description: string }, tolerances?: Partial<FidelityTolerances>): RunObserver {
+  return {
+    name: 'replay fidelity',
+    onFinish(ctx) {
+      const file = ctx.results.path(RUN_TRACES_FILE);
+      if (!existsSync(file)) {
+        ctx.log(`replay fidelity: no ${RUN_TRACES_FILE} (the run's traces were not collected), no fidelity section`);
+        return;
+      }
+      ctx.model.replayFidelity = compareFidelity(incident.traces, readTraceFile(file).traces, { incident: incident.description, ...(tolerances ? { tolerances } : {}) });
+      ctx.log(`replay fidelity: ${ctx.model.replayFidelity.verdict}${ctx.model.replayFidelity.failures.length > 0 ? ` (${ctx.model.replayFidelity.failures.length} check(s) out of tolerance)` : ''}`);
+    },
+  };
+}
