@@ -56,6 +56,7 @@ const REPLAY_OPTIONS = {
   'tolerance-errors': { type: 'string' },
   'tolerance-window': { type: 'string' },
   'tolerance-load': { type: 'string' },
+  'strict-p95': { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
 
 
@@ -137,6 +138,7 @@ function tolerances(values: Record<string, string | boolean | string[] | undefin
     errorsRelative: numberFlag(str('tolerance-errors'), 'tolerance-errors', 0, 10) ?? DEFAULT_FIDELITY_TOLERANCES.errorsRelative,
     loadRelative: numberFlag(str('tolerance-load'), 'tolerance-load', 0, 10) ?? DEFAULT_FIDELITY_TOLERANCES.loadRelative,
     windowOffsetMs: windowMs ?? DEFAULT_FIDELITY_TOLERANCES.windowOffsetMs,
+    ksAlpha: values['strict-p95'] === true ? 0 : DEFAULT_FIDELITY_TOLERANCES.ksAlpha,
   };
 }
 

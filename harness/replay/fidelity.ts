@@ -11,7 +11,7 @@ import {
 import type { NormalizedSpan, TraceTree } from '../traces/span-model.ts';
 import { HOPS, isError, readIncident, type Incident } from './incident.ts';
 import { reconstructHopFaults, type ReconstructedFault } from './reconstruct-faults.ts';
-import { ksDistance, percentileOfSorted, relativeDiff, sortedCopy } from './stats.ts';
+import { ksCritical, ksDistance, percentileOfSorted, relativeDiff, sortedCopy } from './stats.ts';
 
 /**
  * How close a replay came to its incident, both read from traces the same way: per operation
@@ -67,8 +67,12 @@ export function compareOperations(incident: readonly NormalizedSpan[], replay: r
     const judged = x.length >= tol.minSpans && y.length >= tol.minSpans;
     const diff = relativeDiff(pi.p95Ms, pr.p95Ms);
     const absDiff = pi.p95Ms !== null && pr.p95Ms !== null ? Math.abs(pr.p95Ms - pi.p95Ms) : Number.POSITIVE_INFINITY;
-    const ok = !judged || (diff !== null && Math.abs(diff) <= tol.p95Relative) || absDiff <= tol.p95AbsoluteMs;
-    return { service, name, incident: pi, replay: pr, p95Diff: diff, ks: ksDistance(x, y), judged, ok };
+    const p95Ok = (diff !== null && Math.abs(diff) <= tol.p95Relative) || absDiff <= tol.p95AbsoluteMs;
+    const ks = ksDistance(x, y);
+    const critical = tol.ksAlpha > 0 && x.length > 0 && y.length > 0 ? ksCritical(x.length, y.length, tol.ksAlpha as 0.05 | 0.01) : null;
+    const indistinguishable = critical !== null && ks !== null && ks <= critical;
+    const ok = !judged || p95Ok || indistinguishable;
+    return { service, name, incident: pi, replay: pr, p95Diff: diff, p95Ok, ks, ksCritical: critical, judged, ok };
   });
 }
 
@@ -144,7 +148,7 @@ export function compareFidelity(incidentTraces: readonly TraceTree[], replayTrac
     ...(load.ok ? [] : [`load: ${load.replayUploads} uploads replayed for ${load.incidentUploads}`]),
     ...windows.filter((w) => !w.ok).map((w) => `fault window ${w.target} ${w.faultType}: ${w.incident && w.replay ? `start ${w.startOffsetSec!.toFixed(2)} s, end ${w.endOffsetSec!.toFixed(2)} s off` : w.incident ? 'not seen in the replay' : 'seen only in the replay'}`),
     ...errors.filter((e) => !e.ok).map((e) => `error spans ${e.window}: ${e.replay} in the replay, ${e.incident} in the incident`),
-    ...operations.filter((o) => !o.ok).map((o) => `${o.service} ${o.name}: p95 ${o.replay.p95Ms?.toFixed(1)} ms vs ${o.incident.p95Ms?.toFixed(1)} ms (${o.p95Diff === null ? '–' : `${(o.p95Diff * 100).toFixed(0)} %`})`),
+    ...operations.filter((o) => !o.ok).map((o) => `${o.service} ${o.name}: p95 ${o.replay.p95Ms?.toFixed(1)} ms vs ${o.incident.p95Ms?.toFixed(1)} ms (${o.p95Diff === null ? '–' : `${(o.p95Diff * 100).toFixed(0)} %`}, KS ${o.ks?.toFixed(2)} > ${o.ksCritical?.toFixed(2) ?? '–'})`),
   ];
   return { incident: options.incident, verdict: failures.length === 0 ? 'faithful' : 'unfaithful', failures, tolerances: tol, operations, windows, errors, load };
 }

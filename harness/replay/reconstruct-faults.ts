@@ -272,9 +272,28 @@ function latencyWindows(hop: HopName, calls: readonly HopCall[], options: FaultO
   return out;
 }
 
+/**
+ * A small latency window starting within a second of a large one's end on the same hop is that
+ * fault's recovery tail (the calls held by the toxic cross the link together when it goes): it
+ * is folded into the large one, not replayed as a fault of its own.
+ */
+function withoutRecoveryTails(windows: readonly ReconstructedFault[]): ReconstructedFault[] {
+  const out: ReconstructedFault[] = [];
+  for (const w of windows) {
+    const prev = out.at(-1);
+    const latency = (f: ReconstructedFault) => (f.fault.type === 'latency' ? f.fault.latency : Number.NaN);
+    if (prev && w.fromMs - prev.toMs < 1000 && latency(w) < 0.25 * latency(prev)) {
+      prev.evidence.basis += `; a ${latency(w)} ms tail of ${w.evidence.affected} calls right after it is its recovery, not a fault`;
+      continue;
+    }
+    out.push(w);
+  }
+  return out;
+}
+
 /** Every fault window of one hop, error windows first, then latency windows outside them. */
 export function reconstructHopFaults(hop: HopName, calls: readonly HopCall[], options: FaultOptions): ReconstructedFault[] {
   const sorted = [...calls].sort((a, b) => a.startMs - b.startMs);
   const errors = errorWindows(hop, sorted, options);
-  return [...errors, ...latencyWindows(hop, sorted, options, errors)];
+  return [...errors, ...withoutRecoveryTails(latencyWindows(hop, sorted, options, errors))];
 }

@@ -22,6 +22,8 @@ export interface Hint {
 }
 
 const sec = (ms: number, step = 0.5) => String(Math.max(step, Math.round(ms / 1000 / step) * step));
+/** A setting the observed lags exceed by up to one check interval: rounded down. */
+const secFloor = (ms: number, step = 0.5) => String(Math.max(step, Math.floor(ms / 1000 / step + 1e-9) * step));
 
 function spansNamed(spans: readonly NormalizedSpan[], name: string): NormalizedSpan[] {
   return spans.filter((s) => s.name === name);
@@ -50,14 +52,14 @@ function batchHints(spans: readonly NormalizedSpan[]): Hint[] {
   const windowLags = byReason('timeout').map((p) => p.startTimeMs - (opened.get(strAttr(p, 'batch_id') ?? '') ?? Number.NaN)).filter(Number.isFinite);
   if (windowLags.length > 0) {
     const min = Math.min(...windowLags);
-    out.push({ key: 'BATCH_WINDOW_SECONDS', scope: 'backend', value: sec(min), source: `${windowLags.length} batches closed on timeout ${(min / 1000).toFixed(1)}..${(Math.max(...windowLags) / 1000).toFixed(1)} s after they opened` });
+    out.push({ key: 'BATCH_WINDOW_SECONDS', scope: 'backend', value: secFloor(min), source: `${windowLags.length} batches closed on timeout ${(min / 1000).toFixed(1)}..${(Math.max(...windowLags) / 1000).toFixed(1)} s after they opened` });
     const spread = (percentile(windowLags, 90) ?? min) - min;
     out.push({ key: 'BATCH_CHECK_INTERVAL_SECONDS', scope: 'backend', value: sec(Math.min(5000, Math.max(500, spread))), source: `closes came up to ${(spread / 1000).toFixed(1)} s after the window (90th percentile)` });
   }
   const idleLags = byReason('idle').map((p) => p.startTimeMs - (lastAdd.get(strAttr(p, 'batch_id') ?? '') ?? Number.NaN)).filter(Number.isFinite);
   if (idleLags.length > 0) {
     const min = Math.min(...idleLags);
-    out.push({ key: 'BATCH_IDLE_TIMEOUT_SECONDS', scope: 'backend', value: sec(min), source: `${idleLags.length} batches closed idle ${(min / 1000).toFixed(1)} s or more after their last detection` });
+    out.push({ key: 'BATCH_IDLE_TIMEOUT_SECONDS', scope: 'backend', value: secFloor(min), source: `${idleLags.length} batches closed idle ${(min / 1000).toFixed(1)} s or more after their last detection` });
   }
   return out;
 }

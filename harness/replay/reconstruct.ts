@@ -87,7 +87,7 @@ function planFaults(incident: Incident, load: ReconstructedLoad, minInflationMs:
   return out.sort((a, b) => a.atMs - b.atMs);
 }
 
-/** errors (grace from how long errors outlasted the windows, errors required where failures were seen) and nothing-lost. */
+/** propagation (when the incident's context crossed the queues), errors (grace from how long errors outlasted the windows, errors required where failures were seen) and nothing-lost. */
 function expectationsFor(incident: Incident, faults: readonly PlannedFault[], load: ReconstructedLoad): Record<string, unknown>[] {
   const lastErrorEnd = Math.max(0, ...incident.allSpans.filter((s) => s.status.code === 'error').map((s) => s.startTimeMs + s.durationMs - load.t0Ms));
   const lastWindowEnd = Math.max(0, ...faults.map((f) => f.atMs + f.durationMs));
@@ -95,7 +95,9 @@ function expectationsFor(incident: Incident, faults: readonly PlannedFault[], lo
   const require = faults
     .filter((f) => f.evidence.errorKinds !== undefined && (f.target === 'detector' || f.target === 'llm'))
     .map((f) => ({ window: f.name, service: 'nemotron-backend', name: f.target === 'detector' ? 'yolo26_detection_request' : 'llm_inference', min: 1 }));
-  return [{ family: 'errors', graceMs, ...(require.length > 0 ? { require } : {}) }, { family: 'nothing-lost' }];
+  // Context kept across both queues in the incident: check the replay keeps it too.
+  const propagation = incident.linkedJoins > 0 && incident.stitchedJoins === 0 ? [{ family: 'propagation', hops: 'hsi' }] : [];
+  return [...propagation, { family: 'errors', graceMs, ...(require.length > 0 ? { require } : {}) }, { family: 'nothing-lost' }];
 }
 
 function samplingOf(incident: Incident, given: number | undefined): { value: number; source: string } {

@@ -43,6 +43,14 @@ export interface RoundTrip {
   verdicts: { original: Record<string, boolean>; replay: Record<string, boolean> };
 }
 
+/** The operations a fault acts on: the pipeline stages and the calls to each hop, judged strictly (p95 ±20 %). */
+export const HOP_OPERATIONS: readonly string[] = ['POST /api/cameras/{camera_id}/uploads', 'detection_processing', 'yolo26_detection_request', 'POST /detect', 'llm_inference', 'POST /completion'];
+
+/** Families of the original with the same verdict in the replay; extra families of the replay are not compared. */
+export function sameVerdicts(r: Pick<RoundTrip, 'verdicts'>): boolean {
+  return Object.entries(r.verdicts.original).every(([family, passed]) => r.verdicts.replay[family] === passed);
+}
+
 function embedded(scenario: Scenario) {
   return { kind: 'embedded' as const, defects: parseDefects(scenario.stack?.defects ?? []), backendEnv: scenario.stack?.backend ?? {}, detectorEnv: scenario.stack?.detector ?? {}, llmEnv: scenario.stack?.llm ?? {} };
 }
@@ -111,7 +119,9 @@ export async function roundTrip(name: string, options: RoundTripOptions): Promis
 export function describeRoundTrip(r: RoundTrip): string[] {
   const lines = [`${r.scenario}: original ${r.original.report.verdict}, replay ${r.replay.report.verdict}, fidelity ${r.fidelity.verdict}`];
   for (const w of r.windows) lines.push(`  window ${w.name} on ${w.target}: original ${w.original.fromSec.toFixed(2)}–${w.original.toSec.toFixed(2)} s, replayed ${w.replayed ? `${w.replayed.type} ${w.replayed.fromSec.toFixed(2)}–${w.replayed.toSec.toFixed(2)} s (start ${w.startOffsetSec!.toFixed(2)} s, end ${w.endOffsetSec!.toFixed(2)} s)` : 'not found'}`);
-  for (const o of r.fidelity.operations.filter((x) => x.judged)) lines.push(`  p95 ${o.service} ${o.name}: ${o.incident.p95Ms?.toFixed(1)} → ${o.replay.p95Ms?.toFixed(1)} ms (${o.p95Diff === null ? '–' : `${(o.p95Diff * 100).toFixed(0)} %`}), KS ${o.ks?.toFixed(2)}`);
+  for (const o of r.fidelity.operations.filter((x) => x.judged)) {
+    lines.push(`  p95 ${o.service} ${o.name}: ${o.incident.p95Ms?.toFixed(1)} → ${o.replay.p95Ms?.toFixed(1)} ms (${o.p95Diff === null ? '–' : `${(o.p95Diff * 100).toFixed(0)} %`}${o.p95Ok ? '' : ' OUT'}), KS ${o.ks?.toFixed(2)} / ${o.ksCritical?.toFixed(2) ?? '–'}, n ${o.incident.count}/${o.replay.count}`);
+  }
   for (const e of r.fidelity.errors) lines.push(`  error spans ${e.window}: ${e.incident} → ${e.replay}`);
   lines.push(`  verdicts original ${JSON.stringify(r.verdicts.original)} replay ${JSON.stringify(r.verdicts.replay)}`);
   return lines;
