@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { hsiExperimentEvaluator } from '../assertions/experiment-evaluator.ts';
 import { loadStackConfig } from '../harness/config/stack-config.ts';
-import { describeRoundTrip, HOP_OPERATIONS, roundTrip, sameVerdicts } from '../harness/replay/round-trip.ts';
+import { describeRoundTrip, roundTrip, sameVerdicts, strictHopFailures } from '../harness/replay/round-trip.ts';
 
 const config = loadStackConfig({ projectRoot: new URL('..', import.meta.url).pathname });
 const CHAOS = ['chaos-detector-latency', 'chaos-detector-down', 'chaos-llm-timeout', 'chaos-redis-reset', 'chaos-postgres-bandwidth', 'chaos-llm-503-burst'];
@@ -23,7 +23,7 @@ describe.each(CHAOS)('nightly replay round trip: %s', (name) => {
       expect(Math.abs(w.startOffsetSec!), `${w.name} start`).toBeLessThanOrEqual(1);
       expect(Math.abs(w.endOffsetSec!), `${w.name} end`).toBeLessThanOrEqual(1);
     }
-    expect(r.fidelity.operations.filter((o) => o.judged && HOP_OPERATIONS.includes(o.name) && !o.p95Ok).map((o) => `${o.name} ${o.p95Diff}`)).toEqual([]);
+    expect(strictHopFailures(r)).toEqual([]);
     expect(r.fidelity.operations.filter((o) => !o.ok).map((o) => `${o.name} ${o.p95Diff}`)).toEqual([]);
     expect(r.fidelity.errors.filter((e) => !e.ok)).toEqual([]);
     expect(sameVerdicts(r), JSON.stringify(r.verdicts)).toBe(true);

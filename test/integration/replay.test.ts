@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hsiExperimentEvaluator } from '../../assertions/experiment-evaluator.ts';
-import { describeRoundTrip, HOP_OPERATIONS, roundTrip, sameVerdicts } from '../../harness/replay/round-trip.ts';
+import { describeRoundTrip, roundTrip, sameVerdicts, strictHopFailures } from '../../harness/replay/round-trip.ts';
 import { testConfig } from './stack-helpers.ts';
 
 /**
@@ -24,7 +24,7 @@ describe('hsi-chaos replay: round trip', () => {
     expect(Math.abs(w.startOffsetSec!), report).toBeLessThanOrEqual(1);
     expect(Math.abs(w.endOffsetSec!), report).toBeLessThanOrEqual(1);
     // Strict ±20 % on the operations the fault acts on; the fidelity verdict (KS-guarded) on all.
-    expect(r.fidelity.operations.filter((o) => o.judged && HOP_OPERATIONS.includes(o.name) && !o.p95Ok).map((o) => `${o.name} ${o.p95Diff}`), report).toEqual([]);
+    expect(strictHopFailures(r), report).toEqual([]);
     expect(r.fidelity.operations.filter((o) => !o.ok).map((o) => `${o.service} ${o.name} ${o.p95Diff}`), report).toEqual([]);
     expect(r.fidelity.errors.filter((e) => !e.ok), report).toEqual([]);
     expect(sameVerdicts(r), report).toBe(true);
