@@ -18,7 +18,8 @@ import { mad, median, percentile } from './stats.ts';
  * (the network part, when the callee is instrumented) or its duration alone; the baseline is
  * the lower quartile of the hop's delays (the quiet periods). Calls more than
  * max(minInflationMs, 6 × MAD of the quiet half) above it are inflated; runs of at least three
- * inflated calls (one normal call inside a run is tolerated) are windows. The latency is the
+ * inflated calls from three different traces (one normal call inside a run is tolerated) are
+ * windows. The latency is the
  * median inflation, the jitter Toxiproxy's ± from the 5th..95th percentile spread. Toxiproxy
  * flushes held data when a latency toxic is removed, so a last call that was held for less than
  * the full latency ends at the removal: that end is taken as exact. For PostgreSQL and Redis,
@@ -233,7 +234,9 @@ function latencyWindows(hop: HopName, calls: readonly HopCall[], options: FaultO
   const out: ReconstructedFault[] = [];
   for (const [a, b] of inflatedRuns(flags)) {
     const window = good.slice(a, b + 1).filter((c) => delayOf(c) > threshold);
-    if (window.length < 3) continue;
+    // At least three slow calls from three different traces: one job stalled by the machine
+    // (a pause, a busy core) slows several of its own calls in a row, and that is no fault.
+    if (window.length < 3 || new Set(window.map((c) => c.traceId)).size < 3) continue;
     const { fault, basis } = latencyFault(hop, window, baseline);
     const first = window[0]!;
     const last = window.at(-1)!;
