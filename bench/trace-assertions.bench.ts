@@ -5,7 +5,7 @@
  *   node --expose-gc bench/trace-assertions.bench.ts [--traces 4000] [--batch 200] [--concurrency 16]
  *                                                    [--rounds 3] [--memory-passes 3] [--max-seconds 600]
  *
- * 1. starts Jaeger (`hsi-chaos/jaeger:2.13.0`, in-memory storage) through JaegerContainer, with the
+ * 1. starts Jaeger (the local `hsi-chaos/jaeger:2.13.0-slim` image, in-memory storage) through JaegerContainer, with the
  *    harness's labels (managed, run id `bench-<random>`, owner pid/host, not detached); it is
  *    removed at the end, on error, on Ctrl-C/SIGTERM and when the time bound is hit;
  * 2. loads it with N synthetic HSI upload traces over OTLP/HTTP JSON (`/v1/traces`, B traces per
@@ -40,6 +40,7 @@ import { checkTracePresence } from '../assertions/sampling/presence.ts';
 import { checkSpanTree } from '../assertions/span-tree/evaluate.ts';
 import { ownerLabels, removeRun } from '../harness/stack/cleanup.ts';
 import { hsiLabels } from '../harness/stack/containers/container-hardening.ts';
+import { localImages } from '../harness/stack/images/image-refs.ts';
 import { registerTeardown, runTeardown } from '../harness/stack/teardown.ts';
 import { JaegerQueryClient } from '../harness/traces/jaeger-client.ts';
 import { parseV3Traces } from '../harness/traces/jaeger-schemas.ts';
@@ -49,7 +50,7 @@ import { buildTraceTree, type TraceTree } from '../harness/traces/span-model.ts'
 process.env['TESTCONTAINERS_RYUK_DISABLED'] = 'true';
 process.env['TESTCONTAINERS_HOST_OVERRIDE'] ??= '127.0.0.1';
 
-const IMAGE = 'hsi-chaos/jaeger:2.13.0';
+const IMAGE = localImages().jaeger;
 const SPANS_PER_TRACE = 12;
 const CHUNK = 1000;
 
@@ -417,7 +418,7 @@ async function main(): Promise<void> {
   const completeCheck = stage(() => assessCompleteness(built.value, completeness));
   const breakdown = [
     ['JSON.parse', parsed.us],
-    ['zod + normalize (parseV3Traces)', normalized.us],
+    ['validate + normalize (parseV3Traces)', normalized.us],
     ['buildTraceTree', built.us],
     ['checkSpanTree', treeCheck.us],
     ['checkHops', hopCheck.us],

@@ -36,8 +36,15 @@ export const StackConfigSchema = z
     gpu: z.enum(['auto', 'on', 'off']).default('auto'),
     fixturesDir: z.string().min(1).default('fixtures/images'),
     resultsDir: z.string().min(1).default('results'),
-    /** Build caches (rootfs, Go builds); default ~/.cache/hsi-chaos. */
+    /** Build caches (rootfs, Go build and module caches, logs); default ~/.cache/hsi-chaos. */
     cacheDir: z.string().min(1).optional(),
+    /** Name prefix of locally built images; another prefix builds an independent set beside the default one. */
+    localImagePrefix: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9._\/-]*$/, 'lowercase letters, digits, ".", "_", "-" and "/" (a docker repository prefix)')
+      .default('hsi-chaos'),
+    /** Debian archive for debootstrap; default: the machine's apt sources (/etc/apt). */
+    debianMirror: z.url({ protocol: /^(https?|file)$/, error: 'expected an http(s):// or file:// URL of a Debian archive' }).optional(),
     /** Install and start Debian's docker.io when no engine answers (root on Debian only). */
     dockerBootstrap: z.boolean().default(true),
     /** OTel batch delay in the reference stack; the contract says 2000 ms, tests want less. */
@@ -91,6 +98,7 @@ export function loadStackConfig(options: LoadStackConfigOptions): StackConfig {
   }
   const fromEnv: Record<string, unknown> = {};
   if (env['HSI_CHAOS_IMAGE_MODE'] !== undefined) fromEnv['imageMode'] = env['HSI_CHAOS_IMAGE_MODE'];
+  if (env['HSI_CHAOS_DEBIAN_MIRROR'] !== undefined) fromEnv['debianMirror'] = env['HSI_CHAOS_DEBIAN_MIRROR'];
   const merged = { ...raw, ...fromEnv, ...(options.overrides ?? {}) };
   const parsed = parseOrThrow(StackConfigSchema, merged, source ?? 'stack config');
   const abs = (p: string): string => (isAbsolute(p) ? p : resolve(options.projectRoot, p));

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { describeIssue } from '../config/validation.ts';
 import { HarnessError } from '../errors.ts';
+import { fastSpansFromV3 } from './otlp-fast-path.ts';
 import { normalizeSpanId, normalizeTraceId, type AttributeValue, type Attributes, type NormalizedSpan, type SpanEvent, type SpanKind, type SpanLink, type SpanStatus, type StatusCode } from './span-model.ts';
 
 /**
@@ -253,9 +254,13 @@ export function spansFromV3(response: V3TracesResponse): NormalizedSpan[] {
   return spans;
 }
 
-/** Validates an api/v3 traces answer and converts it; `source` names it in errors. */
+/**
+ * Validates an api/v3 traces answer and converts it; `source` names it in errors. The common
+ * shape goes through the one-pass checker of otlp-fast-path.ts; everything else through the
+ * schema, which converts what it accepts and names the field that failed.
+ */
 export function parseV3Traces(value: unknown, source = 'Jaeger api/v3 traces answer'): NormalizedSpan[] {
-  return spansFromV3(parseJaegerJson(v3TracesResponseSchema, value, source));
+  return fastSpansFromV3(value) ?? spansFromV3(parseJaegerJson(v3TracesResponseSchema, value, source));
 }
 
 // ---------------------------------------------------------------- legacy JSON (Jaeger 1.x UI API)

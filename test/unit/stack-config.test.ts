@@ -14,7 +14,7 @@ describe('stack config', () => {
     const cfg = loadStackConfig({ projectRoot: dir, env: {} });
     expect(cfg.imageMode).toBe('local');
     expect(cfg.fixturesDir).toBe(join(dir, 'fixtures/images'));
-    expect(stackImages(cfg).jaeger).toBe('hsi-chaos/jaeger:2.13.0');
+    expect(stackImages(cfg).jaeger).toBe('hsi-chaos/jaeger:2.13.0-slim');
   });
 
   it('maps registry mode to upstream images, overridable per image', () => {

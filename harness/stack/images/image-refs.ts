@@ -23,10 +23,12 @@ export interface StackImages {
   detectorReal: string;
 }
 
-/** Pinned versions of what `images build` makes from source. */
+/**
+ * Pinned versions of what `images build` makes from source. The Debian mirror is not pinned:
+ * it comes from the `debianMirror` setting or the machine's apt sources (apt-mirror.ts).
+ */
 export const PINNED = {
   debianSuite: 'bookworm',
-  debianMirror: 'http://deb.debian.org/debian',
   /** Jaeger publishes each release twice: v1.76.0 is the v2.13.0 binary under a v1 module path. */
   jaegerModuleVersion: 'v1.76.0',
   jaegerVersion: '2.13.0',
@@ -50,23 +52,38 @@ export function llamaServerImage(preset: LlmPresetName): string {
   return `hsi-chaos/llama-server:${PINNED.llamaCppVersion}-${preset}`;
 }
 
-export const LOCAL_IMAGES: Omit<StackImages, 'llmReal' | 'detectorReal'> & { base: string; node: string } = {
-  base: `hsi-chaos/debian:${PINNED.debianSuite}`,
-  postgres: `hsi-chaos/postgres:15-${PINNED.debianSuite}`,
-  redis: `hsi-chaos/redis:7-${PINNED.debianSuite}`,
-  jaeger: `hsi-chaos/jaeger:${PINNED.jaegerVersion}`,
-  toxiproxy: `hsi-chaos/toxiproxy:${PINNED.toxiproxyVersion.slice(1)}`,
-  node: `hsi-chaos/node:${PINNED.nodeVersion}`,
-  referenceStack: `hsi-chaos/reference-stack-emulated:dev-${CHECKOUT_TAG}`,
-};
+/** The default name prefix of locally built images (`localImagePrefix` in the config). */
+export const DEFAULT_IMAGE_PREFIX = 'hsi-chaos';
 
-export function stackImages(config: Pick<StackConfig, 'imageMode' | 'registryImages' | 'realAi'>): StackImages {
+export type LocalImages = Omit<StackImages, 'llmReal' | 'detectorReal'> & { base: string; node: string };
+
+/**
+ * The emulated stack's local images under a name prefix: `hsi-chaos/…` normally; another prefix
+ * builds a second, independent set beside it (e.g. to time a cold build without touching the
+ * images others use). Jaeger is the slim distribution (jaeger-slim.ts), tagged apart from a full build.
+ */
+export function localImages(prefix: string = DEFAULT_IMAGE_PREFIX): LocalImages {
+  return {
+    base: `${prefix}/debian:${PINNED.debianSuite}`,
+    postgres: `${prefix}/postgres:15-${PINNED.debianSuite}`,
+    redis: `${prefix}/redis:7-${PINNED.debianSuite}`,
+    jaeger: `${prefix}/jaeger:${PINNED.jaegerVersion}-slim`,
+    toxiproxy: `${prefix}/toxiproxy:${PINNED.toxiproxyVersion.slice(1)}`,
+    node: `${prefix}/node:${PINNED.nodeVersion}`,
+    referenceStack: `${prefix}/reference-stack-emulated:dev-${CHECKOUT_TAG}`,
+  };
+}
+
+/** The default set (the real inference images build FROM its node image). */
+export const LOCAL_IMAGES: LocalImages = localImages();
+
+export function stackImages(config: Pick<StackConfig, 'imageMode' | 'registryImages' | 'realAi' | 'localImagePrefix'>): StackImages {
   // A per-service engine image (realAi.llmImage / detectorImage) wins in both modes.
   const engines = (fallback: Pick<StackImages, 'llmReal' | 'detectorReal'>) => ({
     llmReal: config.realAi.llmImage ?? fallback.llmReal,
     detectorReal: config.realAi.detectorImage ?? fallback.detectorReal,
   });
   if (config.imageMode === 'registry') return { ...config.registryImages, ...engines(config.registryImages) };
-  const { base: _base, node: _node, ...images } = LOCAL_IMAGES;
+  const { base: _base, node: _node, ...images } = localImages(config.localImagePrefix);
   return { ...images, ...engines({ llmReal: llamaServerImage(config.realAi.llmPreset), detectorReal: REAL_AI_IMAGES.detectorReal }) };
 }

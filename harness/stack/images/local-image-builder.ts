@@ -1,17 +1,22 @@
 import { createHash } from 'node:crypto';
-import { copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HarnessError } from '../../errors.ts';
 import { commandExists, run, runChecked } from '../../util/exec.ts';
-import { LOCAL_IMAGES, PINNED } from './image-refs.ts';
+import { debianMirror } from './apt-mirror.ts';
+import { BuildLock } from './build-lock.ts';
+import { DEFAULT_IMAGE_PREFIX, localImages, PINNED, type LocalImages } from './image-refs.ts';
+import { SLIM_CONFIG_FILE, slimInputs, writeSlimModule } from './jaeger-slim.ts';
 
 /**
  * Builds every image of the stack offline (no registry is reachable on our machines):
- * a Debian base from debootstrap, PostgreSQL and Redis from Debian packages, Jaeger and
- * Toxiproxy compiled from source through the Go module proxy, Node 24 from the npm
- * package `node`, and the reference stack bundled by esbuild.
+ * a Debian base from debootstrap (the mirror from the machine's apt sources), PostgreSQL and
+ * Redis from Debian packages, Jaeger (a slim distribution, jaeger-slim.ts) and Toxiproxy
+ * compiled from source through the Go module proxy, Node 24 from the npm package `node`, and
+ * the reference stack bundled by esbuild. The Go builds start at once, beside debootstrap;
+ * their build and module caches live in the cache dir, so a rebuild compiles only what changed.
  * Each image carries a label with the hash of its inputs; a matching label skips the build.
  */
 export const INPUTS_LABEL = 'hsi-chaos.inputs-hash';
@@ -23,6 +28,10 @@ export interface BuildImagesOptions {
   cacheDir: string;
   force?: boolean;
   log?: (line: string) => void;
+  /** Name prefix of the emulated stack's images (default hsi-chaos): another prefix builds an independent set. */
+  imagePrefix?: string;
+  /** Debian archive for debootstrap; default: HSI_CHAOS_DEBIAN_MIRROR, else the machine's apt sources. */
+  debianMirror?: string;
 }
 
 export interface ImageBuildReport {
@@ -32,13 +41,9 @@ export interface ImageBuildReport {
   logFile?: string;
 }
 
-type Key = keyof typeof LOCAL_IMAGES;
-/** An image this build makes: a LOCAL_IMAGES key, or a subclass's own image by its reference. */
+type Key = keyof LocalImages;
+/** An image this build makes: a key of the emulated stack's images, or a subclass's own image by its reference. */
 export type ImageTarget = Key | { ref: string; name: string };
-
-function targetRef(target: ImageTarget): string {
-  return typeof target === 'string' ? LOCAL_IMAGES[target] : target.ref;
-}
 
 function targetName(target: ImageTarget): string {
   return typeof target === 'string' ? target : target.name;
@@ -62,43 +67,77 @@ async function imageInputsHash(ref: string): Promise<string | undefined> {
 
 export class LocalImageBuild {
   protected readonly reports: ImageBuildReport[] = [];
-  private readonly hashes = new Map<string, string>();
   protected readonly opts: BuildImagesOptions;
   protected readonly log: (line: string) => void;
+  protected readonly images: LocalImages;
 
   constructor(opts: BuildImagesOptions) {
     this.opts = opts;
     this.log = opts.log ?? (() => {});
+    this.images = localImages(opts.imagePrefix ?? DEFAULT_IMAGE_PREFIX);
     mkdirSync(this.dir('logs'), { recursive: true });
+  }
+
+  private targetRef(target: ImageTarget): string {
+    return typeof target === 'string' ? this.images[target] : target.ref;
+  }
+
+  /** The Debian archive: the configured one, else HSI_CHAOS_DEBIAN_MIRROR, else the machine's apt sources. */
+  protected debianMirror(): string {
+    if (this.opts.debianMirror !== undefined) return this.opts.debianMirror;
+    try {
+      return debianMirror();
+    } catch (error) {
+      throw new HarnessError(`${(error as Error).message}, or "debianMirror" in hsi-chaos.config.json`);
+    }
+  }
+
+  protected hashFor(target: ImageTarget, inputs: string): string {
+    return sha256(RECIPE_VERSION, targetName(target), inputs);
   }
 
   dir(...parts: string[]): string {
     return join(this.opts.cacheDir, ...parts);
   }
 
-  /** Runs `make` only when the image is missing or its inputs changed. */
+  /**
+   * Runs `make` only when the image is missing or its inputs changed, holding the image's
+   * build lock (build-lock.ts): a build that waited finds the image made by the other one.
+   */
   protected async ensure(target: ImageTarget, inputs: string, make: (hash: string, logFile: string) => Promise<void>): Promise<string> {
-    const ref = targetRef(target);
-    const key = targetName(target);
-    const hash = sha256(RECIPE_VERSION, key, inputs);
-    this.hashes.set(key, hash);
-    const started = Date.now();
+    const ref = this.targetRef(target);
+    const hash = this.hashFor(target, inputs);
     if (!this.opts.force && (await imageInputsHash(ref)) === hash) {
       this.reports.push({ image: ref, action: 'up-to-date', seconds: 0 });
       return hash;
     }
-    const logFile = this.dir('logs', `${key}.log`);
+    const lock = await BuildLock.acquire(this.dir('locks'), targetName(target), { onWait: (owner) => this.log(`image ${ref}: waiting for ${owner}, which is building it`) });
+    try {
+      if (!this.opts.force && (await imageInputsHash(ref)) === hash) {
+        this.reports.push({ image: ref, action: 'up-to-date', seconds: 0 });
+        return hash;
+      }
+      await this.make(ref, hash, make, this.dir('logs', `${targetName(target)}.log`));
+    } finally {
+      lock.release();
+    }
+    return hash;
+  }
+
+  private async make(ref: string, hash: string, make: (hash: string, logFile: string) => Promise<void>, logFile: string): Promise<void> {
+    const started = Date.now();
     rmSync(logFile, { force: true });
     this.log(`image ${ref}: building (log: ${logFile})`);
     try {
       await make(hash, logFile);
     } catch (error) {
+      // A failed image this one waited for (the base) has already said so.
+      if (error instanceof HarnessError) throw error;
       throw new HarnessError(`building image ${ref} failed: ${(error as Error).message.split('\n')[0]}; see ${logFile}`, 1);
     }
     const seconds = Math.round((Date.now() - started) / 100) / 10;
     this.log(`image ${ref}: built in ${seconds} s`);
     this.reports.push({ image: ref, action: 'built', seconds, logFile });
-    return hash;
   }
 
   protected async logged(logFile: string, command: string, args: string[], cwd?: string, env?: NodeJS.ProcessEnv): Promise<void> {
@@ -131,24 +170,20 @@ export class LocalImageBuild {
     await this.logged(
       logFile,
       'docker',
-      ['build', '--label', `${INPUTS_LABEL}=${hash}`, '--label', 'hsi-chaos.image=true', '-t', targetRef(target), context],
+      ['build', '--label', `${INPUTS_LABEL}=${hash}`, '--label', 'hsi-chaos.image=true', '-t', this.targetRef(target), context],
       context,
       // The classic builder needs no buildx plugin, which Debian's docker.io lacks.
       { ...process.env, DOCKER_BUILDKIT: '0' },
     );
   }
 
-  async base(): Promise<string> {
-    const mirror = process.env['HSI_CHAOS_DEBIAN_MIRROR'] ?? PINNED.debianMirror;
-    const inputs = `debootstrap minbase ${PINNED.debianSuite} ${mirror} ca-certificates`;
-    return this.ensure('base', inputs, async (hash, logFile) => {
-      if (!(await commandExists('debootstrap'))) {
-        if (typeof process.getuid === 'function' && process.getuid() === 0 && existsSync('/etc/debian_version')) {
-          await this.logged(logFile, 'apt-get', ['install', '-y', '-qq', 'debootstrap'], undefined, { ...process.env, DEBIAN_FRONTEND: 'noninteractive' });
-        } else {
-          throw new Error('debootstrap is not installed (apt-get install debootstrap), or use imageMode "registry"');
-        }
-      }
+  static baseInputs(mirror: string): string {
+    return `debootstrap minbase ${PINNED.debianSuite} ${mirror} ca-certificates`;
+  }
+
+  async base(mirror: string): Promise<string> {
+    return this.ensure('base', LocalImageBuild.baseInputs(mirror), async (hash, logFile) => {
+      await this.ensureDebootstrap(logFile);
       const rootfs = this.dir('rootfs', PINNED.debianSuite);
       rmSync(rootfs, { recursive: true, force: true });
       mkdirSync(dirname(rootfs), { recursive: true });
@@ -165,16 +200,25 @@ export class LocalImageBuild {
         '--change', 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
         '--change', 'CMD ["bash"]',
         tar,
-        LOCAL_IMAGES.base,
+        this.images.base,
       ]);
       rmSync(rootfs, { recursive: true, force: true });
       rmSync(tar, { force: true });
     });
   }
 
+  protected async ensureDebootstrap(logFile: string): Promise<void> {
+    if (await commandExists('debootstrap')) return;
+    if (typeof process.getuid === 'function' && process.getuid() === 0 && existsSync('/etc/debian_version')) {
+      await this.logged(logFile, 'apt-get', ['install', '-y', '-qq', 'debootstrap'], undefined, { ...process.env, DEBIAN_FRONTEND: 'noninteractive' });
+    } else {
+      throw new Error('debootstrap is not installed (apt-get install debootstrap), or use imageMode "registry"');
+    }
+  }
+
   async postgres(baseHash: string): Promise<void> {
     const entrypoint = readFileSync(join(HERE, 'postgres-entrypoint.sh'));
-    const dockerfile = `FROM ${LOCAL_IMAGES.base}
+    const dockerfile = `FROM ${this.images.base}
 RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-15 && rm -rf /var/lib/apt/lists/*
 ENV PATH=/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin PGDATA=/var/lib/postgresql/data
 COPY postgres-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
@@ -190,7 +234,7 @@ CMD ["postgres"]
   }
 
   async redis(baseHash: string): Promise<void> {
-    const dockerfile = `FROM ${LOCAL_IMAGES.base}
+    const dockerfile = `FROM ${this.images.base}
 RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server && rm -rf /var/lib/apt/lists/*
 EXPOSE 6379
 CMD ["redis-server", "--protected-mode", "no"]
@@ -198,63 +242,71 @@ CMD ["redis-server", "--protected-mode", "no"]
     await this.ensure('redis', sha256(baseHash, dockerfile), (hash, logFile) => this.dockerBuild('redis', hash, logFile, dockerfile));
   }
 
-  /** Static Go binaries, built on the host so the Go build cache serves later builds. */
-  private async goBinary(name: string, logFile: string, build: (out: string, env: NodeJS.ProcessEnv) => Promise<void>): Promise<string> {
+  /**
+   * Static Go binaries, built on the host. The build and module caches live in the cache dir
+   * (GOCACHE, GOMODCACHE; modules kept writable so the dir can be deleted), so a rebuild after
+   * a recipe change compiles only what changed.
+   */
+  private async goBinary(name: string, build: (out: string, env: NodeJS.ProcessEnv) => Promise<void>): Promise<string> {
     if (!(await commandExists('go'))) {
       throw new Error('the Go toolchain (go >= 1.24) is needed to build Jaeger and Toxiproxy from source; install it, or use imageMode "registry"');
     }
     const out = this.dir('bin', name);
     mkdirSync(dirname(out), { recursive: true });
-    const env = { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-buildvcs=false -mod=mod' };
+    const env = {
+      ...process.env,
+      CGO_ENABLED: '0',
+      GOCACHE: this.dir('go', 'build-cache'),
+      GOMODCACHE: this.dir('go', 'mod'),
+      GOFLAGS: '-buildvcs=false -modcacherw',
+    };
     await build(out, env);
     return out;
   }
 
-  async jaeger(baseHash: string): Promise<void> {
-    const dockerfile = `FROM ${LOCAL_IMAGES.base}
+  async jaeger(baseHash: string, baseReady: Promise<unknown>): Promise<void> {
+    const dockerfile = `FROM ${this.images.base}
 COPY jaeger /usr/local/bin/jaeger
+COPY config.yaml /etc/jaeger/config.yaml
 # The v2 binary binds localhost unless told otherwise; nothing could reach it in a container.
 ENV JAEGER_LISTEN_HOST=0.0.0.0
-EXPOSE 4317 4318 16686 5778 13133
+EXPOSE 4317 4318 16686 5778
 ENTRYPOINT ["/usr/local/bin/jaeger"]
+CMD ["--config", "/etc/jaeger/config.yaml"]
 `;
-    await this.ensure('jaeger', sha256(baseHash, dockerfile, PINNED.jaegerModuleVersion), async (hash, logFile) => {
-      const binary = await this.goBinary(`jaeger-${PINNED.jaegerVersion}`, logFile, async (out, env) => {
-        // Jaeger's go.mod has a replace directive, which `go install pkg@version` refuses:
-        // build inside a small local module carrying the same replace and Jaeger's own go.sum.
-        const mod = this.dir('go', 'jaeger-build');
-        rmSync(mod, { recursive: true, force: true });
-        mkdirSync(mod, { recursive: true });
-        const download = await runChecked('go', ['mod', 'download', '-json', `github.com/jaegertracing/jaeger@${PINNED.jaegerModuleVersion}`], { cwd: mod, env: { ...env, GOFLAGS: '-buildvcs=false' } });
-        const info = JSON.parse(download.stdout) as { Dir?: string };
-        if (info.Dir === undefined) throw new Error('go mod download gave no module directory for Jaeger');
-        const upstreamMod = readFileSync(join(info.Dir, 'go.mod'), 'utf8');
-        const replaces = upstreamMod.split('\n').filter((line) => line.startsWith('replace ')).join('\n');
-        const goLine = upstreamMod.split('\n').find((line) => line.startsWith('go ')) ?? 'go 1.24';
-        writeFileSync(join(mod, 'go.mod'), `module hsichaos.local/jaegerbuild\n\n${goLine}\n\nrequire github.com/jaegertracing/jaeger ${PINNED.jaegerModuleVersion}\n\n${replaces}\n`);
-        copyFileSync(join(info.Dir, 'go.sum'), join(mod, 'go.sum'));
-        chmodSync(join(mod, 'go.sum'), 0o644);
-        await this.logged(logFile, 'go', ['get', `github.com/jaegertracing/jaeger/cmd/jaeger@${PINNED.jaegerModuleVersion}`], mod, env);
-        await this.logged(logFile, 'go', ['build', '-trimpath', '-ldflags=-s -w', '-o', out, 'github.com/jaegertracing/jaeger/cmd/jaeger'], mod, env);
+    const inputs = sha256(baseHash, dockerfile, PINNED.jaegerModuleVersion, ...slimInputs());
+    await this.ensure('jaeger', inputs, async (hash, logFile) => {
+      const binary = await this.goBinary(`jaeger-slim-${PINNED.jaegerVersion}`, async (out, env) => {
+        const module = `github.com/jaegertracing/jaeger@${PINNED.jaegerModuleVersion}`;
+        const empty = this.dir('go', 'empty');
+        mkdirSync(empty, { recursive: true });
+        const download = await runChecked('go', ['mod', 'download', '-json', module], { cwd: empty, env });
+        const info = JSON.parse(download.stdout) as { Dir?: unknown };
+        if (typeof info.Dir !== 'string') throw new Error(`go mod download gave no module directory for ${module}`);
+        const mod = this.dir('go', 'jaeger-slim');
+        writeSlimModule(mod, info.Dir, PINNED.jaegerModuleVersion);
+        await this.logged(logFile, 'go', ['build', '-mod=mod', '-trimpath', '-ldflags=-s -w', '-o', out, 'github.com/jaegertracing/jaeger/cmd/jaeger'], mod, env);
       });
-      await this.dockerBuild('jaeger', hash, logFile, dockerfile, {}, { jaeger: binary });
+      await baseReady;
+      await this.dockerBuild('jaeger', hash, logFile, dockerfile, { 'config.yaml': readFileSync(SLIM_CONFIG_FILE) }, { jaeger: binary });
     });
   }
 
-  async toxiproxy(baseHash: string): Promise<void> {
-    const dockerfile = `FROM ${LOCAL_IMAGES.base}
+  async toxiproxy(baseHash: string, baseReady: Promise<unknown>): Promise<void> {
+    const dockerfile = `FROM ${this.images.base}
 COPY toxiproxy-server /usr/local/bin/toxiproxy-server
 EXPOSE 8474
 ENTRYPOINT ["/usr/local/bin/toxiproxy-server"]
 CMD ["-host=0.0.0.0"]
 `;
     await this.ensure('toxiproxy', sha256(baseHash, dockerfile, PINNED.toxiproxyVersion), async (hash, logFile) => {
-      const binary = await this.goBinary(`toxiproxy-${PINNED.toxiproxyVersion}`, logFile, async (out, env) => {
+      const binary = await this.goBinary(`toxiproxy-${PINNED.toxiproxyVersion}`, async (out, env) => {
         const gobin = this.dir('go', 'toxiproxy-bin');
         mkdirSync(gobin, { recursive: true });
-        await this.logged(logFile, 'go', ['install', `-ldflags=-s -w -X github.com/Shopify/toxiproxy/v2.Version=${PINNED.toxiproxyVersion.slice(1)}`, `github.com/Shopify/toxiproxy/v2/cmd/server@${PINNED.toxiproxyVersion}`], gobin, { ...env, GOBIN: gobin, GOFLAGS: '-buildvcs=false' });
+        await this.logged(logFile, 'go', ['install', '-trimpath', `-ldflags=-s -w -X github.com/Shopify/toxiproxy/v2.Version=${PINNED.toxiproxyVersion.slice(1)}`, `github.com/Shopify/toxiproxy/v2/cmd/server@${PINNED.toxiproxyVersion}`], gobin, { ...env, GOBIN: gobin });
         copyFileSync(join(gobin, 'server'), out);
       });
+      await baseReady;
       await this.dockerBuild('toxiproxy', hash, logFile, dockerfile, {}, { 'toxiproxy-server': binary });
     });
   }
@@ -265,7 +317,7 @@ CMD ["-host=0.0.0.0"]
     const version = (JSON.parse(readFileSync(nodePkg, 'utf8')) as { version: string }).version;
     const binary = join(dirname(nodePkg), 'bin', 'node');
     if (!existsSync(binary)) throw new Error(`Node ${version} binary missing at ${binary}; run npm install`);
-    const dockerfile = `FROM ${LOCAL_IMAGES.base}
+    const dockerfile = `FROM ${this.images.base}
 COPY node /usr/local/bin/node
 RUN chmod 755 /usr/local/bin/node && node --version
 CMD ["node"]
@@ -279,7 +331,7 @@ CMD ["node"]
     // Loaded lazily: only local builds need esbuild and the reference stack's sources.
     const { bundleReferenceStack } = await import('../../../reference-stack/build.ts');
     const bundle = await bundleReferenceStack(out);
-    const dockerfile = `FROM ${LOCAL_IMAGES.node}
+    const dockerfile = `FROM ${this.images.node}
 LABEL hsi-chaos.emulated=true
 WORKDIR /app
 COPY *.mjs /app/
@@ -295,14 +347,21 @@ CMD ["node", "/app/backend.mjs"]
     );
   }
 
+  /**
+   * The base image first for everything built FROM it; the Go compiles (CPU-bound, the longest
+   * part of a cold build) start at once beside debootstrap and only their final `docker build`
+   * waits for the base. The two Go builds run one after the other: each uses every core.
+   */
   async all(): Promise<ImageBuildReport[]> {
-    const baseHash = await this.base();
+    const mirror = this.debianMirror();
+    const baseHash = this.hashFor('base', LocalImageBuild.baseInputs(mirror));
+    const baseReady = this.base(mirror);
     await Promise.all([
-      this.postgres(baseHash),
-      this.redis(baseHash),
-      // Go builds are CPU-bound: one after the other keeps the apt builds responsive.
-      this.toxiproxy(baseHash).then(() => this.jaeger(baseHash)),
-      this.node(baseHash).then((nodeHash) => (process.env['HSI_CHAOS_SKIP_REFERENCE_IMAGE'] ? undefined : this.referenceStack(nodeHash))),
+      baseReady.then(() => Promise.all([this.postgres(baseHash), this.redis(baseHash)])),
+      this.jaeger(baseHash, baseReady).then(() => this.toxiproxy(baseHash, baseReady)),
+      baseReady
+        .then(() => this.node(baseHash))
+        .then((nodeHash) => (process.env['HSI_CHAOS_SKIP_REFERENCE_IMAGE'] ? undefined : this.referenceStack(nodeHash))),
     ]);
     return this.reports;
   }

@@ -9,12 +9,17 @@ import { buildRealAiImages } from './real-ai-images.ts';
  * Testcontainers at start.
  */
 export async function prepareImages(
-  config: Pick<StackConfig, 'imageMode' | 'cacheDir' | 'realAi'>,
+  config: Pick<StackConfig, 'imageMode' | 'cacheDir' | 'realAi' | 'localImagePrefix' | 'debianMirror'>,
   options: { force?: boolean; log?: (line: string) => void; ai?: AiModes } = {},
 ): Promise<ImageBuildReport[]> {
   if (config.imageMode === 'registry') return [];
-  const common = { cacheDir: config.cacheDir, force: options.force ?? false, log: options.log ?? (() => {}) };
-  const reports = await buildLocalImages(common);
+  const common = {
+    cacheDir: config.cacheDir,
+    ...(config.debianMirror !== undefined ? { debianMirror: config.debianMirror } : {}),
+    force: options.force ?? false,
+    log: options.log ?? (() => {}),
+  };
+  const reports = await buildLocalImages({ ...common, imagePrefix: config.localImagePrefix });
   const ai = options.ai ?? EMULATED;
   // An engine with its own image (realAi.llmImage / detectorImage) is pulled, not built.
   const modes: AiModes = {

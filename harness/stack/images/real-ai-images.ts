@@ -2,7 +2,6 @@ import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } fr
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LLM_PRESETS, type AiModes, type LlmPresetName } from '../../config/real-ai-config.ts';
-import { debianMirror } from './apt-mirror.ts';
 import { LOCAL_IMAGES, llamaServerImage, PINNED, REAL_AI_IMAGES } from './image-refs.ts';
 import { INPUTS_LABEL, LocalImageBuild, type BuildImagesOptions, type ImageBuildReport } from './local-image-builder.ts';
 
@@ -34,7 +33,7 @@ export class RealAiImageBuild extends LocalImageBuild {
   }
 
   async forkyBase(): Promise<string> {
-    const mirror = debianMirror();
+    const mirror = this.debianMirror();
     const suite = PINNED.realAiSuite;
     return this.ensure({ name: 'forky-base', ref: REAL_AI_IMAGES.forkyBase }, `debootstrap minbase ${suite} (sid script) ${mirror} ca-certificates valid-until-off`, async (hash, logFile) => {
       const rootfs = this.dir('rootfs', suite);
@@ -142,7 +141,7 @@ CMD ["node", "/app/detector-onnx.mjs"]
     const jobs: Promise<void>[] = [];
     if (modes.llm === 'real') jobs.push(this.llamaServer(toolsHash));
     if (modes.detector === 'real') {
-      const nodeHash = await this.node(await this.base());
+      const nodeHash = await this.node(await this.base(this.debianMirror()));
       jobs.push(this.detector(nodeHash, toolsHash));
     }
     await Promise.all(jobs);

@@ -1,0 +1,191 @@
+import type { AttributeValue, Attributes, NormalizedSpan, SpanEvent, SpanKind, SpanLink, SpanStatus, StatusCode } from './span-model.ts';
+
+/**
+ * The hot path of every trace read: an api/v3 answer validated and converted in one pass, by
+ * hand, without zod's per-node parse objects. It accepts exactly the shape Jaeger v2 writes
+ * (hex ids, numeric or named kinds and status codes, OTLP attribute values) and checks every
+ * field it reads against the same rules as `v3TracesResponseSchema`; anything else, valid or
+ * not (base64 ids, pre-0.15 `instrumentationLibrary*` fields, a null where the schema wants a
+ * value or absence, any malformed field), makes it give up, and the zod schema then decides:
+ * it converts what it accepts and names the field that failed. So no answer is used
+ * unchecked, and error messages are the schema's.
+ */
+
+/** Gives up on the fast path; never escapes this module. */
+class NotTheCommonShape extends Error {}
+const bail = (): never => {
+  throw new NotTheCommonShape();
+};
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** An optional list: absent or null means empty. */
+function list(v: unknown): readonly unknown[] {
+  if (v === undefined || v === null) return [];
+  return Array.isArray(v) ? v : bail();
+}
+/** An optional field that may be absent but not null (zod `.optional()`). */
+function optionalString(v: unknown): string | undefined {
+  if (v === undefined) return undefined;
+  return typeof v === 'string' ? v : bail();
+}
+
+const HEX32 = /^[0-9a-fA-F]{32}$/;
+const HEX16 = /^[0-9a-fA-F]{16}$/;
+const ZEROS = /^0+$/;
+const DECIMAL = /^\d+$/;
+const INTEGER = /^-?\d+$/;
+
+function hexId(v: unknown, pattern: RegExp): string {
+  if (typeof v !== 'string' || !pattern.test(v) || ZEROS.test(v)) return bail();
+  return v.toLowerCase();
+}
+function parentId(v: unknown): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') return bail();
+  if (v === '' || ZEROS.test(v)) return undefined;
+  return hexId(v, HEX16);
+}
+function nanos(v: unknown): bigint {
+  if (typeof v === 'string' && DECIMAL.test(v)) return BigInt(v);
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return BigInt(v);
+  return bail();
+}
+
+const SPAN_KINDS: readonly SpanKind[] = ['unspecified', 'internal', 'server', 'client', 'producer', 'consumer'];
+const KIND_NAMES = new Map(SPAN_KINDS.map((k) => [`SPAN_KIND_${k.toUpperCase()}`, k]));
+const STATUS_CODES: readonly StatusCode[] = ['unset', 'ok', 'error'];
+const STATUS_NAMES = new Map(STATUS_CODES.map((c) => [`STATUS_CODE_${c.toUpperCase()}`, c]));
+
+function kind(v: unknown): SpanKind {
+  if (v === undefined) return 'unspecified';
+  const k = typeof v === 'number' && Number.isInteger(v) ? SPAN_KINDS[v] : typeof v === 'string' ? KIND_NAMES.get(v) : undefined;
+  return k ?? bail();
+}
+function status(v: unknown): SpanStatus {
+  if (v === undefined || v === null) return { code: 'unset' };
+  if (!isObject(v)) return bail();
+  const raw = v['code'];
+  const code = raw === undefined ? 'unset' : ((typeof raw === 'number' && Number.isInteger(raw) ? STATUS_CODES[raw] : typeof raw === 'string' ? STATUS_NAMES.get(raw) : undefined) ?? bail());
+  const message = optionalString(v['message']);
+  return message ? { code, message } : { code };
+}
+
+/** One OTLP AnyValue, converted as jaeger-schemas' attributeValue does (first field present wins). */
+function anyValue(v: unknown): AttributeValue | undefined {
+  if (!isObject(v)) return bail();
+  // Every present field is checked, as the schema does, before the first one is taken.
+  const stringValue = optionalString(v['stringValue']);
+  const boolValue = v['boolValue'];
+  if (boolValue !== undefined && typeof boolValue !== 'boolean') bail();
+  const intValue = v['intValue'];
+  if (intValue !== undefined && !(typeof intValue === 'string' ? INTEGER.test(intValue) : Number.isInteger(intValue))) bail();
+  const doubleValue = v['doubleValue'];
+  if (doubleValue !== undefined && typeof doubleValue !== 'number' && typeof doubleValue !== 'string') bail();
+  const bytesValue = optionalString(v['bytesValue']);
+  const arrayValue = v['arrayValue'];
+  const array = arrayValue === undefined ? undefined : isObject(arrayValue) ? optionalList(arrayValue['values']).map(anyValue) : bail();
+  const kvlistValue = v['kvlistValue'];
+  const kvlist = kvlistValue === undefined ? undefined : isObject(kvlistValue) ? attributes(optionalList(kvlistValue['values'])) : bail();
+  if (stringValue !== undefined) return stringValue;
+  if (typeof boolValue === 'boolean') return boolValue;
+  if (typeof intValue === 'number') return intValue;
+  if (typeof intValue === 'string') {
+    const n = Number(intValue);
+    return Number.isSafeInteger(n) ? n : intValue;
+  }
+  if (typeof doubleValue === 'number' || typeof doubleValue === 'string') return Number(doubleValue);
+  if (bytesValue !== undefined) return bytesValue;
+  if (array !== undefined) return array.filter((x): x is AttributeValue => x !== undefined);
+  return kvlist;
+}
+/** `values` of an array or kvlist value: may be absent, not null. */
+function optionalList(v: unknown): readonly unknown[] {
+  if (v === undefined) return [];
+  return Array.isArray(v) ? v : bail();
+}
+
+function attributes(v: unknown): Attributes {
+  const out: Attributes = {};
+  for (const kv of list(v)) {
+    if (!isObject(kv) || typeof kv['key'] !== 'string') return bail();
+    const raw = kv['value'];
+    if (raw === undefined) continue;
+    const value = anyValue(raw);
+    if (value !== undefined) out[kv['key']] = value;
+  }
+  return out;
+}
+
+const NANOS_PER_MS = 1_000_000;
+const nanosToMs = (n: bigint): number => Number(n / 1000n) / 1000;
+
+function span(s: unknown, service: string, resource: Attributes, scope: string | undefined): NormalizedSpan {
+  if (!isObject(s) || typeof s['name'] !== 'string') return bail();
+  const start = nanos(s['startTimeUnixNano']);
+  const end = nanos(s['endTimeUnixNano']);
+  const out: NormalizedSpan = {
+    traceId: hexId(s['traceId'], HEX32),
+    spanId: hexId(s['spanId'], HEX16),
+    service,
+    name: s['name'],
+    kind: kind(s['kind']),
+    startTimeUnixNano: start,
+    startTimeMs: nanosToMs(start),
+    durationMs: Number(end - start) / NANOS_PER_MS,
+    attributes: attributes(s['attributes']),
+    resource: { ...resource },
+    events: list(s['events']).map((e): SpanEvent => {
+      if (!isObject(e)) return bail();
+      return { name: optionalString(e['name']) ?? '', timeMs: Number(nanos(e['timeUnixNano']) - start) / NANOS_PER_MS, attributes: attributes(e['attributes']) };
+    }),
+    links: list(s['links']).map((l): SpanLink => {
+      if (!isObject(l)) return bail();
+      return { traceId: hexId(l['traceId'], HEX32), spanId: hexId(l['spanId'], HEX16), attributes: attributes(l['attributes']) };
+    }),
+    status: status(s['status']),
+  };
+  const parent = parentId(s['parentSpanId']);
+  if (parent !== undefined) out.parentSpanId = parent;
+  if (scope) out.scope = scope;
+  return out;
+}
+
+function scopeName(v: unknown): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!isObject(v)) return bail();
+  optionalString(v['version']);
+  return optionalString(v['name']);
+}
+
+function resourceSpans(rs: unknown, into: NormalizedSpan[]): void {
+  if (!isObject(rs) || rs['instrumentationLibrarySpans'] !== undefined) return bail();
+  const res = rs['resource'];
+  if (res !== undefined && res !== null && !isObject(res)) bail();
+  const all = isObject(res) ? attributes(res['attributes']) : {};
+  const serviceName = all['service.name'];
+  const service = typeof serviceName === 'string' && serviceName !== '' ? serviceName : 'unknown_service';
+  // Rebuilt rather than `delete`d, which would make every span's copy a slow dictionary copy.
+  const resource: Attributes = {};
+  for (const key in all) if (key !== 'service.name') resource[key] = all[key]!;
+  for (const ss of list(rs['scopeSpans'])) {
+    if (!isObject(ss) || ss['instrumentationLibrary'] !== undefined) bail();
+    const scopeSpans = ss as Json;
+    const scope = scopeName(scopeSpans['scope']) || undefined;
+    for (const s of list(scopeSpans['spans'])) into.push(span(s, service, resource, scope));
+  }
+}
+
+/** The spans of an api/v3 traces answer, or undefined when the answer is not the common shape. */
+export function fastSpansFromV3(value: unknown): NormalizedSpan[] | undefined {
+  try {
+    if (!isObject(value) || !isObject(value['result'])) return undefined;
+    const spans: NormalizedSpan[] = [];
+    for (const rs of list(value['result']['resourceSpans'])) resourceSpans(rs, spans);
+    return spans;
+  } catch (error) {
+    if (error instanceof NotTheCommonShape) return undefined;
+    throw error;
+  }
+}

@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { spansFromV3, v3TracesResponseSchema } from '../../../harness/traces/jaeger-schemas.ts';
+import { fastSpansFromV3 } from '../../../harness/traces/otlp-fast-path.ts';
+import type { NormalizedSpan } from '../../../harness/traces/span-model.ts';
+import { fixture } from './helpers.ts';
+
+/** The schema path alone: what the fast path must agree with. */
+function viaSchema(value: unknown): NormalizedSpan[] | 'rejected' {
+  const parsed = v3TracesResponseSchema.safeParse(value);
+  return parsed.success ? spansFromV3(parsed.data) : 'rejected';
+}
+
+/** Every (parent, key) under a JSON value, for damaging one field at a time. */
+function slots(value: unknown, path: (string | number)[] = [], out: { path: (string | number)[] }[] = []): { path: (string | number)[] }[] {
+  if (Array.isArray(value)) value.forEach((v, i) => slots(v, [...path, i], out));
+  else if (typeof value === 'object' && value !== null) {
+    for (const [k, v] of Object.entries(value)) {
+      out.push({ path: [...path, k] });
+      slots(v, [...path, k], out);
+    }
+  }
+  return out;
+}
+
+function damaged(doc: unknown, path: (string | number)[], replacement: unknown): unknown {
+  const copy = structuredClone(doc) as Record<string | number, unknown>;
+  let at: Record<string | number, unknown> = copy;
+  for (const key of path.slice(0, -1)) at = at[key] as Record<string | number, unknown>;
+  const last = path.at(-1)!;
+  if (replacement === DELETE) delete at[last];
+  else at[last] = replacement;
+  return copy;
+}
+const DELETE = Symbol('delete');
+const REPLACEMENTS: unknown[] = [DELETE, null, 7, -1, 1.5, 'x', '', '00', true, [], {}, '0000000000000000', 'SPAN_KIND_SERVER', 'STATUS_CODE_ERROR', '123'];
+
+describe('api/v3 fast path (otlp-fast-path.ts)', () => {
+  for (const name of ['v3-trace-full.json', 'v3-trace-remote-parent.json', 'v3-search.json', 'v3-search-attributes.json']) {
+    it(`gives the schema path's spans for ${name}`, () => {
+      const doc = fixture(name);
+      const fast = fastSpansFromV3(doc);
+      expect(fast, 'the fast path takes what Jaeger v2 writes').toBeDefined();
+      expect(fast).toEqual(viaSchema(doc));
+    });
+  }
+
+  it('never accepts what the schema rejects, and agrees with it on what both accept (every field damaged every way)', () => {
+    const doc = fixture('v3-trace-full.json');
+    let rejected = 0;
+    let checked = 0;
+    // Every field shape once (list positions folded), with the type of value found there.
+    const seen = new Set<string>();
+    const distinct = slots(doc).filter(({ path }) => {
+      let at: unknown = doc;
+      for (const key of path) at = (at as Record<string | number, unknown>)[key];
+      const shape = `${path.map((k) => (typeof k === 'number' ? '*' : k)).join('.')}:${Array.isArray(at) ? 'array' : typeof at}`;
+      if (seen.has(shape)) return false;
+      seen.add(shape);
+      return true;
+    });
+    for (const { path } of distinct) {
+      for (const replacement of REPLACEMENTS) {
+        const input = damaged(doc, path, replacement);
+        const schema = viaSchema(input);
+        const fast = fastSpansFromV3(input);
+        const where = `${path.join('.')} = ${typeof replacement === 'symbol' ? '(deleted)' : JSON.stringify(replacement)}`;
+        if (schema === 'rejected') {
+          rejected++;
+          expect(fast, where).toBeUndefined();
+        } else if (fast !== undefined) {
+          expect(fast, where).toEqual(schema);
+        }
+        checked++;
+      }
+    }
+    // The damage must reach both outcomes for the comparison to mean something.
+    expect(rejected).toBeGreaterThan(50);
+    expect(checked - rejected).toBeGreaterThan(50);
+  });
+
+  it('leaves base64 ids and pre-0.15 field names to the schema path', () => {
+    const doc = fixture('v3-trace-full.json') as { result: { resourceSpans: { scopeSpans: { spans: { traceId: string }[] }[] }[] } };
+    const base64 = structuredClone(doc);
+    const first = base64.result.resourceSpans[0]!.scopeSpans[0]!.spans[0]!;
+    first.traceId = Buffer.from(first.traceId, 'hex').toString('base64');
+    expect(fastSpansFromV3(base64)).toBeUndefined();
+    expect(viaSchema(base64)).not.toBe('rejected');
+    const old = { result: { resourceSpans: [{ instrumentationLibrarySpans: [] }] } };
+    expect(fastSpansFromV3(old)).toBeUndefined();
+    expect(viaSchema(old)).toEqual([]);
+  });
+});
