@@ -1,3 +1,4 @@
+import { resolveAiModes, type AiMode } from '../config/real-ai-config.ts';
 import type { ExperimentTarget } from '../experiment/phases.ts';
 import type { Scenario } from '../scenario/scenario-types.ts';
 import type { CapacityOptions } from './capacity-search.ts';
@@ -43,8 +44,8 @@ export function defaultCapacitySettings(scenario: Scenario, whatIfs: readonly st
   };
 }
 
-/** The embedded stack with the scenario's settings and the what-ifs (`detector.slots=2`) on top. */
-export function embeddedCapacityTarget(scenario: Scenario, whatIfs: readonly string[] = []): ExperimentTarget {
+/** The embedded stack with the scenario's settings and the what-ifs (`detector.slots=2`) on top; `ai` overrides the scenario's AI mode. */
+export function embeddedCapacityTarget(scenario: Scenario, whatIfs: readonly string[] = [], ai?: AiMode): ExperimentTarget {
   const stack = applyWhatIfs(scenario.stack, whatIfs.map(parseWhatIf));
-  return { kind: 'embedded', defects: [], backendEnv: stack.backend, detectorEnv: stack.detector, llmEnv: stack.llm };
+  return { kind: 'embedded', defects: [], backendEnv: stack.backend, detectorEnv: stack.detector, llmEnv: stack.llm, ai: resolveAiModes(scenario.stack?.ai, ai) };
 }

@@ -9,7 +9,7 @@ import type { JaegerQueryClient } from '../traces/jaeger-client.ts';
 import type { NormalizedSpan } from '../traces/span-model.ts';
 import type { CapacitySettings, CapacityStep, SloResult, WindowMeasure } from './capacity-types.ts';
 import { HSI_TRACE_NAMES } from './hsi-stages.ts';
-import { QueueMonitor } from './probes.ts';
+import { QueueMonitor, type QueueSample } from './probes.ts';
 import { evaluateWindowSlos, SLO, stepSlos } from './slos.ts';
 import { assessStability, mean, percentile, slope, type StabilityVerdict } from './stability.ts';
 import { littlesLaw, pipelineLatencies, stageTable, type LittleCheck, type StageSlots } from './stage-model.ts';
@@ -142,7 +142,7 @@ export class StepRunner {
     const dropped = droppedIterations(loadOutcome?.loadResult);
     const backlogSlopePerSec = windows.length === 0 ? 0 : slope(monitor.between(windows[0]!.startMs, windows[windows.length - 1]!.endMs).map((q) => ({ t: q.atMs / 1000, y: q.backlog })));
     const slos = stepSlos(measured, { uploadsPerSec, backlogSlopePerSec, settings, verdict, failedFast, droppedIterations: dropped, thresholds: loadOutcome?.loadResult.thresholds ?? [] });
-    const { stages, little } = await this.explain(measured, monitor, notes);
+    const { stages, little } = await this.explain(measured, monitor, notes, results);
     const sustained = slos.every((s) => s.ok !== false) && measured.length > 0;
     return {
       index,
@@ -202,7 +202,7 @@ export class StepRunner {
   }
 
   /** Per-stage table and Little's law over the windows the verdict was taken from (after the drain, so the traces are complete). */
-  private async explain(measured: readonly WindowMeasure[], monitor: QueueMonitor, notes: string[]): Promise<{ stages: CapacityStep['stages']; little: LittleCheck | null }> {
+  private async explain(measured: readonly WindowMeasure[], monitor: QueueMonitor, notes: string[], results: RunResults): Promise<{ stages: CapacityStep['stages']; little: LittleCheck | null }> {
     if (measured.length === 0) return { stages: [], little: null };
     const w = { startMs: measured[0]!.startMs, endMs: measured[measured.length - 1]!.endMs };
     let spans: NormalizedSpan[];
@@ -212,6 +212,8 @@ export class StepRunner {
       notes.push(`per-stage table: traces unreadable: ${errorMessage(error)}`);
       return { stages: [], little: null };
     }
+    // the step's evidence, kept for re-analysis: the spans the table was computed from and the queue samples
+    results.writeJson('evidence.json', recordEvidence(spans, monitor.between(w.startMs, w.endMs), w, this.ctx.slots));
     const stages = stageTable(spans, w, this.ctx.slots, HSI_TRACE_NAMES, this.ctx.base.tracing.sampledFraction);
     return { stages, little: detectionLittle(spans, w, monitor, this.ctx.base.tracing.sampledFraction) };
   }
@@ -274,6 +276,42 @@ export function detectionLittle(spans: readonly NormalizedSpan[], w: { startMs: 
   const r = mean(processing.map((s) => s.durationMs + Number(s.attributes['queue_wait_ms'] ?? 0)))!;
   const l = mean(samples.map((s) => s.detection))!;
   return littlesLaw(l, x, r);
+}
+
+/** A step's recorded evidence (evidence.json): enough to recompute its per-stage table and Little's law. */
+export interface StepEvidence {
+  window: { startMs: number; endMs: number };
+  slots: StageSlots;
+  queue: QueueSample[];
+  spans: RecordedSpan[];
+}
+
+export type RecordedSpan = Pick<NormalizedSpan, 'traceId' | 'spanId' | 'service' | 'name' | 'kind' | 'startTimeMs' | 'durationMs' | 'attributes'> & { parentSpanId?: string };
+
+const KEPT_ATTRIBUTES = ['queue_wait_ms', 'ai.semaphore.wait_ms', 'ai.inference.queue_wait_ms', 'ai.inference.time_ms', 'db.system.name'];
+
+export function recordEvidence(spans: readonly NormalizedSpan[], queue: readonly QueueSample[], window: { startMs: number; endMs: number }, slots: StageSlots): StepEvidence {
+  return {
+    window,
+    slots,
+    queue: [...queue],
+    spans: spans.map((s) => ({
+      traceId: s.traceId,
+      spanId: s.spanId,
+      ...(s.parentSpanId !== undefined ? { parentSpanId: s.parentSpanId } : {}),
+      service: s.service,
+      name: s.name,
+      kind: s.kind,
+      startTimeMs: s.startTimeMs,
+      durationMs: s.durationMs,
+      attributes: Object.fromEntries(KEPT_ATTRIBUTES.filter((k) => s.attributes[k] !== undefined).map((k) => [k, s.attributes[k]!])),
+    })),
+  };
+}
+
+/** Evidence read back as spans (the fields the model does not use get neutral values). */
+export function spansOfEvidence(evidence: StepEvidence): NormalizedSpan[] {
+  return evidence.spans.map((s): NormalizedSpan => ({ ...s, startTimeUnixNano: BigInt(Math.round(s.startTimeMs * 1e6)), resource: {}, events: [], links: [], status: { code: 'unset' } }));
 }
 
 export function formatWindow(m: WindowMeasure): string {

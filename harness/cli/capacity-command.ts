@@ -8,7 +8,7 @@ import type { ExperimentTarget } from '../experiment/phases.ts';
 import { loadScenario } from '../scenario/load-scenario.ts';
 import type { Scenario } from '../scenario/scenario-types.ts';
 import { teardownOnUncaughtError } from '../stack/teardown.ts';
-import { config, parse, PROJECT_ROOT, readStackFile } from './main.ts';
+import { aiFlag, config, parse, PROJECT_ROOT, readStackFile } from './main.ts';
 import { colour, logLine } from './output.ts';
 
 function numberFlag(value: string | undefined, name: string, fallback: number, min: number, max: number): number {
@@ -41,6 +41,7 @@ const FLAGS = {
   gpus: { type: 'string' },
   external: { type: 'string' },
   'run-id': { type: 'string' },
+  ai: { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parse<typeof FLAGS>>['values'];
@@ -75,12 +76,14 @@ export async function cmdCapacity(args: string[]): Promise<number> {
   const cfg = config(values);
   const scenario = await loadScenario(positionals[0] ?? DEFAULT_CAPACITY_SCENARIO, { fixturesDir: cfg.fixturesDir, projectRoot: PROJECT_ROOT });
   const settings = settingsFrom(values, scenario);
+  const ai = aiFlag(values.ai);
   let target: ExperimentTarget;
   if (values.external !== undefined) {
     if (settings.whatIfs.length > 0) throw new ConfigError('--set needs the embedded stack (an external stack has its own configuration); drop --set or --external');
+    if (ai !== undefined) throw new ConfigError('--ai needs the embedded stack (an external stack runs what it runs); drop --ai or --external');
     target = { kind: 'external', ...readStackFile(values.external, cfg.resultsDir) };
   } else {
-    target = embeddedCapacityTarget(scenario, values.set ?? []);
+    target = embeddedCapacityTarget(scenario, values.set ?? [], ai);
   }
   teardownOnUncaughtError();
   const outcome = await runCapacity({ scenario, config: cfg, target, settings, log: logLine, gpu: samplerGpuHook, ...(values['run-id'] ? { runId: values['run-id'] } : {}) });

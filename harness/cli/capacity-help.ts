@@ -16,6 +16,8 @@ export const CAPACITY_HELP = `  capacity [SCENARIO] find the highest load the st
       --require N         exit 1 when fewer than N cameras are sustained
       --set KEY=VALUE     what-if (repeatable): ${Object.keys(WHAT_IF_KEYS).join(', ')}
       --gpus N            GPUs the stack uses, for "cameras per GPU" (default 1)
+      --ai MODE           emulated (default) or real AI services (docs/real-inference.md); --set keys
+                          are the emulators' and do not apply to real engines
       --external STACK    search on a running stack (run id, folder or stack.json of "stack up")
       --run-id ID         name the results folder`;
 

@@ -102,7 +102,7 @@ export function parse<T extends ParseArgsConfig['options']>(args: string[], opti
 }
 
 /** `--ai emulated|real`; undefined when not given. */
-function aiFlag(value: string | undefined): AiMode | undefined {
+export function aiFlag(value: string | undefined): AiMode | undefined {
   if (value === undefined) return undefined;
   const parsed = AiMode.safeParse(value);
   if (!parsed.success) throw new ConfigError(`--ai must be emulated or real (got "${value}")`);
