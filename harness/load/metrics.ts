@@ -196,7 +196,7 @@ function newSink(type: MetricType, trendMode: 'exact' | 'hdr'): Sink {
   }
 }
 
-function addToSink(sink: Sink, value: number): void {
+export function addToSink(sink: Sink, value: number): void {
   switch (sink.type) {
     case 'counter':
       sink.value += value;
@@ -339,6 +339,13 @@ export class MetricStore {
       }
       for (const sink of sinks) addToSink(sink, value);
     };
+  }
+
+  /** The sinks one sample of `name` with these tags feeds: the metric's and each matching submetric's. */
+  sinksFor(name: string, tags: Tags): Sink[] {
+    const entry = this.metrics.get(name);
+    if (!entry) throw new Error(`no metric named "${name}"`);
+    return [entry.sink, ...entry.submetrics.filter((sub) => sub.tags.every(([k, v]) => tags[k] === v)).map((sub) => sub.sink)];
   }
 
   add(name: string, value: number, tags: Tags = {}): void {

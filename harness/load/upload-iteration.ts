@@ -7,7 +7,7 @@ import type { NdjsonWriter } from '../report/run-results.ts';
 import type { Scenario, Transport } from '../scenario/scenario-types.ts';
 import { Histogram } from './histogram.ts';
 import type { LoadRequestRecord, TimeSeriesBuilder } from './load-result.ts';
-import type { MetricStore, Tags } from './metrics.ts';
+import { addToSink, type MetricStore, type Sink, type Tags } from './metrics.ts';
 import { encodeMultipartFile, mediaTypeOf, type PreparedUpload } from './multipart.ts';
 import type { RunState } from './run-state.ts';
 import type { IterationRunner, ScenarioRuntime } from './scenario-runtime.ts';
@@ -88,14 +88,26 @@ export class ConnectionPool {
   }
 }
 
-/** The metric handles one finished request feeds. */
+/** The sinks of one tag set, resolved once (callers reuse their tag objects). */
+interface RequestSinks {
+  reqs: Sink[];
+  duration: Sink[];
+  failed: Sink[];
+}
+interface IterationSinks {
+  iterations: Sink[];
+  duration: Sink[];
+}
+
+function feed(sinks: readonly Sink[], value: number): void {
+  for (let i = 0; i < sinks.length; i++) addToSink(sinks[i] as Sink, value);
+}
+
+/** The metric sinks one finished request feeds: one lookup per tag set, not one per metric. */
 export class RequestMetrics {
   readonly lag = new Histogram();
-  private readonly addReqs: (v: number, t: Tags) => void;
-  private readonly addDuration: (v: number, t: Tags) => void;
-  private readonly addFailed: (v: number, t: Tags) => void;
-  private readonly addIterations: (v: number, t: Tags) => void;
-  private readonly addIterationDuration: (v: number, t: Tags) => void;
+  private readonly requestSinks = new WeakMap<Tags, RequestSinks>();
+  private readonly iterationSinks = new WeakMap<Tags, IterationSinks>();
 
   readonly store: MetricStore;
   readonly series: TimeSeriesBuilder;
@@ -103,20 +115,35 @@ export class RequestMetrics {
   constructor(store: MetricStore, series: TimeSeriesBuilder) {
     this.store = store;
     this.series = series;
-    this.addReqs = store.handle('http_reqs');
-    this.addDuration = store.handle('http_req_duration');
-    this.addFailed = store.handle('http_req_failed');
-    this.addIterations = store.handle('iterations');
-    this.addIterationDuration = store.handle('iteration_duration');
+  }
+
+  private sinksOf(tags: Tags): RequestSinks {
+    let s = this.requestSinks.get(tags);
+    if (!s) {
+      s = { reqs: this.store.sinksFor('http_reqs', tags), duration: this.store.sinksFor('http_req_duration', tags), failed: this.store.sinksFor('http_req_failed', tags) };
+      this.requestSinks.set(tags, s);
+    }
+    return s;
+  }
+
+  private iterationSinksOf(tags: Tags): IterationSinks {
+    let s = this.iterationSinks.get(tags);
+    if (!s) {
+      s = { iterations: this.store.sinksFor('iterations', tags), duration: this.store.sinksFor('iteration_duration', tags) };
+      this.iterationSinks.set(tags, s);
+    }
+    return s;
   }
 
   /** one request of one iteration (iteration metrics carry the iteration's tags, as in k6) */
   request(endMs: number, latencyMs: number, ok: boolean, tags: Tags, iterationTags: Tags): void {
-    this.addReqs(1, tags);
-    this.addDuration(latencyMs, tags);
-    this.addFailed(ok ? 0 : 1, tags);
-    this.addIterations(1, iterationTags);
-    this.addIterationDuration(latencyMs, iterationTags);
+    const s = this.sinksOf(tags);
+    feed(s.reqs, 1);
+    feed(s.duration, latencyMs);
+    feed(s.failed, ok ? 0 : 1);
+    const it = this.iterationSinksOf(iterationTags);
+    feed(it.iterations, 1);
+    feed(it.duration, latencyMs);
     this.series.record(endMs, latencyMs, !ok);
   }
 
@@ -125,9 +152,10 @@ export class RequestMetrics {
    * Iteration metrics come separately (iteration()), after the think time.
    */
   api(endMs: number, latencyMs: number, ok: boolean, answer: { waitingMs: number; receivingMs: number; bytesIn: number }, tags: Tags): void {
-    this.addReqs(1, tags);
-    this.addDuration(latencyMs, tags);
-    this.addFailed(ok ? 0 : 1, tags);
+    const s = this.sinksOf(tags);
+    feed(s.reqs, 1);
+    feed(s.duration, latencyMs);
+    feed(s.failed, ok ? 0 : 1);
     this.store.add('http_req_waiting', answer.waitingMs, tags);
     this.store.add('http_req_receiving', answer.receivingMs, tags);
     this.store.add('data_received', answer.bytesIn, tags);
@@ -135,8 +163,9 @@ export class RequestMetrics {
   }
 
   iteration(durationMs: number, iterationTags: Tags): void {
-    this.addIterations(1, iterationTags);
-    this.addIterationDuration(durationMs, iterationTags);
+    const it = this.iterationSinksOf(iterationTags);
+    feed(it.iterations, 1);
+    feed(it.duration, durationMs);
   }
 
   dropped(rt: ScenarioRuntime, dueMs: number): void {
