@@ -22,6 +22,18 @@ export const DEFECTS = {
   'retry-without-backoff': { service: 'backend', env: { HSI_DEFECT_RETRY_WITHOUT_BACKOFF: '1' } },
   /** The detector circuit breaker never opens. */
   'breaker-never-opens': { service: 'backend', env: { HSI_DEFECT_BREAKER_NEVER_OPENS: '1' } },
+  /** Only analysis_queue messages lose the trace context: the analysis half starts a new trace. */
+  'analysis-queue-no-trace-context': { service: 'backend', env: { HSI_DEFECT_ANALYSIS_QUEUE_NO_TRACE_CONTEXT: '1' } },
+  /** The LLM request carries no traceparent: the LLM server starts its own traces. */
+  'llm-client-no-trace-context': { service: 'backend', env: { HSI_DEFECT_LLM_CLIENT_NO_TRACE_CONTEXT: '1' } },
+  /** The detector client reuses its first call's baggage: camera.id at the detector is present but wrong. */
+  'detector-client-stale-baggage': { service: 'backend', env: { HSI_DEFECT_DETECTOR_CLIENT_STALE_BAGGAGE: '1' } },
+  /** detection_processing ends before its children (the detect stage then looks 1 ms long). */
+  'processing-span-ends-early': { service: 'backend', env: { HSI_DEFECT_PROCESSING_SPAN_ENDS_EARLY: '1' } },
+  /** An LLM failure dead-letters the batch instead of creating the fallback event. */
+  'llm-failure-dead-letters': { service: 'backend', env: { HSI_DEFECT_LLM_FAILURE_DEAD_LETTERS: '1' } },
+  /** The detection worker does not store the last detection of each answer (off by one). */
+  'worker-drops-rows': { service: 'backend', env: { HSI_DEFECT_WORKER_DROPS_ROWS: '1' } },
 } as const satisfies Record<string, { service: 'backend' | 'detector' | 'llm'; env: Record<string, string> }>;
 
 export type DefectName = keyof typeof DEFECTS;

@@ -44,6 +44,8 @@ export interface AnalysisWorkerDeps {
   retryWithoutBackoff?: boolean;
   /** called with each created event (the /ws/events broadcast) */
   onEvent?: (event: Record<string, unknown>) => void;
+  /** HSI_DEFECT_LLM_FAILURE_DEAD_LETTERS: an LLM failure dead-letters the batch instead of creating the fallback event. */
+  llmFailureDeadLetters?: boolean;
 }
 
 interface LoadedDetection extends PromptDetection {
@@ -132,6 +134,7 @@ export class AnalysisJobHandler implements JobHandler {
     } catch (error) {
       if (error instanceof AbortedError) throw error;
       if (!(error instanceof LlmUnavailableError)) throw error;
+      if (this.deps.llmFailureDeadLetters) throw new JobFailure(`llm_${error.last.code}`, error.message, error.attempts, { cause: error });
       // HSI: the event is still created, with the default risk. The step succeeded; llm_inference spans carry the errors.
       assessment = { ...FALLBACK_ASSESSMENT };
       isFallback = true;

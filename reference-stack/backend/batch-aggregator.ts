@@ -198,6 +198,8 @@ export interface BatchAggregatorOptions {
   settings: BatchSettings;
   /** HSI_DEFECT_QUEUE_NO_TRACE_CONTEXT: no trace context in batches or analysis_queue messages. */
   noTraceContext?: boolean;
+  /** HSI_DEFECT_ANALYSIS_QUEUE_NO_TRACE_CONTEXT: only the analysis_queue message loses its trace context. */
+  analysisNoTraceContext?: boolean;
   now?: () => number;
 }
 
@@ -343,7 +345,7 @@ export class BatchAggregator {
     const span = tracer.startSpan(SPAN_ANALYSIS_PUBLISH, { kind: SpanKind.PRODUCER, attributes, links }, parent);
     const ctx = trace.setSpan(parent, span);
     try {
-      const carrier = this.o.noTraceContext ? undefined : injectTraceCarrier(ctx);
+      const carrier = this.o.noTraceContext || this.o.analysisNoTraceContext ? undefined : injectTraceCarrier(ctx);
       const reply = (await context.with(ctx, () =>
         redis.eval(
           CLOSE_SCRIPT,

@@ -19,6 +19,18 @@ export interface BackendDefects {
   retryWithoutBackoff: boolean;
   /** HSI_DEFECT_BREAKER_NEVER_OPENS: the detector circuit breaker never opens. */
   breakerNeverOpens: boolean;
+  /** HSI_DEFECT_ANALYSIS_QUEUE_NO_TRACE_CONTEXT: only analysis_queue messages lose the trace context. */
+  analysisQueueNoTraceContext: boolean;
+  /** HSI_DEFECT_LLM_CLIENT_NO_TRACE_CONTEXT: the LLM request carries no traceparent (nor baggage). */
+  llmClientNoTraceContext: boolean;
+  /** HSI_DEFECT_DETECTOR_CLIENT_STALE_BAGGAGE: the detector client reuses the baggage header of its first call. */
+  detectorClientStaleBaggage: boolean;
+  /** HSI_DEFECT_PROCESSING_SPAN_ENDS_EARLY: detection_processing ends before its children. */
+  processingSpanEndsEarly: boolean;
+  /** HSI_DEFECT_LLM_FAILURE_DEAD_LETTERS: an LLM failure dead-letters the batch instead of the fallback event. */
+  llmFailureDeadLetters: boolean;
+  /** HSI_DEFECT_WORKER_DROPS_ROWS: the detection worker does not store the last detection of each answer. */
+  workerDropsRows: boolean;
 }
 
 /** Environment variable of each switch. */
@@ -29,6 +41,12 @@ export const DEFECT_VARIABLES: Readonly<Record<keyof BackendDefects, string>> = 
   ackBeforeStore: 'HSI_DEFECT_ACK_BEFORE_STORE',
   retryWithoutBackoff: 'HSI_DEFECT_RETRY_WITHOUT_BACKOFF',
   breakerNeverOpens: 'HSI_DEFECT_BREAKER_NEVER_OPENS',
+  analysisQueueNoTraceContext: 'HSI_DEFECT_ANALYSIS_QUEUE_NO_TRACE_CONTEXT',
+  llmClientNoTraceContext: 'HSI_DEFECT_LLM_CLIENT_NO_TRACE_CONTEXT',
+  detectorClientStaleBaggage: 'HSI_DEFECT_DETECTOR_CLIENT_STALE_BAGGAGE',
+  processingSpanEndsEarly: 'HSI_DEFECT_PROCESSING_SPAN_ENDS_EARLY',
+  llmFailureDeadLetters: 'HSI_DEFECT_LLM_FAILURE_DEAD_LETTERS',
+  workerDropsRows: 'HSI_DEFECT_WORKER_DROPS_ROWS',
 };
 
 export const NO_DEFECTS: Readonly<BackendDefects> = {
@@ -38,6 +56,12 @@ export const NO_DEFECTS: Readonly<BackendDefects> = {
   ackBeforeStore: false,
   retryWithoutBackoff: false,
   breakerNeverOpens: false,
+  analysisQueueNoTraceContext: false,
+  llmClientNoTraceContext: false,
+  detectorClientStaleBaggage: false,
+  processingSpanEndsEarly: false,
+  llmFailureDeadLetters: false,
+  workerDropsRows: false,
 };
 
 export class DefectSwitchError extends Error {

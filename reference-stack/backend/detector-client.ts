@@ -105,6 +105,8 @@ export interface DetectorClientOptions {
   semaphore: Semaphore;
   /** HSI_DEFECT_RETRY_WITHOUT_BACKOFF */
   retryWithoutBackoff?: boolean;
+  /** HSI_DEFECT_DETECTOR_CLIENT_STALE_BAGGAGE: the baggage header of the first call is reused for every later one. */
+  staleBaggage?: boolean;
 }
 
 export class DetectorClient {
@@ -115,6 +117,9 @@ export class DetectorClient {
   readonly breaker: CircuitBreaker;
   private readonly semaphore: Semaphore;
   private readonly retryWithoutBackoff: boolean;
+  private readonly staleBaggage: boolean;
+  /** The first call's baggage header (only with the stale-baggage defect). */
+  private cachedBaggage: string | undefined;
   /** Completion times (ms) of successful inferences in the last minute, for inference_fps. */
   private readonly completions: number[] = [];
 
@@ -125,6 +130,7 @@ export class DetectorClient {
     this.breaker = options.breaker;
     this.semaphore = options.semaphore;
     this.retryWithoutBackoff = options.retryWithoutBackoff ?? false;
+    this.staleBaggage = options.staleBaggage ?? false;
     this.detectUrl = new URL(`${settings.yolo26Url}/detect`);
     this.agent = new Agent({
       connect: { timeout: settings.aiConnectTimeoutMs },
@@ -205,6 +211,14 @@ export class DetectorClient {
     });
   }
 
+  /** The stale-baggage defect: a header "cached for speed" on the first call, sent with every later one. */
+  private withStaleBaggage(headers: Record<string, string>): Record<string, string> {
+    if (!this.staleBaggage) return headers;
+    this.cachedBaggage ??= headers['baggage'];
+    if (this.cachedBaggage !== undefined) headers['baggage'] = this.cachedBaggage;
+    return headers;
+  }
+
   private async post(image: Buffer, filePath: string, mediaType: string, signal: AbortSignal | undefined, span: Span): Promise<DetectResponse> {
     const url = this.detectUrl;
     const boundary = `----hsi-chaos-${randomBytes(12).toString('hex')}`;
@@ -214,7 +228,7 @@ export class DetectorClient {
       image,
       Buffer.from(`\r\n--${boundary}--\r\n`),
     ]);
-    const headers = injectHeaders({ 'content-type': `multipart/form-data; boundary=${boundary}`, accept: 'application/json' });
+    const headers = this.withStaleBaggage(injectHeaders({ 'content-type': `multipart/form-data; boundary=${boundary}`, accept: 'application/json' }));
     let res: Awaited<ReturnType<typeof request>>;
     try {
       res = await request(url, { method: 'POST', headers, body, dispatcher: this.agent, signal });

@@ -117,6 +117,8 @@ export interface LlmClientOptions {
   semaphore: Semaphore;
   /** HSI_DEFECT_LLM_CLIENT_DROPS_BAGGAGE */
   dropBaggage?: boolean;
+  /** HSI_DEFECT_LLM_CLIENT_NO_TRACE_CONTEXT: no traceparent, tracestate or baggage at all */
+  dropTraceContext?: boolean;
   /** HSI_DEFECT_RETRY_WITHOUT_BACKOFF */
   retryWithoutBackoff?: boolean;
 }
@@ -184,7 +186,11 @@ export class LlmClient {
   /** The request headers: traceparent (+ tracestate) and, unless the defect is on, baggage. */
   headers(): Record<string, string> {
     const headers = injectHeaders({ 'content-type': 'application/json', accept: 'application/json' });
-    if (this.o.dropBaggage) delete headers['baggage'];
+    if (this.o.dropBaggage || this.o.dropTraceContext) delete headers['baggage'];
+    if (this.o.dropTraceContext) {
+      delete headers['traceparent'];
+      delete headers['tracestate'];
+    }
     return headers;
   }
 

@@ -79,12 +79,21 @@ async function main(): Promise<void> {
     neverOpens: defects.breakerNeverOpens,
     onStateChange: (from, to, snapshot) => log.warn('circuit breaker state change', { breaker: MODEL_NAME, from, to, failures: snapshot.failures }),
   });
-  const detector = new DetectorClient({ settings, tracer, breaker, semaphore, retryWithoutBackoff: defects.retryWithoutBackoff });
-  const llm = new LlmClient({ settings, tracer, semaphore, dropBaggage: defects.llmClientDropsBaggage, retryWithoutBackoff: defects.retryWithoutBackoff });
-  const batches = new BatchAggregator({ tracer, log, redis: redis.main, address: redis.address, settings: settings.batch, noTraceContext: defects.queueNoTraceContext });
-  const detectionHandler = new DetectionJobHandler({ tracer, log, db, redis, detector, batches });
+  const detector = new DetectorClient({ settings, tracer, breaker, semaphore, retryWithoutBackoff: defects.retryWithoutBackoff, staleBaggage: defects.detectorClientStaleBaggage });
+  const llm = new LlmClient({ settings, tracer, semaphore, dropBaggage: defects.llmClientDropsBaggage, dropTraceContext: defects.llmClientNoTraceContext, retryWithoutBackoff: defects.retryWithoutBackoff });
+  const batches = new BatchAggregator({ tracer, log, redis: redis.main, address: redis.address, settings: settings.batch, noTraceContext: defects.queueNoTraceContext, analysisNoTraceContext: defects.analysisQueueNoTraceContext });
+  const detectionHandler = new DetectionJobHandler({ tracer, log, db, redis, detector, batches, spanEndsEarly: defects.processingSpanEndsEarly, dropsRows: defects.workerDropsRows });
   const eventStream = new EventStream();
-  const analysisHandler = new AnalysisJobHandler({ tracer, log, db, redis, llm, retryWithoutBackoff: defects.retryWithoutBackoff, onEvent: (e) => eventStream.publish(e) });
+  const analysisHandler = new AnalysisJobHandler({
+    tracer,
+    log,
+    db,
+    redis,
+    llm,
+    retryWithoutBackoff: defects.retryWithoutBackoff,
+    llmFailureDeadLetters: defects.llmFailureDeadLetters,
+    onEvent: (e) => eventStream.publish(e),
+  });
   const detectionWorkers = new QueueWorkerPool({ name: 'detection', queue: DETECTION_QUEUE, count: settings.detectionWorkers, redis, log, handler: detectionHandler });
   const analysisWorkers = new QueueWorkerPool({ name: 'analysis', queue: ANALYSIS_QUEUE, count: settings.analysisWorkers, redis, log, handler: analysisHandler });
   const fileWatcher = new FileWatcher({ settings: settings.fileWatcher, tracer, log, db, redis, noTraceContext: defects.queueNoTraceContext });
