@@ -2,10 +2,10 @@ import { z } from 'zod';
 import { parseOrThrow } from '../harness/config/validation.ts';
 import type { TraceTree } from '../harness/traces/span-model.ts';
 import { checkErrorsUnderFaults, ErrorExpectationSchema, type FaultEvidence } from './errors/errors.ts';
-import { hsiAnalysisTree, hsiBaggageChecks, hsiCompleteness, hsiHops, hsiLatencyBudgets, hsiUploadTree, type HsiExpectationOptions } from './hsi-expectations.ts';
+import { hsiAnalysisTree, hsiBaggageChecks, hsiCompleteness, hsiExpectedBaggage, hsiHops, hsiLatencyBudgets, hsiOutcomeRules, hsiUploadTree, type HsiExpectationOptions } from './hsi-expectations.ts';
 import { checkLatencyBudgets, LatencyBudgetSchema, type LatencyBudget } from './latency/latency.ts';
-import { checkNothingLost, filePathsWithoutDetections, type PipelineOutcome } from './lost/outcome.ts';
-import { BaggageCheckSchema, checkBaggage } from './propagation/baggage.ts';
+import { checkNothingLost, detectorAnswers, filePathsWithoutDetections, type PipelineOutcome } from './lost/outcome.ts';
+import { BaggageCheckSchema, checkBaggage, type BaggageCheckOptions } from './propagation/baggage.ts';
 import { checkHops, HopDefinitionSchema, sentSpanIds } from './propagation/hops.ts';
 import { checkStitching, stitchPipelines, type StitchedPipeline } from './propagation/stitch.ts';
 import type { AssertionFamily, AssertionResult } from './result.ts';
@@ -14,6 +14,7 @@ import { assessCompleteness, checkNoPartialTraces, checkParentBasedSampling, che
 import { SamplingStrategiesSchema } from './sampling/strategies.ts';
 import { checkSpanTree } from './span-tree/evaluate.ts';
 import { SpanTreeExpectationSchema } from './span-tree/model.ts';
+import { checkSpanTiming } from './span-tree/timing.ts';
 
 /**
  * A scenario's `expectations: [...]`: each entry names a family and its options; built-ins
@@ -51,6 +52,8 @@ const SpanTreeEntry = z
     hsi: HsiOptionsSchema.optional(),
     /** `uploads` (default when upload records are given): only the uploads' own traces; `all`: every trace. */
     traces: z.enum(['uploads', 'all']).optional(),
+    /** Timing integrity of parent/child pairs (default on; `skewMs` default 20). */
+    timing: z.union([z.boolean(), z.object({ skewMs: z.number().min(0) }).strict()]).optional(),
   })
   .strict()
   .refine((e) => (e.tree === undefined) !== (e.builtin === undefined), { error: 'a span-tree expectation needs exactly one of tree or builtin' });
@@ -110,6 +113,8 @@ const NothingLostEntry = z
     family: z.literal('nothing-lost'),
     endStage: z.enum(['event', 'detections']).optional(),
     acceptNoDetections: z.boolean().optional(),
+    /** Apply the contract's outcome rules (no dead letter for an LLM failure, fallback events as specified); default true. */
+    contractOutcomes: z.boolean().optional(),
   })
   .strict();
 
@@ -231,6 +236,7 @@ export function evaluateExpectations(expectations: readonly ScenarioExpectation[
         const top = tree.root.name;
         if (e.builtin === 'hsi-analysis' && typeof top === 'string') traces = traces.filter((t) => t.spanNames().includes(top));
         results.push(checkSpanTree(traces, tree, e.name === undefined ? {} : { name: e.name }));
+        if (e.timing !== false) results.push(checkSpanTiming(traces, typeof e.timing === 'object' ? { skewMs: e.timing.skewMs } : {}));
         break;
       }
       case 'propagation': {
@@ -238,11 +244,14 @@ export function evaluateExpectations(expectations: readonly ScenarioExpectation[
         const hops = e.hops === undefined || e.hops === 'hsi' ? hsiHops(hsi) : e.hops;
         results.push(...checkHops(evidence.traces, hops, { sent: sentSpanIds(acceptedUploads(evidence)) }));
         if (e.baggage !== false) {
+          const builtin = e.baggage === undefined || e.baggage === 'hsi';
           const checks = e.baggage === undefined || e.baggage === 'hsi' ? hsiBaggageChecks(hsi) : e.baggage;
-          results.push(...checkBaggage(evidence.traces, checks, e.baggageAttributePrefix === undefined ? {} : { attributePrefix: e.baggageAttributePrefix }));
+          const options: BaggageCheckOptions = e.baggageAttributePrefix === undefined ? {} : { attributePrefix: e.baggageAttributePrefix };
+          if (builtin) options.expected = hsiExpectedBaggage(acceptedUploads(evidence));
+          results.push(...checkBaggage(evidence.traces, checks, options));
         }
         if (e.stitching) {
-          const until = typeof e.stitching === 'object' ? e.stitching.until : hsi.analysis ? 'event' : 'detection';
+          const until = typeof e.stitching === 'object' ? e.stitching.until : (hsi.analysis ?? true) ? 'event' : 'detection';
           results.push(checkStitching(pipelinesOf(evidence, until), { until }));
         }
         break;
@@ -303,7 +312,9 @@ export function evaluateExpectations(expectations: readonly ScenarioExpectation[
           checkNothingLost(evidence.uploads, evidence.pipelineOutcome, {
             endStage: e.endStage ?? 'event',
             noDetectionFilePaths: filePathsWithoutDetections(evidence.traces),
+            detectorAnswers: detectorAnswers(evidence.traces),
             acceptNoDetections: e.acceptNoDetections ?? false,
+            ...(e.contractOutcomes === false ? {} : hsiOutcomeRules()),
           }),
         );
         break;

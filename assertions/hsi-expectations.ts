@@ -1,8 +1,10 @@
-import { HSI_HOP_NAMES, hsiNames, type HsiNameOptions } from './hsi-names.ts';
+import { HSI_CORRELATION, HSI_HOP_NAMES, hsiNames, type HsiNameOptions } from './hsi-names.ts';
 import { contractLatencyBudgets, type LatencyBudget } from './latency/latency.ts';
 import type { BaggageCheck } from './propagation/baggage.ts';
 import type { HopDefinition } from './propagation/hops.ts';
 import type { CompletenessSpec } from './sampling/checks.ts';
+import type { DlqEntry, EventRow, NothingLostOptions } from './lost/outcome.ts';
+import { HSI_FALLBACK_EVENT, HSI_LLM_FAILURE_PATTERN } from '../harness/contract/hsi-contract.ts';
 import { span, spanTree, type SpanNodeBuilder, type SpanTreeExpectation } from './span-tree/model.ts';
 
 export * from './hsi-names.ts';
@@ -30,9 +32,10 @@ export * from './hsi-names.ts';
 
 export interface HsiExpectationOptions extends HsiNameOptions {
   /**
-   * Include the analysis part (needs the batch to close). It hangs under `batch_aggregation` with
-   * count `{min: 0}` unless `analysisRequired`, since only the trace of the batch's opening
-   * detection carries it.
+   * Include the analysis part (default true: the contract's pipeline ends at the event). It hangs
+   * under `batch_aggregation` with count `{min: 0}` unless `analysisRequired`, since only the trace
+   * of the batch's opening detection carries it; the analysis hops and baggage are checked in every
+   * trace that holds them. `false` for a stack without the analysis stage.
    */
   analysis?: boolean;
   analysisRequired?: boolean;
@@ -72,7 +75,7 @@ export function hsiUploadTree(options: HsiExpectationOptions = {}): SpanTreeExpe
   if (options.sql ?? true) processing = processing.descendant(span({ service: b, name: { regex: `^${escapeRegex(spans.insertDetections)}` }, kind: 'client' }));
   if (options.batch ?? true) {
     let batch = span({ service: b, name: spans.batchAggregation }).expect({ batch_id: { exists: true }, camera_id: { exists: true } });
-    if (options.analysis) {
+    if (options.analysis ?? true) {
       const publish = span({ service: b, name: spans.analysisPublish, kind: 'producer' }).count(options.analysisRequired ? { min: 1 } : { min: 0 }).child(analysisNode(options));
       batch = batch.child(publish);
     }
@@ -81,7 +84,7 @@ export function hsiUploadTree(options: HsiExpectationOptions = {}): SpanTreeExpe
   const root = span({ service: b, name: spans.upload, kind: 'server' })
     .expect({ file_path: { exists: true } })
     .child(span({ service: b, name: spans.detectionPublish, kind: 'producer' }).child(processing));
-  return spanTree(root, { name: options.analysis ? 'hsi upload (detection + analysis)' : 'hsi upload (detection)', match: 'root' });
+  return spanTree(root, { name: (options.analysis ?? true) ? 'hsi upload (detection + analysis)' : 'hsi upload (detection)', match: 'root' });
 }
 
 /** The analysis part on its own, for traces that hold an `analysis_queue publish`. */
@@ -90,7 +93,7 @@ export function hsiAnalysisTree(options: HsiExpectationOptions = {}): SpanTreeEx
   return spanTree(span({ service: services.backend, name: spans.analysisPublish, kind: 'producer' }).child(analysisNode(options)), { name: 'hsi analysis' });
 }
 
-/** The HSI hops; the analysis ones with `analysis: true` (they are `optional` unless `analysisRequired`). */
+/** The HSI hops; the analysis ones unless `analysis: false` (they are `optional`, i.e. pass when no trace exercises them, unless `analysisRequired`). */
 export function hsiHops(options: HsiExpectationOptions = {}): HopDefinition[] {
   const { services, spans } = hsiNames(options);
   const b = services.backend;
@@ -99,7 +102,7 @@ export function hsiHops(options: HsiExpectationOptions = {}): HopDefinition[] {
     { name: HSI_HOP_NAMES.detectionQueue, from: { service: b, name: spans.detectionPublish, kind: 'producer' }, to: { service: b, name: spans.detectionProcessing }, relation: 'child' },
     { name: HSI_HOP_NAMES.backendToDetector, from: { service: b, name: spans.detectorRequest, kind: 'client' }, to: { service: services.detector, kind: 'server' }, relation: 'child', fromSpans: 'some' },
   ];
-  if (options.analysis) {
+  if (options.analysis ?? true) {
     const optional = options.analysisRequired !== true;
     hops.push(
       { name: HSI_HOP_NAMES.analysisQueue, from: { service: b, name: spans.analysisPublish, kind: 'producer' }, to: { service: b, name: spans.analysisProcessing }, relation: 'child', optional },
@@ -110,18 +113,41 @@ export function hsiHops(options: HsiExpectationOptions = {}): HopDefinition[] {
 }
 
 /**
- * Where the contract's baggage must arrive: `camera.id` and `request.source` through the
- * detection queue and at the detector; with `analysis`, `camera.id` at the LLM server.
+ * Where the contract's baggage must arrive, with which value: `camera.id` at every hop equals the
+ * camera of the job (`camera_id` on the span or its ancestors; the evaluator also compares it with
+ * the upload's camera), `request.source` through the detection queue; with the analysis part,
+ * `camera.id` and `batch.id` at `analysis_processing` and at the LLM server (`batch.id` equals
+ * the batch's `batch_id`).
  */
 export function hsiBaggageChecks(options: HsiExpectationOptions = {}): BaggageCheck[] {
   const { services, spans } = hsiNames(options);
+  const camera = { attribute: HSI_CORRELATION.cameraId };
+  const batch = { attribute: HSI_CORRELATION.batchId };
+  const processing = { service: services.backend, name: spans.detectionProcessing };
   const checks: BaggageCheck[] = [
-    { key: 'camera.id', at: { service: services.backend, name: spans.detectionProcessing } },
-    { key: 'request.source', at: { service: services.backend, name: spans.detectionProcessing } },
-    { key: 'camera.id', at: { service: services.detector, name: spans.detectorServer, kind: 'server' } },
+    { key: 'camera.id', at: processing, sameAs: camera },
+    { key: 'request.source', at: processing },
+    { key: 'camera.id', at: { service: services.detector, name: spans.detectorServer, kind: 'server' }, sameAs: camera },
   ];
-  if (options.analysis) checks.push({ key: 'camera.id', at: { service: services.llm, name: spans.llmServer, kind: 'server' }, optional: options.analysisRequired !== true });
+  if (options.analysis ?? true) {
+    const optional = options.analysisRequired !== true;
+    const analysis = { service: services.backend, name: spans.analysisProcessing };
+    const llm = { service: services.llm, name: spans.llmServer, kind: 'server' as const };
+    checks.push(
+      { key: 'camera.id', at: analysis, sameAs: camera, optional },
+      { key: 'batch.id', at: analysis, sameAs: batch, optional },
+      { key: 'camera.id', at: llm, sameAs: camera, optional },
+      { key: 'batch.id', at: llm, sameAs: batch, optional },
+    );
+  }
   return checks;
+}
+
+/** Per upload trace, the baggage the upload implies: `camera.id` is the camera it was sent for. */
+export function hsiExpectedBaggage(uploads: readonly { traceId: string; cameraId?: string | undefined }[]): Map<string, Record<string, string>> {
+  const out = new Map<string, Record<string, string>>();
+  for (const u of uploads) if (u.cameraId !== undefined) out.set(u.traceId, { 'camera.id': u.cameraId });
+  return out;
 }
 
 /** The contract's SLO budgets (analyze stage optional unless `analysis`). */
@@ -132,4 +158,26 @@ export function hsiLatencyBudgets(options: HsiExpectationOptions = {}): LatencyB
 /** What a complete upload trace holds, for the sampling family. */
 export function hsiCompleteness(options: HsiExpectationOptions = {}): CompletenessSpec {
   return { tree: hsiUploadTree(options) };
+}
+
+/** Why an analysis dead letter breaks the contract: an LLM failure must yield the fallback event instead. */
+export function hsiUnacceptableDlq(entry: DlqEntry, queue: 'dlq:detection_queue' | 'dlq:analysis_queue'): string | undefined {
+  if (queue !== 'dlq:analysis_queue') return undefined;
+  const code = entry.payload?.['error_code'] ?? entry.payload?.['error_type'];
+  const error = entry.payload?.['error'];
+  const text = [code, error].filter((v): v is string => typeof v === 'string').join(' ');
+  if (!HSI_LLM_FAILURE_PATTERN.test(text)) return undefined;
+  return `it failed on the LLM (${typeof code === 'string' ? `error_code ${code}` : text.slice(0, 80)}), and an LLM failure must yield the fallback event "${HSI_FALLBACK_EVENT.summaryPrefix}" (risk ${HSI_FALLBACK_EVENT.riskScore}), not a dead letter`;
+}
+
+/** Why an event marked fallback is not the contract's fallback event. */
+export function hsiBadFallback(event: EventRow): string | undefined {
+  if (typeof event.summary === 'string' && !event.summary.startsWith(HSI_FALLBACK_EVENT.summaryPrefix)) return `its summary is ${JSON.stringify(event.summary.slice(0, 60))}, not "${HSI_FALLBACK_EVENT.summaryPrefix}…"`;
+  if (event.risk_score !== undefined && event.risk_score !== null && Number(event.risk_score) !== HSI_FALLBACK_EVENT.riskScore) return `its risk is ${event.risk_score}, not ${HSI_FALLBACK_EVENT.riskScore}`;
+  return undefined;
+}
+
+/** The contract's outcome rules for the nothing-lost family. */
+export function hsiOutcomeRules(): Pick<NothingLostOptions, 'unacceptableDlq' | 'badFallback'> {
+  return { unacceptableDlq: hsiUnacceptableDlq, badFallback: hsiBadFallback };
 }

@@ -55,6 +55,8 @@ export const HSI_CORRELATION = Object.freeze({
   filePath: 'file_path',
   batchId: 'batch_id',
   cameraId: 'camera_id',
+  /** On batch_aggregation: this detection opened the batch (its trace carries the batch's analysis). */
+  batchOpened: 'batch.opened',
 });
 
 /** Baggage keys of the contract. */

@@ -84,7 +84,7 @@ export async function readPipelineOutcome(options: ReadPipelineOutcomeOptions): 
     }
     const eventCols = cols.get('events');
     if (eventCols) {
-      const list = selectList(eventCols, [{ name: 'id', cast: 'text' }, { name: 'batch_id' }, { name: 'trace_id' }, { name: 'is_fallback' }]);
+      const list = selectList(eventCols, [{ name: 'id', cast: 'text' }, { name: 'batch_id' }, { name: 'trace_id' }, { name: 'is_fallback' }, { name: 'summary' }, { name: 'risk_score', cast: 'float8' }]);
       const ids = [...new Set(outcome.eventDetections.map((l) => String(l.event_id)))];
       const res = filter
         ? await client.query<EventRow>(`SELECT ${list} FROM events WHERE id::text = ANY($1::text[])`, [ids])

@@ -34,6 +34,8 @@ export interface StitchSelectors {
   filePathAttribute: string;
   batchIdAttribute: string;
   cameraIdAttribute: string;
+  /** Boolean attribute of the batch_aggregation span that opened the batch. */
+  batchOpenedAttribute: string;
 }
 
 export function hsiStitchSelectors(options: HsiNameOptions = {}): StitchSelectors {
@@ -49,6 +51,7 @@ export function hsiStitchSelectors(options: HsiNameOptions = {}): StitchSelector
     filePathAttribute: HSI_CORRELATION.filePath,
     batchIdAttribute: HSI_CORRELATION.batchId,
     cameraIdAttribute: HSI_CORRELATION.cameraId,
+    batchOpenedAttribute: HSI_CORRELATION.batchOpened,
   };
 }
 
@@ -90,6 +93,12 @@ export interface StitchedPipeline {
   detectStageMs?: number;
   /** Duration of analysis_processing. */
   analyzeStageMs?: number;
+  /**
+   * Set when the analysis is missing and no collected trace holds the batch_aggregation span that
+   * OPENED the batch: the batch's analysis trace follows the opener's sampling decision, so an
+   * unsampled opener leaves no analysis trace to follow (by design, not a broken hop).
+   */
+  analysisUntraced?: string;
 }
 
 export interface StitchUpload {
@@ -137,9 +146,11 @@ export function stitchPipelines(traces: readonly TraceTree[], options: StitchOpt
   const analysesByBatch = new Map<string, Located[]>();
   const eventsByBatch = new Map<string, Located[]>();
   const publishByLinkTarget = new Map<string, Located>();
+  const openedBatches = new Set<string>();
   for (const tree of traces) {
     for (const span of tree.spans) {
       const item = { span, tree };
+      if (matchesSelector(span, sel.batchAggregation) && stringAttr(span, sel.batchOpenedAttribute) === 'true') openedBatches.add(stringAttr(span, sel.batchIdAttribute) ?? '');
       if (matchesSelector(span, sel.upload)) push(uploadsByPath, stringAttr(span, sel.filePathAttribute), item);
       if (matchesSelector(span, sel.detection)) push(detectionsByPath, stringAttr(span, sel.filePathAttribute), item);
       if (matchesSelector(span, sel.analysis)) push(analysesByBatch, stringAttr(span, sel.batchIdAttribute), item);
@@ -254,6 +265,7 @@ export function stitchPipelines(traces: readonly TraceTree[], options: StitchOpt
     if (upload && event) pipeline.endToEndMs = spanEndMs(event.span) - upload.span.startTimeMs;
     if (upload && detection) pipeline.uploadToDetectionMs = spanEndMs(detection.span) - upload.span.startTimeMs;
     if (detection) pipeline.detectionFailed = detection.span.status.code === 'error';
+    if (!analysis && batchId !== undefined && !openedBatches.has(batchId)) pipeline.analysisUntraced = `batch ${batchId} was opened by an upload whose trace was not collected (not sampled)`;
     return pipeline;
   });
 }
@@ -275,23 +287,31 @@ function stopsAt(p: StitchedPipeline): string {
 /**
  * Whether every pipeline could be followed from upload to `until` (linked or stitched). Family
  * `propagation`: it is what is left of the trace story when hops are broken.
+ *
+ * Up to the event, a pipeline whose batch was opened by an unsampled upload is skipped (and
+ * counted): the batch's analysis trace follows the opener's sampling decision, so there is no
+ * trace to follow. The nothing-lost family still reads that upload's event from the database.
+ * `skipUnsampledBatches: false` counts them as failures.
  */
-export function checkStitching(pipelines: readonly StitchedPipeline[], options: { until?: 'detection' | 'event' } = {}): AssertionResult {
+export function checkStitching(pipelines: readonly StitchedPipeline[], options: { until?: 'detection' | 'event'; skipUnsampledBatches?: boolean } = {}): AssertionResult {
   const target = options.until === 'detection' ? 'detection' : 'event';
   const name = `stitching: upload → ${target}`;
-  const incomplete = pipelines.filter((p) => !p.complete);
-  const stitched = pipelines.filter((p) => p.stitched).length;
-  const e2e = pipelines.map((p) => p.endToEndMs).filter((v): v is number => v !== undefined);
-  const details = { pipelines: pipelines.length, complete: pipelines.length - incomplete.length, stitched, joins: joinCounts(pipelines), endToEndSamples: e2e.length };
+  const skipped = target === 'event' && options.skipUnsampledBatches !== false ? pipelines.filter((p) => !p.complete && p.analysisUntraced !== undefined && p.detection !== undefined) : [];
+  const followed = pipelines.filter((p) => !skipped.includes(p));
+  const incomplete = followed.filter((p) => !p.complete);
+  const stitched = followed.filter((p) => p.stitched).length;
+  const e2e = followed.map((p) => p.endToEndMs).filter((v): v is number => v !== undefined);
+  const details = { pipelines: pipelines.length, followed: followed.length, complete: followed.length - incomplete.length, skippedUnsampledBatch: skipped.length, stitched, joins: joinCounts(pipelines), endToEndSamples: e2e.length };
   const bound = { op: '==' as const, value: 0, unit: 'uploads', text: `every upload followed to its ${target}` };
-  const measured = { value: incomplete.length, unit: 'uploads', text: `${pipelines.length - incomplete.length}/${pipelines.length} followed to the ${target} (${stitched} by correlation attributes)` };
+  const skipText = skipped.length > 0 ? `; ${skipped.length} skipped: their batch was opened by an unsampled upload, whose sampling decision the batch's analysis trace follows` : '';
+  const measured = { value: incomplete.length, unit: 'uploads', text: `${followed.length - incomplete.length}/${followed.length} followed to the ${target} (${stitched} by correlation attributes)${skipText}` };
   const traceIds = (list: readonly StitchedPipeline[]) => list.flatMap((p) => p.traceIds);
-  if (pipelines.length === 0) {
-    return { family: 'propagation', name, passed: false, measured: { value: null, unit: 'uploads', text: 'no pipelines' }, bound, message: 'stitching: no uploads to follow', exampleTraceIds: [], details };
+  if (followed.length === 0) {
+    return { family: 'propagation', name, passed: false, measured: { value: null, unit: 'uploads', text: `no pipelines${skipText}` }, bound, message: `stitching: no uploads to follow${skipText}`, exampleTraceIds: [], details };
   }
   if (incomplete.length === 0) {
     const median = e2e.length > 0 ? ` (max end-to-end ${formatMs(Math.max(...e2e))})` : '';
-    return { family: 'propagation', name, passed: true, measured, bound, message: `all ${pipelines.length} uploads followed to the ${target}, ${stitched} stitched by correlation attributes${target === 'event' ? median : ''}`, exampleTraceIds: examples(traceIds(pipelines), 3), details };
+    return { family: 'propagation', name, passed: true, measured, bound, message: `all ${followed.length} uploads followed to the ${target}, ${stitched} stitched by correlation attributes${target === 'event' ? median : ''}${skipText}`, exampleTraceIds: examples(traceIds(followed), 3), details };
   }
   const first = incomplete[0]!;
   return {
@@ -300,7 +320,7 @@ export function checkStitching(pipelines: readonly StitchedPipeline[], options: 
     passed: false,
     measured,
     bound,
-    message: `${incomplete.length}/${pipelines.length} uploads not followed to the ${target}: ${first.uploadId ? `upload ${first.uploadId} ` : ''}${first.filePath} ${stopsAt(first)}`,
+    message: `${incomplete.length}/${followed.length} uploads not followed to the ${target}: ${first.uploadId ? `upload ${first.uploadId} ` : ''}${first.filePath} ${stopsAt(first)}${skipText}`,
     exampleTraceIds: examples(traceIds(incomplete)),
     details,
   };

@@ -199,11 +199,24 @@ export function checkParentBasedSampling(records: readonly SamplingRecord[], opt
         ? 'parent-based sampling: not exercised: no request was sent with sampled=1'
         : bad === 0
           ? `parent-based sampling: all ${sampled.length} sampled=1 requests left complete traces`
-          : `parent-based sampling broken: ${bad}/${sampled.length} requests sent with sampled=1 did not leave a complete trace (${notFound.length} not in Jaeger, ${partial.length} partial${partial[0]?.missing?.length ? `: trace ${partial[0].traceId} lacks ${partial[0].missing[0]}` : ''})`,
+          : sampledTraceMessage(bad, sampled.length, notFound, partial),
     exampleTraceIds: examples([...notFound, ...partial].map((r) => r.traceId)),
     details: { sentSampled: sampled.length, notFound: notFound.length, partial: partial.length, lookupErrors: errors },
   });
   return results;
+}
+
+/**
+ * Names the cause the evidence supports: a sampled=1 trace missing from Jaeger is a sampling
+ * (or export) fault; a trace that is there but lacks a part is a lost span or a span attached to
+ * the wrong parent, which the span-tree and propagation results locate; it is not a sampler bug.
+ */
+function sampledTraceMessage(bad: number, total: number, notFound: readonly SamplingRecord[], partial: readonly SamplingRecord[]): string {
+  const head = `${bad}/${total} requests sent with sampled=1 did not leave a complete trace`;
+  const lacks = partial[0]?.missing?.length ? `: trace ${partial[0].traceId} lacks ${partial[0].missing[0]}` : '';
+  if (notFound.length === 0) return `${head}: all ${partial.length} are in Jaeger but partial (a span lost or attached to the wrong parent, not a sampling decision${lacks})`;
+  if (partial.length === 0) return `parent-based sampling broken: ${head}: ${notFound.length} not in Jaeger although the request said sampled=1 (the parent's decision was not followed, or the spans were never exported)`;
+  return `${head}: ${notFound.length} not in Jaeger (parent-based sampling or export), ${partial.length} partial (a span lost or attached to the wrong parent${lacks})`;
 }
 
 /** No partial traces: every trace found holds every expected part. */

@@ -91,3 +91,25 @@ export const HSI_AI_SPANS = Object.freeze({
   /** The detector's own span; `ai.inference.time_ms` is the model's time. */
   detectorInference: 'yolo26_inference',
 });
+
+/**
+ * The contract's outcome rules (HSI-CONTRACT.md, Pipeline 5): an LLM failure still yields an
+ * event, with risk 50 and a summary starting "Analysis unavailable" (the real HSI appends
+ * " - LLM service error"); only other failures (the database) may dead-letter an analysis job.
+ */
+export const HSI_FALLBACK_EVENT = Object.freeze({ riskScore: 50, summaryPrefix: 'Analysis unavailable' });
+
+/** A dead-letter entry's error code or text that names an LLM failure. */
+export const HSI_LLM_FAILURE_PATTERN = /\b(llm|nemotron|completion)/i;
+
+/** The contract's resilience defaults (HSI-CONTRACT.md, Resilience settings), by environment variable. */
+export const HSI_RESILIENCE_DEFAULTS = Object.freeze({
+  DETECTOR_MAX_RETRIES: 3,
+  NEMOTRON_MAX_RETRIES: 3,
+  DETECTOR_CB_FAILURE_THRESHOLD: 5,
+  DETECTOR_CB_RECOVERY_SECONDS: 60,
+  /** Backoff before retry n: base · 2^(n-1), capped, with jitter. */
+  retryBaseMs: 1000,
+  retryCapMs: 30_000,
+  retryJitter: 0.1,
+});

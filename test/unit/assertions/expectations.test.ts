@@ -66,7 +66,10 @@ describe('scenario expectations', () => {
     expect(detector.some((l) => l.includes('[sampling] no partial traces'))).toBe(true);
 
     const baggage = failed({ uploads: 5, analysis: true, defects: { llmBaggageDropped: true } });
-    expect(baggage).toEqual(['✗ [propagation] baggage: camera.id at ai-llm-emulator "POST /completion": baggage "camera.id" missing on ai-llm-emulator "POST /completion" in 1/1 traces (no attribute "camera.id")']);
+    expect(baggage).toEqual([
+      '✗ [propagation] baggage: camera.id at ai-llm-emulator "POST /completion": baggage "camera.id" missing on ai-llm-emulator "POST /completion" in 1/1 traces (no attribute "camera.id")',
+      '✗ [propagation] baggage: batch.id at ai-llm-emulator "POST /completion": baggage "batch.id" missing on ai-llm-emulator "POST /completion" in 1/1 traces (no attribute "batch.id")',
+    ]);
 
     const slow = failed({ uploads: 20, analysis: true, detectMs: (n) => 1000 + n * 100 });
     expect(slow).toEqual([expect.stringMatching(/^✗ \[latency\] latency: detect stage \(SLO\): latency budget "detect stage \(SLO\)" exceeded: nemotron-backend "detection_processing" p95 2905\.0 ms, bound < 2000 ms/)]);
@@ -92,7 +95,7 @@ describe('scenario expectations', () => {
     const records: UploadRecord[] = [{ cameraId: 'front_door', fixture: 'a.jpg', traceId: 'a'.repeat(32), clientSpanId: 'b'.repeat(16), sampled: true, status: 202, accepted: true, latencyMs: 5 }];
     const e: ExpectationEvidence = { traces: [], uploads: records };
     expect(source).toBe(client);
-    expect(evaluateExpectations(parseExpectations([{ family: 'span-tree', builtin: 'hsi-upload' }]), e)[0]!.message).toBe('span tree "hsi upload (detection)": no traces to check');
+    expect(evaluateExpectations(parseExpectations([{ family: 'span-tree', builtin: 'hsi-upload' }]), e)[0]!.message).toBe('span tree "hsi upload (detection + analysis)": no traces to check');
   });
 
   it('fails, not throws, when evidence is missing', () => {
@@ -137,7 +140,7 @@ describe('assertions.json and matchers', () => {
     const parsed = AssertionsFileSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
     expect(parsed.schemaVersion).toBe(1);
     expect(parsed.runId).toBe('run-test');
-    expect(parsed.summary).toEqual({ total: results.length, passed: results.length - 1, failed: 1, failedByFamily: { propagation: 1 } });
+    expect(parsed.summary).toEqual({ total: results.length, passed: results.length - 2, failed: 2, failedByFamily: { propagation: 2 } });
   });
 
   it('toPass prints the failing messages', () => {

@@ -69,6 +69,8 @@ export interface HsiUploadSpec {
   batchId?: string;
   /** The batch's opening upload carries the analysis part; the others are linked. */
   opener?: boolean;
+  /** This detection opened its batch (`batch.opened`; default: `opener`). */
+  opensBatch?: boolean;
   /** Span ids (as `hsiSpanId(n, code)`) of the other detections' batch_aggregation spans, with their trace ids. */
   linkedDetections?: { traceId: string; spanId: string }[];
   /** detection_processing duration, default 300 ms. */
@@ -135,7 +137,7 @@ export function hsiUploadTraces(spec: HsiUploadSpec): TraceTree[] {
           { id: id(6), parent: id(5), service: DETECTOR, name: 'yolo26_inference', start: at + 70, dur: 130, attrs: { 'ai.emulated': true } },
         ]),
     { id: id(7), parent: id(3), name: 'INSERT detections', kind: 'client', start: at + 220, dur: 10, attrs: { 'db.system.name': 'postgresql' } },
-    { id: id(8), parent: id(3), name: 'batch_aggregation', start: at + 240, dur: 20, attrs: { batch_id: batchId, 'batch.id': batchId, camera_id: camera, file_path: filePath } },
+    { id: id(8), parent: id(3), name: 'batch_aggregation', start: at + 240, dur: 20, attrs: { batch_id: batchId, 'batch.id': batchId, camera_id: camera, file_path: filePath, 'batch.opened': spec.opensBatch ?? spec.opener === true } },
   ];
   const analysis: SpanSpec[] = [];
   if (spec.opener) {
@@ -201,7 +203,7 @@ export function hsiRun(options: HsiRunOptions): { traces: TraceTree[]; uploads: 
         ? members.slice(1).map((m) => ({ traceId: (options.defects?.queueNoContext ? workerTraceId(m) : uploadTraceId(m)).padStart(32, '0'), spanId: hsiSpanId(m, 8) }))
         : [];
       traces.push(
-        ...hsiUploadTraces({ n, batchId, opener, linkedDetections: linked, closeAt: lastAt + 30_000, ...(options.defects ? { defects: options.defects } : {}), ...(options.detectMs ? { detectMs: options.detectMs(n) } : {}) }),
+        ...hsiUploadTraces({ n, batchId, opener, opensBatch: n === first, linkedDetections: linked, closeAt: lastAt + 30_000, ...(options.defects ? { defects: options.defects } : {}), ...(options.detectMs ? { detectMs: options.detectMs(n) } : {}) }),
       );
       uploads.push({ traceId: uploadTraceId(n), clientSpanId: clientSpanId(n), sampled: true, status: 202, uploadId: `upload-${n}`, filePath: filePathOf(n), cameraId: 'front_door' });
     }

@@ -93,8 +93,10 @@ describe('propagation: baggage', () => {
     expect(llm.passed).toBe(false);
     expect(llm.message).toBe('baggage "camera.id" missing on ai-llm-emulator "POST /completion" in 3/3 traces (no attribute "camera.id")');
     expect(llm.exampleTraceIds).toHaveLength(3);
-    // The detection hops still carry it.
-    expect(results.filter((r) => r !== llm)).toPass();
+    // The LLM client drops the whole header: batch.id is missing there too; the detection hops still carry theirs.
+    const batch = byName(results, `baggage: batch.id at ${LLM} "POST /completion"`);
+    expect(batch.passed).toBe(false);
+    expect(results.filter((r) => r !== llm && r !== batch)).toPass();
   });
 
   it('supports an attribute prefix and value checks', () => {
@@ -103,7 +105,7 @@ describe('propagation: baggage', () => {
     expect(checkBaggageKey([t], { key: 'camera.id', at }).passed).toBe(false);
     expect(checkBaggageKey([t], { key: 'camera.id', at }, { attributePrefix: 'baggage.' }).passed).toBe(true);
     const wrong = checkBaggageKey([t], { key: 'camera.id', at, value: 'front_door', attributePrefix: 'baggage.' });
-    expect(wrong.message).toBe('baggage "camera.id" on ai-llm-emulator "POST /completion" has the wrong value in 1/1 traces: got "back_yard", expected baggage.camera.id="front_door"');
+    expect(wrong.message).toBe('baggage "camera.id" on ai-llm-emulator "POST /completion" is present but wrong in 1/1 traces: got "back_yard", expected camera.id="front_door" (trace 00000000000000000000000000000001)');
     expect(() => parseBaggageChecks([{ key: 'camera.id' }], 'scenario.json')).toThrow(/^scenario\.json: 0\.at: /);
   });
 });

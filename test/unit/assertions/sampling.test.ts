@@ -143,7 +143,13 @@ describe('parent-based consistency and partial traces', () => {
     sampled[0]!.missing = ['service ai-yolo26-emulator'];
     const [, one] = checkParentBasedSampling(sampled);
     expect(one!.passed).toBe(false);
-    expect(one!.message).toContain('3/10 requests sent with sampled=1 did not leave a complete trace (2 not in Jaeger, 1 partial: trace 00000000000000000000000000000001 lacks service ai-yolo26-emulator)');
+    expect(one!.message).toBe(
+      '3/10 requests sent with sampled=1 did not leave a complete trace: 2 not in Jaeger (parent-based sampling or export), 1 partial (a span lost or attached to the wrong parent: trace 00000000000000000000000000000001 lacks service ai-yolo26-emulator)',
+    );
+    // Present but partial only: not blamed on the sampler.
+    const partialOnly = checkParentBasedSampling(sampled.filter((r) => r.foundInJaeger))[1]!;
+    expect(partialOnly.message).not.toMatch(/sampling broken/);
+    expect(partialOnly.message).toMatch(/wrong parent, not a sampling decision/);
   });
 
   it('partial traces (a service dropping spans) fail the no-partial check, naming what is missing', () => {

@@ -92,7 +92,7 @@ describe('span tree: evaluation', () => {
     expect(result.family).toBe('span-tree');
     expect(result.measured).toMatchObject({ value: 4, text: '4/4 traces failing' });
     expect(result.message).toContain(`under nemotron-backend "yolo26_detection_request" expected a child ai-yolo26-emulator "POST /detect": none (0 of min 1)`);
-    expect(result.message).toMatch(/^span tree "hsi upload \(detection\)" fails in 4\/4 traces: trace a0{30}\d: /);
+    expect(result.message).toMatch(/^span tree "hsi upload \(detection \+ analysis\)" fails in 4\/4 traces: trace a0{30}\d: /);
     expect(result.exampleTraceIds).toHaveLength(4);
   });
 

@@ -1,3 +1,4 @@
+import { DEFECTS } from '../../../harness/stack/defects.ts';
 import { describe, expect, it } from 'vitest';
 import {
   batchKeys,
@@ -90,14 +91,12 @@ describe('defect switches', () => {
   });
 
   it('cover every backend switch of the harness', () => {
-    expect(Object.values(DEFECT_VARIABLES).sort()).toEqual([
-      'HSI_DEFECT_ACK_BEFORE_STORE',
-      'HSI_DEFECT_BREAKER_NEVER_OPENS',
-      'HSI_DEFECT_LLM_CLIENT_DROPS_BAGGAGE',
-      'HSI_DEFECT_QUEUE_NO_TRACE_CONTEXT',
-      'HSI_DEFECT_RETRY_WITHOUT_BACKOFF',
-      'HSI_DEFECT_SAMPLER_IGNORES_PARENT',
-    ]);
+    const harness = Object.values(DEFECTS)
+      .filter((d) => d.service === 'backend')
+      .flatMap((d) => Object.keys(d.env))
+      .sort();
+    expect(Object.values(DEFECT_VARIABLES).sort()).toEqual(harness);
+    expect(harness).toHaveLength(12);
   });
 });
 
