@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { parseOrThrow } from '../harness/config/validation.ts';
 import type { TraceTree } from '../harness/traces/span-model.ts';
 import { checkErrorsUnderFaults, ErrorExpectationSchema, type FaultEvidence } from './errors/errors.ts';
-import { hsiAnalysisTree, hsiBaggageChecks, hsiCompleteness, hsiExpectedBaggage, hsiHops, hsiLatencyBudgets, hsiOutcomeRules, hsiUploadTree, type HsiExpectationOptions } from './hsi-expectations.ts';
+import { checkCircuitBreaker, checkRetries } from './errors/resilience.ts';
+import { hsiAnalysisTree, hsiBaggageChecks, hsiCompleteness, hsiExpectedBaggage, hsiHops, hsiLatencyBudgets, hsiOutcomeRules, hsiResiliencePolicies, hsiUploadTree, type HsiExpectationOptions } from './hsi-expectations.ts';
 import { checkLatencyBudgets, LatencyBudgetSchema, type LatencyBudget } from './latency/latency.ts';
 import { checkNothingLost, detectorAnswers, filePathsWithoutDetections, type PipelineOutcome } from './lost/outcome.ts';
 import { BaggageCheckSchema, checkBaggage, type BaggageCheckOptions } from './propagation/baggage.ts';
@@ -105,6 +106,8 @@ const ErrorsEntry = z
     leadMs: z.number().min(0).optional(),
     require: z.array(ErrorExpectationSchema).optional(),
     ignore: z.array(SpanSelectorSchema).optional(),
+    /** Retries, backoff and the detector breaker against the stack's settings (HSI preset); default true. */
+    resilience: z.boolean().optional(),
   })
   .strict();
 
@@ -156,6 +159,8 @@ export interface ExpectationEvidence {
   pipelineOutcome?: PipelineOutcome;
   /** Derived with `stitchPipelines(traces, {uploads})` when absent. */
   pipelines?: readonly StitchedPipeline[];
+  /** The backend's settings as configured for the run (the scenario's `stack.backend`); contract defaults fill the gaps. */
+  stackSettings?: Readonly<Record<string, string>>;
 }
 
 function noEvidence(family: AssertionFamily, name: string, what: string): AssertionResult {
@@ -216,6 +221,13 @@ function samplingRecordsOf(evidence: ExpectationEvidence, options: HsiExpectatio
     if (c.missing.length > 0) r.missing = c.missing;
     return r;
   });
+}
+
+function resilienceResults(evidence: ExpectationEvidence): AssertionResult[] {
+  const policies = hsiResiliencePolicies(evidence.stackSettings ?? {});
+  const uploads = acceptedUploads(evidence);
+  const options = { evidenceComplete: uploads.length > 0 && uploads.every((u) => u.sampled !== false) };
+  return [...policies.retries.map((p) => checkRetries(evidence.traces, p, options)), checkCircuitBreaker(evidence.traces, policies.breaker, options)];
 }
 
 /** Evaluates every expectation against the evidence, in order; never throws for missing evidence (those results fail). */
@@ -301,6 +313,7 @@ export function evaluateExpectations(expectations: readonly ScenarioExpectation[
         if (e.require !== undefined) options.require = e.require;
         if (e.ignore !== undefined) options.ignore = e.ignore;
         results.push(...checkErrorsUnderFaults(evidence.traces, evidence.faults, options));
+        if (e.resilience !== false) results.push(...resilienceResults(evidence));
         break;
       }
       case 'nothing-lost': {

@@ -122,7 +122,7 @@ export function hsiExperimentEvaluator(options: HsiEvaluatorOptions = {}): Exper
       notes.push(`traces collected: ${traces.length} (${sampledIds.length} sampled uploads)`);
       // The run's traces as Jaeger's UI exports them: `hsi-chaos traces export` and `replay` read them.
       req.results.writeTextAtomic(RUN_TRACES_FILE, `${JSON.stringify(toLegacyJson(traces))}\n`);
-      const evidence: ExpectationEvidence = { traces, uploads, faults: req.faults };
+      const evidence: ExpectationEvidence = { traces, uploads, faults: req.faults, ...(req.stackSettings ? { stackSettings: req.stackSettings } : {}) };
 
       if (expectations.some((e) => e.family === 'sampling')) {
         const sent = new Map<string, SentRequest>(accepted.map((r) => [r.traceId, { sampled: r.sampled }]));

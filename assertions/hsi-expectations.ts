@@ -4,7 +4,9 @@ import type { BaggageCheck } from './propagation/baggage.ts';
 import type { HopDefinition } from './propagation/hops.ts';
 import type { CompletenessSpec } from './sampling/checks.ts';
 import type { DlqEntry, EventRow, NothingLostOptions } from './lost/outcome.ts';
-import { HSI_FALLBACK_EVENT, HSI_LLM_FAILURE_PATTERN } from '../harness/contract/hsi-contract.ts';
+import { HSI_FALLBACK_EVENT, HSI_LLM_FAILURE_PATTERN, HSI_RESILIENCE_DEFAULTS } from '../harness/contract/hsi-contract.ts';
+import type { BreakerPolicy, RetryPolicy } from './errors/resilience.ts';
+import { attributeOf, valueText } from './selectors.ts';
 import { span, spanTree, type SpanNodeBuilder, type SpanTreeExpectation } from './span-tree/model.ts';
 
 export * from './hsi-names.ts';
@@ -180,4 +182,46 @@ export function hsiBadFallback(event: EventRow): string | undefined {
 /** The contract's outcome rules for the nothing-lost family. */
 export function hsiOutcomeRules(): Pick<NothingLostOptions, 'unacceptableDlq' | 'badFallback'> {
   return { unacceptableDlq: hsiUnacceptableDlq, badFallback: hsiBadFallback };
+}
+
+type ResilienceSetting = 'DETECTOR_MAX_RETRIES' | 'NEMOTRON_MAX_RETRIES' | 'DETECTOR_CB_FAILURE_THRESHOLD' | 'DETECTOR_CB_RECOVERY_SECONDS';
+
+/** A setting from the stack's environment (the scenario's `stack.backend`), else the contract's default; with its source for messages. */
+function setting(env: Readonly<Record<string, string>>, key: ResilienceSetting): { value: number; source: string } {
+  const raw = env[key];
+  const n = raw === undefined ? Number.NaN : Number(raw);
+  if (Number.isFinite(n) && n > 0) return { value: n, source: `${key}=${raw}` };
+  return { value: HSI_RESILIENCE_DEFAULTS[key], source: `${key} default ${HSI_RESILIENCE_DEFAULTS[key]}` };
+}
+
+/** The detector's and the LLM's retry policies and the detector breaker, from the stack's settings. */
+export function hsiResiliencePolicies(env: Readonly<Record<string, string>> = {}, options: HsiNameOptions = {}): { retries: RetryPolicy[]; breaker: BreakerPolicy } {
+  const { services, spans } = hsiNames(options);
+  const b = services.backend;
+  const backoff = { baseMs: HSI_RESILIENCE_DEFAULTS.retryBaseMs, capMs: HSI_RESILIENCE_DEFAULTS.retryCapMs, jitter: HSI_RESILIENCE_DEFAULTS.retryJitter };
+  const detectorRetries = setting(env, 'DETECTOR_MAX_RETRIES');
+  const llmRetries = setting(env, 'NEMOTRON_MAX_RETRIES');
+  const threshold = setting(env, 'DETECTOR_CB_FAILURE_THRESHOLD');
+  const recovery = setting(env, 'DETECTOR_CB_RECOVERY_SECONDS');
+  const detectorAttempt = { service: b, name: spans.detectorRequest, kind: 'client' as const };
+  const status4xx = (s: Parameters<NonNullable<BreakerPolicy['ignore']>>[0]): boolean => {
+    const v = attributeOf(s, 'http.response.status_code');
+    const code = v === undefined ? Number.NaN : Number(valueText(v));
+    return code >= 400 && code < 500;
+  };
+  return {
+    retries: [
+      { name: 'detector', parent: { service: b, name: spans.detectionProcessing }, attempt: detectorAttempt, attemptAttribute: 'retry_attempt', maxAttempts: detectorRetries.value, ...backoff, source: detectorRetries.source },
+      { name: 'LLM', parent: { service: b, name: spans.analysisProcessing }, attempt: { service: b, name: spans.llmRequest, kind: 'client' }, attemptAttribute: 'retry_attempt', maxAttempts: llmRetries.value, ...backoff, source: llmRetries.source },
+    ],
+    breaker: {
+      name: 'detector',
+      attempt: detectorAttempt,
+      ignore: status4xx,
+      threshold: threshold.value,
+      recoveryMs: recovery.value * 1000,
+      events: { opened: 'circuit_breaker.opened', halfOpened: 'circuit_breaker.half_opened' },
+      source: `${threshold.source}, ${recovery.source}`,
+    },
+  };
 }

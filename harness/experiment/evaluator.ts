@@ -25,6 +25,8 @@ export interface EvaluationRequest {
   endpoints: EvidenceEndpoints;
   requests: readonly LoadRequestRecord[];
   faults: { windows: readonly FaultWindowRecord[]; loadStartEpochMs: number };
+  /** The backend settings the scenario configured (`stack.backend`), for checks against them. */
+  stackSettings?: Readonly<Record<string, string>>;
   /** Epoch ms bounds of the load, for trace searches. */
   window: { startEpochMs: number; endEpochMs: number };
   log: (line: string) => void;

@@ -254,6 +254,7 @@ export async function evaluatePhase(input: EvaluatePhaseInput): Promise<Evaluati
     requests: load.requests,
     faults: { windows: load.windows, loadStartEpochMs: load.window.startEpochMs },
     window: load.window,
+    stackSettings: scenario.stack?.backend ?? {},
     log: input.log,
   });
   for (const note of evaluation.notes) input.log(note);
