@@ -9,9 +9,12 @@ import { describeSpan, spanEndMs } from '../selectors.ts';
  *
  * Checked: every span with its parent in the same trace, except asynchronous messaging pairs,
  * where the consumer legitimately runs after the producer ended: a child of kind producer or
- * consumer, or a child of a producer. When the parent ended in error and the child is a server
- * span (the caller gave up, e.g. a read timeout, while the server went on), only the start is
- * checked. `skewMs` allows for clocks of different processes (default 20 ms: one host's clock).
+ * consumer, or a child of a producer. Across processes (a server span under its client) only the
+ * start is checked: a server may end its span after the caller already has the answer (the
+ * response went out, then its own bookkeeping, or an event loop busy elsewhere, delays the end;
+ * a caller that gave up on a timeout leaves the server running). Within one process a child
+ * that outlives its parent means the parent was ended too early. `skewMs` allows for clock
+ * differences (default 20 ms: the processes share one host's clock).
  */
 export interface SpanTimingOptions {
   /** Allowance for clock differences between processes, ms (default 20). */
@@ -44,9 +47,9 @@ export function timingViolations(tree: TraceTree, skewMs = DEFAULT_SKEW_MS): Tim
     if (!parent || asynchronous(parent, child)) continue;
     const early = parent.startTimeMs - child.startTimeMs;
     if (early > skewMs) out.push({ traceId: tree.traceId, parent, child, byMs: early, edge: 'starts before' });
-    const callerGaveUp = parent.status.code === 'error' && child.kind === 'server';
+    const sameProcess = child.service === parent.service && child.kind !== 'server';
     const late = spanEndMs(child) - spanEndMs(parent);
-    if (!callerGaveUp && late > skewMs) out.push({ traceId: tree.traceId, parent, child, byMs: late, edge: 'ends after' });
+    if (sameProcess && late > skewMs) out.push({ traceId: tree.traceId, parent, child, byMs: late, edge: 'ends after' });
   }
   return out.sort((a, b) => b.byMs - a.byMs);
 }
