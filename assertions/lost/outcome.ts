@@ -199,7 +199,10 @@ function classifyOne(u: UploadToFollow, index: OutcomeIndex, options: NothingLos
   const answered = options.detectorAnswers?.get(u.filePath);
   if (answered !== undefined && rows.length < answered) {
     const dropped = `the detector returned ${answered} detection${answered === 1 ? '' : 's'} but the worker stored ${rows.length} row${rows.length === 1 ? '' : 's'}: ${answered - rows.length} dropped`;
-    return { ...base, reason: dropped };
+    // What became of the rows that were stored can be wrong as well: say both.
+    const rest = rows.length > 0 ? classifyStored(rows, u.filePath, index, options) : undefined;
+    const also = rest !== undefined && (rest.fate === 'wrong' || rest.fate === 'lost') ? `; and the ${rows.length} stored: ${rest.reason}` : '';
+    return { ...base, ...(rest ?? {}), fate: 'lost', reason: `${dropped}${also}` };
   }
   if (rows.length > 0) return { ...base, ...classifyStored(rows, u.filePath, index, options) };
   const detectionDlq = index.detectionDlq.get(u.filePath);

@@ -1,6 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { hsiBaggageChecks, hsiCompleteness, hsiHops, hsiUploadTree } from '../../assertions/hsi-expectations.ts';
-import { readPipelineOutcome, waitForDrain } from '../../assertions/lost/adapters.ts';
+import { evaluateExpectations, parseExpectations, type ExpectationEvidence } from '../../assertions/expectations.ts';
+import { backendWorkersIdle, readPipelineOutcome, waitForDrain } from '../../assertions/lost/adapters.ts';
+import { fetchPipelineTraces } from '../../assertions/propagation/stitch.ts';
+import { request } from 'undici';
+import mainJob from '../../scenarios/steady-detector-fault.ts';
 import { checkNothingLost } from '../../assertions/lost/outcome.ts';
 import { checkBaggage } from '../../assertions/propagation/baggage.ts';
 import { checkHops, sentSpanIds } from '../../assertions/propagation/hops.ts';
@@ -34,6 +38,48 @@ async function stackWith(defects: DefectName[]): Promise<StartedHsiStack> {
   return current;
 }
 
+/** The defect switches added for issue 15: each one a bug the old default expectations passed. */
+const NEW_SWITCHES: DefectName[] = ['analysis-queue-no-trace-context', 'llm-client-no-trace-context', 'detector-client-stale-baggage', 'processing-span-ends-early', 'worker-drops-rows', 'llm-failure-dead-letters'];
+const MAIN_JOB_EXPECTATIONS = parseExpectations(mainJob.expectations, 'steady-detector-fault');
+
+async function uploads(stack: StartedHsiStack, from: number, count: number): Promise<UploadRecord[]> {
+  const out: UploadRecord[] = [];
+  for (let i = from; i < from + count; i++) {
+    const r = await upload(stack, i);
+    expect(r.status, r.error).toBe(202);
+    out.push(r);
+  }
+  return out;
+}
+
+async function putJson(url: string, body: unknown): Promise<void> {
+  const res = await request(url, { method: 'PUT', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  await res.body.dump();
+  expect(res.statusCode, `PUT ${url}`).toBe(200);
+}
+
+async function deleteJson(url: string): Promise<void> {
+  const res = await request(url, { method: 'DELETE' });
+  await res.body.dump();
+}
+
+/** What the main job's evaluator does, on a test stack: drain, traces, rows, then the main job's expectations. */
+async function defaultVerdict(stack: StartedHsiStack, records: readonly UploadRecord[], sinceMs: number): Promise<AssertionResult[]> {
+  await waitForDrain({ redisUrl: stack.getRedisUrl() }, { timeoutMs: 60_000, pollMs: 300, alsoIdle: backendWorkersIdle(stack.getBackendUrl()) });
+  await new Promise((r) => setTimeout(r, 3_000)); // the services' span batches (OTEL_BSP_SCHEDULE_DELAY 2 s)
+  const accepted = records.filter((r) => r.status === 202);
+  const traces = await fetchPipelineTraces(jaegerOf(stack), { startMin: new Date(sinceMs), startMax: new Date(Date.now() + 5_000), traceIds: accepted.map((r) => r.traceId) });
+  const pipelineOutcome = await readPipelineOutcome({ pgConnectionString: stack.getPostgresConnectionUri(), redisUrl: stack.getRedisUrl(), filePaths: accepted.map((r) => r.filePath!) });
+  const evidence: ExpectationEvidence = {
+    traces,
+    uploads: accepted.map((r) => ({ traceId: r.traceId, clientSpanId: r.clientSpanId, sampled: r.sampled, status: r.status, uploadId: r.uploadId, filePath: r.filePath, cameraId: r.cameraId })),
+    pipelineOutcome,
+    faults: { windows: [], loadStartEpochMs: sinceMs },
+    stackSettings: FAST_PIPELINE,
+  };
+  return evaluateExpectations(MAIN_JOB_EXPECTATIONS, evidence);
+}
+
 afterEach(async () => {
   if (!current) return;
   const runId = current.runId;
@@ -54,6 +100,7 @@ async function uploadAndTrace(stack: StartedHsiStack, services: string[], spans:
 describe('defect switches: each one breaks what its assertion family checks', () => {
   it('control: the healthy stack passes span tree, every hop and baggage', async () => {
     const stack = await stackWith([]);
+    const t0 = Date.now();
     const { record, tree } = await uploadAndTrace(stack, [BACKEND, DETECTOR, LLM], FULL);
     const results = [
       checkSpanTree([tree], hsiUploadTree({ analysis: true, analysisRequired: true })),
@@ -61,6 +108,42 @@ describe('defect switches: each one breaks what its assertion family checks', ()
       ...checkBaggage([tree], hsiBaggageChecks({ analysis: true, analysisRequired: true })),
     ];
     expect(failed(results).map((r) => r.message)).toEqual([]);
+    // The main job's default expectations, over a few uploads of several cameras: no false alarm.
+    const more = await uploads(stack, 1, 6);
+    const verdict = await defaultVerdict(stack, [record, ...more], t0 - 1_000);
+    expect(failed(verdict).map((r) => `[${r.family}] ${r.message}`)).toEqual([]);
+  });
+
+  it('the six defect switches of issue 15, on in one stack: the default expectations fail each, naming its cause', async () => {
+    const stack = await stackWith(NEW_SWITCHES);
+    const t0 = Date.now();
+    const first = await uploads(stack, 0, 8);
+    // An LLM failure: every answer 503 while a few more batches are analysed.
+    await putJson(`${stack.getLlmUrl()}/admin/faults`, { error_rate: 1, status_code: 503 });
+    let late: UploadRecord[];
+    try {
+      late = await uploads(stack, 8, 4);
+      await waitFor('an analysis dead letter', async () => ((await getJson<{ analysis_queue_count: number }>(`${stack.getBackendUrl()}/api/dlq/stats`)).body.analysis_queue_count >= 1 ? true : undefined), 60_000);
+    } finally {
+      await deleteJson(`${stack.getLlmUrl()}/admin/faults`);
+    }
+    const verdict = await defaultVerdict(stack, [...first, ...late], t0 - 1_000);
+    const message = (name: string) => verdict.find((r) => r.name === name && !r.passed)?.message ?? `(${name} passed or missing)`;
+    // analysis-queue-no-trace-context
+    expect(message('hop: queue: analysis_queue producer → consumer')).toMatch(/broken in \d+\/\d+ traces: nemotron-backend "analysis_processing" not in the trace of nemotron-backend "analysis_queue publish"/);
+    // llm-client-no-trace-context
+    expect(message('hop: http: backend → llm')).toMatch(/broken in \d+\/\d+ traces: ai-llm-emulator \[server\] not in the trace of nemotron-backend "llm_inference"/);
+    // detector-client-stale-baggage
+    expect(message('baggage: camera.id at ai-yolo26-emulator "POST /detect"')).toMatch(/is present but wrong in \d+\/\d+ traces: got "[a-z_]+", (but the span's own camera_id is|but the request that started the trace sent) "[a-z_]+"/);
+    // processing-span-ends-early
+    expect(message('span timing: children inside their parents')).toMatch(/a parent span ends before the work it covers.*nemotron-backend "detection_processing" \(\d+\.\d ms\) ended [\d.]+ ms before its child/);
+    // worker-drops-rows and llm-failure-dead-letters
+    const lost = verdict.find((r) => r.family === 'nothing-lost')!;
+    expect(lost.passed).toBe(false);
+    const reasons = ((lost.details?.['lost'] ?? []) as { reason: string }[]).map((l) => l.reason);
+    expect(reasons.some((r) => /^the detector returned \d detections? but the worker stored \d rows?: 1 dropped/.test(r)), reasons.join('\n')).toBe(true);
+    expect(reasons.some((r) => /in dlq:analysis_queue, which the contract does not allow here: it failed on the LLM \(error_code llm_/.test(r)), reasons.join('\n')).toBe(true);
+    expect(reasons.some((r) => r.includes('the detector found nothing')), 'dropped rows are not blamed on the detector').toBe(false);
   });
 
   it('queue-no-trace-context: the queue hop breaks; stitching by file_path still joins the pieces', async () => {
