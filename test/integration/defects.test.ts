@@ -132,7 +132,7 @@ describe('defect switches: each one breaks what its assertion family checks', ()
     // analysis-queue-no-trace-context
     expect(message('hop: queue: analysis_queue producer → consumer')).toMatch(/broken in \d+\/\d+ traces: nemotron-backend "analysis_processing" not in the trace of nemotron-backend "analysis_queue publish"/);
     // llm-client-no-trace-context
-    expect(message('hop: http: backend → llm')).toMatch(/broken in \d+\/\d+ traces: ai-llm-emulator \[server\] not in the trace of nemotron-backend "llm_inference"/);
+    expect(message('hop: http: backend → llm')).toMatch(/broken in \d+\/\d+ traces: ai-llm-emulator server span not in the trace of nemotron-backend "llm_inference"/);
     // detector-client-stale-baggage
     expect(message('baggage: camera.id at ai-yolo26-emulator "POST /detect"')).toMatch(/is present but wrong in \d+\/\d+ traces: got "[a-z_]+", (but the span's own camera_id is|but the request that started the trace sent) "[a-z_]+"/);
     // processing-span-ends-early
