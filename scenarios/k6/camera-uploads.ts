@@ -12,9 +12,13 @@
  * request.source and the scenario's keys. The trace id is put in the samples' metadata
  * (`trace_id`), so it appears in the --out json Point lines; an accepted upload adds one
  * `hsi_uploads` sample whose metadata carries the upload id and file path.
+ * Scenarios with request kinds run `api` (setup() data, checks, custom metrics, think time),
+ * WebSocket subscribers run `subscriber` (k6/ws); fixtures are shared across VUs
+ * (k6/experimental/fs).
  */
 import { check, sleep } from 'k6';
 import exec from 'k6/execution';
+import { type File, open as openShared, SeekMode } from 'k6/experimental/fs';
 import http from 'k6/http';
 import { Counter, Gauge, Rate, Trend } from 'k6/metrics';
 import type { Options } from 'k6/options';
@@ -63,10 +67,34 @@ const backendUrl = (__ENV['HSI_BACKEND_URL'] ?? config.backendUrl).replace(/\/+$
 
 export const options: Options = config.options;
 
-// fixtures are read once per VU, in the init context
-const fixtures: { name: string; data: ArrayBuffer }[][] = config.cameras.map((camera) =>
-  camera.files.map((file) => ({ name: file.name, data: open(file.path, 'b') })),
-);
+// fixtures: k6/experimental/fs keeps ONE copy of each file in memory for all VUs (a binary open()
+// would copy every image into every VU); each VU reads it into a buffer per upload
+interface SharedFixture {
+  name: string;
+  file: File;
+  size: number;
+}
+const fixtures: SharedFixture[][] = [];
+for (const camera of config.cameras) {
+  const files: SharedFixture[] = [];
+  for (const f of camera.files) {
+    const file = await openShared(f.path);
+    files.push({ name: f.name, file, size: (await file.stat()).size });
+  }
+  fixtures.push(files);
+}
+
+async function readFixture(f: SharedFixture): Promise<ArrayBuffer> {
+  const buffer = new Uint8Array(f.size);
+  await f.file.seek(0, SeekMode.Start);
+  let offset = 0;
+  while (offset < f.size) {
+    const n = await f.file.read(buffer.subarray(offset));
+    if (!n) break;
+    offset += n;
+  }
+  return buffer.buffer;
+}
 
 const uploads = new Counter('hsi_uploads');
 // custom metrics, declared in the init context as k6 requires
@@ -93,7 +121,7 @@ function encodeBaggage(entries: Record<string, string>): string {
     .join(',');
 }
 
-export default function upload(): void {
+export default async function upload(): Promise<void> {
   if (exec.instance.iterationsCompleted + exec.instance.iterationsInterrupted >= config.limits.maxRequests) {
     exec.test.abort(`limits.maxRequests (${config.limits.maxRequests}) reached`);
     return;
@@ -117,7 +145,7 @@ export default function upload(): void {
 
   const res = http.post(
     `${backendUrl}/api/cameras/${encodeURIComponent(camera.id)}/uploads`,
-    { file: http.file(file.data, file.name, /\.png$/i.test(file.name) ? 'image/png' : 'image/jpeg') },
+    { file: http.file(await readFixture(file), file.name, /\.png$/i.test(file.name) ? 'image/png' : 'image/jpeg') },
     {
       headers: {
         traceparent: `00-${traceId}-${spanId}-${sampled ? '01' : '00'}`,

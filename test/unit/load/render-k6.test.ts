@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { renderExecutor, renderK6 } from '../../../harness/load/k6/render-k6.ts';
@@ -88,6 +89,11 @@ describe('camera mix', () => {
 });
 
 describe('the k6 script', () => {
+  it('shares each fixture across VUs (k6/experimental/fs), no per-VU copy with open(f, "b")', () => {
+    const script = readFileSync(join(PROJECT_ROOT, 'scenarios', 'k6', 'camera-uploads.ts'), 'utf8');
+    expect(script).toContain("from 'k6/experimental/fs'");
+    expect(script).not.toMatch(/open\([^)]*, 'b'\)/);
+  });
   it('type-checks with its own tsconfig (types: k6, no node types)', () => {
     const tsc = join(PROJECT_ROOT, 'node_modules', '.bin', 'tsc');
     const run = spawnSync(tsc, ['-p', join(PROJECT_ROOT, 'scenarios', 'k6', 'tsconfig.json')], { encoding: 'utf8', timeout: 120_000 });
