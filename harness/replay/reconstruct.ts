@@ -95,8 +95,11 @@ function expectationsFor(incident: Incident, faults: readonly PlannedFault[], lo
   const require = faults
     .filter((f) => f.evidence.errorKinds !== undefined && (f.target === 'detector' || f.target === 'llm'))
     .map((f) => ({ window: f.name, service: 'nemotron-backend', name: f.target === 'detector' ? 'yolo26_detection_request' : 'llm_inference', min: 1 }));
-  // Context kept across both queues in the incident: check the replay keeps it too.
-  const propagation = incident.linkedJoins > 0 && incident.stitchedJoins === 0 ? [{ family: 'propagation', hops: 'hsi' }] : [];
+  // Context kept across both queues and every upload followed through (no error window): check
+  // the replay keeps it too. With failures, pipelines end in the dead-letter queue and the hop
+  // checks have nothing to follow, so the incident could not have passed them either.
+  const errorWindows = faults.some((f) => f.evidence.errorKinds !== undefined);
+  const propagation = incident.linkedJoins > 0 && incident.stitchedJoins === 0 && !errorWindows ? [{ family: 'propagation', hops: 'hsi' }] : [];
   return [...propagation, { family: 'errors', graceMs, ...(require.length > 0 ? { require } : {}) }, { family: 'nothing-lost' }];
 }
 
