@@ -17,7 +17,8 @@ import { mad, median, percentile } from './stats.ts';
  * Latency windows: each good call's delay is its duration minus the callee's own server span
  * (the network part, when the callee is instrumented) or its duration alone; the baseline is
  * the lower quartile of the hop's delays (the quiet periods). Calls more than
- * max(minInflationMs, 6 × MAD of the quiet half) above it are inflated; runs of at least three
+ * max(minInflationMs, 6 × MAD of the quiet half) above it are inflated (PostgreSQL and Redis,
+ * with several calls per job: the rolling median of 9 calls, and 5 ms instead of 100 ms); runs of at least three
  * inflated calls from three different traces (one normal call inside a run is tolerated) are
  * windows. The latency is the
  * median inflation, the jitter Toxiproxy's ± from the 5th..95th percentile spread. Toxiproxy
@@ -62,7 +63,7 @@ export interface ReconstructedFault {
 }
 
 export interface FaultOptions {
-  /** Smallest latency inflation taken as a fault (ms); default 100. */
+  /** Smallest latency inflation taken as a fault (ms); default 100 for the AI hops, 5 for PostgreSQL and Redis (judged on a rolling median). */
   minInflationMs?: number;
   /** End of the observed period (epoch ms), for a window still open at the end. */
   endMs: number;
@@ -223,20 +224,32 @@ function latencyFault(hop: HopName, window: readonly HopCall[], baseline: number
   return { fault: { type: 'latency', latency, jitter }, basis: `${window.length} calls ${latency} ms slower than the quiet ${Math.round(baseline)} ms (5th..95th percentile ${Math.round(p5)}..${Math.round(p95)} ms)` };
 }
 
+const DENSE_HOPS: ReadonlySet<HopName> = new Set(['postgres', 'redis']);
+
+function rollingMedian(values: readonly number[], half: number): number[] {
+  return values.map((_, i) => median(values.slice(Math.max(0, i - half), i + half + 1)) ?? 0);
+}
+
 function latencyWindows(hop: HopName, calls: readonly HopCall[], options: FaultOptions, taken: readonly ReconstructedFault[]): ReconstructedFault[] {
   const good = calls.filter((c) => !c.error && !taken.some((f) => c.startMs >= f.fromMs && c.startMs <= f.toMs));
   if (good.length < 6) return [];
   const delays = good.map(delayOf);
   const baseline = percentile(delays, 25) ?? 0;
   const quiet = delays.filter((d) => d <= (median(delays) ?? 0));
-  const threshold = baseline + Math.max(options.minInflationMs ?? 100, 6 * mad(quiet));
-  const flags = good.map((c) => delayOf(c) > threshold);
+  const dense = DENSE_HOPS.has(hop);
+  const threshold = baseline + Math.max(options.minInflationMs ?? (dense ? 5 : 100), 6 * mad(quiet));
+  // Dense hops (several SQL/Redis calls per job) are judged on a rolling median of 9 calls, so
+  // scattered slow calls on a busy machine do not count and a shift of a few ms does.
+  const level = dense ? rollingMedian(good.map(delayOf), 4) : good.map(delayOf);
+  const flags = level.map((d) => d > threshold);
   const out: ReconstructedFault[] = [];
   for (const [a, b] of inflatedRuns(flags)) {
     const window = good.slice(a, b + 1).filter((c) => delayOf(c) > threshold);
     // At least three slow calls from three different traces: one job stalled by the machine
     // (a pause, a busy core) slows several of its own calls in a row, and that is no fault.
     if (window.length < 3 || new Set(window.map((c) => c.traceId)).size < 3) continue;
+    // A dense hop's window must last: 10 slow calls over 2 s at least (blips of a busy machine are shorter).
+    if (dense && (window.length < 10 || window.at(-1)!.startMs - window[0]!.startMs < 2000)) continue;
     const { fault, basis } = latencyFault(hop, window, baseline);
     const first = window[0]!;
     const last = window.at(-1)!;
