@@ -46,8 +46,38 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Reads either summary format into one shape. Throws on something that is neither. */
+/**
+ * k6 v2's machine-readable summary (schema 1.0.0, grafana/k6 internal/lib/summary/machinereadable:
+ * `{version, config: {duration (s), execution}, metadata, results: {checks, metrics: [{name,
+ * type, contains, values}]}}`): metrics as a list, rate values `{matches, total, rate}`, no
+ * threshold verdicts (k6's exit code 99 still says whether thresholds failed).
+ */
+function parseMachineReadable(json: Record<string, unknown>): K6Summary | undefined {
+  const results = json['results'];
+  if (typeof json['version'] !== 'string' || !isRecord(results) || !Array.isArray(results['metrics'])) return undefined;
+  const metrics: Record<string, K6SummaryMetric> = {};
+  for (const raw of results['metrics']) {
+    if (!isRecord(raw) || typeof raw['name'] !== 'string') continue;
+    const m: K6SummaryMetric = { values: {}, thresholds: {} };
+    if (typeof raw['type'] === 'string' && METRIC_TYPES.has(raw['type'] as MetricType)) m.type = raw['type'] as MetricType;
+    if (typeof raw['contains'] === 'string' && CONTAINS.has(raw['contains'] as MetricContains)) m.contains = raw['contains'] as MetricContains;
+    if (isRecord(raw['values'])) for (const [k, v] of Object.entries(raw['values'])) if (typeof v === 'number') m.values[k] = v;
+    if (m.type === 'rate' && m.values['matches'] !== undefined && m.values['total'] !== undefined) {
+      m.values['passes'] = m.values['matches'];
+      m.values['fails'] = m.values['total'] - m.values['matches'];
+    }
+    metrics[raw['name']] = m;
+  }
+  const out: K6Summary = { metrics };
+  const config = json['config'];
+  if (isRecord(config) && typeof config['duration'] === 'number') out.testRunDurationMs = config['duration'] * 1000;
+  return out;
+}
+
+/** Reads any of the summary formats into one shape. Throws on something that is none. */
 export function parseK6Summary(json: unknown): K6Summary {
+  const machineReadable = isRecord(json) ? parseMachineReadable(json) : undefined;
+  if (machineReadable) return machineReadable;
   if (!isRecord(json) || !isRecord(json['metrics'])) throw new Error('not a k6 summary: no "metrics" object');
   const metrics: Record<string, K6SummaryMetric> = {};
   for (const [name, raw] of Object.entries(json['metrics'])) {

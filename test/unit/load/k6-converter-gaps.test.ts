@@ -71,3 +71,27 @@ describe('k6 output converter gaps, on real k6 output', () => {
     expect(ok.metrics['http_req_duration']).toMatchObject({ values: { count: ok.requests.completed } });
   });
 });
+
+describe("k6 v2's machine-readable summary (schema 1.0.0)", () => {
+  it('reads its metric list, rate matches/total and duration in seconds', () => {
+    // shaped after grafana/k6 internal/lib/summary/machinereadable/types_gen.go (Summary, Metric,
+    // CounterValues, RateValues, TrendValues); the values are those of the handleSummary sample
+    const v2 = {
+      version: '1.0.0',
+      config: { duration: 1, execution: 'local', script: 'script.js' },
+      metadata: { k6Version: '2.0.0', generatedAt: '2026-01-01T00:00:00Z' },
+      results: {
+        metrics: [
+          { name: 'http_reqs', type: 'counter', contains: 'default', values: { count: 3, rate: 3 } },
+          { name: 'checks', type: 'rate', contains: 'default', values: { matches: 45, total: 60, rate: 0.75 } },
+          { name: 'my_trend', type: 'trend', contains: 'time', values: { avg: 15, min: 10, med: 15, max: 20, 'p(90)': 19, 'p(95)': 19.5 } },
+        ],
+      },
+    };
+    const result = k6ToLoadResult({ scenario: 'x', summary: parseK6Summary(v2) });
+    expect(result.durationMs).toBe(1000);
+    expect(result.metrics['checks']).toEqual({ type: 'rate', contains: 'default', values: { rate: 0.75, passes: 45, fails: 15 } });
+    expect(result.metrics['my_trend']).toMatchObject({ values: { 'p(95)': 19.5 }, missingStats: ['p(99)', 'count'] });
+    expect(result.requests.completed).toBe(3);
+  });
+});
