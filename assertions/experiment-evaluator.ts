@@ -5,7 +5,8 @@ import { JaegerQueryClient } from '../harness/traces/jaeger-client.ts';
 import { RUN_TRACES_FILE, toLegacyJson } from '../harness/traces/legacy-export.ts';
 import type { TraceTree } from '../harness/traces/span-model.ts';
 import { evaluateExpectations, parseExpectations, type ExpectationEvidence, type UploadEvidence } from './expectations.ts';
-import { contractLatencyBudgets, operationLatencies } from './latency/latency.ts';
+import { contractLatencyBudgets, operationLatencies, uniqueSpans } from './latency/latency.ts';
+import { operationDurations, writeOperationSamples } from '../harness/report/operation-samples.ts';
 import { backendWorkersIdle, readPipelineOutcome, waitForDrain } from './lost/adapters.ts';
 import { fetchPipelineTraces, stitchPipelines } from './propagation/stitch.ts';
 import { writeAssertionsJson, type AssertionResult } from './result.ts';
@@ -138,6 +139,7 @@ export function hsiExperimentEvaluator(options: HsiEvaluatorOptions = {}): Exper
       }
       const results = evaluateExpectations(expectations, evidence);
       writeAssertionsJson(results, req.results);
+      writeOperationSamples(req.results, operationDurations(uniqueSpans(traces)));
 
       const budgets = contractLatencyBudgets({ analysis: true });
       const operations: OperationView[] = operationLatencies(traces)

@@ -3,7 +3,8 @@ import { basename, dirname, join } from 'node:path';
 import { ExitCode } from '../errors.ts';
 import { escapeMarkdownCell, escapeMarkdownText } from './escape.ts';
 import { formatMs, formatNumber, formatPercent, verdictWord } from './format.ts';
-import { mannWhitneyU, type MannWhitneyResult } from './mann-whitney.ts';
+import { mannWhitneyU, uShiftTest, type MannWhitneyResult, type ShiftTestResult } from './mann-whitney.ts';
+import { OPERATION_SAMPLES_FILE, readOperationSamples } from './operation-samples.ts';
 import type { OperationLatency, RunReportModel } from './report-model.ts';
 import { readRunReport } from './report-schema.ts';
 import { readRequestSamples } from './request-samples.ts';
@@ -23,6 +24,10 @@ import { RunResults } from './run-results.ts';
  *   percentage point); improved when lower by more than that.
  * - throughput (higher is better): regressed when lower by more than
  *   `throughputRelative` (20 %); improved when higher by more than that.
+ * - operations (p95 from traces): a p95 beyond the tolerance counts only when the per-span
+ *   durations (operation-samples.json) confirm it: a one-sided Mann–Whitney U test, exact
+ *   for small samples, with the tolerance as a shift of the current run's spans
+ *   (compareOperation); honest at 20 spans, where a p95 is nearly the maximum.
  * - noise gate (http_req_duration p50/p95/p99 only, when both runs have at least
  *   `minSamples` per-request latencies): a change beyond the tolerance counts only when
  *   a two-sided Mann–Whitney U test on the two sets of latencies rejects "same
@@ -45,7 +50,12 @@ export interface CompareOptions {
   /** Per-request latencies (ms) of each run, e.g. from requests.ndjson (readRequestSamples). */
   currentSamples?: readonly number[];
   baselineSamples?: readonly number[];
+  /** Per-span durations (ms) per operation (`service name`) of each run, from operation-samples.json. */
+  currentOperationSamples?: ReadonlyMap<string, readonly number[]>;
+  baselineOperationSamples?: ReadonlyMap<string, readonly number[]>;
 }
+
+type SampleOptionKey = 'currentSamples' | 'baselineSamples' | 'currentOperationSamples' | 'baselineOperationSamples';
 
 export interface ResolvedTolerance {
   latencyRelative: number;
@@ -84,6 +94,8 @@ export interface MetricComparison {
   /** One line: why this verdict. */
   reason: string;
   test?: MannWhitneyResult;
+  /** Operations: the U test with the tolerance as shift on per-span durations. */
+  shiftTest?: ShiftTestResult;
 }
 
 export interface RunRef {
@@ -192,18 +204,52 @@ function ref(model: RunReportModel, samples: readonly number[] | undefined): Run
 
 const opKey = (o: { service: string; name: string }) => `${o.service} ${o.name}`;
 
+/** Per-span durations of one operation in each run (operation-samples.json). */
+export interface OperationSamplePair {
+  current: readonly number[];
+  baseline: readonly number[];
+}
+
+const median = (values: readonly number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+/** The tolerance as a shift of the whole distribution: max(latencyAbsoluteMs, latencyRelative × baseline median). */
+export function shiftMarginMs(baseline: readonly number[], t: ResolvedTolerance): number {
+  return Math.max(t.latencyAbsoluteMs, t.latencyRelative * median(baseline));
+}
+
 /**
- * Per-operation p95 from traces has no per-span samples for a U test, so the tolerance alone
- * would decide; with a handful of spans (a few LLM batches) the p95 is the maximum and two
- * normal runs differ by more than any sane tolerance. Below `minSamples` spans in either run the
- * change is shown but never called a regression or an improvement.
+ * An operation's p95 beyond the tolerance is a regression (improvement) only when its spans say
+ * so too: a one-sided Mann–Whitney U test on the per-span durations, with the current run's
+ * durations shifted by the tolerance (`shiftMarginMs`), rejects "not worse by more than the
+ * tolerance" at `alpha`. Exact for small samples, so 20 spans are enough when the change is
+ * real and 5 noisy spans are not enough to call one. Runs without operation-samples.json fall
+ * back to the p95 and the tolerance, and below `minSamples` spans to "too few spans to judge".
  */
-function compareOperation(metric: string, baseline: OperationLatency, current: OperationLatency, t: ResolvedTolerance): MetricComparison {
+export function compareOperation(metric: string, baseline: OperationLatency, current: OperationLatency, t: ResolvedTolerance, samples?: OperationSamplePair): MetricComparison {
   const c = compareLatency(metric, baseline.p95Ms, current.p95Ms, t);
-  const fewest = Math.min(baseline.count, current.count);
-  if (!c.comparable || fewest >= t.minSamples || c.verdict === 'unchanged') return c;
+  if (!c.comparable || c.verdict === 'unchanged') return c;
   const change = `${formatMs(baseline.p95Ms)} → ${formatMs(current.p95Ms)} (${pct(c.relative)}, ${signedMs(c.delta ?? 0)})`;
-  return { ...c, verdict: 'unchanged', reason: `${change}: beyond tolerance but too few spans to judge (${baseline.count} and ${current.count}; needs ≥ ${t.minSamples} in both)` };
+  if (samples && samples.current.length > 0 && samples.baseline.length > 0) {
+    const direction = c.verdict === 'improved' ? 'improved' : 'regressed';
+    const shiftTest = uShiftTest(samples.current, samples.baseline, shiftMarginMs(samples.baseline, t), direction);
+    const how = `U test of the spans shifted by ${formatMs(shiftTest.marginMs)}: p = ${pText(shiftTest.pValue)}`;
+    const n = `n = ${shiftTest.n1} / ${shiftTest.n2}, ${shiftTest.method}`;
+    if (shiftTest.pValue < t.alpha) return { ...c, shiftTest, reason: `${change}: beyond tolerance and ${how} < ${t.alpha} (${n})` };
+    return { ...c, verdict: 'unchanged', shiftTest, reason: `${change}: beyond tolerance but within noise (${how} ≥ ${t.alpha}, ${n})` };
+  }
+  const fewest = Math.min(baseline.count, current.count);
+  if (fewest >= t.minSamples) return { ...c, reason: `${c.reason}; no per-span samples (${OPERATION_SAMPLES_FILE}), p95 and tolerance alone` };
+  return { ...c, verdict: 'unchanged', reason: `${change}: beyond tolerance but too few spans to judge without per-span samples (${baseline.count} and ${current.count}; needs ${OPERATION_SAMPLES_FILE} or ≥ ${t.minSamples} in both)` };
+}
+
+function operationSamplePair(key: string, options: CompareOptions): OperationSamplePair | undefined {
+  const current = options.currentOperationSamples?.get(key);
+  const baseline = options.baselineOperationSamples?.get(key);
+  return current && baseline ? { current, baseline } : undefined;
 }
 
 export function compareRuns(current: RunReportModel, baseline: RunReportModel, options: CompareOptions = {}): ComparisonReport {
@@ -247,7 +293,7 @@ export function compareRuns(current: RunReportModel, baseline: RunReportModel, o
   const operations: MetricComparison[] = [];
   for (const [key, o] of curOps) {
     const b = baseOps.get(key);
-    if (b) operations.push(compareOperation(`operation ${key} p95`, b, o, t));
+    if (b) operations.push(compareOperation(`operation ${key} p95`, b, o, t, operationSamplePair(key, options)));
   }
   operations.sort((a, b) => a.metric.localeCompare(b.metric));
   const onlyInCurrent = [...curOps.keys()].filter((k) => !baseOps.has(k)).sort();
@@ -277,7 +323,7 @@ export function compareRuns(current: RunReportModel, baseline: RunReportModel, o
  * Loads both runs from `results/<run-id>/summary.json` (readRunReport: one-line errors)
  * and, when present, their requests.ndjson for the U test, then compares.
  */
-export function compareRunDirs(currentDir: string, baselineDir: string, options: Omit<CompareOptions, 'currentSamples' | 'baselineSamples'> = {}): ComparisonReport {
+export function compareRunDirs(currentDir: string, baselineDir: string, options: Omit<CompareOptions, SampleOptionKey> = {}): ComparisonReport {
   const current = readRunReport(currentDir);
   const baseline = readRunReport(baselineDir);
   const cs = readRequestSamples(currentDir);
@@ -285,6 +331,10 @@ export function compareRunDirs(currentDir: string, baselineDir: string, options:
   const withSamples: CompareOptions = { ...options };
   if (cs) withSamples.currentSamples = cs.latenciesMs;
   if (bs) withSamples.baselineSamples = bs.latenciesMs;
+  const cos = readOperationSamples(currentDir);
+  const bos = readOperationSamples(baselineDir);
+  if (cos) withSamples.currentOperationSamples = cos;
+  if (bos) withSamples.baselineOperationSamples = bos;
   return compareRuns(current, baseline, withSamples);
 }
 
@@ -328,8 +378,11 @@ export function renderComparisonMarkdown(c: ComparisonReport): string {
   if (c.operations.length > 0) {
     const ops = [...c.operations].sort((a, b) => order(a) - order(b));
     const shown = ops.filter((m) => m.verdict !== 'unchanged').concat(ops.filter((m) => m.verdict === 'unchanged')).slice(0, 15);
-    lines.push('', `### Operations (p95, ${c.operations.length} in both runs)`, '', '| verdict | operation | baseline | current | change |', '|---|---|---|---|---|');
-    for (const m of shown) lines.push(`| ${m.verdict === 'regressed' ? '**REGRESSED**' : m.verdict} | ${escapeMarkdownCell(m.metric.replace(/^operation /, '').replace(/ p95$/, ''))} | ${valueText(m, m.baseline)} | ${valueText(m, m.current)} | ${changeText(m)} |`);
+    lines.push('', `### Operations (p95, ${c.operations.length} in both runs)`, '', '| verdict | operation | baseline | current | change | spans | shift U test p |', '|---|---|---|---|---|---|---|');
+    for (const m of shown) {
+      const spans = m.shiftTest ? `${m.shiftTest.n2} / ${m.shiftTest.n1}` : '';
+      lines.push(`| ${m.verdict === 'regressed' ? '**REGRESSED**' : m.verdict} | ${escapeMarkdownCell(m.metric.replace(/^operation /, '').replace(/ p95$/, ''))} | ${valueText(m, m.baseline)} | ${valueText(m, m.current)} | ${changeText(m)} | ${spans} | ${m.shiftTest ? pText(m.shiftTest.pValue) : ''} |`);
+    }
     if (ops.length > shown.length) lines.push('', `… ${ops.length - shown.length} more unchanged in comparison.json`);
   }
   if (c.onlyInCurrent.length > 0 || c.onlyInBaseline.length > 0) {
@@ -357,7 +410,7 @@ export function resolveRunDir(arg: string, resultsRoot: string): string {
   return existsSync(underRoot) ? underRoot : arg;
 }
 
-export interface CompareCommandOptions extends Omit<CompareOptions, 'currentSamples' | 'baselineSamples'> {
+export interface CompareCommandOptions extends Omit<CompareOptions, SampleOptionKey> {
   /** `<run>`: folder or run id. */
   current: string;
   /** `<baseline>`: folder or run id. */

@@ -89,3 +89,82 @@ export function mannWhitneyU(x: readonly number[], y: readonly number[], options
   const pValue = sigmaU > 0 ? Math.min(1, erfc(Math.abs(z) / Math.SQRT2)) : 1;
   return { n1, n2, u1, u2, meanU, sigmaU, z, pValue, probabilityOfSuperiority: u1 / (n1 * n2), tieTerm };
 }
+
+/** Largest n1·n2 for which `uUpperTail` computes the exact null distribution (else the normal approximation). */
+export const EXACT_U_MAX_PAIRS = 2500;
+
+/**
+ * Exact null distribution of U1 for samples of n1 and n2 values without ties: counts[u] =
+ * number of orderings of the pooled sample with U1 = u (every ordering equally likely under
+ * H0). Recurrence f(a, b, u) = f(a−1, b, u−b) + f(a, b−1, u): the largest pooled value is
+ * either an x (above all b y's: adds b) or a y (adds nothing). Counts reach C(n1+n2, n1),
+ * far inside float64 for n1·n2 ≤ EXACT_U_MAX_PAIRS.
+ */
+export function exactUDistribution(n1: number, n2: number): Float64Array {
+  // rows[b] = distribution for (a, b) at the current a; start with a = 0: U = 0 in one way.
+  let rows: Float64Array[] = Array.from({ length: n2 + 1 }, () => Float64Array.of(1));
+  for (let a = 1; a <= n1; a += 1) {
+    const next: Float64Array[] = [];
+    next[0] = Float64Array.of(1);
+    for (let b = 1; b <= n2; b += 1) {
+      const out = new Float64Array(a * b + 1);
+      const lastX = rows[b]!; // (a−1, b), shifted by b
+      for (let u = 0; u < lastX.length; u += 1) out[u + b]! += lastX[u]!;
+      const lastY = next[b - 1]!; // (a, b−1)
+      for (let u = 0; u < lastY.length; u += 1) out[u]! += lastY[u]!;
+      next[b] = out;
+    }
+    rows = next;
+  }
+  return rows[n2]!;
+}
+
+/**
+ * One-sided p-value P(U1 ≥ observed) under H0 "same distribution": exact when there are no
+ * ties and n1·n2 ≤ EXACT_U_MAX_PAIRS (honest at 5 or 20 values), otherwise the tie-corrected
+ * normal approximation with continuity correction.
+ */
+export function uUpperTail(x: readonly number[], y: readonly number[]): { pValue: number; method: 'exact' | 'normal'; result: MannWhitneyResult } {
+  const result = mannWhitneyU(x, y);
+  if (result.tieTerm === 0 && result.n1 * result.n2 <= EXACT_U_MAX_PAIRS) {
+    const counts = exactUDistribution(result.n1, result.n2);
+    let total = 0;
+    let tail = 0;
+    // U1 is an integer without ties; round guards against float sums of ranks.
+    const observed = Math.round(result.u1);
+    for (let u = 0; u < counts.length; u += 1) {
+      total += counts[u]!;
+      if (u >= observed) tail += counts[u]!;
+    }
+    return { pValue: Math.min(1, tail / total), method: 'exact', result };
+  }
+  if (result.sigmaU === 0) return { pValue: 1, method: 'normal', result };
+  const zUpper = (result.u1 - result.meanU - 0.5) / result.sigmaU;
+  return { pValue: Math.min(1, normalCdf(-zUpper)), method: 'normal', result };
+}
+
+export interface ShiftTestResult {
+  /** 'regressed': H1 "current exceeds baseline by more than margin"; 'improved': "is lower by more than margin". */
+  direction: 'regressed' | 'improved';
+  /** The tolerance the change must exceed, ms (the values are shifted by it before ranking). */
+  marginMs: number;
+  n1: number;
+  n2: number;
+  /** One-sided. */
+  pValue: number;
+  method: 'exact' | 'normal';
+  /** P(current − margin > baseline) (+ ½ ties) for 'regressed'; P(current + margin < baseline) for 'improved'. */
+  probabilityOfSuperiority: number;
+}
+
+/**
+ * Mann–Whitney U with a tolerance (a non-inferiority style shift test): is the current sample
+ * larger than the baseline by more than `marginMs`? Ranks current − margin against the
+ * baseline and asks the one-sided U test; 'improved' mirrors it (baseline − margin against
+ * current). Rank based, so a single slow span cannot carry it, and exact for small samples.
+ */
+export function uShiftTest(current: readonly number[], baseline: readonly number[], marginMs: number, direction: ShiftTestResult['direction']): ShiftTestResult {
+  const [x, y] = direction === 'regressed' ? [current.map((v) => v - marginMs), baseline] : [baseline.map((v) => v - marginMs), current];
+  const { pValue, method, result } = uUpperTail(x, y);
+  return { direction, marginMs, n1: current.length, n2: baseline.length, pValue, method, probabilityOfSuperiority: result.probabilityOfSuperiority };
+}

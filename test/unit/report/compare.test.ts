@@ -143,17 +143,15 @@ describe('compareRuns', () => {
     expect(c.onlyInCurrent).toEqual(['nemotron-llm POST /completion']);
   });
 
-  it('never calls a regression on an operation with too few spans (its p95 is its maximum)', () => {
+  it('without per-span samples an operation with too few spans is never called regressed (its p95 is its maximum)', () => {
     const a = makeModel({ runId: 'run-a' });
     const few = (count: number, p95Ms: number) => [{ service: 'nemotron-backend', name: 'analysis_processing', count, p50Ms: p95Ms / 2, p90Ms: p95Ms, p95Ms, p99Ms: p95Ms }];
     const twice = compareRuns(makeModel({ runId: 'run-b', operations: few(8, 4200) }), makeModel({ ...a, operations: few(12, 2100) }));
     expect(twice.operations[0]).toMatchObject({ beyondTolerance: 'regressed', verdict: 'unchanged' });
-    expect(twice.operations[0]!.reason).toBe('2100 ms → 4200 ms (+100.0 %, +2100 ms): beyond tolerance but too few spans to judge (12 and 8; needs ≥ 20 in both)');
+    expect(twice.operations[0]!.reason).toBe('2100 ms → 4200 ms (+100.0 %, +2100 ms): beyond tolerance but too few spans to judge without per-span samples (12 and 8; needs operation-samples.json or ≥ 20 in both)');
     expect(twice.regressions).toBe(0);
-    // With enough spans in both runs the same change is a regression.
     expect(compareRuns(makeModel({ runId: 'run-b', operations: few(40, 4200) }), makeModel({ ...a, operations: few(20, 2100) })).operations[0]!.verdict).toBe('regressed');
   });
-
   it('notes a different scenario and a baseline that ended in error', () => {
     const a = makeModel({ runId: 'run-a', scenario: { name: 'other' }, verdict: 'error', errors: ['stack did not start'], load: undefined });
     const c = compareRuns(makeModel({ runId: 'run-b' }), a);
