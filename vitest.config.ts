@@ -1,9 +1,12 @@
 import { defineConfig } from 'vitest/config';
+import { TESTCONTAINERS_SETTINGS } from './harness/stack/testcontainers-env.ts';
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
+    // testcontainers' settings for the test processes (no module sets them on import).
+    env: { ...TESTCONTAINERS_SETTINGS },
     // One stack at a time: the CI machine has 2 cores.
     fileParallelism: false,
     pool: 'forks',

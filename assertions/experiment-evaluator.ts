@@ -1,8 +1,8 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { EvaluationRequest, EvaluationResult, ExperimentEvaluator, PipelineLatencySample } from '../harness/experiment/evaluator.ts';
 import type { ExampleTrace, OperationLatency as OperationView, ServiceEdge } from '../harness/report/report-model.ts';
 import { JaegerQueryClient } from '../harness/traces/jaeger-client.ts';
 import { RUN_TRACES_FILE, toLegacyJson } from '../harness/traces/legacy-export.ts';
+import { pollUntilSettled, spanCount } from '../harness/traces/settle.ts';
 import type { TraceTree } from '../harness/traces/span-model.ts';
 import { evaluateExpectations, parseExpectations, type ExpectationEvidence, type UploadEvidence } from './expectations.ts';
 import { contractLatencyBudgets, operationLatencies, uniqueSpans } from './latency/latency.ts';
@@ -21,8 +21,13 @@ import { hsiCompleteness, hsiHops } from './hsi-expectations.ts';
  */
 export interface HsiEvaluatorOptions {
   drainTimeoutMs?: number;
-  /** Time for the services' span batches to reach Jaeger after the pipeline drained. */
-  exportSettleMs?: number;
+  /**
+   * After the drain, traces are read until their span count is unchanged across two polls
+   * this far apart (longer than the services' export delay, 2 s in the reference stack).
+   */
+  tracePollIntervalMs?: number;
+  /** Give up waiting for the span count to settle after this long and use the last poll. */
+  traceSettleTimeoutMs?: number;
 }
 
 function toView(r: AssertionResult) {
@@ -101,7 +106,6 @@ export function hsiExperimentEvaluator(options: HsiEvaluatorOptions = {}): Exper
         const drain = await waitForDrain({ redisUrl: endpoints.redisUrl }, { timeoutMs: options.drainTimeoutMs ?? 180_000, alsoIdle: backendWorkersIdle(endpoints.backendUrl) });
         notes.push(`pipeline drain: ${drain.drained ? 'drained' : `not drained (${drain.reason})`}`);
       }
-      await sleep(options.exportSettleMs ?? 3_000);
 
       const accepted = req.requests.filter((r) => r.status === 202 && !r.interrupted);
       const uploads: UploadEvidence[] = accepted.map((r) => ({
@@ -115,12 +119,14 @@ export function hsiExperimentEvaluator(options: HsiEvaluatorOptions = {}): Exper
       }));
       const jaeger = new JaegerQueryClient({ baseUrl: endpoints.jaegerUrl });
       const sampledIds = accepted.filter((r) => r.sampled).map((r) => r.traceId);
-      const traces = await fetchPipelineTraces(jaeger, {
-        startMin: new Date(req.window.startEpochMs - 5_000),
-        startMax: new Date(Date.now() + 5_000),
-        traceIds: sampledIds,
-      });
-      notes.push(`traces collected: ${traces.length} (${sampledIds.length} sampled uploads)`);
+      const collected = await pollUntilSettled(
+        () => fetchPipelineTraces(jaeger, { startMin: new Date(req.window.startEpochMs - 5_000), startMax: new Date(Date.now() + 5_000), traceIds: sampledIds }),
+        spanCount,
+        { intervalMs: options.tracePollIntervalMs ?? 2_500, timeoutMs: options.traceSettleTimeoutMs ?? 60_000 },
+      );
+      const traces = collected.value;
+      const settle = collected.settled ? `settled after ${collected.polls} polls` : `still changing after ${collected.polls} polls (${collected.counts.slice(-3).join(' → ')} spans); used the last`;
+      notes.push(`traces collected: ${traces.length} (${sampledIds.length} sampled uploads), span count ${settle}`);
       // The run's traces as Jaeger's UI exports them: `hsi-chaos traces export` and `replay` read them.
       req.results.writeTextAtomic(RUN_TRACES_FILE, `${JSON.stringify(toLegacyJson(traces))}\n`);
       const evidence: ExpectationEvidence = { traces, uploads, faults: req.faults, ...(req.stackSettings ? { stackSettings: req.stackSettings } : {}) };

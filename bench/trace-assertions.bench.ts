@@ -42,13 +42,14 @@ import { ownerLabels, removeRun } from '../harness/stack/cleanup.ts';
 import { hsiLabels } from '../harness/stack/containers/container-hardening.ts';
 import { localImages } from '../harness/stack/images/image-refs.ts';
 import { registerTeardown, runTeardown } from '../harness/stack/teardown.ts';
+import { configureTestcontainers } from '../harness/stack/testcontainers-env.ts';
+import { installCliSignalHandlers } from '../harness/cli/signals.ts';
 import { JaegerQueryClient } from '../harness/traces/jaeger-client.ts';
 import { parseV3Traces } from '../harness/traces/jaeger-schemas.ts';
 import { buildTraceTree, type TraceTree } from '../harness/traces/span-model.ts';
 
 // testcontainers reads these when it is first imported (below, dynamically)
-process.env['TESTCONTAINERS_RYUK_DISABLED'] = 'true';
-process.env['TESTCONTAINERS_HOST_OVERRIDE'] ??= '127.0.0.1';
+configureTestcontainers();
 
 const IMAGE = localImages().jaeger;
 const SPANS_PER_TRACE = 12;
@@ -255,6 +256,7 @@ function slope(points: readonly { x: number; y: number }[]): number {
 }
 
 async function main(): Promise<void> {
+  installCliSignalHandlers();
   const runId = `bench-${hex(3)}`;
   const labels = { ...hsiLabels(runId, 'jaeger'), ...ownerLabels(false) };
   // runs last: whatever of this run is still there (a start interrupted half-way), by our run id only

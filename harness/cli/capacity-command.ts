@@ -7,7 +7,6 @@ import { ConfigError } from '../errors.ts';
 import type { ExperimentTarget } from '../experiment/phases.ts';
 import { loadScenario } from '../scenario/load-scenario.ts';
 import type { Scenario } from '../scenario/scenario-types.ts';
-import { teardownOnUncaughtError } from '../stack/teardown.ts';
 import { aiFlag, config, parse, PROJECT_ROOT, readStackFile } from './main.ts';
 import { colour, logLine } from './output.ts';
 
@@ -85,7 +84,6 @@ export async function cmdCapacity(args: string[]): Promise<number> {
   } else {
     target = embeddedCapacityTarget(scenario, values.set ?? [], ai);
   }
-  teardownOnUncaughtError();
   const outcome = await runCapacity({ scenario, config: cfg, target, settings, log: logLine, gpu: samplerGpuHook, ...(values['run-id'] ? { runId: values['run-id'] } : {}) });
   process.stdout.write(capacitySummary(outcome.result, outcome.resultsDir));
   return outcome.exitCode;

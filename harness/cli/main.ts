@@ -19,7 +19,7 @@ import { listRuns, removeAllHarnessResources, removeLeftovers, removeRun } from 
 import { ensureDockerEngine } from '../stack/docker-engine.ts';
 import { HsiStack, newRunId } from '../stack/hsi-stack.ts';
 import { prepareImages } from '../stack/images/prepare-images.ts';
-import { teardownOnUncaughtError } from '../stack/teardown.ts';
+import { configureTestcontainers } from '../stack/testcontainers-env.ts';
 import { compareCommand, resolveRunDir, runResultsOf } from '../report/compare.ts';
 import { readRunReport } from '../report/report-schema.ts';
 import { writeReports } from '../report/write-reports.ts';
@@ -28,6 +28,7 @@ import { cmdCapacity } from './capacity-command.ts';
 import { CAPACITY_HELP } from './capacity-help.ts';
 import { cmdReplay, cmdTraces } from './replay-command.ts';
 import { REPLAY_HELP } from './replay-help.ts';
+import { installCliSignalHandlers, teardownOnUncaughtError } from './signals.ts';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const STACK_FILE = 'stack.json';
@@ -154,7 +155,6 @@ async function cmdRun(args: string[], deps: CliDependencies): Promise<number> {
     const ai = resolveAiModes(scenario.stack?.ai, aiOverride);
     target = { kind: 'embedded', defects, backendEnv: scenario.stack?.backend ?? {}, detectorEnv: scenario.stack?.detector ?? {}, llmEnv: scenario.stack?.llm ?? {}, ai };
   }
-  teardownOnUncaughtError();
   const outcome = await runExperiment({ scenario, config: cfg, target, evaluator: deps.evaluator, driver, log: logLine, ...(values['run-id'] ? { runId: values['run-id'] } : {}) });
   printExperiment(outcome.report, outcome.resultsDir);
   return outcome.exitCode;
@@ -226,7 +226,6 @@ async function cmdTraceCheck(args: string[]): Promise<number> {
   const uploads = intFlag(values.uploads, 'uploads', 5, 1, 10_000);
   const concurrency = intFlag(values.concurrency, 'concurrency', 2, 1, 64);
   const traceTimeoutMs = intFlag(values['trace-timeout'], 'trace-timeout', 30, 1, 600) * 1000;
-  teardownOnUncaughtError();
   const { summary, exitCode } = await runUploadTraceCheck({ config: cfg, uploads, concurrency, traceTimeoutMs, log: logLine });
   const ok = summary.traces.filter((t) => t.ok).length;
   const verdict = exitCode === 0 ? colour.green('PASSED') : colour.red('FAILED');
@@ -367,8 +366,15 @@ export interface CliDependencies {
   evaluator: ExperimentEvaluator;
 }
 
+/**
+ * The CLI's edge: the only place (with the bench scripts and the test setup) that sets
+ * process-wide state: testcontainers' settings, signal handlers, the uncaught-error teardown.
+ */
 export async function main(argv: string[], deps: CliDependencies): Promise<number> {
   const [command, ...rest] = argv;
+  configureTestcontainers();
+  installCliSignalHandlers();
+  teardownOnUncaughtError(ExitCode.internal);
   try {
     switch (command) {
       case 'run':
@@ -412,6 +418,6 @@ export async function main(argv: string[], deps: CliDependencies): Promise<numbe
     process.stderr.write(`hsi-chaos: ${message}\n`);
     if (process.env['HSI_CHAOS_DEBUG'] && error instanceof Error) process.stderr.write(`${error.stack ?? ''}\n`);
     else process.stderr.write('hsi-chaos: (set HSI_CHAOS_DEBUG=1 for the stack trace)\n');
-    return ExitCode.expectationFailed;
+    return ExitCode.internal;
   }
 }

@@ -14,7 +14,6 @@ import { redactTraces } from '../replay/redact.ts';
 import { writeScenarioSource } from '../replay/scenario-writer.ts';
 import { loadScenario } from '../scenario/load-scenario.ts';
 import { parseDefects } from '../stack/defects.ts';
-import { teardownOnUncaughtError } from '../stack/teardown.ts';
 import { RUN_TRACES_FILE, toLegacyJson } from '../traces/legacy-export.ts';
 import { parseDurationMs } from '../util/duration.ts';
 import type { CliDependencies } from './main.ts';
@@ -176,7 +175,6 @@ async function runReplay(file: string, input: TraceInput, values: Record<string,
       ? { kind: 'external', ...readStackFile(external, cfg.resultsDir) }
       : { kind: 'embedded', defects: parseDefects(scenario.stack?.defects ?? []), backendEnv: scenario.stack?.backend ?? {}, detectorEnv: scenario.stack?.detector ?? {}, llmEnv: scenario.stack?.llm ?? {} };
   const tol = tolerances(values);
-  teardownOnUncaughtError();
   const runId = typeof values['run-id'] === 'string' ? values['run-id'] : undefined;
   const observers = [replayFidelityObserver(input, tol)];
   const outcome = await runExperiment({ scenario, config: cfg, target, evaluator: deps.evaluator, driver, log: logLine, observers, ...(runId ? { runId } : {}) });

@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { EnvironmentError } from '../errors.ts';
 import { run } from '../util/exec.ts';
 import { MANAGED_LABEL, RUN_ID_LABEL } from './containers/container-hardening.ts';
 
@@ -21,7 +22,7 @@ export function ownerLabels(detached: boolean): Record<string, string> {
   };
 }
 
-interface Resource {
+export interface Resource {
   id: string;
   labels: Record<string, string>;
 }
@@ -31,7 +32,7 @@ async function list(kind: 'container' | 'network', filters: string[]): Promise<R
   for (const f of filters) args.push('--filter', `label=${f}`);
   args.push('--format', '{{.ID}}\t{{.Labels}}');
   const res = await run('docker', args);
-  if (res.code !== 0) return [];
+  if (res.code !== 0) throw new EnvironmentError(`docker ${args.slice(0, 2).join(' ')} failed (exit ${res.code}): ${firstLine(res.stderr)}; is the Docker engine running? (hsi-chaos docker ensure)`);
   return res.stdout
     .split('\n')
     .filter((line) => line.trim() !== '')
@@ -46,30 +47,52 @@ async function list(kind: 'container' | 'network', filters: string[]): Promise<R
     });
 }
 
-async function remove(containers: Resource[], networks: Resource[]): Promise<number> {
-  if (containers.length > 0) await run('docker', ['rm', '-f', '-v', ...containers.map((c) => c.id)]);
-  for (const n of networks) await run('docker', ['network', 'rm', n.id]);
+const firstLine = (text: string) => text.trim().split('\n')[0] ?? '';
+
+/** Docker says a resource is already gone (removed by its own teardown in the meantime). */
+const alreadyGone = (stderr: string) => /No such (container|network)|is already in progress|not found/i.test(stderr);
+
+/** Removes them; a failure other than "already gone" is an error naming the resource. Returns how many went. */
+async function remove(containers: Resource[], networks: Resource[], options: { busyNetworksOk?: boolean } = {}): Promise<number> {
+  const failures: string[] = [];
+  if (containers.length > 0) {
+    const res = await run('docker', ['rm', '-f', '-v', ...containers.map((c) => c.id)]);
+    if (res.code !== 0 && !alreadyGone(res.stderr)) failures.push(`docker rm: ${firstLine(res.stderr)}`);
+  }
+  for (const n of networks) {
+    const res = await run('docker', ['network', 'rm', n.id]);
+    const busy = options.busyNetworksOk === true && /active endpoints/i.test(res.stderr);
+    if (res.code !== 0 && !alreadyGone(res.stderr) && !busy) failures.push(`docker network rm ${n.id.slice(0, 12)}: ${firstLine(res.stderr)}`);
+  }
+  if (failures.length > 0) throw new EnvironmentError(`cleanup incomplete: ${failures.join('; ')}`);
   return containers.length + networks.length;
 }
 
-function ownerDead(r: Resource): boolean {
+/** How process.kill(pid, 0) answered: ESRCH is the only proof that the owner is gone. */
+export function pidAlive(pid: number, kill: (pid: number, signal: 0) => unknown = (p, s) => process.kill(p, s)): boolean {
+  try {
+    kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the process exists but belongs to someone else; alive. Anything but ESRCH: not proof of death.
+    return (error as { code?: unknown }).code !== 'ESRCH';
+  }
+}
+
+export function ownerDead(r: Resource, alive: (pid: number) => boolean = pidAlive): boolean {
   if (r.labels[DETACHED_LABEL] === 'true') return false;
   if (r.labels[OWNER_HOST_LABEL] !== hostname()) return false;
   const pid = Number(r.labels[OWNER_PID_LABEL]);
   if (!Number.isInteger(pid) || pid <= 0) return true;
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch {
-    return true;
-  }
+  return !alive(pid);
 }
 
 /** Removes what crashed runs on this host left behind. Returns how many resources went. */
 export async function removeLeftovers(): Promise<number> {
-  const containers = (await list('container', [`${MANAGED_LABEL}=true`])).filter(ownerDead);
-  const networks = (await list('network', [`${MANAGED_LABEL}=true`])).filter(ownerDead);
-  return remove(containers, networks);
+  const containers = (await list('container', [`${MANAGED_LABEL}=true`])).filter((r) => ownerDead(r));
+  const networks = (await list('network', [`${MANAGED_LABEL}=true`])).filter((r) => ownerDead(r));
+  // Another process may be removing the same leftovers: a network still busy with its containers is theirs to finish.
+  return remove(containers, networks, { busyNetworksOk: true });
 }
 
 /** Removes every container and network of one run (used by teardown and `stack down`). */

@@ -3,7 +3,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from
 import { request, type RequestOptions } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HarnessError } from '../errors.ts';
+import { EnvironmentError } from '../errors.ts';
 import { commandExists, run } from '../util/exec.ts';
 
 /**
@@ -95,14 +95,14 @@ export async function ensureDockerEngine(options: EnsureDockerOptions): Promise<
   const endpoint = process.env['DOCKER_HOST'] ?? `unix://${DEFAULT_SOCKET}`;
   if (await pingDocker()) return { endpoint, startedByUs: false, installedByUs: false };
   if (!options.bootstrap) {
-    throw new HarnessError(`no Docker engine answers at ${endpoint}; ${HOW_TO}`);
+    throw new EnvironmentError(`no Docker engine answers at ${endpoint}; ${HOW_TO}`);
   }
   if (process.env['DOCKER_HOST'] !== undefined && process.env['DOCKER_HOST'] !== '' && !process.env['DOCKER_HOST'].startsWith(`unix://${DEFAULT_SOCKET}`)) {
     // The user pointed us at a specific engine: starting a local one would not help.
-    throw new HarnessError(`no Docker engine answers at DOCKER_HOST=${process.env['DOCKER_HOST']}; ${HOW_TO}`);
+    throw new EnvironmentError(`no Docker engine answers at DOCKER_HOST=${process.env['DOCKER_HOST']}; ${HOW_TO}`);
   }
   if (!isRoot() || !isDebian()) {
-    throw new HarnessError(
+    throw new EnvironmentError(
       `no Docker engine answers at ${endpoint} and this is not root on Debian, so hsi-chaos cannot install one; ${HOW_TO}`,
     );
   }
@@ -114,7 +114,7 @@ export async function ensureDockerEngine(options: EnsureDockerOptions): Promise<
     const install = update.code === 0 ? await run('apt-get', ['install', '-y', '-qq', 'docker.io'], { env }) : update;
     if (install.code !== 0) {
       const tail = (install.stderr || install.stdout).trim().split('\n').slice(-1)[0] ?? '';
-      throw new HarnessError(`could not install docker.io with apt-get (${tail}); ${HOW_TO}`);
+      throw new EnvironmentError(`could not install docker.io with apt-get (${tail}); ${HOW_TO}`);
     }
     installedByUs = true;
   }
@@ -123,7 +123,7 @@ export async function ensureDockerEngine(options: EnsureDockerOptions): Promise<
   if (existsSync(pidFile)) {
     const pid = Number(readFileSync(pidFile, 'utf8').trim());
     if (Number.isInteger(pid) && pid > 0 && pidAlive(pid)) {
-      throw new HarnessError(`a dockerd (pid ${pid}) is running but does not answer at ${endpoint}; fix or stop it, then run again`);
+      throw new EnvironmentError(`a dockerd (pid ${pid}) is running but does not answer at ${endpoint}; fix or stop it, then run again`);
     }
     rmSync(pidFile, { force: true });
   }
@@ -137,7 +137,7 @@ export async function ensureDockerEngine(options: EnsureDockerOptions): Promise<
   child.unref();
   closeSync(fd);
   if (!(await waitForDocker(60_000))) {
-    throw new HarnessError(`started dockerd but it did not answer within 60 s; see ${logFile}`);
+    throw new EnvironmentError(`started dockerd but it did not answer within 60 s; see ${logFile}`);
   }
   return { endpoint, startedByUs: true, installedByUs, logFile };
 }

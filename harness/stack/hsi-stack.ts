@@ -22,12 +22,9 @@ import { detectGpu } from './gpu.ts';
 import { checkModelsFit, modelPlans, startEngine } from './real-ai/engine-checks.ts';
 import { stackImages, type StackImages } from './images/image-refs.ts';
 import { registerTeardown } from './teardown.ts';
+import { requireTestcontainersConfigured } from './testcontainers-env.ts';
 
-// Ryuk needs an image pulled from a registry, which our machines cannot reach: cleanup is
-// ours (cleanup.ts). Mapped ports are bound to 127.0.0.1 only, so URLs must say so too
-// ("localhost" may resolve to ::1 first).
-process.env['TESTCONTAINERS_RYUK_DISABLED'] ??= 'true';
-process.env['TESTCONTAINERS_HOST_OVERRIDE'] ??= '127.0.0.1';
+// Ryuk and the published ports' host: set at the program's edge (testcontainers-env.ts), not here.
 
 /** Network aliases inside the stack: what services dial. */
 export const ALIASES = {
@@ -153,6 +150,7 @@ export class HsiStack {
       perService[name] = (Date.now() - t0) / 1000;
       return value;
     };
+    requireTestcontainersConfigured();
     const leftovers = await removeLeftovers();
     if (leftovers > 0) this.log(`removed ${leftovers} leftover container(s)/network(s) of crashed runs`);
 

@@ -1,71 +1,80 @@
 /**
- * Teardown on every exit path: normal end, SIGINT (Ctrl-C), SIGTERM, an uncaught
- * error. Registered actions run once, newest first, bounded in time so a hung
- * engine cannot keep the process alive forever.
+ * What must be undone however the program ends (stacks to remove, faults to roll back, a
+ * summary to mark interrupted). Registered actions run once, newest first, each bounded in
+ * time so a hung engine cannot keep the process alive forever.
+ *
+ * This module only keeps the list: it installs no signal handler and never ends the
+ * process. The program's edge decides when to run it (harness/cli/signals.ts for the CLI
+ * and the bench scripts; tests stop their stacks themselves).
  */
-type Action = () => Promise<unknown>;
-
-const actions = new Map<number, { name: string; action: Action }>();
-let nextId = 1;
-let installed = false;
-let running: Promise<void> | undefined;
-
-export function registerTeardown(name: string, action: Action): () => void {
-  install();
-  const id = nextId++;
-  actions.set(id, { name, action });
-  return () => {
-    actions.delete(id);
-  };
+export interface TeardownReason {
+  /** Why the program is ending early, e.g. SIGINT or SIGTERM; absent for a normal end. */
+  signal?: NodeJS.Signals;
+  /** The process's exit code for that reason (130 for SIGINT, 143 for SIGTERM). */
+  exitCode?: number;
 }
 
-export function runTeardown(timeoutMs = 60_000): Promise<void> {
-  running ??= (async () => {
-    const pending = [...actions.entries()].reverse();
-    actions.clear();
-    for (const [, { name, action }] of pending) {
+export type TeardownAction = (reason: TeardownReason) => Promise<unknown>;
+
+export class TeardownRegistry {
+  private readonly actions = new Map<number, { name: string; action: TeardownAction }>();
+  private nextId = 1;
+  private running: Promise<void> | undefined;
+  /** Names not finished yet, while run() is under way (newest first). */
+  private unfinished: string[] = [];
+
+  register(name: string, action: TeardownAction): () => void {
+    const id = this.nextId++;
+    this.actions.set(id, { name, action });
+    return () => {
+      this.actions.delete(id);
+    };
+  }
+
+  /** What is still to be undone: registered actions and those of a run under way not yet finished. */
+  pending(): string[] {
+    return [...this.unfinished, ...[...this.actions.values()].reverse().map((a) => a.name)];
+  }
+
+  get isRunning(): boolean {
+    return this.running !== undefined;
+  }
+
+  run(reason: TeardownReason = {}, timeoutMs = 60_000, warn: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<void> {
+    this.running ??= this.runAll(reason, timeoutMs, warn).finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async runAll(reason: TeardownReason, timeoutMs: number, warn: (line: string) => void): Promise<void> {
+    const pending = [...this.actions.values()].reverse();
+    this.actions.clear();
+    this.unfinished = pending.map((p) => p.name);
+    for (const { name, action } of pending) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
-        action().catch((error: unknown) => {
-          process.stderr.write(`teardown of ${name} failed: ${(error as Error).message}\n`);
-        }),
+        action(reason).catch((error: unknown) => warn(`teardown of ${name} failed: ${error instanceof Error ? error.message : String(error)}`)),
         new Promise<void>((resolve) => {
           timer = setTimeout(() => {
-            process.stderr.write(`teardown of ${name} timed out after ${timeoutMs} ms\n`);
+            warn(`teardown of ${name} timed out after ${timeoutMs} ms`);
             resolve();
           }, timeoutMs);
         }),
       ]);
       if (timer) clearTimeout(timer);
+      this.unfinished.shift();
     }
-  })();
-  return running;
+  }
 }
 
-function install(): void {
-  if (installed) return;
-  installed = true;
-  const onSignal = (signal: NodeJS.Signals, code: number) => {
-    process.on(signal, () => {
-      // A second Ctrl-C while tearing down means "really quit now".
-      if (running) process.exit(code);
-      process.stderr.write(`\n${signal}: tearing the stack down…\n`);
-      void runTeardown().finally(() => process.exit(code));
-    });
-  };
-  onSignal('SIGINT', 130);
-  onSignal('SIGTERM', 143);
+/** The program's registry: the harness registers here, the edge runs it. */
+export const processTeardown = new TeardownRegistry();
+
+export function registerTeardown(name: string, action: TeardownAction): () => void {
+  return processTeardown.register(name, action);
 }
 
-/**
- * For the CLI only (test runners report errors themselves): an uncaught error
- * still tears the stack down before the process ends.
- */
-export function teardownOnUncaughtError(): void {
-  const handler = (error: unknown) => {
-    process.stderr.write(`unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-    void runTeardown().finally(() => process.exit(1));
-  };
-  process.on('uncaughtException', handler);
-  process.on('unhandledRejection', handler);
+export function runTeardown(reason: TeardownReason = {}, timeoutMs = 60_000): Promise<void> {
+  return processTeardown.run(reason, timeoutMs);
 }

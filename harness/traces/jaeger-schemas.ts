@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { describeIssue } from '../config/validation.ts';
-import { HarnessError } from '../errors.ts';
+import { ExitCode, HarnessError } from '../errors.ts';
 import { fastSpansFromV3 } from './otlp-fast-path.ts';
 import { normalizeSpanId, normalizeTraceId, type AttributeValue, type Attributes, type NormalizedSpan, type SpanEvent, type SpanKind, type SpanLink, type SpanStatus, type StatusCode } from './span-model.ts';
 
@@ -26,7 +26,8 @@ export class JaegerQueryError extends HarnessError {
   /** Worth asking again later: no answer, 5xx or 429. */
   readonly retryable: boolean;
   constructor(message: string, options: { status?: number; retryable?: boolean } = {}) {
-    super(message);
+    // Jaeger not answering (or answering nonsense) mid-run is the environment, not the input.
+    super(message, ExitCode.environment);
     this.name = 'JaegerQueryError';
     this.status = options.status;
     this.retryable = options.retryable ?? false;

@@ -25,8 +25,8 @@ function tempConfig(content: Record<string, unknown>): string {
 }
 
 /** Bad input: one clear line naming the field or file, exit code 2, never a stack trace. */
-function expectOneLineError(res: { code: number | null; stderr: string }, pattern: RegExp): void {
-  expect(res.code).toBe(2);
+function expectOneLineError(res: { code: number | null; stderr: string }, pattern: RegExp, code = 2): void {
+  expect(res.code).toBe(code);
   const lines = res.stderr.trim().split('\n');
   expect(lines).toHaveLength(1);
   expect(lines[0]).toMatch(pattern);
@@ -48,9 +48,9 @@ describe('hsi-chaos CLI: bad input', () => {
     expectOneLineError(cli(['trace-check', '--config', file]), /fixtures folder \/nonexistent\/hsi-fixtures does not exist/);
   });
 
-  it('says how to provide Docker when no engine answers and none can be started', () => {
+  it('says how to provide Docker when no engine answers and none can be started (exit 3, environment)', () => {
     const file = tempConfig({});
-    expectOneLineError(cli(['run', '--config', file], { DOCKER_HOST: 'unix:///tmp/hsi-chaos-no-such.sock' }), /no Docker engine answers at DOCKER_HOST=unix:\/\/\/tmp\/hsi-chaos-no-such\.sock; start Docker/);
+    expectOneLineError(cli(['run', '--config', file], { DOCKER_HOST: 'unix:///tmp/hsi-chaos-no-such.sock' }), /no Docker engine answers at DOCKER_HOST=unix:\/\/\/tmp\/hsi-chaos-no-such\.sock; start Docker/, 3);
   });
 
   it('rejects unknown commands, flags and bad numbers', () => {

@@ -3,7 +3,7 @@ import { copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, r
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HarnessError } from '../../errors.ts';
+import { EnvironmentError, HarnessError } from '../../errors.ts';
 import { commandExists, run, runChecked } from '../../util/exec.ts';
 import { debianMirror } from './apt-mirror.ts';
 import { BuildLock } from './build-lock.ts';
@@ -133,7 +133,7 @@ export class LocalImageBuild {
     } catch (error) {
       // A failed image this one waited for (the base) has already said so.
       if (error instanceof HarnessError) throw error;
-      throw new HarnessError(`building image ${ref} failed: ${(error as Error).message.split('\n')[0]}; see ${logFile}`, 1);
+      throw new EnvironmentError(`building image ${ref} failed: ${(error as Error).message.split('\n')[0]}; see ${logFile}`);
     }
     const seconds = Math.round((Date.now() - started) / 100) / 10;
     this.log(`image ${ref}: built in ${seconds} s`);
