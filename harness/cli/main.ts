@@ -29,6 +29,7 @@ import { CAPACITY_HELP } from './capacity-help.ts';
 import { cmdReplay, cmdTraces } from './replay-command.ts';
 import { REPLAY_HELP } from './replay-help.ts';
 import { installCliSignalHandlers, teardownOnUncaughtError } from './signals.ts';
+import { checkRunId, claimRunDir, releaseEmptyRunDir } from './run-id.ts';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const STACK_FILE = 'stack.json';
@@ -58,10 +59,11 @@ Commands:
       --driver D          native (default) or k6 (needs k6 on PATH)
       --defect NAME       turn on a defect switch of the reference stack (repeatable)
       --external STACK    run against a running stack (run id, folder or stack.json of "stack up")
-      --run-id ID         name the results folder
       --ai MODE           emulated (default) or real: the AI services as emulators or as real
                           inference engines (llama.cpp server, ONNX Runtime detector); overrides
                           the scenario's stack.ai (docs/real-inference.md)
+      --run-id ID         name the results folder (letters, digits, . _ -); an existing one is refused
+      --replace           with --run-id: overwrite that run's results
 ${CAPACITY_HELP}
   list                list built-in scenarios and defect switches
   trace-check         quick check: stack up, a few uploads, each one trace holding backend and
@@ -87,7 +89,10 @@ Options for every command:
   --image-mode MODE   local (build offline, default) or registry (pull upstream images)
   -h, --help          this help
 
-Exit codes: 0 pass, 1 an expectation failed, 2 usage or configuration error, 99 thresholds failed.`;
+Exit codes (summary.json's exitCode is always the same): 0 pass, 1 an expectation failed or the
+steady state was not met, 2 usage or configuration error (nothing started), 3 environment error
+(Docker, images, a stack part not answering), 70 internal error, 99 only thresholds failed,
+130 interrupted (SIGINT), 143 terminated (SIGTERM).`;
 
 export function parse<T extends ParseArgsConfig['options']>(args: string[], options: T, positionals = 0) {
   try {
@@ -136,10 +141,13 @@ async function cmdRun(args: string[], deps: CliDependencies): Promise<number> {
       external: { type: 'string' },
       'run-id': { type: 'string' },
       ai: { type: 'string' },
+      replace: { type: 'boolean' },
     },
     1,
   );
   if (values.help) return help();
+  if (values['run-id'] !== undefined) checkRunId(values['run-id']);
+  else if (values.replace) throw new ConfigError('--replace needs --run-id (it replaces that run\'s results)');
   const cfg = config(values);
   const aiOverride = aiFlag(values.ai);
   const driver = values.driver ?? 'native';
@@ -155,9 +163,15 @@ async function cmdRun(args: string[], deps: CliDependencies): Promise<number> {
     const ai = resolveAiModes(scenario.stack?.ai, aiOverride);
     target = { kind: 'embedded', defects, backendEnv: scenario.stack?.backend ?? {}, detectorEnv: scenario.stack?.detector ?? {}, llmEnv: scenario.stack?.llm ?? {}, ai };
   }
-  const outcome = await runExperiment({ scenario, config: cfg, target, evaluator: deps.evaluator, driver, log: logLine, ...(values['run-id'] ? { runId: values['run-id'] } : {}) });
-  printExperiment(outcome.report, outcome.resultsDir);
-  return outcome.exitCode;
+  const runId = values['run-id'];
+  const claimed = runId === undefined ? undefined : await claimRunDir({ resultsRoot: cfg.resultsDir, runId, replace: values.replace ?? false, liveRunIds: async () => (await listRuns()).map((r) => r.runId) });
+  try {
+    const outcome = await runExperiment({ scenario, config: cfg, target, evaluator: deps.evaluator, driver, log: logLine, ...(runId !== undefined ? { runId } : {}) });
+    printExperiment(outcome.report, outcome.resultsDir);
+    return outcome.exitCode;
+  } finally {
+    if (claimed) releaseEmptyRunDir(claimed);
+  }
 }
 
 export function printExperiment(report: RunReportModel, dir: string): void {
