@@ -7,7 +7,8 @@ import { ConfigError } from '../errors.ts';
 import type { ExperimentTarget } from '../experiment/phases.ts';
 import { loadScenario } from '../scenario/load-scenario.ts';
 import type { Scenario } from '../scenario/scenario-types.ts';
-import { aiFlag, config, parse, PROJECT_ROOT, readStackFile } from './main.ts';
+import { aiFlag, config, parse, PROJECT_ROOT } from './main.ts';
+import { readStackFile } from './stack-file.ts';
 import { colour, logLine } from './output.ts';
 
 function numberFlag(value: string | undefined, name: string, fallback: number, min: number, max: number): number {
@@ -80,7 +81,8 @@ export async function cmdCapacity(args: string[]): Promise<number> {
   if (values.external !== undefined) {
     if (settings.whatIfs.length > 0) throw new ConfigError('--set needs the embedded stack (an external stack has its own configuration); drop --set or --external');
     if (ai !== undefined) throw new ConfigError('--ai needs the embedded stack (an external stack runs what it runs); drop --ai or --external');
-    target = { kind: 'external', ...readStackFile(values.external, cfg.resultsDir) };
+    const { file: _file, ...stack } = readStackFile(values.external, cfg.resultsDir);
+    target = { kind: 'external', ...stack };
   } else {
     target = embeddedCapacityTarget(scenario, values.set ?? [], ai);
   }

@@ -1,8 +1,5 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { dirname, join, resolve } from 'node:path';
-import { z } from 'zod';
-import { parseOrThrow } from '../config/validation.ts';
+import { dirname, resolve } from 'node:path';
 import type { ExperimentEvaluator } from '../experiment/evaluator.ts';
 import { runExperiment, type ExperimentTarget } from '../experiment/experiment-runner.ts';
 import type { RunReportModel } from '../report/report-model.ts';
@@ -29,19 +26,10 @@ import { CAPACITY_HELP } from './capacity-help.ts';
 import { cmdReplay, cmdTraces } from './replay-command.ts';
 import { REPLAY_HELP } from './replay-help.ts';
 import { installCliSignalHandlers, teardownOnUncaughtError } from './signals.ts';
-import { checkRunId, claimRunDir, releaseEmptyRunDir } from './run-id.ts';
+import { checkRunId, claimRunDir, releaseEmptyRunDir, RUN_ID_PATTERN } from './run-id.ts';
+import { probeExternalStack, readStackFile, removeStackFile, STACK_FILE } from './stack-file.ts';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const STACK_FILE = 'stack.json';
-
-const url = z.string().url();
-const ExternalStackSchema = z
-  .object({
-    endpoints: z.object({ backendUrl: url, jaegerUrl: url, postgresUrl: z.string().min(1).optional(), redisUrl: z.string().min(1).optional() }).strict(),
-    toxiproxyUrl: url.optional(),
-    emulatorUrls: z.record(z.string(), url).optional(),
-  })
-  .strict();
 
 const COMMON = {
   config: { type: 'string' },
@@ -158,7 +146,9 @@ async function cmdRun(args: string[], deps: CliDependencies): Promise<number> {
   if (values.external !== undefined) {
     if (defects.length > 0) throw new ConfigError('--defect needs the embedded stack (an external stack has its own settings); drop --defect or --external');
     if (aiOverride !== undefined) throw new ConfigError('--ai needs the embedded stack (an external stack runs what it runs); drop --ai or --external');
-    target = { kind: 'external', ...readStackFile(values.external, cfg.resultsDir) };
+    const { file, ...stack } = readStackFile(values.external, cfg.resultsDir);
+    await probeExternalStack({ ...stack, file });
+    target = { kind: 'external', ...stack };
   } else {
     const ai = resolveAiModes(scenario.stack?.ai, aiOverride);
     target = { kind: 'embedded', defects, backendEnv: scenario.stack?.backend ?? {}, detectorEnv: scenario.stack?.detector ?? {}, llmEnv: scenario.stack?.llm ?? {}, ai };
@@ -223,14 +213,6 @@ function aiLines(report: RunReportModel): string[] {
     lines.push(`                   detector (${d.mode}${d.weights ? `, weights ${d.weights}` : ''}${d.device ? `, ${d.device}` : ''}): inference ${n(d.inferenceMs.p50, ' ms')} p50 / ${n(d.inferenceMs.p95, ' ms')} p95, ${d.inferenceMs.count} images`);
   }
   return lines;
-}
-
-/** `stack up` writes the stack's endpoints; `run --external` reads them (file, folder or run id). */
-export function readStackFile(arg: string, resultsRoot: string): Omit<Extract<ExperimentTarget, { kind: 'external' }>, 'kind'> {
-  const candidates = [arg, join(arg, STACK_FILE), join(resultsRoot, arg, STACK_FILE)];
-  const file = candidates.find((c) => existsSync(c) && statSync(c).isFile());
-  if (!file) throw new ConfigError(`--external ${arg}: no stack file (expected a ${STACK_FILE} written by "hsi-chaos stack up", its folder or its run id)`);
-  return parseOrThrow(ExternalStackSchema, JSON.parse(readFileSync(file, 'utf8')), file);
 }
 
 async function cmdTraceCheck(args: string[]): Promise<number> {
@@ -315,8 +297,10 @@ async function cmdStack(args: string[]): Promise<number> {
     return ExitCode.pass;
   }
   if (sub === 'down') {
+    const runIds = positionals[1] !== undefined ? [positionals[1]] : (await listRuns()).map((r) => r.runId);
     const n = positionals[1] !== undefined ? await removeRun(positionals[1]) : await removeAllHarnessResources();
-    logLine(`removed ${n} container(s)/network(s)`);
+    const files = runIds.filter((id) => RUN_ID_PATTERN.test(id) && removeStackFile(cfg.resultsDir, id));
+    logLine(`removed ${n} container(s)/network(s)${files.length > 0 ? ` and ${files.map((id) => `${id}/${STACK_FILE}`).join(', ')}` : ''}`);
     return ExitCode.pass;
   }
   if (sub === 'status') {
