@@ -13,4 +13,8 @@ if (major < 24) {
 // they are wired in here.
 const { main } = await import('../harness/cli/main.ts');
 const { hsiExperimentEvaluator } = await import('../assertions/experiment-evaluator.ts');
-process.exitCode = await main(process.argv.slice(2), { evaluator: hsiExperimentEvaluator() });
+const code = await main(process.argv.slice(2), { evaluator: hsiExperimentEvaluator() });
+process.exitCode = code;
+// The command is done: a handle still open (a container's log stream, a keep-alive socket, a
+// child that has not exited after a failed stack start) must not keep the process alive.
+setTimeout(() => process.exit(code), 1_000).unref();

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { errorMessage, HarnessError } from '../../harness/errors.ts';
+import { EnvironmentError, errorMessage } from '../../harness/errors.ts';
 import { parseDlqEntry, type DetectionRow, type EventDetectionRow, type EventRow, type PipelineOutcome } from './outcome.ts';
 
 /**
@@ -59,7 +59,7 @@ export async function readPipelineOutcome(options: ReadPipelineOutcomeOptions): 
   try {
     await client.connect();
   } catch (error) {
-    throw new HarnessError(`readPipelineOutcome: cannot connect to PostgreSQL at ${redactedHost(options.pgConnectionString)}: ${errorMessage(error)}`);
+    throw new EnvironmentError(`readPipelineOutcome: cannot connect to PostgreSQL at ${redactedHost(options.pgConnectionString)}: ${errorMessage(error)}`);
   }
   try {
     const cols = await columns(client, ['detections', 'event_detections', 'events']);
@@ -92,7 +92,7 @@ export async function readPipelineOutcome(options: ReadPipelineOutcomeOptions): 
       outcome.events = res.rows;
     }
   } catch (error) {
-    throw new HarnessError(`readPipelineOutcome: PostgreSQL query failed: ${errorMessage(error)}`);
+    throw new EnvironmentError(`readPipelineOutcome: PostgreSQL query failed: ${errorMessage(error)}`);
   } finally {
     await client.end().catch(() => undefined);
   }
@@ -104,7 +104,7 @@ export async function readPipelineOutcome(options: ReadPipelineOutcomeOptions): 
     const [detection, analysis] = await Promise.all([redis.lrange(DLQ_DETECTION, 0, -1), redis.lrange(DLQ_ANALYSIS, 0, -1)]);
     outcome.dlq = { detection: detection.map(parseDlqEntry), analysis: analysis.map(parseDlqEntry) };
   } catch (error) {
-    throw new HarnessError(`readPipelineOutcome: cannot read the dead-letter queues from Redis at ${redactedHost(options.redisUrl)}: ${errorMessage(error)}`);
+    throw new EnvironmentError(`readPipelineOutcome: cannot read the dead-letter queues from Redis at ${redactedHost(options.redisUrl)}: ${errorMessage(error)}`);
   } finally {
     redis.disconnect();
   }

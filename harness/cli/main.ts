@@ -25,7 +25,7 @@ import { cmdCapacity } from './capacity-command.ts';
 import { CAPACITY_HELP } from './capacity-help.ts';
 import { cmdReplay, cmdTraces } from './replay-command.ts';
 import { REPLAY_HELP } from './replay-help.ts';
-import { installCliSignalHandlers, teardownOnUncaughtError } from './signals.ts';
+import { installCliSignalHandlers, teardownOnUncaughtError, withExitGuard } from './signals.ts';
 import { checkRunId, claimRunDir, releaseEmptyRunDir, RUN_ID_PATTERN } from './run-id.ts';
 import { probeExternalStack, readStackFile, removeStackFile, STACK_FILE } from './stack-file.ts';
 
@@ -374,48 +374,57 @@ export async function main(argv: string[], deps: CliDependencies): Promise<numbe
   installCliSignalHandlers();
   teardownOnUncaughtError(ExitCode.internal);
   try {
-    switch (command) {
-      case 'run':
-        return await cmdRun(rest, deps);
-      case 'trace-check':
-        return await cmdTraceCheck(rest);
-      case 'list':
-        return await cmdList(rest);
-      case 'images':
-        return await cmdImages(rest);
-      case 'docker':
-        return await cmdDocker(rest);
-      case 'stack':
-        return await cmdStack(rest);
-      case 'cleanup':
-        return await cmdCleanup(rest);
-      case 'report':
-        return await cmdReport(rest);
-      case 'compare':
-        return await cmdCompare(rest);
-      case 'capacity':
-        return await cmdCapacity(rest);
-      case 'replay':
-        return await cmdReplay(rest, deps);
-      case 'traces':
-        return await cmdTraces(rest);
-      case undefined:
-      case 'help':
-      case '--help':
-      case '-h':
-        return help();
-      default:
-        throw new ConfigError(`unknown command "${command}"; see hsi-chaos --help`);
-    }
+    return await withExitGuard(() => dispatch(command, rest, deps));
   } catch (error) {
-    if (error instanceof HarnessError) {
-      process.stderr.write(`hsi-chaos: ${error.message}\n`);
-      return error.exitCode;
-    }
-    const message = error instanceof Error ? error.message : String(error);
-    process.stderr.write(`hsi-chaos: ${message}\n`);
-    if (process.env['HSI_CHAOS_DEBUG'] && error instanceof Error) process.stderr.write(`${error.stack ?? ''}\n`);
-    else process.stderr.write('hsi-chaos: (set HSI_CHAOS_DEBUG=1 for the stack trace)\n');
-    return ExitCode.internal;
+    return reportError(error);
   }
+}
+
+async function dispatch(command: string | undefined, rest: string[], deps: CliDependencies): Promise<number> {
+  switch (command) {
+    case 'run':
+      return await cmdRun(rest, deps);
+    case 'trace-check':
+      return await cmdTraceCheck(rest);
+    case 'list':
+      return await cmdList(rest);
+    case 'images':
+      return await cmdImages(rest);
+    case 'docker':
+      return await cmdDocker(rest);
+    case 'stack':
+      return await cmdStack(rest);
+    case 'cleanup':
+      return await cmdCleanup(rest);
+    case 'report':
+      return await cmdReport(rest);
+    case 'compare':
+      return await cmdCompare(rest);
+    case 'capacity':
+      return await cmdCapacity(rest);
+    case 'replay':
+      return await cmdReplay(rest, deps);
+    case 'traces':
+      return await cmdTraces(rest);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      return help();
+    default:
+      throw new ConfigError(`unknown command "${command}"; see hsi-chaos --help`);
+  }
+}
+
+/** One line on stderr (a stack trace only with HSI_CHAOS_DEBUG=1 and only for a bug); the exit code from the one table. */
+function reportError(error: unknown): number {
+  if (error instanceof HarnessError) {
+    process.stderr.write(`hsi-chaos: ${error.message}\n`);
+    return error.exitCode;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`hsi-chaos: ${message}\n`);
+  if (process.env['HSI_CHAOS_DEBUG'] && error instanceof Error) process.stderr.write(`${error.stack ?? ''}\n`);
+  else process.stderr.write('hsi-chaos: (set HSI_CHAOS_DEBUG=1 for the stack trace)\n');
+  return ExitCode.internal;
 }

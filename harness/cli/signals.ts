@@ -1,4 +1,8 @@
+import { ExitCode, HarnessError } from '../errors.ts';
 import { processTeardown, type TeardownRegistry } from '../stack/teardown.ts';
+
+/** The real process.exit, kept before withExitGuard replaces it for the length of a command. */
+const realExit: (code?: number) => never = process.exit.bind(process);
 
 /**
  * The CLI's edge (also used by the bench scripts): signals, uncaught errors and a stray
@@ -35,7 +39,7 @@ export class CliSignalHandler {
   constructor(options: SignalHandlerOptions = {}) {
     this.registry = options.registry ?? processTeardown;
     this.write = options.write ?? ((line) => process.stderr.write(`${line}\n`));
-    this.edge = options.edge ?? (process as unknown as ProcessEdge);
+    this.edge = options.edge ?? { on: (event, listener) => process.on(event, listener), exit: realExit };
   }
 
   install(): this {
@@ -73,8 +77,33 @@ export function installCliSignalHandlers(options: SignalHandlerOptions = {}): Cl
 export function teardownOnUncaughtError(exitCode: number, registry: TeardownRegistry = processTeardown): void {
   const handler = (error: unknown) => {
     process.stderr.write(`hsi-chaos: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-    void registry.run({ exitCode }).finally(() => process.exit(exitCode));
+    void registry.run({ exitCode }).finally(() => realExit(exitCode));
   };
   process.on('uncaughtException', handler);
   process.on('unhandledRejection', handler);
+}
+
+/** What a stray process.exit becomes while a command runs: an error, so the run still tears down and says why. */
+export class UnexpectedExitError extends HarnessError {
+  constructor(code: number | string | null | undefined) {
+    super(`process.exit(${code ?? ''}) was called while hsi-chaos was running (by a scenario file or a dependency); stopped instead of ending silently`, ExitCode.usage);
+    this.name = 'UnexpectedExitError';
+  }
+}
+
+/**
+ * Runs one CLI command with process.exit replaced by a throw: a scenario file that calls
+ * `process.exit(0)` on import fails to load (exit 2, one line) instead of ending the run with
+ * exit 0 and no output. Restored afterwards; the signal handlers keep the real one.
+ */
+export async function withExitGuard<T>(command: () => Promise<T>): Promise<T> {
+  const original = process.exit;
+  process.exit = ((code?: number | string | null) => {
+    throw new UnexpectedExitError(code);
+  }) as typeof process.exit;
+  try {
+    return await command();
+  } finally {
+    process.exit = original;
+  }
 }

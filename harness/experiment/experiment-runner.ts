@@ -14,6 +14,7 @@ import {
   checkSteadyState,
   decideVerdict,
   evaluatePhase,
+  externalSettingsNotApplied,
   runLoadPhase,
   validateExperiment,
   type ExperimentTarget,
@@ -74,6 +75,15 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
   try {
     const target = await attachTarget(options.target, config, { runId, results, log });
     await session.adopt(target);
+    if (target.kind === 'external') {
+      const notApplied = externalSettingsNotApplied(scenario);
+      if (notApplied.length > 0) log(`external stack: the scenario's stack settings cannot be applied to it and are NOT in effect: ${notApplied.join(', ')} (start the stack with them, or run without --external)`);
+    }
+    // Leftovers of an earlier run (a toxic, a disabled proxy, an emulator fault) would fail the steady state for the wrong reason.
+    if (target.executor) {
+      await target.executor.resetAll();
+      log('faults reset before the steady-state check (no toxic, every proxy enabled, emulators clean)');
+    }
 
     const before = await checkSteadyState(target.endpoints.backendUrl);
     log(`steady state before: ${before.ok ? 'ok' : 'NOT OK'} (${before.detail})`);

@@ -72,7 +72,7 @@ export function validateExperiment(input: { scenario: Scenario; target: Experime
   const plannedFaults = planFaultTimeline(scenario.faults, { targets: Object.keys(PROXIES), runDurationMs: loadMs, source: scenario.source });
   input.evaluator.validate(scenario.expectations, scenario.source);
   if (target.kind === 'external' && plannedFaults.some((f) => f.fault.type !== 'emulator') && target.toxiproxyUrl === undefined) {
-    throw new ConfigError(`${scenario.source}: faults need Toxiproxy; pass --toxiproxy-url for the external stack or remove the faults`);
+    throw new ConfigError(`${scenario.source}: faults need Toxiproxy, and the external stack file has no "toxiproxyUrl"; add it to the stack.json (as "hsi-chaos stack up" writes it) or remove the faults`);
   }
   if (target.kind === 'embedded') checkEmulatorFaults(plannedFaults, target.ai ?? EMULATED, scenario.source);
   return { loadMs, plannedFaults };
@@ -86,6 +86,24 @@ function checkEmulatorFaults(faults: readonly PlannedFault[], ai: AiModes, sourc
       throw new ConfigError(`${source}: fault ${f.name} is an emulator fault, but the ${target} is a real engine (ai: real); use a Toxiproxy fault for it or run it emulated`);
     }
   }
+}
+
+/**
+ * A scenario's `stack` settings are environment variables of the embedded reference stack's
+ * services, set when its containers start. An external stack was started by someone else:
+ * none of them can be applied there (its services have no endpoint that changes them at
+ * run time; fault endpoints aside). Named before the load, so a run that fails because, say,
+ * the breaker's recovery time differs does not fail for an unnamed reason.
+ */
+export function externalSettingsNotApplied(scenario: Scenario): string[] {
+  const stack = scenario.stack;
+  if (!stack) return [];
+  const out: string[] = [];
+  for (const service of ['backend', 'detector', 'llm'] as const) {
+    for (const [key, value] of Object.entries(stack[service] ?? {})) out.push(`${service} ${key}=${value}`);
+  }
+  for (const defect of stack.defects ?? []) out.push(`defect ${defect}`);
+  return out;
 }
 
 /** The stack a run talks to: its endpoints, a fault executor when faults can be injected, and (embedded) the started stack. */

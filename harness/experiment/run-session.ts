@@ -1,6 +1,8 @@
 import type { PlannedFault } from '../chaos/fault-schema.ts';
 import { EMULATED } from '../config/real-ai-config.ts';
-import { ConfigError, ExitCode, errorMessage } from '../errors.ts';
+import { ExitCode, errorMessage, exitCodeOf } from '../errors.ts';
+import type { FaultWindowRecord } from '../chaos/toxic-timeline.ts';
+import { faultViews } from './report-builder.ts';
 import { REPORT_SCHEMA_VERSION, type FaultWindowView, type RunReportModel } from '../report/report-model.ts';
 import { RunResults } from '../report/run-results.ts';
 import { writeReports } from '../report/write-reports.ts';
@@ -107,13 +109,28 @@ export class RunSession {
     };
     this.save();
     this.log(`run ${this.runId}: results in ${this.results.dir}`);
-    // A Ctrl-C keeps what was collected: the summary says "interrupted" (registered first, runs last).
-    this.unregisterSummary = registerTeardown('results', async () => {
+    // A Ctrl-C keeps what was collected: the summary says "interrupted" with the process's own
+    // exit code (130 SIGINT, 143 SIGTERM), and the faults as applied (registered first, runs
+    // last: after the fault rollback has written faults.json).
+    this.unregisterSummary = registerTeardown('results', async (reason) => {
       this.interruptedFlag = true;
       this.model.finishedAt = new Date().toISOString();
       this.model.verdict = 'interrupted';
-      this.model.exitCode = 130;
+      this.model.exitCode = reason.exitCode ?? ExitCode.interrupted;
+      this.keepAppliedFaults();
       this.save();
+    });
+  }
+
+  /** faults.json (written at every apply and removal) into the report's fault rows, when the load did not get to it. */
+  private keepAppliedFaults(): void {
+    const records = this.results.readJsonIfExists<FaultWindowRecord[]>('faults.json');
+    if (!records || records.length === 0) return;
+    const applied = faultViews(records, []);
+    this.model.faults = this.model.faults.map((row, i) => {
+      const seen = applied[i];
+      if (!seen || row.startSec !== null || seen.name !== row.name) return row;
+      return { ...row, startSec: seen.startSec, endSec: seen.endSec, applyLagMs: seen.applyLagMs, removeLagMs: seen.removeLagMs, ...(seen.error ? { error: seen.error } : {}) };
     });
   }
 
@@ -145,11 +162,11 @@ export class RunSession {
     await this.notify('onLoadEnd', (o, ctx) => o.onLoadEnd?.(ctx, endEpochMs));
   }
 
-  /** An error ended the run: verdict "error" (exit 2 for input errors, else 1) unless Ctrl-C already owns the verdict. */
+  /** An error ended the run: verdict "error" with the exit code the process ends with (exitCodeOf), unless Ctrl-C already owns the verdict. */
   fail(error: unknown): void {
     if (this.interruptedFlag) return;
     this.model.verdict = 'error';
-    this.model.exitCode = error instanceof ConfigError ? ExitCode.usage : ExitCode.expectationFailed;
+    this.model.exitCode = exitCodeOf(error);
     this.model.errors.push(errorMessage(error));
   }
 

@@ -28,6 +28,17 @@ export class RunResults {
     return target;
   }
 
+  /** A JSON file of this run, or undefined when it does not exist or is not JSON (a half-written file is never seen: writeJson renames). */
+  readJsonIfExists<T = unknown>(name: string): T | undefined {
+    const file = this.path(name);
+    if (!existsSync(file)) return undefined;
+    try {
+      return JSON.parse(readFileSync(file, 'utf8')) as T;
+    } catch {
+      return undefined;
+    }
+  }
+
   appendNdjson(name: string, value: unknown): void {
     appendFileSync(this.path(name), `${JSON.stringify(value)}\n`);
   }

@@ -1,4 +1,4 @@
-import { HarnessError } from '../errors.ts';
+import { ExitCode, HarnessError } from '../errors.ts';
 
 /**
  * testcontainers reads two settings from the environment only: Ryuk (its reaper needs an
@@ -21,6 +21,6 @@ export function configureTestcontainers(env: NodeJS.ProcessEnv = process.env): v
 /** Throws when the edge forgot configureTestcontainers(): a reaper would be pulled from a registry. */
 export function requireTestcontainersConfigured(env: NodeJS.ProcessEnv = process.env): void {
   if (env['TESTCONTAINERS_RYUK_DISABLED'] !== 'true') {
-    throw new HarnessError('TESTCONTAINERS_RYUK_DISABLED is not "true": call configureTestcontainers() (harness/stack/testcontainers-env.ts) at the program\'s edge before starting a stack (the CLI and the test setup do)');
+    throw new HarnessError('TESTCONTAINERS_RYUK_DISABLED is not "true": call configureTestcontainers() (harness/stack/testcontainers-env.ts) at the program\'s edge before starting a stack (the CLI and the test setup do)', ExitCode.internal);
   }
 }

@@ -117,7 +117,7 @@ export async function runK6(scenario: Scenario, options: RunK6Options): Promise<
   if (!acceptable) {
     const last = tail.trim().split('\n').filter((l) => l.trim() !== '').slice(-1)[0] ?? '';
     const why = code === 104 ? 'invalid k6 configuration' : code === 107 ? 'script exception' : `exit code ${code}`;
-    throw new HarnessError(`k6 failed (${why}): ${last.slice(0, 300)} (log: ${join(dir, 'k6.log')})`, code === 104 || code === 107 ? ExitCode.usage : ExitCode.expectationFailed);
+    throw new HarnessError(`k6 failed (${why}): ${last.slice(0, 300)} (log: ${join(dir, 'k6.log')})`, code === 104 || code === 107 ? ExitCode.usage : ExitCode.environment);
   }
 
   let summary: K6Summary | undefined;
