@@ -9,6 +9,7 @@ import { contractLatencyBudgets, operationLatencies, uniqueSpans } from './laten
 import { operationDurations, writeOperationSamples } from '../harness/report/operation-samples.ts';
 import { backendWorkersIdle, readPipelineOutcome, waitForDrain } from './lost/adapters.ts';
 import { fetchPipelineTraces, stitchPipelines } from './propagation/stitch.ts';
+import { preflightExpectations } from './preflight.ts';
 import { writeAssertionsJson, type AssertionResult } from './result.ts';
 import { checkTracePresence, toSamplingRecords, type SentRequest } from './sampling/presence.ts';
 import { hsiCompleteness, hsiHops } from './hsi-expectations.ts';
@@ -94,8 +95,9 @@ export function pipelineLatencies(traces: readonly TraceTree[], loadStartEpochMs
 
 export function hsiExperimentEvaluator(options: HsiEvaluatorOptions = {}): ExperimentEvaluator {
   return {
-    validate(expectations, source) {
-      parseExpectations(expectations, `${source}: expectations`);
+    validate(expectations, source, context) {
+      const parsed = parseExpectations(expectations, `${source}: expectations`);
+      if (context) preflightExpectations(parsed, source, context);
     },
 
     async evaluate(req: EvaluationRequest): Promise<EvaluationResult> {

@@ -11,6 +11,7 @@ import { loadStackConfig, type StackConfig } from '../config/stack-config.ts';
 import { AiMode, EMULATED, resolveAiModes, type AiModes } from '../config/real-ai-config.ts';
 import { ConfigError, ExitCode, HarnessError } from '../errors.ts';
 import { runUploadTraceCheck } from '../experiment/upload-trace-check.ts';
+import { findK6 } from '../load/k6/k6-runner.ts';
 import { gpuSummaryLine } from '../gpu/gpu-report-view.ts';
 import { listRuns, removeAllHarnessResources, removeLeftovers, removeRun } from '../stack/cleanup.ts';
 import { ensureDockerEngine } from '../stack/docker-engine.ts';
@@ -140,6 +141,7 @@ async function cmdRun(args: string[], deps: CliDependencies): Promise<number> {
   const aiOverride = aiFlag(values.ai);
   const driver = values.driver ?? 'native';
   if (driver !== 'native' && driver !== 'k6') throw new ConfigError(`--driver must be native or k6 (got "${driver}")`);
+  if (driver === 'k6' && findK6() === undefined) throw new ConfigError('--driver k6: k6 is not on PATH; install k6 or use --driver native');
   const scenario = await loadScenario(positionals[0] ?? DEFAULT_SCENARIO, { fixturesDir: cfg.fixturesDir, projectRoot: PROJECT_ROOT });
   const defects = parseDefects([...(scenario.stack?.defects ?? []), ...(values.defect ?? [])]);
   let target: ExperimentTarget;

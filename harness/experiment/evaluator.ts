@@ -60,8 +60,11 @@ export interface PipelineLatencySample {
 }
 
 export interface ExperimentEvaluator {
-  /** Checks `expectations` before anything starts; throws ConfigError naming the field. */
-  validate(expectations: readonly Record<string, unknown>[], source: string): void;
+  /**
+   * Checks `expectations` before anything starts; throws ConfigError naming the field. With
+   * `context`, also what the scenario around them makes wrong (a window naming no fault).
+   */
+  validate(expectations: readonly Record<string, unknown>[], source: string, context?: { faultNames: readonly string[] }): void;
   /** Waits for the pipeline to drain, reads traces and outcomes, evaluates. */
   evaluate(request: EvaluationRequest): Promise<EvaluationResult>;
 }

@@ -70,7 +70,7 @@ export function validateExperiment(input: { scenario: Scenario; target: Experime
   const { scenario, target } = input;
   const loadMs = plannedLoadDurationMs(scenario);
   const plannedFaults = planFaultTimeline(scenario.faults, { targets: Object.keys(PROXIES), runDurationMs: loadMs, source: scenario.source });
-  input.evaluator.validate(scenario.expectations, scenario.source);
+  input.evaluator.validate(scenario.expectations, scenario.source, { faultNames: plannedFaults.map((f) => f.name) });
   if (target.kind === 'external' && plannedFaults.some((f) => f.fault.type !== 'emulator') && target.toxiproxyUrl === undefined) {
     throw new ConfigError(`${scenario.source}: faults need Toxiproxy, and the external stack file has no "toxiproxyUrl"; add it to the stack.json (as "hsi-chaos stack up" writes it) or remove the faults`);
   }

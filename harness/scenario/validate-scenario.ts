@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { z } from 'zod';
+import { fixtureProblem } from './fixture-check.ts';
 import { ConfigError } from '../errors.ts';
 import { activeDurationMs, plannedIterations } from '../load/schedule.ts';
 import type { ThresholdSpec } from '../load/thresholds.ts';
@@ -97,6 +98,10 @@ export function validateScenario(value: unknown, options: ValidateScenarioOption
         .map((f) => join(folder, f));
       if (files.length === 0) fail(field, `fixture folder ${rel(folder)} has no .jpg/.png images`);
     }
+    files.forEach((path) => {
+      const problem = fixtureProblem(path);
+      if (problem !== undefined) fail(field, `fixture ${rel(path)} ${problem}; replace or remove it`);
+    });
     const spec: CameraSpec = { id: c.id, name: c.name ?? cameraFolderName(c.id), weight: c.weight ?? c.fps ?? 1, fixtures: folderName, files };
     if (c.fps !== undefined) spec.fps = c.fps;
     return spec;
