@@ -49,7 +49,7 @@ function runOnce(scenario: string, runId: string): string {
   }
   const started = Date.now();
   const child = spawnSync(process.execPath, [join(ROOT, 'bin/hsi-chaos.js'), 'run', scenario, '--run-id', runId], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', timeout: 10 * 60_000 });
-  const first = (child.stdout ?? '').split('\n')[0] ?? '';
+  const first = (child.stdout ?? '').split('\n').find((l) => l.startsWith('hsi-chaos run')) ?? `${runId}: no verdict line`;
   console.log(`${first} [${((Date.now() - started) / 1000).toFixed(0)} s]`);
   if (![0, 1, 99].includes(child.status ?? -1)) throw new Error(`${runId}: hsi-chaos run exited ${child.status ?? child.signal}; see ${dir}`);
   return dir;

@@ -3,7 +3,7 @@ import { basename, dirname, join } from 'node:path';
 import { ExitCode } from '../errors.ts';
 import { escapeMarkdownCell, escapeMarkdownText } from './escape.ts';
 import { formatMs, formatNumber, formatPercent, verdictWord } from './format.ts';
-import { mannWhitneyU, uShiftTest, type MannWhitneyResult, type ShiftTestResult } from './mann-whitney.ts';
+import { uShiftTest, type MannWhitneyResult, type ShiftTestResult } from './mann-whitney.ts';
 import { OPERATION_SAMPLES_FILE, readOperationSamples } from './operation-samples.ts';
 import type { OperationLatency, RunReportModel } from './report-model.ts';
 import { readRunReport } from './report-schema.ts';
@@ -28,11 +28,10 @@ import { RunResults } from './run-results.ts';
  *   durations (operation-samples.json) confirm it: a one-sided Mann–Whitney U test, exact
  *   for small samples, with the tolerance as a shift of the current run's spans
  *   (compareOperation); honest at 20 spans, where a p95 is nearly the maximum.
- * - noise gate (http_req_duration p50/p95/p99 only, when both runs have at least
- *   `minSamples` per-request latencies): a change beyond the tolerance counts only when
- *   a two-sided Mann–Whitney U test on the two sets of latencies rejects "same
- *   distribution" at `alpha` (0.01) AND its direction agrees; otherwise `unchanged`
- *   ("within noise"). Without samples the tolerance alone decides.
+ * - noise gate (http_req_duration p50/p95/p99, when both runs have at least `minSamples`
+ *   per-request latencies): the same shift test on the requests (confirmBySamples); a
+ *   change beyond the tolerance that the requests do not confirm is `unchanged` ("within
+ *   noise"). Without samples the tolerance alone decides.
  */
 export const COMPARISON_SCHEMA_VERSION = 1;
 export const COMPARISON_JSON_FILE = 'comparison.json';
@@ -147,7 +146,8 @@ function notComparable(metric: string, kind: MetricComparison['kind'], unit: Met
   return { metric, kind, unit, baseline, current, delta: null, relative: null, comparable: false, beyondTolerance: 'unchanged', verdict: 'unchanged', reason: `not measured in ${missing}` };
 }
 
-export function compareLatency(metric: string, baseline: number | null, current: number | null, t: ResolvedTolerance, test?: MannWhitneyResult): MetricComparison {
+/** What the tolerance alone says about a latency (the per-item test is added by confirmBySamples). */
+export function compareLatency(metric: string, baseline: number | null, current: number | null, t: ResolvedTolerance): MetricComparison {
   if (baseline === null || current === null || !Number.isFinite(baseline) || !Number.isFinite(current)) return notComparable(metric, 'latency', 'ms', baseline, current);
   const delta = current - baseline;
   const relative = baseline > 0 ? delta / baseline : null;
@@ -156,24 +156,25 @@ export function compareLatency(metric: string, baseline: number | null, current:
   const beyond: ChangeVerdict = relWorse && delta > t.latencyAbsoluteMs ? 'regressed' : relBetter && -delta > t.latencyAbsoluteMs ? 'improved' : 'unchanged';
   const change = `${formatMs(baseline)} → ${formatMs(current)} (${pct(relative)}, ${signedMs(delta)})`;
   const tol = `±${(t.latencyRelative * 100).toFixed(0)} % and ±${formatMs(t.latencyAbsoluteMs)}`;
-  let verdict = beyond;
-  let reason: string;
-  if (beyond === 'unchanged') {
-    reason = `${change}: within tolerance (${tol})`;
-  } else if (test) {
-    const significant = test.pValue < t.alpha && (beyond === 'regressed' ? test.z > 0 : test.z < 0);
-    if (significant) {
-      reason = `${change}: beyond tolerance (${tol}) and U test p = ${pText(test.pValue)} < ${t.alpha}`;
-    } else {
-      verdict = 'unchanged';
-      reason = `${change}: beyond tolerance but within noise (U test p = ${pText(test.pValue)} ≥ ${t.alpha}${test.pValue < t.alpha ? ', shift in the other direction' : ''})`;
-    }
-  } else {
-    reason = `${change}: beyond tolerance (${tol}); no per-request samples, no U test`;
-  }
-  const out: MetricComparison = { metric, kind: 'latency', unit: 'ms', baseline, current, delta, relative, comparable: true, beyondTolerance: beyond, verdict, reason };
-  if (test) out.test = test;
-  return out;
+  const reason = beyond === 'unchanged' ? `${change}: within tolerance (${tol})` : `${change}: beyond tolerance (${tol})`;
+  return { metric, kind: 'latency', unit: 'ms', baseline, current, delta, relative, comparable: true, beyondTolerance: beyond, verdict: beyond, reason };
+}
+
+/**
+ * A latency beyond the tolerance counts only when the per-item values (spans of an operation,
+ * or requests) confirm it: a one-sided Mann–Whitney U test with the tolerance as a shift
+ * (`shiftMarginMs`) rejects "not worse (better) by more than the tolerance" at `alpha`.
+ * Exact for small samples. Otherwise the verdict is `unchanged`, "within noise".
+ */
+export function confirmBySamples(c: MetricComparison, samples: OperationSamplePair, t: ResolvedTolerance, items: 'spans' | 'requests'): MetricComparison {
+  if (!c.comparable || c.verdict === 'unchanged') return c;
+  const direction = c.verdict === 'improved' ? 'improved' : 'regressed';
+  const shiftTest = uShiftTest(samples.current, samples.baseline, shiftMarginMs(samples.baseline, t), direction);
+  const change = c.reason.replace(/: beyond tolerance.*$/, '');
+  const how = `U test of the ${items} shifted by ${formatMs(shiftTest.marginMs)}: p = ${pText(shiftTest.pValue)}`;
+  const n = `n = ${shiftTest.n1} / ${shiftTest.n2}, ${shiftTest.method}`;
+  if (shiftTest.pValue < t.alpha) return { ...c, shiftTest, reason: `${change}: beyond tolerance and ${how} < ${t.alpha} (${n})` };
+  return { ...c, verdict: 'unchanged', shiftTest, reason: `${change}: beyond tolerance but within noise (${how} ≥ ${t.alpha}, ${n})` };
 }
 
 export function compareFailedRate(metric: string, baseline: number | null, current: number | null, t: ResolvedTolerance): MetricComparison {
@@ -232,18 +233,18 @@ export function shiftMarginMs(baseline: readonly number[], t: ResolvedTolerance)
 export function compareOperation(metric: string, baseline: OperationLatency, current: OperationLatency, t: ResolvedTolerance, samples?: OperationSamplePair): MetricComparison {
   const c = compareLatency(metric, baseline.p95Ms, current.p95Ms, t);
   if (!c.comparable || c.verdict === 'unchanged') return c;
+  if (samples && samples.current.length > 0 && samples.baseline.length > 0) return confirmBySamples(c, samples, t, 'spans');
   const change = `${formatMs(baseline.p95Ms)} → ${formatMs(current.p95Ms)} (${pct(c.relative)}, ${signedMs(c.delta ?? 0)})`;
-  if (samples && samples.current.length > 0 && samples.baseline.length > 0) {
-    const direction = c.verdict === 'improved' ? 'improved' : 'regressed';
-    const shiftTest = uShiftTest(samples.current, samples.baseline, shiftMarginMs(samples.baseline, t), direction);
-    const how = `U test of the spans shifted by ${formatMs(shiftTest.marginMs)}: p = ${pText(shiftTest.pValue)}`;
-    const n = `n = ${shiftTest.n1} / ${shiftTest.n2}, ${shiftTest.method}`;
-    if (shiftTest.pValue < t.alpha) return { ...c, shiftTest, reason: `${change}: beyond tolerance and ${how} < ${t.alpha} (${n})` };
-    return { ...c, verdict: 'unchanged', shiftTest, reason: `${change}: beyond tolerance but within noise (${how} ≥ ${t.alpha}, ${n})` };
-  }
   const fewest = Math.min(baseline.count, current.count);
   if (fewest >= t.minSamples) return { ...c, reason: `${c.reason}; no per-span samples (${OPERATION_SAMPLES_FILE}), p95 and tolerance alone` };
   return { ...c, verdict: 'unchanged', reason: `${change}: beyond tolerance but too few spans to judge without per-span samples (${baseline.count} and ${current.count}; needs ${OPERATION_SAMPLES_FILE} or ≥ ${t.minSamples} in both)` };
+}
+
+/** http_req_duration: the tolerance, confirmed by the per-request latencies when both runs have enough. */
+function requestLatency(metric: string, baseline: number | null, current: number | null, t: ResolvedTolerance, requests: OperationSamplePair | undefined): MetricComparison {
+  const c = compareLatency(metric, baseline, current, t);
+  if (requests) return confirmBySamples(c, requests, t, 'requests');
+  return c.comparable && c.verdict !== 'unchanged' ? { ...c, reason: `${c.reason}; no per-request samples, no U test` } : c;
 }
 
 function operationSamplePair(key: string, options: CompareOptions): OperationSamplePair | undefined {
@@ -269,20 +270,18 @@ export function compareRuns(current: RunReportModel, baseline: RunReportModel, o
   }
   const cs = options.currentSamples;
   const bs = options.baselineSamples;
-  let test: MannWhitneyResult | undefined;
-  if (cs && bs && cs.length >= t.minSamples && bs.length >= t.minSamples) {
-    test = mannWhitneyU(cs, bs);
-  } else if (cs || bs) {
+  const requests: OperationSamplePair | undefined = cs && bs && cs.length >= t.minSamples && bs.length >= t.minSamples ? { current: cs, baseline: bs } : undefined;
+  if (!requests && (cs || bs)) {
     notes.push(`U test not applied: needs ≥ ${t.minSamples} per-request latencies in both runs (current ${cs?.length ?? 'none'}, baseline ${bs?.length ?? 'none'})`);
-  } else {
+  } else if (!requests) {
     notes.push('no per-request samples (requests.ndjson): latency verdicts use the tolerance alone');
   }
   const cl = current.load;
   const bl = baseline.load;
   const metrics: MetricComparison[] = [
-    compareLatency('http_req_duration p50', bl?.httpReqDuration.med ?? null, cl?.httpReqDuration.med ?? null, t, test),
-    compareLatency('http_req_duration p95', bl?.httpReqDuration.p95 ?? null, cl?.httpReqDuration.p95 ?? null, t, test),
-    compareLatency('http_req_duration p99', bl?.httpReqDuration.p99 ?? null, cl?.httpReqDuration.p99 ?? null, t, test),
+    requestLatency('http_req_duration p50', bl?.httpReqDuration.med ?? null, cl?.httpReqDuration.med ?? null, t, requests),
+    requestLatency('http_req_duration p95', bl?.httpReqDuration.p95 ?? null, cl?.httpReqDuration.p95 ?? null, t, requests),
+    requestLatency('http_req_duration p99', bl?.httpReqDuration.p99 ?? null, cl?.httpReqDuration.p99 ?? null, t, requests),
     compareFailedRate('http_req_failed rate', bl?.httpReqFailedRate ?? null, cl?.httpReqFailedRate ?? null, t),
     compareThroughput('http_reqs throughput', bl?.httpReqsPerSec ?? null, cl?.httpReqsPerSec ?? null, t),
     // a capacity run: the knee (highest load that held) is a throughput, higher is better
@@ -308,7 +307,7 @@ export function compareRuns(current: RunReportModel, baseline: RunReportModel, o
     current: ref(current, cs),
     baseline: ref(baseline, bs),
     tolerance: t,
-    uTestApplied: test !== undefined,
+    uTestApplied: requests !== undefined,
     metrics,
     operations,
     onlyInCurrent,
@@ -367,12 +366,14 @@ export function renderComparisonMarkdown(c: ComparisonReport): string {
   lines.push('');
   lines.push(
     `Tolerance: latency worse by > ${(t.latencyRelative * 100).toFixed(0)} % and > ${formatMs(t.latencyAbsoluteMs)}; failed rate worse by > ${(t.errorRateAbsolute * 100).toFixed(1)} pp; throughput lower by > ${(t.throughputRelative * 100).toFixed(0)} %. ` +
-      (c.uTestApplied ? `Latency changes must also pass a two-sided Mann–Whitney U test at α = ${t.alpha} (n = ${c.current.samples} / ${c.baseline.samples}).` : 'No U test (per-request samples missing or too few).'),
+      (c.uTestApplied
+        ? `A latency change beyond the tolerance must also be confirmed by a one-sided Mann–Whitney U test of the requests (spans, for operations) shifted by the tolerance, at α = ${t.alpha} (n = ${c.current.samples} / ${c.baseline.samples} requests).`
+        : 'No U test on the requests (per-request samples missing or too few); operations are judged by their spans when both runs have operation-samples.json.'),
   );
   for (const note of c.notes) lines.push('', `Note: ${escapeMarkdownText(note)}`);
   const order = (m: MetricComparison) => (m.verdict === 'regressed' ? 0 : m.verdict === 'improved' ? 1 : 2);
   const row = (m: MetricComparison) =>
-    `| ${m.verdict === 'regressed' ? '**REGRESSED**' : m.verdict === 'improved' ? 'improved' : m.comparable ? 'unchanged' : 'n/a'} | ${escapeMarkdownCell(m.metric)} | ${valueText(m, m.baseline)} | ${valueText(m, m.current)} | ${changeText(m)} | ${m.test ? pText(m.test.pValue) : ''} |`;
+    `| ${m.verdict === 'regressed' ? '**REGRESSED**' : m.verdict === 'improved' ? 'improved' : m.comparable ? 'unchanged' : 'n/a'} | ${escapeMarkdownCell(m.metric)} | ${valueText(m, m.baseline)} | ${valueText(m, m.current)} | ${changeText(m)} | ${m.shiftTest ? pText(m.shiftTest.pValue) : ''} |`;
   lines.push('', '| verdict | metric | baseline | current | change | U test p |', '|---|---|---|---|---|---|');
   for (const m of [...c.metrics].sort((a, b) => order(a) - order(b))) lines.push(row(m));
   if (c.operations.length > 0) {

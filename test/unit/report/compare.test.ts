@@ -67,8 +67,8 @@ describe('compareRuns', () => {
       const m = metric(c, name);
       expect(m.verdict, m.reason).toBe('regressed');
       expect(m.relative).toBeCloseTo(1, 6);
-      expect(m.test!.pValue).toBeLessThan(1e-10);
-      expect(m.test!.z).toBeGreaterThan(0);
+      expect(m.shiftTest!.pValue).toBeLessThan(1e-10);
+      expect(m.shiftTest!.direction).toBe('regressed');
     }
     expect(metric(c, 'http_req_failed rate').verdict).toBe('unchanged');
     expect(metric(c, 'http_reqs throughput').verdict).toBe('unchanged');
@@ -99,7 +99,7 @@ describe('compareRuns', () => {
       const c = compareRuns(run(a, `a${i}`, 30), run(b, `b${i}`, 30), { currentSamples: latencies(a), baselineSamples: latencies(b) });
       if (c.metrics.some((m) => m.beyondTolerance === 'regressed')) beyondTolerance += 1;
       flagged += c.regressions;
-      for (const m of c.metrics.filter((x) => x.beyondTolerance === 'regressed')) expect(m.reason).toMatch(/within noise \(U test p = 0\.\d+ ≥ 0\.01\)/);
+      for (const m of c.metrics.filter((x) => x.beyondTolerance === 'regressed')) expect(m.reason).toMatch(/within noise \(U test of the requests shifted by [\d.]+ ms: p = [\d.e+-]+ ≥ 0\.01, n = 60 \/ 60, (exact|normal)\)/);
     }
     expect(beyondTolerance).toBeGreaterThan(3); // the tolerance alone would have flagged these
     expect(flagged).toBe(0);
@@ -188,7 +188,7 @@ describe('compare on disk', () => {
     expect(md.split('\n')[0]).toBe('## hsi-chaos compare: REGRESSED');
     const firstRow = md.split('\n').find((l) => l.startsWith('| **REGRESSED**') || l.startsWith('| unchanged'));
     expect(firstRow).toMatch(/^\| \*\*REGRESSED\*\* \| http_req_duration/);
-    expect(md).toContain('Mann–Whitney U test at α = 0.01 (n = 3000 / 3000)');
+    expect(md).toContain('one-sided Mann–Whitney U test of the requests (spans, for operations) shifted by the tolerance, at α = 0.01 (n = 3000 / 3000 requests)');
   });
 
   it('compareCommand: run ids under the results root, exit code for --fail-on-regression, printable lines', () => {
@@ -201,7 +201,7 @@ describe('compare on disk', () => {
     const result = compareCommand({ current: 'run-b', baseline: 'run-a', resultsRoot: root, failOnRegression: true });
     expect(result.exitCode).toBe(1);
     expect(result.lines[0]).toBe('compare run-b vs baseline run-a: REGRESSED (3 regressed, 0 improved, U test applied)');
-    expect(result.lines[1]).toMatch(/^  REGRESSED http_req_duration p50: .* → .* \(\+100\.0 %, \+.*\): beyond tolerance \(±20 % and ±50\.0 ms\) and U test p = /);
+    expect(result.lines[1]).toMatch(/^  REGRESSED http_req_duration p50: .* → .* \(\+100\.0 %, \+.*\): beyond tolerance and U test of the requests shifted by [\d.]+ ms: p = .* < 0\.01 \(n = 3000 \/ 3000, normal\)$/);
     expect(result.files.json).toBe(join(root, 'run-b', 'comparison.json'));
     expect(compareCommand({ current: 'run-b', baseline: 'run-a', resultsRoot: root, failOnRegression: false }).exitCode).toBe(0);
     expect(() => compareCommand({ current: 'run-b', baseline: 'run-zzz', resultsRoot: root, failOnRegression: true })).toThrow(/^run-zzz: no such run folder/);
