@@ -2,6 +2,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { dirname, resolve } from 'node:path';
 import type { ExperimentEvaluator } from '../experiment/evaluator.ts';
 import { runExperiment, type ExperimentTarget } from '../experiment/experiment-runner.ts';
+import { validateExperiment } from '../experiment/phases.ts';
 import type { RunReportModel } from '../report/report-model.ts';
 import { RunResults } from '../report/run-results.ts';
 import { listBuiltinScenarios, loadScenario } from '../scenario/load-scenario.ts';
@@ -155,6 +156,9 @@ async function cmdRun(args: string[], deps: CliDependencies): Promise<number> {
     const ai = resolveAiModes(scenario.stack?.ai, aiOverride);
     target = { kind: 'embedded', defects, backendEnv: scenario.stack?.backend ?? {}, detectorEnv: scenario.stack?.detector ?? {}, llmEnv: scenario.stack?.llm ?? {}, ai };
   }
+  // Input errors first (cheap, pure); then the edge's one side effect before the run: a Docker engine (installed/started when allowed).
+  validateExperiment({ scenario, target, evaluator: deps.evaluator });
+  if (target.kind === 'embedded') await ensureDockerEngine({ bootstrap: cfg.dockerBootstrap, log: logLine });
   const runId = values['run-id'];
   const claimed = runId === undefined ? undefined : await claimRunDir({ resultsRoot: cfg.resultsDir, runId, replace: values.replace ?? false, liveRunIds: async () => (await listRuns()).map((r) => r.runId) });
   try {
@@ -224,6 +228,7 @@ async function cmdTraceCheck(args: string[]): Promise<number> {
   const uploads = intFlag(values.uploads, 'uploads', 5, 1, 10_000);
   const concurrency = intFlag(values.concurrency, 'concurrency', 2, 1, 64);
   const traceTimeoutMs = intFlag(values['trace-timeout'], 'trace-timeout', 30, 1, 600) * 1000;
+  await ensureDockerEngine({ bootstrap: cfg.dockerBootstrap, log: logLine });
   const { summary, exitCode } = await runUploadTraceCheck({ config: cfg, uploads, concurrency, traceTimeoutMs, log: logLine });
   const ok = summary.traces.filter((t) => t.ok).length;
   const verdict = exitCode === 0 ? colour.green('PASSED') : colour.red('FAILED');

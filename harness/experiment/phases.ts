@@ -131,7 +131,8 @@ export async function attachTarget(target: ExperimentTarget, config: StackConfig
     return { kind: 'external', endpoints: target.endpoints, emulatorUrls, ...(executor ? { executor } : {}) };
   }
   const { log } = ctx;
-  await ensureDockerEngine({ bootstrap: config.dockerBootstrap, log, logDir: ctx.results.dir });
+  // Installing or starting an engine is the program's edge's job (the CLI, .ci/run, the test setup): here it must answer.
+  await ensureDockerEngine({ bootstrap: false, log });
   const ai = target.ai ?? EMULATED;
   await prepareImages(config, { log, ai });
   log(anyReal(ai) ? `starting the stack (AI: detector ${ai.detector}, llm ${ai.llm})…` : 'starting the stack…');

@@ -100,7 +100,7 @@ export async function runUploadTraceCheck(options: UploadTraceCheckOptions): Pro
 
   let stack: StartedHsiStack | undefined;
   try {
-    await ensureDockerEngine({ bootstrap: config.dockerBootstrap, log, logDir: results.dir });
+    await ensureDockerEngine({ bootstrap: false, log }); // bootstrapped, if at all, by the CLI
     const built = await prepareImages(config, { log });
     summary.images = built.map(({ image, action, seconds }) => ({ image, action, seconds }));
     save();

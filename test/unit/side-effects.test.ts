@@ -36,13 +36,14 @@ describe('no global side effects outside the CLI edge', () => {
     expect(JSON.parse(res.stdout.trim())).toEqual({ envSame: true, signalsAdded: 0 });
   });
 
-  it('only harness/cli/ ends the process; only edges set testcontainers settings', () => {
+  it('only harness/cli/ ends the process or bootstraps Docker; only edges set testcontainers settings', () => {
     const offenders: string[] = [];
     for (const file of [...tsFiles(join(ROOT, 'harness')), ...tsFiles(join(ROOT, 'assertions'))]) {
       const rel = relative(ROOT, file);
       const text = readFileSync(file, 'utf8');
       if (!rel.startsWith('harness/cli/') && /process\.exit\(/.test(text)) offenders.push(`${rel}: process.exit`);
       if (/process\.env\[['"]TESTCONTAINERS_\w+['"]\]\s*(\?\?=|=)/.test(text)) offenders.push(`${rel}: writes TESTCONTAINERS_*`);
+      if (!rel.startsWith('harness/cli/') && /ensureDockerEngine\(\{\s*bootstrap:(?!\s*false\b)/.test(text)) offenders.push(`${rel}: bootstraps Docker`);
     }
     expect(offenders).toEqual([]);
   });
