@@ -162,3 +162,42 @@ describe('operation-samples.json', () => {
     expect(compareRuns(makeModel({ runId: 'b' }), a).operations.every((m) => m.shiftTest === undefined)).toBe(true);
   });
 });
+
+describe('recorded main-job runs (test/fixtures/compare/main-job-operation-samples.json)', () => {
+  const recorded = JSON.parse(readFileSync(join(import.meta.dirname, '../../fixtures/compare/main-job-operation-samples.json'), 'utf8')) as { runs: Record<string, Record<string, number[]>> };
+  const names = Object.keys(recorded.runs);
+  const healthy = names.filter((n) => n.startsWith('healthy'));
+  const slowed = names.filter((n) => n.startsWith('slow'));
+  const verdict = (current: string, baseline: string, key: string) => {
+    const c = recorded.runs[current]![key]!;
+    const b = recorded.runs[baseline]![key]!;
+    const [service, ...rest] = key.split(' ');
+    const view = (v: number[]) => ({ ...op(v, rest.join(' ')), service: service! });
+    return compareOperation(`operation ${key} p95`, view(b), view(c), DEFAULT_TOLERANCE, { current: c, baseline: b });
+  };
+
+  it('five healthy runs compared pairwise: no operation regressed or improved, though p95s crossed the tolerance', () => {
+    let crossed = 0;
+    for (const a of healthy) {
+      for (const b of healthy) {
+        if (a === b) continue;
+        for (const key of Object.keys(recorded.runs[a]!)) {
+          const m = verdict(a, b, key);
+          if (m.beyondTolerance !== 'unchanged') crossed += 1;
+          expect(m.verdict, `${a} vs ${b} ${key}: ${m.reason}`).toBe('unchanged');
+        }
+      }
+    }
+    expect(crossed).toBeGreaterThan(10); // what the p95 alone would have called
+  });
+
+  it('every slowed run (+300 ms per LLM request, 17-24 spans) against every healthy one: llm_inference regressed', () => {
+    for (const s of slowed) {
+      for (const h of healthy) {
+        const m = verdict(s, h, 'nemotron-backend llm_inference');
+        expect(m.verdict, `${s} vs ${h}: ${m.reason}`).toBe('regressed');
+        expect(m.shiftTest!.n1).toBeLessThanOrEqual(24);
+      }
+    }
+  });
+});
