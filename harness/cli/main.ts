@@ -28,7 +28,7 @@ import { CAPACITY_HELP } from './capacity-help.ts';
 import { cmdReplay, cmdTraces } from './replay-command.ts';
 import { REPLAY_HELP } from './replay-help.ts';
 import { installCliSignalHandlers, teardownOnUncaughtError, withExitGuard } from './signals.ts';
-import { checkRunId, claimRunDir, releaseEmptyRunDir, RUN_ID_PATTERN } from './run-id.ts';
+import { checkRunId, claimRunDir, refuseExistingRunDir, releaseEmptyRunDir, RUN_ID_PATTERN } from './run-id.ts';
 import { probeExternalStack, readStackFile, removeStackFile, STACK_FILE } from './stack-file.ts';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -139,6 +139,7 @@ async function cmdRun(args: string[], deps: CliDependencies): Promise<number> {
   if (values['run-id'] !== undefined) checkRunId(values['run-id']);
   else if (values.replace) throw new ConfigError('--replace needs --run-id (it replaces that run\'s results)');
   const cfg = config(values);
+  if (values['run-id'] !== undefined) refuseExistingRunDir(cfg.resultsDir, values['run-id'], values.replace ?? false);
   const aiOverride = aiFlag(values.ai);
   const driver = values.driver ?? 'native';
   if (driver !== 'native' && driver !== 'k6') throw new ConfigError(`--driver must be native or k6 (got "${driver}")`);

@@ -27,6 +27,13 @@ export function runDirInside(resultsRoot: string, runId: string): string {
   return dir;
 }
 
+/** The cheap part of the claim, for the CLI to say it before anything slow: an existing run without --replace. */
+export function refuseExistingRunDir(resultsRoot: string, runId: string, replace: boolean): string {
+  const dir = runDirInside(resultsRoot, checkRunId(runId));
+  if (existsSync(dir) && !replace) throw new ConfigError(`--run-id "${runId}": ${dir} already exists; choose another id or pass --replace to overwrite that run's results`);
+  return dir;
+}
+
 export interface ClaimOptions {
   resultsRoot: string;
   runId: string;
@@ -41,11 +48,10 @@ export interface ClaimOptions {
  * container starts (and so before its cleanup could touch the first one's containers).
  */
 export async function claimRunDir(options: ClaimOptions): Promise<string> {
-  const runId = checkRunId(options.runId);
-  const dir = runDirInside(options.resultsRoot, runId);
+  const runId = options.runId;
+  const dir = refuseExistingRunDir(options.resultsRoot, runId, options.replace);
   mkdirSync(resolve(options.resultsRoot), { recursive: true });
   if (existsSync(dir)) {
-    if (!options.replace) throw new ConfigError(`--run-id "${runId}": ${dir} already exists; choose another id or pass --replace to overwrite that run's results`);
     if ((await options.liveRunIds()).includes(runId)) {
       throw new ConfigError(`--run-id "${runId}": a stack with that id is still running; wait for it, or remove it with "hsi-chaos stack down ${runId}"`);
     }
