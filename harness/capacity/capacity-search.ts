@@ -1,5 +1,5 @@
 import type { StackConfig } from '../config/stack-config.ts';
-import { ConfigError, ExitCode, errorMessage } from '../errors.ts';
+import { ConfigError, ExitCode, errorMessage, exitCodeOf } from '../errors.ts';
 import { attachTarget, checkSteadyState, type AttachedTarget, type ExperimentTarget } from '../experiment/phases.ts';
 import { RunSession, type RunObserver } from '../experiment/run-session.ts';
 import type { Scenario } from '../scenario/scenario-types.ts';
@@ -117,7 +117,7 @@ export async function runCapacity(options: CapacityOptions): Promise<CapacityOut
     session.fail(error);
     if (!session.interrupted) {
       result.verdict = 'error';
-      result.exitCode = error instanceof ConfigError ? ExitCode.usage : ExitCode.expectationFailed;
+      result.exitCode = exitCodeOf(error);
       result.errors.push(errorMessage(error));
     }
     throw error;

@@ -9,6 +9,7 @@ import { loadScenario } from '../scenario/load-scenario.ts';
 import type { Scenario } from '../scenario/scenario-types.ts';
 import { aiFlag, config, parse, PROJECT_ROOT } from './main.ts';
 import { readStackFile } from './stack-file.ts';
+import { ensureDockerEngine } from '../stack/docker-engine.ts';
 import { colour, logLine } from './output.ts';
 
 function numberFlag(value: string | undefined, name: string, fallback: number, min: number, max: number): number {
@@ -86,6 +87,7 @@ export async function cmdCapacity(args: string[]): Promise<number> {
   } else {
     target = embeddedCapacityTarget(scenario, values.set ?? [], ai);
   }
+  if (target.kind === 'embedded') await ensureDockerEngine({ bootstrap: cfg.dockerBootstrap, log: logLine });
   const outcome = await runCapacity({ scenario, config: cfg, target, settings, log: logLine, gpu: samplerGpuHook, ...(values['run-id'] ? { runId: values['run-id'] } : {}) });
   process.stdout.write(capacitySummary(outcome.result, outcome.resultsDir));
   return outcome.exitCode;
