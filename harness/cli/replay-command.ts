@@ -17,7 +17,9 @@ import { parseDefects } from '../stack/defects.ts';
 import { RUN_TRACES_FILE, toLegacyJson } from '../traces/legacy-export.ts';
 import { parseDurationMs } from '../util/duration.ts';
 import type { CliDependencies } from './main.ts';
-import { printExperiment, readStackFile } from './main.ts';
+import { printExperiment } from './main.ts';
+import { readStackFile, type ExternalStack } from './stack-file.ts';
+import { ensureDockerEngine } from '../stack/docker-engine.ts';
 import { colour, logLine } from './output.ts';
 import { REPLAY_HELP } from './replay-help.ts';
 
@@ -172,11 +174,12 @@ async function runReplay(file: string, input: TraceInput, values: Record<string,
   const external = typeof values['external'] === 'string' ? values['external'] : undefined;
   const target: ExperimentTarget =
     external !== undefined
-      ? { kind: 'external', ...readStackFile(external, cfg.resultsDir) }
+      ? { kind: 'external', ...withoutFile(readStackFile(external, cfg.resultsDir)) }
       : { kind: 'embedded', defects: parseDefects(scenario.stack?.defects ?? []), backendEnv: scenario.stack?.backend ?? {}, detectorEnv: scenario.stack?.detector ?? {}, llmEnv: scenario.stack?.llm ?? {} };
   const tol = tolerances(values);
   const runId = typeof values['run-id'] === 'string' ? values['run-id'] : undefined;
   const observers = [replayFidelityObserver(input, tol)];
+  if (target.kind === 'embedded') await ensureDockerEngine({ bootstrap: cfg.dockerBootstrap, log: logLine });
   const outcome = await runExperiment({ scenario, config: cfg, target, evaluator: deps.evaluator, driver, log: logLine, observers, ...(runId ? { runId } : {}) });
   printExperiment(outcome.report, outcome.resultsDir);
   if (outcome.report.replayFidelity) printFidelity(outcome.report.replayFidelity);
@@ -241,4 +244,10 @@ export async function cmdTraces(args: string[]): Promise<number> {
   writeFileSync(values.out, `${JSON.stringify(toLegacyJson(traces))}\n`);
   logLine(`wrote ${traces.length} traces (${traces.reduce((n, t) => n + t.spans.length, 0)} spans) from ${basename(input.description)} to ${values.out}`);
   return ExitCode.pass;
+}
+
+/** stack.json's endpoints without the path it was read from. */
+function withoutFile(stack: ExternalStack & { file: string }): ExternalStack {
+  const { file: _file, ...rest } = stack;
+  return rest;
 }
