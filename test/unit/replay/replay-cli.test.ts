@@ -18,8 +18,8 @@ function cli(args: string[]): Promise<{ code: number | null; stdout: string; std
   });
 }
 
-function expectOneLineError(res: { code: number | null; stderr: string }, pattern: RegExp): void {
-  expect(res.code).toBe(2);
+function expectOneLineError(res: { code: number | null; stderr: string }, pattern: RegExp, code = 2): void {
+  expect(res.code).toBe(code);
   const lines = res.stderr.trim().split('\n');
   expect(lines).toHaveLength(1);
   expect(lines[0]).toMatch(pattern);
@@ -61,8 +61,8 @@ describe('hsi-chaos replay: bad input is one line and exit 2', () => {
   it('an unknown service', async () => {
     expectOneLineError(await cli(['replay', '--jaeger', jaegerUrl, '--service', 'nope', '--since', '10m']), /--service nope: Jaeger at .* has no such service \(known: jaeger, nemotron-backend\)/);
   });
-  it('a Jaeger that does not answer', async () => {
-    expectOneLineError(await cli(['replay', '--jaeger', 'http://127.0.0.1:9', '--since', '10m']), /Jaeger GET http:\/\/127\.0\.0\.1:9\/api\/v3\/services failed/);
+  it('a Jaeger that does not answer (exit 3, environment: README exit-code table)', async () => {
+    expectOneLineError(await cli(['replay', '--jaeger', 'http://127.0.0.1:9', '--since', '10m']), /Jaeger GET http:\/\/127\.0\.0\.1:9\/api\/v3\/services failed/, 3);
   });
   it('no input at all', async () => {
     expectOneLineError(await cli(['replay']), /no traces given/);
