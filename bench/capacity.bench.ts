@@ -16,6 +16,12 @@ import { runCapacity } from '../harness/capacity/capacity-search.ts';
 import { loadStackConfig } from '../harness/config/stack-config.ts';
 import { loadScenario } from '../harness/scenario/load-scenario.ts';
 import { runTeardown } from '../harness/stack/teardown.ts';
+import { configureTestcontainers } from '../harness/stack/testcontainers-env.ts';
+import { installCliSignalHandlers } from '../harness/cli/signals.ts';
+
+// This script is a program's edge: testcontainers' settings and Ctrl-C teardown are set here.
+configureTestcontainers();
+installCliSignalHandlers();
 
 const { values: args } = parseArgs({ options: { scenario: { type: 'string', default: 'capacity-detector' }, set: { type: 'string', multiple: true } } });
 const config = loadStackConfig({ projectRoot: new URL('..', import.meta.url).pathname });

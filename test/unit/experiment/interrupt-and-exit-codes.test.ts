@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EnvironmentError, ExitCode, exitCodeOf, HarnessError } from '../../../harness/errors.ts';
-import { externalSettingsNotApplied } from '../../../harness/experiment/phases.ts';
+import { externalSettingsNotApplied, validateExperiment } from '../../../harness/experiment/phases.ts';
 import { RunSession } from '../../../harness/experiment/run-session.ts';
 import type { PlannedFault } from '../../../harness/chaos/fault-schema.ts';
 import type { FaultWindowRecord } from '../../../harness/chaos/toxic-timeline.ts';
@@ -65,6 +65,14 @@ describe('one table of exit codes', () => {
 });
 
 describe('external stack settings', () => {
+  it('faults on an external stack without Toxiproxy: the hint names the stack.json field, not a flag that does not exist', async () => {
+    const scenario = await loadScenario('steady-detector-fault');
+    const evaluator = { validate: () => undefined, evaluate: () => Promise.reject(new Error('not used')) };
+    const run = () => validateExperiment({ scenario, evaluator, target: { kind: 'external', endpoints: { backendUrl: 'http://127.0.0.1:9', jaegerUrl: 'http://127.0.0.1:9' } } });
+    expect(run).toThrow(/the external stack file has no "toxiproxyUrl"; add it to the stack\.json/);
+    expect(run).not.toThrow(/--toxiproxy-url/);
+  });
+
   it('names every scenario stack setting an external stack does not get', async () => {
     const scenario = await loadScenario('chaos-detector-down');
     const names = externalSettingsNotApplied(scenario);
