@@ -47,12 +47,17 @@ function batchHints(spans: readonly NormalizedSpan[]): Hint[] {
     if (a.attributes['batch.opened'] === true || !opened.has(id)) opened.set(id, Math.min(opened.get(id) ?? Infinity, a.startTimeMs));
     lastAdd.set(id, Math.max(lastAdd.get(id) ?? 0, a.startTimeMs));
   }
-  const byReason = (reason: string) => publishes.filter((p) => strAttr(p, 'close_reason') === reason);
+  // The real HSI has no publish span: then analysis_processing (carrying batch_id) marks the close,
+  // and without a close_reason every close is taken as the window's (the queue wait makes it an upper bound).
+  const closes = publishes.length > 0 ? publishes : spansNamed(spans, names.analysisProcessing);
+  const reasonOf = (p: NormalizedSpan) => strAttr(p, 'close_reason') ?? (publishes.length > 0 ? undefined : 'timeout');
+  const byReason = (reason: string) => closes.filter((p) => reasonOf(p) === reason);
   const out: Hint[] = [];
   const windowLags = byReason('timeout').map((p) => p.startTimeMs - (opened.get(strAttr(p, 'batch_id') ?? '') ?? Number.NaN)).filter(Number.isFinite);
   if (windowLags.length > 0) {
     const min = Math.min(...windowLags);
-    out.push({ key: 'BATCH_WINDOW_SECONDS', scope: 'backend', value: secFloor(min), source: `${windowLags.length} batches closed on timeout ${(min / 1000).toFixed(1)}..${(Math.max(...windowLags) / 1000).toFixed(1)} s after they opened` });
+    const how = publishes.length > 0 ? 'closed on timeout' : 'analysed (no publish span, no close_reason)';
+    out.push({ key: 'BATCH_WINDOW_SECONDS', scope: 'backend', value: secFloor(min), source: `${windowLags.length} batches ${how} ${(min / 1000).toFixed(1)}..${(Math.max(...windowLags) / 1000).toFixed(1)} s after they opened` });
     const spread = (percentile(windowLags, 90) ?? min) - min;
     out.push({ key: 'BATCH_CHECK_INTERVAL_SECONDS', scope: 'backend', value: sec(Math.min(5000, Math.max(500, spread))), source: `closes came up to ${(spread / 1000).toFixed(1)} s after the window (90th percentile)` });
   }

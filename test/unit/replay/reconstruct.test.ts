@@ -50,6 +50,8 @@ describe('replay reconstruction: the real HSI shape (legacy JSON, context broken
 
   it('the hints: the queue hops carry no context and the detector is not instrumented', () => {
     expect(plan.hints.map((h) => h.key)).toEqual(expect.arrayContaining(['queue-no-trace-context', 'detector-not-instrumented']));
+    // no publish span in the real HSI: the batch window comes from analysis_processing vs the batch's first detection
+    expect(plan.hints.find((h) => h.key === 'BATCH_WINDOW_SECONDS')?.value).toBe('5');
   });
 
   it('writes a readable scenario citing trace ids and brackets', () => {
