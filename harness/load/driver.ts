@@ -131,10 +131,14 @@ export async function runLoad(scenario: Scenario, options: RunLoadOptions): Prom
   const uploads = new UploadIterations({ scenario, cameras, state, metrics, pool, random, writer, dropDir: options.dropDir });
   // uploads only (the hot path the benchmark measures): no routing step per iteration
   const onlyUploads = runtimes.every((rt) => rt.workload.requests === undefined && rt.workload.websocket === undefined);
+  // each runner only when some k6 scenario needs it (its metrics are defined only then)
+  const needs = (f: (w: ScenarioRuntime['workload']) => boolean) => runtimes.some((rt) => f(rt.workload));
   const iterations: IterationRunner = onlyUploads ? uploads : new RoutedIterations(runtimes, {
     uploads,
-    requests: new RequestIterations({ scenario, state, metrics, store, pool, params, basePath: new URL(options.backendUrl).pathname.replace(/\/+$/, ''), random }),
-    websockets: new WebSocketIterations({ scenario, state, store, metrics, backendUrl: options.backendUrl }),
+    requests: needs((w) => w.requests !== undefined)
+      ? new RequestIterations({ scenario, state, metrics, store, pool, params, basePath: new URL(options.backendUrl).pathname.replace(/\/+$/, ''), random })
+      : uploads,
+    websockets: needs((w) => w.websocket !== undefined) ? new WebSocketIterations({ scenario, state, store, metrics, backendUrl: options.backendUrl }) : uploads,
   });
   const monitor = new RunMonitor({
     name: scenario.name,

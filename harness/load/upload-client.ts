@@ -97,6 +97,8 @@ export async function sendUpload(options: UploadOptions): Promise<UploadRecord> 
 export class AbortScope {
   private stopped = false;
   private readonly live = new Set<Dispatcher.DispatchController>();
+  /** other work to stop with the scope (a WebSocket session) */
+  private readonly stoppers = new Set<() => void>();
 
   get aborted(): boolean {
     return this.stopped;
@@ -107,6 +109,19 @@ export class AbortScope {
     const live = [...this.live];
     this.live.clear();
     for (const c of live) if (!c.aborted) c.abort(reason);
+    const stoppers = [...this.stoppers];
+    this.stoppers.clear();
+    for (const stop of stoppers) stop();
+  }
+
+  /** Calls `stop` when the scope aborts (now, if it has); returns the unregister function. */
+  onAbort(stop: () => void): () => void {
+    if (this.stopped) {
+      stop();
+      return () => undefined;
+    }
+    this.stoppers.add(stop);
+    return () => this.stoppers.delete(stop);
   }
 
   /** @internal */

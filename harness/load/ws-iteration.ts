@@ -43,12 +43,12 @@ export class WebSocketIterations implements IterationRunner {
     this.metrics.dropped(rt, dueMs);
   }
 
-  async run(rt: ScenarioRuntime, _vu: number, intendedMs: number, _scope: AbortScope, _open: boolean): Promise<void> {
+  async run(rt: ScenarioRuntime, _vu: number, intendedMs: number, scope: AbortScope, _open: boolean): Promise<void> {
     const sub = this.scenario.websockets[rt.workload.websocket ?? ''] as WebSocketSubscriber;
     this.state.counts.sent++;
     rt.begin();
     const startedMs = this.state.now();
-    const session = await this.session(sub, (latencyMs) => this.store.add(WS_EVENT_LATENCY, latencyMs, this.tags(rt, sub, '101')));
+    const session = await this.session(sub, scope, (latencyMs) => this.store.add(WS_EVENT_LATENCY, latencyMs, this.tags(rt, sub, '101')));
     const endMs = this.state.now();
     rt.end();
     const status = session.opened ? '101' : '0';
@@ -63,7 +63,8 @@ export class WebSocketIterations implements IterationRunner {
     this.metrics.iteration(endMs - intendedMs, rt.iterationTags);
   }
 
-  private session(sub: WebSocketSubscriber, onLatency: (ms: number) => void): Promise<Session> {
+  /** one session; ends after sessionDuration, when the run stops, or when the VU's scope aborts (ramp-down, gracefulStop) */
+  private session(sub: WebSocketSubscriber, scope: AbortScope, onLatency: (ms: number) => void): Promise<Session> {
     return new Promise((resolve) => {
       const started = performance.now();
       const s: Session = { connectMs: 0, opened: false, messages: 0 };
@@ -78,6 +79,7 @@ export class WebSocketIterations implements IterationRunner {
       const stop = () => ws.close();
       const timer = setTimeout(stop, sub.sessionDuration);
       this.state.stopSignal.addEventListener('abort', stop, { once: true });
+      const unregister = scope.onAbort(stop);
       ws.addEventListener('open', () => {
         s.opened = true;
         s.connectMs = performance.now() - started;
@@ -92,6 +94,7 @@ export class WebSocketIterations implements IterationRunner {
       });
       ws.addEventListener('close', () => {
         clearTimeout(timer);
+        unregister();
         this.state.stopSignal.removeEventListener('abort', stop);
         resolve(s);
       });

@@ -103,6 +103,19 @@ describe('request kinds and WebSocket subscribers (native driver)', () => {
     expect(result.exitCode).toBe(0);
   }, 20_000);
 
+  it('a subscriber session ends with its VU: gracefulStop cuts a 10 s session of a 1 s scenario', async () => {
+    const s = validate({
+      ...definition,
+      websockets: { events: { path: '/ws/events', sessionDuration: '10s' } },
+      scenarios: { subscribers: { executor: 'constant-vus', vus: 1, duration: '1s', gracefulStop: '0s', websocket: 'events' } },
+      thresholds: {},
+    });
+    const started = performance.now();
+    const result = await runLoad(s, { backendUrl: base, progressLine: false });
+    expect(performance.now() - started).toBeLessThan(5000);
+    expect(result.metrics['ws_sessions']).toMatchObject({ values: { count: 1 } });
+  }, 20_000);
+
   it('a failing check fails its threshold (the assertion can fail)', async () => {
     const s = validate({ ...definition, thresholds: { 'checks{check:risk below 5}': ['rate>0.5'] } });
     const result = await runLoad(s, { backendUrl: base, progressLine: false });
