@@ -138,9 +138,12 @@ export const WS_THRESHOLDS: NonNullable<ScenarioInput['thresholds']> = {
   'ws_sessions{status:0}': ['count<1'],
 };
 
-/** An API-user scenario: ramping VUs picking request kinds by weight, 1-3 s think time. */
+/**
+ * An API-user scenario: ramping VUs picking request kinds by weight, 1-3 s think time.
+ * startVUs 1, as k6's `stages` shortcut (the real suites' form) starts from `vus` (default 1).
+ */
 export function apiUsers(stages: Stage[], requests: Record<string, number>, tags: Record<string, string> = {}): WorkloadInput {
-  return { executor: 'ramping-vus', startVUs: 0, stages, gracefulRampDown: '10s', gracefulStop: '10s', requests, thinkTime: { min: '1s', max: '3s' }, tags };
+  return { executor: 'ramping-vus', startVUs: 1, stages, gracefulRampDown: '10s', gracefulStop: '10s', requests, thinkTime: { min: '1s', max: '3s' }, tags };
 }
 
 /** Limits that fit a stage list (its length plus a minute). */
