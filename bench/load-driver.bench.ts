@@ -117,6 +117,8 @@ async function main(): Promise<void> {
   try {
     // the same upload for every tool: a 4 KiB "image", multipart field `file`
     const image = Buffer.alloc(4096, 0x5a);
+    // a JPEG's SOI and APP0 markers first: scenario validation refuses fixtures that are not JPEGs
+    image.set([0xff, 0xd8, 0xff, 0xe0], 0);
     mkdirSync(join(work, 'fixtures', CAMERA), { recursive: true });
     writeFileSync(join(work, 'fixtures', CAMERA, 'frame.jpg'), image);
     const upload = encodeMultipartFile({ fileName: 'frame.jpg', bytes: image, boundary: '----hsi-chaos-bench' });
