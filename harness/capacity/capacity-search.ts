@@ -127,6 +127,7 @@ export async function runCapacity(options: CapacityOptions): Promise<CapacityOut
     if (session.interrupted) result.verdict = 'interrupted';
     save();
     session.model.capacity = capacityReportView(result);
+    for (const e of result.errors) if (!session.model.errors.includes(e)) session.model.errors.push(e);
     if (result.verdict !== 'error' && result.verdict !== 'interrupted') {
       session.model.verdict = result.verdict;
       session.model.exitCode = result.exitCode;

@@ -154,6 +154,8 @@ export function verdictLine(model: RunReportModel): string {
   if (k.assertionsTotal > 0) parts.push(k.assertionsFailed > 0 ? `${k.assertionsFailed} of ${k.assertionsTotal} expectations failed` : `all ${k.assertionsTotal} expectations passed`);
   if (k.thresholdsTotal > 0) parts.push(k.thresholdsFailed > 0 ? `${k.thresholdsFailed} of ${k.thresholdsTotal} thresholds failed` : `all ${k.thresholdsTotal} thresholds passed`);
   if (k.budgetsFailed > 0) parts.push(`${k.budgetsFailed} of ${k.budgetsTotal} operation budgets exceeded`);
+  const cap = model.capacity;
+  if (cap) parts.push(cap.knee.uploadsPerSec === null ? 'capacity: no load held' : `capacity ${cap.knee.uploadsPerSec.toFixed(2)} uploads/s = ${cap.knee.cameras} cameras at ${cap.settings.fps} fps`);
   if (model.errors.length > 0) parts.push(`${model.errors.length} run error${model.errors.length === 1 ? '' : 's'}: ${model.errors[0]}`);
   if (model.verdict === 'interrupted') parts.push('the run was interrupted');
   return `${verdictWord(model.verdict)}: ${parts.length > 0 ? parts.join(', ') : 'nothing was checked'}`;
