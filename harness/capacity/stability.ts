@@ -61,6 +61,30 @@ export function slope(points: readonly { t: number; y: number }[]): number {
   return den === 0 ? 0 : num / den;
 }
 
+/**
+ * The slope with its standard error: residual spread over the spread of t, doubled for the
+ * autocorrelation of a polled queue (neighbouring samples see mostly the same jobs).
+ */
+export function slopeWithError(points: readonly { t: number; y: number }[]): { slope: number; se: number } {
+  const n = points.length;
+  const b = slope(points);
+  if (n < 3) return { slope: b, se: Infinity };
+  const mt = points.reduce((a, p) => a + p.t, 0) / n;
+  const my = points.reduce((a, p) => a + p.y, 0) / n;
+  const stt = points.reduce((a, p) => a + (p.t - mt) ** 2, 0);
+  if (stt === 0) return { slope: b, se: Infinity };
+  const rss = points.reduce((a, p) => a + (p.y - (my + b * (p.t - mt))) ** 2, 0);
+  return { slope: b, se: 2 * Math.sqrt(rss / (n - 2) / stt) };
+}
+
+/**
+ * Sequential test of "the backlog is growing faster than `limit`": decided when the slope is
+ * more than two standard errors from the limit; ambiguous otherwise (measure another window).
+ */
+export function backlogDecided(estimate: { slope: number; se: number }, limit: number): boolean {
+  return Math.abs(estimate.slope - limit) >= 2 * estimate.se;
+}
+
 /** The p-th percentile (0..100) by nearest rank; null for no values. */
 export function percentile(values: readonly number[], p: number): number | null {
   if (values.length === 0) return null;

@@ -10,8 +10,8 @@ import type { NormalizedSpan } from '../traces/span-model.ts';
 import type { CapacitySettings, CapacityStep, SloResult, WindowMeasure } from './capacity-types.ts';
 import { HSI_TRACE_NAMES } from './hsi-stages.ts';
 import { QueueMonitor, type QueueSample } from './probes.ts';
-import { evaluateWindowSlos, SLO, stepSlos } from './slos.ts';
-import { assessStability, mean, percentile, slope, type StabilityVerdict } from './stability.ts';
+import { backlogLimit, evaluateWindowSlos, SLO, stepSlos } from './slos.ts';
+import { assessStability, backlogDecided, mean, percentile, slope, slopeWithError, type StabilityVerdict } from './stability.ts';
 import { littlesLaw, pipelineLatencies, stageTable, type LittleCheck, type StageSlots } from './stage-model.ts';
 
 /** A GPU source for the VRAM-headroom SLO (the GPU telemetry module plugs in here). */
@@ -123,6 +123,8 @@ export class StepRunner {
           windows.map((x) => x.detectP95Ms),
           stability,
         );
+        // stable, but the backlog's slope too close to its limit to call: measure another window
+        if (verdict.state === 'stable' && k < stability.maxWindows && !this.backlogDecided(monitor, windows, uploadsPerSec)) continue;
         if (verdict.state !== 'measuring') break;
         if (k >= 2 && this.failsTwice(windows, uploadsPerSec)) {
           failedFast = true;
@@ -161,6 +163,11 @@ export class StepRunner {
       droppedIterations: dropped,
       notes,
     };
+  }
+
+  private backlogDecided(monitor: QueueMonitor, windows: readonly WindowMeasure[], uploadsPerSec: number): boolean {
+    const points = monitor.between(windows[0]!.startMs, windows[windows.length - 1]!.endMs).map((q) => ({ t: q.atMs / 1000, y: q.backlog }));
+    return backlogDecided(slopeWithError(points), backlogLimit(uploadsPerSec, this.ctx.settings));
   }
 
   /** A step that breaks a hard SLO in two windows in a row has failed; no need to wait for stability. */
