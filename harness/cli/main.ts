@@ -22,6 +22,8 @@ import { configureTestcontainers } from '../stack/testcontainers-env.ts';
 import { compareCommand, resolveRunDir, runResultsOf } from '../report/compare.ts';
 import { readRunReport } from '../report/report-schema.ts';
 import { writeReports } from '../report/write-reports.ts';
+import { readCalibration } from '../calibrate/calibration-file.ts';
+import { calibrate } from './calibrate-command.ts';
 import { colour, logLine } from './output.ts';
 import { cmdCapacity } from './capacity-command.ts';
 import { CAPACITY_HELP } from './capacity-help.ts';
@@ -49,6 +51,7 @@ Commands:
       --driver D          native (default) or k6 (needs k6 on PATH)
       --defect NAME       turn on a defect switch of the reference stack (repeatable)
       --external STACK    run against a running stack (run id, folder or stack.json of "stack up")
+      --emulator-params F the AI emulators' parameters from F (written by calibrate)
       --ai MODE           emulated (default) or real: the AI services as emulators or as real
                           inference engines (llama.cpp server, ONNX Runtime detector); overrides
                           the scenario's stack.ai (docs/real-inference.md)
@@ -61,6 +64,11 @@ ${CAPACITY_HELP}
       --uploads N         how many uploads (default 5, at most 10000)
       --concurrency N     uploads in flight (default 2)
       --trace-timeout S   seconds to wait for each trace (default 30)
+  calibrate [SCENARIO] measure the real AI engines (a run of SCENARIO with --ai real) and write
+                      emulator parameters (calibration.json in the run's folder), with the fit
+      --from RUN          fit an earlier --ai real run instead of running one
+      --out FILE          where to write the parameters
+      --verify            run SCENARIO on the emulators with them; compare the stages (±15 %)
   images build        build every stack image offline (skips images whose inputs are unchanged)
       --force             rebuild even when up to date
       --ai real           also the real inference engines' images
@@ -132,6 +140,7 @@ async function cmdRun(args: string[], deps: CliDependencies): Promise<number> {
       'run-id': { type: 'string' },
       ai: { type: 'string' },
       replace: { type: 'boolean' },
+      'emulator-params': { type: 'string' },
     },
     1,
   );
@@ -141,6 +150,7 @@ async function cmdRun(args: string[], deps: CliDependencies): Promise<number> {
   const cfg = config(values);
   if (values['run-id'] !== undefined) refuseExistingRunDir(cfg.resultsDir, values['run-id'], values.replace ?? false);
   const aiOverride = aiFlag(values.ai);
+  const params = values['emulator-params'] === undefined ? undefined : readCalibration(values['emulator-params']);
   const driver = values.driver ?? 'native';
   if (driver !== 'native' && driver !== 'k6') throw new ConfigError(`--driver must be native or k6 (got "${driver}")`);
   if (driver === 'k6' && findK6() === undefined) throw new ConfigError('--driver k6: k6 is not on PATH; install k6 or use --driver native');
@@ -150,12 +160,16 @@ async function cmdRun(args: string[], deps: CliDependencies): Promise<number> {
   if (values.external !== undefined) {
     if (defects.length > 0) throw new ConfigError('--defect needs the embedded stack (an external stack has its own settings); drop --defect or --external');
     if (aiOverride !== undefined) throw new ConfigError('--ai needs the embedded stack (an external stack runs what it runs); drop --ai or --external');
+    if (params !== undefined) throw new ConfigError('--emulator-params needs the embedded stack; drop it or --external');
     const { file, ...stack } = readStackFile(values.external, cfg.resultsDir);
     await probeExternalStack({ ...stack, file });
     target = { kind: 'external', ...stack };
   } else {
     const ai = resolveAiModes(scenario.stack?.ai, aiOverride);
-    target = { kind: 'embedded', defects, backendEnv: scenario.stack?.backend ?? {}, detectorEnv: scenario.stack?.detector ?? {}, llmEnv: scenario.stack?.llm ?? {}, ai };
+    // Calibrated emulator parameters win over the scenario's emulator settings.
+    const detectorEnv = { ...(scenario.stack?.detector ?? {}), ...(params?.detector ?? {}) };
+    const llmEnv = { ...(scenario.stack?.llm ?? {}), ...(params?.llm ?? {}) };
+    target = { kind: 'embedded', defects, backendEnv: scenario.stack?.backend ?? {}, detectorEnv, llmEnv, ai };
   }
   // Input errors first (cheap, pure); then the edge's one side effect before the run: a Docker engine (installed/started when allowed).
   validateExperiment({ scenario, target, evaluator: deps.evaluator });
@@ -367,6 +381,14 @@ function help(): number {
   return ExitCode.pass;
 }
 
+async function cmdCalibrate(args: string[], deps: CliDependencies): Promise<number> {
+  const { values, positionals } = parse(args, { from: { type: 'string' }, out: { type: 'string' }, verify: { type: 'boolean' } }, 1);
+  if (values.help) return help();
+  const cfg = config(values);
+  const scenario = await loadScenario(positionals[0] ?? DEFAULT_SCENARIO, { fixturesDir: cfg.fixturesDir, projectRoot: PROJECT_ROOT });
+  return calibrate({ scenario, config: cfg, evaluator: deps.evaluator, from: values.from, out: values.out, verify: values.verify ?? false });
+}
+
 /** What the entry point injects: the assertion families live outside the harness. */
 export interface CliDependencies {
   evaluator: ExperimentEvaluator;
@@ -414,6 +436,8 @@ async function dispatch(command: string | undefined, rest: string[], deps: CliDe
       return await cmdReplay(rest, deps);
     case 'traces':
       return await cmdTraces(rest);
+    case 'calibrate':
+      return await cmdCalibrate(rest, deps);
     case undefined:
     case 'help':
     case '--help':

@@ -13,8 +13,18 @@ import type { NormalizedSpan } from '../traces/span-model.ts';
 
 export interface AiSpanSamples {
   /** One per successful llm_inference span that carried timings. */
-  llm: { atMs: number; callMs: number; tokensPerSecond: number | undefined; promptMs: number | undefined; promptTokens: number | undefined; generatedTokens: number | undefined }[];
-  detector: { atMs: number; inferenceMs: number; weights: string | undefined; device: string | undefined }[];
+  llm: {
+    atMs: number;
+    callMs: number;
+    tokensPerSecond: number | undefined;
+    promptMs: number | undefined;
+    promptTokens: number | undefined;
+    promptChars: number | undefined;
+    generatedTokens: number | undefined;
+    generationMs: number | undefined;
+  }[];
+  /** serviceMs: the detector's own work per image (decode + preprocess + inference + postprocess), queueing left out. */
+  detector: { atMs: number; inferenceMs: number; serviceMs: number; weights: string | undefined; device: string | undefined }[];
   detectorCalls: { atMs: number; callMs: number }[];
 }
 
@@ -37,11 +47,18 @@ export function aiSpanSamples(spans: Iterable<NormalizedSpan>, originEpochMs: nu
         tokensPerSecond: num(a['ai.llm.timings.tokens_per_second']),
         promptMs: num(a['ai.llm.timings.prompt_ms']),
         promptTokens: num(a['ai.llm.timings.prompt_tokens']),
+        promptChars: num(a['ai.llm.prompt_chars']),
         generatedTokens: num(a['ai.llm.timings.generated_tokens']),
+        generationMs: num(a['ai.llm.timings.generation_ms']),
       });
     } else if (s.name === HSI_AI_SPANS.detectorInference) {
       const ms = num(a['ai.inference.time_ms']);
-      if (ms !== undefined) out.detector.push({ atMs, inferenceMs: ms, weights: str(a['ai.weights']) ?? str(s.resource['ai.weights']), device: str(a['ai.inference.device']) });
+      const stages = ['ai.inference.decode_ms', 'ai.inference.preprocess_ms', 'ai.inference.postprocess_ms'].map((k) => num(a[k]) ?? 0);
+      // The emulator has no stages: its whole hold time is the inference time.
+      const serviceMs = ms === undefined ? undefined : ms + stages.reduce((x, y) => x + y, 0);
+      if (ms !== undefined && serviceMs !== undefined) {
+        out.detector.push({ atMs, inferenceMs: ms, serviceMs, weights: str(a['ai.weights']) ?? str(s.resource['ai.weights']), device: str(a['ai.inference.device']) });
+      }
     } else if (s.name === HSI_AI_SPANS.detectorRequest && s.status.code !== 'error') {
       out.detectorCalls.push({ atMs, callMs: s.durationMs });
     }

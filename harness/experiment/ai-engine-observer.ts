@@ -4,6 +4,8 @@ import { AI_SERVICE_NAMES } from '../stack/hsi-stack.ts';
 import { aiEnginesView, aiSpanSamples, fetchAiSpans } from './ai-engine-figures.ts';
 import type { RunContext, RunObserver } from './run-session.ts';
 
+export const AI_SAMPLES_FILE = 'ai-samples.json';
+
 /**
  * Adds the report's `aiEngines` (llama.cpp timings, the detector's inference time) from the
  * spans of the run's loads, read from Jaeger before the stack stops. Never fails the run.
@@ -33,7 +35,10 @@ export class AiEngineObserver implements RunObserver {
     const window = { startEpochMs: this.firstLoadStart, endEpochMs: Math.max(Date.now(), (this.lastLoadEnd ?? 0) + 1) };
     try {
       const spans = await fetchAiSpans(jaegerUrl, AI_SERVICE_NAMES.detector, window);
-      ctx.model.aiEngines = aiEnginesView(aiSpanSamples(spans, window.startEpochMs), this.modes);
+      const samples = aiSpanSamples(spans, window.startEpochMs);
+      ctx.model.aiEngines = aiEnginesView(samples, this.modes);
+      // The raw samples: `hsi-chaos calibrate --from RUN` fits the emulators to them.
+      ctx.results.writeJson(AI_SAMPLES_FILE, { modes: this.modes, samples });
     } catch (error) {
       ctx.log(`AI engine figures not collected: ${errorMessage(error)}`);
     }

@@ -1,0 +1,141 @@
+import type { RealAiConfig } from '../config/real-ai-config.ts';
+import { exactPercentile } from '../load/histogram.ts';
+import type { AiSpanSamples } from '../experiment/ai-engine-figures.ts';
+
+/**
+ * Emulator parameters from the service times of real AI engines (calibration):
+ *
+ * - detector: the per-image work (decode + preprocess + inference + postprocess, queueing left
+ *   out) fitted by a lognormal with the same mean and p95, the emulator's model
+ *   (EMULATOR_SERVICE_MEAN_MS / _P95_MS), on as many slots as the real detector's concurrency;
+ * - LLM: llama.cpp's prefill and decode rates (prompt tokens counted the emulator's way,
+ *   characters / 4, so its prefill time matches), the generated-token count's lognormal
+ *   (mean and sigma of its log), as many slots as --parallel, time scale 1.
+ *
+ * Each fit says how well its distribution reproduces the measured one (p50, p95).
+ */
+
+export interface DistributionFit {
+  samples: number;
+  measured: { mean: number; p50: number; p95: number };
+  /** The fitted distribution's own p50 and p95. */
+  fitted: { mean: number; p50: number; p95: number };
+}
+
+export interface EngineCalibration {
+  env: Record<string, string>;
+  fit: Record<string, DistributionFit | number>;
+}
+
+export interface Calibration {
+  /** The run whose spans were measured. */
+  source: string;
+  createdAt: string;
+  detector?: EngineCalibration;
+  llm?: EngineCalibration;
+}
+
+export class CalibrationError extends Error {
+  override name = 'CalibrationError';
+}
+
+const Z95 = 1.6448536269514722;
+const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+function stats(values: readonly number[]): { mean: number; p50: number; p95: number } {
+  const v = [...values].sort((a, b) => a - b);
+  return { mean: round(v.reduce((a, b) => a + b, 0) / v.length), p50: round(exactPercentile(v, 50)), p95: round(exactPercentile(v, 95)) };
+}
+
+/** The emulator's lognormal for a mean and p95 (p95 clamped into what a lognormal can have). */
+export function lognormalFor(mean: number, p95: number): { mean: number; p95: number; mu: number; sigma: number } {
+  const maxRatio = Math.exp((Z95 * Z95) / 2) * 0.999;
+  const p = Math.min(Math.max(p95, mean * 1.0001), mean * maxRatio);
+  const sigma = Z95 - Math.sqrt(Z95 * Z95 - 2 * Math.log(p / mean));
+  return { mean, p95: p, mu: Math.log(mean) - (sigma * sigma) / 2, sigma };
+}
+
+export function fitDetector(samples: AiSpanSamples['detector'], cfg: Pick<RealAiConfig, 'detectorConcurrency'>, minSamples = 10): EngineCalibration {
+  if (samples.length < minSamples) throw new CalibrationError(`the detector left ${samples.length} timed inference spans, at least ${minSamples} are needed; run a longer load`);
+  const measured = stats(samples.map((s) => s.serviceMs));
+  const ln = lognormalFor(measured.mean, measured.p95);
+  return {
+    env: {
+      EMULATOR_GPU_SLOTS: String(cfg.detectorConcurrency),
+      EMULATOR_SERVICE_MEAN_MS: String(round(ln.mean)),
+      EMULATOR_SERVICE_P95_MS: String(round(ln.p95)),
+    },
+    fit: {
+      serviceMs: { samples: samples.length, measured, fitted: { mean: round(ln.mean), p50: round(Math.exp(ln.mu)), p95: round(ln.p95) } },
+    },
+  };
+}
+
+export function fitLlm(samples: AiSpanSamples['llm'], cfg: Pick<RealAiConfig, 'llmParallel' | 'llmCtxSize'>, minSamples = 5): EngineCalibration {
+  const timed = samples.filter((s) => s.promptMs !== undefined && s.promptChars !== undefined && s.generatedTokens !== undefined && s.generationMs !== undefined && s.generatedTokens > 0);
+  if (timed.length < minSamples) throw new CalibrationError(`the LLM left ${timed.length} llm_inference spans with llama.cpp timings, at least ${minSamples} are needed; run a longer load`);
+  let promptTokens = 0;
+  let promptSec = 0;
+  let generated = 0;
+  let generationSec = 0;
+  for (const s of timed) {
+    promptTokens += Math.max(1, Math.ceil((s.promptChars ?? 0) / 4));
+    promptSec += (s.promptMs ?? 0) / 1000;
+    generated += s.generatedTokens ?? 0;
+    generationSec += (s.generationMs ?? 0) / 1000;
+  }
+  const prefill = promptTokens / Math.max(promptSec, 1e-6);
+  const decode = generated / Math.max(generationSec, 1e-6);
+  const logs = timed.map((s) => Math.log(s.generatedTokens ?? 1));
+  const meanLog = logs.reduce((a, b) => a + b, 0) / logs.length;
+  const sigma = Math.sqrt(logs.reduce((a, b) => a + (b - meanLog) ** 2, 0) / logs.length);
+  const tokens = stats(timed.map((s) => s.generatedTokens ?? 0));
+  const call = stats(timed.map((s) => (s.promptMs ?? 0) + (s.generationMs ?? 0)));
+  // The model's time per call at the fitted rates, for the same calls: how well the rates reproduce it.
+  const modelled = stats(timed.map((s) => (Math.ceil((s.promptChars ?? 0) / 4) / prefill + (s.generatedTokens ?? 0) / decode) * 1000));
+  return {
+    env: {
+      EMULATOR_LLM_SLOTS: String(cfg.llmParallel),
+      EMULATOR_CTX_SIZE: String(Math.max(256, Math.floor(cfg.llmCtxSize / cfg.llmParallel))),
+      EMULATOR_PREFILL_TOKENS_PER_S: String(round(prefill)),
+      EMULATOR_DECODE_TOKENS_PER_S: String(round(decode)),
+      EMULATOR_COMPLETION_TOKENS_MEAN: String(Math.max(1, Math.round(tokens.mean))),
+      EMULATOR_COMPLETION_TOKENS_SIGMA: String(round(Math.min(sigma, 2), 3)),
+      EMULATOR_TIME_SCALE: '1',
+    },
+    fit: {
+      prefillTokensPerSecond: round(prefill),
+      decodeTokensPerSecond: round(decode),
+      generatedTokens: { samples: timed.length, measured: tokens, fitted: { mean: tokens.mean, p50: round(Math.exp(meanLog)), p95: round(Math.exp(meanLog + Z95 * sigma)) } },
+      engineMs: { samples: timed.length, measured: call, fitted: modelled },
+    },
+  };
+}
+
+/** Stages compared between the real run and the emulated one (the backend's spans). */
+export const CALIBRATED_STAGES = ['yolo26_detection_request', 'detection_processing', 'llm_inference', 'analysis_processing'] as const;
+
+export interface StageComparison {
+  stage: string;
+  real: { p50: number; p95: number } | null;
+  emulated: { p50: number; p95: number } | null;
+  /** (emulated - real) / real. */
+  p50Diff: number | null;
+  p95Diff: number | null;
+  within: boolean;
+}
+
+export function compareStages(
+  real: readonly { name: string; p50Ms: number; p95Ms: number }[],
+  emulated: readonly { name: string; p50Ms: number; p95Ms: number }[],
+  tolerance = 0.15,
+): StageComparison[] {
+  return CALIBRATED_STAGES.map((stage) => {
+    const r = real.find((o) => o.name === stage);
+    const e = emulated.find((o) => o.name === stage);
+    if (r === undefined || e === undefined) return { stage, real: r ? { p50: r.p50Ms, p95: r.p95Ms } : null, emulated: e ? { p50: e.p50Ms, p95: e.p95Ms } : null, p50Diff: null, p95Diff: null, within: false };
+    const p50Diff = (e.p50Ms - r.p50Ms) / r.p50Ms;
+    const p95Diff = (e.p95Ms - r.p95Ms) / r.p95Ms;
+    return { stage, real: { p50: r.p50Ms, p95: r.p95Ms }, emulated: { p50: e.p50Ms, p95: e.p95Ms }, p50Diff, p95Diff, within: Math.abs(p50Diff) <= tolerance && Math.abs(p95Diff) <= tolerance };
+  });
+}

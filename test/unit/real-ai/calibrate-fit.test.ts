@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { CalibrationError, compareStages, fitDetector, fitLlm, lognormalFor } from '../../../harness/calibrate/fit.ts';
+import { createRng, lognormalFromMeanP95, sampleLognormal } from '../../../reference-stack/detector-emulator/emulation.ts';
+
+describe('calibration fits', () => {
+  it('fits the detector emulator to measured service times and reproduces their p50/p95', () => {
+    // Service times drawn from a known lognormal: the fit must find its mean and p95 again.
+    const rng = createRng('calibrate');
+    const truth = lognormalFromMeanP95(150, 260);
+    const samples = Array.from({ length: 4000 }, (_, i) => ({ atMs: i, inferenceMs: 0, serviceMs: sampleLognormal(rng, truth) }));
+    const cal = fitDetector(samples, { detectorConcurrency: 2 });
+    expect(cal.env['EMULATOR_GPU_SLOTS']).toBe('2');
+    expect(Number(cal.env['EMULATOR_SERVICE_MEAN_MS'])).toBeGreaterThan(150 * 0.97);
+    expect(Number(cal.env['EMULATOR_SERVICE_MEAN_MS'])).toBeLessThan(150 * 1.03);
+    expect(Number(cal.env['EMULATOR_SERVICE_P95_MS'])).toBeGreaterThan(260 * 0.95);
+    expect(Number(cal.env['EMULATOR_SERVICE_P95_MS'])).toBeLessThan(260 * 1.05);
+    const fit = cal.fit['serviceMs'];
+    if (typeof fit !== 'object') throw new Error('no fit');
+    expect(Math.abs(fit.fitted.p50 - fit.measured.p50) / fit.measured.p50).toBeLessThan(0.05);
+  });
+
+  it('clamps a p95 a lognormal cannot have, and refuses too few samples', () => {
+    expect(lognormalFor(100, 1000).p95).toBeLessThan(387.1);
+    expect(lognormalFor(100, 90).p95).toBeGreaterThanOrEqual(100);
+    expect(() => fitDetector([{ atMs: 0, inferenceMs: 1, serviceMs: 1 }], { detectorConcurrency: 1 })).toThrow(CalibrationError);
+  });
+
+  it('fits the LLM emulator: prefill rate in the emulator\'s tokens (chars / 4), decode rate, token counts, time scale 1', () => {
+    const samples = Array.from({ length: 20 }, (_, i) => ({
+      atMs: i,
+      callMs: 0,
+      tokensPerSecond: undefined,
+      promptTokens: 500,
+      promptChars: 4000, // 1000 emulator tokens
+      promptMs: 500, // -> 2000 emulator tokens/s
+      generatedTokens: i % 2 === 0 ? 100 : 121,
+      generationMs: i % 2 === 0 ? 1000 : 1210, // -> 100 tokens/s
+    }));
+    const cal = fitLlm(samples, { llmParallel: 2, llmCtxSize: 8192 });
+    expect(cal.env).toMatchObject({
+      EMULATOR_LLM_SLOTS: '2',
+      EMULATOR_CTX_SIZE: '4096',
+      EMULATOR_PREFILL_TOKENS_PER_S: '2000',
+      EMULATOR_DECODE_TOKENS_PER_S: '100',
+      EMULATOR_COMPLETION_TOKENS_MEAN: '111',
+      EMULATOR_TIME_SCALE: '1',
+    });
+    expect(Number(cal.env['EMULATOR_COMPLETION_TOKENS_SIGMA'])).toBeCloseTo(Math.log(121 / 100) / 2, 3);
+    expect(() => fitLlm(samples.slice(0, 2), { llmParallel: 1, llmCtxSize: 4096 })).toThrow(/at least 5 are needed/);
+  });
+});
+
+describe('stage comparison', () => {
+  it('passes stages within ±15 % at p50 and p95 and fails the others or missing ones', () => {
+    const op = (name: string, p50Ms: number, p95Ms: number) => ({ name, p50Ms, p95Ms });
+    const rows = compareStages(
+      [op('yolo26_detection_request', 100, 200), op('detection_processing', 100, 200), op('llm_inference', 1000, 2000)],
+      [op('yolo26_detection_request', 114, 170), op('detection_processing', 100, 240), op('llm_inference', 1000, 2000), op('analysis_processing', 1, 1)],
+    );
+    expect(rows.map((r) => [r.stage, r.within])).toEqual([
+      ['yolo26_detection_request', true],
+      ['detection_processing', false],
+      ['llm_inference', true],
+      ['analysis_processing', false],
+    ]);
+    expect(rows[1]?.p95Diff).toBeCloseTo(0.2);
+  });
+});
