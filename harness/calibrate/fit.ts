@@ -6,8 +6,8 @@ import type { AiSpanSamples } from '../experiment/ai-engine-figures.ts';
  * Emulator parameters from the service times of real AI engines (calibration):
  *
  * - detector: the per-image work (decode + preprocess + inference + postprocess, queueing left
- *   out) fitted by a lognormal with the same mean and p95, the emulator's model
- *   (EMULATOR_SERVICE_MEAN_MS / _P95_MS), on as many slots as the real detector's concurrency;
+ *   out) fitted by the lognormal through its p50 and p95, given to the emulator as its mean and
+ *   p95 (EMULATOR_SERVICE_MEAN_MS / _P95_MS), on as many slots as the real detector's concurrency;
  * - LLM: llama.cpp's prefill and decode rates (prompt tokens counted the emulator's way,
  *   characters / 4, so its prefill time matches), the generated-token count's lognormal
  *   (mean and sigma of its log), as many slots as --parallel, time scale 1.
@@ -47,18 +47,22 @@ function stats(values: readonly number[]): { mean: number; p50: number; p95: num
   return { mean: round(v.reduce((a, b) => a + b, 0) / v.length), p50: round(exactPercentile(v, 50)), p95: round(exactPercentile(v, 95)) };
 }
 
-/** The emulator's lognormal for a mean and p95 (p95 clamped into what a lognormal can have). */
-export function lognormalFor(mean: number, p95: number): { mean: number; p95: number; mu: number; sigma: number } {
-  const maxRatio = Math.exp((Z95 * Z95) / 2) * 0.999;
-  const p = Math.min(Math.max(p95, mean * 1.0001), mean * maxRatio);
-  const sigma = Z95 - Math.sqrt(Z95 * Z95 - 2 * Math.log(p / mean));
-  return { mean, p95: p, mu: Math.log(mean) - (sigma * sigma) / 2, sigma };
+/**
+ * The lognormal through a measured p50 and p95 (mu = ln p50, sigma = ln(p95/p50) / z95), as
+ * the emulator's settings: its mean and p95. Percentiles, not the mean, are what the stages
+ * are judged by, so those are matched; sigma is capped where the emulator's mean/p95 form
+ * has no solution.
+ */
+export function lognormalFor(p50: number, p95: number): { mean: number; p95: number; mu: number; sigma: number } {
+  const sigma = Math.min(Math.max(Math.log(Math.max(p95, p50) / p50) / Z95, 1e-4), Z95 * 0.999);
+  const mu = Math.log(p50);
+  return { mean: Math.exp(mu + (sigma * sigma) / 2), p95: Math.exp(mu + Z95 * sigma), mu, sigma };
 }
 
 export function fitDetector(samples: AiSpanSamples['detector'], cfg: Pick<RealAiConfig, 'detectorConcurrency'>, minSamples = 10): EngineCalibration {
   if (samples.length < minSamples) throw new CalibrationError(`the detector left ${samples.length} timed inference spans, at least ${minSamples} are needed; run a longer load`);
   const measured = stats(samples.map((s) => s.serviceMs));
-  const ln = lognormalFor(measured.mean, measured.p95);
+  const ln = lognormalFor(measured.p50, measured.p95);
   return {
     env: {
       EMULATOR_GPU_SLOTS: String(cfg.detectorConcurrency),
