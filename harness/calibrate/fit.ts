@@ -5,12 +5,12 @@ import type { AiSpanSamples } from '../experiment/ai-engine-figures.ts';
 /**
  * Emulator parameters from the service times of real AI engines (calibration):
  *
- * - detector: the per-image work (decode + preprocess + inference + postprocess, queueing left
- *   out) fitted by the lognormal through its p50 and p95, given to the emulator as its mean and
+ * - detector: the per-image work on its busier resource (inference, or decode + pre/post-
+ *   processing on the event loop; queueing left out) fitted by the lognormal through its p50 and p95, given to the emulator as its mean and
  *   p95 (EMULATOR_SERVICE_MEAN_MS / _P95_MS), on as many slots as the real detector's concurrency;
  * - LLM: llama.cpp's prefill and decode rates (prompt tokens counted the emulator's way,
  *   characters / 4, so its prefill time matches), a generated-token lognormal that reproduces
- *   the p50 and p95 of the engine's time beyond prefill, as many slots as --parallel, time
+ *   the p50 and p95 of the call's time beyond prefill, as many slots as --parallel, time
  *   scale 1.
  *
  * Each fit says how well its distribution reproduces the measured one (p50, p95).
@@ -92,12 +92,12 @@ export function fitLlm(samples: AiSpanSamples['llm'], cfg: Pick<RealAiConfig, 'l
   const prefill = promptTokens / Math.max(promptSec, 1e-6);
   const decode = generated / Math.max(generationSec, 1e-6);
   const tokens = stats(timed.map((s) => s.generatedTokens ?? 0));
-  const engine = timed.map((s) => (s.promptMs ?? 0) + (s.generationMs ?? 0));
-  // The engine's time beyond the fitted prefill, per call. Its spread (contention, batching with
-  // the other slot, grammar) is more than the token counts': the emulator's only random term is
-  // the generated-token count, so that count's lognormal carries the measured spread (through
-  // p50 and p95) at the measured decode rate.
-  const beyondPrefill = timed.map((s, i) => Math.max(1, (engine[i] ?? 0) - (Math.max(1, Math.ceil((s.promptChars ?? 0) / 4)) / prefill) * 1000));
+  // The call's time as the backend sees it (llm_inference: HTTP, tokenizing, grammar set-up,
+  // waiting for a slot, prefill, generation) beyond the fitted prefill. Its spread (contention,
+  // batching with the other slot) is more than the token counts': the emulator's only random
+  // term is the generated-token count, so that count's lognormal carries the measured spread
+  // (through p50 and p95) at the measured decode rate.
+  const beyondPrefill = timed.map((s) => Math.max(1, s.callMs - (Math.max(1, Math.ceil((s.promptChars ?? 0) / 4)) / prefill) * 1000));
   const g = stats(beyondPrefill);
   const gLn = lognormalFor(g.p50, g.p95);
   const sigma = Math.min(gLn.sigma, 2);
@@ -116,7 +116,7 @@ export function fitLlm(samples: AiSpanSamples['llm'], cfg: Pick<RealAiConfig, 'l
       prefillTokensPerSecond: round(prefill),
       decodeTokensPerSecond: round(decode),
       generatedTokens: { samples: timed.length, measured: tokens, fitted: { mean: round(meanTokens), p50: round((g.p50 / 1000) * decode), p95: round((gLn.p95 / 1000) * decode) } },
-      engineBeyondPrefillMs: { samples: timed.length, measured: g, fitted: { mean: round(gLn.mean), p50: round(Math.exp(gLn.mu)), p95: round(gLn.p95) } },
+      callBeyondPrefillMs: { samples: timed.length, measured: g, fitted: { mean: round(gLn.mean), p50: round(Math.exp(gLn.mu)), p95: round(gLn.p95) } },
     },
   };
 }

@@ -34,7 +34,7 @@ describe('calibration fits', () => {
   it('fits the LLM emulator: prefill rate in the emulator\'s tokens (chars / 4), decode rate, the spread of the engine time, time scale 1', () => {
     const samples = Array.from({ length: 20 }, (_, i) => ({
       atMs: i,
-      callMs: 0,
+      callMs: i % 2 === 0 ? 1500 : 1710,
       tokensPerSecond: undefined,
       promptTokens: 500,
       promptChars: 4000, // 1000 emulator tokens
@@ -51,7 +51,7 @@ describe('calibration fits', () => {
       EMULATOR_COMPLETION_TOKENS_MEAN: '111',
       EMULATOR_TIME_SCALE: '1',
     });
-    // The engine's time beyond prefill (1000 / 1210 ms) sets the spread: p50 1105, p95 1210 ms.
+    // The call's time beyond prefill (1000 / 1210 ms) sets the spread: p50 1105, p95 1210 ms.
     expect(Number(cal.env['EMULATOR_COMPLETION_TOKENS_SIGMA'])).toBeCloseTo(Math.log(1210 / 1105) / 1.6448536269514722, 3);
     expect(() => fitLlm(samples.slice(0, 2), { llmParallel: 1, llmCtxSize: 4096 })).toThrow(/at least 5 are needed/);
   });
