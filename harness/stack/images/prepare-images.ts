@@ -19,13 +19,17 @@ export async function prepareImages(
     force: options.force ?? false,
     log: options.log ?? (() => {}),
   };
-  const reports = await buildLocalImages({ ...common, imagePrefix: config.localImagePrefix });
   const ai = options.ai ?? EMULATED;
   // An engine with its own image (realAi.llmImage / detectorImage) is pulled, not built.
   const modes: AiModes = {
     detector: config.realAi.detectorImage === undefined ? ai.detector : 'emulated',
     llm: config.realAi.llmImage === undefined ? ai.llm : 'emulated',
   };
-  if (!anyReal(modes)) return reports;
-  return [...reports, ...(await buildRealAiImages({ ...common, modes, llmPreset: config.realAi.llmPreset }))];
+  const localOptions = { ...common, imagePrefix: config.localImagePrefix };
+  if (!anyReal(modes)) return buildLocalImages(localOptions);
+  // On a cold machine the forky images build beside the bookworm ones (other rootfs, other tags).
+  const local = buildLocalImages(localOptions);
+  const real = buildRealAiImages({ ...common, modes, llmPreset: config.realAi.llmPreset }, local.catch(() => undefined));
+  const [localReports, realReports] = await Promise.all([local, real]);
+  return [...localReports, ...realReports];
 }

@@ -134,13 +134,18 @@ CMD ["node", "/app/detector-onnx.mjs"]
     });
   }
 
-  async realAi(): Promise<ImageBuildReport[]> {
+  /**
+   * `localReady`: the bookworm images' build, when it runs beside this one (a cold machine); the
+   * detector image starts from its Node image, so it waits for it. The forky images do not.
+   */
+  async realAi(localReady: Promise<unknown> = Promise.resolve()): Promise<ImageBuildReport[]> {
     const { modes } = this.real;
     const forkyHash = await this.forkyBase();
     const toolsHash = await this.modelTools(forkyHash);
     const jobs: Promise<void>[] = [];
     if (modes.llm === 'real') jobs.push(this.llamaServer(toolsHash));
     if (modes.detector === 'real') {
+      await localReady;
       const nodeHash = await this.node(await this.base(this.debianMirror()));
       jobs.push(this.detector(nodeHash, toolsHash));
     }
@@ -164,7 +169,7 @@ function copyOnnxRuntime(from: string, to: string): void {
   });
 }
 
-export async function buildRealAiImages(opts: RealAiBuildOptions): Promise<ImageBuildReport[]> {
+export async function buildRealAiImages(opts: RealAiBuildOptions, localReady?: Promise<unknown>): Promise<ImageBuildReport[]> {
   if (opts.modes.detector !== 'real' && opts.modes.llm !== 'real') return [];
-  return new RealAiImageBuild(opts).realAi();
+  return new RealAiImageBuild(opts).realAi(localReady);
 }
