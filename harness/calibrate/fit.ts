@@ -5,13 +5,13 @@ import type { AiSpanSamples } from '../experiment/ai-engine-figures.ts';
 /**
  * Emulator parameters from the service times of real AI engines (calibration):
  *
- * - detector: the per-image work on its busier resource (inference, or decode + pre/post-
- *   processing on the event loop; queueing left out) fitted by the lognormal through its p50 and p95, given to the emulator as its mean and
+ * - detector: the per-image work (decode + preprocess + inference + postprocess, queueing left
+ *   out) fitted by the lognormal through its p50 and p95, given to the emulator as its mean and
  *   p95 (EMULATOR_SERVICE_MEAN_MS / _P95_MS), on as many slots as the real detector's concurrency;
  * - LLM: llama.cpp's prefill and decode rates (prompt tokens counted the emulator's way,
  *   characters / 4, so its prefill time matches), a generated-token lognormal that reproduces
- *   the p50 and p95 of the call's time beyond prefill, as many slots as --parallel, time
- *   scale 1.
+ *   the p50 and p95 of the engine's time beyond prefill plus the call's median overhead, as
+ *   many slots as --parallel, time scale 1.
  *
  * Each fit says how well its distribution reproduces the measured one (p50, p95).
  */
@@ -92,12 +92,15 @@ export function fitLlm(samples: AiSpanSamples['llm'], cfg: Pick<RealAiConfig, 'l
   const prefill = promptTokens / Math.max(promptSec, 1e-6);
   const decode = generated / Math.max(generationSec, 1e-6);
   const tokens = stats(timed.map((s) => s.generatedTokens ?? 0));
-  // The call's time as the backend sees it (llm_inference: HTTP, tokenizing, grammar set-up,
-  // waiting for a slot, prefill, generation) beyond the fitted prefill. Its spread (contention,
-  // batching with the other slot) is more than the token counts': the emulator's only random
-  // term is the generated-token count, so that count's lognormal carries the measured spread
-  // (through p50 and p95) at the measured decode rate.
-  const beyondPrefill = timed.map((s) => Math.max(1, s.callMs - (Math.max(1, Math.ceil((s.promptChars ?? 0) / 4)) / prefill) * 1000));
+  // The engine's time beyond the fitted prefill, plus the call's median overhead outside the
+  // engine's timings (HTTP, tokenizing, grammar set-up: llm_inference minus prompt + generation;
+  // the median, since the call's tail is also waiting for a slot, which the emulator does
+  // itself). The spread is more than the token counts' (contention, batching with the other
+  // slot): the emulator's only random term is the generated-token count, so that count's
+  // lognormal carries the measured p50 and p95 at the measured decode rate.
+  const overheads = timed.map((s) => s.callMs - ((s.promptMs ?? 0) + (s.generationMs ?? 0))).sort((a, b) => a - b);
+  const overhead = Math.max(0, exactPercentile(overheads, 50));
+  const beyondPrefill = timed.map((s) => Math.max(1, (s.promptMs ?? 0) + (s.generationMs ?? 0) + overhead - (Math.max(1, Math.ceil((s.promptChars ?? 0) / 4)) / prefill) * 1000));
   const g = stats(beyondPrefill);
   const gLn = lognormalFor(g.p50, g.p95);
   const sigma = Math.min(gLn.sigma, 2);
@@ -114,6 +117,7 @@ export function fitLlm(samples: AiSpanSamples['llm'], cfg: Pick<RealAiConfig, 'l
     },
     fit: {
       prefillTokensPerSecond: round(prefill),
+      callOverheadMs: round(overhead),
       decodeTokensPerSecond: round(decode),
       generatedTokens: { samples: timed.length, measured: tokens, fitted: { mean: round(meanTokens), p50: round((g.p50 / 1000) * decode), p95: round((gLn.p95 / 1000) * decode) } },
       callBeyondPrefillMs: { samples: timed.length, measured: g, fitted: { mean: round(gLn.mean), p50: round(Math.exp(gLn.mu)), p95: round(gLn.p95) } },

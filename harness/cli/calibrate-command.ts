@@ -77,7 +77,7 @@ function printCalibration(cal: Calibration, file: string): void {
   if (cal.detector) lines.push('  detector', fitLine('service time', cal.detector.fit['serviceMs'], ' ms'), `    env ${JSON.stringify(cal.detector.env)}`);
   if (cal.llm) {
     lines.push('  llm', fitLine('prefill', cal.llm.fit['prefillTokensPerSecond'], ' tokens/s'), fitLine('decode', cal.llm.fit['decodeTokensPerSecond'], ' tokens/s'));
-    lines.push(fitLine('generated tokens', cal.llm.fit['generatedTokens'], ''), fitLine('call beyond prefill', cal.llm.fit['callBeyondPrefillMs'], ' ms'), `    env ${JSON.stringify(cal.llm.env)}`);
+    lines.push(fitLine('generated tokens', cal.llm.fit['generatedTokens'], ''), fitLine('call overhead (p50)', cal.llm.fit['callOverheadMs'], ' ms'), fitLine('beyond prefill', cal.llm.fit['callBeyondPrefillMs'], ' ms'), `    env ${JSON.stringify(cal.llm.env)}`);
   }
   process.stdout.write(`${lines.filter((l) => l !== '').join('\n')}\n`);
 }

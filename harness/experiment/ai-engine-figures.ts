@@ -23,7 +23,7 @@ export interface AiSpanSamples {
     generatedTokens: number | undefined;
     generationMs: number | undefined;
   }[];
-  /** serviceMs: the detector's own work per image on its busier resource (max of inference and decode + pre/postprocess), queueing left out. */
+  /** serviceMs: the detector's own work per image (decode + preprocess + inference + postprocess), queueing left out. */
   detector: { atMs: number; inferenceMs: number; serviceMs: number; weights: string | undefined; device: string | undefined }[];
   detectorCalls: { atMs: number; callMs: number }[];
 }
@@ -53,12 +53,11 @@ export function aiSpanSamples(spans: Iterable<NormalizedSpan>, originEpochMs: nu
       });
     } else if (s.name === HSI_AI_SPANS.detectorInference) {
       const ms = num(a['ai.inference.time_ms']);
-      // The real detector works on two resources in a pipeline: the event loop decodes, letterboxes
-      // and decodes the output; ONNX Runtime infers in its slot. Its throughput is the slower
-      // one's, so that is the time a single-resource emulator must hold a slot. (The emulator
-      // has no stages: its hold time is its inference time.)
-      const loop = ['ai.inference.decode_ms', 'ai.inference.preprocess_ms', 'ai.inference.postprocess_ms'].map((k) => num(a[k]) ?? 0).reduce((x, y) => x + y, 0);
-      const serviceMs = ms === undefined ? undefined : Math.max(ms, loop);
+      // The detector's own work per image: decode, letterbox, inference, output decoding. (The
+      // emulator has no stages: its hold time is its inference time.) On a CPU the event loop's
+      // stages and ONNX Runtime compete for the same cores, so they add up.
+      const stages = ['ai.inference.decode_ms', 'ai.inference.preprocess_ms', 'ai.inference.postprocess_ms'].map((k) => num(a[k]) ?? 0).reduce((x, y) => x + y, 0);
+      const serviceMs = ms === undefined ? undefined : ms + stages;
       if (ms !== undefined && serviceMs !== undefined) {
         out.detector.push({ atMs, inferenceMs: ms, serviceMs, weights: str(a['ai.weights']) ?? str(s.resource['ai.weights']), device: str(a['ai.inference.device']) });
       }

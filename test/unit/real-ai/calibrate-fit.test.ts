@@ -34,7 +34,7 @@ describe('calibration fits', () => {
   it('fits the LLM emulator: prefill rate in the emulator\'s tokens (chars / 4), decode rate, the spread of the engine time, time scale 1', () => {
     const samples = Array.from({ length: 20 }, (_, i) => ({
       atMs: i,
-      callMs: i % 2 === 0 ? 1500 : 1710,
+      callMs: i % 2 === 0 ? 1550 : 1760, // 50 ms outside the engine's timings
       tokensPerSecond: undefined,
       promptTokens: 500,
       promptChars: 4000, // 1000 emulator tokens
@@ -48,11 +48,12 @@ describe('calibration fits', () => {
       EMULATOR_CTX_SIZE: '4096',
       EMULATOR_PREFILL_TOKENS_PER_S: '2000',
       EMULATOR_DECODE_TOKENS_PER_S: '100',
-      EMULATOR_COMPLETION_TOKENS_MEAN: '111',
+      EMULATOR_COMPLETION_TOKENS_MEAN: '116',
       EMULATOR_TIME_SCALE: '1',
     });
-    // The call's time beyond prefill (1000 / 1210 ms) sets the spread: p50 1105, p95 1210 ms.
-    expect(Number(cal.env['EMULATOR_COMPLETION_TOKENS_SIGMA'])).toBeCloseTo(Math.log(1210 / 1105) / 1.6448536269514722, 3);
+    // The engine's time beyond prefill plus the 50 ms overhead (1050 / 1260 ms) sets the spread: p50 1155, p95 1260 ms.
+    expect(Number(cal.env['EMULATOR_COMPLETION_TOKENS_SIGMA'])).toBeCloseTo(Math.log(1260 / 1155) / 1.6448536269514722, 3);
+    expect(cal.fit['callOverheadMs']).toBe(50);
     expect(() => fitLlm(samples.slice(0, 2), { llmParallel: 1, llmCtxSize: 4096 })).toThrow(/at least 5 are needed/);
   });
 });
