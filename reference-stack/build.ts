@@ -23,6 +23,8 @@ export const REQUIRED_ENTRY_POINTS = {
 /** Entry points bundled only when present (written in parallel; the build must not break without them). */
 export const OPTIONAL_ENTRY_POINTS = {
   'llm-emulator': join(HERE, 'llm-emulator', 'main.ts'),
+  /** The tracing proxy in front of the real llama.cpp server (ai: real). */
+  'llm-proxy': join(HERE, 'llm-proxy', 'main.ts'),
 } as const;
 
 /**

@@ -17,7 +17,8 @@ import {
 } from './containers/reference-stack-containers.ts';
 import { defectEnvironment, type DefectName } from './defects.ts';
 import { ToxiproxyContainer, type ProxySpec, type StartedToxiproxyContainer } from './containers/toxiproxy-container.ts';
-import { LlamaServerContainer, OnnxDetectorContainer } from './containers/real-ai-containers.ts';
+import { LLM_ENGINE_ALIAS, LlamaServerContainer, LlmProxyContainer, OnnxDetectorContainer } from './containers/real-ai-containers.ts';
+import { ROLE_LABEL } from './containers/container-hardening.ts';
 import { detectGpu } from './gpu.ts';
 import { checkModelsFit, modelPlans, startEngine } from './real-ai/engine-checks.ts';
 import { stackImages, type StackImages } from './images/image-refs.ts';
@@ -91,6 +92,8 @@ export class HsiStack {
   private detached = false;
   private extraLabels: Record<string, string> = {};
   private ai: AiModes = { ...EMULATED };
+  /** The llama.cpp server behind the LLM's tracing proxy (ai.llm real). */
+  private llmEngine: StartedTestContainer | undefined;
 
   constructor(config: StackConfig) {
     this.config = config;
@@ -239,6 +242,7 @@ export class HsiStack {
         detached: this.detached,
         gpus,
         ai: this.ai,
+        ...(this.llmEngine !== undefined ? { llmEngine: this.llmEngine } : {}),
       });
     } catch (error) {
       this.log(`stack start failed, removing what was started of run ${this.runId}`);
@@ -259,16 +263,20 @@ export class HsiStack {
     return startEngine('the real detector (ONNX Runtime)', this.runId, 'detector', cfg.healthTimeoutSeconds, () => container.start());
   }
 
-  private startLlm(images: StackImages, network: StartedNetwork, gpus: boolean, labels: Record<string, string>, defectEnv: Record<string, string>): Promise<AiServiceContainer> {
+  private async startLlm(images: StackImages, network: StartedNetwork, gpus: boolean, labels: Record<string, string>, defectEnv: Record<string, string>): Promise<AiServiceContainer> {
     if (this.ai.llm === 'emulated') {
       const env = { ...this.otelEnv(AI_SERVICE_NAMES.llm), ...defectEnv, ...this.llmEnv };
       return new LlmEmulatorContainer(images.referenceStack).withNetwork(network).withNetworkAliases(ALIASES.llm).withGpus(gpus).withEnvironment(env).withLabels(labels).start();
     }
-    // llama-server reads LLAMA_ARG_* from its environment; the scenario's emulator knobs are ignored by it.
+    // llama.cpp's server behind its tracing proxy (llama.cpp emits no spans): the proxy holds the
+    // slot's alias. llama-server reads LLAMA_ARG_* from its environment; emulator knobs it ignores.
     const cfg = this.config.realAi;
-    const container = new LlamaServerContainer(images.llmReal, cfg, { modelDir: cfg.modelDir, modelFile: cfg.llmModelFile }, gpus);
-    container.withNetwork(network).withNetworkAliases(ALIASES.llm).withGpus(gpus).withEnvironment(this.llmEnv).withLabels(labels);
-    return startEngine('the real LLM (llama.cpp server)', this.runId, 'llm', cfg.healthTimeoutSeconds, () => container.start());
+    const engine = new LlamaServerContainer(images.llmReal, cfg, { modelDir: cfg.modelDir, modelFile: cfg.llmModelFile }, gpus);
+    engine.withNetwork(network).withNetworkAliases(LLM_ENGINE_ALIAS).withGpus(gpus).withEnvironment(this.llmEnv).withLabels({ ...labels, [ROLE_LABEL]: 'llm-engine' });
+    const proxy = new LlmProxyContainer(images.referenceStack, cfg.healthTimeoutSeconds);
+    proxy.withNetwork(network).withNetworkAliases(ALIASES.llm).withEnvironment(this.otelEnv(AI_SERVICE_NAMES.llm)).withLabels(labels);
+    this.llmEngine = await startEngine('the real LLM (llama.cpp server)', this.runId, 'llm-engine', cfg.healthTimeoutSeconds, () => engine.start());
+    return startEngine('the real LLM\'s tracing proxy', this.runId, 'llm', cfg.healthTimeoutSeconds, () => proxy.start());
   }
 
   private otelEnv(serviceName: string): Record<string, string> {
@@ -305,6 +313,7 @@ interface StartedParts {
   detached: boolean;
   gpus: boolean;
   ai: AiModes;
+  llmEngine?: StartedTestContainer;
 }
 
 /** An AI service's container, emulator or real engine: the contract's URL either way. */
@@ -374,7 +383,7 @@ export class StartedHsiStack {
   }
   containers(): Record<string, StartedTestContainer> {
     const { postgres, redis, jaeger, toxiproxy, detector, llm, backend } = this.parts;
-    return { postgres, redis, jaeger, toxiproxy, detector, llm, backend };
+    return { postgres, redis, jaeger, toxiproxy, detector, llm, backend, ...(this.parts.llmEngine ? { llmEngine: this.parts.llmEngine } : {}) };
   }
 
   /** Stops every container (backend first, so it flushes its spans) and removes the network. */
@@ -382,7 +391,7 @@ export class StartedHsiStack {
     this.stopped ??= (async () => {
       this.unregister();
       const { backend, detector, llm, postgres, redis, jaeger, toxiproxy, network } = this.parts;
-      await Promise.allSettled([backend.stop({ timeout: 5_000 }), detector.stop({ timeout: 5_000 }), llm.stop({ timeout: 5_000 })]);
+      await Promise.allSettled([backend.stop({ timeout: 5_000 }), detector.stop({ timeout: 5_000 }), llm.stop({ timeout: 5_000 }), ...(this.parts.llmEngine ? [this.parts.llmEngine.stop({ timeout: 5_000 })] : [])]);
       await Promise.allSettled([postgres, redis, jaeger, toxiproxy].map((c) => c.stop({ timeout: 2_000 })));
       await network.stop().catch(() => undefined);
       // Belt and braces: anything of this run that survived (e.g. a failed stop) goes too.

@@ -35,7 +35,8 @@ export class LlamaServerContainer extends HsiGenericContainer {
       .withExposedPorts(LLM_PORT)
       .withWaitStrategy(Wait.forHttp('/health', LLM_PORT).forStatusCode(200))
       .withStartupTimeout(cfg.healthTimeoutSeconds * 1000);
-    if (mount.modelDir !== undefined) this.withBindMounts([{ source: mount.modelDir, target: MODEL_DIR_IN_CONTAINER, mode: 'ro' }]);
+    // Mounted only for a named model file: the mount hides the image's own /models.
+    if (mount.modelDir !== undefined && mount.modelFile !== undefined) this.withBindMounts([{ source: mount.modelDir, target: MODEL_DIR_IN_CONTAINER, mode: 'ro' }]);
     withMemoryLimit(this, cfg.memoryLimitMb);
   }
   override async start(): Promise<StartedRealAiContainer> {
@@ -53,7 +54,7 @@ export class OnnxDetectorContainer extends HsiGenericContainer {
       .withExposedPorts(DETECTOR_PORT)
       .withWaitStrategy(Wait.forHttp('/health', DETECTOR_PORT).forStatusCode(200))
       .withStartupTimeout(cfg.healthTimeoutSeconds * 1000);
-    if (mount.modelDir !== undefined) this.withBindMounts([{ source: mount.modelDir, target: MODEL_DIR_IN_CONTAINER, mode: 'ro' }]);
+    if (mount.modelDir !== undefined && mount.modelFile !== undefined) this.withBindMounts([{ source: mount.modelDir, target: MODEL_DIR_IN_CONTAINER, mode: 'ro' }]);
     withMemoryLimit(this, cfg.memoryLimitMb);
   }
   override async start(): Promise<StartedRealAiContainer> {
@@ -69,5 +70,26 @@ export class StartedRealAiContainer extends AbstractStartedContainer {
   }
   getUrl(): string {
     return new URL(`http://${this.getHost()}:${this.getMappedPort(this.port)}`).href.replace(/\/$/, '');
+  }
+}
+
+/** Where the llama.cpp server answers inside the network when its tracing proxy holds the LLM alias. */
+export const LLM_ENGINE_ALIAS = 'ai-llm-engine';
+
+/**
+ * The tracing proxy (reference-stack/llm-proxy) in front of llama.cpp's server: it holds the LLM
+ * slot's alias and port and gives the slot the emulator's spans; it is healthy when the engine is.
+ */
+export class LlmProxyContainer extends HsiGenericContainer {
+  constructor(image: string, healthTimeoutSeconds: number) {
+    super(image);
+    this.withCommand(['node', '/app/llm-proxy.mjs'])
+      .withEnvironment({ LLM_UPSTREAM_URL: `http://${LLM_ENGINE_ALIAS}:${LLM_PORT}`, PORT: String(LLM_PORT) })
+      .withExposedPorts(LLM_PORT)
+      .withWaitStrategy(Wait.forHttp('/health', LLM_PORT).forStatusCode(200))
+      .withStartupTimeout(healthTimeoutSeconds * 1000);
+  }
+  override async start(): Promise<StartedRealAiContainer> {
+    return new StartedRealAiContainer(await super.start(), LLM_PORT);
   }
 }
