@@ -11,7 +11,6 @@ import type { RunReportModel } from '../report/report-model.ts';
 import { readRunReport } from '../report/report-schema.ts';
 import type { Scenario } from '../scenario/scenario-types.ts';
 import { parseDefects } from '../stack/defects.ts';
-import { teardownOnUncaughtError } from '../stack/teardown.ts';
 import { colour, logLine } from './output.ts';
 
 /**
@@ -91,7 +90,6 @@ function printComparison(rows: readonly StageComparison[]): void {
 }
 
 export async function calibrate(input: CalibrateInput): Promise<number> {
-  teardownOnUncaughtError();
   const { runDir, report } = await measuredRun(input);
   const cal = calibrationOf(runDir, report.runId, input.config);
   const file = resolve(input.out ?? join(runDir, 'calibration.json'));
