@@ -55,7 +55,8 @@ describe('experiments end to end', () => {
   });
 
   it('a run with a defect switch exits 1 and names the failing expectation in the terminal, JUnit and markdown', async () => {
-    const res = await cli(['run', '--defect', 'queue-no-trace-context']);
+    // The main job's expectations over 12 s (the full main job runs in the test above).
+    const res = await cli(['run', join(PROJECT_ROOT, 'test/fixtures/scenarios/main-job-short.ts'), '--defect', 'queue-no-trace-context']);
     expect(res.code, res.stdout + res.stderr).toBe(1);
     const hop = 'queue: detection_queue producer → consumer';
     expect(res.stdout).toContain(hop);
