@@ -33,6 +33,8 @@ export interface CapacityOptions {
   observers?: readonly RunObserver[];
   /** The GPU telemetry hook: a source for the VRAM-headroom SLO and the GPU peaks (default: none). */
   gpu?: CapacityGpuFactory;
+  /** Called with the knee step's start (seconds since the first load) to mark it on the GPU charts. */
+  onKnee?: (tSec: number, label: string) => void;
 }
 
 export interface CapacityOutcome {
@@ -144,6 +146,7 @@ class CapacitySearch {
   private readonly target: AttachedTarget;
   private readonly result: CapacityResult;
   private readonly save: () => void;
+  private firstLoadStartMs: number | undefined;
 
   constructor(options: CapacityOptions, session: RunSession, target: AttachedTarget, result: CapacityResult, save: () => void) {
     this.options = options;
@@ -186,6 +189,10 @@ class CapacitySearch {
       log,
       ...(gpu ? { gpu } : {}),
       ...(this.options.signal ? { signal: this.options.signal } : {}),
+      onLoadStart: (epochMs) => {
+        this.firstLoadStartMs ??= epochMs;
+        this.session.loadStarted(epochMs);
+      },
     });
     try {
       await this.searchLoop(runner, bounds);
@@ -246,6 +253,10 @@ class CapacitySearch {
     r.prediction.fromTracesCameras = cameras(fromTraces?.uploadsPerSec ?? null, settings.fps);
     r.knee.bottleneck = fromTraces?.bottleneck ?? null;
     r.gpu = gpu;
+    const kneeStart = kneeStep?.windows[0]?.startMs;
+    if (kneeStep && kneeStart !== undefined && this.firstLoadStartMs !== undefined) {
+      this.options.onKnee?.((kneeStart - this.firstLoadStartMs) / 1000, `knee ${kneeStep.uploadsPerSec.toFixed(2)} uploads/s`);
+    }
     const gpus = gpu?.gpus ?? settings.gpus;
     const perGpu = r.knee.cameras === null ? null : Math.floor(r.knee.cameras / gpus);
     r.perGpu = { cameras: perGpu, fps: settings.fps, gpus, statement: perGpu === null ? 'no load held' : `${perGpu} cameras at ${settings.fps} fps per GPU (${gpus} GPU${gpus === 1 ? '' : 's'}${gpu === null ? ', emulated: no GPU telemetry' : ''})` };

@@ -1,6 +1,5 @@
 import type { AttachedTarget } from '../experiment/phases.ts';
-import { GpuSampler } from '../gpu/gpu-sampler.ts';
-import { gpuSourcesFor } from '../gpu/gpu-sources.ts';
+import type { GpuObserver } from '../gpu/gpu-observer.ts';
 import type { RunResults } from '../report/run-results.ts';
 import type { GpuPeaks } from './capacity-types.ts';
 import type { GpuHeadroomSource } from './step-runner.ts';
@@ -17,31 +16,21 @@ export interface CapacityGpuHook extends GpuHeadroomSource {
 
 export type CapacityGpuFactory = (target: AttachedTarget, results: RunResults, log: (line: string) => void) => Promise<CapacityGpuHook | undefined>;
 
-/** GPU telemetry through the sampler, in HSI's fallback order, samples to gpu.ndjson. */
-export const samplerGpuHook: CapacityGpuFactory = async (target, results, log) => {
-  const sampler = new GpuSampler({
-    sources: gpuSourcesFor({ host: true, backendUrl: target.endpoints.backendUrl, aiServices: target.emulatorUrls }),
-    intervalMs: 1_000,
-    sink: (line) => results.appendNdjson('gpu.ndjson', line),
-    log,
-  });
-  const started = await sampler.start();
-  return {
-    source: started.sourceLabel,
-    memoryUsedFraction: (fromMs, toMs) => sampler.peaks(fromMs, toMs).overall.memoryUsedFraction,
+/**
+ * GPU telemetry through the run's GpuObserver (one sampler for the run: gpu.ndjson, the report's
+ * GPU charts with the knee marked): the headroom SLO reads its peaks per window.
+ */
+export function gpuObserverHook(observer: GpuObserver): CapacityGpuFactory {
+  return async () => ({
+    source: 'gpu telemetry',
+    memoryUsedFraction: (fromMs, toMs) => observer.peaks(fromMs, toMs)?.overall.memoryUsedFraction ?? null,
     peaks: () => {
-      const t = sampler.telemetry();
-      if (t.source === null) return null;
-      return {
-        source: t.sourceLabel,
-        gpus: Math.max(1, t.perGpu.length),
-        peakUtilisation: t.peaks.utilizationPct === null ? null : t.peaks.utilizationPct / 100,
-        peakMemoryUsedFraction: t.peaks.memoryUsedFraction,
-        peakTemperatureC: t.peaks.temperatureC,
-      };
+      const p = observer.peaks();
+      if (!p || p.perGpu.length === 0) return null;
+      const o = p.overall;
+      return { source: 'gpu telemetry (see gpu.ndjson)', gpus: p.perGpu.length, peakUtilisation: o.utilizationPct === null ? null : o.utilizationPct / 100, peakMemoryUsedFraction: o.memoryUsedFraction, peakTemperatureC: o.temperatureC };
     },
-    stop: async () => {
-      await sampler.stop();
-    },
-  };
-};
+    // the observer stops with the run session
+    stop: async () => {},
+  });
+}

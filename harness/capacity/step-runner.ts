@@ -33,6 +33,8 @@ export interface StepContext {
   log: (line: string) => void;
   gpu?: GpuHeadroomSource;
   signal?: AbortSignal;
+  /** Each step's load start (epoch ms), for the run's observers. */
+  onLoadStart?: (epochMs: number) => void;
 }
 
 /** The k6 scenario a step runs: `cameras` cameras of the base mix at `uploadsPerSec`, evenly spaced. */
@@ -103,7 +105,7 @@ export class StepRunner {
     let markStarted = () => {};
     const loadStarted = new Promise<void>((resolve) => (markStarted = resolve));
     // settled into a value at once: a failing load must not become an unhandled rejection
-    const load = runLoadPhase({ scenario, target: this.ctx.target, results, plannedFaults: [], log: () => {}, signal: abort.signal, onLoadStart: (epochMs) => ((clock.startMs = epochMs), markStarted()) }).then(
+    const load = runLoadPhase({ scenario, target: this.ctx.target, results, plannedFaults: [], log: () => {}, signal: abort.signal, onLoadStart: (epochMs) => ((clock.startMs = epochMs), this.ctx.onLoadStart?.(epochMs), markStarted()) }).then(
       (outcome): LoadSettled => ({ outcome }),
       (error: unknown): LoadSettled => (markStarted(), { error: errorMessage(error) }),
     );

@@ -1,5 +1,6 @@
 import { runCapacity, type CapacityOptions } from '../capacity/capacity-search.ts';
-import { samplerGpuHook } from '../capacity/gpu-hook.ts';
+import { gpuObserverHook } from '../capacity/gpu-hook.ts';
+import { GpuObserver } from '../gpu/gpu-observer.ts';
 import type { CapacityResult } from '../capacity/capacity-types.ts';
 import { defaultCapacitySettings, embeddedCapacityTarget } from '../capacity/capacity-defaults.ts';
 import { CAPACITY_HELP, DEFAULT_CAPACITY_SCENARIO } from './capacity-help.ts';
@@ -88,7 +89,8 @@ export async function cmdCapacity(args: string[]): Promise<number> {
     target = embeddedCapacityTarget(scenario, values.set ?? [], ai);
   }
   if (target.kind === 'embedded') await ensureDockerEngine({ bootstrap: cfg.dockerBootstrap, log: logLine });
-  const outcome = await runCapacity({ scenario, config: cfg, target, settings, log: logLine, gpu: samplerGpuHook, ...(values['run-id'] ? { runId: values['run-id'] } : {}) });
+  const gpu = new GpuObserver();
+  const outcome = await runCapacity({ scenario, config: cfg, target, settings, log: logLine, observers: [gpu], gpu: gpuObserverHook(gpu), onKnee: (tSec, label) => gpu.setKnee(tSec, label), ...(values['run-id'] ? { runId: values['run-id'] } : {}) });
   process.stdout.write(capacitySummary(outcome.result, outcome.resultsDir));
   return outcome.exitCode;
 }

@@ -42,7 +42,11 @@ describe('hsi-chaos capacity on the embedded stack', () => {
     expect(result.perGpu.statement).toMatch(/^10 cameras at 0\.25 fps per GPU \(1 GPU, emulated: no GPU telemetry\)$/);
     expect(result.errors).toContain('--require 11: only 10 cameras sustained');
     // the run report carries the search: JUnit case per SLO at the knee, the charts, summary.md
-    expect(readRunReport(dir).capacity?.knee.uploadsPerSec).toBe(2.625);
+    const report = readRunReport(dir);
+    expect(report.capacity?.knee.uploadsPerSec).toBe(2.625);
+    // GPU telemetry ran beside the search (the run's GpuObserver): said plainly, knee marked
+    expect(report.gpu).toMatchObject({ available: false, source: 'no GPU telemetry' });
+    expect(report.gpu?.knee?.label).toBe('knee 2.63 uploads/s');
     const junit = readFileSync(join(dir, 'junit.xml'), 'utf8');
     expect(junit).toContain('classname="capacity.slo" name="queue depth not growing"');
     expect(junit).toMatch(/<testcase classname="capacity" name="at least 11 cameras" time="0">\s*<failure/);
