@@ -71,8 +71,8 @@ export const RealAiConfigSchema = z
     llmThreads: int(1, 256).default(1),
     /** llama-server -ngl on a GPU host (999 = every layer). */
     llmGpuLayers: int(0, 999).default(999),
-    /** Detector: inferences at once, ONNX Runtime threads per inference. */
-    detectorConcurrency: int(1, 64).default(1),
+    /** Detector: inferences at once (default 2: the cores of a small CI machine, one ONNX Runtime thread each), ONNX Runtime threads per inference. */
+    detectorConcurrency: int(1, 64).default(2),
     detectorThreads: int(1, 256).default(1),
     /** How long a real engine may take to load its model and answer /health. */
     healthTimeoutSeconds: int(5, 3600).default(120),
