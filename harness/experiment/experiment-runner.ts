@@ -1,12 +1,15 @@
 import { anyReal } from '../config/real-ai-config.ts';
 import type { StackConfig } from '../config/stack-config.ts';
+import { errorMessage } from '../errors.ts';
 import { GpuObserver } from '../gpu/gpu-observer.ts';
 import type { LoadDriver } from '../load/run-with-driver.ts';
 import type { RunReportModel } from '../report/report-model.ts';
 import type { Scenario } from '../scenario/scenario-types.ts';
 import { newRunId } from '../stack/hsi-stack.ts';
+import { registerTeardown } from '../stack/teardown.ts';
 import { AiEngineObserver } from './ai-engine-observer.ts';
 import type { ExperimentEvaluator } from './evaluator.ts';
+import { applyExternalSettings, type ExternalSettingsRollback } from './external-settings.ts';
 import {
   applyEvaluation,
   applyLoadOutcome,
@@ -14,9 +17,9 @@ import {
   checkSteadyState,
   decideVerdict,
   evaluatePhase,
-  externalSettingsNotApplied,
   runLoadPhase,
   validateExperiment,
+  type AttachedTarget,
   type ExperimentTarget,
 } from './phases.ts';
 import { RunSession, type RunObserver } from './run-session.ts';
@@ -59,6 +62,35 @@ function aiEngineObservers(target: ExperimentTarget): RunObserver[] {
   return target.kind === 'embedded' && target.ai !== undefined && anyReal(target.ai) ? [new AiEngineObserver(target.ai)] : [];
 }
 
+/** The external stack's settings as they were, put back on every exit path (the finally, or the teardown on Ctrl-C). */
+class SettingsUndo {
+  private readonly rollback: ExternalSettingsRollback;
+  private readonly unregister: () => void;
+  constructor(rollback: ExternalSettingsRollback, log: (line: string) => void) {
+    this.rollback = rollback;
+    this.unregister = registerTeardown('settings rollback', () => this.undo(log));
+  }
+
+  async undo(log: (line: string) => void): Promise<void> {
+    this.unregister();
+    try {
+      const line = await this.rollback.restore();
+      if (line) log(line);
+    } catch (error) {
+      log(errorMessage(error));
+    }
+  }
+}
+
+/** A scenario's stack settings on an external stack: what was applied, and one line per setting that was not, before the load. */
+async function applySettingsToExternal(target: AttachedTarget, scenario: Scenario, log: (line: string) => void): Promise<SettingsUndo | undefined> {
+  const result = await applyExternalSettings(target.endpoints.backendUrl, scenario);
+  const applied = Object.entries(result.applied);
+  if (applied.length > 0) log(`external stack: settings applied for this run: ${applied.map(([k, v]) => `${k}=${v}`).join(', ')}`);
+  for (const line of result.notApplied) log(`external stack: NOT applied (not in effect for this run): ${line}`);
+  return result.rollback.needed ? new SettingsUndo(result.rollback, log) : undefined;
+}
+
 export async function runExperiment(options: ExperimentOptions): Promise<ExperimentOutcome> {
   const { scenario, config, log } = options;
   const { plannedFaults } = validateExperiment(options);
@@ -72,13 +104,11 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
     observers: [...(options.gpu === false ? [] : [options.gpu ?? new GpuObserver()]), ...aiEngineObservers(options.target), ...(options.observers ?? [])],
   });
   const { model, results, runId } = session;
+  let settings: SettingsUndo | undefined;
   try {
     const target = await attachTarget(options.target, config, { runId, results, log });
     await session.adopt(target);
-    if (target.kind === 'external') {
-      const notApplied = externalSettingsNotApplied(scenario);
-      if (notApplied.length > 0) log(`external stack: the scenario's stack settings cannot be applied to it and are NOT in effect: ${notApplied.join(', ')} (start the stack with them, or run without --external)`);
-    }
+    if (target.kind === 'external') settings = await applySettingsToExternal(target, scenario, log);
     // Leftovers of an earlier run (a toxic, a disabled proxy, an emulator fault) would fail the steady state for the wrong reason.
     if (target.executor) {
       await target.executor.resetAll();
@@ -116,6 +146,7 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
     session.fail(error);
     throw error;
   } finally {
+    await settings?.undo(log);
     await session.close();
   }
   return { report: model, exitCode: model.exitCode, resultsDir: results.dir };

@@ -88,24 +88,6 @@ function checkEmulatorFaults(faults: readonly PlannedFault[], ai: AiModes, sourc
   }
 }
 
-/**
- * A scenario's `stack` settings are environment variables of the embedded reference stack's
- * services, set when its containers start. An external stack was started by someone else:
- * none of them can be applied there (its services have no endpoint that changes them at
- * run time; fault endpoints aside). Named before the load, so a run that fails because, say,
- * the breaker's recovery time differs does not fail for an unnamed reason.
- */
-export function externalSettingsNotApplied(scenario: Scenario): string[] {
-  const stack = scenario.stack;
-  if (!stack) return [];
-  const out: string[] = [];
-  for (const service of ['backend', 'detector', 'llm'] as const) {
-    for (const [key, value] of Object.entries(stack[service] ?? {})) out.push(`${service} ${key}=${value}`);
-  }
-  for (const defect of stack.defects ?? []) out.push(`defect ${defect}`);
-  return out;
-}
-
 /** The stack a run talks to: its endpoints, a fault executor when faults can be injected, and (embedded) the started stack. */
 export interface AttachedTarget {
   kind: ExperimentTarget['kind'];

@@ -37,6 +37,7 @@ import {
   type RedisConnections,
 } from './queue.ts';
 import type { QueueWorkerPool } from './queue-worker.ts';
+import { liveSettingsRoutes } from './live-settings.ts';
 import type { BackendSettings } from './settings.ts';
 
 /** HTTP API of the reference backend: the upload front door and the read/health/DLQ endpoints of HSI. */
@@ -568,5 +569,6 @@ export function createRoutes(deps: ApiDeps): Route[] {
     { method: 'POST', pattern: /^\/api\/dlq\/requeue\/([^/]+)\/?$/, template: '/api/dlq/requeue/{queue_name}', handler: dlqRequeue },
     { method: 'POST', pattern: /^\/api\/dlq\/requeue-all\/([^/]+)\/?$/, template: '/api/dlq/requeue-all/{queue_name}', handler: dlqRequeueAll },
     { method: 'DELETE', pattern: /^\/api\/dlq\/([^/]+)\/?$/, template: '/api/dlq/{queue_name}', handler: dlqClear },
+    ...liveSettingsRoutes(settings, (answer) => log.warn('settings changed at run time', { applied: answer.applied, previous: answer.previous, not_applied: answer.not_applied })),
   ];
 }

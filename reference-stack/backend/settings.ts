@@ -98,7 +98,7 @@ function url(protocols: readonly string[], example: string, defaultValue?: strin
   return z.preprocess(unsetIfEmpty, defaultValue === undefined ? base : base.default(defaultValue));
 }
 
-const schema = z.object({
+export const settingsSchema = z.object({
   PORT: integer(8000, 1, 65535),
   HOST: z.preprocess(unsetIfEmpty, z.string().default('0.0.0.0')),
   DATABASE_URL: url(['postgres:', 'postgresql:', 'postgresql+asyncpg:'], 'postgres://user:pass@host:5432/db'),
@@ -139,7 +139,7 @@ const schema = z.object({
 const ms = (s: number): number => Math.round(s * 1000);
 
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): BackendSettings {
-  const parsed = schema.safeParse(env);
+  const parsed = settingsSchema.safeParse(env);
   if (!parsed.success) {
     // Values are not echoed: URLs carry passwords.
     const problems = parsed.error.issues.map((issue) => `${String(issue.path[0] ?? '?')}: ${issue.message}`);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EnvironmentError, ExitCode, exitCodeOf, HarnessError } from '../../../harness/errors.ts';
-import { externalSettingsNotApplied, validateExperiment } from '../../../harness/experiment/phases.ts';
+import { validateExperiment } from '../../../harness/experiment/phases.ts';
 import { RunSession } from '../../../harness/experiment/run-session.ts';
 import type { PlannedFault } from '../../../harness/chaos/fault-schema.ts';
 import type { FaultWindowRecord } from '../../../harness/chaos/toxic-timeline.ts';
@@ -71,14 +71,6 @@ describe('external stack settings', () => {
     const run = () => validateExperiment({ scenario, evaluator, target: { kind: 'external', endpoints: { backendUrl: 'http://127.0.0.1:9', jaegerUrl: 'http://127.0.0.1:9' } } });
     expect(run).toThrow(/the external stack file has no "toxiproxyUrl"; add it to the stack\.json/);
     expect(run).not.toThrow(/--toxiproxy-url/);
-  });
-
-  it('names every scenario stack setting an external stack does not get', async () => {
-    const scenario = await loadScenario('chaos-detector-down');
-    const names = externalSettingsNotApplied(scenario);
-    expect(names).toContain('backend DETECTOR_CB_RECOVERY_SECONDS=5');
-    expect(names).toContain('llm EMULATOR_TIME_SCALE=0.05');
-    expect(externalSettingsNotApplied({ ...scenario, stack: undefined })).toEqual([]);
   });
 });
 
