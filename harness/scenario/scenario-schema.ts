@@ -208,7 +208,7 @@ const envMap = z.record(z.string(), z.string()).superRefine((env, ctx) => {
   for (const key of Object.keys(env)) if (!ENV_NAME.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: 'not an environment variable name' });
 });
 
-/** Settings of the embedded reference stack for this scenario (ignored for an external stack). */
+/** Settings of the embedded reference stack for this scenario (an external stack gets the backend's run-time ones, harness/experiment/external-settings.ts). */
 export const StackSettingsSchema = z
   .object({
     /** defect switches of the reference stack (harness/stack/defects.ts) */

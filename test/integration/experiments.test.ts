@@ -75,9 +75,20 @@ describe('experiments end to end', () => {
     expect(up.code, up.stderr).toBe(0);
     const stackId = /stack (\S+) up in/.exec(up.stdout)?.[1];
     expect(stackId).toBeDefined();
+    const stackFile = JSON.parse(readFileSync(join(PROJECT_ROOT, 'results', stackId!, 'stack.json'), 'utf8')) as { toxiproxyUrl: string; endpoints: { backendUrl: string } };
+    const liveSettings = async () => ((await (await fetch(new URL('/admin/settings', stackFile.endpoints.backendUrl))).json()) as { live: Record<string, string> }).live;
     try {
+      const before = await liveSettings();
       const external = await cli(['run', 'chaos-detector-latency', '--external', stackId!]);
       expect(external.code, external.stdout + external.stderr).toBe(0);
+      // The scenario's run-time settings were applied before the steady state and the load, the start-only ones named, the old ones put back.
+      const out = external.stdout;
+      expect(out).toMatch(/external stack: settings applied for this run: .*DETECTOR_CB_RECOVERY_SECONDS=5/);
+      expect(out).toContain('external stack: NOT applied (not in effect for this run): backend YOLO26_READ_TIMEOUT=5: read only at start');
+      expect(out).toContain('external stack: NOT applied (not in effect for this run): llm EMULATOR_TIME_SCALE=0.05');
+      expect(out.indexOf('settings applied for this run')).toBeLessThan(out.indexOf('steady state before'));
+      expect(out).toContain('external stack: settings restored');
+      expect(await liveSettings()).toEqual(before);
 
       let interrupted = false;
       const res = await cli(['run', 'chaos-detector-down', '--external', stackId!], (line, kill) => {
@@ -88,7 +99,7 @@ describe('experiments end to end', () => {
       });
       expect(interrupted).toBe(true);
       expect(res.code).toBe(130);
-      const stackFile = JSON.parse(readFileSync(join(PROJECT_ROOT, 'results', stackId!, 'stack.json'), 'utf8')) as { toxiproxyUrl: string };
+      expect(await liveSettings(), 'settings put back after Ctrl-C').toEqual(before);
       const proxies = (await (await fetch(`${stackFile.toxiproxyUrl}/proxies`)).json()) as Record<string, { enabled: boolean; toxics: unknown[] }>;
       for (const [name, p] of Object.entries(proxies)) {
         expect(p.enabled, `${name} enabled`).toBe(true);

@@ -17,9 +17,11 @@ import {
   SystemHealth,
   UploadAccepted,
 } from '../../harness/contract/hsi-contract.ts';
+import { applyExternalSettings } from '../../harness/experiment/external-settings.ts';
 import { GpuSampler } from '../../harness/gpu/gpu-sampler.ts';
 import { gpuSourcesFor } from '../../harness/gpu/gpu-sources.ts';
 import { NvidiaSmiSource } from '../../harness/gpu/nvidia-smi.ts';
+import { loadScenario } from '../../harness/scenario/load-scenario.ts';
 import { HsiStack, newRunId, type StartedHsiStack } from '../../harness/stack/hsi-stack.ts';
 import {
   BACKEND,
@@ -223,6 +225,22 @@ describe('reference stack: the full HSI pipeline under Testcontainers', () => {
     const outcome = await readPipelineOutcome({ pgConnectionString: stack.getPostgresConnectionUri(), redisUrl: stack.getRedisUrl(), filePaths: uploads.map((u) => u.filePath!) });
     const lost = checkNothingLost(uploads.map((u) => ({ traceId: u.traceId, status: u.status, uploadId: u.uploadId, filePath: u.filePath })), outcome);
     expect(lost.passed, lost.message).toBe(true);
+  });
+
+  it('an external run\'s settings: POST /admin/settings changes the breaker\'s recovery time live, names a start-only setting, and the rollback puts it back', async () => {
+    const breakerConfig = async () => (await getJson<{ circuit_breakers: Record<string, { config: { recovery_seconds: number } }> }>(`${stack.getBackendUrl()}/api/system/circuit-breakers`)).body.circuit_breakers['yolo26']?.config.recovery_seconds;
+    expect(await breakerConfig()).toBe(3);
+    const base = await loadScenario('smoke');
+    const scenario = { ...base, stack: { backend: { DETECTOR_CB_RECOVERY_SECONDS: '7', YOLO26_READ_TIMEOUT: '9' } } };
+    const result = await applyExternalSettings(stack.getBackendUrl(), scenario);
+    try {
+      expect(result.applied).toEqual({ DETECTOR_CB_RECOVERY_SECONDS: '7' });
+      expect(result.notApplied).toEqual(['backend YOLO26_READ_TIMEOUT=9: read only at start (restart the backend with it)']);
+      expect(await breakerConfig()).toBe(7);
+    } finally {
+      expect(await result.rollback.restore()).toBe('external stack: settings restored (DETECTOR_CB_RECOVERY_SECONDS=3)');
+    }
+    expect(await breakerConfig()).toBe(3);
   });
 
   it('a request sent with sampled=0 leaves no spans (parent-based sampler)', async () => {
