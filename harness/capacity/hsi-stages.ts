@@ -4,6 +4,8 @@
  * service names follow HSI-CONTRACT.md and the reference stack (overridable for a real
  * stack whose AI services are named differently).
  */
+import { HSI_SPANS, REFERENCE_SERVICES, type HsiSpanNames } from '../contract/hsi-names.ts';
+
 export type StageName = 'upload' | 'detection-queue' | 'detector' | 'batching' | 'analysis-queue' | 'llm' | 'database';
 
 export const STAGE_ORDER: readonly StageName[] = ['upload', 'detection-queue', 'detector', 'batching', 'analysis-queue', 'llm', 'database'];
@@ -18,38 +20,12 @@ export const STAGE_LABELS: Readonly<Record<StageName, string>> = {
   database: 'database',
 };
 
-export interface HsiTraceNames {
-  backendService: string;
-  detectorService: string;
-  llmService: string;
-  upload: string;
-  detectionProcessing: string;
-  detectorRequest: string;
-  detectorServer: string;
-  detectorInference: string;
-  batchAggregation: string;
-  analysisPublish: string;
-  analysisProcessing: string;
-  llmRequest: string;
-  llmServer: string;
-  llmGenerate: string;
-  eventCreation: string;
-}
+/** The span and service names the stage model reads: the contract's, flattened. */
+export type HsiTraceNames = HsiSpanNames & { backendService: string; detectorService: string; llmService: string };
 
 export const HSI_TRACE_NAMES: Readonly<HsiTraceNames> = Object.freeze({
-  backendService: 'nemotron-backend',
-  detectorService: 'ai-yolo26-emulator',
-  llmService: 'ai-llm-emulator',
-  upload: 'POST /api/cameras/{camera_id}/uploads',
-  detectionProcessing: 'detection_processing',
-  detectorRequest: 'yolo26_detection_request',
-  detectorServer: 'POST /detect',
-  detectorInference: 'yolo26_inference',
-  batchAggregation: 'batch_aggregation',
-  analysisPublish: 'analysis_queue publish',
-  analysisProcessing: 'analysis_processing',
-  llmRequest: 'llm_inference',
-  llmServer: 'POST /completion',
-  llmGenerate: 'llm_generate',
-  eventCreation: 'event_creation',
+  ...HSI_SPANS,
+  backendService: REFERENCE_SERVICES.backend,
+  detectorService: REFERENCE_SERVICES.detector,
+  llmService: REFERENCE_SERVICES.llm,
 });

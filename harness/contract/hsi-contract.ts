@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { HSI_SPANS, REFERENCE_SERVICES } from './hsi-names.ts';
 
 /**
  * The HSI stack's wire contract (shared/HSI-CONTRACT.md) as schemas. The harness checks
@@ -83,13 +84,13 @@ export function contractViolation(schema: z.ZodType, value: unknown): string | u
 
 /** Spans that carry the AI engines' own figures (reference-stack/backend, the detectors). */
 export const HSI_AI_SPANS = Object.freeze({
-  backendService: 'nemotron-backend',
+  backendService: REFERENCE_SERVICES.backend,
   /** Backend CLIENT span per LLM attempt; llama.cpp's timings as `ai.llm.timings.*`. */
-  llmRequest: 'llm_inference',
+  llmRequest: HSI_SPANS.llmRequest,
   /** Backend CLIENT span per detector attempt. */
-  detectorRequest: 'yolo26_detection_request',
+  detectorRequest: HSI_SPANS.detectorRequest,
   /** The detector's own span; `ai.inference.time_ms` is the model's time. */
-  detectorInference: 'yolo26_inference',
+  detectorInference: HSI_SPANS.detectorInference,
 });
 
 /**
