@@ -188,23 +188,27 @@ export class LocalImageBuild {
       rmSync(rootfs, { recursive: true, force: true });
       mkdirSync(dirname(rootfs), { recursive: true });
       await this.logged(logFile, 'debootstrap', ['--variant=minbase', '--include=ca-certificates', PINNED.debianSuite, rootfs, mirror]);
-      // Keep images small and apt usable inside docker build.
-      rmSync(join(rootfs, 'var/cache/apt/archives'), { recursive: true, force: true });
-      mkdirSync(join(rootfs, 'var/cache/apt/archives/partial'), { recursive: true });
-      const tar = this.dir('rootfs', `${PINNED.debianSuite}.tar`);
-      await this.logged(logFile, 'tar', ['-C', rootfs, '-cf', tar, '.']);
-      await this.logged(logFile, 'docker', [
-        'import',
-        '--change', `LABEL ${INPUTS_LABEL}=${hash}`,
-        '--change', 'LABEL hsi-chaos.image=true',
-        '--change', 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-        '--change', 'CMD ["bash"]',
-        tar,
-        this.images.base,
-      ]);
-      rmSync(rootfs, { recursive: true, force: true });
-      rmSync(tar, { force: true });
+      await this.importRootfs(logFile, rootfs, hash, this.images.base);
     });
+  }
+
+  /** A debootstrapped root file system becomes an image (apt usable inside docker build), then goes. */
+  protected async importRootfs(logFile: string, rootfs: string, hash: string, ref: string): Promise<void> {
+    rmSync(join(rootfs, 'var/cache/apt/archives'), { recursive: true, force: true });
+    mkdirSync(join(rootfs, 'var/cache/apt/archives/partial'), { recursive: true });
+    const tar = `${rootfs}.tar`;
+    await this.logged(logFile, 'tar', ['-C', rootfs, '-cf', tar, '.']);
+    await this.logged(logFile, 'docker', [
+      'import',
+      '--change', `LABEL ${INPUTS_LABEL}=${hash}`,
+      '--change', 'LABEL hsi-chaos.image=true',
+      '--change', 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      '--change', 'CMD ["bash"]',
+      tar,
+      ref,
+    ]);
+    rmSync(rootfs, { recursive: true, force: true });
+    rmSync(tar, { force: true });
   }
 
   protected async ensureDebootstrap(logFile: string): Promise<void> {

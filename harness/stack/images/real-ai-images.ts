@@ -43,21 +43,7 @@ export class RealAiImageBuild extends LocalImageBuild {
       await this.logged(logFile, 'debootstrap', ['--variant=minbase', '--include=ca-certificates', suite, rootfs, mirror, '/usr/share/debootstrap/scripts/sid']);
       // Mirrors may serve a testing Release file past its Valid-Until; apt would refuse it.
       writeFileSync(join(rootfs, 'etc/apt/apt.conf.d/99hsi-chaos-valid-until'), 'Acquire::Check-Valid-Until "false";\n');
-      rmSync(join(rootfs, 'var/cache/apt/archives'), { recursive: true, force: true });
-      mkdirSync(join(rootfs, 'var/cache/apt/archives/partial'), { recursive: true });
-      const tar = this.dir('rootfs', `${suite}.tar`);
-      await this.logged(logFile, 'tar', ['-C', rootfs, '-cf', tar, '.']);
-      await this.logged(logFile, 'docker', [
-        'import',
-        '--change', `LABEL ${INPUTS_LABEL}=${hash}`,
-        '--change', 'LABEL hsi-chaos.image=true',
-        '--change', 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-        '--change', 'CMD ["bash"]',
-        tar,
-        REAL_AI_IMAGES.forkyBase,
-      ]);
-      rmSync(rootfs, { recursive: true, force: true });
-      rmSync(tar, { force: true });
+      await this.importRootfs(logFile, rootfs, hash, REAL_AI_IMAGES.forkyBase);
     });
   }
 
