@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { SpanKind, type Tracer } from '@opentelemetry/api';
 import { FaultInjector, faultSettingsJson } from '../common/fault-knobs.ts';
-import { createTracedServer, HttpError, json, multipartFile, readBody, type JsonResponse, type RouteRequest, type TracedServer } from '../common/http.ts';
+import { imageFromRequest } from '../common/detect-request.ts';
+import { createTracedServer, HttpError, json, type JsonResponse, type RouteRequest, type TracedServer } from '../common/http.ts';
 import { readImageInfo } from '../common/image.ts';
 import type { Logger } from '../common/log.ts';
 import { sleep } from '../common/timing.ts';
@@ -34,11 +35,6 @@ export interface DetectorEmulator {
   analyticCapacityRps: number;
 }
 
-function decodeBase64Image(value: string): Buffer {
-  const data = value.replace(/^data:[^;,]+;base64,/, '').replace(/\s+/g, '');
-  if (data === '' || !/^[A-Za-z0-9+/_-]+={0,2}$/.test(data)) throw new HttpError(400, 'invalid_base64', 'image_base64 is not valid base64');
-  return Buffer.from(data, 'base64');
-}
 
 /** FastAPI-style error body of the real detector for an injected fault. */
 function detectorFaultBody(_status: number, message: string): unknown {
@@ -60,26 +56,9 @@ export function createDetectorEmulator(options: DetectorEmulatorOptions): Detect
 
   async function detect({ req, span }: RouteRequest): Promise<JsonResponse> {
     stats.requests++;
-    const contentType = (req.headers['content-type'] ?? '').toLowerCase();
-    let image: Buffer | undefined;
+    let image: Buffer;
     try {
-      const body = await readBody(req, settings.maxBodyBytes);
-      if (contentType.startsWith('multipart/form-data')) {
-        image = await multipartFile(body, req.headers['content-type'] ?? '', 'file');
-        if (image === undefined) throw new HttpError(400, 'missing_file', 'multipart field "file" is missing');
-      } else if (contentType.startsWith('application/json')) {
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(body.toString('utf8'));
-        } catch {
-          throw new HttpError(400, 'invalid_json', 'the body is not valid JSON');
-        }
-        const encoded = (parsed as { image_base64?: unknown } | null)?.image_base64;
-        if (typeof encoded !== 'string') throw new HttpError(400, 'missing_image', 'JSON body needs a string field image_base64');
-        image = decodeBase64Image(encoded);
-      } else {
-        throw new HttpError(415, 'unsupported_content_type', 'send multipart/form-data (field "file") or application/json {image_base64}');
-      }
+      image = await imageFromRequest(req, settings.maxBodyBytes);
     } catch (error) {
       stats.rejected++;
       throw error;

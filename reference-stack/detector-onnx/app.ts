@@ -1,6 +1,7 @@
 import { SpanKind, type Tracer } from '@opentelemetry/api';
 import jpeg from 'jpeg-js';
-import { createTracedServer, HttpError, json, multipartFile, readBody, type JsonResponse, type RouteRequest, type TracedServer } from '../common/http.ts';
+import { imageFromRequest } from '../common/detect-request.ts';
+import { createTracedServer, HttpError, json, type JsonResponse, type RouteRequest, type TracedServer } from '../common/http.ts';
 import { sniffImageType } from '../common/image.ts';
 import type { Logger } from '../common/log.ts';
 import { inSpan } from '../telemetry/tracing.ts';
@@ -33,33 +34,6 @@ export interface Detection {
   bbox: { x: number; y: number; width: number; height: number };
 }
 
-function decodeBase64Image(value: string): Buffer {
-  const data = value.replace(/^data:[^;,]+;base64,/, '').replace(/\s+/g, '');
-  if (data === '' || !/^[A-Za-z0-9+/_-]+={0,2}$/.test(data)) throw new HttpError(400, 'invalid_base64', 'image_base64 is not valid base64');
-  return Buffer.from(data, 'base64');
-}
-
-async function imageFromRequest(req: RouteRequest['req'], maxBytes: number): Promise<Buffer> {
-  const contentType = (req.headers['content-type'] ?? '').toLowerCase();
-  const body = await readBody(req, maxBytes);
-  if (contentType.startsWith('multipart/form-data')) {
-    const file = await multipartFile(body, req.headers['content-type'] ?? '', 'file');
-    if (file === undefined) throw new HttpError(400, 'missing_file', 'multipart field "file" is missing');
-    return file;
-  }
-  if (contentType.startsWith('application/json')) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(body.toString('utf8'));
-    } catch {
-      throw new HttpError(400, 'invalid_json', 'the body is not valid JSON');
-    }
-    const encoded = (parsed as { image_base64?: unknown } | null)?.image_base64;
-    if (typeof encoded !== 'string') throw new HttpError(400, 'missing_image', 'JSON body needs a string field image_base64');
-    return decodeBase64Image(encoded);
-  }
-  throw new HttpError(415, 'unsupported_content_type', 'send multipart/form-data (field "file") or application/json {image_base64}');
-}
 
 /** JPEG → RGBA pixels (jpeg-js); anything else is a 400 like the real service's. */
 export function decodeJpeg(bytes: Buffer): RasterImage {
