@@ -53,7 +53,7 @@ func (s *storageExt) Start(_ context.Context, host component.Host) error {
 		})
 		factory, err := memory.NewFactory(*backend.Memory, scoped)
 		if err != nil {
-			return fmt.Errorf("failed to initialize storage '%s': %w", name, err)
+			return fmt.Errorf("storage %q: the memory backend did not start: %w", name, err)
 		}
 		s.factories[name] = factory
 	}
@@ -86,11 +86,11 @@ func findExtension(host component.Host) (Extension, error) {
 		}
 		ext, ok := comp.(Extension)
 		if !ok {
-			return nil, fmt.Errorf("extension '%s' is not of expected type '%s'", id, componentType)
+			return nil, fmt.Errorf("extension %v is registered as %v but does not serve storage factories", id, componentType)
 		}
 		return ext, nil
 	}
-	return nil, fmt.Errorf("cannot find extension '%s' (make sure it's defined earlier in the config)", componentType)
+	return nil, fmt.Errorf("no %v extension in this collector: list it under service.extensions", componentType)
 }
 
 // GetTraceStoreFactory finds the extension in the host and the named trace storage in it.
@@ -101,7 +101,7 @@ func GetTraceStoreFactory(name string, host component.Host) (tracestore.Factory,
 	}
 	f, ok := ext.TraceStorageFactory(name)
 	if !ok {
-		return nil, fmt.Errorf("cannot find definition of storage '%s' in the configuration for extension '%s'", name, componentType)
+		return nil, fmt.Errorf("storage %q is not among the %v backends", name, componentType)
 	}
 	return f, nil
 }
@@ -111,7 +111,7 @@ func GetMetricStorageFactory(name string, host component.Host) (storage.MetricSt
 	if _, err := findExtension(host); err != nil {
 		return nil, err
 	}
-	return nil, fmt.Errorf("cannot find metric storage '%s' declared by '%s' extension", name, componentType)
+	return nil, fmt.Errorf("metric storage %q: this slim %v has no metric backends", name, componentType)
 }
 
 // GetSamplingStoreFactory returns the named storage when it can hold sampling data.
@@ -122,7 +122,7 @@ func GetSamplingStoreFactory(name string, host component.Host) (storage.Sampling
 	}
 	ssf, ok := f.(storage.SamplingStoreFactory)
 	if !ok {
-		return nil, fmt.Errorf("storage '%s' does not support sampling store", name)
+		return nil, fmt.Errorf("storage %q cannot hold sampling data", name)
 	}
 	return ssf, nil
 }
@@ -135,7 +135,7 @@ func GetPurger(name string, host component.Host) (storage.Purger, error) {
 	}
 	purger, ok := f.(storage.Purger)
 	if !ok {
-		return nil, fmt.Errorf("storage '%s' does not support purging", name)
+		return nil, fmt.Errorf("storage %q cannot be purged", name)
 	}
 	return purger, nil
 }
