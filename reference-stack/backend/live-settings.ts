@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { HttpError, json, readBody, type Route } from '../common/http.ts';
+import { HttpError, json, parseJsonBody, readBody, type Route } from '../common/http.ts';
 import { settingsSchema, type BackendSettings } from './settings.ts';
 
 /**
@@ -107,12 +107,7 @@ export function liveSettingsRoutes(settings: BackendSettings, onApplied: (answer
       template: ADMIN_SETTINGS_PATH,
       handler: async ({ req }) => {
         const body = await readBody(req, 64 * 1024);
-        let value: unknown;
-        try {
-          value = JSON.parse(body.toString('utf8'));
-        } catch {
-          throw new HttpError(400, 'invalid_settings', 'body: not valid JSON', { field: 'body' });
-        }
+        const value = parseJsonBody(body, () => new HttpError(400, 'invalid_settings', 'body: not valid JSON', { field: 'body' }));
         const request = LiveSettingsRequestSchema.safeParse(value);
         if (!request.success) throw new HttpError(400, 'invalid_settings', 'body: expected an object of setting names to values, e.g. {"DETECTOR_CB_RECOVERY_SECONDS": "5"}', { field: 'body' });
         try {

@@ -1,4 +1,4 @@
-import { HttpError, multipartFile, readBody, type RouteRequest } from './http.ts';
+import { HttpError, multipartFile, parseJsonBody, readBody, type RouteRequest } from './http.ts';
 
 function decodeBase64Image(value: string): Buffer {
   const data = value.replace(/^data:[^;,]+;base64,/, '').replace(/\s+/g, '');
@@ -19,12 +19,7 @@ export async function imageFromRequest(req: RouteRequest['req'], maxBytes: numbe
     return file;
   }
   if (contentType.startsWith('application/json')) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(body.toString('utf8'));
-    } catch {
-      throw new HttpError(400, 'invalid_json', 'the body is not valid JSON');
-    }
+    const parsed = parseJsonBody(body, () => new HttpError(400, 'invalid_json', 'the body is not valid JSON'));
     const encoded = (parsed as { image_base64?: unknown } | null)?.image_base64;
     if (typeof encoded !== 'string') throw new HttpError(400, 'missing_image', 'JSON body needs a string field image_base64');
     return decodeBase64Image(encoded);

@@ -4,7 +4,7 @@ import { SpanStatusCode, type Span } from '@opentelemetry/api';
 import { ATTR_ERROR_TYPE } from '@opentelemetry/semantic-conventions';
 import { z } from 'zod';
 import { createRng, type Rng } from '../detector-emulator/emulation.ts';
-import { HttpError, json, readBody, type JsonResponse, type Route, type RouteRequest } from './http.ts';
+import { HttpError, json, parseJsonBody, readBody, type JsonResponse, type Route, type RouteRequest } from './http.ts';
 import { sleep } from './timing.ts';
 
 /**
@@ -304,12 +304,7 @@ export class FaultInjector {
         template: ADMIN_FAULTS_PATH,
         handler: async ({ req }) => {
           const body = await readBody(req, 64 * 1024);
-          let value: unknown;
-          try {
-            value = JSON.parse(body.toString('utf8'));
-          } catch {
-            throw new HttpError(400, 'invalid_fault_settings', 'body: not valid JSON', { field: 'body' });
-          }
+          const value = parseJsonBody(body, () => new HttpError(400, 'invalid_fault_settings', 'body: not valid JSON', { field: 'body' }));
           try {
             this.set(parseFaultSettings(value, this.faultableRoutes));
           } catch (error) {

@@ -96,6 +96,15 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
   return Buffer.concat(chunks, size);
 }
 
+/** A request body as JSON; `invalid` makes the error each service answers with when it is not JSON. */
+export function parseJsonBody(body: Buffer, invalid: () => Error): unknown {
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    throw invalid();
+  }
+}
+
 /**
  * The `file` field of a multipart/form-data body, parsed by the WHATWG Request built into Node.
  * Undefined when the field is missing or is not a file.

@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { context, propagation, SpanKind, type Attributes, type Tracer } from '@opentelemetry/api';
 import { z } from 'zod';
 import { FaultInjector, faultSettingsJson } from '../common/fault-knobs.ts';
-import { createTracedServer, HttpError, json, readBody, type JsonResponse, type RouteRequest, type TracedServer } from '../common/http.ts';
+import { createTracedServer, HttpError, json, parseJsonBody, readBody, type JsonResponse, type RouteRequest, type TracedServer } from '../common/http.ts';
 import type { Logger } from '../common/log.ts';
 import { AbortedError, sleep } from '../common/timing.ts';
 import { baggageAttributes, inSpan } from '../telemetry/tracing.ts';
@@ -274,12 +274,7 @@ export function createLlmEmulator(options: LlmEmulatorOptions): LlmEmulator {
   }
 
   async function readJson(req: IncomingMessage): Promise<unknown> {
-    const body = await readBody(req, settings.maxBodyBytes);
-    try {
-      return JSON.parse(body.toString('utf8'));
-    } catch {
-      throw new LlamaError(400, 'the body is not valid JSON');
-    }
+    return parseJsonBody(await readBody(req, settings.maxBodyBytes), () => new LlamaError(400, 'the body is not valid JSON'));
   }
 
   function rejectStreaming(body: unknown): void {
