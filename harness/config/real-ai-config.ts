@@ -82,8 +82,8 @@ export const RealAiConfigSchema = z
     llmModelFile: z.string().min(1).regex(/^[^/]+$/, 'a file name inside modelDir').optional(),
     detectorModelFile: z.string().min(1).regex(/^[^/]+$/, 'a file name inside modelDir').optional(),
     /**
-     * Per-service images, pulled instead of built (GPU hosts): e.g. llama.cpp's
-     * `ghcr.io/ggml-org/llama.cpp:server-cuda` with a model in modelDir. Unset: the local build
+     * Per-service images, pulled instead of built (GPU hosts): e.g. llama.cpp's CUDA
+     * server image (tag `server-cuda`) with a model in modelDir. Unset: the local build
      * (imageMode local) or registryImages.llmReal / detectorReal (imageMode registry).
      */
     llmImage: z.string().min(1).regex(/^[a-z0-9][a-z0-9._\/:@-]*$/i, 'not a docker image reference').optional(),

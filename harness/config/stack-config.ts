@@ -14,17 +14,24 @@ export type ImageMode = z.infer<typeof ImageMode>;
 
 const imageRef = z.string().min(1).regex(/^[a-z0-9][a-z0-9._\/:@-]*$/i, 'not a docker image reference');
 
-/** Upstream images used in `registry` mode; overridable per image. */
+/**
+ * Images used in `registry` mode; overridable per image. Only Docker's official images have
+ * defaults (short names). The others have none: set them to your registry's copies
+ * (docs/real-inference.md, README "Configuration"); a registry-mode run that needs one unset
+ * stops before anything starts, naming the field.
+ */
 export const RegistryImages = z
   .object({
     postgres: imageRef.default('postgres:16-alpine'),
     redis: imageRef.default('redis:7.4-alpine'),
     jaeger: imageRef.default('jaegertracing/jaeger:2.13.0'),
-    toxiproxy: imageRef.default('ghcr.io/shopify/toxiproxy:2.12.0'),
-    referenceStack: imageRef.default('ghcr.io/hsi-chaos/reference-stack:0.1.0'),
+    /** Shopify's Toxiproxy 2.12.0. */
+    toxiproxy: imageRef.optional(),
+    /** This project's reference-stack image (`images build`, pushed to your registry). */
+    referenceStack: imageRef.optional(),
     /** Real inference engines (`ai: real`): llama.cpp's CUDA server image, the team's ONNX Runtime detector. */
-    llmReal: imageRef.default('ghcr.io/ggml-org/llama.cpp:server-cuda'),
-    detectorReal: imageRef.default('ghcr.io/hsi-chaos/detector-onnx:0.1.0'),
+    llmReal: imageRef.optional(),
+    detectorReal: imageRef.optional(),
   })
   .strict();
 

@@ -157,7 +157,7 @@ export class HsiStack {
     const leftovers = await removeLeftovers();
     if (leftovers > 0) this.log(`removed ${leftovers} leftover container(s)/network(s) of crashed runs`);
 
-    const images = stackImages(this.config);
+    const images = stackImages(this.config, this.ai);
     const labels = (role: string) => ({ ...hsiLabels(this.runId, role), ...ownerLabels(this.detached), ...this.extraLabels });
     // Until stop() is wired, a Ctrl-C in the middle of start must still remove what exists.
     const unregister = this.detached ? () => {} : registerTeardown(`stack ${this.runId}`, () => removeRun(this.runId));

@@ -19,7 +19,7 @@ describe('stack config', () => {
 
   it('maps registry mode to upstream images, overridable per image', () => {
     const dir = root();
-    writeFileSync(join(dir, 'hsi-chaos.config.json'), JSON.stringify({ imageMode: 'registry', registryImages: { redis: 'mirror.local/redis:7.4-alpine' } }));
+    writeFileSync(join(dir, 'hsi-chaos.config.json'), JSON.stringify({ imageMode: 'registry', registryImages: { redis: 'mirror.local/redis:7.4-alpine', toxiproxy: 'team/toxiproxy:2.12.0', referenceStack: 'team/hsi-ref:1' } }));
     const images = stackImages(loadStackConfig({ projectRoot: dir, env: {} }));
     expect(images.postgres).toBe('postgres:16-alpine');
     expect(images.redis).toBe('mirror.local/redis:7.4-alpine');

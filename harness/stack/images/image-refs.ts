@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import type { LlmPresetName } from '../../config/real-ai-config.ts';
+import { type AiModes, EMULATED, type LlmPresetName } from '../../config/real-ai-config.ts';
 import type { StackConfig } from '../../config/stack-config.ts';
+import { ConfigError } from '../../errors.ts';
 
 /**
  * The reference stack's image is built from this checkout's sources, so its tag names the
@@ -77,13 +78,39 @@ export function localImages(prefix: string = DEFAULT_IMAGE_PREFIX): LocalImages 
 /** The default set (the real inference images build FROM its node image). */
 export const LOCAL_IMAGES: LocalImages = localImages();
 
-export function stackImages(config: Pick<StackConfig, 'imageMode' | 'registryImages' | 'realAi' | 'localImagePrefix'>): StackImages {
-  // A per-service engine image (realAi.llmImage / detectorImage) wins in both modes.
-  const engines = (fallback: Pick<StackImages, 'llmReal' | 'detectorReal'>) => ({
-    llmReal: config.realAi.llmImage ?? fallback.llmReal,
-    detectorReal: config.realAi.detectorImage ?? fallback.detectorReal,
-  });
-  if (config.imageMode === 'registry') return { ...config.registryImages, ...engines(config.registryImages) };
+/**
+ * The images of one stack. In registry mode an image without a default (Toxiproxy, the
+ * reference stack, and an engine the run makes real) must be configured: its absence is a
+ * ConfigError naming the field, raised before any container starts.
+ */
+export function stackImages(
+  config: Pick<StackConfig, 'imageMode' | 'registryImages' | 'realAi' | 'localImagePrefix'>,
+  ai: Readonly<AiModes> = EMULATED,
+): StackImages {
+  if (config.imageMode === 'registry') return registryStackImages(config, ai);
   const { base: _base, node: _node, ...images } = localImages(config.localImagePrefix);
-  return { ...images, ...engines({ llmReal: llamaServerImage(config.realAi.llmPreset), detectorReal: REAL_AI_IMAGES.detectorReal }) };
+  // A per-service engine image (realAi.llmImage / detectorImage) wins in both modes.
+  return {
+    ...images,
+    llmReal: config.realAi.llmImage ?? llamaServerImage(config.realAi.llmPreset),
+    detectorReal: config.realAi.detectorImage ?? REAL_AI_IMAGES.detectorReal,
+  };
+}
+
+function registryStackImages(config: Pick<StackConfig, 'registryImages' | 'realAi'>, ai: Readonly<AiModes>): StackImages {
+  const reg = config.registryImages;
+  const required = (value: string | undefined, field: string, needed = true): string => {
+    if (value !== undefined) return value;
+    if (!needed) return '';
+    throw new ConfigError(`${field}: registry mode has no default for this image; set it in hsi-chaos.config.json to your registry's copy`);
+  };
+  return {
+    postgres: reg.postgres,
+    redis: reg.redis,
+    jaeger: reg.jaeger,
+    toxiproxy: required(reg.toxiproxy, 'registryImages.toxiproxy'),
+    referenceStack: required(reg.referenceStack, 'registryImages.referenceStack'),
+    llmReal: required(config.realAi.llmImage ?? reg.llmReal, 'realAi.llmImage (or registryImages.llmReal)', ai.llm === 'real'),
+    detectorReal: required(config.realAi.detectorImage ?? reg.detectorReal, 'realAi.detectorImage (or registryImages.detectorReal)', ai.detector === 'real'),
+  };
 }

@@ -14,7 +14,7 @@ const inspect = (c: object) => c as unknown as Inspectable;
 describe('real engine containers', () => {
   it('starts llama-server with the configured slots, batching and context; -ngl and the mount on a GPU host', () => {
     const cfg = RealAiConfigSchema.parse({ llmParallel: 4, llmCtxSize: 32768, modelDir: '/srv/models', llmModelFile: 'n.gguf', memoryLimitMb: 2048 });
-    const gpu = inspect(new LlamaServerContainer('ghcr.io/ggml-org/llama.cpp:server-cuda', cfg, { modelDir: cfg.modelDir, modelFile: cfg.llmModelFile }, true));
+    const gpu = inspect(new LlamaServerContainer('team/llama.cpp:server-cuda', cfg, { modelDir: cfg.modelDir, modelFile: cfg.llmModelFile }, true));
     expect(gpu.createOpts.Cmd).toEqual(['-m', '/models/n.gguf', '--host', '0.0.0.0', '--port', '8091', '--parallel', '4', '--cont-batching', '-c', '32768', '-t', '1', '-ngl', '999']);
     expect(gpu.hostConfig.Binds).toEqual(['/srv/models:/models:ro']);
     expect(gpu.hostConfig.Memory).toBe(2048 * 1024 * 1024);
@@ -32,8 +32,16 @@ describe('real engine containers', () => {
   it('takes a per-service engine image over the local build and the registry default', () => {
     const local = StackConfigSchema.parse({ realAi: { llmPreset: 'small' } });
     expect(stackImages(local)).toMatchObject({ llmReal: llamaServerImage('small'), detectorReal: REAL_AI_IMAGES.detectorReal });
-    const gpuHost = StackConfigSchema.parse({ realAi: { llmImage: 'ghcr.io/ggml-org/llama.cpp:server-cuda' } });
-    expect(stackImages(gpuHost).llmReal).toBe('ghcr.io/ggml-org/llama.cpp:server-cuda');
-    expect(stackImages(StackConfigSchema.parse({ imageMode: 'registry' })).llmReal).toBe('ghcr.io/ggml-org/llama.cpp:server-cuda');
+    const gpuHost = StackConfigSchema.parse({ realAi: { llmImage: 'team/llama.cpp:server-cuda' } });
+    expect(stackImages(gpuHost).llmReal).toBe('team/llama.cpp:server-cuda');
+    const registry = StackConfigSchema.parse({ imageMode: 'registry', registryImages: { toxiproxy: 'team/toxiproxy:2.12.0', referenceStack: 'team/hsi-ref:1', llmReal: 'team/llama.cpp:server-cuda' } });
+    expect(stackImages(registry, { detector: 'emulated', llm: 'real' }).llmReal).toBe('team/llama.cpp:server-cuda');
+  });
+
+  it('registry mode names the image field it lacks, and asks for an engine image only when that engine is real', () => {
+    expect(() => stackImages(StackConfigSchema.parse({ imageMode: 'registry' }))).toThrowError(/^registryImages\.toxiproxy: registry mode has no default/);
+    const base = { imageMode: 'registry', registryImages: { toxiproxy: 'team/toxiproxy:2.12.0', referenceStack: 'team/hsi-ref:1' } };
+    expect(stackImages(StackConfigSchema.parse(base)).referenceStack).toBe('team/hsi-ref:1');
+    expect(() => stackImages(StackConfigSchema.parse(base), { detector: 'real', llm: 'emulated' })).toThrowError(/^realAi\.detectorImage \(or registryImages\.detectorReal\)/);
   });
 });
