@@ -41,20 +41,23 @@ export const PINNED = {
   onnxruntimeNodeVersion: '1.30.0',
 } as const;
 
-/** Images of the real inference engines, built only when a run asks for them. */
-export const REAL_AI_IMAGES = {
-  forkyBase: `hsi-chaos/debian:${PINNED.realAiSuite}`,
-  modelTools: `hsi-chaos/model-tools:${PINNED.realAiSuite}`,
-  detectorReal: `hsi-chaos/detector-onnx:dev-${CHECKOUT_TAG}`,
-} as const;
-
-/** One llama.cpp image per GGUF preset: the model file is baked in at build. */
-export function llamaServerImage(preset: LlmPresetName): string {
-  return `hsi-chaos/llama-server:${PINNED.llamaCppVersion}-${preset}`;
-}
-
 /** The default name prefix of locally built images (`localImagePrefix` in the config). */
 export const DEFAULT_IMAGE_PREFIX = 'hsi-chaos';
+
+/** Images of the real inference engines, built only when a run asks for them, under the same name prefix. */
+export function realAiImages(prefix: string = DEFAULT_IMAGE_PREFIX) {
+  return {
+    forkyBase: `${prefix}/debian:${PINNED.realAiSuite}`,
+    modelTools: `${prefix}/model-tools:${PINNED.realAiSuite}`,
+    detectorReal: `${prefix}/detector-onnx:dev-${CHECKOUT_TAG}`,
+  } as const;
+}
+export const REAL_AI_IMAGES = realAiImages();
+
+/** One llama.cpp image per GGUF preset: the model file is baked in at build. */
+export function llamaServerImage(preset: LlmPresetName, prefix: string = DEFAULT_IMAGE_PREFIX): string {
+  return `${prefix}/llama-server:${PINNED.llamaCppVersion}-${preset}`;
+}
 
 export type LocalImages = Omit<StackImages, 'llmReal' | 'detectorReal'> & { base: string; node: string };
 
@@ -92,8 +95,8 @@ export function stackImages(
   // A per-service engine image (realAi.llmImage / detectorImage) wins in both modes.
   return {
     ...images,
-    llmReal: config.realAi.llmImage ?? llamaServerImage(config.realAi.llmPreset),
-    detectorReal: config.realAi.detectorImage ?? REAL_AI_IMAGES.detectorReal,
+    llmReal: config.realAi.llmImage ?? llamaServerImage(config.realAi.llmPreset, config.localImagePrefix),
+    detectorReal: config.realAi.detectorImage ?? realAiImages(config.localImagePrefix).detectorReal,
   };
 }
 

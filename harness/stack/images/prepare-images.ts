@@ -29,7 +29,7 @@ export async function prepareImages(
   if (!anyReal(modes)) return buildLocalImages(localOptions);
   // On a cold machine the forky images build beside the bookworm ones (other rootfs, other tags).
   const local = buildLocalImages(localOptions);
-  const real = buildRealAiImages({ ...common, modes, llmPreset: config.realAi.llmPreset }, local.catch(() => undefined));
+  const real = buildRealAiImages({ ...localOptions, modes, llmPreset: config.realAi.llmPreset }, local.catch(() => undefined));
   const [localReports, realReports] = await Promise.all([local, real]);
   return [...localReports, ...realReports];
 }

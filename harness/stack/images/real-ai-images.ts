@@ -2,7 +2,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } fr
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LLM_PRESETS, type AiModes, type LlmPresetName } from '../../config/real-ai-config.ts';
-import { LOCAL_IMAGES, llamaServerImage, PINNED, REAL_AI_IMAGES } from './image-refs.ts';
+import { DEFAULT_IMAGE_PREFIX, llamaServerImage, PINNED, realAiImages } from './image-refs.ts';
 import { INPUTS_LABEL, LocalImageBuild, type BuildImagesOptions, type ImageBuildReport } from './local-image-builder.ts';
 
 /**
@@ -26,16 +26,18 @@ export interface RealAiBuildOptions extends BuildImagesOptions {
 
 export class RealAiImageBuild extends LocalImageBuild {
   private readonly real: RealAiBuildOptions;
+  private readonly realImages: ReturnType<typeof realAiImages>;
 
   constructor(opts: RealAiBuildOptions) {
     super(opts);
     this.real = opts;
+    this.realImages = realAiImages(opts.imagePrefix ?? DEFAULT_IMAGE_PREFIX);
   }
 
   async forkyBase(): Promise<string> {
     const mirror = this.debianMirror();
     const suite = PINNED.realAiSuite;
-    return this.ensure({ name: 'forky-base', ref: REAL_AI_IMAGES.forkyBase }, `debootstrap minbase ${suite} (sid script) ${mirror} ca-certificates valid-until-off`, async (hash, logFile) => {
+    return this.ensure({ name: 'forky-base', ref: this.realImages.forkyBase }, `debootstrap minbase ${suite} (sid script) ${mirror} ca-certificates valid-until-off`, async (hash, logFile) => {
       const rootfs = this.dir('rootfs', suite);
       rmSync(rootfs, { recursive: true, force: true });
       mkdirSync(dirname(rootfs), { recursive: true });
@@ -43,16 +45,16 @@ export class RealAiImageBuild extends LocalImageBuild {
       await this.logged(logFile, 'debootstrap', ['--variant=minbase', '--include=ca-certificates', suite, rootfs, mirror, '/usr/share/debootstrap/scripts/sid']);
       // Mirrors may serve a testing Release file past its Valid-Until; apt would refuse it.
       writeFileSync(join(rootfs, 'etc/apt/apt.conf.d/99hsi-chaos-valid-until'), 'Acquire::Check-Valid-Until "false";\n');
-      await this.importRootfs(logFile, rootfs, hash, REAL_AI_IMAGES.forkyBase);
+      await this.importRootfs(logFile, rootfs, hash, this.realImages.forkyBase);
     });
   }
 
   async modelTools(forkyHash: string): Promise<string> {
-    const dockerfile = `FROM ${REAL_AI_IMAGES.forkyBase}
+    const dockerfile = `FROM ${this.realImages.forkyBase}
 RUN ${APT_INSTALL} python3-gguf python3-numpy python3-onnx && rm -rf /var/lib/apt/lists/*
 `;
-    return this.ensure({ name: 'model-tools', ref: REAL_AI_IMAGES.modelTools }, `${forkyHash}\n${dockerfile}`, (hash, logFile) =>
-      this.dockerBuild({ name: 'model-tools', ref: REAL_AI_IMAGES.modelTools }, hash, logFile, dockerfile),
+    return this.ensure({ name: 'model-tools', ref: this.realImages.modelTools }, `${forkyHash}\n${dockerfile}`, (hash, logFile) =>
+      this.dockerBuild({ name: 'model-tools', ref: this.realImages.modelTools }, hash, logFile, dockerfile),
     );
   }
 
@@ -60,17 +62,17 @@ RUN ${APT_INSTALL} python3-gguf python3-numpy python3-onnx && rm -rf /var/lib/ap
     const preset = this.real.llmPreset;
     const script = readFileSync(join(SCRIPTS, 'write-gguf.py'));
     const dims = JSON.stringify(LLM_PRESETS[preset]);
-    const dockerfile = `FROM ${REAL_AI_IMAGES.modelTools} AS model
+    const dockerfile = `FROM ${this.realImages.modelTools} AS model
 COPY write-gguf.py /usr/local/bin/write-gguf.py
 RUN mkdir /models && python3 /usr/local/bin/write-gguf.py ${preset} '${dims}' /models/model.gguf
-FROM ${REAL_AI_IMAGES.forkyBase}
+FROM ${this.realImages.forkyBase}
 LABEL hsi-chaos.real-ai=true hsi-chaos.llm-preset=${preset} hsi-chaos.weights=synthetic
 RUN ${APT_INSTALL} llama.cpp-tools && rm -rf /var/lib/apt/lists/* && llama-server --version
 COPY --from=model /models /models
 EXPOSE 8091
 ENTRYPOINT ["llama-server"]
 `;
-    const target = { name: `llama-server-${preset}`, ref: llamaServerImage(preset) };
+    const target = { name: `llama-server-${preset}`, ref: llamaServerImage(preset, this.opts.imagePrefix ?? DEFAULT_IMAGE_PREFIX) };
     await this.ensure(target, `${toolsHash}\n${dockerfile}\n${script.toString('utf8')}`, (hash, logFile) =>
       this.dockerBuild(target, hash, logFile, dockerfile, { 'write-gguf.py': script }),
     );
@@ -98,10 +100,10 @@ ENTRYPOINT ["llama-server"]
     const { bundleReferenceStack, REAL_DETECTOR_ENTRY_POINTS, REAL_DETECTOR_EXTERNALS } = await import('../../../reference-stack/build.ts');
     const bundle = await bundleReferenceStack(out, { entries: REAL_DETECTOR_ENTRY_POINTS, external: REAL_DETECTOR_EXTERNALS });
     const script = readFileSync(join(SCRIPTS, 'write-yolo-onnx.py'));
-    const dockerfile = `FROM ${REAL_AI_IMAGES.modelTools} AS model
+    const dockerfile = `FROM ${this.realImages.modelTools} AS model
 COPY write-yolo-onnx.py /usr/local/bin/write-yolo-onnx.py
 RUN mkdir /models && python3 /usr/local/bin/write-yolo-onnx.py /models/yolo-synthetic.onnx
-FROM ${LOCAL_IMAGES.node}
+FROM ${this.images.node}
 LABEL hsi-chaos.real-ai=true hsi-chaos.weights=synthetic
 WORKDIR /app
 COPY node_modules /app/node_modules
@@ -111,7 +113,7 @@ ENV NODE_ENV=production
 EXPOSE 8095
 CMD ["node", "/app/detector-onnx.mjs"]
 `;
-    const target = { name: 'detector-onnx', ref: REAL_AI_IMAGES.detectorReal };
+    const target = { name: 'detector-onnx', ref: this.realImages.detectorReal };
     const inputs = `${nodeHash}\n${toolsHash}\n${dockerfile}\n${script.toString('utf8')}\n${bundle.contentHash}\n${PINNED.onnxruntimeNodeVersion}`;
     await this.ensure(target, inputs, async (hash, logFile) => {
       const modules = await this.onnxRuntimeModules(logFile);

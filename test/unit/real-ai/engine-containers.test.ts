@@ -32,6 +32,8 @@ describe('real engine containers', () => {
   it('takes a per-service engine image over the local build and the registry default', () => {
     const local = StackConfigSchema.parse({ realAi: { llmPreset: 'small' } });
     expect(stackImages(local)).toMatchObject({ llmReal: llamaServerImage('small'), detectorReal: REAL_AI_IMAGES.detectorReal });
+    const cold = StackConfigSchema.parse({ localImagePrefix: 'cold', realAi: { llmPreset: 'tiny' } });
+    expect(stackImages(cold)).toMatchObject({ llmReal: 'cold/llama-server:0.7.0-tiny', detectorReal: expect.stringMatching(/^cold\/detector-onnx:dev-/) });
     const gpuHost = StackConfigSchema.parse({ realAi: { llmImage: 'team/llama.cpp:server-cuda' } });
     expect(stackImages(gpuHost).llmReal).toBe('team/llama.cpp:server-cuda');
     const registry = StackConfigSchema.parse({ imageMode: 'registry', registryImages: { toxiproxy: 'team/toxiproxy:2.12.0', referenceStack: 'team/hsi-ref:1', llmReal: 'team/llama.cpp:server-cuda' } });
