@@ -2,19 +2,21 @@ import { context, ROOT_CONTEXT, SpanKind, type Attributes, type Context, type Sp
 import { ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '@opentelemetry/semantic-conventions';
 import { Redis } from 'ioredis';
 import { z } from 'zod';
+import { dlqName, REFERENCE_DIALECT } from '../../harness/contract/dialects.ts';
+import { FLAT_DLQ_FIELDS } from '../../harness/contract/dlq-entry.ts';
 import { rateLimited, type Logger } from '../common/log.ts';
 import { withTimeout } from '../common/timing.ts';
 import { baggageAttributes, extractTraceCarrier, inSpan, injectTraceCarrier, recordException, type TraceCarrier } from '../telemetry/tracing.ts';
 
-/** Redis queue keys of the HSI pipeline. */
-export const DETECTION_QUEUE = 'detection_queue';
-export const DETECTION_DLQ = `dlq:${DETECTION_QUEUE}`;
-export const ANALYSIS_QUEUE = 'analysis_queue';
-export const ANALYSIS_DLQ = `dlq:${ANALYSIS_QUEUE}`;
+/** Redis queue keys of the HSI pipeline (profile `reference`: the contract's unprefixed names). */
+export const DETECTION_QUEUE = REFERENCE_DIALECT.queueKey('detection');
+export const DETECTION_DLQ = dlqName(DETECTION_QUEUE);
+export const ANALYSIS_QUEUE = REFERENCE_DIALECT.queueKey('analysis');
+export const ANALYSIS_DLQ = dlqName(ANALYSIS_QUEUE);
 /** Source queue of each DLQ. */
 export const DLQ_SOURCES: Readonly<Record<string, string>> = { [DETECTION_DLQ]: DETECTION_QUEUE, [ANALYSIS_DLQ]: ANALYSIS_QUEUE };
 /** Fields a dead-letter entry adds to the original message (stripped again on requeue). */
-export const DEAD_LETTER_FIELDS = ['error', 'error_code', 'attempts', 'failed_at', 'queue'] as const;
+export const DEAD_LETTER_FIELDS = FLAT_DLQ_FIELDS;
 
 /** Blocking pop timeout of the detection worker (HSI: 5 s). */
 export const BLOCKING_POP_SECONDS = 5;
