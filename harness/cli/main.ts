@@ -28,6 +28,7 @@ import { colour, logLine } from './output.ts';
 import { cmdCapacity } from './capacity-command.ts';
 import { CAPACITY_HELP } from './capacity-help.ts';
 import { cmdReplay, cmdTraces } from './replay-command.ts';
+import { cmdK6, K6_HELP } from './k6-command.ts';
 import { REPLAY_HELP } from './replay-help.ts';
 import { installCliSignalHandlers, teardownOnUncaughtError, withExitGuard } from './signals.ts';
 import { checkRunId, claimRunDir, refuseExistingRunDir, releaseEmptyRunDir, RUN_ID_PATTERN } from './run-id.ts';
@@ -81,6 +82,7 @@ ${CAPACITY_HELP}
   compare RUN BASE    compare a run with a baseline run (folders or run ids under results/)
       --fail-on-regression  exit 1 when anything regressed
 ${REPLAY_HELP}
+${K6_HELP}
 
 Options for every command:
   --config FILE       stack config (default hsi-chaos.config.json if present)
@@ -438,6 +440,8 @@ async function dispatch(command: string | undefined, rest: string[], deps: CliDe
       return await cmdTraces(rest);
     case 'calibrate':
       return await cmdCalibrate(rest, deps);
+    case 'k6':
+      return await cmdK6(rest);
     case undefined:
     case 'help':
     case '--help':

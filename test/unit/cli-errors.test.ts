@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -87,5 +87,19 @@ describe('hsi-chaos CLI: bad scenarios fail before anything starts', () => {
       `export default { name: 'bad', scenarios: { a: { executor: 'constant-arrival-rate', rate: 1, timeUnit: '1s', duration: '5s', preAllocatedVUs: 1 } }, cameras: [{ id: 'front_door' }], faults: [{ at: '1s', duration: '1s', target: 'kafka', fault: { type: 'down' } }] };\n`,
     );
     expectOneLineError(cli(['run', file], { DOCKER_HOST: 'unix:///tmp/hsi-chaos-no-such.sock' }), /faults\[0\] \(down-kafka-0 on kafka at 1s\): unknown target "kafka"/);
+  });
+
+  it('k6 operator: a missing backend URL, a bad parallelism, an unknown sub-command', () => {
+    expectOneLineError(cli(['k6', 'operator', 'steady']), /^hsi-chaos: k6 operator: --backend-url is required/);
+    expectOneLineError(cli(['k6', 'operator', 'steady', '--backend-url', 'http://b:8000', '--parallelism', '0']), /--parallelism must be a whole number from 1 to 1000/);
+    expectOneLineError(cli(['k6', 'deploy']), /unknown k6 command "deploy"/);
+  });
+
+  it('k6 operator writes the TestRun manifest for kubectl', () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'hsi-chaos-k6op-')), 'testrun.json');
+    const res = cli(['k6', 'operator', 'steady', '--backend-url', 'http://hsi-backend.hsi.svc:8000', '--parallelism', '3', '--out', out]);
+    expect(res.code).toBe(0);
+    const list = JSON.parse(readFileSync(out, 'utf8')) as { items: { kind: string; spec?: { parallelism?: number } }[] };
+    expect(list.items.find((i) => i.kind === 'TestRun')?.spec?.parallelism).toBe(3);
   });
 });
