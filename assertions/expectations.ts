@@ -5,6 +5,7 @@ import { checkErrorsUnderFaults, ErrorExpectationSchema, type FaultEvidence } fr
 import { checkCircuitBreaker, checkRetries } from './errors/resilience.ts';
 import { hsiAnalysisTree, hsiBaggageChecks, hsiCompleteness, hsiExpectedBaggage, hsiHops, hsiLatencyBudgets, hsiOutcomeRules, hsiResiliencePolicies, hsiUploadTree, type HsiExpectationOptions } from './hsi-expectations.ts';
 import { checkLatencyBudgets, LatencyBudgetSchema, type LatencyBudget } from './latency/latency.ts';
+import { checkEveryEventBroadcast, type BroadcastMatch } from './lost/broadcast.ts';
 import { checkNothingLost, detectorAnswers, filePathsWithoutDetections, type PipelineOutcome } from './lost/outcome.ts';
 import { BaggageCheckSchema, checkBaggage, type BaggageCheckOptions } from './propagation/baggage.ts';
 import { checkHops, HopDefinitionSchema, sentSpanIds } from './propagation/hops.ts';
@@ -118,6 +119,11 @@ const NothingLostEntry = z
     acceptNoDetections: z.boolean().optional(),
     /** Apply the contract's outcome rules (no dead letter for an LLM failure, fallback events as specified); default true. */
     contractOutcomes: z.boolean().optional(),
+    /**
+     * Every stored event must also reach a /ws/events subscriber (what a person sees); default: checked
+     * whenever the run subscribed (every experiment does), `false` for a stack without the WebSocket.
+     */
+    broadcasts: z.boolean().optional(),
   })
   .strict();
 
@@ -157,6 +163,10 @@ export interface ExpectationEvidence {
   samplingRecords?: readonly SamplingRecord[];
   faults?: FaultEvidence;
   pipelineOutcome?: PipelineOutcome;
+  /** The run's stored events matched to what a /ws/events subscriber received (`matchBroadcasts`). */
+  broadcasts?: BroadcastMatch;
+  /** How long after the drain a stored event may still arrive on the WebSocket (the evaluator waited this long). */
+  broadcastGraceMs?: number;
   /** Derived with `stitchPipelines(traces, {uploads})` when absent. */
   pipelines?: readonly StitchedPipeline[];
   /** The backend's settings as configured for the run (the scenario's `stack.backend`); contract defaults fill the gaps. */
@@ -330,6 +340,9 @@ export function evaluateExpectations(expectations: readonly ScenarioExpectation[
             ...(e.contractOutcomes === false ? {} : hsiOutcomeRules()),
           }),
         );
+        if (e.broadcasts === false || (e.endStage ?? 'event') !== 'event') break;
+        if (evidence.broadcasts) results.push(checkEveryEventBroadcast(evidence.broadcasts, { graceMs: evidence.broadcastGraceMs ?? 0 }));
+        else if (e.broadcasts === true) results.push(noEvidence('nothing-lost', 'every event broadcast', 'a /ws/events subscription'));
         break;
       }
     }

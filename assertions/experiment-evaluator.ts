@@ -1,3 +1,8 @@
+import type { BroadcastSource } from '../harness/events/event-stream-recorder.ts';
+import type { LoadRequestRecord } from '../harness/load/load-result.ts';
+import type { EventStreamView } from '../harness/report/report-model.ts';
+import { broadcastLatency, matchBroadcasts, type BroadcastMatch } from './lost/broadcast.ts';
+import type { PipelineOutcome } from './lost/outcome.ts';
 import type { EvaluationRequest, EvaluationResult, ExperimentEvaluator, PipelineLatencySample } from '../harness/experiment/evaluator.ts';
 import type { ExampleTrace, OperationLatency as OperationView, ServiceEdge } from '../harness/report/report-model.ts';
 import { JaegerQueryClient } from '../harness/traces/jaeger-client.ts';
@@ -29,6 +34,42 @@ export interface HsiEvaluatorOptions {
   tracePollIntervalMs?: number;
   /** Give up waiting for the span count to settle after this long and use the last poll. */
   traceSettleTimeoutMs?: number;
+  /** How long after the outcome was read a stored event may still arrive on /ws/events; default BROADCAST_GRACE_MS. */
+  broadcastGraceMs?: number;
+}
+
+/**
+ * The drain waited for idle workers, so every event was stored before the outcome is read; its
+ * broadcast may trail by the batcher's interval (100 ms in the real HSI) and the delivery. 2 s
+ * is twenty batching intervals: an event not received by then was not broadcast.
+ */
+export const BROADCAST_GRACE_MS = 2_000;
+
+/** Waits (up to the grace) for the stored events' broadcasts, then matches them. */
+async function broadcastEvidence(source: BroadcastSource, outcome: PipelineOutcome, accepted: readonly LoadRequestRecord[], graceMs: number): Promise<BroadcastMatch> {
+  await source.waitFor(outcome.events.map((e) => ({ eventId: String(e.id), batchId: e.batch_id ?? undefined })), graceMs);
+  const uploads = accepted.map((r) => ({ filePath: r.filePath, sentEpochMs: r.intendedEpochMs + Math.max(0, r.lagMs) }));
+  return matchBroadcasts(outcome, uploads, source.snapshot());
+}
+
+export function eventStreamView(match: BroadcastMatch): EventStreamView {
+  return {
+    path: match.path,
+    subscribed: match.subscribed,
+    ...(match.note !== undefined ? { note: match.note } : {}),
+    frames: match.frames,
+    storedEvents: match.events.length,
+    broadcastEvents: match.events.filter((e) => e.receivedEpochMs !== null).length,
+    gaps: match.gaps.length,
+    uploadToEventMs: broadcastLatency(match),
+  };
+}
+
+function eventStreamNote(v: EventStreamView): string {
+  if (!v.subscribed) return `${v.path}: not subscribed (${v.note ?? 'never opened'})`;
+  const l = v.uploadToEventMs;
+  const ms = (x: number | null) => (x === null ? 'n/a' : `${Math.round(x)} ms`);
+  return `${v.path}: ${v.broadcastEvents}/${v.storedEvents} stored events received (${v.frames.single} single, ${v.frames.batch} batched frames); upload → WebSocket event p50 ${ms(l.p50Ms)}, p95 ${ms(l.p95Ms)}, p99 ${ms(l.p99Ms)} (n=${l.count})`;
 }
 
 function toView(r: AssertionResult) {
@@ -138,12 +179,21 @@ export function hsiExperimentEvaluator(options: HsiEvaluatorOptions = {}): Exper
         const presence = await checkTracePresence(jaeger, accepted.map((r) => r.traceId), { concurrency: 16, expected: hsiCompleteness() });
         evidence.samplingRecords = toSamplingRecords(presence, sent);
       }
-      if (expectations.some((e) => e.family === 'nothing-lost') && endpoints.postgresUrl !== undefined && endpoints.redisUrl !== undefined) {
+      const wantOutcome = expectations.some((e) => e.family === 'nothing-lost') || req.broadcasts !== undefined;
+      if (wantOutcome && endpoints.postgresUrl !== undefined && endpoints.redisUrl !== undefined) {
         evidence.pipelineOutcome = await readPipelineOutcome({
           pgConnectionString: endpoints.postgresUrl,
           redisUrl: endpoints.redisUrl,
           filePaths: accepted.map((r) => r.filePath).filter((p): p is string => p !== undefined),
         });
+      }
+      let eventStream: EventStreamView | undefined;
+      if (req.broadcasts && evidence.pipelineOutcome) {
+        const graceMs = options.broadcastGraceMs ?? BROADCAST_GRACE_MS;
+        evidence.broadcasts = await broadcastEvidence(req.broadcasts, evidence.pipelineOutcome, accepted, graceMs);
+        evidence.broadcastGraceMs = graceMs;
+        eventStream = eventStreamView(evidence.broadcasts);
+        notes.push(eventStreamNote(eventStream));
       }
       const results = evaluateExpectations(expectations, evidence);
       writeAssertionsJson(results, req.results);
@@ -178,6 +228,7 @@ export function hsiExperimentEvaluator(options: HsiEvaluatorOptions = {}): Exper
         exampleTraces: examples,
         serviceMap: serviceMap(traces, results),
         pipelineLatencies: pipelineLatencies(traces, req.faults.loadStartEpochMs),
+        ...(eventStream ? { eventStream } : {}),
         notes,
       };
     },

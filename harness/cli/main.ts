@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { eventStreamLine } from '../report/event-stream-view.ts';
 import { dirname, resolve } from 'node:path';
 import type { ExperimentEvaluator } from '../experiment/evaluator.ts';
 import { runExperiment, type ExperimentTarget } from '../experiment/experiment-runner.ts';
@@ -206,6 +207,7 @@ export function printExperiment(report: RunReportModel, dir: string): void {
       lines.push(`                   upload → detections p95 ${ms(d.before.p95Ms)} before, ${ms(d.during.p95Ms)} during, ${ms(d.after.p95Ms)} after; ${back}`);
     }
   }
+  if (report.eventStream) lines.push(`  websocket        ${eventStreamLine(report.eventStream)}`);
   if (report.gpu) lines.push(`  gpu              ${gpuSummaryLine(report.gpu)}`);
   for (const t of report.thresholds) lines.push(`  threshold        ${t.ok ? colour.green('ok    ') : colour.red('FAILED')} ${t.metric}: ${t.expression}${t.value !== undefined ? ` (${t.value.toFixed(2)})` : ''}`);
   for (const a of [...report.assertions].sort((x, y) => Number(x.passed) - Number(y.passed))) {

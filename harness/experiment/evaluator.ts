@@ -1,6 +1,7 @@
 import type { FaultWindowRecord } from '../chaos/toxic-timeline.ts';
 import type { LoadRequestRecord } from '../load/load-result.ts';
-import type { AssertionView, ExampleTrace, OperationLatency, ServiceEdge } from '../report/report-model.ts';
+import type { BroadcastSource } from '../events/event-stream-recorder.ts';
+import type { AssertionView, EventStreamView, ExampleTrace, OperationLatency, ServiceEdge } from '../report/report-model.ts';
 import type { RunResults } from '../report/run-results.ts';
 
 /**
@@ -29,6 +30,8 @@ export interface EvaluationRequest {
   stackSettings?: Readonly<Record<string, string>>;
   /** Epoch ms bounds of the load, for trace searches. */
   window: { startEpochMs: number; endEpochMs: number };
+  /** The run's /ws/events subscriber (every experiment has one): broadcasts and their latency. */
+  broadcasts?: BroadcastSource;
   log: (line: string) => void;
 }
 
@@ -39,6 +42,8 @@ export interface EvaluationResult {
   serviceMap: ServiceEdge[];
   /** One entry per sampled upload whose upload span was found; the runner derives the pipeline series and fault impact. */
   pipelineLatencies?: PipelineLatencySample[];
+  /** Upload → event on /ws/events and the broadcasts' count, when the run subscribed. */
+  eventStream?: EventStreamView;
   notes: string[];
 }
 

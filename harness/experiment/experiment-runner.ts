@@ -7,6 +7,7 @@ import type { RunReportModel } from '../report/report-model.ts';
 import type { Scenario } from '../scenario/scenario-types.ts';
 import { newRunId } from '../stack/hsi-stack.ts';
 import { registerTeardown } from '../stack/teardown.ts';
+import type { EventStreamRecorder } from '../events/event-stream-recorder.ts';
 import { AiEngineObserver } from './ai-engine-observer.ts';
 import type { ExperimentEvaluator } from './evaluator.ts';
 import { applyExternalSettings, type ExternalSettingsRollback } from './external-settings.ts';
@@ -18,6 +19,7 @@ import {
   decideVerdict,
   evaluatePhase,
   runLoadPhase,
+  subscribeToEvents,
   validateExperiment,
   type AttachedTarget,
   type ExperimentTarget,
@@ -105,6 +107,7 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
   });
   const { model, results, runId } = session;
   let settings: SettingsUndo | undefined;
+  let events: EventStreamRecorder | undefined;
   try {
     const target = await attachTarget(options.target, config, { runId, results, log });
     await session.adopt(target);
@@ -118,6 +121,7 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
     const before = await checkSteadyState(target.endpoints.backendUrl);
     log(`steady state before: ${before.ok ? 'ok' : 'NOT OK'} (${before.detail})`);
     if (!before.ok) model.errors.push(`steady state before the load: ${before.detail}`);
+    events = await subscribeToEvents(target, results, log);
 
     const load = await runLoadPhase({
       scenario,
@@ -135,7 +139,8 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
     const r = load.loadResult;
     log(`load done: ${r.requests.sent} sent, ${r.requests.accepted} accepted, ${r.requests.failed} failed${r.aborted ? ` (aborted: ${r.abortReason})` : ''}`);
 
-    const evaluation = await evaluatePhase({ evaluator: options.evaluator, scenario, runId, results, endpoints: target.endpoints, load, log });
+    const evaluation = await evaluatePhase({ evaluator: options.evaluator, scenario, runId, results, endpoints: target.endpoints, load, broadcasts: events, log });
+    events.close();
     if (scenario.expectations.length > 0) applyEvaluation(model, evaluation, load.windows);
 
     const after = await checkSteadyState(target.endpoints.backendUrl);
@@ -146,6 +151,7 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
     session.fail(error);
     throw error;
   } finally {
+    events?.close();
     await settings?.undo(log);
     await session.close();
   }

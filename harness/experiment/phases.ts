@@ -5,6 +5,7 @@ import { ToxicTimeline, type FaultWindowRecord } from '../chaos/toxic-timeline.t
 import { anyReal, EMULATED, type AiModes } from '../config/real-ai-config.ts';
 import type { StackConfig } from '../config/stack-config.ts';
 import { ConfigError, ExitCode, errorMessage } from '../errors.ts';
+import { EventStreamRecorder, type BroadcastSource } from '../events/event-stream-recorder.ts';
 import type { LoadRequestRecord, LoadResult } from '../load/load-result.ts';
 import { runLoadWithDriver, type LoadDriver } from '../load/run-with-driver.ts';
 import { activeDurationMs } from '../load/schedule.ts';
@@ -159,6 +160,16 @@ export async function checkSteadyState(backendUrl: string): Promise<SteadyState>
   }
 }
 
+/**
+ * What a person sees: a /ws/events subscriber for the run, opened before the load (a stack
+ * without it is one line in the log; nothing-lost then says it could not check the broadcasts).
+ */
+export async function subscribeToEvents(target: AttachedTarget, results: RunResults, log: (line: string) => void): Promise<EventStreamRecorder> {
+  const recorder = new EventStreamRecorder({ backendUrl: target.endpoints.backendUrl, results, log });
+  await recorder.start();
+  return recorder;
+}
+
 export interface LoadPhaseInput {
   scenario: Scenario;
   target: AttachedTarget;
@@ -236,6 +247,8 @@ export interface EvaluatePhaseInput {
   results: RunResults;
   endpoints: EvidenceEndpoints;
   load: LoadPhaseOutcome;
+  /** The run's /ws/events subscriber, started before the load. */
+  broadcasts?: BroadcastSource;
   log: (line: string) => void;
 }
 
@@ -256,6 +269,7 @@ export async function evaluatePhase(input: EvaluatePhaseInput): Promise<Evaluati
     faults: { windows: load.windows, loadStartEpochMs: load.window.startEpochMs },
     window: load.window,
     stackSettings: scenario.stack?.backend ?? {},
+    ...(input.broadcasts ? { broadcasts: input.broadcasts } : {}),
     log: input.log,
   });
   for (const note of evaluation.notes) input.log(note);
@@ -265,6 +279,7 @@ export async function evaluatePhase(input: EvaluatePhaseInput): Promise<Evaluati
 /** The evaluation's part of the report: verdicts, operations, traces, and the pipeline series. */
 export function applyEvaluation(model: RunReportModel, evaluation: EvaluationResult, windows: readonly FaultWindowRecord[]): void {
   Object.assign(model, { assertions: evaluation.assertions, operations: evaluation.operations, exampleTraces: evaluation.exampleTraces, serviceMap: evaluation.serviceMap });
+  if (evaluation.eventStream) model.eventStream = evaluation.eventStream;
   if (evaluation.pipelineLatencies && evaluation.pipelineLatencies.length > 0) {
     const faults: FaultWindowView[] = model.faults;
     Object.assign(model, reportFromPipeline(evaluation.pipelineLatencies, windows, faults));

@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { eventStreamProperties } from './event-stream-view.ts';
 import { capacityJunitCases } from '../capacity/capacity-report.ts';
 import { escapeXml, escapeXmlAttr } from './escape.ts';
 import { displayPath, formatMs, thresholdValue, verdictWord } from './format.ts';
@@ -100,6 +101,7 @@ export function renderJunitXml(model: RunReportModel, options: JunitOptions = {}
     props.push(['load.driver', model.load.driver], ['http_reqs', String(model.load.httpReqs)], ['http_req_failed.rate', String(model.load.httpReqFailedRate)]);
     props.push(['http_req_duration.p95', String(model.load.httpReqDuration.p95)]);
   }
+  if (model.eventStream) props.push(...eventStreamProperties(model.eventStream));
   out.push('    <properties>');
   for (const [name, value] of props) out.push(`      <property name="${escapeXmlAttr(name)}" value="${escapeXmlAttr(value)}"/>`);
   out.push('    </properties>');

@@ -223,6 +223,26 @@ export interface RunReportModel {
   capacity?: CapacityResult;
   /** A replay of an incident (`hsi-chaos replay --run`): how close it came. */
   replayFidelity?: ReplayFidelityView;
+  /** What a dashboard saw: the run's events on /ws/events and upload → event latency. Absent without a subscription's evaluation. */
+  eventStream?: EventStreamView;
+}
+
+/**
+ * The /ws/events subscriber of a run: frames received (single and batched envelopes), the run's
+ * stored events matched to them, and upload (the batch's earliest) → receive time.
+ */
+export interface EventStreamView {
+  path: string;
+  subscribed: boolean;
+  note?: string;
+  frames: { single: number; batch: number; other: number; invalid: number };
+  /** Events of the run's uploads in PostgreSQL. */
+  storedEvents: number;
+  /** Of those, received on the WebSocket. */
+  broadcastEvents: number;
+  /** Times the subscription dropped and was reopened. */
+  gaps: number;
+  uploadToEventMs: { count: number; p50Ms: number | null; p95Ms: number | null; p99Ms: number | null; maxMs: number | null };
 }
 
 export interface Percentiles {

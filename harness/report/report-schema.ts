@@ -168,6 +168,18 @@ export const RunReportModelSchema = z.object({
   errors: z.array(z.string()),
   capacity: CapacityResultSchema.optional(),
   replayFidelity: ReplayFidelitySchema.optional(),
+  eventStream: z
+    .object({
+      path: z.string(),
+      subscribed: z.boolean(),
+      note: z.string().optional(),
+      frames: z.object({ single: z.number(), batch: z.number(), other: z.number(), invalid: z.number() }),
+      storedEvents: z.number(),
+      broadcastEvents: z.number(),
+      gaps: z.number(),
+      uploadToEventMs: z.object({ count: z.number(), p50Ms: nullableNumber, p95Ms: nullableNumber, p99Ms: nullableNumber, maxMs: nullableNumber }),
+    })
+    .optional(),
 });
 
 // Compile-time: the schema's output and the model are the same type. A field added to the

@@ -16,6 +16,7 @@ import {
   verdictLine,
   verdictWord,
 } from './format.ts';
+import { eventStreamLine } from './event-stream-view.ts';
 import { gpuSummaryLine } from '../gpu/gpu-report-view.ts';
 import type { FaultImpactView, FaultWindowView, RunReportModel } from './report-model.ts';
 import type { RunResults } from './run-results.ts';
@@ -82,6 +83,10 @@ export function renderSummaryMarkdown(model: RunReportModel, options: SummaryMar
         `latency p50 ${formatMs(k.p50Ms)} · p95 ${formatMs(k.p95Ms)} · p99 ${formatMs(k.p99Ms)}` +
         (model.load && model.load.droppedIterations > 0 ? `, ${formatNumber(model.load.droppedIterations)} iterations dropped` : ''),
     );
+  }
+  if (model.eventStream) {
+    lines.push('');
+    lines.push(`WebSocket: ${escapeMarkdownText(eventStreamLine(model.eventStream))}`);
   }
   if (model.gpu) {
     lines.push('');

@@ -34,6 +34,8 @@ export const DEFECTS = {
   'llm-failure-dead-letters': { service: 'backend', env: { HSI_DEFECT_LLM_FAILURE_DEAD_LETTERS: '1' } },
   /** The detection worker does not store the last detection of each answer (off by one). */
   'worker-drops-rows': { service: 'backend', env: { HSI_DEFECT_WORKER_DROPS_ROWS: '1' } },
+  /** /ws/events skips the first event broadcast that has a subscriber: stored, never seen on the dashboard. */
+  'ws-drops-broadcast': { service: 'backend', env: { HSI_DEFECT_WS_DROPS_BROADCAST: '1' } },
 } as const satisfies Record<string, { service: 'backend' | 'detector' | 'llm'; env: Record<string, string> }>;
 
 export type DefectName = keyof typeof DEFECTS;

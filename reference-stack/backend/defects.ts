@@ -31,6 +31,8 @@ export interface BackendDefects {
   llmFailureDeadLetters: boolean;
   /** HSI_DEFECT_WORKER_DROPS_ROWS: the detection worker does not store the last detection of each answer. */
   workerDropsRows: boolean;
+  /** HSI_DEFECT_WS_DROPS_BROADCAST: /ws/events skips the first event broadcast that has a subscriber. */
+  wsDropsBroadcast: boolean;
 }
 
 /** Environment variable of each switch. */
@@ -47,6 +49,7 @@ export const DEFECT_VARIABLES: Readonly<Record<keyof BackendDefects, string>> = 
   processingSpanEndsEarly: 'HSI_DEFECT_PROCESSING_SPAN_ENDS_EARLY',
   llmFailureDeadLetters: 'HSI_DEFECT_LLM_FAILURE_DEAD_LETTERS',
   workerDropsRows: 'HSI_DEFECT_WORKER_DROPS_ROWS',
+  wsDropsBroadcast: 'HSI_DEFECT_WS_DROPS_BROADCAST',
 };
 
 export const NO_DEFECTS: Readonly<BackendDefects> = {
@@ -62,6 +65,7 @@ export const NO_DEFECTS: Readonly<BackendDefects> = {
   processingSpanEndsEarly: false,
   llmFailureDeadLetters: false,
   workerDropsRows: false,
+  wsDropsBroadcast: false,
 };
 
 export class DefectSwitchError extends Error {

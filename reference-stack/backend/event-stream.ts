@@ -24,9 +24,20 @@ function textFrame(text: string): Buffer {
   return Buffer.concat([header, payload]);
 }
 
+export interface EventStreamOptions {
+  /** HSI_DEFECT_WS_DROPS_BROADCAST: the first event that has a subscriber is never sent. */
+  dropFirstBroadcast?: boolean;
+}
+
 export class EventStream {
   private readonly clients = new Set<Duplex>();
+  private dropNext: boolean;
   published = 0;
+  dropped = 0;
+
+  constructor(options: EventStreamOptions = {}) {
+    this.dropNext = options.dropFirstBroadcast === true;
+  }
 
   /** Answers WebSocket upgrades on /ws/events; other upgrade paths get 404. */
   attach(server: Server): void {
@@ -61,6 +72,11 @@ export class EventStream {
 
   publish(event: Record<string, unknown>): void {
     if (this.clients.size === 0) return;
+    if (this.dropNext) {
+      this.dropNext = false;
+      this.dropped++;
+      return;
+    }
     const frame = textFrame(JSON.stringify({ type: 'event', data: event, timestamp: new Date().toISOString() }));
     this.published++;
     for (const socket of this.clients) if (socket.writable) socket.write(frame);

@@ -83,7 +83,7 @@ async function main(): Promise<void> {
   const llm = new LlmClient({ settings, tracer, semaphore, dropBaggage: defects.llmClientDropsBaggage, dropTraceContext: defects.llmClientNoTraceContext, retryWithoutBackoff: defects.retryWithoutBackoff });
   const batches = new BatchAggregator({ tracer, log, redis: redis.main, address: redis.address, settings: settings.batch, noTraceContext: defects.queueNoTraceContext, analysisNoTraceContext: defects.analysisQueueNoTraceContext });
   const detectionHandler = new DetectionJobHandler({ tracer, log, db, redis, detector, batches, spanEndsEarly: defects.processingSpanEndsEarly, dropsRows: defects.workerDropsRows });
-  const eventStream = new EventStream();
+  const eventStream = new EventStream({ dropFirstBroadcast: defects.wsDropsBroadcast });
   const analysisHandler = new AnalysisJobHandler({
     tracer,
     log,

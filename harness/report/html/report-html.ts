@@ -22,6 +22,7 @@ import { aiEnginesSection } from './ai-engines.ts';
 import { latencyChart, throughputChart, type TimeAxis } from './charts.ts';
 import { gpuSection } from './gpu-charts.ts';
 import { replayFidelitySection } from '../replay-fidelity.ts';
+import { eventStreamHtmlSection } from '../event-stream-view.ts';
 import { serviceMapSvg } from './service-map.ts';
 import { serviceColours } from './svg.ts';
 import { waterfallSvg } from './waterfall.ts';
@@ -304,7 +305,7 @@ ${model.scenario.description ? `<p class="facts">${h(model.scenario.description)
 <p class="facts">${facts.join(' · ')}</p>
 <div class="tiles">${tiles}</div>
 ${errors}
-<nav class="toc">${model.capacity ? '<a href="#capacity">capacity</a>' : ''}<a href="#latency">latency</a><a href="#throughput">throughput</a>${model.pipelineTimeSeries ? '<a href="#pipeline">pipeline</a>' : ''}${model.gpu ? '<a href="#gpu">GPU</a>' : ''}${model.stack.ai ? '<a href="#ai-engines">AI engines</a>' : ''}<a href="#faults">faults</a><a href="#thresholds">thresholds</a><a href="#expectations">expectations</a><a href="#operations">operations</a><a href="#traces">traces</a><a href="#map">service map</a></nav>
+<nav class="toc">${model.capacity ? '<a href="#capacity">capacity</a>' : ''}<a href="#latency">latency</a><a href="#throughput">throughput</a>${model.pipelineTimeSeries ? '<a href="#pipeline">pipeline</a>' : ''}${model.eventStream ? '<a href="#websocket">WebSocket</a>' : ''}${model.gpu ? '<a href="#gpu">GPU</a>' : ''}${model.stack.ai ? '<a href="#ai-engines">AI engines</a>' : ''}<a href="#faults">faults</a><a href="#thresholds">thresholds</a><a href="#expectations">expectations</a><a href="#operations">operations</a><a href="#traces">traces</a><a href="#map">service map</a></nav>
 </header>
 ${model.capacity ? capacityHtmlSection(model.capacity) : ''}
 <section id="latency"><h2>Latency percentiles over time</h2>
@@ -312,6 +313,7 @@ ${model.capacity ? capacityHtmlSection(model.capacity) : ''}
 <section id="throughput"><h2>Throughput and errors</h2>
 <figure>${throughputChart(points, model.faults, axis)}<figcaption>Requests per second in each bucket, failed ones stacked in red.</figcaption></figure></section>
 ${pipelineSection(model, axis, maxPoints, faultNote)}
+${eventStreamHtmlSection(model.eventStream)}
 ${gpuSection(model.gpu, points, model.faults, axis, maxPoints)}
 ${aiEnginesSection(model, axis)}
 ${replayFidelitySection(model.replayFidelity)}
