@@ -14,7 +14,7 @@ export const CAPACITY_DEFAULTS = {
   windowMs: 6_000,
   warmupMs: 3_000,
   traceLagMs: 3_500,
-  backlogSlopeTolerance: 0.03,
+  backlogSlopeTolerance: 0,
   timeLimitMs: 300_000,
   drainTimeoutMs: 60_000,
   vramHeadroom: 0.1,

@@ -63,13 +63,19 @@ function sloRow(s: SloResult): string {
   return `| ${s.name} | ${s.ok === null ? 'n/a' : s.ok ? 'ok' : '**FAILED**'} | ${fmt(s.value)} | ${s.limit} |`;
 }
 
+function queueCell(s: CapacityResult['steps'][number]): string {
+  const b = s.backlog;
+  if (!b) return `${fmt(s.backlogSlopePerSec)}/s`;
+  return `${fmt(b.slopePerSec, 3)} ± ${b.se === null ? '∞' : fmt(b.se, 3)} (≤ ${fmt(b.limitPerSec, 3)}${b.decided ? '' : ', undecided'})`;
+}
+
 export function capacityMarkdown(r: CapacityResult): string[] {
   const lines = ['', '### Capacity', '', kneeLine(r), ''];
   if (r.prediction.before) lines.push(`Model before the run: ${fmt(r.prediction.before.uploadsPerSec)} uploads/s (${r.prediction.before.bottleneck}: ${r.prediction.before.basis}).`);
   if (r.prediction.fromTraces) lines.push(`Model from the traces: ${fmt(r.prediction.fromTraces.uploadsPerSec)} uploads/s (${r.prediction.fromTraces.basis}).`);
-  lines.push('', '| step | uploads/s | cameras | detect p95 | queue slope | verdict |', '|---|---|---|---|---|---|');
+  lines.push('', `| step | uploads/s | cameras at ${r.settings.fps} fps | detect p95 | queue slope ± se (limit) | verdict |`, '|---|---|---|---|---|---|');
   for (const s of r.steps) {
-    lines.push(`| ${s.index} (${s.phase}) | ${fmt(s.uploadsPerSec)} | ${s.cameras} | ${ms(lastP95(s))} | ${fmt(s.backlogSlopePerSec)}/s | ${s.sustained ? 'held' : `**not sustained**: ${s.slos.filter((x) => x.ok === false).map((x) => x.name).join(', ')}`} |`);
+    lines.push(`| ${s.index} (${s.phase}) | ${fmt(s.uploadsPerSec)} | ${fmt(s.uploadsPerSec / r.settings.fps, 1)} | ${ms(lastP95(s))} | ${queueCell(s)} | ${s.sustained ? 'held' : `**not sustained**: ${s.slos.filter((x) => x.ok === false).map((x) => x.name).join(', ')}`} |`);
   }
   if (r.stages.length > 0) {
     lines.push('', '| stage | X /s | S ms | W ms | c | U | capacity uploads/s |', '|---|---|---|---|---|---|---|');

@@ -54,6 +54,7 @@ const StepSchema = z.object({
   stages: z.array(StageRowSchema),
   little: LittleSchema.nullable(),
   backlogSlopePerSec: n,
+  backlog: z.object({ slopePerSec: n, se: nn, limitPerSec: n, criticalSlopePerSec: n, spanSec: n, decided: z.boolean() }).optional(),
   drainSeconds: n,
   seconds: n,
   droppedIterations: n,

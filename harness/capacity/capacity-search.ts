@@ -13,7 +13,7 @@ import { KneeSearch, validateBounds } from './search.ts';
 import { SLO } from './slos.ts';
 import { predictFromStages, type StageSlots } from './stage-model.ts';
 import type { CapacityGpuFactory } from './gpu-hook.ts';
-import { StepRunner } from './step-runner.ts';
+import { stepLoadLabel, StepRunner } from './step-runner.ts';
 
 /**
  * `hsi-chaos capacity`: the highest load the stack sustains while every SLO holds, found by
@@ -214,7 +214,7 @@ class CapacitySearch {
         break;
       }
       if (this.options.signal?.aborted) break;
-      log(`step ${index} (${search.currentPhase}): ${load.toFixed(2)} uploads/s = ${Math.ceil(load / settings.fps - 1e-9)} cameras at ${settings.fps} fps`);
+      log(`step ${index} (${search.currentPhase}): ${stepLoadLabel(load, settings.fps)}`);
       const step = await runner.run(index, search.currentPhase, load);
       this.result.steps.push(step);
       this.save();
@@ -271,5 +271,13 @@ export function progressLine(step: CapacityStep): string {
   const ms = (v: number | null | undefined) => (v === null || v === undefined ? 'n/a' : `${v.toFixed(0)} ms`);
   const failed = step.slos.filter((s) => s.ok === false).map((s) => s.name);
   const verdict = step.sustained ? 'SUSTAINED' : `NOT SUSTAINED (${failed.join(', ')})`;
-  return `  → ${step.uploadsPerSec.toFixed(2)}/s: detect p95 ${ms(last?.detectP95Ms)}, analyze p95 ${ms(last?.analyzeP95Ms)}, upload p95 ${ms(last?.uploadP95Ms)}, queue ${step.backlogSlopePerSec >= 0 ? '+' : ''}${step.backlogSlopePerSec.toFixed(2)}/s, ${step.windows.length} window(s)${step.stable ? ' stable' : ''}, drained in ${step.drainSeconds.toFixed(1)} s: ${verdict}`;
+  return `  → ${step.uploadsPerSec.toFixed(2)}/s: detect p95 ${ms(last?.detectP95Ms)}, analyze p95 ${ms(last?.analyzeP95Ms)}, upload p95 ${ms(last?.uploadP95Ms)}, queue ${queueText(step)}, ${step.windows.length} window(s)${step.stable ? ' stable' : ''}, drained in ${step.drainSeconds.toFixed(1)} s: ${verdict}`;
+}
+
+/** The queue's drift over the step: slope ± its error against the limit (a critically loaded queue's growth). */
+function queueText(step: CapacityStep): string {
+  const sign = (v: number) => `${v >= 0 ? '+' : ''}${v.toFixed(3)}`;
+  const b = step.backlog;
+  if (!b) return `${sign(step.backlogSlopePerSec)}/s`;
+  return `${sign(b.slopePerSec)} ± ${b.se === null ? '∞' : b.se.toFixed(3)}/s (limit ${sign(b.limitPerSec)}${b.decided ? '' : ', undecided'})`;
 }

@@ -77,6 +77,8 @@ export interface CapacityStep {
   little: LittleCheck | null;
   /** Backlog slope over all measured windows of the step, jobs/s (the queue SLO). */
   backlogSlopePerSec: number;
+  /** The queue SLO's evidence: the slope's standard error, its limit (a critically loaded queue's growth), decided or not. */
+  backlog?: { slopePerSec: number; se: number | null; limitPerSec: number; criticalSlopePerSec: number; spanSec: number; decided: boolean };
   drainSeconds: number;
   seconds: number;
   /** Iterations the load driver could not start in time (k6's dropped_iterations) over the step. */

@@ -17,7 +17,7 @@ export interface StabilityRule {
   maxWindows: number;
 }
 
-export const DEFAULT_STABILITY: StabilityRule = { tolerance: 0.2, floorMs: 50, stableWindows: 2, minWindows: 2, maxWindows: 4 };
+export const DEFAULT_STABILITY: StabilityRule = { tolerance: 0.2, floorMs: 50, stableWindows: 2, minWindows: 2, maxWindows: 6 };
 
 export type StabilityVerdict =
   | { state: 'stable'; p95Ms: number }
@@ -62,8 +62,10 @@ export function slope(points: readonly { t: number; y: number }[]): number {
 }
 
 /**
- * The slope with its standard error: residual spread over the spread of t, doubled for the
- * autocorrelation of a polled queue (neighbouring samples see mostly the same jobs).
+ * The slope with its standard error from the residuals, doubled for the autocorrelation of a
+ * polled queue (neighbouring samples see mostly the same jobs). Right for a queue that hovers
+ * around a level; too small for one that wanders (an overloaded queue is a random walk):
+ * see {@link backlogDrift}.
  */
 export function slopeWithError(points: readonly { t: number; y: number }[]): { slope: number; se: number } {
   const n = points.length;
@@ -77,12 +79,79 @@ export function slopeWithError(points: readonly { t: number; y: number }[]): { s
   return { slope: b, se: 2 * Math.sqrt(rss / (n - 2) / stt) };
 }
 
+/** How {@link backlogDrift} judges a step's backlog. */
+export interface DriftRule {
+  /** Epoch seconds of the step's load start (the queue was drained: the backlog started at 0). */
+  loadStartSec: number;
+  /** Growth allowed on top of the critical growth, jobs/s (the --backlog-tolerance × the load). */
+  allowancePerSec: number;
+  /** Standard errors between the slope and its limit for an early decision (2 ≈ 95 %). */
+  z: number;
+  /**
+   * true near the knee: the error of a random walk (an overloaded queue), wide, so the step
+   * measures until the growth is measurable; false far from it: the residuals' (decides fast).
+   */
+  randomWalkError: boolean;
+}
+
+/** The backlog's drift over a step and the verdict on it. */
+export interface BacklogDrift {
+  /** Least-squares slope of the backlog, jobs/s. */
+  slope: number;
+  /** Its standard error, jobs/s. */
+  se: number;
+  /** The slope a critically loaded queue (ρ = 1) shows from empty over the same samples, jobs/s. */
+  criticalSlope: number;
+  /** criticalSlope + allowance + half a job over the span (the backlog is a whole number). */
+  limit: number;
+  /** The backlog's diffusion, jobs/√s (the spread of its 2 s increments). */
+  sigma: number;
+  /** Seconds of samples the slope was fitted over. */
+  spanSec: number;
+  /** |slope − limit| ≥ z·se: more windows would not change the verdict. */
+  decided: boolean;
+  /** slope ≤ limit (at the window bound, undecided: the point estimate decides). */
+  sustained: boolean;
+}
+
+/** Variance per second of the backlog's increments over non-overlapping blocks of `blockSec`. */
+function diffusion(points: readonly { t: number; y: number }[], blockSec: number): number {
+  const rates: number[] = [];
+  let from = points[0]!;
+  for (const p of points.slice(1)) {
+    if (p.t - from.t < blockSec * 0.95) continue;
+    rates.push((p.y - from.y) / (p.t - from.t));
+    from = p;
+  }
+  if (rates.length < 2) return Infinity;
+  const m = rates.reduce((a, r) => a + r, 0) / rates.length;
+  return (rates.reduce((a, r) => a + (r - m) ** 2, 0) / (rates.length - 1)) * blockSec;
+}
+
 /**
- * Sequential test of "the backlog is growing faster than `limit`": decided when the slope is
- * more than two standard errors from the limit; ambiguous otherwise (measure another window).
+ * Is the backlog growing, judged over the whole step, with its confidence? Three parts:
+ * - the slope of the queued + running jobs (every sample of the measured windows: the
+ *   throughput deficit, arrivals − completions, is exactly this growth);
+ * - its limit: a queue loaded exactly at its capacity (ρ = 1) that starts empty still grows,
+ *   like a reflected random walk, E[L(t)] = σ·√(2t/π); the slope of that curve over the same
+ *   sample times is the boundary between sustained and not (no fixed tolerance that would let
+ *   a few per cent of overload pass), plus half a job over the span (an integer backlog) and
+ *   the allowance;
+ * - its error: a random walk's (OLS slope of Brownian motion: Var = 6σ²/(5T)) when
+ *   `randomWalkError`, else the residuals' (fast, for steps far from the knee); never below
+ *   a fifth of a job over the span.
  */
-export function backlogDecided(estimate: { slope: number; se: number }, limit: number): boolean {
-  return Math.abs(estimate.slope - limit) >= 2 * estimate.se;
+export function backlogDrift(points: readonly { t: number; y: number }[], rule: DriftRule): BacklogDrift {
+  const b = slope(points);
+  const spanSec = points.length < 2 ? 0 : points[points.length - 1]!.t - points[0]!.t;
+  if (points.length < 4 || spanSec <= 0) return { slope: b, se: Infinity, criticalSlope: 0, limit: rule.allowancePerSec, sigma: 0, spanSec, decided: false, sustained: b <= rule.allowancePerSec };
+  const variance = diffusion(points, 2);
+  const sigma = Number.isFinite(variance) ? Math.sqrt(variance) : 0;
+  const criticalSlope = slope(points.map((p) => ({ t: p.t, y: sigma * Math.sqrt((2 * Math.max(0, p.t - rule.loadStartSec)) / Math.PI) })));
+  const limit = criticalSlope + rule.allowancePerSec + 0.5 / spanSec;
+  const walk = Number.isFinite(variance) ? Math.sqrt((1.2 * variance) / spanSec) : Infinity;
+  const se = Math.max(rule.randomWalkError ? walk : Math.min(walk, slopeWithError(points).se), 0.2 / spanSec);
+  return { slope: b, se, criticalSlope, limit, sigma, spanSec, decided: Math.abs(b - limit) >= rule.z * se, sustained: b <= limit };
 }
 
 /** The p-th percentile (0..100) by nearest rank; null for no values. */

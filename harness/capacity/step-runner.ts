@@ -10,8 +10,8 @@ import type { NormalizedSpan } from '../traces/span-model.ts';
 import type { CapacitySettings, CapacityStep, SloResult, WindowMeasure } from './capacity-types.ts';
 import { HSI_TRACE_NAMES } from './hsi-stages.ts';
 import { QueueMonitor, type QueueSample } from './probes.ts';
-import { backlogLimit, evaluateWindowSlos, SLO, stepSlos } from './slos.ts';
-import { assessStability, backlogDecided, mean, percentile, slope, slopeWithError, type StabilityVerdict } from './stability.ts';
+import { backlogAllowance, evaluateWindowSlos, SLO, stepSlos } from './slos.ts';
+import { assessStability, backlogDrift, mean, percentile, slope, type BacklogDrift, type StabilityRule, type StabilityVerdict } from './stability.ts';
 import { littlesLaw, pipelineLatencies, stageTable, type LittleCheck, type StageSlots } from './stage-model.ts';
 
 /** A GPU source for the VRAM-headroom SLO (the GPU telemetry module plugs in here). */
@@ -35,6 +35,19 @@ export interface StepContext {
   signal?: AbortSignal;
   /** Each step's load start (epoch ms), for the run's observers. */
   onLoadStart?: (epochMs: number) => void;
+}
+
+/**
+ * A step's load in words: the offered rate is exact, so the cameras it stands for are
+ * rate / fps (13.2 at 3.30/s and 0.25 fps); the step drives ceil of that many camera ids,
+ * each a little slower than the scenario's fps (14 at 0.236 fps), never "14 cameras at 0.25 fps".
+ */
+export function stepLoadLabel(uploadsPerSec: number, fps: number): string {
+  const equivalent = uploadsPerSec / fps;
+  const ids = Math.max(1, Math.ceil(equivalent - 1e-9));
+  const each = uploadsPerSec / ids;
+  const whole = Math.abs(equivalent - Math.round(equivalent)) < 1e-6;
+  return whole ? `${uploadsPerSec.toFixed(2)} uploads/s = ${ids} cameras at ${fps} fps` : `${uploadsPerSec.toFixed(2)} uploads/s = ${equivalent.toFixed(1)} cameras at ${fps} fps (${ids} cameras at ${each.toFixed(3)} fps)`;
 }
 
 /** The k6 scenario a step runs: `cameras` cameras of the base mix at `uploadsPerSec`, evenly spaced. */
@@ -110,32 +123,13 @@ export class StepRunner {
       (error: unknown): LoadSettled => (markStarted(), { error: errorMessage(error) }),
     );
     await loadStarted;
-    const windows: WindowMeasure[] = [];
-    let verdict: StabilityVerdict = { state: 'measuring' };
-    let failedFast = false;
+    let measuring: WindowsOutcome = { windows: [], verdict: { state: 'measuring' }, failedFast: false };
     try {
-      for (let k = 1; k <= stability.maxWindows; k++) {
-        const w = { startMs: clock.startMs + warmupMs + (k - 1) * windowMs, endMs: clock.startMs + warmupMs + k * windowMs };
-        await sleep(Math.max(0, w.endMs + traceLagMs - Date.now()));
-        if (this.ctx.signal?.aborted) break;
-        const m = await this.measureWindow(k, w, monitor, uploadsPerSec);
-        windows.push(m);
-        log(`  window ${k}: ${formatWindow(m)}`);
-        verdict = assessStability(
-          windows.map((x) => x.detectP95Ms),
-          stability,
-        );
-        // stable, but the backlog's slope too close to its limit to call: measure another window
-        if (verdict.state === 'stable' && k < stability.maxWindows && !this.backlogDecided(monitor, windows, uploadsPerSec)) continue;
-        if (verdict.state !== 'measuring') break;
-        if (k >= 2 && this.failsTwice(windows, uploadsPerSec)) {
-          failedFast = true;
-          break;
-        }
-      }
+      measuring = await this.measureWindows(phase, uploadsPerSec, clock.startMs, monitor);
     } finally {
       abort.abort();
     }
+    const { windows, verdict, failedFast } = measuring;
     const settled = await load;
     if (settled.error !== undefined) notes.push(`load: ${settled.error}`);
     const loadOutcome = settled.outcome;
@@ -144,9 +138,9 @@ export class StepRunner {
     this.ctx.signal?.removeEventListener('abort', onOuterAbort);
     const measured = verdictWindows(windows, verdict, settings.stability.stableWindows);
     const dropped = droppedIterations(loadOutcome?.loadResult);
-    const backlogSlopePerSec = windows.length === 0 ? 0 : slope(monitor.between(windows[0]!.startMs, windows[windows.length - 1]!.endMs).map((q) => ({ t: q.atMs / 1000, y: q.backlog })));
-    const slos = stepSlos(measured, { uploadsPerSec, backlogSlopePerSec, settings, verdict, failedFast, droppedIterations: dropped, thresholds: loadOutcome?.loadResult.thresholds ?? [] });
-    const { stages, little } = await this.explain(measured, monitor, notes, results);
+    const backlog = this.drift(monitor, windows, clock.startMs, uploadsPerSec, phase);
+    const slos = stepSlos(measured, { uploadsPerSec, backlog, settings, verdict, failedFast, droppedIterations: dropped, thresholds: loadOutcome?.loadResult.thresholds ?? [] });
+    const { stages, little } = await this.explain(measured, monitor, notes, results, { loadStartMs: clock.startMs, fromMs: windows[0]?.startMs ?? clock.startMs });
     const sustained = slos.every((s) => s.ok !== false) && measured.length > 0;
     return {
       index,
@@ -159,7 +153,8 @@ export class StepRunner {
       slos,
       stages,
       little,
-      backlogSlopePerSec,
+      backlogSlopePerSec: backlog.slope,
+      backlog: driftRecord(backlog),
       drainSeconds,
       seconds: (Date.now() - started) / 1000,
       droppedIterations: dropped,
@@ -167,9 +162,45 @@ export class StepRunner {
     };
   }
 
-  private backlogDecided(monitor: QueueMonitor, windows: readonly WindowMeasure[], uploadsPerSec: number): boolean {
-    const points = monitor.between(windows[0]!.startMs, windows[windows.length - 1]!.endMs).map((q) => ({ t: q.atMs / 1000, y: q.backlog }));
-    return backlogDecided(slopeWithError(points), backlogLimit(uploadsPerSec, this.ctx.settings));
+  /**
+   * Windows until the verdict is clear, bounded: a backlog clearly growing ends the step; a
+   * stable p95 with the backlog decided ends it; otherwise another window. Coarse steps (far
+   * from the knee, as a rule) judge the backlog by its residuals and stop at 4 windows; bisection
+   * steps (near the knee) by a random walk's error, up to --max-windows, so that a few per cent
+   * of overload has time to show.
+   */
+  private async measureWindows(phase: 'coarse' | 'bisect', uploadsPerSec: number, loadStartMs: number, monitor: QueueMonitor): Promise<WindowsOutcome> {
+    const { settings, log } = this.ctx;
+    const rule: StabilityRule = { ...settings.stability, maxWindows: windowBound(phase, settings.stability) };
+    const windows: WindowMeasure[] = [];
+    let verdict: StabilityVerdict = { state: 'measuring' };
+    for (let k = 1; k <= rule.maxWindows; k++) {
+      const w = { startMs: loadStartMs + settings.warmupMs + (k - 1) * settings.windowMs, endMs: loadStartMs + settings.warmupMs + k * settings.windowMs };
+      await sleep(Math.max(0, w.endMs + settings.traceLagMs - Date.now()));
+      if (this.ctx.signal?.aborted) break;
+      const m = await this.measureWindow(k, w, monitor, uploadsPerSec);
+      windows.push(m);
+      log(`  window ${k}: ${formatWindow(m)}`);
+      verdict = assessStability(
+        windows.map((x) => x.detectP95Ms),
+        rule,
+      );
+      if (k < rule.minWindows) continue;
+      const drift = this.drift(monitor, windows, loadStartMs, uploadsPerSec, phase);
+      if (drift.decided && !drift.sustained) break;
+      if (verdict.state === 'stable' && drift.decided) break;
+      if (verdict.state === 'unstable') break;
+      if (this.failsTwice(windows, uploadsPerSec)) return { windows, verdict, failedFast: true };
+    }
+    return { windows, verdict, failedFast: false };
+  }
+
+  /** The backlog's drift over every measured window so far (see backlogDrift). */
+  private drift(monitor: QueueMonitor, windows: readonly WindowMeasure[], loadStartMs: number, uploadsPerSec: number, phase: 'coarse' | 'bisect'): BacklogDrift {
+    const from = windows[0]?.startMs ?? loadStartMs;
+    const to = windows[windows.length - 1]?.endMs ?? from;
+    const points = monitor.between(from, to).map((q) => ({ t: q.atMs / 1000, y: q.backlog }));
+    return backlogDrift(points, { loadStartSec: loadStartMs / 1000, allowancePerSec: backlogAllowance(uploadsPerSec, this.ctx.settings), z: 2, randomWalkError: phase === 'bisect' });
   }
 
   /** A step that breaks a hard SLO in two windows in a row has failed; no need to wait for stability. */
@@ -211,7 +242,7 @@ export class StepRunner {
   }
 
   /** Per-stage table and Little's law over the windows the verdict was taken from (after the drain, so the traces are complete). */
-  private async explain(measured: readonly WindowMeasure[], monitor: QueueMonitor, notes: string[], results: RunResults): Promise<{ stages: CapacityStep['stages']; little: LittleCheck | null }> {
+  private async explain(measured: readonly WindowMeasure[], monitor: QueueMonitor, notes: string[], results: RunResults, step: { loadStartMs: number; fromMs: number }): Promise<{ stages: CapacityStep['stages']; little: LittleCheck | null }> {
     if (measured.length === 0) return { stages: [], little: null };
     const w = { startMs: measured[0]!.startMs, endMs: measured[measured.length - 1]!.endMs };
     let spans: NormalizedSpan[];
@@ -222,10 +253,26 @@ export class StepRunner {
       return { stages: [], little: null };
     }
     // the step's evidence, kept for re-analysis: the spans the table was computed from and the queue samples
-    results.writeJson('evidence.json', recordEvidence(spans, monitor.between(w.startMs, w.endMs), w, this.ctx.slots));
+    results.writeJson('evidence.json', { ...recordEvidence(spans, monitor.between(step.fromMs, w.endMs), w, this.ctx.slots), loadStartMs: step.loadStartMs });
     const stages = stageTable(spans, w, this.ctx.slots, HSI_TRACE_NAMES, this.ctx.base.tracing.sampledFraction);
     return { stages, little: detectionLittle(spans, w, monitor, this.ctx.base.tracing.sampledFraction) };
   }
+}
+
+interface WindowsOutcome {
+  windows: WindowMeasure[];
+  verdict: StabilityVerdict;
+  failedFast: boolean;
+}
+
+/** Coarse steps stop at 4 windows (or --max-windows, if lower); bisection steps at --max-windows. */
+export function windowBound(phase: 'coarse' | 'bisect', rule: StabilityRule): number {
+  return phase === 'coarse' ? Math.max(rule.minWindows, Math.min(4, rule.maxWindows)) : rule.maxWindows;
+}
+
+/** The drift as capacity.json keeps it. */
+function driftRecord(d: BacklogDrift): CapacityStep['backlog'] {
+  return { slopePerSec: d.slope, se: Number.isFinite(d.se) ? d.se : null, limitPerSec: d.limit, criticalSlopePerSec: d.criticalSlope, spanSec: d.spanSec, decided: d.decided };
 }
 
 /** The windows the verdict rests on: the stable ones, else the last. */
@@ -291,7 +338,10 @@ export function detectionLittle(spans: readonly NormalizedSpan[], w: { startMs: 
 export interface StepEvidence {
   window: { startMs: number; endMs: number };
   slots: StageSlots;
+  /** Queue samples of every measured window of the step (the backlog's drift), the table's window among them. */
   queue: QueueSample[];
+  /** The step's load start (epoch ms), for re-judging the drift. */
+  loadStartMs?: number;
   spans: RecordedSpan[];
 }
 

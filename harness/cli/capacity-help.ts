@@ -9,8 +9,8 @@ export const CAPACITY_HELP = `  capacity [SCENARIO] find the highest load the st
       --min R / --max R   bounds in uploads/s (default: 0.6× / 2× the model's prediction)
       --step-factor F     coarse growth per step (default 1.25); --resolution F stop bisecting at (default 0.03)
       --detect-budget MS  detect p95 budget (default 2000); --analyze-budget MS (default 30000)
-      --window S          measurement window (default 6); --max-windows N (default 4); --warmup S (default 3)
-      --tolerance F       p95 stability band, ±F (default 0.2); --backlog-tolerance F (default 0.03 of the load)
+      --window S          measurement window (default 6); --max-windows N (default 6; coarse steps stop at 4); --warmup S (default 3)
+      --tolerance F       p95 stability band, ±F (default 0.2); --backlog-tolerance F (growth allowed beyond a critically loaded queue's, share of the load; default 0)
       --vram-headroom F   VRAM that must stay free (default 0.1)
       --time-limit S      whole search, stack start excluded (default 300)
       --require N         exit 1 when fewer than N cameras are sustained

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { CapacitySettings, WindowMeasure } from '../../../harness/capacity/capacity-types.ts';
 import { preRunPrediction, uploadsPerBatch } from '../../../harness/capacity/prediction.ts';
 import { evaluateWindowSlos, SLO, stepSlos } from '../../../harness/capacity/slos.ts';
-import { DEFAULT_STABILITY } from '../../../harness/capacity/stability.ts';
+import { DEFAULT_STABILITY, type BacklogDrift } from '../../../harness/capacity/stability.ts';
 import { applyWhatIfs, parseWhatIf } from '../../../harness/capacity/what-if.ts';
 import { ConfigError } from '../../../harness/errors.ts';
 
@@ -66,6 +66,12 @@ describe('the model before the run', () => {
   });
 });
 
+/** A step's backlog drift: limit 0.1 jobs/s, se 0.05 (decided when 2 se away). */
+function drift(slope: number, over: Partial<BacklogDrift> = {}): BacklogDrift {
+  const limit = 0.1;
+  return { slope, se: 0.05, criticalSlope: 0.08, limit, sigma: 0.4, spanSec: 24, decided: Math.abs(slope - limit) >= 0.1, sustained: slope <= limit, ...over };
+}
+
 describe('the SLOs of a step', () => {
   it('a quiet window holds every SLO; analyze and VRAM are n/a without data', () => {
     const slos = evaluateWindowSlos(window(), 10, SETTINGS);
@@ -78,14 +84,15 @@ describe('the SLOs of a step', () => {
     const failing = (w: Partial<WindowMeasure>) => evaluateWindowSlos(window(w), 10, SETTINGS).filter((s) => s.ok === false).map((s) => s.name);
     expect(failing({ detectP95Ms: 2100 })).toEqual([SLO.detect]);
     expect(failing({ analyzeP95Ms: 31000 })).toEqual([SLO.analyze]);
-    expect(failing({ backlogSlopePerSec: 0.31 })).toEqual([SLO.backlog]); // 3 % of 10 uploads/s
-    expect(failing({ backlogSlopePerSec: 0.29 })).toEqual([]);
+    // one window's backlog slope is informational: the step's drift judges the queue
+    expect(failing({ backlogSlopePerSec: 3 })).toEqual([]);
+    expect(evaluateWindowSlos(window({ backlogSlopePerSec: 3 }), 10, SETTINGS).find((s) => s.name === SLO.backlog)).toMatchObject({ ok: null, value: 3 });
     expect(failing({ deadLetterGrowth: 1 })).toEqual([SLO.deadLetters]);
     expect(failing({ vramUsedFraction: 0.95 })).toEqual([SLO.vram]);
   });
 
   it('step SLOs: dropped iterations, failed thresholds; an unstable p95 is reported', () => {
-    const judge = { uploadsPerSec: 10, backlogSlopePerSec: 0.05, settings: SETTINGS, failedFast: false, thresholds: [] };
+    const judge = { uploadsPerSec: 10, backlog: drift(0.05), settings: SETTINGS, failedFast: false, thresholds: [] };
     const names = (slos: { name: string; ok: boolean | null }[]) => slos.filter((s) => s.ok === false).map((s) => s.name);
     expect(names(stepSlos([window()], { ...judge, verdict: { state: 'stable', p95Ms: 300 }, droppedIterations: 0 }))).toEqual([]);
     expect(names(stepSlos([window()], { ...judge, verdict: { state: 'stable', p95Ms: 300 }, droppedIterations: 3 }))).toEqual([SLO.dropped]);
@@ -96,17 +103,21 @@ describe('the SLOs of a step', () => {
     expect(names(stepSlos([window()], { ...judge, thresholds, verdict: { state: 'stable', p95Ms: 300 }, droppedIterations: 0 }))).toEqual([SLO.thresholds]);
   });
 
-  it("the queue SLO is the whole step's backlog slope, not one noisy window's", () => {
+  it("the queue SLO is the whole step's backlog drift against its limit, not one noisy window's", () => {
     const stable = { state: 'stable' as const, p95Ms: 300 };
     const judge = { uploadsPerSec: 10, settings: SETTINGS, failedFast: false, thresholds: [] };
     const names = (slos: { name: string; ok: boolean | null }[]) => slos.filter((s) => s.ok === false).map((s) => s.name);
     // one window jumped +1.2 jobs/s, the other −1.2: over the step the backlog did not grow
-    expect(names(stepSlos([window({ backlogSlopePerSec: 1.2 }), window({ backlogSlopePerSec: -1.2 })], { ...judge, backlogSlopePerSec: 0.02, verdict: stable, droppedIterations: 0 }))).toEqual([]);
-    expect(names(stepSlos([window(), window()], { ...judge, backlogSlopePerSec: 0.4, verdict: stable, droppedIterations: 0 }))).toEqual([SLO.backlog]);
+    expect(names(stepSlos([window({ backlogSlopePerSec: 1.2 }), window({ backlogSlopePerSec: -1.2 })], { ...judge, backlog: drift(0.02), verdict: stable, droppedIterations: 0 }))).toEqual([]);
+    const growing = stepSlos([window(), window()], { ...judge, backlog: drift(0.4), verdict: stable, droppedIterations: 0 });
+    expect(names(growing)).toEqual([SLO.backlog]);
+    expect(growing.find((s) => s.name === SLO.backlog)!.detail).toMatch(/^slope \+0\.400 ± 0\.050 jobs\/s; decided: 6\.0 standard errors from the limit$/);
+    const undecided = stepSlos([window()], { ...judge, backlog: drift(0.12, { decided: false }), verdict: stable, droppedIterations: 0 });
+    expect(undecided.find((s) => s.name === SLO.backlog)).toMatchObject({ ok: false, detail: expect.stringMatching(/undecided at the window bound/) });
   });
 
   it('over several windows an SLO fails when it fails in any of them', () => {
-    const slos = stepSlos([window(), window({ detectP95Ms: 2500 })], { uploadsPerSec: 10, backlogSlopePerSec: 0, settings: SETTINGS, failedFast: false, thresholds: [], verdict: { state: 'stable', p95Ms: 2500 }, droppedIterations: 0 });
+    const slos = stepSlos([window(), window({ detectP95Ms: 2500 })], { uploadsPerSec: 10, backlog: drift(0), settings: SETTINGS, failedFast: false, thresholds: [], verdict: { state: 'stable', p95Ms: 2500 }, droppedIterations: 0 });
     expect(slos.find((s) => s.name === SLO.detect)).toMatchObject({ ok: false, value: 2500 });
   });
 });
