@@ -64,14 +64,20 @@ export function fitDetector(samples: AiSpanSamples['detector'], cfg: Pick<RealAi
   if (samples.length < minSamples) throw new CalibrationError(`the detector left ${samples.length} timed inference spans, at least ${minSamples} are needed; run a longer load`);
   const measured = stats(samples.map((s) => s.serviceMs));
   const ln = lognormalFor(measured.p50, measured.p95);
+  // objects per image: they make the LLM's prompts (one line per detection), so the emulated
+  // stack's prefill is only the real one's when the emulator reports as many objects
+  const counts = samples.map((s) => s.detections).filter((d): d is number => d !== undefined);
+  const perImage = counts.length === 0 ? undefined : Math.round(counts.reduce((a, b) => a + b, 0) / counts.length);
   return {
     env: {
       EMULATOR_GPU_SLOTS: String(cfg.detectorConcurrency),
       EMULATOR_SERVICE_MEAN_MS: String(round(ln.mean)),
       EMULATOR_SERVICE_P95_MS: String(round(ln.p95)),
+      ...(perImage !== undefined ? { EMULATOR_DETECTIONS_PER_IMAGE: String(perImage) } : {}),
     },
     fit: {
       serviceMs: { samples: samples.length, measured, fitted: { mean: round(ln.mean), p50: round(Math.exp(ln.mu)), p95: round(ln.p95) } },
+      ...(perImage !== undefined ? { detectionsPerImage: perImage } : {}),
     },
   };
 }

@@ -35,8 +35,17 @@ export interface StageRow {
   utilisation: number | null;
   /** V = X / X_upload. */
   visitsPerUpload: number | null;
-  /** c / (S·V), uploads/s: the load at which this stage saturates. */
+  /** c / (S·V), uploads/s: the load at which this stage saturates (the host work's bound when lower). */
   capacityUploadsPerSec: number | null;
+  /**
+   * The AI server's own work per call outside its slots, mean ms (a real detector's JPEG decode
+   * + letterbox + output decoding, as it reports them on its inference span): one event loop
+   * does it for every call, so it bounds the stage at 1/(H·V) whatever the slots. Absent when the
+   * server reports none (the emulators).
+   */
+  hostWorkMs?: number;
+  /** Which figure bounds the stage's capacity: the slots (c/(S·V)) or the host work (1/(H·V)). */
+  capacityBasis?: 'slots' | 'host work';
 }
 
 export interface StageWindow {
@@ -81,6 +90,17 @@ export class SpanIndex {
 interface Visit {
   serviceMs: number | null;
   waitMs: number | null;
+  /** The server's work outside its slots (decode, preprocess, postprocess), when it reports it. */
+  hostMs?: number;
+}
+
+/** An AI server's reported work outside its slots: decode + preprocess + postprocess, if any is on the span. */
+const HOST_WORK_ATTRIBUTES = ['ai.inference.decode_ms', 'ai.inference.preprocess_ms', 'ai.inference.postprocess_ms'] as const;
+
+function hostWorkOf(inference: NormalizedSpan | undefined): number | undefined {
+  if (!inference) return undefined;
+  const parts = HOST_WORK_ATTRIBUTES.map((k) => num(inference.attributes[k])).filter((v): v is number => v !== undefined);
+  return parts.length === 0 ? undefined : parts.reduce((a, b) => a + b, 0);
 }
 
 function inWindow(s: NormalizedSpan, w: StageWindow): boolean {
@@ -105,7 +125,8 @@ function aiVisits(index: SpanIndex, w: StageWindow, client: string, server: stri
     const inf = index.childrenOf(srv).find((s) => s.name === inference);
     const queueWait = num(inf?.attributes['ai.inference.queue_wait_ms']) ?? 0;
     const service = num(inf?.attributes['ai.inference.time_ms']) ?? Math.max(0, srv.durationMs - queueWait);
-    out.push({ serviceMs: service, waitMs: semaphore + Math.max(0, c.durationMs - srv.durationMs) + queueWait });
+    const host = hostWorkOf(inf);
+    out.push({ serviceMs: service, waitMs: semaphore + Math.max(0, c.durationMs - srv.durationMs) + queueWait, ...(host !== undefined ? { hostMs: host } : {}) });
   }
   return out;
 }
@@ -148,33 +169,37 @@ export function stageTable(spans: readonly NormalizedSpan[], window: StageWindow
   const seconds = Math.max(1e-9, ((window.endMs - window.startMs) / 1000) * sampledFraction);
   const visits = visitsByStage(index, window, names);
   const uploadX = visits.upload.length / seconds;
-  return STAGE_ORDER.map((stage): StageRow => {
-    const v = visits[stage];
-    const x = v.length / seconds;
-    const services = v.map((e) => e.serviceMs).filter((e): e is number => e !== null);
-    const waits = v.map((e) => e.waitMs).filter((e): e is number => e !== null);
-    const s = mean(services);
-    const c = slotsOf(stage, slots);
-    const visitsPerUpload = uploadX > 0 ? x / uploadX : null;
-    const utilisation = s !== null && c !== null ? (x * s) / 1000 / c : null;
-    const capacity = s !== null && s > 0 && c !== null && visitsPerUpload !== null && visitsPerUpload > 0 ? c / ((s / 1000) * visitsPerUpload) : null;
-    return {
-      stage,
-      label: STAGE_LABELS[stage],
-      count: v.length,
-      throughputPerSec: x,
-      serviceMs: s,
-      waitMs: mean(waits),
-      p95Ms: percentile(
-        v.map((e) => (e.serviceMs ?? 0) + (e.waitMs ?? 0)),
-        95,
-      ),
-      slots: c,
-      utilisation,
-      visitsPerUpload,
-      capacityUploadsPerSec: capacity,
-    };
-  });
+  return STAGE_ORDER.map((stage) => stageRow(stage, visits[stage], seconds, uploadX, slotsOf(stage, slots)));
+}
+
+function stageRow(stage: StageName, v: readonly Visit[], seconds: number, uploadX: number, c: number | null): StageRow {
+  const x = v.length / seconds;
+  const services = v.map((e) => e.serviceMs).filter((e): e is number => e !== null);
+  const waits = v.map((e) => e.waitMs).filter((e): e is number => e !== null);
+  const s = mean(services);
+  const host = mean(v.map((e) => e.hostMs).filter((e): e is number => e !== undefined));
+  const visitsPerUpload = uploadX > 0 ? x / uploadX : null;
+  const utilisation = s !== null && c !== null ? (x * s) / 1000 / c : null;
+  const bySlots = s !== null && s > 0 && c !== null && visitsPerUpload !== null && visitsPerUpload > 0 ? c / ((s / 1000) * visitsPerUpload) : null;
+  const byHost = host !== null && host > 0 && visitsPerUpload !== null && visitsPerUpload > 0 ? 1 / ((host / 1000) * visitsPerUpload) : null;
+  const hostBound = byHost !== null && (bySlots === null || byHost < bySlots);
+  return {
+    stage,
+    label: STAGE_LABELS[stage],
+    count: v.length,
+    throughputPerSec: x,
+    serviceMs: s,
+    waitMs: mean(waits),
+    p95Ms: percentile(
+      v.map((e) => (e.serviceMs ?? 0) + (e.waitMs ?? 0)),
+      95,
+    ),
+    slots: c,
+    utilisation,
+    visitsPerUpload,
+    capacityUploadsPerSec: hostBound ? byHost : bySlots,
+    ...(host !== null ? { hostWorkMs: host, capacityBasis: hostBound ? ('host work' as const) : ('slots' as const) } : {}),
+  };
 }
 
 export interface ModelPrediction {
@@ -190,7 +215,13 @@ export function predictFromStages(rows: readonly StageRow[]): ModelPrediction | 
   let best: StageRow | undefined;
   for (const r of rows) if (r.capacityUploadsPerSec !== null && (best === undefined || r.capacityUploadsPerSec < best.capacityUploadsPerSec!)) best = r;
   if (!best) return null;
-  const basis = `${best.label}: c=${best.slots} / (S=${best.serviceMs!.toFixed(1)} ms × V=${best.visitsPerUpload!.toFixed(2)})`;
+  const slots = `c=${best.slots} / (S=${best.serviceMs?.toFixed(1)} ms × V=${best.visitsPerUpload!.toFixed(2)})`;
+  const basis =
+    best.hostWorkMs === undefined
+      ? `${best.label}: ${slots}`
+      : best.capacityBasis === 'host work'
+        ? `${best.label}: its work outside the slots, 1 / (H=${best.hostWorkMs.toFixed(1)} ms decode+preprocess+postprocess × V=${best.visitsPerUpload!.toFixed(2)}), below the slots' ${slots}`
+        : `${best.label}: ${slots} (its work outside the slots, H=${best.hostWorkMs.toFixed(1)} ms, bounds it higher)`;
   return { uploadsPerSec: best.capacityUploadsPerSec!, bottleneck: best.stage, basis };
 }
 

@@ -24,7 +24,7 @@ export interface AiSpanSamples {
     generationMs: number | undefined;
   }[];
   /** serviceMs: the detector's own work per image (decode + preprocess + inference + postprocess), queueing left out. */
-  detector: { atMs: number; inferenceMs: number; serviceMs: number; weights: string | undefined; device: string | undefined }[];
+  detector: { atMs: number; inferenceMs: number; serviceMs: number; weights: string | undefined; device: string | undefined; detections?: number }[];
   detectorCalls: { atMs: number; callMs: number }[];
 }
 
@@ -59,7 +59,8 @@ export function aiSpanSamples(spans: Iterable<NormalizedSpan>, originEpochMs: nu
       const stages = ['ai.inference.decode_ms', 'ai.inference.preprocess_ms', 'ai.inference.postprocess_ms'].map((k) => num(a[k]) ?? 0).reduce((x, y) => x + y, 0);
       const serviceMs = ms === undefined ? undefined : ms + stages;
       if (ms !== undefined && serviceMs !== undefined) {
-        out.detector.push({ atMs, inferenceMs: ms, serviceMs, weights: str(a['ai.weights']) ?? str(s.resource['ai.weights']), device: str(a['ai.inference.device']) });
+        const detections = num(a['ai.inference.detections']);
+        out.detector.push({ atMs, inferenceMs: ms, serviceMs, weights: str(a['ai.weights']) ?? str(s.resource['ai.weights']), device: str(a['ai.inference.device']), ...(detections !== undefined ? { detections } : {}) });
       }
     } else if (s.name === HSI_AI_SPANS.detectorRequest && s.status.code !== 'error') {
       out.detectorCalls.push({ atMs, callMs: s.durationMs });

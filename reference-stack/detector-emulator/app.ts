@@ -83,7 +83,7 @@ export function createDetectorEmulator(options: DetectorEmulatorOptions): Detect
         try {
           const serviceMs = sampleLognormal(rng, settings.serviceTime);
           await sleep(serviceMs);
-          const detections = emulateDetections(digest, info.width, info.height);
+          const detections = emulateDetections(digest, info.width, info.height, settings.detectionsPerImage);
           const inferenceMs = Math.round(serviceMs * 10) / 10;
           inference.setAttributes({
             'ai.inference.queue_wait_ms': Math.round(queueWaitMs * 10) / 10,

@@ -139,12 +139,14 @@ function pickClass(rng: Rng): string {
 }
 
 /**
- * 1 to 3 detections, a pure function of the image's SHA-256 and size: the same image always
- * yields the same answer. Boxes lie inside the image; confidences in [0.50, 0.99].
+ * 1 to 3 detections (or `perImage`, when calibrated to a real detector's count), a pure function
+ * of the image's SHA-256 and size: the same image always yields the same answer. Boxes lie
+ * inside the image; confidences in [0.50, 0.99].
  */
-export function emulateDetections(sha256: Uint8Array, width: number, height: number): EmulatedDetection[] {
+export function emulateDetections(sha256: Uint8Array, width: number, height: number, perImage?: number): EmulatedDetection[] {
   const rng = createRng(sha256);
-  const count = 1 + Math.floor(rng() * 3);
+  const drawn = 1 + Math.floor(rng() * 3);
+  const count = perImage ?? drawn;
   const detections: EmulatedDetection[] = [];
   for (let i = 0; i < count; i++) {
     const cls = pickClass(rng);

@@ -13,6 +13,8 @@ export interface EmulatorSettings {
   serviceTime: LognormalParams;
   /** Undefined: a random seed is drawn at start (and logged). */
   seed: string | undefined;
+  /** Objects per image (EMULATOR_DETECTIONS_PER_IMAGE); undefined: 1 to 3, drawn from the image's hash. */
+  detectionsPerImage: number | undefined;
   maxBodyBytes: number;
   /** Per-request faults active from the start (EMULATOR_FAULTS). */
   faults: FaultSettings | undefined;
@@ -47,6 +49,7 @@ const schema = z.object({
   EMULATOR_SERVICE_MEAN_MS: number(40, z.coerce.number({ error: 'expected milliseconds' }).positive('expected a positive number of milliseconds')),
   EMULATOR_SERVICE_P95_MS: number(80, z.coerce.number({ error: 'expected milliseconds' }).positive('expected a positive number of milliseconds')),
   EMULATOR_SEED: z.preprocess(unsetIfEmpty, z.string().optional()),
+  EMULATOR_DETECTIONS_PER_IMAGE: z.preprocess(unsetIfEmpty, z.coerce.number({ error: 'expected an integer' }).int('expected an integer').min(0).max(100).optional()),
   EMULATOR_MAX_BODY_BYTES: number(20 * 1024 * 1024, z.coerce.number({ error: 'expected an integer' }).int().min(1024)),
   HSI_DEFECT_DETECTOR_NOT_INSTRUMENTED: z.preprocess(
     unsetIfEmpty,
@@ -86,6 +89,7 @@ export function loadEmulatorSettings(env: NodeJS.ProcessEnv = process.env): Emul
     serviceP95Ms: e.EMULATOR_SERVICE_P95_MS,
     serviceTime,
     seed: e.EMULATOR_SEED,
+    detectionsPerImage: e.EMULATOR_DETECTIONS_PER_IMAGE,
     maxBodyBytes: e.EMULATOR_MAX_BODY_BYTES,
     faults,
     defects: { notInstrumented: e.HSI_DEFECT_DETECTOR_NOT_INSTRUMENTED, dropSpansFraction: e.HSI_DEFECT_DETECTOR_DROPS_SPANS },

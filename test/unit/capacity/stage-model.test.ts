@@ -131,3 +131,31 @@ describe("Little's law", () => {
     expect(littlesLaw(0.1, 1, 50).ok).toBe(true); // 0.1 vs 0.05: within half a job
   });
 });
+
+describe("an AI server's work outside its slots (a real detector's JPEG decode, letterbox, output decoding)", () => {
+  /** The pipeline above with the detector reporting `host` ms of decode + preprocess + postprocess per image. */
+  function withHostWork(decode: number, preprocess: number, postprocess: number): NormalizedSpan[] {
+    return pipeline().map((s) => (s.name === N.detectorInference ? { ...s, attributes: { ...s.attributes, 'ai.inference.decode_ms': decode, 'ai.inference.preprocess_ms': preprocess, 'ai.inference.postprocess_ms': postprocess } } : s));
+  }
+
+  it('bounds the stage at 1/H when one event loop cannot keep up with the slots, and says so', () => {
+    // slots: 1 / 80 ms = 12.5/s; host work 60 + 30 + 10 = 100 ms per image: 10/s
+    const rows = stageTable(withHostWork(60, 30, 10), WINDOW, { detector: 1, llm: 2, database: 10 });
+    const detector = rows.find((r) => r.stage === 'detector')!;
+    expect(detector.hostWorkMs).toBe(100);
+    expect(detector.capacityBasis).toBe('host work');
+    expect(detector.capacityUploadsPerSec).toBeCloseTo(10);
+    const model = predictFromStages(rows)!;
+    expect(model.bottleneck).toBe('detector');
+    expect(model.basis).toMatch(/^detector: its work outside the slots, 1 \/ \(H=100\.0 ms decode\+preprocess\+postprocess × V=1\.00\), below the slots' c=1 \/ \(S=80\.0 ms × V=1\.00\)$/);
+  });
+
+  it('leaves the slots as the bound when the host work is lighter (counter-example), and the emulators (no such figures) unchanged', () => {
+    const light = stageTable(withHostWork(20, 10, 5), WINDOW, { detector: 1, llm: 2, database: 10 }).find((r) => r.stage === 'detector')!;
+    expect(light.capacityBasis).toBe('slots');
+    expect(light.capacityUploadsPerSec).toBeCloseTo(12.5);
+    const emulated = stageTable(pipeline(), WINDOW, { detector: 1, llm: 2, database: 10 }).find((r) => r.stage === 'detector')!;
+    expect(emulated.hostWorkMs).toBeUndefined();
+    expect(emulated.capacityUploadsPerSec).toBeCloseTo(12.5);
+  });
+});

@@ -19,6 +19,14 @@ describe('calibration fits', () => {
     if (typeof fit !== 'object') throw new Error('no fit');
     expect(Math.abs(fit.fitted.p50 - fit.measured.p50) / fit.measured.p50).toBeLessThan(0.001);
     expect(Math.abs(fit.fitted.p95 - fit.measured.p95) / fit.measured.p95).toBeLessThan(0.001);
+    expect(cal.env['EMULATOR_DETECTIONS_PER_IMAGE']).toBeUndefined(); // no counts on the spans: the emulator keeps its own
+  });
+
+  it("gives the emulator the real detector's objects per image (they size the LLM's prompts)", () => {
+    const samples = Array.from({ length: 20 }, (_, i) => ({ atMs: i, inferenceMs: 10, serviceMs: 100 + i, weights: undefined, device: undefined, detections: i % 2 === 0 ? 4 : 5 }));
+    const cal = fitDetector(samples, { detectorConcurrency: 1 });
+    expect(cal.env['EMULATOR_DETECTIONS_PER_IMAGE']).toBe('5'); // mean 4.5, rounded
+    expect(cal.fit['detectionsPerImage']).toBe(5);
   });
 
   it('clamps a p95 a lognormal cannot have, and refuses too few samples', () => {

@@ -72,6 +72,16 @@ describe('emulateDetections', () => {
     }
   });
 
+  it('reports a calibrated number of objects per image (EMULATOR_DETECTIONS_PER_IMAGE), still a pure function of the hash', () => {
+    const hash = createHash('sha256').update('calibrated').digest();
+    expect(emulateDetections(hash, 640, 480, 4)).toHaveLength(4);
+    expect(emulateDetections(hash, 640, 480, 4)).toEqual(emulateDetections(hash, 640, 480, 4));
+    expect(emulateDetections(hash, 640, 480, 0)).toEqual([]);
+    expect(loadEmulatorSettings({ EMULATOR_DETECTIONS_PER_IMAGE: '4' }).detectionsPerImage).toBe(4);
+    expect(loadEmulatorSettings({}).detectionsPerImage).toBeUndefined();
+    expect(() => loadEmulatorSettings({ EMULATOR_DETECTIONS_PER_IMAGE: '2.5' })).toThrow(/EMULATOR_DETECTIONS_PER_IMAGE: expected an integer/);
+  });
+
   it('fits tiny images', () => {
     const hash = createHash('sha256').update('tiny').digest();
     for (const d of emulateDetections(hash, 1, 1)) expect(d.bbox).toEqual({ x: 0, y: 0, width: 1, height: 1 });
