@@ -19,6 +19,8 @@ async function getJson(url: URL, timeoutMs = 5_000): Promise<unknown> {
 const DetectorHealthSlots = z
   .object({
     slots: z.number().int().positive().optional(),
+    /** The ONNX Runtime detector's inferences at once (its slots). */
+    concurrency: z.number().int().positive().optional(),
     analytic_capacity_rps: z.number().positive().optional(),
     service_time_ms: z.object({ mean: z.number().positive() }).loose().optional(),
     vram_used_gb: z.number().nullable().optional(),
@@ -53,9 +55,10 @@ export interface AiServiceInfo {
 export async function readDetectorHealth(base: string): Promise<AiServiceInfo> {
   try {
     const h = DetectorHealthSlots.parse(await getJson(new URL('/health', base)));
+    const slots = h.slots ?? h.concurrency;
     return {
       url: base,
-      ...(h.slots !== undefined ? { slots: h.slots } : {}),
+      ...(slots !== undefined ? { slots } : {}),
       ...(h.service_time_ms ? { serviceMs: h.service_time_ms.mean } : {}),
       ...(h.analytic_capacity_rps !== undefined ? { analyticCapacityRps: h.analytic_capacity_rps } : {}),
       ...(typeof h.vram_used_gb === 'number' ? { vramUsedGb: h.vram_used_gb } : {}),

@@ -215,7 +215,7 @@ export function predictFromStages(rows: readonly StageRow[]): ModelPrediction | 
   let best: StageRow | undefined;
   for (const r of rows) if (r.capacityUploadsPerSec !== null && (best === undefined || r.capacityUploadsPerSec < best.capacityUploadsPerSec!)) best = r;
   if (!best) return null;
-  const slots = `c=${best.slots} / (S=${best.serviceMs?.toFixed(1)} ms × V=${best.visitsPerUpload!.toFixed(2)})`;
+  const slots = best.slots === null ? 'slots unknown' : `c=${best.slots} / (S=${best.serviceMs?.toFixed(1)} ms × V=${best.visitsPerUpload!.toFixed(2)})`;
   const basis =
     best.hostWorkMs === undefined
       ? `${best.label}: ${slots}`
