@@ -1,4 +1,5 @@
 import type { NormalizedSpan, TraceTree } from '../../harness/traces/span-model.ts';
+import { descendantsOf, isDescendant } from '../../harness/traces/tree-walk.ts';
 import { examples, type AssertionResult } from '../result.ts';
 import {
   attributeOf,
@@ -12,6 +13,9 @@ import {
   type SpanRef,
 } from '../selectors.ts';
 import { countBounds, toExpectation, type SpanTreeExpectation, type SpanTreeInput, type SpanTreeNode } from './model.ts';
+
+/** Tree walking lives in harness/traces/tree-walk.ts (the stitching uses it too). */
+export { descendantsOf, isDescendant } from '../../harness/traces/tree-walk.ts';
 
 export interface SpanTreeFailure {
   traceId: string;
@@ -56,34 +60,6 @@ export function describeCount(found: number, bounds: { min: number; max: number 
 
 function within(found: number, bounds: { min: number; max: number | null }): boolean {
   return found >= bounds.min && (bounds.max === null || found <= bounds.max);
-}
-
-/** Every span under `span`, depth first (safe against parent cycles). */
-export function descendantsOf(tree: TraceTree, span: NormalizedSpan): NormalizedSpan[] {
-  const out: NormalizedSpan[] = [];
-  const seen = new Set<string>([span.spanId]);
-  const stack = [...tree.childrenOf(span.spanId)].reverse();
-  while (stack.length > 0) {
-    const next = stack.pop()!;
-    if (seen.has(next.spanId)) continue;
-    seen.add(next.spanId);
-    out.push(next);
-    const kids = tree.childrenOf(next.spanId);
-    for (let i = kids.length - 1; i >= 0; i--) stack.push(kids[i]!);
-  }
-  return out;
-}
-
-/** Whether `descendant` hangs (at any depth) under `ancestor` in this tree. */
-export function isDescendant(tree: TraceTree, ancestor: NormalizedSpan, descendant: NormalizedSpan): boolean {
-  const seen = new Set<string>();
-  let parentId = descendant.parentSpanId;
-  while (parentId !== undefined && !seen.has(parentId)) {
-    if (parentId === ancestor.spanId) return true;
-    seen.add(parentId);
-    parentId = tree.span(parentId)?.parentSpanId;
-  }
-  return false;
 }
 
 function candidates(tree: TraceTree, parent: NormalizedSpan, relation: 'child' | 'descendant'): readonly NormalizedSpan[] {

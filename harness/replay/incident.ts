@@ -1,5 +1,5 @@
-import { hsiNames, HSI_CORRELATION, type HsiNameOptions } from '../../assertions/hsi-names.ts';
-import { stitchPipelines, joinCounts, type StitchedPipeline } from '../../assertions/propagation/stitch.ts';
+import { hsiNames, HSI_CORRELATION, type HsiNameOptions } from '../contract/hsi-names.ts';
+import { stitchPipelines, joinCounts, type StitchedPipeline } from '../traces/stitch.ts';
 import type { AttributeValue, NormalizedSpan, TraceTree } from '../traces/span-model.ts';
 
 /**
@@ -7,7 +7,7 @@ import type { AttributeValue, NormalizedSpan, TraceTree } from '../traces/span-m
  * each arrived, for which camera, how big), and every call to a downstream hop (detector, LLM,
  * PostgreSQL, Redis) with its timing, outcome and, where the callee is instrumented, the
  * callee's own time. Traces broken at the queues are joined first by `file_path` / `batch_id`
- * (assertions/propagation/stitch.ts), so an upload is counted once whichever trace holds it.
+ * (harness/traces/stitch.ts), so an upload is counted once whichever trace holds it.
  */
 
 export type HopName = 'detector' | 'llm' | 'postgres' | 'redis';

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { fetchPipelineTraces } from '../../assertions/propagation/stitch.ts';
+import { fetchPipelineTraces } from '../traces/stitch.ts';
 import { ConfigError, HarnessError, errorMessage } from '../errors.ts';
 import { JaegerQueryClient, JaegerQueryError } from '../traces/jaeger-client.ts';
 import { parseLegacyTraces, parseV3Traces } from '../traces/jaeger-schemas.ts';

@@ -1,4 +1,4 @@
-import { hsiNames } from '../../assertions/hsi-names.ts';
+import { hsiNames } from '../contract/hsi-names.ts';
 import type { NormalizedSpan } from '../traces/span-model.ts';
 import { numAttr, strAttr, type Incident } from './incident.ts';
 import { median, percentile } from './stats.ts';
