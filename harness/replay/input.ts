@@ -107,30 +107,40 @@ async function knownService(client: JaegerQueryClient, service: string): Promise
   }
 }
 
-/** Pipeline traces of `service` from a Jaeger query service; JaegerQueryError (exit 2) when it does not answer. */
+/**
+ * The Jaeger named by `--jaeger` is input, like a file: one that does not answer, answers
+ * nonsense or fails mid-search is a usage error (exit 2, one line naming the URL), not the
+ * environment error a run's own Jaeger stopping would be (exit 3).
+ */
+function asInputError(url: string, error: unknown): unknown {
+  if (error instanceof JaegerQueryError) return new ConfigError(`--jaeger ${url}: ${error.message.replace(/; is [^;]*\(16686\)\?$/, '')}; check the URL (Jaeger's query port, 16686) and that it is reachable from here`);
+  if (error instanceof HarnessError) return error;
+  return new ConfigError(`--jaeger ${url}: ${errorMessage(error)}`);
+}
+
+async function fetchFromJaeger(client: JaegerQueryClient, options: JaegerInputOptions, ids: readonly string[], window: { startMin: Date; startMax: Date } | undefined): Promise<TraceTree[]> {
+  await knownService(client, options.service);
+  if (window) return fetchPipelineTraces(client, { ...window, service: options.service, traceIds: ids, limit: options.limit ?? 200 });
+  const found = await Promise.all(ids.map((id) => client.getTrace(id)));
+  const missing = ids.filter((_, i) => found[i] === undefined);
+  if (missing.length > 0) throw new ConfigError(`--trace-id ${missing[0]}: Jaeger at ${client.baseUrl} has no such trace${missing.length > 1 ? ` (nor ${missing.length - 1} more)` : ''}`);
+  return found.filter((t): t is TraceTree => t !== undefined);
+}
+
+/** Pipeline traces of `service` from a Jaeger query service; every failure is one ConfigError line (exit 2). */
 export async function readJaeger(options: JaegerInputOptions): Promise<TraceInput> {
   const ids = checkedIds(options.traceIds ?? []);
-  const hasWindow = options.startMin !== undefined && options.startMax !== undefined;
-  if (!hasWindow && ids.length === 0) throw new ConfigError('--jaeger needs a time window (--start and --end, or --since) or --trace-id');
+  const window = options.startMin !== undefined && options.startMax !== undefined ? { startMin: options.startMin, startMax: options.startMax } : undefined;
+  if (!window && ids.length === 0) throw new ConfigError('--jaeger needs a time window (--start and --end, or --since) or --trace-id');
   let client: JaegerQueryClient;
+  let traces: TraceTree[];
   try {
     client = new JaegerQueryClient({ baseUrl: options.url, requestTimeoutMs: 10_000 });
-    await knownService(client, options.service);
+    traces = await fetchFromJaeger(client, options, ids, window);
   } catch (error) {
-    if (error instanceof HarnessError) throw error;
-    throw new ConfigError(`--jaeger ${options.url}: ${errorMessage(error)}`);
+    throw asInputError(options.url, error);
   }
-  const window = hasWindow ? { startMin: options.startMin!, startMax: options.startMax! } : { startMin: new Date(0), startMax: new Date(1) };
-  let traces: TraceTree[];
-  if (hasWindow) {
-    traces = await fetchPipelineTraces(client, { ...window, service: options.service, traceIds: ids, limit: options.limit ?? 200 });
-  } else {
-    const found = await Promise.all(ids.map((id) => client.getTrace(id)));
-    const missing = ids.filter((_, i) => found[i] === undefined);
-    if (missing.length > 0) throw new ConfigError(`--trace-id ${missing[0]}: Jaeger at ${client.baseUrl} has no such trace${missing.length > 1 ? ` (nor ${missing.length - 1} more)` : ''}`);
-    traces = found.filter((t): t is TraceTree => t !== undefined);
-  }
-  const what = hasWindow ? `${options.service} from ${window.startMin.toISOString()} to ${window.startMax.toISOString()}` : `${ids.length} trace id(s)`;
+  const what = window ? `${options.service} from ${window.startMin.toISOString()} to ${window.startMax.toISOString()}` : `${ids.length} trace id(s)`;
   if (traces.length === 0) throw new ConfigError(`--jaeger ${options.url}: no traces of ${what}; widen the window or check the service name`);
   return { traces, description: `Jaeger ${client.baseUrl}, ${what}` };
 }

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -46,7 +46,22 @@ beforeAll(async () => {
   await new Promise<void>((r) => jaeger.listen(0, '127.0.0.1', r));
   jaegerUrl = `http://127.0.0.1:${(jaeger.address() as AddressInfo).port}`;
 });
+/** A port that accepts and hangs up at once, and a web server that is not Jaeger (an HTML page for every path). */
+let hangUp: NetServer;
+let hangUpUrl: string;
+let notJaeger: Server;
+let notJaegerUrl: string;
+beforeAll(async () => {
+  hangUp = createNetServer((socket) => socket.destroy());
+  await new Promise<void>((r) => hangUp.listen(0, '127.0.0.1', r));
+  hangUpUrl = `http://127.0.0.1:${(hangUp.address() as AddressInfo).port}`;
+  notJaeger = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>router login</body></html>'));
+  await new Promise<void>((r) => notJaeger.listen(0, '127.0.0.1', r));
+  notJaegerUrl = `http://127.0.0.1:${(notJaeger.address() as AddressInfo).port}`;
+});
 afterAll(() => new Promise<void>((r) => jaeger.close(() => r())));
+afterAll(() => new Promise<void>((r) => hangUp.close(() => r())));
+afterAll(() => new Promise<void>((r) => notJaeger.close(() => r())));
 
 describe('hsi-chaos replay: bad input is one line and exit 2', () => {
   it('a file that is not JSON', async () => {
@@ -61,8 +76,15 @@ describe('hsi-chaos replay: bad input is one line and exit 2', () => {
   it('an unknown service', async () => {
     expectOneLineError(await cli(['replay', '--jaeger', jaegerUrl, '--service', 'nope', '--since', '10m']), /--service nope: Jaeger at .* has no such service \(known: jaeger, nemotron-backend\)/);
   });
-  it('a Jaeger that does not answer (exit 3, environment: README exit-code table)', async () => {
-    expectOneLineError(await cli(['replay', '--jaeger', 'http://127.0.0.1:9', '--since', '10m']), /Jaeger GET http:\/\/127\.0\.0\.1:9\/api\/v3\/services failed/, 3);
+  it('a Jaeger that does not answer (the --jaeger URL is input: exit 2, not the environment\'s 3)', async () => {
+    expectOneLineError(await cli(['replay', '--jaeger', 'http://127.0.0.1:9', '--since', '10m']), /^hsi-chaos: --jaeger http:\/\/127\.0\.0\.1:9: Jaeger GET http:\/\/127\.0\.0\.1:9\/api\/v3\/services failed: .*; check the URL/);
+  });
+  it('a Jaeger URL that hangs up without answering, and one that answers something that is not Jaeger', async () => {
+    expectOneLineError(await cli(['replay', '--jaeger', hangUpUrl, '--since', '10m']), /^hsi-chaos: --jaeger http:\/\/127\.0\.0\.1:\d+: Jaeger GET .* failed/);
+    expectOneLineError(await cli(['replay', '--jaeger', notJaegerUrl, '--since', '10m']), /^hsi-chaos: --jaeger http:\/\/127\.0\.0\.1:\d+: Jaeger at .* serves neither api\/v3 .* nor the legacy API .*; check the URL/);
+  });
+  it('traces export from a Jaeger that does not answer', async () => {
+    expectOneLineError(await cli(['traces', 'export', '--jaeger', 'http://127.0.0.1:9', '--since', '10m', '--out', join(tmpdir(), 'never-written.json')]), /^hsi-chaos: --jaeger http:\/\/127\.0\.0\.1:9: Jaeger GET .* failed/);
   });
   it('no input at all', async () => {
     expectOneLineError(await cli(['replay']), /no traces given/);
