@@ -29,6 +29,8 @@ import { colour, logLine } from './output.ts';
 import { cmdCapacity } from './capacity-command.ts';
 import { CAPACITY_HELP } from './capacity-help.ts';
 import { cmdReplay, cmdTraces } from './replay-command.ts';
+import { cmdConform } from './conform-command.ts';
+import { CONFORM_HELP } from './conform-help.ts';
 import { cmdK6, K6_HELP } from './k6-command.ts';
 import { REPLAY_HELP } from './replay-help.ts';
 import { installCliSignalHandlers, teardownOnUncaughtError, withExitGuard } from './signals.ts';
@@ -83,6 +85,7 @@ ${CAPACITY_HELP}
   compare RUN BASE    compare a run with a baseline run (folders or run ids under results/)
       --fail-on-regression  exit 1 when anything regressed
 ${REPLAY_HELP}
+${CONFORM_HELP}
 ${K6_HELP}
 
 Options for every command:
@@ -444,6 +447,8 @@ async function dispatch(command: string | undefined, rest: string[], deps: CliDe
       return await cmdCalibrate(rest, deps);
     case 'k6':
       return await cmdK6(rest);
+    case 'conform':
+      return await cmdConform(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -29,7 +29,7 @@ export interface SettingsPlan {
   notApplicable: string[];
 }
 
-export function planExternalSettings(scenario: Scenario): SettingsPlan {
+export function planExternalSettings(scenario: Pick<Scenario, 'stack'>): SettingsPlan {
   const stack = scenario.stack;
   const notApplicable: string[] = [];
   for (const service of ['detector', 'llm'] as const) {
@@ -94,7 +94,7 @@ export interface AppliedExternalSettings {
 }
 
 /** Applies the scenario's backend settings to an external stack; a stack without the endpoint (404) gets them all named as not applied. */
-export async function applyExternalSettings(backendUrl: string, scenario: Scenario, post: SettingsPost = postJson): Promise<AppliedExternalSettings> {
+export async function applyExternalSettings(backendUrl: string, scenario: Pick<Scenario, 'stack'>, post: SettingsPost = postJson): Promise<AppliedExternalSettings> {
   const plan = planExternalSettings(scenario);
   const url = new URL(ADMIN_SETTINGS_PATH, backendUrl);
   const none = (why?: string): AppliedExternalSettings => ({ applied: {}, notApplied: notAppliedLines(plan, undefined, why), rollback: new ExternalSettingsRollback(url, {}, post) });

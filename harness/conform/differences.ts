@@ -1,0 +1,113 @@
+import type { z } from 'zod';
+import type { AssertionResult } from '../../assertions/result.ts';
+import type { SpanTreeEvaluation } from '../../assertions/span-tree/evaluate.ts';
+
+/**
+ * `hsi-chaos conform`: each way a live stack differs from the HSI contract is one Difference,
+ * printed as one line: the area, where (a route, a Redis key, a span), what, expected vs seen.
+ * Pure: the checks (conform-runner.ts) gather the answers and turn them into these.
+ */
+export type ConformArea = 'api' | 'queue' | 'dlq' | 'spans' | 'context' | 'websocket';
+
+export interface Difference {
+  area: ConformArea;
+  where: string;
+  what: string;
+  expected: string;
+  seen: string;
+}
+
+/** What was checked, and how it came out (a skipped check names why). */
+export interface ConformCheck {
+  area: ConformArea;
+  where: string;
+  status: 'ok' | 'differs' | 'skipped';
+  note?: string;
+}
+
+export function formatDifference(d: Difference): string {
+  return `${d.area.padEnd(9)} ${d.where}: ${d.what}: expected ${d.expected}, seen ${d.seen}`;
+}
+
+function valueAt(value: unknown, path: readonly PropertyKey[]): unknown {
+  let here: unknown = value;
+  for (const key of path) {
+    if (here === null || typeof here !== 'object') return undefined;
+    here = (here as Record<PropertyKey, unknown>)[key as string];
+  }
+  return here;
+}
+
+/** A value as a short text: `missing`, `null`, `string "abc"`, `number 3`, `object`, `array(2)`. */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return 'missing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return `array(${value.length})`;
+  if (typeof value === 'string') return `string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
+  if (typeof value === 'object') return 'object';
+  return `${typeof value} ${String(value)}`;
+}
+
+function pathText(path: readonly PropertyKey[]): string {
+  return path.length === 0 ? '(body)' : path.map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`)).join('').replace(/^\./, '');
+}
+
+/** Every issue of `schema` on `value` (at most `max`), one difference each, with what the field held. */
+export function schemaDifferences(area: ConformArea, where: string, schema: z.ZodType, value: unknown, max = 10): Difference[] {
+  const result = schema.safeParse(value);
+  if (result.success) return [];
+  const seenPaths = new Set<string>();
+  const out: Difference[] = [];
+  for (const issue of result.error.issues) {
+    const field = pathText(issue.path);
+    if (seenPaths.has(field)) continue;
+    seenPaths.add(field);
+    const expected = issue.code === 'invalid_type' ? String(issue.expected) : issue.message;
+    out.push({ area, where, what: `field ${field}`, expected, seen: describeValue(valueAt(value, issue.path)) });
+    if (out.length >= max) break;
+  }
+  return out;
+}
+
+/** The failures of one trace against a span-tree preset: a missing span, a wrong count, a missing attribute. */
+export function spanTreeDifferences(evaluation: SpanTreeEvaluation, where: string): Difference[] {
+  return evaluation.failures.map((f): Difference => {
+    if (f.kind === 'attribute') {
+      return { area: 'spans', where: `${where} ${f.span?.service ?? '?'} "${f.span?.name ?? '?'}"`, what: `attribute ${f.attribute ?? '?'}`, expected: f.check ?? 'present', seen: f.actual === null || f.actual === undefined ? 'no such attribute' : JSON.stringify(f.actual) };
+    }
+    const parent = f.parent ? `under ${f.parent.service} "${f.parent.name}"` : f.relation === 'root' ? 'at the root' : 'in the trace';
+    const bounds = f.count ? (f.count.max === null ? `at least ${f.count.min}` : f.count.min === f.count.max ? `exactly ${f.count.min}` : `${f.count.min}..${f.count.max}`) : 'one';
+    return { area: 'spans', where: `${where} ${parent}`, what: `span ${f.expected} (${f.relation})`, expected: bounds, seen: String(f.found ?? 0) };
+  });
+}
+
+/** Failing results of an assertion preset (hops, baggage): one line each, the result's own message as what was seen. */
+export function assertionDifferences(area: ConformArea, results: readonly AssertionResult[]): Difference[] {
+  return results.filter((r) => !r.passed).map((r) => ({ area, where: r.name, what: r.family, expected: r.bound.text, seen: r.message }));
+}
+
+export interface ConformReport {
+  schemaVersion: 1;
+  kind: 'conform';
+  backendUrl: string;
+  dialect: string;
+  /** How the dialect was chosen: the flag, or what detection saw. */
+  dialectSource: string;
+  startedAt: string;
+  finishedAt?: string;
+  checks: ConformCheck[];
+  differences: Difference[];
+  /** The traced upload conform followed (trace id, file path). */
+  upload?: { traceId: string; filePath?: string; cameraId: string };
+  notes: string[];
+}
+
+/** A check's result folded into the report: its differences, and one check row. */
+export function record(report: ConformReport, area: ConformArea, where: string, differences: readonly Difference[], note?: string): void {
+  report.differences.push(...differences);
+  report.checks.push({ area, where, status: differences.length > 0 ? 'differs' : 'ok', ...(note !== undefined ? { note } : {}) });
+}
+
+export function skip(report: ConformReport, area: ConformArea, where: string, note: string): void {
+  report.checks.push({ area, where, status: 'skipped', note });
+}
