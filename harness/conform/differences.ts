@@ -56,17 +56,21 @@ function pathText(path: readonly PropertyKey[]): string {
 export function schemaDifferences(area: ConformArea, where: string, schema: z.ZodType, value: unknown, max = 10): Difference[] {
   const result = schema.safeParse(value);
   if (result.success) return [];
-  const seenPaths = new Set<string>();
-  const out: Difference[] = [];
+  // The same issue in every item of a list is one difference: the first item, and how many more.
+  const byShape = new Map<string, { difference: Difference; more: number }>();
   for (const issue of result.error.issues) {
     const field = pathText(issue.path);
-    if (seenPaths.has(field)) continue;
-    seenPaths.add(field);
+    const shape = field.replace(/\[\d+\]/g, '[]');
+    const known = byShape.get(shape);
+    if (known) {
+      known.more += 1;
+      continue;
+    }
+    if (byShape.size >= max) continue;
     const expected = issue.code === 'invalid_type' ? String(issue.expected) : issue.message;
-    out.push({ area, where, what: `field ${field}`, expected, seen: describeValue(valueAt(value, issue.path)) });
-    if (out.length >= max) break;
+    byShape.set(shape, { difference: { area, where, what: `field ${field}`, expected, seen: describeValue(valueAt(value, issue.path)) }, more: 0 });
   }
-  return out;
+  return [...byShape.values()].map(({ difference, more }) => (more === 0 ? difference : { ...difference, what: `${difference.what} (and ${more} more item${more === 1 ? '' : 's'})` }));
 }
 
 /** The failures of one trace against a span-tree preset: a missing span, a wrong count, a missing attribute. */

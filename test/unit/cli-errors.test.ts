@@ -89,6 +89,14 @@ describe('hsi-chaos CLI: bad scenarios fail before anything starts', () => {
     expectOneLineError(cli(['run', file], { DOCKER_HOST: 'unix:///tmp/hsi-chaos-no-such.sock' }), /faults\[0\] \(down-kafka-0 on kafka at 1s\): unknown target "kafka"/);
   });
 
+  it('conform: one of --external or --stack, a known dialect, --defect only with --stack, a stack file that exists', () => {
+    expectOneLineError(cli(['conform']), /^hsi-chaos: conform needs exactly one of --external STACK or --stack$/);
+    expectOneLineError(cli(['conform', '--stack', '--dialect', 'klingon']), /--dialect must be auto, reference or hsi-current \(got "klingon"\)/);
+    expectOneLineError(cli(['conform', '--external', 'x', '--defect', 'ws-drops-broadcast']), /--defect needs --stack/);
+    expectOneLineError(cli(['conform', '--external', 'no-such-stack']), /--external no-such-stack: no stack file/);
+    expectOneLineError(cli(['conform', '--stack', '--event-timeout', 'soon']), /--event-timeout must be a duration such as 60s \(got "soon"\)/);
+  });
+
   it('k6 operator: a missing backend URL, a bad parallelism, an unknown sub-command', () => {
     expectOneLineError(cli(['k6', 'operator', 'steady']), /^hsi-chaos: k6 operator: --backend-url is required/);
     expectOneLineError(cli(['k6', 'operator', 'steady', '--backend-url', 'http://b:8000', '--parallelism', '0']), /--parallelism must be a whole number from 1 to 1000/);

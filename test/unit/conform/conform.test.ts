@@ -16,10 +16,10 @@ const event = { id: 7, camera_id: 'front_door', started_at: 'x', ended_at: null,
 
 describe('differences: one line each, expected vs seen', () => {
   it('names every field a schema refuses, with what it held', () => {
-    const body = { items: [{ ...event, risk_score: undefined, score: 20 }], pagination: { total: 1, limit: 5, offset: 0, has_more: 'no' } };
+    const body = { items: [{ ...event, risk_score: undefined, score: 20 }, { ...event, risk_score: undefined }, { ...event, risk_score: undefined }], pagination: { total: 1, limit: 5, offset: 0, has_more: 'no' } };
     const lines = schemaDifferences('api', 'GET /api/events', EventsResponse, body).map(formatDifference);
     expect(lines).toEqual([
-      'api       GET /api/events: field items[0].risk_score: expected number, seen missing',
+      'api       GET /api/events: field items[0].risk_score (and 2 more items): expected number, seen missing',
       'api       GET /api/events: field pagination.has_more: expected boolean, seen string "no"',
     ]);
   });
