@@ -13,6 +13,7 @@ import type { EvidenceEndpoints } from '../experiment/evaluator.ts';
 import { errorMessage } from '../errors.ts';
 import { loadFixtures, type CameraFixtures } from '../load/fixtures.ts';
 import { sendUpload, type UploadRecord } from '../load/upload-client.ts';
+import { registerTeardown } from '../stack/teardown.ts';
 import { JaegerQueryClient } from '../traces/jaeger-client.ts';
 import type { TraceTree } from '../traces/span-model.ts';
 import { apiChecks, httpGet } from './api-checks.ts';
@@ -113,6 +114,10 @@ async function pickCamera(cameras: readonly CameraFixtures[], redisUrl: string |
 async function tracedUploadChecks(report: ConformReport, ctx: UploadContext): Promise<void> {
   const { endpoints, log } = ctx;
   const settings = await applyExternalSettings(endpoints.backendUrl, { stack: { backend: FAST_BATCH } });
+  // Ctrl-C while waiting for the event must not leave the stack with a 1 s batch timeout.
+  const unregister = registerTeardown('conform settings rollback', async () => {
+    await settings.rollback.restore().catch(() => undefined);
+  });
   if (Object.keys(settings.applied).length > 0) log(`conform: batch closes after 1 s idle for this upload (settings restored afterwards)`);
   else report.notes.push(`batch settings not applied (${settings.notApplied[0] ?? 'no settings endpoint'}): waiting for the stack's own batch timeout`);
   const capture = endpoints.redisUrl !== undefined ? new QueueCapture(endpoints.redisUrl) : undefined;
@@ -138,6 +143,7 @@ async function tracedUploadChecks(report: ConformReport, ctx: UploadContext): Pr
   } finally {
     capture?.stop();
     events.close();
+    unregister();
     const restored = await settings.rollback.restore().catch((error: unknown) => errorMessage(error));
     if (restored) log(restored);
   }
@@ -185,7 +191,7 @@ async function checkBroadcast(report: ConformReport, events: EventStreamRecorder
     skip(report, 'websocket', where, 'the upload trace holds no event (see spans): broadcast not checked');
     return;
   }
-  await events.waitFor([{ eventId: '\u0000', batchId }], 2_000);
+  await events.waitFor([{ batchId }], 2_000);
   const log = events.snapshot();
   const differences: Difference[] = log.receipts.filter((r) => r.problem !== undefined).slice(0, 3).map((r) => ({ area: 'websocket', where, what: `a ${r.form} frame`, expected: 'a valid event message', seen: r.problem! }));
   if (!log.receipts.some((r) => r.events.some((e) => e.batchId === batchId))) differences.push({ area: 'websocket', where, what: `the event of batch ${batchId}`, expected: 'broadcast within 2 s', seen: `not received (${log.receipts.length} frames)` });

@@ -35,8 +35,9 @@ export interface BroadcastSource {
   waitFor(expected: readonly ExpectedBroadcast[], timeoutMs: number): Promise<void>;
 }
 
+/** An event to wait for: by its id, or by its batch id (either one received counts). */
 export interface ExpectedBroadcast {
-  eventId: string;
+  eventId?: string | undefined;
   batchId?: string | undefined;
 }
 
@@ -153,7 +154,7 @@ export class EventStreamRecorder implements BroadcastSource {
 
   async waitFor(expected: readonly ExpectedBroadcast[], timeoutMs: number): Promise<void> {
     const until = Date.now() + timeoutMs;
-    const done = () => expected.every((e) => this.seenEvents.has(e.eventId) || (e.batchId !== undefined && this.seenBatches.has(e.batchId)));
+    const done = () => expected.every((e) => (e.eventId !== undefined && this.seenEvents.has(e.eventId)) || (e.batchId !== undefined && this.seenBatches.has(e.batchId)));
     while (this.opened && !done() && Date.now() < until) await sleep(100);
   }
 
