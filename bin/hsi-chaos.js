@@ -13,7 +13,8 @@ if (major < 24) {
 // they are wired in here.
 const { main } = await import('../harness/cli/main.ts');
 const { hsiExperimentEvaluator } = await import('../assertions/experiment-evaluator.ts');
-const code = await main(process.argv.slice(2), { evaluator: hsiExperimentEvaluator() });
+const { runConform } = await import('../assertions/conform/conform-runner.ts');
+const code = await main(process.argv.slice(2), { evaluator: hsiExperimentEvaluator(), conform: runConform });
 process.exitCode = code;
 // The command is done: a handle still open (a container's log stream, a keep-alive socket, a
 // child that has not exited after a failed stack start) must not keep the process alive.

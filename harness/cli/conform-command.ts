@@ -1,9 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { formatDifference, type ConformReport } from '../conform/differences.ts';
-import { runConform } from '../conform/conform-runner.ts';
+import { formatDifference, type ConformReport, type ContractChecker } from '../conform/differences.ts';
 import { isDialectChoice } from '../contract/dialects.ts';
-import { ConfigError, ExitCode } from '../errors.ts';
+import { ConfigError, ExitCode, HarnessError } from '../errors.ts';
 import type { EvidenceEndpoints } from '../experiment/evaluator.ts';
 import { RunResults } from '../report/run-results.ts';
 import { parseDefects } from '../stack/defects.ts';
@@ -47,7 +46,7 @@ export function printConform(report: ConformReport, file: string): void {
   process.stdout.write(lines.join('\n'));
 }
 
-export async function cmdConform(args: string[]): Promise<number> {
+export async function cmdConform(args: string[], runConform: ContractChecker | undefined): Promise<number> {
   const { values } = parse(args, {
     external: { type: 'string' },
     stack: { type: 'boolean' },
@@ -67,6 +66,7 @@ export async function cmdConform(args: string[]): Promise<number> {
   if (!isDialectChoice(dialect)) throw new ConfigError(`--dialect must be auto, reference or hsi-current (got "${dialect}")`);
   const eventTimeoutMs = values['event-timeout'] === undefined ? 60_000 : parseDurationMs(values['event-timeout']);
   if (eventTimeoutMs === undefined || eventTimeoutMs <= 0) throw new ConfigError(`--event-timeout must be a duration such as 60s (got "${values['event-timeout']}")`);
+  if (runConform === undefined) throw new HarnessError('conform: the contract checks are not wired into this entry point (bin/hsi-chaos.js passes them)', ExitCode.internal);
   const cfg = config(values);
   let target: Target;
   if (values.external !== undefined) {

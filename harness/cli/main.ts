@@ -31,6 +31,7 @@ import { CAPACITY_HELP } from './capacity-help.ts';
 import { cmdReplay, cmdTraces } from './replay-command.ts';
 import { cmdConform } from './conform-command.ts';
 import { CONFORM_HELP } from './conform-help.ts';
+import type { ContractChecker } from '../conform/differences.ts';
 import { cmdK6, K6_HELP } from './k6-command.ts';
 import { REPLAY_HELP } from './replay-help.ts';
 import { installCliSignalHandlers, teardownOnUncaughtError, withExitGuard } from './signals.ts';
@@ -399,6 +400,8 @@ async function cmdCalibrate(args: string[], deps: CliDependencies): Promise<numb
 /** What the entry point injects: the assertion families live outside the harness. */
 export interface CliDependencies {
   evaluator: ExperimentEvaluator;
+  /** `hsi-chaos conform`'s checks (assertions/conform), wired in by bin/hsi-chaos.js. */
+  conform?: ContractChecker;
 }
 
 /**
@@ -448,7 +451,7 @@ async function dispatch(command: string | undefined, rest: string[], deps: CliDe
     case 'k6':
       return await cmdK6(rest);
     case 'conform':
-      return await cmdConform(rest);
+      return await cmdConform(rest, deps.conform);
     case undefined:
     case 'help':
     case '--help':

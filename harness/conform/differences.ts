@@ -1,11 +1,12 @@
 import type { z } from 'zod';
-import type { AssertionResult } from '../../assertions/result.ts';
-import type { SpanTreeEvaluation } from '../../assertions/span-tree/evaluate.ts';
+import type { DialectChoice } from '../contract/dialects.ts';
+import type { EvidenceEndpoints } from '../experiment/evaluator.ts';
 
 /**
  * `hsi-chaos conform`: each way a live stack differs from the HSI contract is one Difference,
  * printed as one line: the area, where (a route, a Redis key, a span), what, expected vs seen.
- * Pure: the checks (conform-runner.ts) gather the answers and turn them into these.
+ * Pure: the checks (assertions/conform/conform-runner.ts, injected into the CLI like the
+ * experiment evaluator) gather the answers and turn them into these.
  */
 export type ConformArea = 'api' | 'queue' | 'dlq' | 'spans' | 'context' | 'websocket';
 
@@ -73,23 +74,6 @@ export function schemaDifferences(area: ConformArea, where: string, schema: z.Zo
   return [...byShape.values()].map(({ difference, more }) => (more === 0 ? difference : { ...difference, what: `${difference.what} (and ${more} more item${more === 1 ? '' : 's'})` }));
 }
 
-/** The failures of one trace against a span-tree preset: a missing span, a wrong count, a missing attribute. */
-export function spanTreeDifferences(evaluation: SpanTreeEvaluation, where: string): Difference[] {
-  return evaluation.failures.map((f): Difference => {
-    if (f.kind === 'attribute') {
-      return { area: 'spans', where: `${where} ${f.span?.service ?? '?'} "${f.span?.name ?? '?'}"`, what: `attribute ${f.attribute ?? '?'}`, expected: f.check ?? 'present', seen: f.actual === null || f.actual === undefined ? 'no such attribute' : JSON.stringify(f.actual) };
-    }
-    const parent = f.parent ? `under ${f.parent.service} "${f.parent.name}"` : f.relation === 'root' ? 'at the root' : 'in the trace';
-    const bounds = f.count ? (f.count.max === null ? `at least ${f.count.min}` : f.count.min === f.count.max ? `exactly ${f.count.min}` : `${f.count.min}..${f.count.max}`) : 'one';
-    return { area: 'spans', where: `${where} ${parent}`, what: `span ${f.expected} (${f.relation})`, expected: bounds, seen: String(f.found ?? 0) };
-  });
-}
-
-/** Failing results of an assertion preset (hops, baggage): one line each, the result's own message as what was seen. */
-export function assertionDifferences(area: ConformArea, results: readonly AssertionResult[]): Difference[] {
-  return results.filter((r) => !r.passed).map((r) => ({ area, where: r.name, what: r.family, expected: r.bound.text, seen: r.message }));
-}
-
 export interface ConformReport {
   schemaVersion: 1;
   kind: 'conform';
@@ -115,3 +99,17 @@ export function record(report: ConformReport, area: ConformArea, where: string, 
 export function skip(report: ConformReport, area: ConformArea, where: string, note: string): void {
   report.checks.push({ area, where, status: 'skipped', note });
 }
+
+export interface ConformOptions {
+  endpoints: EvidenceEndpoints;
+  dialect: DialectChoice;
+  fixturesDir: string;
+  /** Sent as the dialect's API key header. */
+  apiKey?: string;
+  /** How long to wait for the upload's event; default 60 000 ms (the real HSI closes a batch 30 s after its last detection). */
+  eventTimeoutMs?: number;
+  log: (line: string) => void;
+}
+
+/** What the CLI's entry point injects for `hsi-chaos conform` (the checks use the assertion presets). */
+export type ContractChecker = (options: ConformOptions) => Promise<ConformReport>;

@@ -2,24 +2,25 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { evaluateExpectations, parseExpectations } from '../../assertions/expectations.ts';
-import { hsiUploadTree } from '../../assertions/hsi-expectations.ts';
-import { evaluateSpanTree } from '../../assertions/span-tree/evaluate.ts';
-import { dialectByName, HSI_QUEUE_ROLES, type DialectChoice, type HsiDialect } from '../contract/dialects.ts';
-import { HSI_SPANS } from '../contract/hsi-names.ts';
-import { EventStreamRecorder } from '../events/event-stream-recorder.ts';
-import { applyExternalSettings } from '../experiment/external-settings.ts';
-import type { EvidenceEndpoints } from '../experiment/evaluator.ts';
-import { errorMessage } from '../errors.ts';
-import { loadFixtures, type CameraFixtures } from '../load/fixtures.ts';
-import { sendUpload, type UploadRecord } from '../load/upload-client.ts';
-import { registerTeardown } from '../stack/teardown.ts';
-import { JaegerQueryClient } from '../traces/jaeger-client.ts';
-import type { TraceTree } from '../traces/span-model.ts';
-import { apiChecks, httpGet } from './api-checks.ts';
-import { assertionDifferences, record, skip, spanTreeDifferences, type ConformReport, type Difference } from './differences.ts';
-import { dlqChecks, queuePayloadChecks, type CheckedPart, type DlqSample } from './payload-checks.ts';
-import { QueueCapture } from './queue-capture.ts';
+import { evaluateExpectations, parseExpectations } from '../expectations.ts';
+import { hsiUploadTree } from '../hsi-expectations.ts';
+import { evaluateSpanTree } from '../span-tree/evaluate.ts';
+import { dialectByName, HSI_QUEUE_ROLES, type DialectChoice, type HsiDialect } from '../../harness/contract/dialects.ts';
+import { HSI_SPANS } from '../../harness/contract/hsi-names.ts';
+import { EventStreamRecorder } from '../../harness/events/event-stream-recorder.ts';
+import { applyExternalSettings } from '../../harness/experiment/external-settings.ts';
+import type { EvidenceEndpoints } from '../../harness/experiment/evaluator.ts';
+import { errorMessage } from '../../harness/errors.ts';
+import { loadFixtures, type CameraFixtures } from '../../harness/load/fixtures.ts';
+import { sendUpload, type UploadRecord } from '../../harness/load/upload-client.ts';
+import { registerTeardown } from '../../harness/stack/teardown.ts';
+import { JaegerQueryClient } from '../../harness/traces/jaeger-client.ts';
+import type { TraceTree } from '../../harness/traces/span-model.ts';
+import { apiChecks, httpGet } from '../../harness/conform/api-checks.ts';
+import { record, skip, type ConformOptions, type ConformReport, type Difference } from '../../harness/conform/differences.ts';
+import { assertionDifferences, spanTreeDifferences } from './trace-differences.ts';
+import { dlqChecks, queuePayloadChecks, type CheckedPart, type DlqSample } from '../../harness/conform/payload-checks.ts';
+import { QueueCapture } from '../../harness/conform/queue-capture.ts';
 
 /**
  * `hsi-chaos conform`: contract tests for any HSI-compatible stack, in four parts: the read
@@ -28,17 +29,6 @@ import { QueueCapture } from './queue-capture.ts';
  * dead letters already stored. On a stack with the reference backend's settings endpoint the
  * batch closes after 1 s idle for the upload (and the old settings are put back).
  */
-export interface ConformOptions {
-  endpoints: EvidenceEndpoints;
-  dialect: DialectChoice;
-  fixturesDir: string;
-  /** Sent as the dialect's API key header. */
-  apiKey?: string;
-  /** How long to wait for the upload's event; default 60 000 ms (the real HSI closes a batch 30 s after its last detection). */
-  eventTimeoutMs?: number;
-  log: (line: string) => void;
-}
-
 const FAST_BATCH = { BATCH_IDLE_TIMEOUT_SECONDS: '1', BATCH_CHECK_INTERVAL_SECONDS: '0.5' };
 
 /** `auto`: hsi-current when the queue status names `ai_analysis` or Redis holds `hsi:queue:*`, else reference. */
