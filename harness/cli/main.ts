@@ -8,6 +8,7 @@ import type { RunReportModel } from '../report/report-model.ts';
 import { RunResults } from '../report/run-results.ts';
 import { listBuiltinScenarios, loadScenario } from '../scenario/load-scenario.ts';
 import { DEFECT_NAMES, parseDefects } from '../stack/defects.ts';
+import { isStackProfile, STACK_PROFILES } from '../contract/profiles.ts';
 import { fileURLToPath } from 'node:url';
 import { loadStackConfig, type StackConfig } from '../config/stack-config.ts';
 import { AiMode, EMULATED, resolveAiModes, type AiModes } from '../config/real-ai-config.ts';
@@ -60,6 +61,8 @@ Commands:
       --ai MODE           emulated (default) or real: the AI services as emulators or as real
                           inference engines (llama.cpp server, ONNX Runtime detector); overrides
                           the scenario's stack.ai (docs/real-inference.md)
+      --profile P         reference (default) or hsi-current: the reference stack as it is, or
+                          behaving like the real HSI's current sources (reference-stack/README.md)
       --run-id ID         name the results folder (letters, digits, . _ -); an existing one is refused
       --replace           with --run-id: overwrite that run's results
 ${CAPACITY_HELP}
@@ -78,7 +81,8 @@ ${CAPACITY_HELP}
       --force             rebuild even when up to date
       --ai real           also the real inference engines' images
   docker ensure       make sure a Docker engine answers (installs docker.io as root on Debian)
-  stack up            start a detached stack and print its URLs (--ai real: real inference engines)
+  stack up            start a detached stack and print its URLs (--ai real: real inference engines,
+                      --profile hsi-current: the real HSI's behaviour)
   stack down [RUN]    remove a stack (default: every hsi-chaos stack)
   stack status        list hsi-chaos stacks
   cleanup             remove containers/networks left by crashed runs
@@ -129,9 +133,13 @@ function intFlag(value: string | undefined, name: string, fallback: number, min:
   return n;
 }
 
-export function config(values: { config?: string | undefined; 'image-mode'?: string | undefined }): StackConfig {
+export function config(values: { config?: string | undefined; 'image-mode'?: string | undefined; profile?: string | undefined }): StackConfig {
   const overrides: Record<string, unknown> = {};
   if (values['image-mode'] !== undefined) overrides['imageMode'] = values['image-mode'];
+  if (values.profile !== undefined) {
+    if (!isStackProfile(values.profile)) throw new ConfigError(`--profile must be one of ${STACK_PROFILES.join(', ')} (got "${values.profile}")`);
+    overrides['profile'] = values.profile;
+  }
   return loadStackConfig({ projectRoot: PROJECT_ROOT, ...(values.config !== undefined ? { file: values.config } : {}), overrides });
 }
 
@@ -146,6 +154,7 @@ async function cmdRun(args: string[], deps: CliDependencies): Promise<number> {
       external: { type: 'string' },
       'run-id': { type: 'string' },
       ai: { type: 'string' },
+      profile: { type: 'string' },
       replace: { type: 'boolean' },
       'emulator-params': { type: 'string' },
     },
@@ -167,6 +176,7 @@ async function cmdRun(args: string[], deps: CliDependencies): Promise<number> {
   if (values.external !== undefined) {
     if (defects.length > 0) throw new ConfigError('--defect needs the embedded stack (an external stack has its own settings); drop --defect or --external');
     if (aiOverride !== undefined) throw new ConfigError('--ai needs the embedded stack (an external stack runs what it runs); drop --ai or --external');
+    if (values.profile !== undefined) throw new ConfigError('--profile needs the embedded stack (an external stack runs its own profile); drop --profile or --external');
     if (params !== undefined) throw new ConfigError('--emulator-params needs the embedded stack; drop it or --external');
     const { file, ...stack } = readStackFile(values.external, cfg.resultsDir);
     await probeExternalStack({ ...stack, file });
@@ -176,7 +186,7 @@ async function cmdRun(args: string[], deps: CliDependencies): Promise<number> {
     // Calibrated emulator parameters win over the scenario's emulator settings.
     const detectorEnv = { ...(scenario.stack?.detector ?? {}), ...(params?.detector ?? {}) };
     const llmEnv = { ...(scenario.stack?.llm ?? {}), ...(params?.llm ?? {}) };
-    target = { kind: 'embedded', defects, backendEnv: scenario.stack?.backend ?? {}, detectorEnv, llmEnv, ai };
+    target = { kind: 'embedded', defects, backendEnv: scenario.stack?.backend ?? {}, detectorEnv, llmEnv, ai, profile: cfg.profile };
   }
   // Input errors first (cheap, pure); then the edge's one side effect before the run: a Docker engine (installed/started when allowed).
   validateExperiment({ scenario, target, evaluator: deps.evaluator });
@@ -196,6 +206,7 @@ export function printExperiment(report: RunReportModel, dir: string): void {
   const verdict = report.verdict === 'passed' ? colour.green('PASSED') : colour.red(report.verdict.toUpperCase());
   const lines = ['', `${colour.bold('hsi-chaos run')} ${report.scenario.name} (${report.runId}): ${verdict} (exit ${report.exitCode})`];
   if (report.stack.startSeconds !== undefined) lines.push(`  stack start      ${report.stack.startSeconds.toFixed(1)} s${report.stack.defects.length ? ` (defects: ${report.stack.defects.join(', ')})` : ''}`);
+  if (report.stack.profile !== undefined) lines.push(`  profile          ${report.stack.profile}`);
   lines.push(...aiLines(report));
   if (report.load) {
     const d = report.load.httpReqDuration;
@@ -295,7 +306,7 @@ async function cmdDocker(args: string[]): Promise<number> {
 }
 
 async function cmdStack(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { ai: { type: 'string' } }, 2);
+  const { values, positionals } = parse(args, { ai: { type: 'string' }, profile: { type: 'string' } }, 2);
   if (values.help) return help();
   const cfg = config(values);
   const sub = positionals[0];
@@ -311,7 +322,7 @@ async function cmdStack(args: string[]): Promise<number> {
     });
     process.stdout.write(
       [
-        `stack ${stack.runId} up in ${stack.timings.totalSeconds.toFixed(1)} s`,
+        `stack ${stack.runId} up in ${stack.timings.totalSeconds.toFixed(1)} s (profile ${stack.profile})`,
         `  backend     ${stack.getBackendUrl()}`,
         `  jaeger      ${stack.getJaegerQueryUrl()}`,
         `  toxiproxy   ${stack.getToxiproxyApiUrl()}`,

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_STACK_PROFILE, STACK_PROFILES } from '../contract/profiles.ts';
 import { ConfigError } from '../errors.ts';
 import { RealAiConfigSchema } from './real-ai-config.ts';
 import { parseOrThrow } from './validation.ts';
@@ -56,6 +57,8 @@ export const StackConfigSchema = z
     dockerBootstrap: z.boolean().default(true),
     /** OTel batch delay in the reference stack; the contract says 2000 ms, tests want less. */
     otelBatchDelayMs: z.number().int().min(50).max(10_000).default(500),
+    /** Which HSI the reference stack imitates: `reference` (default) or `hsi-current` (the real project's current behaviour); `--profile` wins. */
+    profile: z.enum(STACK_PROFILES, { error: (issue) => `expected one of ${STACK_PROFILES.join(', ')}, got ${JSON.stringify(issue.input)}` }).default(DEFAULT_STACK_PROFILE),
     /** Settings of the real inference engines, used where a scenario or --ai asks for `real`. */
     realAi: RealAiConfigSchema.default(RealAiConfigSchema.parse({})),
   })

@@ -1,3 +1,4 @@
+import type { StackProfile } from '../contract/profiles.ts';
 import { request } from 'undici';
 import { StackFaultExecutor } from '../chaos/fault-executor.ts';
 import { planFaultTimeline, type PlannedFault } from '../chaos/fault-schema.ts';
@@ -44,6 +45,8 @@ export type ExperimentTarget =
       llmEnv?: Record<string, string>;
       /** Emulators (default) or real inference engines per AI service. */
       ai?: AiModes;
+      /** Which HSI the reference stack imitates; default: the stack config's `profile`. */
+      profile?: StackProfile;
     }
   | {
       kind: 'external';
@@ -51,6 +54,8 @@ export type ExperimentTarget =
       toxiproxyUrl?: string;
       /** Emulator admin URLs by target name, when the external stack is the reference stack. */
       emulatorUrls?: Record<string, string>;
+      /** The reference-stack profile, when the stack file says (`hsi-chaos stack up` writes it). */
+      profile?: StackProfile;
     };
 
 /** The load's planned length: the latest end of its scenarios (k6 startTime + duration). */
@@ -119,7 +124,9 @@ export async function attachTarget(target: ExperimentTarget, config: StackConfig
   const ai = target.ai ?? EMULATED;
   await prepareImages(config, { log, ai });
   log(anyReal(ai) ? `starting the stack (AI: detector ${ai.detector}, llm ${ai.llm})…` : 'starting the stack…');
-  const builder = new HsiStack(config).withRunId(ctx.runId).withLog(log).withDefects(target.defects ?? []).withAi(ai);
+  const profile = target.profile ?? config.profile;
+  if (profile !== 'reference') log(`reference-stack profile ${profile}`);
+  const builder = new HsiStack(config).withRunId(ctx.runId).withLog(log).withDefects(target.defects ?? []).withAi(ai).withProfile(profile);
   if (target.backendEnv) builder.withBackendEnvironment(target.backendEnv);
   if (target.detectorEnv) builder.withDetectorEnvironment(target.detectorEnv);
   if (target.llmEnv) builder.withLlmEnvironment(target.llmEnv);

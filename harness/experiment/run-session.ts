@@ -97,6 +97,7 @@ export class RunSession {
         kind,
         defects: options.target.kind === 'embedded' ? [...(options.target.defects ?? [])] : [],
         ...(options.target.kind === 'embedded' ? { ai: { ...(options.target.ai ?? EMULATED) } } : {}),
+        ...(options.target.profile !== undefined ? { profile: options.target.profile } : {}),
       },
       timeSeries: [],
       thresholds: [],

@@ -97,6 +97,7 @@ export function renderJunitXml(model: RunReportModel, options: JunitOptions = {}
     ['stack.kind', model.stack.kind],
   ];
   if (model.stack.defects.length > 0) props.push(['stack.defects', model.stack.defects.join(',')]);
+  if (model.stack.profile !== undefined) props.push(['stack.profile', model.stack.profile]);
   if (model.load) {
     props.push(['load.driver', model.load.driver], ['http_reqs', String(model.load.httpReqs)], ['http_req_failed.rate', String(model.load.httpReqFailedRate)]);
     props.push(['http_req_duration.p95', String(model.load.httpReqDuration.p95)]);

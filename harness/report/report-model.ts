@@ -202,6 +202,8 @@ export interface RunReportModel {
     jaegerUrl?: string;
     /** Which AI services ran as emulators and which as real inference engines (embedded stacks). */
     ai?: { detector: 'emulated' | 'real'; llm: 'emulated' | 'real' };
+    /** The reference-stack profile that ran (`reference` or `hsi-current`), when known. */
+    profile?: 'reference' | 'hsi-current';
   };
   /** The AI engines' own figures read from their spans (llama.cpp timings, detector inference time); runs with a real engine. */
   aiEngines?: AiEnginesView;

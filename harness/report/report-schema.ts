@@ -69,6 +69,7 @@ export const RunReportModelSchema = z.object({
     backendUrl: z.string().optional(),
     jaegerUrl: z.string().optional(),
     ai: z.object({ detector: aiMode, llm: aiMode }).optional(),
+    profile: z.enum(['reference', 'hsi-current']).optional(),
   }),
   aiEngines: z
     .object({

@@ -71,6 +71,7 @@ export function renderSummaryMarkdown(model: RunReportModel, options: SummaryMar
   facts.push(`exit code ${model.exitCode}`);
   if (model.stack.defects.length > 0) facts.push(`stack defects: ${escapeMarkdownText(model.stack.defects.join(', '))}`);
   if (model.stack.ai) facts.push(`AI: detector ${model.stack.ai.detector}, llm ${model.stack.ai.llm}`);
+  if (model.stack.profile) facts.push(`reference-stack profile: ${model.stack.profile}`);
   const l = model.aiEngines?.llm;
   if (l) facts.push(`llama.cpp: ${l.tokensPerSecond.p50 ?? 'n/a'} tokens/s p50, prompt ${l.promptMs.p50 ?? 'n/a'} ms p50`);
   const d = model.aiEngines?.detector;

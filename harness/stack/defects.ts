@@ -36,6 +36,8 @@ export const DEFECTS = {
   'worker-drops-rows': { service: 'backend', env: { HSI_DEFECT_WORKER_DROPS_ROWS: '1' } },
   /** /ws/events skips the first event broadcast that has a subscriber: stored, never seen on the dashboard. */
   'ws-drops-broadcast': { service: 'backend', env: { HSI_DEFECT_WS_DROPS_BROADCAST: '1' } },
+  /** The analysis raises after loading a batch: dead-lettered in profile reference, silently dropped in hsi-current. */
+  'analysis-raises': { service: 'backend', env: { HSI_DEFECT_ANALYSIS_RAISES: '1' } },
 } as const satisfies Record<string, { service: 'backend' | 'detector' | 'llm'; env: Record<string, string> }>;
 
 export type DefectName = keyof typeof DEFECTS;

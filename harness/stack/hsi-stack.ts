@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { getContainerRuntimeClient, StartedNetwork, type StartedTestContainer } from 'testcontainers';
 import { EMULATED, type AiModes } from '../config/real-ai-config.ts';
+import { STACK_PROFILE_ENV, type StackProfile } from '../contract/profiles.ts';
 import type { StackConfig } from '../config/stack-config.ts';
 import { ownerLabels, removeLeftovers, removeRun } from './cleanup.ts';
 import { hsiLabels, MANAGED_LABEL, RUN_ID_LABEL } from './containers/container-hardening.ts';
@@ -92,11 +93,18 @@ export class HsiStack {
   private detached = false;
   private extraLabels: Record<string, string> = {};
   private ai: AiModes = { ...EMULATED };
+  private profile: StackProfile;
   /** The llama.cpp server behind the LLM's tracing proxy (ai.llm real). */
   private llmEngine: StartedTestContainer | undefined;
 
   constructor(config: StackConfig) {
     this.config = config;
+    this.profile = config.profile;
+  }
+  /** Which HSI the reference stack imitates (HSI_PROFILE in every reference-stack container); default: the config's `profile`. */
+  withProfile(profile: StackProfile): this {
+    this.profile = profile;
+    return this;
   }
   withRunId(runId: string): this {
     this.runId = runId;
@@ -217,6 +225,7 @@ export class HsiStack {
             YOLO26_URL: `http://${via(PROXIES.detector)}`,
             NEMOTRON_URL: `http://${via(PROXIES.llm)}`,
             ...(this.dropFolder !== undefined ? { CAMERA_DROP_DIR: DROP_DIR_IN_CONTAINER } : {}),
+            ...this.profileEnv(),
             ...defectEnv.backend,
             ...this.backendEnv,
           })
@@ -242,6 +251,7 @@ export class HsiStack {
         detached: this.detached,
         gpus,
         ai: this.ai,
+        profile: this.profile,
         ...(this.llmEngine !== undefined ? { llmEngine: this.llmEngine } : {}),
       });
     } catch (error) {
@@ -253,7 +263,7 @@ export class HsiStack {
   }
 
   private startDetector(images: StackImages, network: StartedNetwork, gpus: boolean, labels: Record<string, string>, defectEnv: Record<string, string>): Promise<AiServiceContainer> {
-    const env = { ...this.otelEnv(AI_SERVICE_NAMES.detector), ...defectEnv, ...this.detectorEnv };
+    const env = { ...this.otelEnv(AI_SERVICE_NAMES.detector), ...this.profileEnv(), ...defectEnv, ...this.detectorEnv };
     if (this.ai.detector === 'emulated') {
       return new DetectorEmulatorContainer(images.referenceStack).withNetwork(network).withNetworkAliases(ALIASES.detector).withGpus(gpus).withEnvironment(env).withLabels(labels).start();
     }
@@ -265,7 +275,7 @@ export class HsiStack {
 
   private async startLlm(images: StackImages, network: StartedNetwork, gpus: boolean, labels: Record<string, string>, defectEnv: Record<string, string>): Promise<AiServiceContainer> {
     if (this.ai.llm === 'emulated') {
-      const env = { ...this.otelEnv(AI_SERVICE_NAMES.llm), ...defectEnv, ...this.llmEnv };
+      const env = { ...this.otelEnv(AI_SERVICE_NAMES.llm), ...this.profileEnv(), ...defectEnv, ...this.llmEnv };
       return new LlmEmulatorContainer(images.referenceStack).withNetwork(network).withNetworkAliases(ALIASES.llm).withGpus(gpus).withEnvironment(env).withLabels(labels).start();
     }
     // llama.cpp's server behind its tracing proxy (llama.cpp emits no spans): the proxy holds the
@@ -277,6 +287,10 @@ export class HsiStack {
     proxy.withNetwork(network).withNetworkAliases(ALIASES.llm).withEnvironment(this.otelEnv(AI_SERVICE_NAMES.llm)).withLabels(labels);
     this.llmEngine = await startEngine('the real LLM (llama.cpp server)', this.runId, 'llm-engine', cfg.healthTimeoutSeconds, () => engine.start());
     return startEngine('the real LLM\'s tracing proxy', this.runId, 'llm', cfg.healthTimeoutSeconds, () => proxy.start());
+  }
+
+  private profileEnv(): Record<string, string> {
+    return { [STACK_PROFILE_ENV]: this.profile };
   }
 
   private otelEnv(serviceName: string): Record<string, string> {
@@ -313,6 +327,7 @@ interface StartedParts {
   detached: boolean;
   gpus: boolean;
   ai: AiModes;
+  profile: StackProfile;
   llmEngine?: StartedTestContainer;
 }
 
@@ -334,6 +349,8 @@ export class StartedHsiStack {
   readonly defects: readonly DefectName[];
   /** Which AI services are emulators and which real engines. */
   readonly ai: Readonly<AiModes>;
+  /** Which HSI the reference stack imitates. */
+  readonly profile: StackProfile;
   private readonly parts: StartedParts;
   private readonly unregister: () => void;
   private stopped: Promise<void> | undefined;
@@ -353,6 +370,7 @@ export class StartedHsiStack {
     this.backend = parts.backend;
     this.defects = parts.defects;
     this.ai = parts.ai;
+    this.profile = parts.profile;
     this.unregister = parts.detached ? () => {} : registerTeardown(`stack ${parts.runId}`, () => this.stop());
   }
 

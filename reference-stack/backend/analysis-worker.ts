@@ -5,15 +5,9 @@ import { inSpan, recordException } from '../telemetry/tracing.ts';
 import { cameraNameFromId, UPSERT_CAMERA_SQL, type Database } from './db.ts';
 import { JobFailure } from './detection-worker.ts';
 import { LlmUnavailableError, type LlmClient } from './llm-client.ts';
-import {
-  ANALYSIS_DLQ,
-  ANALYSIS_QUEUE,
-  type AnalysisJob,
-  analysisJobSchema,
-  receiveJob,
-  deadLetter,
-  type RedisConnections,
-} from './queue.ts';
+import { HSI_CURRENT } from '../../harness/contract/profiles.ts';
+import { type AnalysisJob, analysisJobSchema, receiveJob, deadLetter, type RedisConnections } from './queue.ts';
+import type { BackendQueues } from './queue-dialect.ts';
 import type { JobHandler, JobOutcome } from './queue-worker.ts';
 import { buildPrompt, FALLBACK_ASSESSMENT, parseRiskAssessment, type PromptDetection, type RiskAssessment } from './risk-analysis.ts';
 import { retryDelayMs } from './retry.ts';
@@ -46,6 +40,17 @@ export interface AnalysisWorkerDeps {
   onEvent?: (event: Record<string, unknown>) => void;
   /** HSI_DEFECT_LLM_FAILURE_DEAD_LETTERS: an LLM failure dead-letters the batch instead of creating the fallback event. */
   llmFailureDeadLetters?: boolean;
+  /** HSI_DEFECT_ANALYSIS_RAISES: the analysis raises after loading the detections (an unexpected exception). */
+  analysisRaises?: boolean;
+  /** Keys, payload form and dead-letter shape of the profile. */
+  queues: BackendQueues;
+  /** Profile hsi-current: invalid messages and analysis exceptions are logged and dropped (no dead letter); the real fallback summary. */
+  hsiCurrent?: boolean;
+}
+
+/** The defect's exception: what an unexpected bug in the analysis looks like. */
+export class AnalysisDefectError extends Error {
+  override name = 'AnalysisDefectError';
 }
 
 interface LoadedDetection extends PromptDetection {
@@ -54,7 +59,7 @@ interface LoadedDetection extends PromptDetection {
 
 export class AnalysisJobHandler implements JobHandler {
   private readonly deps: AnalysisWorkerDeps;
-  counters = { events: 0, fallbacks: 0, duplicates: 0 };
+  counters = { events: 0, fallbacks: 0, duplicates: 0, dropped: 0 };
 
   constructor(deps: AnalysisWorkerDeps) {
     this.deps = deps;
@@ -62,7 +67,7 @@ export class AnalysisJobHandler implements JobHandler {
 
   async handle(raw: string, signal: AbortSignal): Promise<JobOutcome> {
     const { tracer, log, redis } = this.deps;
-    const { job, parseError, parent, attributes } = receiveJob(analysisJobSchema, ANALYSIS_QUEUE, raw);
+    const { job, parseError, parent, attributes } = receiveJob(analysisJobSchema, this.deps.queues.key('analysis'), raw);
     if (job !== undefined) {
       attributes['batch_id'] = job.batch_id;
       attributes['camera_id'] = job.camera_id;
@@ -74,7 +79,11 @@ export class AnalysisJobHandler implements JobHandler {
     return context.with(trace.setSpan(parent, span), async (): Promise<JobOutcome> => {
       let guarded = false;
       try {
-        if (job === undefined) throw new JobFailure('invalid_message', `invalid analysis_queue message: ${parseError ?? 'unknown'}`, 0);
+        if (job === undefined) {
+          const reason = `invalid analysis_queue message: ${parseError ?? 'unknown'}`;
+          if (this.deps.hsiCurrent) return this.drop(span, 'invalid_message', reason, undefined);
+          throw new JobFailure('invalid_message', reason, 0);
+        }
         // Duplicate guard (HSI): the first worker to set the key owns the batch.
         try {
           const set = await redis.main.set(batchEventKey(job.batch_id), String(Date.now()), 'EX', BATCH_EVENT_TTL_SECONDS, 'NX');
@@ -97,7 +106,7 @@ export class AnalysisJobHandler implements JobHandler {
           span.addEvent('requeued_on_shutdown');
           if (job !== undefined && guarded) await redis.main.del(batchEventKey(job.batch_id)).catch(() => undefined);
           try {
-            await redis.main.lpush(ANALYSIS_QUEUE, raw);
+            await redis.main.lpush(this.deps.queues.key('analysis'), raw);
             log.info('analysis job requeued on shutdown', { batch_id: job?.batch_id });
             return 'requeued';
           } catch (e) {
@@ -107,6 +116,8 @@ export class AnalysisJobHandler implements JobHandler {
           }
         }
         const failure = error instanceof JobFailure ? error : new JobFailure('processing_error', (error as Error).message ?? String(error), 0, { cause: error });
+        // The real HSI's analysis worker logs the exception and goes on: the batch is gone.
+        if (this.deps.hsiCurrent) return this.drop(span, failure.code, failure.message, job);
         recordException(span, failure);
         span.setAttribute('error_code', failure.code);
         // Release the guard so that a requeue from the DLQ can create the event.
@@ -118,10 +129,21 @@ export class AnalysisJobHandler implements JobHandler {
     });
   }
 
+  /** Profile hsi-current: logged and dropped, no dead letter (the span records the error). */
+  private drop(span: Span, code: string, reason: string, job: AnalysisJob | undefined): JobOutcome {
+    this.counters.dropped++;
+    recordException(span, new Error(reason));
+    span.setAttribute('error_code', code);
+    span.addEvent('message_dropped', { reason: reason.slice(0, 300), error_code: code });
+    this.deps.log.error('analysis failed; batch dropped (no dead letter)', { error_code: code, error: reason.slice(0, 300), batch_id: job?.batch_id, detection_ids: job?.detection_ids });
+    return 'dropped';
+  }
+
   private async analyze(job: AnalysisJob, span: Span, signal: AbortSignal): Promise<JobOutcome> {
     const { log } = this.deps;
     const detections = await this.withDbRetries('load detections', signal, () => this.loadDetections(job.detection_ids));
     if (detections.length === 0) throw new JobFailure('detections_not_found', `none of the ${job.detection_ids.length} detections of ${job.batch_id} exist`, 1);
+    if (this.deps.analysisRaises) throw new AnalysisDefectError(`analysis of batch ${job.batch_id} raised (defect HSI_DEFECT_ANALYSIS_RAISES)`);
     if (detections.length < job.detection_ids.length) span.setAttribute('analysis.missing_detections', job.detection_ids.length - detections.length);
 
     const prompt = buildPrompt({ batchId: job.batch_id, cameraId: job.camera_id, detections });
@@ -136,7 +158,7 @@ export class AnalysisJobHandler implements JobHandler {
       if (!(error instanceof LlmUnavailableError)) throw error;
       if (this.deps.llmFailureDeadLetters) throw new JobFailure(`llm_${error.last.code}`, error.message, error.attempts, { cause: error });
       // HSI: the event is still created, with the default risk. The step succeeded; llm_inference spans carry the errors.
-      assessment = { ...FALLBACK_ASSESSMENT };
+      assessment = { ...FALLBACK_ASSESSMENT, ...(this.deps.hsiCurrent ? { summary: HSI_CURRENT.fallbackSummary } : {}) };
       isFallback = true;
       this.counters.fallbacks++;
       span.setAttribute('llm_attempts', error.attempts);
@@ -170,7 +192,19 @@ export class AnalysisJobHandler implements JobHandler {
     }
     span.setAttribute('event_id', created);
     this.counters.events++;
-    this.deps.onEvent?.({ id: created, camera_id: job.camera_id, batch_id: job.batch_id, risk_score: assessment.risk_score, risk_level: assessment.risk_level, is_fallback: isFallback, detection_count: detections.length });
+    this.deps.onEvent?.({
+      id: created,
+      event_id: created,
+      camera_id: job.camera_id,
+      batch_id: job.batch_id,
+      risk_score: assessment.risk_score,
+      risk_level: assessment.risk_level,
+      summary: assessment.summary,
+      started_at: startedAt.toISOString(),
+      is_fallback: isFallback,
+      detection_count: detections.length,
+      detection_ids: detections.map((d) => d.id),
+    });
     log.info('event created', { batch_id: job.batch_id, event_id: created, risk_score: assessment.risk_score, is_fallback: isFallback, detections: detections.length });
     return 'processed';
   }
@@ -262,6 +296,6 @@ export class AnalysisJobHandler implements JobHandler {
   }
 
   private deadLetter(raw: string, job: AnalysisJob | undefined, failure: JobFailure, span: Span): Promise<boolean> {
-    return deadLetter(this.deps, { queue: ANALYSIS_QUEUE, dlq: ANALYSIS_DLQ }, raw, job, failure, span, job === undefined ? {} : { batch_id: job.batch_id, camera_id: job.camera_id });
+    return deadLetter(this.deps, 'analysis', raw, job, failure.toDeadLetter(), span, job === undefined ? {} : { batch_id: job.batch_id, camera_id: job.camera_id });
   }
 }

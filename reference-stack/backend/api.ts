@@ -37,6 +37,9 @@ import {
   type RedisConnections,
 } from './queue.ts';
 import type { QueueWorkerPool } from './queue-worker.ts';
+import { decodeCursor, hsiDlqJobs, hsiQueueStatus, hsiRequeue, withCursorPagination } from './api-hsi-current.ts';
+import type { EventBroadcaster } from './event-broadcaster.ts';
+import type { BackendQueues } from './queue-dialect.ts';
 import { liveSettingsRoutes } from './live-settings.ts';
 import type { BackendSettings } from './settings.ts';
 
@@ -72,6 +75,10 @@ export interface ApiDeps {
   fileWatcher: FileWatcher;
   defects: BackendDefects;
   state: ApiState;
+  /** Keys, payload form and dead-letter shape of the profile. */
+  queues: BackendQueues;
+  /** Profile hsi-current: events go out over Redis pub/sub and batched /ws/events messages. */
+  broadcaster?: EventBroadcaster;
 }
 
 interface ServiceProbe {
@@ -186,7 +193,7 @@ export function createRoutes(deps: ApiDeps): Route[] {
     };
     const enqueue = (): Promise<unknown> =>
       context.with(propagation.setBaggage(context.active(), baggage), () =>
-        publish(tracer, redis.main, redis.address, DETECTION_QUEUE, message, !defects.queueNoTraceContext, { camera_id: cameraId, file_path: filePath }),
+        publish(tracer, redis.main, redis.address, deps.queues.target('detection'), message, !defects.queueNoTraceContext, { camera_id: cameraId, file_path: filePath }),
       );
     const traceId = activeTraceId() ?? span.spanContext().traceId;
     if (defects.ackBeforeStore) {
@@ -400,7 +407,10 @@ export function createRoutes(deps: ApiDeps): Route[] {
     if (batchId !== undefined) conditions.push(['batch_id = ?', batchId]);
     const traceId = textParam(url, 'trace_id');
     if (traceId !== undefined) conditions.push(['trace_id = ?', traceId.toLowerCase()]);
-    return page<EventRow>('events', EVENT_COLUMNS, 'started_at', conditions, { limit, offset }, eventToJson);
+    if (settings.profile !== 'hsi-current') return page<EventRow>('events', EVENT_COLUMNS, 'started_at', conditions, { limit, offset }, eventToJson);
+    const cursor = textParam(url, 'cursor');
+    const from = cursor !== undefined ? decodeCursor(cursor) : offset;
+    return withCursorPagination(await page<EventRow>('events', EVENT_COLUMNS, 'started_at', conditions, { limit, offset: from }, eventToJson), cursor, url.searchParams.has('offset'));
   }
 
   async function getEvent({ params }: RouteRequest): Promise<JsonResponse> {
@@ -421,7 +431,8 @@ export function createRoutes(deps: ApiDeps): Route[] {
   }
 
   async function queueLengths(): Promise<Record<string, number>> {
-    const keys = [DETECTION_QUEUE, ANALYSIS_QUEUE, DETECTION_DLQ, ANALYSIS_DLQ];
+    const q = deps.queues;
+    const keys = [q.key('detection'), q.key('analysis'), q.dlq('detection'), q.dlq('analysis')];
     try {
       const lengths = await Promise.all(keys.map((k) => redis.main.llen(k)));
       return Object.fromEntries(keys.map((k, i) => [k, lengths[i] ?? 0]));
@@ -431,6 +442,10 @@ export function createRoutes(deps: ApiDeps): Route[] {
   }
 
   async function queueStatus(): Promise<JsonResponse> {
+    if (settings.profile === 'hsi-current') {
+      const throughput = { detection: deps.detectionWorkers.throughput, analysis: deps.analysisWorkers.throughput };
+      return redisRead(() => hsiQueueStatus({ redis: redis.main, queues: deps.queues, workers: workersStatus(), throughput }));
+    }
     const lengths = await queueLengths();
     const w = workersStatus();
     const level = (value: number, warning: number, critical: number): string =>
@@ -475,10 +490,20 @@ export function createRoutes(deps: ApiDeps): Route[] {
     return json(200, { detection_queue_count: detection, analysis_queue_count: analysis, total_count: detection + analysis });
   }
 
+  async function redisRead(read: () => Promise<JsonResponse>): Promise<JsonResponse> {
+    try {
+      return await read();
+    } catch (error) {
+      if (error instanceof HttpError) throw error;
+      throw new HttpError(503, 'redis_unavailable', `could not read Redis: ${(error as Error).message}`);
+    }
+  }
+
   async function dlqJobs({ params, url }: RouteRequest): Promise<JsonResponse> {
     const key = dlqKeyFor(params[0] ?? '');
-    const start = intParam(url, 'start', 0, 0, Number.MAX_SAFE_INTEGER);
+    const start = intParam(url, settings.profile === 'hsi-current' && url.searchParams.has('offset') ? 'offset' : 'start', 0, 0, Number.MAX_SAFE_INTEGER);
     const limit = intParam(url, 'limit', 100, 1, 1000);
+    if (settings.profile === 'hsi-current') return redisRead(() => hsiDlqJobs(redis.main, key, start, limit));
     let raws: string[];
     let total: number;
     try {
@@ -507,7 +532,7 @@ export function createRoutes(deps: ApiDeps): Route[] {
   }
 
   async function requeue(key: string, max: number): Promise<{ moved: number; skipped: number }> {
-    const target = DLQ_SOURCES[key] ?? '';
+    const target = deps.queues.dlqSources()[key] ?? '';
     try {
       const reply = (await redis.main.eval(REQUEUE_SCRIPT, 2, key, target, String(max), ...DEAD_LETTER_FIELDS)) as [number, string[]];
       return { skipped: Number(reply[0]), moved: reply[1].length };
@@ -518,6 +543,7 @@ export function createRoutes(deps: ApiDeps): Route[] {
 
   async function dlqRequeue({ params }: RouteRequest): Promise<JsonResponse> {
     const key = dlqKeyFor(params[0] ?? '');
+    if (settings.profile === 'hsi-current') return redisRead(() => hsiRequeue(redis.main, deps.queues, key));
     const { moved, skipped } = await requeue(key, 1);
     if (moved === 0 && skipped === 0) return json(404, { success: false, message: `${key} is empty`, requeued_count: 0 });
     if (moved === 0) throw new HttpError(409, 'unparseable_entry', `the oldest entry of ${key} is not a JSON object; delete it with DELETE /api/dlq/${key}`);
@@ -527,6 +553,7 @@ export function createRoutes(deps: ApiDeps): Route[] {
 
   async function dlqRequeueAll({ params }: RouteRequest): Promise<JsonResponse> {
     const key = dlqKeyFor(params[0] ?? '');
+    if (settings.profile === 'hsi-current') throw new HttpError(404, 'not_found', 'requeue-all is not a route of the real HSI (profile hsi-current)');
     let total = 0;
     let blocked = false;
     while (total < REQUEUE_ALL_LIMIT) {

@@ -4,7 +4,8 @@ import type { Redis } from 'ioredis';
 import { rateLimited, type Logger } from '../common/log.ts';
 import { sleep } from '../common/timing.ts';
 import { extractTraceCarrier, inSpan, injectTraceCarrier, recordException, type TraceCarrier } from '../telemetry/tracing.ts';
-import { ANALYSIS_QUEUE, ATTR_MESSAGING_MESSAGE_BODY_SIZE, producerAttributes, traceCarrierSchema } from './queue.ts';
+import { ANALYSIS_QUEUE, ATTR_MESSAGING_MESSAGE_BODY_SIZE, producerAttributes, publish, pushBody, traceCarrierSchema, type QueueTarget } from './queue.ts';
+import type { BackendQueues } from './queue-dialect.ts';
 import type { BatchSettings } from './settings.ts';
 
 /**
@@ -28,7 +29,7 @@ import type { BatchSettings } from './settings.ts';
 export const SPAN_BATCH_AGGREGATION = 'batch_aggregation';
 export const SPAN_ANALYSIS_PUBLISH = `${ANALYSIS_QUEUE} publish`;
 
-export type CloseReason = 'timeout' | 'idle' | 'max_size';
+export type CloseReason = 'timeout' | 'idle' | 'max_size' | 'fast_path';
 
 /** Keys of the contract. */
 export const batchKeys = {
@@ -37,11 +38,16 @@ export const batchKeys = {
   currentPattern: 'batch:*:current',
 } as const;
 
-const BATCH_ID_PATTERN = /^batch-[0-9a-f]{8}$/;
+const BATCH_ID_PATTERN = /^(batch-[0-9a-f]{8}|[0-9a-f]{32})$/;
 
 /** `batch-<8 hex>` */
 export function newBatchId(random: (n: number) => Buffer = randomBytes): string {
   return `batch-${random(4).toString('hex')}`;
+}
+
+/** Profile hsi-current: the real HSI's `uuid4().hex` (32 hex digits). */
+export function newUuidHexBatchId(): string {
+  return randomUUID().replace(/-/g, '');
 }
 
 export function isBatchId(value: string): boolean {
@@ -147,7 +153,7 @@ end
 return {current, opened, redis.call('LLEN', p .. 'detections')}
 `;
 
-// ARGV batch_id, reason, trace_context ('' = none), timestamp, queue, closed_ttl
+// ARGV batch_id, reason, trace_context ('' = none), timestamp, queue ('' = do not push: the caller encodes and pushes), closed_ttl, epoch ('1': timestamp is a number)
 const CLOSE_SCRIPT = `
 local p = 'batch:' .. ARGV[1] .. ':'
 if redis.call('EXISTS', p .. 'closed') == 1 then return false end
@@ -160,12 +166,14 @@ local body = ''
 if #ids > 0 then
   local nums = {}
   for i, v in ipairs(ids) do nums[i] = tonumber(v) end
-  local payload = {batch_id = ARGV[1], camera_id = camera, detection_ids = nums, timestamp = ARGV[4], close_reason = ARGV[2]}
+  local ts = ARGV[4]
+  if ARGV[7] == '1' then ts = tonumber(ARGV[4]) end
+  local payload = {batch_id = ARGV[1], camera_id = camera, detection_ids = nums, timestamp = ts, close_reason = ARGV[2]}
   local pst = redis.call('GET', p .. 'pipeline_start_time')
   if pst and pst ~= '' then payload['pipeline_start_time'] = pst end
   if ARGV[3] ~= '' then payload['trace_context'] = cjson.decode(ARGV[3]) end
   body = cjson.encode(payload)
-  length = redis.call('RPUSH', ARGV[5], body)
+  if ARGV[5] ~= '' then length = redis.call('RPUSH', ARGV[5], body) end
 end
 redis.call('SET', p .. 'closed', ARGV[2], 'EX', ttl)
 local current = 'batch:' .. camera .. ':current'
@@ -201,6 +209,10 @@ export interface BatchAggregatorOptions {
   /** HSI_DEFECT_ANALYSIS_QUEUE_NO_TRACE_CONTEXT: only the analysis_queue message loses its trace context. */
   analysisNoTraceContext?: boolean;
   now?: () => number;
+  /** Keys, payload form and cap of the profile. */
+  queues: BackendQueues;
+  /** Profile hsi-current: uuid4().hex batch ids, epoch-seconds timestamps, compressed and capped analysis_queue. */
+  hsiCurrent?: boolean;
 }
 
 export interface AggregatorStatus {
@@ -221,7 +233,7 @@ export class BatchAggregator {
   private checking: Promise<void> | undefined;
   private stopped = false;
   private counters = { opened: 0, closed: 0, addFailures: 0, closeFailures: 0 };
-  private reasons: Record<CloseReason, number> = { timeout: 0, idle: 0, max_size: 0 };
+  private reasons: Record<CloseReason, number> = { timeout: 0, idle: 0, max_size: 0, fast_path: 0 };
   private lastError: string | undefined;
 
   constructor(options: BatchAggregatorOptions) {
@@ -260,7 +272,7 @@ export class BatchAggregator {
             1,
             batchKeys.current(job.cameraId),
             job.cameraId,
-            newBatchId(),
+            this.o.hsiCurrent ? newUuidHexBatchId() : newBatchId(),
             String(this.now() / 1000),
             job.pipelineStartTime ?? new Date(this.now()).toISOString(),
             carrier === undefined ? '' : JSON.stringify(carrier),
@@ -334,7 +346,7 @@ export class BatchAggregator {
     const baggage = (propagation.getBaggage(parent) ?? propagation.createBaggage()).setEntry('batch.id', { value: batchId });
     parent = propagation.setBaggage(parent, baggage);
     const attributes: Attributes = {
-      ...producerAttributes(ANALYSIS_QUEUE, this.o.address),
+      ...producerAttributes(this.o.queues.key('analysis'), this.o.address),
       batch_id: batchId,
       'batch.id': batchId,
       close_reason: reason,
@@ -353,16 +365,22 @@ export class BatchAggregator {
           batchId,
           reason,
           carrier === undefined ? '' : JSON.stringify(carrier),
-          new Date(this.now()).toISOString(),
-          ANALYSIS_QUEUE,
+          this.o.hsiCurrent ? String(this.now() / 1000) : new Date(this.now()).toISOString(),
+          this.o.hsiCurrent ? '' : this.o.queues.key('analysis'),
           String(CLOSED_BATCH_TTL_SECONDS),
+          this.o.hsiCurrent ? '1' : '0',
         ),
       )) as [string, number, number] | null;
       if (reply === null) {
         span.setAttribute('batch.already_closed', true);
         return { batchId, outcome: 'already_closed', reason };
       }
-      const [body, queueLength, count] = [reply[0], Number(reply[1]), Number(reply[2])];
+      let [body, queueLength, count] = [reply[0], Number(reply[1]), Number(reply[2])];
+      if (this.o.hsiCurrent && count > 0) {
+        // The real HSI encodes (compresses) in Python before the push: the close and the push are two steps.
+        body = this.o.queues.encode(JSON.parse(body) as Record<string, unknown>);
+        queueLength = await pushBody(redis, this.analysisTarget(), body);
+      }
       span.setAttributes({ 'batch.size': count, [ATTR_MESSAGING_MESSAGE_BODY_SIZE]: Buffer.byteLength(body), 'messaging.redis.queue_length': queueLength });
       this.counters.closed++;
       this.reasons[reason]++;
@@ -379,6 +397,36 @@ export class BatchAggregator {
     } finally {
       span.end();
     }
+  }
+
+  private analysisTarget(): QueueTarget {
+    return this.o.queues.target('analysis');
+  }
+
+  /**
+   * Profile hsi-current's fast path: detections that skip batching go to analysis_queue at once,
+   * as a batch of their own (uuid id, close reason `fast_path`), in a PRODUCER span child of the
+   * active span (detection_processing).
+   */
+  async fastPath(job: { cameraId: string; detectionIds: readonly number[]; filePath: string; pipelineStartTime: string | undefined }): Promise<string> {
+    const batchId = newUuidHexBatchId();
+    const message: Record<string, unknown> = {
+      batch_id: batchId,
+      camera_id: job.cameraId,
+      detection_ids: [...job.detectionIds],
+      timestamp: this.now() / 1000,
+      close_reason: 'fast_path',
+      ...(job.pipelineStartTime !== undefined ? { pipeline_start_time: job.pipelineStartTime } : {}),
+    };
+    const withContext = !this.o.noTraceContext && !this.o.analysisNoTraceContext;
+    const ctx = propagation.setBaggage(context.active(), (propagation.getBaggage(context.active()) ?? propagation.createBaggage()).setEntry('batch.id', { value: batchId }));
+    await context.with(ctx, () =>
+      publish(this.o.tracer, this.o.redis, this.o.address, this.analysisTarget(), message, withContext, { batch_id: batchId, 'batch.id': batchId, camera_id: job.cameraId, close_reason: 'fast_path', 'batch.size': job.detectionIds.length, file_path: job.filePath }),
+    );
+    this.counters.opened++;
+    this.counters.closed++;
+    this.reasons.fast_path++;
+    return batchId;
   }
 
   /** One pass of the closer: every current batch that is due is closed. */

@@ -33,6 +33,8 @@ export interface BackendDefects {
   workerDropsRows: boolean;
   /** HSI_DEFECT_WS_DROPS_BROADCAST: /ws/events skips the first event broadcast that has a subscriber. */
   wsDropsBroadcast: boolean;
+  /** HSI_DEFECT_ANALYSIS_RAISES: the analysis raises an exception after loading the batch's detections. */
+  analysisRaises: boolean;
 }
 
 /** Environment variable of each switch. */
@@ -50,6 +52,7 @@ export const DEFECT_VARIABLES: Readonly<Record<keyof BackendDefects, string>> = 
   llmFailureDeadLetters: 'HSI_DEFECT_LLM_FAILURE_DEAD_LETTERS',
   workerDropsRows: 'HSI_DEFECT_WORKER_DROPS_ROWS',
   wsDropsBroadcast: 'HSI_DEFECT_WS_DROPS_BROADCAST',
+  analysisRaises: 'HSI_DEFECT_ANALYSIS_RAISES',
 };
 
 export const NO_DEFECTS: Readonly<BackendDefects> = {
@@ -66,6 +69,7 @@ export const NO_DEFECTS: Readonly<BackendDefects> = {
   llmFailureDeadLetters: false,
   workerDropsRows: false,
   wsDropsBroadcast: false,
+  analysisRaises: false,
 };
 
 export class DefectSwitchError extends Error {

@@ -76,7 +76,7 @@ export const RETRYABLE_CODES = new Set([
   'UND_ERR_CLOSED',
 ]);
 
-function classifyTransportError(error: unknown): DetectorError {
+export function classifyTransportError(error: unknown): DetectorError {
   if (error instanceof DetectorError) return error;
   const err = error instanceof Error ? error : new Error(String(error));
   const code = (err as { code?: unknown }).code;
@@ -174,6 +174,39 @@ export class DetectorClient {
     } finally {
       release?.();
     }
+  }
+
+  /**
+   * One `POST /detect` inside the caller's span (profile hsi-current: one span covers several
+   * attempts): circuit breaker, AI semaphore, the call; the outcome goes to the breaker.
+   */
+  async guardedPost(image: Buffer, filePath: string, mediaType: string, span: Span, signal?: AbortSignal): Promise<DetectResponse> {
+    const permit = this.breaker.acquire(); // throws CircuitOpenError (event on the active span)
+    let release: (() => void) | undefined;
+    try {
+      release = await this.semaphore.acquire(signal);
+      span.setAttribute('circuit_breaker.state', permit.state);
+      const result = await this.post(image, filePath, mediaType, signal, span);
+      permit.release('success');
+      return result;
+    } catch (error) {
+      permit.release(breakerOutcome(error));
+      throw error;
+    } finally {
+      release?.();
+    }
+  }
+
+  /** The request span's fixed attributes. */
+  requestAttributes(): Record<string, string | number> {
+    const url = this.detectUrl;
+    return {
+      'ai.model.name': MODEL_NAME,
+      [ATTR_HTTP_REQUEST_METHOD]: 'POST',
+      [ATTR_SERVER_ADDRESS]: url.hostname,
+      [ATTR_SERVER_PORT]: url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port),
+      [ATTR_URL_FULL]: url.href,
+    };
   }
 
   /** One `POST /detect` in its own CLIENT span; reports the outcome to the permit inside the span. */

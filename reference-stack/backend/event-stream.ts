@@ -71,13 +71,18 @@ export class EventStream {
   }
 
   publish(event: Record<string, unknown>): void {
+    this.send({ type: 'event', data: event, timestamp: new Date().toISOString() });
+  }
+
+  /** One text message to every subscriber (profile hsi-current sends the broadcaster's batches). */
+  send(message: Record<string, unknown>): void {
     if (this.clients.size === 0) return;
     if (this.dropNext) {
       this.dropNext = false;
       this.dropped++;
       return;
     }
-    const frame = textFrame(JSON.stringify({ type: 'event', data: event, timestamp: new Date().toISOString() }));
+    const frame = textFrame(JSON.stringify(message));
     this.published++;
     for (const socket of this.clients) if (socket.writable) socket.write(frame);
   }

@@ -7,7 +7,8 @@ import { rateLimited, type Logger } from '../common/log.ts';
 import { inSpan, recordException } from '../telemetry/tracing.ts';
 import { MIN_IMAGE_BYTES } from './api.ts';
 import { normalizeCameraId, UPSERT_CAMERA_SQL, type Database } from './db.ts';
-import { DETECTION_QUEUE, publish, type RedisConnections } from './queue.ts';
+import { publish, type RedisConnections } from './queue.ts';
+import type { BackendQueues } from './queue-dialect.ts';
 import type { FileWatcherSettings } from './settings.ts';
 
 /**
@@ -96,6 +97,8 @@ export interface FileWatcherDeps {
   /** HSI_DEFECT_QUEUE_NO_TRACE_CONTEXT */
   noTraceContext?: boolean;
   now?: () => number;
+  /** Keys and payload form of the profile. */
+  queues: BackendQueues;
 }
 
 export class FileWatcher {
@@ -234,7 +237,7 @@ export class FileWatcher {
         const now = new Date(this.now()).toISOString();
         const message = { camera_id: camera.cameraId, file_path: path, timestamp: now, media_type: 'image', pipeline_start_time: now, file_hash: result.hash };
         try {
-          await publish(tracer, redis.main, redis.address, DETECTION_QUEUE, message, !this.d.noTraceContext, { camera_id: camera.cameraId, file_path: path });
+          await publish(tracer, redis.main, redis.address, this.d.queues.target('detection'), message, !this.d.noTraceContext, { camera_id: camera.cameraId, file_path: path });
         } catch (error) {
           recordException(span, error, 'enqueue failed');
           // Let the next poll try again: the duplicate marker must not block it.

@@ -7,18 +7,23 @@ export interface ProbeResult {
   error?: string;
 }
 
-/** GET a URL, bounded in time; never throws. The body is JSON when it parses, else text. */
-export async function probeJson(url: string, dispatcher: Dispatcher, timeoutMs: number): Promise<ProbeResult> {
+/** GET (or POST `body` as JSON) a URL, bounded in time; never throws. The body is JSON when it parses, else text. */
+export async function probeJson(url: string, dispatcher: Dispatcher, timeoutMs: number, body?: unknown): Promise<ProbeResult> {
   try {
-    const res = await request(new URL(url), { method: 'GET', dispatcher, signal: AbortSignal.timeout(timeoutMs) });
+    const res = await request(
+      new URL(url),
+      body === undefined
+        ? { method: 'GET', dispatcher, signal: AbortSignal.timeout(timeoutMs) }
+        : { method: 'POST', dispatcher, signal: AbortSignal.timeout(timeoutMs), headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) },
+    );
     const text = await res.body.text();
-    let body: unknown = text;
+    let parsed: unknown = text;
     try {
-      body = JSON.parse(text);
+      parsed = JSON.parse(text);
     } catch {
       // keep the text
     }
-    return { ok: res.statusCode === 200, status: res.statusCode, body };
+    return { ok: res.statusCode === 200, status: res.statusCode, body: parsed };
   } catch (error) {
     return { ok: false, error: (error as Error).message };
   }

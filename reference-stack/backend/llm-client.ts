@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { AbortedError, sleep } from '../common/timing.ts';
 import { inSpan, injectHeaders } from '../telemetry/tracing.ts';
 import { RETRYABLE_CODES } from './detector-client.ts';
+import { HSI_CURRENT } from '../../harness/contract/profiles.ts';
 import { retryDelayMs } from './retry.ts';
 import type { Semaphore } from './semaphore.ts';
 import type { BackendSettings } from './settings.ts';
@@ -121,6 +122,10 @@ export interface LlmClientOptions {
   dropTraceContext?: boolean;
   /** HSI_DEFECT_RETRY_WITHOUT_BACKOFF */
   retryWithoutBackoff?: boolean;
+  /** Profile hsi-current: 4xx answers (408 and 429 included) are not retried. */
+  noRetryOn4xx?: boolean;
+  /** `completions`: readiness is `POST /v1/completions` (the real HSI); default `GET /health`. */
+  readinessProbe?: 'health' | 'completions';
 }
 
 export class LlmClient {
@@ -208,7 +213,8 @@ export class LlmClient {
       throw classify(error);
     }
     if (res.statusCode >= 400) {
-      const retryable = res.statusCode >= 500 || res.statusCode === 408 || res.statusCode === 429;
+      // Profile hsi-current: the real analyzer does not retry any 4xx (429 included).
+      const retryable = res.statusCode >= 500 || (!this.o.noRetryOn4xx && (res.statusCode === 408 || res.statusCode === 429));
       throw new LlmError(`LLM answered HTTP ${res.statusCode}: ${text.slice(0, 200)}`, `http_${res.statusCode}`, retryable, res.statusCode);
     }
     let response: CompletionResponse;
@@ -230,8 +236,11 @@ export class LlmClient {
     }
   }
 
-  /** GET /health of the llama.cpp server, bounded; never throws. */
+  /** GET /health of the llama.cpp server (profile hsi-current: the real readiness probe, POST /v1/completions), bounded; never throws. */
   health(timeoutMs: number): Promise<ProbeResult> {
+    if (this.o.readinessProbe === 'completions') {
+      return probeJson(`${this.o.settings.nemotronUrl}${HSI_CURRENT.llmProbePath}`, this.agent, timeoutMs, { prompt: 'ping', max_tokens: 1, temperature: 0 });
+    }
     return probeJson(`${this.o.settings.nemotronUrl}/health`, this.agent, timeoutMs);
   }
 

@@ -13,7 +13,12 @@ import { DetectorClient, MODEL_NAME } from './detector-client.ts';
 import { EventStream } from './event-stream.ts';
 import { FileWatcher } from './file-watcher.ts';
 import { LlmClient } from './llm-client.ts';
-import { ANALYSIS_QUEUE, createRedisConnections, DETECTION_QUEUE, pingRedis, whenReady } from './queue.ts';
+import { errorStyleFor } from '../common/profile.ts';
+import { EventBroadcaster } from './event-broadcaster.ts';
+import { HsiRetryHandler } from './hsi-retry-handler.ts';
+import { createRedisConnections, pingRedis, whenReady } from './queue.ts';
+import { BackendQueues } from './queue-dialect.ts';
+import { rateLimitGate, SlidingWindowLimiter } from './rate-limit.ts';
 import { QueueWorkerPool } from './queue-worker.ts';
 import { Semaphore } from './semaphore.ts';
 import { loadSettings, SettingsError, type BackendSettings } from './settings.ts';
@@ -55,9 +60,10 @@ async function main(): Promise<void> {
         'service.version': SERVICE_VERSION,
         'hsi.reference_stack': true,
         'hsi.component': 'backend',
+        'hsi.profile': settings.profile,
         ...(active.length > 0 ? { 'hsi.defects': active } : {}),
       },
-      sampler: { ignoreParent: defects.samplerIgnoresParent },
+      sampler: { ignoreParent: defects.samplerIgnoresParent, profile: settings.profile },
     });
   } catch (error) {
     if (error instanceof TracingConfigError) {
@@ -79,11 +85,48 @@ async function main(): Promise<void> {
     neverOpens: defects.breakerNeverOpens,
     onStateChange: (from, to, snapshot) => log.warn('circuit breaker state change', { breaker: MODEL_NAME, from, to, failures: snapshot.failures }),
   });
+  const hsiCurrent = settings.profile === 'hsi-current';
+  const queues = new BackendQueues(settings.profile);
   const detector = new DetectorClient({ settings, tracer, breaker, semaphore, retryWithoutBackoff: defects.retryWithoutBackoff, staleBaggage: defects.detectorClientStaleBaggage });
-  const llm = new LlmClient({ settings, tracer, semaphore, dropBaggage: defects.llmClientDropsBaggage, dropTraceContext: defects.llmClientNoTraceContext, retryWithoutBackoff: defects.retryWithoutBackoff });
-  const batches = new BatchAggregator({ tracer, log, redis: redis.main, address: redis.address, settings: settings.batch, noTraceContext: defects.queueNoTraceContext, analysisNoTraceContext: defects.analysisQueueNoTraceContext });
-  const detectionHandler = new DetectionJobHandler({ tracer, log, db, redis, detector, batches, spanEndsEarly: defects.processingSpanEndsEarly, dropsRows: defects.workerDropsRows });
+  const llm = new LlmClient({
+    settings,
+    tracer,
+    semaphore,
+    dropBaggage: defects.llmClientDropsBaggage,
+    dropTraceContext: defects.llmClientNoTraceContext,
+    retryWithoutBackoff: defects.retryWithoutBackoff,
+    noRetryOn4xx: hsiCurrent,
+    readinessProbe: hsiCurrent ? 'completions' : 'health',
+  });
+  const batches = new BatchAggregator({
+    tracer,
+    log,
+    redis: redis.main,
+    address: redis.address,
+    settings: settings.batch,
+    noTraceContext: defects.queueNoTraceContext,
+    analysisNoTraceContext: defects.analysisQueueNoTraceContext,
+    queues,
+    hsiCurrent,
+  });
+  const detectionHandler = new DetectionJobHandler({
+    tracer,
+    log,
+    db,
+    redis,
+    detector,
+    batches,
+    spanEndsEarly: defects.processingSpanEndsEarly,
+    dropsRows: defects.workerDropsRows,
+    queues,
+    ...(hsiCurrent
+      ? { hsiCurrent: { retryHandler: new HsiRetryHandler({ tracer, client: detector, withoutBackoff: defects.retryWithoutBackoff }), fastPathConfidence: settings.fastPathConfidence } }
+      : {}),
+  });
   const eventStream = new EventStream({ dropFirstBroadcast: defects.wsDropsBroadcast });
+  const broadcaster = hsiCurrent
+    ? new EventBroadcaster({ publisher: redis.main, subscriber: redis.createSubscriber('event-subscriber'), log, send: (batch) => eventStream.send({ ...batch }) })
+    : undefined;
   const analysisHandler = new AnalysisJobHandler({
     tracer,
     log,
@@ -92,12 +135,16 @@ async function main(): Promise<void> {
     llm,
     retryWithoutBackoff: defects.retryWithoutBackoff,
     llmFailureDeadLetters: defects.llmFailureDeadLetters,
-    onEvent: (e) => eventStream.publish(e),
+    analysisRaises: defects.analysisRaises,
+    queues,
+    hsiCurrent,
+    onEvent: (e) => (broadcaster !== undefined ? void broadcaster.publish(e) : eventStream.publish(e)),
   });
-  const detectionWorkers = new QueueWorkerPool({ name: 'detection', queue: DETECTION_QUEUE, count: settings.detectionWorkers, redis, log, handler: detectionHandler });
-  const analysisWorkers = new QueueWorkerPool({ name: 'analysis', queue: ANALYSIS_QUEUE, count: settings.analysisWorkers, redis, log, handler: analysisHandler });
-  const fileWatcher = new FileWatcher({ settings: settings.fileWatcher, tracer, log, db, redis, noTraceContext: defects.queueNoTraceContext });
+  const detectionWorkers = new QueueWorkerPool({ name: 'detection', queue: queues.key('detection'), count: settings.detectionWorkers, redis, log, handler: detectionHandler });
+  const analysisWorkers = new QueueWorkerPool({ name: 'analysis', queue: queues.key('analysis'), count: settings.analysisWorkers, redis, log, handler: analysisHandler });
+  const fileWatcher = new FileWatcher({ settings: settings.fileWatcher, tracer, log, db, redis, noTraceContext: defects.queueNoTraceContext, queues });
   const state: ApiState = { started: false, shuttingDown: false };
+  const rateLimiter = new SlidingWindowLimiter(settings.rateLimit);
   const server = createTracedServer({
     tracer,
     log,
@@ -117,7 +164,11 @@ async function main(): Promise<void> {
       fileWatcher,
       defects,
       state,
+      queues,
+      ...(broadcaster !== undefined ? { broadcaster } : {}),
     }),
+    errorStyle: errorStyleFor(settings.profile),
+    ...(hsiCurrent && settings.rateLimit.enabled ? { gate: rateLimitGate(rateLimiter) } : {}),
   });
 
   eventStream.attach(server.server);
@@ -138,6 +189,7 @@ async function main(): Promise<void> {
       process.exit(1);
     }, budget).unref();
     const grace = Math.max(500, budget - 2000);
+    broadcaster?.stop();
     eventStream.close();
     await Promise.all([fileWatcher.stop(), batches.stop()]);
     await Promise.all([detectionWorkers.stop(grace - 500), analysisWorkers.stop(grace - 500), server.close(grace)]);
@@ -158,6 +210,7 @@ async function main(): Promise<void> {
     drop_dir: settings.fileWatcher.dropDir ?? null,
     detection_workers: settings.detectionWorkers,
     analysis_workers: settings.analysisWorkers,
+    profile: settings.profile,
     batch_window_ms: settings.batch.windowMs,
     batch_idle_ms: settings.batch.idleMs,
   });
@@ -192,6 +245,9 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   if (shutdownStarted) return;
+  if (broadcaster !== undefined) {
+    await broadcaster.start().catch((error: unknown) => log.error('event broadcaster could not subscribe; /ws/events gets nothing', { error }));
+  }
   detectionWorkers.start();
   analysisWorkers.start();
   batches.start();

@@ -11,7 +11,8 @@ import { BLOCKING_POP_SECONDS, type RedisConnections } from './queue.ts';
  */
 
 /** What became of one message. */
-export type JobOutcome = 'processed' | 'dead_lettered' | 'lost' | 'requeued' | 'skipped';
+/** `dropped`: logged and discarded without a dead letter (profile hsi-current's silent drops). */
+export type JobOutcome = 'processed' | 'dead_lettered' | 'lost' | 'requeued' | 'skipped' | 'dropped';
 
 export interface JobHandler {
   /** Handles one raw message; must not throw. `signal` aborts at the end of the shutdown grace. */
@@ -30,6 +31,8 @@ export interface WorkerPoolStatus {
   dead_lettered: number;
   requeued: number;
   skipped: number;
+  /** Messages logged and dropped without a dead letter (profile hsi-current). */
+  dropped: number;
   last_error: string | undefined;
 }
 
@@ -57,8 +60,10 @@ export class QueueWorkerPool {
   private readonly allowLog = rateLimited(10_000);
   private stopping = false;
   private started = false;
-  private counters = { processed: 0, failed: 0, deadLettered: 0, requeued: 0, skipped: 0 };
+  private counters = { processed: 0, failed: 0, deadLettered: 0, requeued: 0, skipped: 0, dropped: 0 };
   private lastError: string | undefined;
+  /** Jobs handled in the last minute (profile hsi-current's queue status throughput). */
+  readonly throughput = new ThroughputWindow();
 
   constructor(options: WorkerPoolOptions) {
     this.options = options;
@@ -106,6 +111,7 @@ export class QueueWorkerPool {
       dead_lettered: this.counters.deadLettered,
       requeued: this.counters.requeued,
       skipped: this.counters.skipped,
+      dropped: this.counters.dropped,
       last_error: this.lastError,
     };
   }
@@ -151,14 +157,20 @@ export class QueueWorkerPool {
       }
       if (popped === null) continue;
       loop.busy = true;
+      const started = performance.now();
       try {
         const outcome = await handler.handle(popped[1], this.abort.signal);
+        this.throughput.note(performance.now() - started);
         if (outcome === 'processed') this.counters.processed++;
         else if (outcome === 'dead_lettered') {
           this.counters.failed++;
           this.counters.deadLettered++;
         } else if (outcome === 'lost') this.counters.failed++;
         else if (outcome === 'requeued') this.counters.requeued++;
+        else if (outcome === 'dropped') {
+          this.counters.failed++;
+          this.counters.dropped++;
+        }
         else this.counters.skipped++;
       } catch (error) {
         this.counters.failed++;
@@ -170,3 +182,24 @@ export class QueueWorkerPool {
     log.info(`${name} worker stopped`, { worker: index, ...this.status() });
   }
 }
+
+/** Completions of one worker pool over the last minute (queue status throughput). */
+export class ThroughputWindow {
+  private readonly done: { at: number; ms: number }[] = [];
+
+  note(durationMs: number, now = Date.now()): void {
+    this.done.push({ at: now, ms: durationMs });
+    this.prune(now);
+  }
+
+  private prune(now: number): void {
+    while (this.done.length > 0 && (this.done[0]?.at ?? now) < now - 60_000) this.done.shift();
+  }
+
+  snapshot(now = Date.now()): { jobs_per_minute: number; avg_processing_seconds: number } {
+    this.prune(now);
+    const total = this.done.reduce((sum, d) => sum + d.ms, 0);
+    return { jobs_per_minute: this.done.length, avg_processing_seconds: this.done.length === 0 ? 0 : Math.round(total / this.done.length) / 1000 };
+  }
+}
+

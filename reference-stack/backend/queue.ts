@@ -4,9 +4,12 @@ import { Redis } from 'ioredis';
 import { z } from 'zod';
 import { dlqName, REFERENCE_DIALECT } from '../../harness/contract/dialects.ts';
 import { FLAT_DLQ_FIELDS } from '../../harness/contract/dlq-entry.ts';
+import type { HsiQueueRole } from '../../harness/contract/dialects.ts';
+import { COMPRESSED_PAYLOAD_PREFIX, decodePayloadText } from '../../harness/contract/payload-codec.ts';
 import { rateLimited, type Logger } from '../common/log.ts';
 import { withTimeout } from '../common/timing.ts';
 import { baggageAttributes, extractTraceCarrier, inSpan, injectTraceCarrier, recordException, type TraceCarrier } from '../telemetry/tracing.ts';
+import type { BackendQueues, DeadLetterFailure } from './queue-dialect.ts';
 
 /** Redis queue keys of the HSI pipeline (profile `reference`: the contract's unprefixed names). */
 export const DETECTION_QUEUE = REFERENCE_DIALECT.queueKey('detection');
@@ -53,7 +56,8 @@ export const analysisJobSchema = z.object({
   batch_id: z.string().min(1),
   camera_id: z.string().min(1),
   detection_ids: z.array(z.coerce.number().int()).min(1),
-  timestamp: z.string(),
+  /** ISO text (reference) or epoch seconds, a float (hsi-current). */
+  timestamp: z.union([z.string(), z.number()]),
   pipeline_start_time: z.string().optional(),
   close_reason: z.string().optional(),
   trace_context: traceCarrierSchema.optional(),
@@ -72,6 +76,8 @@ export interface RedisConnections {
   main: Redis;
   /** A new BLPOP connection for one worker loop (a blocked connection cannot serve anything else); closed with the others. */
   createBlocking(role: string): Redis;
+  /** A connection for SUBSCRIBE (no socket timeout: a quiet channel is normal; ioredis resubscribes after a reconnect). */
+  createSubscriber(role: string): Redis;
   address: { host: string; port: number };
   close(timeoutMs: number): Promise<void>;
 }
@@ -114,6 +120,12 @@ export function createRedisConnections(redisUrl: string, commandTimeoutMs: numbe
       watch(role, blocking);
       allClients.push(blocking);
       return blocking;
+    },
+    createSubscriber(role: string): Redis {
+      const subscriber = new Redis(redisUrl, { connectionName: `${name}-${role}`, enableOfflineQueue: true, connectTimeout: 5000, retryStrategy });
+      watch(role, subscriber);
+      allClients.push(subscriber);
+      return subscriber;
     },
     address: { host: url.hostname, port: url.port === '' ? 6379 : Number(url.port) },
     async close(timeoutMs: number): Promise<void> {
@@ -171,34 +183,30 @@ export function consumerAttributes(queue: string, raw: string): Attributes {
 
 /**
  * Pushes a job that will not succeed to its dead-letter queue, in a PRODUCER span of the job's
- * trace (the entry keeps the original `trace_context`). `identity` names the job in the span and
- * the log (camera, file or batch). False when even that push failed: the job is lost.
+ * trace (the entry keeps the original `trace_context`), in the profile's shape (flat or nested,
+ * queue-dialect.ts). `identity` names the job in the span and the log (camera, file or batch).
+ * False when even that push failed: the job is lost.
  */
 export async function deadLetter(
-  deps: { tracer: Tracer; redis: RedisConnections; log: Logger },
-  queues: { queue: string; dlq: string },
+  deps: { tracer: Tracer; redis: RedisConnections; log: Logger; queues: BackendQueues },
+  role: HsiQueueRole,
   raw: string,
   job: Record<string, unknown> | undefined,
-  failure: { message: string; code: string; attempts: number },
+  failure: DeadLetterFailure,
   span: Span,
   identity: Attributes,
 ): Promise<boolean> {
-  const { tracer, redis, log } = deps;
-  const entry: DeadLetter = {
-    ...(job ?? { raw }),
-    error: failure.message,
-    error_code: failure.code,
-    attempts: failure.attempts,
-    failed_at: new Date().toISOString(),
-    queue: queues.queue,
-  };
+  const { tracer, redis, log, queues } = deps;
+  const entry = queues.deadLetterEntry(role, job, raw, failure);
+  const queue = queues.logicalName(role);
+  const dlq = queues.dlq(role);
   try {
-    await publish(tracer, redis.main, redis.address, queues.dlq, entry, false, identity);
-    log.warn(`${queues.queue} job dead-lettered`, { error_code: failure.code, error: failure.message, attempts: failure.attempts, ...identity });
+    await publish(tracer, redis.main, redis.address, { key: dlq, name: dlq, encode: (m) => queues.encode(m) }, entry, false, identity);
+    log.warn(`${queue} job dead-lettered`, { error_code: failure.code, error: failure.message, attempts: failure.attempts, ...identity });
     return true;
   } catch (error) {
     recordException(span, error, 'dead-lettering failed');
-    log.error(`dead-lettering failed; the ${queues.queue} job is lost`, { error, original_error: failure.message, ...identity });
+    log.error(`dead-lettering failed; the ${queue} job is lost`, { error, original_error: failure.message, ...identity });
     return false;
   }
 }
@@ -214,42 +222,74 @@ export interface ReceivedJob<J> {
 }
 
 /** Parses one message of `queue`; a bad message is still received (the worker dead-letters it in a span). */
-export function receiveJob<J extends { trace_context?: TraceCarrier | undefined; timestamp: string }>(schema: z.ZodType<J>, queue: string, raw: string): ReceivedJob<J> {
+export function receiveJob<J extends { trace_context?: TraceCarrier | undefined; timestamp: string | number }>(schema: z.ZodType<J>, queue: string, raw: string): ReceivedJob<J> {
   let job: J | undefined;
   let parseError: string | undefined;
   try {
-    job = schema.parse(JSON.parse(raw));
+    job = schema.parse(JSON.parse(decodePayloadText(raw)));
   } catch (error) {
     parseError = (error as Error).message.slice(0, 300);
   }
   const parent = extractTraceCarrier(job?.trace_context);
   const attributes: Attributes = { ...baggageAttributes(parent), ...consumerAttributes(queue, raw) };
-  const queuedAt = job === undefined ? Number.NaN : Date.parse(job.timestamp);
+  const queuedAt = job === undefined ? Number.NaN : typeof job.timestamp === 'number' ? job.timestamp * 1000 : Date.parse(job.timestamp);
   if (Number.isFinite(queuedAt)) attributes['queue_wait_ms'] = Math.max(0, Date.now() - queuedAt);
   return { job, parseError, parent, attributes };
+}
+
+/** Where a producer pushes: the Redis key, the contract's queue name (span names), the stored form and the cap. */
+export interface QueueTarget {
+  key: string;
+  /** `detection_queue`: the span is `<name> publish` whatever the key. */
+  name: string;
+  encode?: (message: Record<string, unknown>) => string;
+  /** Profile hsi-current: a queue this long sends new jobs to `overflowKey` instead. */
+  cap?: number;
+  overflowKey?: string;
+}
+
+// KEYS[1] queue, KEYS[2] overflow; ARGV body, cap. Returns the new length, or -1 when the job went to the overflow list.
+const CAPPED_PUSH_SCRIPT = `
+if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[2]) then
+  redis.call('RPUSH', KEYS[2], ARGV[1])
+  return -1
+end
+return redis.call('RPUSH', KEYS[1], ARGV[1])
+`;
+
+/** RPUSH of a stored body to `target`, through the cap when it has one; -1: the job went to the overflow list. */
+export async function pushBody(redis: Redis, target: QueueTarget, body: string): Promise<number> {
+  if (target.cap === undefined || target.overflowKey === undefined) return redis.rpush(target.key, body);
+  return Number(await redis.eval(CAPPED_PUSH_SCRIPT, 2, target.key, target.overflowKey, body, String(target.cap)));
 }
 
 /**
  * RPUSH of a JSON message in a PRODUCER span `<queue> publish`. When `withTraceContext` is set,
  * the span's context is injected into the message as `trace_context`, so that the consumer's
- * span becomes its child.
+ * span becomes its child. A string queue is a plain-JSON key of the same name.
  */
 export async function publish(
   tracer: Tracer,
   redis: Redis,
   address: { host: string; port: number },
-  queue: string,
+  queue: string | QueueTarget,
   message: Record<string, unknown>,
   withTraceContext = true,
   extraAttributes: Attributes = {},
 ): Promise<{ body: string; length: number; traceContext: TraceCarrier | undefined }> {
-  const attributes: Attributes = { ...producerAttributes(queue, address), ...extraAttributes };
-  return inSpan(tracer, `${queue} publish`, { kind: SpanKind.PRODUCER, attributes }, async (span) => {
+  const target: QueueTarget = typeof queue === 'string' ? { key: queue, name: queue } : queue;
+  const attributes: Attributes = { ...producerAttributes(target.key, address), ...extraAttributes };
+  return inSpan(tracer, `${target.name} publish`, { kind: SpanKind.PRODUCER, attributes }, async (span) => {
     const traceContext = withTraceContext ? injectTraceCarrier() : undefined;
-    const body = JSON.stringify(traceContext === undefined ? message : { ...message, trace_context: traceContext });
+    const full = traceContext === undefined ? message : { ...message, trace_context: traceContext };
+    const body = target.encode?.(full) ?? JSON.stringify(full);
     span.setAttribute(ATTR_MESSAGING_MESSAGE_BODY_SIZE, Buffer.byteLength(body));
-    const length = await redis.rpush(queue, body);
-    span.setAttribute('messaging.redis.queue_length', length);
+    if (body.startsWith(COMPRESSED_PAYLOAD_PREFIX)) span.setAttribute('messaging.redis.compressed', true);
+    const length = await pushBody(redis, target, body);
+    if (length < 0) {
+      span.addEvent('queue_overflow', { 'messaging.destination.name': target.overflowKey ?? '' });
+      span.setAttribute('messaging.redis.overflow', true);
+    } else span.setAttribute('messaging.redis.queue_length', length);
     return { body, length, traceContext };
   });
 }

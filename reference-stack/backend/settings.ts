@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_STACK_PROFILE, HSI_CURRENT, RATE_LIMIT_ENV, STACK_PROFILE_ENV, STACK_PROFILES, type StackProfile } from '../../harness/contract/profiles.ts';
 
 /**
  * Backend settings from the environment, names and defaults as in HSI's backend settings
@@ -36,7 +37,22 @@ export interface FileWatcherSettings {
   dedupSeconds: number;
 }
 
+export interface RateLimitSettings {
+  /** RATE_LIMIT_ENABLED (hsi-current: true; reference: no rate limit at all). */
+  enabled: boolean;
+  /** RATE_LIMIT_REQUESTS_PER_MINUTE (60) ... */
+  perMinute: number;
+  /** ... plus RATE_LIMIT_BURST (10) requests in a sliding 60 s window per client IP, then 429. */
+  burst: number;
+}
+
 export interface BackendSettings {
+  /** HSI_PROFILE: `reference` (default) or `hsi-current` (the real HSI's current behaviour). */
+  profile: StackProfile;
+  /** Profile hsi-current only. */
+  rateLimit: RateLimitSettings;
+  /** FAST_PATH_CONFIDENCE_THRESHOLD (hsi-current: a `person` at or above it skips batching). */
+  fastPathConfidence: number;
   port: number;
   host: string;
   /** postgres:// URL (postgresql+asyncpg:// as in HSI is accepted and normalized). */
@@ -98,7 +114,21 @@ function url(protocols: readonly string[], example: string, defaultValue?: strin
   return z.preprocess(unsetIfEmpty, defaultValue === undefined ? base : base.default(defaultValue));
 }
 
+const flag = (defaultValue: boolean) =>
+  z.preprocess(
+    unsetIfEmpty,
+    z
+      .enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'], { error: 'expected true or false' })
+      .default(defaultValue ? 'true' : 'false')
+      .transform((v) => ['1', 'true', 'yes', 'on'].includes(v)),
+  );
+
 export const settingsSchema = z.object({
+  [STACK_PROFILE_ENV]: z.preprocess(unsetIfEmpty, z.enum(STACK_PROFILES, { error: `expected one of ${STACK_PROFILES.join(', ')}` }).default(DEFAULT_STACK_PROFILE)),
+  [RATE_LIMIT_ENV.enabled]: flag(true),
+  [RATE_LIMIT_ENV.perMinute]: integer(HSI_CURRENT.rateLimit.perMinute, 1, 1_000_000),
+  [RATE_LIMIT_ENV.burst]: integer(HSI_CURRENT.rateLimit.burst, 0, 1_000_000),
+  FAST_PATH_CONFIDENCE_THRESHOLD: z.preprocess(unsetIfEmpty, z.coerce.number({ error: 'expected a number between 0 and 1' }).min(0).max(1).default(HSI_CURRENT.fastPath.confidence)),
   PORT: integer(8000, 1, 65535),
   HOST: z.preprocess(unsetIfEmpty, z.string().default('0.0.0.0')),
   DATABASE_URL: url(['postgres:', 'postgresql:', 'postgresql+asyncpg:'], 'postgres://user:pass@host:5432/db'),
@@ -155,6 +185,9 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): BackendSetti
   }
   if (problems.length > 0) throw new SettingsError(`invalid environment: ${problems.join('; ')}`);
   return {
+    profile: e[STACK_PROFILE_ENV],
+    rateLimit: { enabled: e[RATE_LIMIT_ENV.enabled], perMinute: e[RATE_LIMIT_ENV.perMinute], burst: e[RATE_LIMIT_ENV.burst] },
+    fastPathConfidence: e.FAST_PATH_CONFIDENCE_THRESHOLD,
     port: e.PORT,
     host: e.HOST,
     databaseUrl: e.DATABASE_URL.replace(/^postgresql\+asyncpg:/, 'postgresql:'),

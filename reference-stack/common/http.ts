@@ -175,6 +175,18 @@ export interface TracedServerOptions {
   log: Logger;
   /** Added to every SERVER span (e.g. ai.emulated). */
   spanAttributes?: Attributes;
+  /** Shape of error bodies: `{error, detail}` (reference) or FastAPI's `{detail}` (profile hsi-current). */
+  errorStyle?: ErrorStyle;
+  /** Runs before a matched route's handler (e.g. a rate limit); an answer it returns is sent instead. */
+  gate?: (request: RouteRequest, route: Route) => JsonResponse | undefined;
+}
+
+export type ErrorStyle = 'reference' | 'detail';
+
+/** An error body in the server's style: `{error: code, detail, ...extra}` or FastAPI's `{detail}`. */
+export function errorBody(style: ErrorStyle | undefined, code: string, detail: string, extra?: Record<string, unknown>): Record<string, unknown> {
+  if (style === 'detail') return { detail };
+  return { error: code, detail, ...(extra ?? {}) };
 }
 
 export interface TracedServer {
@@ -222,21 +234,22 @@ async function handle(options: TracedServerOptions, req: IncomingMessage, res: S
     try {
       if (match.route === undefined) {
         response = match.methodNotAllowed
-          ? json(405, { error: 'method_not_allowed', detail: `${method} is not allowed on ${url.pathname}` })
-          : json(404, { error: 'not_found', detail: `no route for ${method} ${url.pathname}` });
+          ? json(405, errorBody(options.errorStyle, 'method_not_allowed', `${method} is not allowed on ${url.pathname}`))
+          : json(404, errorBody(options.errorStyle, 'not_found', `no route for ${method} ${url.pathname}`));
       } else {
-        response = await match.route.handler({ req, url, params: match.params, span });
+        const request: RouteRequest = { req, url, params: match.params, span };
+        response = options.gate?.(request, match.route) ?? (await match.route.handler(request));
       }
     } catch (error) {
       if (error instanceof HttpError) {
-        response = json(error.status, { error: error.code, detail: error.message, ...(error.extra ?? {}) });
+        response = json(error.status, errorBody(options.errorStyle, error.code, error.message, error.extra));
         if (error.status >= 500) recordException(span, error);
         // The body may not have been read completely: do not reuse the connection.
         if (error.status === 413) response.headers = { connection: 'close' };
       } else {
         recordException(span, error);
         options.log.error('request failed', { route: spanName, error });
-        response = json(500, { error: 'internal_error', detail: (error as Error).message ?? String(error) });
+        response = json(500, errorBody(options.errorStyle, 'internal_error', (error as Error).message ?? String(error)));
       }
     }
     sendJson(res, { ...response, headers: { 'x-trace-id': traceId, ...(response.headers ?? {}) } });
@@ -248,7 +261,7 @@ export function createTracedServer(options: TracedServerOptions): TracedServer {
   const server = createServer((req, res) => {
     handle(options, req, res).catch((error: unknown) => {
       options.log.error('unhandled request error', { error });
-      if (!res.headersSent) sendJson(res, json(500, { error: 'internal_error', detail: String(error) }));
+      if (!res.headersSent) sendJson(res, json(500, errorBody(options.errorStyle, 'internal_error', String(error))));
       else res.destroy();
     });
   });

@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import { SpanKind, type Tracer } from '@opentelemetry/api';
 import { FaultInjector, faultSettingsJson } from '../common/fault-knobs.ts';
 import { imageFromRequest } from '../common/detect-request.ts';
-import { createTracedServer, HttpError, json, type JsonResponse, type RouteRequest, type TracedServer } from '../common/http.ts';
+import { createTracedServer, errorBody, HttpError, json, type ErrorStyle, type JsonResponse, type RouteRequest, type TracedServer } from '../common/http.ts';
 import { readImageInfo } from '../common/image.ts';
+import { errorStyleFor, type StackProfile } from '../common/profile.ts';
 import type { Logger } from '../common/log.ts';
 import { sleep } from '../common/timing.ts';
 import { inSpan } from '../telemetry/tracing.ts';
@@ -27,6 +28,8 @@ export interface DetectorEmulatorOptions {
   seed: string;
   /** Extra fields for /emulator/stats (e.g. the span-dropping defect's counter). */
   extraStats?: () => Record<string, unknown>;
+  /** HSI_PROFILE: `hsi-current` answers errors as FastAPI's `{"detail": ...}`. */
+  profile?: StackProfile;
 }
 
 export interface DetectorEmulator {
@@ -36,20 +39,21 @@ export interface DetectorEmulator {
 }
 
 
-/** FastAPI-style error body of the real detector for an injected fault. */
-function detectorFaultBody(_status: number, message: string): unknown {
-  return { error: 'fault_injected', detail: message };
+/** Error body of the detector for an injected fault, in the profile's style. */
+function detectorFaultBody(style: ErrorStyle): (status: number, message: string) => unknown {
+  return (_status, message) => errorBody(style, 'fault_injected', message);
 }
 
 export function createDetectorEmulator(options: DetectorEmulatorOptions): DetectorEmulator {
   const { settings, tracer, log, seed } = options;
+  const errorStyle = errorStyleFor(options.profile ?? 'reference');
   const rng = createRng(seed);
   const slots = new SlotPool(settings.gpuSlots);
   const analyticCapacityRps = Math.round((settings.gpuSlots / (settings.serviceMeanMs / 1000)) * 100) / 100;
   const stats = { requests: 0, completed: 0, rejected: 0, totalQueueWaitMs: 0, totalServiceMs: 0 };
   const faults = new FaultInjector({
     faultableRoutes: DETECTOR_FAULTABLE_ROUTES,
-    errorBody: detectorFaultBody,
+    errorBody: detectorFaultBody(errorStyle),
     initial: settings.faults,
     onChange: (s) => log.info(s === undefined ? 'fault knobs cleared' : 'fault knobs set', s === undefined ? undefined : { faults: faultSettingsJson(s) }),
   });
@@ -145,6 +149,7 @@ export function createDetectorEmulator(options: DetectorEmulatorOptions): Detect
     tracer,
     log,
     spanAttributes: { 'ai.emulated': true },
+    errorStyle,
     routes: [
       { method: 'POST', pattern: /^\/detect\/?$/, template: '/detect', handler: faults.wrap('/detect', detect) },
       { method: 'GET', pattern: /^\/health\/?$/, template: '/health', handler: health },

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { faultSettingsJson } from '../common/fault-knobs.ts';
 import { createLogger } from '../common/log.ts';
 import { stopOnSignals } from '../common/lifecycle.ts';
+import { loadProfile, ProfileError, type StackProfile } from '../common/profile.ts';
 import { createDetectorEmulator, DEFAULT_SERVICE_NAME } from './app.ts';
 import { initDetectorTracing } from './defects.ts';
 import { EmulatorSettingsError, loadEmulatorSettings, type EmulatorSettings } from './settings.ts';
@@ -21,10 +22,12 @@ const log = createLogger(process.env['OTEL_SERVICE_NAME'] ?? DEFAULT_SERVICE_NAM
 
 async function main(): Promise<void> {
   let settings: EmulatorSettings;
+  let profile: StackProfile;
   try {
     settings = loadEmulatorSettings();
+    profile = loadProfile();
   } catch (error) {
-    if (error instanceof EmulatorSettingsError) {
+    if (error instanceof EmulatorSettingsError || error instanceof ProfileError) {
       log.error(error.message);
       process.exit(2);
     }
@@ -46,6 +49,7 @@ async function main(): Promise<void> {
     tracer: tracing.tracer,
     log,
     seed,
+    profile,
     ...(dropper !== undefined ? { extraStats: () => ({ spans_dropped: dropper.dropped }) } : {}),
   });
 
@@ -61,6 +65,7 @@ async function main(): Promise<void> {
     analytic_capacity_rps: app.analyticCapacityRps,
     faults: settings.faults === undefined ? null : faultSettingsJson(settings.faults),
     instrumented: tracing.instrumented,
+    profile,
   });
 }
 

@@ -462,6 +462,37 @@ export function createLlmEmulator(options: LlmEmulatorOptions): LlmEmulator {
     }
   }
 
+  /** OpenAI's legacy `POST /v1/completions` (llama.cpp serves it; the real HSI probes LLM readiness with it). */
+  async function openAiCompletion(request: RouteRequest): Promise<JsonResponse> {
+    stats.requests++;
+    try {
+      if (loading()) throw new LlamaError(503, 'Loading model', 'unavailable_error');
+      const body = await readJson(request.req);
+      rejectStreaming(body);
+      const req = parseRequest(CompletionSchema, body);
+      const nPredict = req.max_tokens ?? req.n_predict ?? 16;
+      const params = { n_predict: nPredict, max_tokens: nPredict, temperature: req.temperature ?? 0.8, top_p: req.top_p ?? 0.95, seed: req.seed ?? DEFAULT_SEED, stop: stopList(req.stop), stream: false };
+      const result = await generate(request, { prompt: req.prompt, nPredict, params });
+      const model = typeof body === 'object' && body !== null && typeof (body as { model?: unknown }).model === 'string' ? (body as { model: string }).model : settings.modelName;
+      return json(
+        200,
+        {
+          id: `cmpl-${randomBytes(16).toString('hex')}`,
+          object: 'text_completion',
+          created: Math.floor(Date.now() / 1000),
+          model,
+          system_fingerprint: 'emulated',
+          choices: [{ index: 0, text: result.content, logprobs: null, finish_reason: result.stopType === 'limit' ? 'length' : 'stop' }],
+          usage: { prompt_tokens: result.promptTokens, completion_tokens: result.completionTokens, total_tokens: result.promptTokens + result.completionTokens },
+          timings: timingsJson(result.promptTokens, result.completionTokens, result.timing),
+        },
+        EMULATED_HEADERS,
+      );
+    } catch (error) {
+      return errorResponse(error);
+    }
+  }
+
   function emulatorFields(): Record<string, unknown> {
     return {
       emulated: true,
@@ -563,6 +594,7 @@ export function createLlmEmulator(options: LlmEmulatorOptions): LlmEmulator {
     routes: [
       { method: 'POST', pattern: /^\/completion\/?$/, template: '/completion', handler: faults.wrap('/completion', completion) },
       { method: 'POST', pattern: /^\/v1\/chat\/completions\/?$/, template: '/v1/chat/completions', handler: faults.wrap('/v1/chat/completions', chatCompletion) },
+      { method: 'POST', pattern: /^\/v1\/completions\/?$/, template: '/v1/completions', handler: faults.wrap('/v1/completions', openAiCompletion) },
       { method: 'GET', pattern: /^\/(?:v1\/)?health\/?$/, template: '/health', handler: health },
       { method: 'GET', pattern: /^\/slots\/?$/, template: '/slots', handler: slotsRoute },
       { method: 'GET', pattern: /^\/emulator\/stats\/?$/, template: '/emulator/stats', handler: emulatorStats },

@@ -38,7 +38,7 @@ export class LlmSettingsError extends Error {
 }
 
 /** The LLM's contract routes: the only ones the fault knobs can touch. */
-export const LLM_FAULTABLE_ROUTES = ['/completion', '/v1/chat/completions'] as const;
+export const LLM_FAULTABLE_ROUTES = ['/completion', '/v1/chat/completions', '/v1/completions'] as const;
 
 const unsetIfEmpty = (value: unknown): unknown => (typeof value === 'string' && value.trim() === '' ? undefined : value);
 

@@ -30,7 +30,9 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { ATTR_ERROR_TYPE, ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
+import type { StackProfile } from '../../harness/contract/profiles.ts';
 import { createLogger, rateLimited } from '../common/log.ts';
+import { hsiSamplingRatesFromEnv, HsiRuleSampler } from './hsi-sampler.ts';
 
 /**
  * Tracing set-up shared by the reference services, following the HSI contract:
@@ -209,10 +211,13 @@ export class PrioritySampler implements Sampler {
 export interface SamplerOptions {
   /** HSI_DEFECT_SAMPLER_IGNORES_PARENT (the backend passes it from its defects module). */
   ignoreParent?: boolean;
+  /** `hsi-current`: the real HSI's rule sampler (hsi-sampler.ts) instead of the priority sampler. */
+  profile?: StackProfile;
 }
 
-/** The sampler of every reference service: the contract's parent-based priority sampler. */
+/** The sampler of every reference service: the contract's parent-based priority sampler, or the real HSI's rules (profile hsi-current). */
 export function buildSampler(env: NodeJS.ProcessEnv = process.env, options: SamplerOptions = {}): Sampler {
+  if (options.profile === 'hsi-current') return new HsiRuleSampler(hsiSamplingRatesFromEnv(env, (name) => rateFromEnv(env, name)), traceIdRatioSampled);
   return new PrioritySampler({ rates: samplingRatesFromEnv(env), ignoreParent: options.ignoreParent ?? false });
 }
 

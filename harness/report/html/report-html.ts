@@ -268,6 +268,7 @@ export function renderReportHtml(model: RunReportModel, options: ReportHtmlOptio
     model.load ? `load driver ${h(model.load.driver)}${model.load.droppedIterations > 0 ? `, ${h(formatNumber(model.load.droppedIterations))} iterations dropped` : ''}${model.load.sendLagMs ? `, send lag p99 ${h(formatMs(model.load.sendLagMs.p99))}` : ''}` : 'no load summary',
   ];
   if (model.stack.defects.length > 0) facts.push(`<b>injected defects: ${h(model.stack.defects.join(', '))}</b>`);
+  if (model.stack.profile) facts.push(`profile: ${h(model.stack.profile)}`);
 
   const errors = model.errors.length > 0 ? `<div class="errors"><b>Run errors</b><ul>${model.errors.map((e) => `<li>${h(e)}</li>`).join('')}</ul></div>` : '';
   const downsampleNote = factor > 1 ? ` Downsampled: each point merges ${factor} buckets (requests summed, percentiles = the maximum of the merged buckets).` : '';
