@@ -40,8 +40,11 @@ export interface AnalysisWorkerDeps {
   onEvent?: (event: Record<string, unknown>) => void;
   /** HSI_DEFECT_LLM_FAILURE_DEAD_LETTERS: an LLM failure dead-letters the batch instead of creating the fallback event. */
   llmFailureDeadLetters?: boolean;
-  /** HSI_DEFECT_ANALYSIS_RAISES: the analysis raises after loading the detections (an unexpected exception). */
-  analysisRaises?: boolean;
+  /**
+   * HSI_DEFECT_ANALYSIS_RAISES: the analysis raises after loading the detections (an unexpected
+   * exception); with HSI_DEFECT_ANALYSIS_RAISES_CAMERA only for that camera's batches.
+   */
+  analysisRaises?: boolean | { cameraId: string };
   /** Keys, payload form and dead-letter shape of the profile. */
   queues: BackendQueues;
   /** Profile hsi-current: invalid messages and analysis exceptions are logged and dropped (no dead letter); the real fallback summary. */
@@ -143,7 +146,8 @@ export class AnalysisJobHandler implements JobHandler {
     const { log } = this.deps;
     const detections = await this.withDbRetries('load detections', signal, () => this.loadDetections(job.detection_ids));
     if (detections.length === 0) throw new JobFailure('detections_not_found', `none of the ${job.detection_ids.length} detections of ${job.batch_id} exist`, 1);
-    if (this.deps.analysisRaises) throw new AnalysisDefectError(`analysis of batch ${job.batch_id} raised (defect HSI_DEFECT_ANALYSIS_RAISES)`);
+    const raises = this.deps.analysisRaises;
+    if (raises === true || (typeof raises === 'object' && raises.cameraId === job.camera_id)) throw new AnalysisDefectError(`analysis of batch ${job.batch_id} raised (defect HSI_DEFECT_ANALYSIS_RAISES)`);
     if (detections.length < job.detection_ids.length) span.setAttribute('analysis.missing_detections', job.detection_ids.length - detections.length);
 
     const prompt = buildPrompt({ batchId: job.batch_id, cameraId: job.camera_id, detections });

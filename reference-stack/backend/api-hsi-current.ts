@@ -72,6 +72,8 @@ export async function hsiQueueStatus(input: HsiQueueStatusInput): Promise<JsonRe
     workers: w?.running ? w.workers : 0,
     throughput: t?.snapshot() ?? { jobs_per_minute: 0, avg_processing_seconds: 0 },
     oldest_job: oldest,
+    // Not an HSI field: jobs the worker logged and dropped (the real HSI only logs them).
+    ...(w !== undefined ? { dropped: w.dropped } : {}),
   });
   const list = [
     entry(names.detection, detection ?? 0, workers.detection, throughput.detection, oldestDetection),

@@ -92,6 +92,13 @@ export function loadDefects(env: NodeJS.ProcessEnv = process.env): BackendDefect
   return defects;
 }
 
+/** HSI_DEFECT_ANALYSIS_RAISES_CAMERA: limits HSI_DEFECT_ANALYSIS_RAISES to one camera's batches (tests share a stack). */
+export function analysisRaisesDefect(defects: BackendDefects, env: NodeJS.ProcessEnv = process.env): boolean | { cameraId: string } {
+  if (!defects.analysisRaises) return false;
+  const cameraId = env['HSI_DEFECT_ANALYSIS_RAISES_CAMERA']?.trim();
+  return cameraId ? { cameraId } : true;
+}
+
 /** Variable names of the switches that are on, sorted (resource attribute `hsi.defects`, start-up log). */
 export function activeDefects(defects: BackendDefects): string[] {
   return (Object.entries(DEFECT_VARIABLES) as [keyof BackendDefects, string][])

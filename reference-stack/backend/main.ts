@@ -7,7 +7,7 @@ import { createRoutes, type ApiState } from './api.ts';
 import { BatchAggregator } from './batch-aggregator.ts';
 import { CircuitBreaker } from './circuit-breaker.ts';
 import { createDatabase, migrate } from './db.ts';
-import { activeDefects, DefectSwitchError, loadDefects, type BackendDefects } from './defects.ts';
+import { activeDefects, analysisRaisesDefect, DefectSwitchError, loadDefects, type BackendDefects } from './defects.ts';
 import { DetectionJobHandler } from './detection-worker.ts';
 import { DetectorClient, MODEL_NAME } from './detector-client.ts';
 import { EventStream } from './event-stream.ts';
@@ -135,7 +135,7 @@ async function main(): Promise<void> {
     llm,
     retryWithoutBackoff: defects.retryWithoutBackoff,
     llmFailureDeadLetters: defects.llmFailureDeadLetters,
-    analysisRaises: defects.analysisRaises,
+    analysisRaises: analysisRaisesDefect(defects),
     queues,
     hsiCurrent,
     onEvent: (e) => (broadcaster !== undefined ? void broadcaster.publish(e) : eventStream.publish(e)),
