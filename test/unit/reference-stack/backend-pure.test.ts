@@ -96,7 +96,7 @@ describe('defect switches', () => {
       .flatMap((d) => Object.keys(d.env))
       .sort();
     expect(Object.values(DEFECT_VARIABLES).sort()).toEqual(harness);
-    expect(harness).toHaveLength(13);
+    expect(harness).toHaveLength(14);
   });
 });
 
