@@ -5,13 +5,14 @@ import { runExperiment, type ExperimentOutcome } from '../../harness/experiment/
 import { loadScenario } from '../../harness/scenario/load-scenario.ts';
 import type { Scenario } from '../../harness/scenario/scenario-types.ts';
 import type { DefectName } from '../../harness/stack/defects.ts';
+import type { StackProfile } from '../../harness/contract/profiles.ts';
 import { dockerResourcesOfRun, testConfig } from './stack-helpers.ts';
 
 /** The 400-upload cut of scenarios/sampling-rate.ts that `npm test` runs. */
 export const SAMPLING_SHORT = new URL('../fixtures/scenarios/sampling-short.ts', import.meta.url).pathname;
 
 /** One experiment on its own embedded stack, with the scenario's stack settings, defects and detector overrides. */
-export async function experiment(scenario: Scenario, extra: { defects?: DefectName[]; detectorEnv?: Record<string, string> } = {}): Promise<ExperimentOutcome> {
+export async function experiment(scenario: Scenario, extra: { defects?: DefectName[]; detectorEnv?: Record<string, string>; profile?: StackProfile } = {}): Promise<ExperimentOutcome> {
   return runExperiment({
     scenario,
     config: testConfig(),
@@ -21,6 +22,7 @@ export async function experiment(scenario: Scenario, extra: { defects?: DefectNa
       backendEnv: scenario.stack?.backend ?? {},
       detectorEnv: { ...(scenario.stack?.detector ?? {}), ...(extra.detectorEnv ?? {}) },
       llmEnv: scenario.stack?.llm ?? {},
+      ...(extra.profile !== undefined ? { profile: extra.profile } : {}),
     },
     evaluator: hsiExperimentEvaluator(),
     log: () => {},
@@ -62,4 +64,23 @@ export async function expectChaosScenarioHolds(name: string): Promise<void> {
     expect(Math.abs(f.removeLagMs!)).toBeLessThan(50);
   }
   expect(await dockerResourcesOfRun(outcome.report.runId)).toEqual([]);
+}
+
+/**
+ * A built-in chaos scenario on the reference stack in `profile`: the run completes (passed or
+ * failed, never a harness error), the faults are applied and removed on plan, the results name
+ * the profile, nothing is left behind. On `hsi-current` an expectation written for the reference
+ * behaviour may fail: that is a finding about the real HSI, returned for the log.
+ */
+export async function runChaosScenarioOnProfile(name: string, profile: StackProfile): Promise<string[]> {
+  const outcome = await experiment(await loadScenario(name, { fixturesDir: testConfig().fixturesDir }), { profile });
+  expect(outcome.report.stack.profile).toBe(profile);
+  expect(outcome.report.errors).toEqual([]);
+  expect([0, 1]).toContain(outcome.exitCode);
+  for (const f of outcome.report.faults) {
+    expect(f.startSec, `${f.name} applied`).not.toBeNull();
+    expect(f.endSec, `${f.name} removed`).not.toBeNull();
+  }
+  expect(await dockerResourcesOfRun(outcome.report.runId)).toEqual([]);
+  return outcome.report.assertions.filter((a) => !a.passed).map((a) => `${a.family}: ${a.name}: ${a.message}`);
 }
