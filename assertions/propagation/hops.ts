@@ -75,14 +75,25 @@ function parentText(tree: TraceTree, span: NormalizedSpan): string {
   return parent ? `parent ${describeSpan(parent)}` : `parent ${span.parentSpanId}, absent from the trace`;
 }
 
+/** A hop's ends described once per hop object (hops are values: not changed after use). */
+const descriptions = new WeakMap<HopDefinition, { from: string; to: string }>();
+function describeHop(hop: HopDefinition): { from: string; to: string } {
+  let d = descriptions.get(hop);
+  if (d === undefined) {
+    d = { from: hop.from === 'traceparent' ? 'a request traceparent' : describeSelector(hop.from), to: describeSelector(hop.to) };
+    descriptions.set(hop, d);
+  }
+  return d;
+}
+
 /** The hop in one trace. */
 export function evaluateHop(tree: TraceTree, hop: HopDefinition, sentSpanId?: string): HopStatus {
-  const toDescription = describeSelector(hop.to);
   if (hop.from === 'traceparent') {
     if (sentSpanId === undefined) return { state: 'not-exercised' };
     const targets = tree.spans.filter((s) => matchesSelector(s, hop.to));
-    if (targets.length === 0) return { state: 'broken', reason: `${toDescription} not in the trace the request started` };
     if (targets.some((s) => s.parentSpanId === sentSpanId)) return { state: 'ok' };
+    const toDescription = describeHop(hop).to;
+    if (targets.length === 0) return { state: 'broken', reason: `${toDescription} not in the trace the request started` };
     const first = targets[0]!;
     return { state: 'broken', reason: `${toDescription} has ${first.parentSpanId === undefined ? 'no parent' : `parent ${first.parentSpanId}`}, not the span id the request sent (${sentSpanId})` };
   }
@@ -94,6 +105,7 @@ export function evaluateHop(tree: TraceTree, hop: HopDefinition, sentSpanId?: st
   if (ok) return { state: 'ok' };
   const fromSpan = sources[reached.indexOf(false)]!;
   const fromDescription = describeSpan(fromSpan);
+  const toDescription = describeHop(hop).to;
   const elsewhere = tree.spans.filter((s) => matchesSelector(s, hop.to));
   if (elsewhere.length === 0) return { state: 'broken', reason: `${toDescription} not in the trace of ${fromDescription}` };
   return { state: 'broken', reason: `${toDescription} is in the trace but not a ${relation} of ${fromDescription} (it has ${parentText(tree, elsewhere[0]!)})` };
@@ -129,9 +141,9 @@ export function checkHop(traces: readonly TraceTree[], hop: HopDefinition, optio
   }
   const name = `hop: ${hop.name}`;
   const bound = { op: '==' as const, value: 0, unit: 'traces', text: '0 traces with the hop broken' };
-  const fromText = hop.from === 'traceparent' ? 'a request traceparent' : describeSelector(hop.from);
+  const { from: fromText, to: toText } = describeHop(hop);
   const grouped = [...reasons.entries()].map(([reason, ids]) => ({ reason, traces: ids.length, exampleTraceIds: examples(ids) })).sort((a, b) => b.traces - a.traces);
-  const details = { hop: hop.name, from: fromText, to: describeSelector(hop.to), checkedTraces: traces.length, exercised, broken: brokenTraces.length, reasons: grouped };
+  const details = { hop: hop.name, from: fromText, to: toText, checkedTraces: traces.length, exercised, broken: brokenTraces.length, reasons: grouped };
   if (exercised === 0) {
     return {
       family: 'propagation',

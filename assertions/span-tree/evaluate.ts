@@ -3,6 +3,7 @@ import { descendantsOf, isDescendant } from '../../harness/traces/tree-walk.ts';
 import { examples, type AssertionResult } from '../result.ts';
 import {
   attributeOf,
+  type AttributeCheck,
   checkAttributeValue,
   describeAttributeCheck,
   describeSelector,
@@ -12,7 +13,7 @@ import {
   valueText,
   type SpanRef,
 } from '../selectors.ts';
-import { countBounds, toExpectation, type SpanTreeExpectation, type SpanTreeInput, type SpanTreeNode } from './model.ts';
+import { countBounds, toExpectation, type SpanTreeInput, type SpanTreeNode } from './model.ts';
 
 /** Tree walking lives in harness/traces/tree-walk.ts (the stitching uses it too). */
 export { descendantsOf, isDescendant } from '../../harness/traces/tree-walk.ts';
@@ -66,24 +67,86 @@ function candidates(tree: TraceTree, parent: NormalizedSpan, relation: 'child' |
   return relation === 'child' ? tree.childrenOf(parent.spanId) : descendantsOf(tree, parent);
 }
 
-/** Evaluates one expectation against one trace. */
-export function evaluateSpanTree(tree: TraceTree, input: SpanTreeInput): SpanTreeEvaluation {
-  const expectation: SpanTreeExpectation = toExpectation(input);
-  const failures: SpanTreeFailure[] = [];
-  const matched = new Map<string, NormalizedSpan[]>();
-  const traceId = tree.traceId;
-  const fail = (f: Omit<SpanTreeFailure, 'traceId' | 'message'>) => failures.push({ ...f, traceId, message: `trace ${traceId}: ${f.detail}` });
+/**
+ * An expectation prepared once for evaluation: descriptions, paths, count bounds and attribute
+ * checks worked out per node, so that evaluating a trace only matches spans. Cached per input
+ * object: expectations are values (the DSL's builders are immutable; a JSON expectation is not
+ * to be changed after it was first evaluated).
+ */
+interface PlanNode {
+  node: SpanTreeNode;
+  description: string;
+  /** Descriptions from the top node down to this one. */
+  path: string[];
+  /** `path` joined with ` > `: the key of `matched`. */
+  key: string;
+  bounds: { min: number; max: number | null };
+  relation: 'child' | 'descendant';
+  every: boolean;
+  checks: [string, AttributeCheck][];
+  children: PlanNode[];
+}
 
-  const checkAttributes = (node: SpanTreeNode, spans: readonly NormalizedSpan[], path: string[]) => {
+interface Plan {
+  match: 'root' | 'anywhere';
+  top: PlanNode;
+}
+
+function planNode(node: SpanTreeNode, parentPath: readonly string[]): PlanNode {
+  const description = describeSelector(node);
+  const path = [...parentPath, description];
+  return {
+    node,
+    description,
+    path,
+    key: path.join(' > '),
+    bounds: countBounds(node.count),
+    relation: node.relation ?? 'child',
+    every: (node.under ?? 'every') === 'every',
+    checks: Object.entries(node.expect ?? {}),
+    children: (node.children ?? []).map((child) => planNode(child, path)),
+  };
+}
+
+const plans = new WeakMap<object, Plan>();
+
+function planOf(input: SpanTreeInput): Plan {
+  let plan = plans.get(input);
+  if (plan === undefined) {
+    const expectation = toExpectation(input);
+    plan = { match: expectation.match ?? 'anywhere', top: planNode(expectation.root, []) };
+    plans.set(input, plan);
+  }
+  return plan;
+}
+
+/** Evaluates one trace against a plan; failures and matched spans are collected in the object. */
+class TreeEvaluation {
+  readonly failures: SpanTreeFailure[] = [];
+  readonly matched = new Map<string, NormalizedSpan[]>();
+
+  private readonly tree: TraceTree;
+
+  constructor(tree: TraceTree) {
+    this.tree = tree;
+  }
+
+  fail(f: Omit<SpanTreeFailure, 'traceId' | 'message'>): void {
+    const traceId = this.tree.traceId;
+    this.failures.push({ ...f, traceId, message: `trace ${traceId}: ${f.detail}` });
+  }
+
+  checkAttributes(plan: PlanNode, spans: readonly NormalizedSpan[]): void {
+    if (plan.checks.length === 0) return;
     for (const s of spans) {
-      for (const [key, check] of Object.entries(node.expect ?? {})) {
+      for (const [key, check] of plan.checks) {
         const actual = attributeOf(s, key);
         if (checkAttributeValue(actual, check)) continue;
         const checkText = describeAttributeCheck(key, check);
-        fail({
+        this.fail({
           kind: 'attribute',
-          path,
-          expected: describeSelector(node),
+          path: plan.path,
+          expected: plan.description,
           relation: 'child',
           span: spanRef(s),
           attribute: key,
@@ -93,81 +156,83 @@ export function evaluateSpanTree(tree: TraceTree, input: SpanTreeInput): SpanTre
         });
       }
     }
-  };
-
-  const visit = (node: SpanTreeNode, parents: readonly NormalizedSpan[], path: string[]) => {
-    const description = describeSelector(node);
-    const here = [...path, description];
-    const bounds = countBounds(node.count);
-    const relation = node.relation ?? 'child';
-    const all: NormalizedSpan[] = [];
-    const perParent = parents.map((p) => {
-      const found = candidates(tree, p, relation).filter((s) => matchesSelector(s, node));
-      return { parent: p, found };
-    });
-    if ((node.under ?? 'every') === 'every') {
-      for (const { parent, found } of perParent) {
-        if (!within(found.length, bounds)) {
-          fail({
-            kind: 'count',
-            path: here,
-            expected: description,
-            relation,
-            parent: spanRef(parent),
-            found: found.length,
-            count: bounds,
-            detail: `under ${describeSpan(parent)} expected a ${relation} ${description}: ${describeCount(found.length, bounds)}`,
-          });
-        }
-      }
-    } else if (perParent.length > 0 && !perParent.some(({ found }) => within(found.length, bounds))) {
-      // Report against the parent that came closest (most matches when too few, fewest when too many).
-      const best = [...perParent].sort((a, b) => (bounds.max !== null && a.found.length > bounds.max ? a.found.length - b.found.length : b.found.length - a.found.length))[0]!;
-      const parents = perParent.length === 1 ? describeSpan(best.parent) : `any of ${perParent.length} ${describeSpan(best.parent)} spans`;
-      fail({
-        kind: 'count',
-        path: here,
-        expected: description,
-        relation,
-        parent: spanRef(best.parent),
-        parentsTried: perParent.length,
-        found: best.found.length,
-        count: bounds,
-        detail: `under ${parents} expected a ${relation} ${description}: ${describeCount(best.found.length, bounds)}`,
-      });
-    }
-    for (const { found } of perParent) for (const s of found) if (!all.includes(s)) all.push(s);
-    matched.set(here.join(' > '), all);
-    checkAttributes(node, all, here);
-    for (const child of node.children ?? []) if (all.length > 0) visit(child, all, here);
-  };
-
-  // The top node: among the roots, or anywhere.
-  const top = expectation.root;
-  const topDescription = describeSelector(top);
-  const match = expectation.match ?? 'anywhere';
-  const bounds = countBounds(top.count);
-  const found = (match === 'root' ? tree.roots : tree.spans).filter((s) => matchesSelector(s, top));
-  matched.set(topDescription, found);
-  if (!within(found.length, bounds)) {
-    const where = match === 'root' ? `expected a root ${topDescription}` : `expected ${topDescription} in the trace`;
-    let hint = '';
-    if (match === 'root' && found.length < bounds.min) {
-      const elsewhere = tree.spans.filter((s) => matchesSelector(s, top));
-      if (elsewhere.length > 0) {
-        const p = elsewhere[0]!.parentSpanId;
-        const parent = p === undefined ? undefined : tree.span(p);
-        hint = ` (found ${elsewhere.length} not at the root${parent ? `, e.g. under ${describeSpan(parent)}` : ''})`;
-      } else {
-        hint = ` (roots: ${tree.roots.map(describeSpan).join(', ') || 'none'})`;
-      }
-    }
-    fail({ kind: 'count', path: [topDescription], expected: topDescription, relation: match, found: found.length, count: bounds, detail: `${where}: ${describeCount(found.length, bounds)}${hint}` });
   }
-  checkAttributes(top, found, [topDescription]);
-  for (const child of top.children ?? []) if (found.length > 0) visit(child, found, [topDescription]);
 
-  return { traceId, passed: failures.length === 0, failures, matched };
+  /** The top node: among the roots, or anywhere. */
+  top(plan: Plan): void {
+    const { tree } = this;
+    const top = plan.top;
+    const bounds = top.bounds;
+    const found = (plan.match === 'root' ? tree.roots : tree.spans).filter((s) => matchesSelector(s, top.node));
+    this.matched.set(top.key, found);
+    if (!within(found.length, bounds)) {
+      const where = plan.match === 'root' ? `expected a root ${top.description}` : `expected ${top.description} in the trace`;
+      const hint = plan.match === 'root' && found.length < bounds.min ? this.rootHint(top.node) : '';
+      this.fail({ kind: 'count', path: top.path, expected: top.description, relation: plan.match, found: found.length, count: bounds, detail: `${where}: ${describeCount(found.length, bounds)}${hint}` });
+    }
+    this.checkAttributes(top, found);
+    if (found.length > 0) for (const child of top.children) this.visit(child, found);
+  }
+
+  private rootHint(node: SpanTreeNode): string {
+    const { tree } = this;
+    const elsewhere = tree.spans.filter((s) => matchesSelector(s, node));
+    if (elsewhere.length === 0) return ` (roots: ${tree.roots.map(describeSpan).join(', ') || 'none'})`;
+    const p = elsewhere[0]!.parentSpanId;
+    const parent = p === undefined ? undefined : tree.span(p);
+    return ` (found ${elsewhere.length} not at the root${parent ? `, e.g. under ${describeSpan(parent)}` : ''})`;
+  }
+
+  visit(plan: PlanNode, parents: readonly NormalizedSpan[]): void {
+    const perParent = parents.map((p) => ({ parent: p, found: candidates(this.tree, p, plan.relation).filter((s) => matchesSelector(s, plan.node)) }));
+    if (plan.every) {
+      for (const { parent, found } of perParent) if (!within(found.length, plan.bounds)) this.countFailure(plan, parent, found.length);
+    } else if (perParent.length > 0 && !perParent.some(({ found }) => within(found.length, plan.bounds))) {
+      this.someFailure(plan, perParent);
+    }
+    const all = perParent.length === 1 ? perParent[0]!.found : [...new Set(perParent.flatMap((p) => p.found))];
+    this.matched.set(plan.key, all);
+    this.checkAttributes(plan, all);
+    if (all.length > 0) for (const child of plan.children) this.visit(child, all);
+  }
+
+  private countFailure(plan: PlanNode, parent: NormalizedSpan, found: number): void {
+    this.fail({
+      kind: 'count',
+      path: plan.path,
+      expected: plan.description,
+      relation: plan.relation,
+      parent: spanRef(parent),
+      found,
+      count: plan.bounds,
+      detail: `under ${describeSpan(parent)} expected a ${plan.relation} ${plan.description}: ${describeCount(found, plan.bounds)}`,
+    });
+  }
+
+  /** `under: some` failed: report against the parent that came closest (most matches when too few, fewest when too many). */
+  private someFailure(plan: PlanNode, perParent: readonly { parent: NormalizedSpan; found: readonly NormalizedSpan[] }[]): void {
+    const bounds = plan.bounds;
+    const best = [...perParent].sort((a, b) => (bounds.max !== null && a.found.length > bounds.max ? a.found.length - b.found.length : b.found.length - a.found.length))[0]!;
+    const parents = perParent.length === 1 ? describeSpan(best.parent) : `any of ${perParent.length} ${describeSpan(best.parent)} spans`;
+    this.fail({
+      kind: 'count',
+      path: plan.path,
+      expected: plan.description,
+      relation: plan.relation,
+      parent: spanRef(best.parent),
+      parentsTried: perParent.length,
+      found: best.found.length,
+      count: bounds,
+      detail: `under ${parents} expected a ${plan.relation} ${plan.description}: ${describeCount(best.found.length, bounds)}`,
+    });
+  }
+}
+
+/** Evaluates one expectation against one trace. */
+export function evaluateSpanTree(tree: TraceTree, input: SpanTreeInput): SpanTreeEvaluation {
+  const evaluation = new TreeEvaluation(tree);
+  evaluation.top(planOf(input));
+  return { traceId: tree.traceId, passed: evaluation.failures.length === 0, failures: evaluation.failures, matched: evaluation.matched };
 }
 
 export interface SpanTreeDefect {
@@ -198,7 +263,7 @@ export function checkSpanTree(traces: readonly TraceTree[], input: SpanTreeInput
       details: { checked: 0, failing: 0, defects: [] },
     };
   }
-  const evaluations = traces.map((t) => evaluateSpanTree(t, expectation));
+  const evaluations = traces.map((t) => evaluateSpanTree(t, input));
   const failing = evaluations.filter((e) => !e.passed);
   const defects = new Map<string, { traces: Set<string>; first: SpanTreeFailure }>();
   for (const e of failing) {

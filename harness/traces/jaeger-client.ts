@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { ExitCode, HarnessError, errorMessage } from '../errors.ts';
+import { SharedDeadline } from '../util/shared-deadline.ts';
 import {
   JaegerQueryError,
   legacyServicesResponseSchema,
@@ -39,7 +40,7 @@ export interface JaegerQueryClientOptions {
   baseUrl: string;
   /** Default `auto`. */
   api?: JaegerApi | 'auto';
-  /** Per request (headers and body), default 10 000 ms. */
+  /** Per request (headers and body, overall), default 10 000 ms; a request is aborted after at most 1.1 × this. */
   requestTimeoutMs?: number;
 }
 
@@ -192,6 +193,8 @@ export class JaegerQueryClient {
   readonly baseUrl: string;
   private readonly requestedApi: JaegerApi | 'auto';
   private readonly requestTimeoutMs: number;
+  /** The overall limit of each request (headers and body); one timer per slot, not per request. */
+  private readonly deadline: SharedDeadline;
   private apiPromise: Promise<JaegerApi> | undefined;
 
   constructor(options: JaegerQueryClientOptions) {
@@ -205,6 +208,8 @@ export class JaegerQueryClient {
     this.baseUrl = `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
     this.requestedApi = options.api ?? 'auto';
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
+    if (!(this.requestTimeoutMs > 0)) throw new JaegerQueryError(`Jaeger query client: requestTimeoutMs must be positive, got ${this.requestTimeoutMs}`);
+    this.deadline = new SharedDeadline(this.requestTimeoutMs);
     if (this.requestedApi !== 'auto') this.apiPromise = Promise.resolve(this.requestedApi);
   }
 
@@ -400,7 +405,7 @@ export class JaegerQueryClient {
         headers: { accept: 'application/json' },
         headersTimeout: this.requestTimeoutMs,
         bodyTimeout: this.requestTimeoutMs,
-        signal: AbortSignal.timeout(this.requestTimeoutMs),
+        signal: this.deadline.signal(),
       });
       const text = await response.body.text();
       return { path, status: response.statusCode, text };

@@ -106,6 +106,9 @@ export interface TraceTree {
 }
 
 function byStart(a: NormalizedSpan, b: NormalizedSpan): number {
+  // startTimeMs is the nanoseconds truncated to µs (exact below 2^53 µs), so a strict order on it
+  // is the order of the nanoseconds; only equal ones need the bigint comparison.
+  if (a.startTimeMs !== b.startTimeMs) return a.startTimeMs < b.startTimeMs ? -1 : 1;
   if (a.startTimeUnixNano !== b.startTimeUnixNano) return a.startTimeUnixNano < b.startTimeUnixNano ? -1 : 1;
   return a.spanId < b.spanId ? -1 : a.spanId > b.spanId ? 1 : 0;
 }
@@ -136,20 +139,22 @@ export function buildTraceTree(spans: readonly NormalizedSpan[], traceId?: strin
     if (list) list.push(span);
     else children.set(parent, [span]);
   }
-  const services = [...new Set(ordered.map((s) => s.service))].sort();
-  const names = [...new Set(ordered.map((s) => s.name))].sort();
-  const frozen = Object.freeze(ordered);
-  const frozenRoots = Object.freeze(roots);
+  // Own function properties (not class methods): a tree stays usable when spread into a new object.
+  let services: string[] | undefined;
+  let names: string[] | undefined;
   return {
     traceId: id,
-    spans: frozen,
-    roots: frozenRoots,
-    childrenOf: (spanId) => children.get(spanId) ?? [],
+    spans: Object.freeze(ordered),
+    roots: Object.freeze(roots),
+    childrenOf: (spanId) => children.get(spanId) ?? NO_SPANS,
     span: (spanId) => byId.get(spanId),
-    services: () => [...services],
-    spanNames: () => [...names],
+    // worked out when first asked for: most readers never ask
+    services: () => [...(services ??= [...new Set(ordered.map((s) => s.service))].sort())],
+    spanNames: () => [...(names ??= [...new Set(ordered.map((s) => s.name))].sort())],
   };
 }
+
+const NO_SPANS: readonly NormalizedSpan[] = Object.freeze([]);
 
 /** Groups spans by trace id and builds one tree per trace, in order of each trace's first span. */
 export function groupTraces(spans: readonly NormalizedSpan[]): TraceTree[] {

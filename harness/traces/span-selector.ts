@@ -49,9 +49,13 @@ export interface SpanSelector {
 }
 
 const regexCache = new Map<string, RegExp>();
+/** Per pattern object, so that the hot path builds no cache key; a changed object is compiled again. */
+const patternCache = new WeakMap<Pattern, { regex: string; flags: string | undefined; re: RegExp }>();
 
 /** Compiles a pattern (cached); `g` and `y` are dropped so that `test` has no state. */
 export function compilePattern(p: Pattern): RegExp {
+  const known = patternCache.get(p);
+  if (known !== undefined && known.regex === p.regex && known.flags === p.flags) return known.re;
   const flags = (p.flags ?? '').replace(/[gy]/g, '');
   const key = `${flags}/${p.regex}`;
   let re = regexCache.get(key);
@@ -59,6 +63,7 @@ export function compilePattern(p: Pattern): RegExp {
     re = new RegExp(p.regex, flags);
     regexCache.set(key, re);
   }
+  patternCache.set(p, { regex: p.regex, flags: p.flags, re });
   return re;
 }
 
@@ -109,16 +114,15 @@ export function checkAttribute(span: NormalizedSpan, key: string, check: Attribu
 }
 
 export function matchesSelector(span: NormalizedSpan, selector: SpanSelector): boolean {
-  if (selector.service !== undefined && !matchesText(span.service, selector.service)) return false;
-  if (selector.name !== undefined && !matchesText(span.name, selector.name)) return false;
-  if (selector.kind !== undefined) {
-    const kinds = Array.isArray(selector.kind) ? selector.kind : [selector.kind];
-    if (!kinds.includes(span.kind)) return false;
-  }
+  // The hot path of every family (each node × each candidate span): no allocation per call.
+  const { service, name, kind, attributes } = selector;
+  if (service !== undefined && !matchesText(span.service, service)) return false;
+  if (name !== undefined && !matchesText(span.name, name)) return false;
+  if (kind !== undefined && (typeof kind === 'string' ? span.kind !== kind : !kind.includes(span.kind))) return false;
   if (selector.status !== undefined && span.status.code !== selector.status) return false;
   if (selector.event !== undefined && !span.events.some((e) => e.name === selector.event)) return false;
-  if (selector.attributes !== undefined) {
-    for (const [key, check] of Object.entries(selector.attributes)) if (!checkAttribute(span, key, check)) return false;
+  if (attributes !== undefined) {
+    for (const key in attributes) if (!checkAttribute(span, key, attributes[key]!)) return false;
   }
   return true;
 }

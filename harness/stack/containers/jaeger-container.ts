@@ -4,17 +4,26 @@ import { HsiGenericContainer } from './hsi-generic-container.ts';
 export const JAEGER_QUERY_PORT = 16686;
 export const JAEGER_OTLP_GRPC_PORT = 4317;
 export const JAEGER_OTLP_HTTP_PORT = 4318;
+/** The image's configuration file (local build and official image) plus keep-alive on the query port. */
+export const JAEGER_COMMAND: readonly string[] = ['--config', '/etc/jaeger/config.yaml', '--set=extensions.jaeger_query.http.keep_alives_enabled=true'];
 
 /**
  * Jaeger v2 all-in-one: in-memory storage, OTLP gRPC/HTTP in, api/v3 query out.
  * The image must listen on 0.0.0.0 (JAEGER_LISTEN_HOST), which both our local
  * build and the official image do.
+ *
+ * HTTP keep-alive on the query port: Jaeger's query extension builds its HTTP server config
+ * without the collector's default `keep_alives_enabled: true` (jaeger v1.76.0,
+ * cmd/query/app/flags.go), so out of the box it answers every request with `Connection: close`
+ * and each trace read pays a TCP connect and close. The flag is set on the command line (the
+ * collector's `--set`), so the image and its configuration file stay as built.
  */
 export class JaegerContainer extends HsiGenericContainer {
   constructor(image: string) {
     super(image);
     this.withExposedPorts(JAEGER_QUERY_PORT, JAEGER_OTLP_GRPC_PORT, JAEGER_OTLP_HTTP_PORT)
       .withEnvironment({ JAEGER_LISTEN_HOST: '0.0.0.0' })
+      .withCommand([...JAEGER_COMMAND])
       .withWaitStrategy(Wait.forAll([Wait.forListeningPorts(), Wait.forHttp('/api/v3/services', JAEGER_QUERY_PORT).forStatusCode(200)]))
       .withStartupTimeout(60_000);
   }

@@ -306,3 +306,37 @@ describe('JaegerQueryClient.waitForTraces', () => {
 it('fixtures: the manifest matches the files it lists', () => {
   for (const c of manifest.captures) expect(fixtureText(c.file).length, c.file).toBeGreaterThan(0);
 });
+
+describe('JaegerQueryClient: an overall limit per request', () => {
+  it('gives up on an answer that keeps dripping (each chunk inside the idle timeout) after requestTimeoutMs, not never', async () => {
+    const { createServer } = await import('node:http');
+    const timers = new Set<NodeJS.Timeout>();
+    const server = createServer((req, res) => {
+      if (req.url === '/api/v3/services') {
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('{"services":["a"]}');
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('{"result":{"resourceSpans":[');
+      const drip = setInterval(() => res.write(' '), 20);
+      timers.add(drip);
+      res.on('close', () => clearInterval(drip));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    try {
+      const client = new JaegerQueryClient({ baseUrl: `http://127.0.0.1:${port}`, requestTimeoutMs: 200 });
+      const started = performance.now();
+      const error = await rejection(client.getTrace(A));
+      const took = performance.now() - started;
+      expect(error).toBeInstanceOf(JaegerQueryError);
+      expect(error.message).toMatch(/failed: .*abort|timeout/i);
+      expect(took).toBeGreaterThanOrEqual(190);
+      expect(took).toBeLessThan(5_000);
+    } finally {
+      for (const t of timers) clearInterval(t);
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  }, 10_000);
+});
