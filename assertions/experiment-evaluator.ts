@@ -5,6 +5,7 @@ import { broadcastLatency, matchBroadcasts, type BroadcastMatch } from './lost/b
 import type { PipelineOutcome } from './lost/outcome.ts';
 import type { EvaluationRequest, EvaluationResult, ExperimentEvaluator, PipelineLatencySample } from '../harness/experiment/evaluator.ts';
 import type { ExampleTrace, OperationLatency as OperationView, ServiceEdge } from '../harness/report/report-model.ts';
+import { REFERENCE_DIALECT } from '../harness/contract/dialects.ts';
 import { JaegerQueryClient } from '../harness/traces/jaeger-client.ts';
 import { RUN_TRACES_FILE, toLegacyJson } from '../harness/traces/legacy-export.ts';
 import { pollUntilSettled, spanCount } from '../harness/traces/settle.ts';
@@ -145,8 +146,9 @@ export function hsiExperimentEvaluator(options: HsiEvaluatorOptions = {}): Exper
       const notes: string[] = [];
       const expectations = parseExpectations(req.expectations, `${req.source}: expectations`);
       const { endpoints } = req;
+      const dialect = req.dialect ?? REFERENCE_DIALECT;
       if (endpoints.redisUrl !== undefined) {
-        const drain = await waitForDrain({ redisUrl: endpoints.redisUrl }, { timeoutMs: options.drainTimeoutMs ?? 180_000, alsoIdle: backendWorkersIdle(endpoints.backendUrl) });
+        const drain = await waitForDrain({ redisUrl: endpoints.redisUrl, dialect }, { timeoutMs: options.drainTimeoutMs ?? 180_000, alsoIdle: backendWorkersIdle(endpoints.backendUrl, req.http) });
         notes.push(`pipeline drain: ${drain.drained ? 'drained' : `not drained (${drain.reason})`}`);
       }
 
@@ -184,6 +186,7 @@ export function hsiExperimentEvaluator(options: HsiEvaluatorOptions = {}): Exper
         evidence.pipelineOutcome = await readPipelineOutcome({
           pgConnectionString: endpoints.postgresUrl,
           redisUrl: endpoints.redisUrl,
+          dialect,
           filePaths: accepted.map((r) => r.filePath).filter((p): p is string => p !== undefined),
         });
       }

@@ -165,8 +165,8 @@ export function hsiCompleteness(options: HsiExpectationOptions = {}): Completene
 /** Why an analysis dead letter breaks the contract: an LLM failure must yield the fallback event instead. */
 export function hsiUnacceptableDlq(entry: DlqEntry, queue: 'dlq:detection_queue' | 'dlq:analysis_queue'): string | undefined {
   if (queue !== 'dlq:analysis_queue') return undefined;
-  const code = entry.payload?.['error_code'] ?? entry.payload?.['error_type'];
-  const error = entry.payload?.['error'];
+  const code = entry.errorCode ?? entry.payload?.['error_code'] ?? entry.payload?.['error_type'];
+  const error = entry.error ?? entry.payload?.['error'];
   const text = [code, error].filter((v): v is string => typeof v === 'string').join(' ');
   if (!HSI_LLM_FAILURE_PATTERN.test(text)) return undefined;
   return `it failed on the LLM (${typeof code === 'string' ? `error_code ${code}` : text.slice(0, 80)}), and an LLM failure must yield the fallback event "${HSI_FALLBACK_EVENT.summaryPrefix}" (risk ${HSI_FALLBACK_EVENT.riskScore}), not a dead letter`;

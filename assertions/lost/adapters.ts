@@ -2,15 +2,19 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { EnvironmentError, errorMessage } from '../../harness/errors.ts';
-import { parseDlqEntry, type DetectionRow, type EventDetectionRow, type EventRow, type PipelineOutcome } from './outcome.ts';
+import { dlqName, HSI_QUEUE_NAMES, HSI_QUEUE_ROLES, OPEN_BATCH_KEY_PATTERN, REFERENCE_DIALECT, type HsiDialect } from '../../harness/contract/dialects.ts';
+import { HSI_ROUTES } from '../../harness/contract/hsi-api.ts';
+import { HsiHttpClient } from '../../harness/dialect/hsi-http.ts';
+import { readDeadLetters, scanCount, type StoredDlqEntry } from '../../harness/dialect/redis-dialect.ts';
+import { parseDlqEntry, type DetectionRow, type DlqEntry, type EventDetectionRow, type EventRow, type PipelineOutcome } from './outcome.ts';
 
 /**
  * I/O for the nothing-lost family: read what the pipeline holds (PostgreSQL + Redis) and wait
  * until the queues have drained. Connection strings carry passwords: they never appear in errors.
  */
 
-export const DLQ_DETECTION = 'dlq:detection_queue';
-export const DLQ_ANALYSIS = 'dlq:analysis_queue';
+export const DLQ_DETECTION = dlqName(HSI_QUEUE_NAMES.detection);
+export const DLQ_ANALYSIS = dlqName(HSI_QUEUE_NAMES.analysis);
 
 export interface ReadPipelineOutcomeOptions {
   pgConnectionString: string;
@@ -19,6 +23,8 @@ export interface ReadPipelineOutcomeOptions {
   filePaths?: readonly string[];
   /** Connect and statement timeout; default 10 000 ms. */
   timeoutMs?: number;
+  /** Which DLQ keys and entry shapes to read; default the reference dialect. */
+  dialect?: HsiDialect;
 }
 
 function redactedHost(url: string): string {
@@ -101,8 +107,9 @@ export async function readPipelineOutcome(options: ReadPipelineOutcomeOptions): 
   redis.on('error', () => undefined);
   try {
     await redis.connect();
-    const [detection, analysis] = await Promise.all([redis.lrange(DLQ_DETECTION, 0, -1), redis.lrange(DLQ_ANALYSIS, 0, -1)]);
-    outcome.dlq = { detection: detection.map(parseDlqEntry), analysis: analysis.map(parseDlqEntry) };
+    const letters = await readDeadLetters(redis, options.dialect ?? REFERENCE_DIALECT);
+    const toEntry = (e: StoredDlqEntry): DlqEntry => parseDlqEntry(e.raw, e.key);
+    outcome.dlq = { detection: letters.detection.map(toEntry), analysis: letters.analysis.map(toEntry) };
   } catch (error) {
     throw new EnvironmentError(`readPipelineOutcome: cannot read the dead-letter queues from Redis at ${redactedHost(options.redisUrl)}: ${errorMessage(error)}`);
   } finally {
@@ -121,29 +128,25 @@ export interface QueueProbe {
 }
 
 export interface RedisQueueProbeOptions {
-  /** Lists whose length must reach 0; default `detection_queue`, `analysis_queue`. */
+  /** Lists whose length must reach 0; default the dialect's work queues. */
   queues?: readonly string[];
   /** Keys of open batches; default `batch:*:current` (counted with SCAN). */
   batchPattern?: string;
+  /** Default the reference dialect (`detection_queue`, `analysis_queue`). */
+  dialect?: HsiDialect;
 }
 
 /** LLEN of each queue plus the number of keys matching the open-batch pattern. */
 export function redisQueueProbe(redis: Pick<Redis, 'llen' | 'scan'>, options: RedisQueueProbeOptions = {}): QueueProbe {
-  const queues = options.queues ?? ['detection_queue', 'analysis_queue'];
-  const pattern = options.batchPattern ?? 'batch:*:current';
+  const dialect = options.dialect ?? REFERENCE_DIALECT;
+  const queues = options.queues ?? HSI_QUEUE_ROLES.map((role) => dialect.queueKey(role));
+  const pattern = options.batchPattern ?? OPEN_BATCH_KEY_PATTERN;
   return {
     async lengths() {
       const out: QueueLengths = {};
       const lens = await Promise.all(queues.map((q) => redis.llen(q)));
       queues.forEach((q, i) => (out[q] = lens[i] ?? 0));
-      let cursor = '0';
-      let open = 0;
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-        cursor = next;
-        open += keys.length;
-      } while (cursor !== '0');
-      out[pattern] = open;
+      out[pattern] = (await scanCount(redis, pattern)).count;
       return out;
     },
   };
@@ -153,15 +156,17 @@ export function redisQueueProbe(redis: Pick<Redis, 'llen' | 'scan'>, options: Re
  * `alsoIdle` for the HSI backend: `GET /api/queues/status` says no worker holds a job
  * (`summary.total_running` 0). Empty queues are not enough: an analysis worker that popped the
  * last batch may still be waiting for the LLM, and its event and spans come seconds later. A
- * backend without the field (or not answering) does not hold the drain up.
+ * backend without the field (or not answering) does not hold the drain up. `client` carries the
+ * API key and waits out 429s (the real HSI rate-limits this polling).
  */
-export function backendWorkersIdle(backendUrl: string): () => Promise<boolean> {
+export function backendWorkersIdle(backendUrl: string, client: HsiHttpClient = new HsiHttpClient()): () => Promise<boolean> {
+  const url = new URL(HSI_ROUTES.queueStatus, backendUrl);
   return async () => {
     try {
-      const res = await fetch(`${backendUrl}/api/queues/status`, { signal: AbortSignal.timeout(5_000) });
-      if (!res.ok) return true;
-      const body = (await res.json()) as { summary?: { total_running?: unknown } };
-      const running = body.summary?.total_running;
+      const res = await client.getJson(url, 5_000);
+      if (res.status !== 200) return true;
+      const body = res.body as { summary?: { total_running?: unknown } } | undefined;
+      const running = body?.summary?.total_running;
       return typeof running !== 'number' || running === 0;
     } catch {
       return true;
@@ -194,7 +199,7 @@ export interface DrainResult {
  * Polls until every length is 0 on `stablePolls` consecutive polls (and `alsoIdle` agrees), or
  * the bound passes. Never throws for a failed probe: it is retried; the last error is reported.
  */
-export async function waitForDrain(source: QueueProbe | { redisUrl: string }, options: WaitForDrainOptions = {}): Promise<DrainResult> {
+export async function waitForDrain(source: QueueProbe | { redisUrl: string; dialect?: HsiDialect }, options: WaitForDrainOptions = {}): Promise<DrainResult> {
   const timeoutMs = options.timeoutMs ?? 180_000;
   const pollMs = options.pollMs ?? 1000;
   const stablePolls = Math.max(1, options.stablePolls ?? 3);
@@ -204,7 +209,7 @@ export async function waitForDrain(source: QueueProbe | { redisUrl: string }, op
   else {
     redis = new Redis(source.redisUrl, { lazyConnect: true, connectTimeout: 5000, commandTimeout: 5000, maxRetriesPerRequest: 1 });
     redis.on('error', () => undefined);
-    probe = redisQueueProbe(redis);
+    probe = redisQueueProbe(redis, { dialect: source.dialect ?? REFERENCE_DIALECT });
   }
   const started = Date.now();
   let polls = 0;

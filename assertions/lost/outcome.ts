@@ -3,6 +3,7 @@ import { hsiNames, type HsiNameOptions } from '../hsi-names.ts';
 import { examples, type AssertionResult } from '../result.ts';
 import { attributeOf, matchesSelector, valueText } from '../selectors.ts';
 import { descendantsOf } from '../span-tree/evaluate.ts';
+import { parseStoredDlqEntry } from '../../harness/contract/dlq-entry.ts';
 
 /**
  * Nothing lost: every accepted upload (HTTP 202) ends as an event, or in a dead-letter queue.
@@ -64,6 +65,15 @@ export interface DlqEntry {
   /** The parsed JSON object, when it was one. */
   payload?: Record<string, unknown>;
   parseError?: string;
+  /** The failed job: a nested entry's `original_job`, a flat entry's own fields (either dialect). */
+  job?: Record<string, unknown>;
+  /** `error_code` (reference) or `error_type` (real HSI). */
+  errorCode?: string;
+  error?: string;
+  /** The Redis list it was read from (`dlq:detection_queue`, `dlq:overflow:detection_queue`, …). */
+  key?: string;
+  /** Stored as "Z:"+base64(zstd). */
+  compressed?: boolean;
 }
 
 export interface PipelineOutcome {
@@ -106,21 +116,22 @@ export interface NothingLostOptions {
   badFallback?: (event: EventRow) => string | undefined;
 }
 
-export function parseDlqEntry(raw: string): DlqEntry {
-  try {
-    const value = JSON.parse(raw) as unknown;
-    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return { raw, payload: value as Record<string, unknown> };
-    return { raw, parseError: 'not a JSON object' };
-  } catch (error) {
-    return { raw, parseError: (error as Error).message };
-  }
+/** A stored dead letter of either dialect (flat or nested, plain or compressed). */
+export function parseDlqEntry(raw: string, key?: string): DlqEntry {
+  const { shape: _shape, attempts: _attempts, httpStatus: _status, ...fields } = parseStoredDlqEntry(raw);
+  return { raw, ...fields, ...(key !== undefined ? { key } : {}) };
 }
 
 const idText = (id: RowId) => String(id);
 
+/** The failed job of an entry (`job`; a hand-made entry may only have `payload`). */
+function dlqJob(entry: DlqEntry): Record<string, unknown> | undefined {
+  return entry.job ?? entry.payload;
+}
+
 /** Detection ids listed in an analysis DLQ entry (`detection_ids`), as strings. */
 function dlqDetectionIds(entry: DlqEntry): string[] {
-  const ids = entry.payload?.['detection_ids'];
+  const ids = dlqJob(entry)?.['detection_ids'];
   if (Array.isArray(ids)) return ids.filter((v): v is string | number => typeof v === 'string' || typeof v === 'number').map(String);
   if (typeof ids === 'string') return ids.split(',').map((s) => s.trim()).filter((s) => s !== '');
   return [];
@@ -144,7 +155,7 @@ function indexOutcome(outcome: PipelineOutcome): OutcomeIndex {
   }
   const detectionDlq = new Map<string, DlqEntry>();
   for (const e of outcome.dlq.detection) {
-    const path = e.payload?.['file_path'];
+    const path = dlqJob(e)?.['file_path'];
     if (typeof path === 'string') detectionDlq.set(path, e);
   }
   const analysisDlq = new Map<string, DlqEntry>();
@@ -156,8 +167,9 @@ type Classified = Pick<UploadOutcome, 'fate' | 'reason'> & Partial<Pick<UploadOu
 
 function dlqFate(entry: DlqEntry, queue: 'dlq:detection_queue' | 'dlq:analysis_queue', what: string, options: NothingLostOptions): Classified {
   const refused = options.unacceptableDlq?.(entry, queue);
-  if (refused !== undefined) return { fate: 'wrong', dlqQueue: queue, reason: `${what} in ${queue}, which the contract does not allow here: ${refused}` };
-  return { fate: 'dlq', dlqQueue: queue, reason: `${what} in ${queue}` };
+  const where = entry.key ?? queue;
+  if (refused !== undefined) return { fate: 'wrong', dlqQueue: queue, reason: `${what} in ${where}, which the contract does not allow here: ${refused}` };
+  return { fate: 'dlq', dlqQueue: queue, reason: `${what} in ${where}` };
 }
 
 /** An upload whose detections rows exist: every row in exactly one event (or the analysis DLQ). */

@@ -1,6 +1,6 @@
 import type { StackConfig } from '../config/stack-config.ts';
 import { ConfigError, ExitCode, errorMessage, exitCodeOf } from '../errors.ts';
-import { attachTarget, checkSteadyState, type AttachedTarget, type ExperimentTarget } from '../experiment/phases.ts';
+import { attachTarget, checkSteadyState, recordRateLimit, type AttachedTarget, type ExperimentTarget } from '../experiment/phases.ts';
 import { RunSession, type RunObserver } from '../experiment/run-session.ts';
 import type { Scenario } from '../scenario/scenario-types.ts';
 import { newRunId } from '../stack/hsi-stack.ts';
@@ -106,10 +106,13 @@ export async function runCapacity(options: CapacityOptions): Promise<CapacityOut
   const result = emptyResult(runId, scenario, provisional);
   const save = () => session.results.writeJson('capacity.json', result);
   save();
+  let attached: AttachedTarget | undefined;
   try {
     const target = await attachTarget(options.target, config, { runId, results: session.results, log });
+    attached = target;
+    if (target.dialect) session.model.stack.dialect = { name: target.dialect.dialect.name, detected: target.dialect.detected, reason: target.dialect.reason };
     await session.adopt(target);
-    const steady = await checkSteadyState(target.endpoints.backendUrl);
+    const steady = await checkSteadyState(target.endpoints.backendUrl, target.http);
     log(`steady state before: ${steady.ok ? 'ok' : 'NOT OK'} (${steady.detail})`);
     if (!steady.ok) throw new Error(`the stack is not healthy before the search: ${steady.detail}`);
     const search = new CapacitySearch(options, session, target, result, save);
@@ -134,6 +137,7 @@ export async function runCapacity(options: CapacityOptions): Promise<CapacityOut
       session.model.verdict = result.verdict;
       session.model.exitCode = result.exitCode;
     }
+    if (attached?.http) recordRateLimit(session.model, attached.http, log);
     await session.close();
   }
   return { result, exitCode: result.exitCode, resultsDir: session.results.dir };

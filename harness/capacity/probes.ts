@@ -1,6 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { z } from 'zod';
+import { HSI_ROUTES, QueueStatusResponse } from '../contract/hsi-api.ts';
+import { HsiHttpClient } from '../dialect/hsi-http.ts';
 import { errorMessage } from '../errors.ts';
 
 /**
@@ -86,14 +88,11 @@ export async function readLlmHealth(base: string): Promise<AiServiceInfo> {
 }
 
 /**
- * /api/queues/status in both shapes: the reference stack's and the real HSI's (`queues[]`
- * with `depth` and `running`; dead-letter queues have "dlq" in their name).
+ * /api/queues/status in both dialects (the contract's `QueueStatusResponse`): the reference
+ * stack's names and the real HSI's (`detection`, `ai_analysis`, `dlq`, with throughput);
+ * dead-letter queues have "dlq" in their name.
  */
-const QueueStatus = z
-  .object({
-    queues: z.array(z.object({ name: z.string(), depth: z.number(), running: z.number().optional() }).loose()),
-  })
-  .loose();
+const QueueStatus = QueueStatusResponse;
 
 export interface QueueSample {
   /** Epoch ms of the answer. */
@@ -132,9 +131,13 @@ export class QueueMonitor {
   private running: Promise<void> | undefined;
   private stopped = false;
 
-  constructor(backendUrl: string, everyMs = 500) {
-    this.url = new URL('/api/queues/status', backendUrl);
+  private readonly http: HsiHttpClient;
+
+  /** `http`: the stack's client (API key; a 429 is waited out as Retry-After says, and counted for the run). */
+  constructor(backendUrl: string, everyMs = 500, http: HsiHttpClient = new HsiHttpClient()) {
+    this.url = new URL(HSI_ROUTES.queueStatus, backendUrl);
     this.everyMs = everyMs;
+    this.http = http;
   }
 
   start(): this {
@@ -144,7 +147,9 @@ export class QueueMonitor {
 
   async sampleOnce(): Promise<QueueSample | undefined> {
     try {
-      const sample = queueSampleOf(await getJson(this.url, 3_000), Date.now());
+      const res = await this.http.getJson(this.url, 3_000);
+      if (res.status !== 200) throw new Error(`${this.url.href}: HTTP ${res.status}`);
+      const sample = queueSampleOf(res.body, Date.now());
       this.samples.push(sample);
       return sample;
     } catch (error) {

@@ -109,7 +109,7 @@ export class StepRunner {
     const durationMs = warmupMs + stability.maxWindows * windowMs + traceLagMs + 2_000;
     const { scenario, cameras } = stepScenario(this.ctx.base, uploadsPerSec, durationMs, settings.fps);
     const results = new RunResults(`${this.ctx.runDir}/steps`, `step-${String(index).padStart(2, '0')}`);
-    const monitor = new QueueMonitor(this.ctx.target.endpoints.backendUrl).start();
+    const monitor = new QueueMonitor(this.ctx.target.endpoints.backendUrl, 500, this.ctx.target.http).start();
     const abort = new AbortController();
     const onOuterAbort = () => abort.abort();
     this.ctx.signal?.addEventListener('abort', onOuterAbort, { once: true });

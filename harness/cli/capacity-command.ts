@@ -1,3 +1,4 @@
+import { dialectFlag, stackAccessOf } from './access-flags.ts';
 import { runCapacity, type CapacityOptions } from '../capacity/capacity-search.ts';
 import { gpuObserverHook } from '../capacity/gpu-hook.ts';
 import { GpuObserver } from '../gpu/gpu-observer.ts';
@@ -44,6 +45,7 @@ const FLAGS = {
   external: { type: 'string' },
   'run-id': { type: 'string' },
   ai: { type: 'string' },
+  dialect: { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parse<typeof FLAGS>>['values'];
@@ -79,14 +81,15 @@ export async function cmdCapacity(args: string[]): Promise<number> {
   const scenario = await loadScenario(positionals[0] ?? DEFAULT_CAPACITY_SCENARIO, { fixturesDir: cfg.fixturesDir, projectRoot: PROJECT_ROOT });
   const settings = settingsFrom(values, scenario);
   const ai = aiFlag(values.ai);
+  const dialect = dialectFlag(values.dialect);
   let target: ExperimentTarget;
   if (values.external !== undefined) {
     if (settings.whatIfs.length > 0) throw new ConfigError('--set needs the embedded stack (an external stack has its own configuration); drop --set or --external');
     if (ai !== undefined) throw new ConfigError('--ai needs the embedded stack (an external stack runs what it runs); drop --ai or --external');
     const { file: _file, ...stack } = readStackFile(values.external, cfg.resultsDir);
-    target = { kind: 'external', ...stack };
+    target = { kind: 'external', ...stack, ...stackAccessOf({ flag: dialect, file: stack, config: cfg.dialect, env: process.env }) };
   } else {
-    target = embeddedCapacityTarget(scenario, values.set ?? [], ai);
+    target = { ...embeddedCapacityTarget(scenario, values.set ?? [], ai), ...stackAccessOf({ flag: dialect, config: cfg.dialect, env: process.env }) };
   }
   if (target.kind === 'embedded') await ensureDockerEngine({ bootstrap: cfg.dockerBootstrap, log: logLine });
   const gpu = new GpuObserver();

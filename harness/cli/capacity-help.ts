@@ -19,5 +19,6 @@ export const CAPACITY_HELP = `  capacity [SCENARIO] find the highest load the st
       --ai MODE           emulated (default) or real AI services (docs/real-inference.md); --set keys
                           are the emulators' and do not apply to real engines
       --external STACK    search on a running stack (run id, folder or stack.json of "stack up")
+      --dialect D         reference, hsi-current or auto (default: detected)
       --run-id ID         name the results folder`;
 

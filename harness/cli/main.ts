@@ -15,6 +15,7 @@ import { AiMode, EMULATED, resolveAiModes, type AiModes } from '../config/real-a
 import { ConfigError, ExitCode, HarnessError } from '../errors.ts';
 import { runUploadTraceCheck } from '../experiment/upload-trace-check.ts';
 import { findK6 } from '../load/k6/k6-runner.ts';
+import { rateLimitLine } from '../dialect/rate-limit.ts';
 import { gpuSummaryLine } from '../gpu/gpu-report-view.ts';
 import { listRuns, removeAllHarnessResources, removeLeftovers, removeRun } from '../stack/cleanup.ts';
 import { ensureDockerEngine } from '../stack/docker-engine.ts';
@@ -26,6 +27,7 @@ import { readRunReport } from '../report/report-schema.ts';
 import { writeReports } from '../report/write-reports.ts';
 import { readCalibration } from '../calibrate/calibration-file.ts';
 import { calibrate } from './calibrate-command.ts';
+import { dialectFlag, stackAccessOf } from './access-flags.ts';
 import { colour, logLine } from './output.ts';
 import { cmdCapacity } from './capacity-command.ts';
 import { CAPACITY_HELP } from './capacity-help.ts';
@@ -57,6 +59,7 @@ Commands:
       --driver D          native (default) or k6 (needs k6 on PATH)
       --defect NAME       turn on a defect switch of the reference stack (repeatable)
       --external STACK    run against a running stack (run id, folder or stack.json of "stack up")
+      --dialect D         reference, hsi-current or auto (default: detected; see docs/testing-real-hsi.md)
       --emulator-params F the AI emulators' parameters from F (written by calibrate)
       --ai MODE           emulated (default) or real: the AI services as emulators or as real
                           inference engines (llama.cpp server, ONNX Runtime detector); overrides
@@ -157,10 +160,12 @@ async function cmdRun(args: string[], deps: CliDependencies): Promise<number> {
       profile: { type: 'string' },
       replace: { type: 'boolean' },
       'emulator-params': { type: 'string' },
+      dialect: { type: 'string' },
     },
     1,
   );
   if (values.help) return help();
+  const dialect = dialectFlag(values.dialect);
   if (values['run-id'] !== undefined) checkRunId(values['run-id']);
   else if (values.replace) throw new ConfigError('--replace needs --run-id (it replaces that run\'s results)');
   const cfg = config(values);
@@ -180,13 +185,13 @@ async function cmdRun(args: string[], deps: CliDependencies): Promise<number> {
     if (params !== undefined) throw new ConfigError('--emulator-params needs the embedded stack; drop it or --external');
     const { file, ...stack } = readStackFile(values.external, cfg.resultsDir);
     await probeExternalStack({ ...stack, file });
-    target = { kind: 'external', ...stack };
+    target = { kind: 'external', ...stack, ...stackAccessOf({ flag: dialect, file: stack, config: cfg.dialect, env: process.env }) };
   } else {
     const ai = resolveAiModes(scenario.stack?.ai, aiOverride);
     // Calibrated emulator parameters win over the scenario's emulator settings.
     const detectorEnv = { ...(scenario.stack?.detector ?? {}), ...(params?.detector ?? {}) };
     const llmEnv = { ...(scenario.stack?.llm ?? {}), ...(params?.llm ?? {}) };
-    target = { kind: 'embedded', defects, backendEnv: scenario.stack?.backend ?? {}, detectorEnv, llmEnv, ai, profile: cfg.profile };
+    target = { kind: 'embedded', defects, backendEnv: scenario.stack?.backend ?? {}, detectorEnv, llmEnv, ai, profile: cfg.profile, ...stackAccessOf({ flag: dialect, config: cfg.dialect, env: process.env }) };
   }
   // Input errors first (cheap, pure); then the edge's one side effect before the run: a Docker engine (installed/started when allowed).
   validateExperiment({ scenario, target, evaluator: deps.evaluator });
@@ -208,6 +213,8 @@ export function printExperiment(report: RunReportModel, dir: string): void {
   if (report.stack.startSeconds !== undefined) lines.push(`  stack start      ${report.stack.startSeconds.toFixed(1)} s${report.stack.defects.length ? ` (defects: ${report.stack.defects.join(', ')})` : ''}`);
   if (report.stack.profile !== undefined) lines.push(`  profile          ${report.stack.profile}`);
   lines.push(...aiLines(report));
+  if (report.stack.dialect) lines.push(`  dialect          ${report.stack.dialect.reason}`);
+  if (report.rateLimit) lines.push(`  rate limit       ${rateLimitLine(report.rateLimit).replace(/^rate limited: /, '')}`);
   if (report.load) {
     const d = report.load.httpReqDuration;
     lines.push(`  load             ${report.load.httpReqs} requests, ${report.load.httpReqsPerSec.toFixed(1)}/s, failed ${(report.load.httpReqFailedRate * 100).toFixed(2)} %, p95 ${d.p95.toFixed(0)} ms, p99 ${d.p99.toFixed(0)} ms`);

@@ -18,6 +18,10 @@ const ExternalStackSchema = z
     endpoints: z.object({ backendUrl: url, jaegerUrl: url, postgresUrl: z.string().min(1).optional(), redisUrl: z.string().min(1).optional() }).strict(),
     toxiproxyUrl: url.optional(),
     emulatorUrls: z.record(z.string(), url).optional(),
+    /** The HSI dialect the stack speaks; default `auto` (detected when attached). */
+    dialect: z.enum(['reference', 'hsi-current', 'auto']).optional(),
+    /** Sent as X-API-Key on every harness request (prefer the HSI_CHAOS_API_KEY environment variable). */
+    apiKey: z.string().min(1).optional(),
   })
   .strict();
 

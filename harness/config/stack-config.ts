@@ -59,6 +59,8 @@ export const StackConfigSchema = z
     otelBatchDelayMs: z.number().int().min(50).max(10_000).default(500),
     /** Which HSI the reference stack imitates: `reference` (default) or `hsi-current` (the real project's current behaviour); `--profile` wins. */
     profile: z.enum(STACK_PROFILES, { error: (issue) => `expected one of ${STACK_PROFILES.join(', ')}, got ${JSON.stringify(issue.input)}` }).default(DEFAULT_STACK_PROFILE),
+    /** The HSI dialect runs read stacks in (queue keys, DLQ shapes, API shapes): `auto` detects it when a stack is attached. */
+    dialect: z.enum(['reference', 'hsi-current', 'auto']).default('auto'),
     /** Settings of the real inference engines, used where a scenario or --ai asks for `real`. */
     realAi: RealAiConfigSchema.default(RealAiConfigSchema.parse({})),
   })

@@ -1,3 +1,5 @@
+import type { HsiDialect } from '../contract/dialects.ts';
+import type { HsiHttpClient } from '../dialect/hsi-http.ts';
 import type { FaultWindowRecord } from '../chaos/toxic-timeline.ts';
 import type { LoadRequestRecord } from '../load/load-result.ts';
 import type { BroadcastSource } from '../events/event-stream-recorder.ts';
@@ -33,6 +35,10 @@ export interface EvaluationRequest {
   /** The run's /ws/events subscriber (every experiment has one): broadcasts and their latency. */
   broadcasts?: BroadcastSource;
   log: (line: string) => void;
+  /** The harness's client for the backend (API key, 429 back-off); default a plain one. */
+  http?: HsiHttpClient;
+  /** The dialect the stack speaks (queue keys, DLQ shapes); default the reference dialect. */
+  dialect?: HsiDialect;
 }
 
 export interface EvaluationResult {

@@ -12,12 +12,14 @@ import { AiEngineObserver } from './ai-engine-observer.ts';
 import type { ExperimentEvaluator } from './evaluator.ts';
 import { applyExternalSettings, type ExternalSettingsRollback } from './external-settings.ts';
 import {
+  accessOf,
   applyEvaluation,
   applyLoadOutcome,
   attachTarget,
   checkSteadyState,
   decideVerdict,
   evaluatePhase,
+  recordRateLimit,
   runLoadPhase,
   subscribeToEvents,
   validateExperiment,
@@ -108,8 +110,11 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
   const { model, results, runId } = session;
   let settings: SettingsUndo | undefined;
   let events: EventStreamRecorder | undefined;
+  let attached: AttachedTarget | undefined;
   try {
     const target = await attachTarget(options.target, config, { runId, results, log });
+    attached = target;
+    if (target.dialect) model.stack.dialect = { name: target.dialect.dialect.name, detected: target.dialect.detected, reason: target.dialect.reason };
     await session.adopt(target);
     if (target.kind === 'external') settings = await applySettingsToExternal(target, scenario, log);
     // Leftovers of an earlier run (a toxic, a disabled proxy, an emulator fault) would fail the steady state for the wrong reason.
@@ -118,7 +123,7 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
       log('faults reset before the steady-state check (no toxic, every proxy enabled, emulators clean)');
     }
 
-    const before = await checkSteadyState(target.endpoints.backendUrl);
+    const before = await checkSteadyState(target.endpoints.backendUrl, target.http);
     log(`steady state before: ${before.ok ? 'ok' : 'NOT OK'} (${before.detail})`);
     if (!before.ok) model.errors.push(`steady state before the load: ${before.detail}`);
     events = await subscribeToEvents(target, results, log);
@@ -139,11 +144,11 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
     const r = load.loadResult;
     log(`load done: ${r.requests.sent} sent, ${r.requests.accepted} accepted, ${r.requests.failed} failed${r.aborted ? ` (aborted: ${r.abortReason})` : ''}`);
 
-    const evaluation = await evaluatePhase({ evaluator: options.evaluator, scenario, runId, results, endpoints: target.endpoints, load, broadcasts: events, log });
+    const evaluation = await evaluatePhase({ evaluator: options.evaluator, scenario, runId, results, endpoints: target.endpoints, load, broadcasts: events, log, ...accessOf(target) });
     events.close();
     if (scenario.expectations.length > 0) applyEvaluation(model, evaluation, load.windows);
 
-    const after = await checkSteadyState(target.endpoints.backendUrl);
+    const after = await checkSteadyState(target.endpoints.backendUrl, target.http);
     log(`steady state after: ${after.ok ? 'ok' : 'NOT OK'} (${after.detail})`);
     if (!after.ok) model.errors.push(`steady state after the run: ${after.detail}`);
     decideVerdict(model, { before, after });
@@ -153,6 +158,7 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
   } finally {
     events?.close();
     await settings?.undo(log);
+    if (attached?.http) recordRateLimit(model, attached.http, log);
     await session.close();
   }
   return { report: model, exitCode: model.exitCode, resultsDir: results.dir };

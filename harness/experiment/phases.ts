@@ -1,5 +1,9 @@
 import type { StackProfile } from '../contract/profiles.ts';
-import { request } from 'undici';
+import type { DialectChoice, HsiDialect } from '../contract/dialects.ts';
+import { HSI_ROUTES } from '../contract/hsi-api.ts';
+import { HsiHttpClient, rateLimitLine } from '../dialect/hsi-http.ts';
+import type { ResolvedDialect } from '../dialect/redis-dialect.ts';
+import { resolveStackDialect } from '../dialect/target-dialect.ts';
 import { StackFaultExecutor } from '../chaos/fault-executor.ts';
 import { planFaultTimeline, type PlannedFault } from '../chaos/fault-schema.ts';
 import { ToxicTimeline, type FaultWindowRecord } from '../chaos/toxic-timeline.ts';
@@ -37,7 +41,7 @@ import { faultViews, reportFromLoad, reportFromPipeline } from './report-builder
  */
 
 export type ExperimentTarget =
-  | {
+  | ({
       kind: 'embedded';
       defects?: DefectName[];
       backendEnv?: Record<string, string>;
@@ -47,8 +51,8 @@ export type ExperimentTarget =
       ai?: AiModes;
       /** Which HSI the reference stack imitates; default: the stack config's `profile`. */
       profile?: StackProfile;
-    }
-  | {
+    } & StackAccess)
+  | ({
       kind: 'external';
       endpoints: EvidenceEndpoints;
       toxiproxyUrl?: string;
@@ -56,7 +60,15 @@ export type ExperimentTarget =
       emulatorUrls?: Record<string, string>;
       /** The reference-stack profile, when the stack file says (`hsi-chaos stack up` writes it). */
       profile?: StackProfile;
-    };
+    } & StackAccess);
+
+/** How the harness speaks to a stack: its HSI dialect and an API key (both dialects' `X-API-Key`). */
+export interface StackAccess {
+  /** `reference`, `hsi-current`, or `auto` (default: detected when the stack is attached). */
+  dialect?: DialectChoice;
+  /** Sent on every harness request to the backend. */
+  apiKey?: string;
+}
 
 /** The load's planned length: the latest end of its scenarios (k6 startTime + duration). */
 export function plannedLoadDurationMs(scenario: Scenario): number {
@@ -103,6 +115,10 @@ export interface AttachedTarget {
   emulatorUrls: Record<string, string>;
   /** Only for the embedded stack; the session stops it. */
   stack?: StartedHsiStack;
+  /** The harness's HTTP client for this stack: API key, 429 back-off, and the run's 429 count (attachTarget sets it). */
+  http?: HsiHttpClient;
+  /** The dialect the stack speaks, configured or detected, with the reason (attachTarget sets it; absent: reference). */
+  dialect?: ResolvedDialect;
 }
 
 export interface AttachContext {
@@ -113,10 +129,13 @@ export interface AttachContext {
 
 /** Phase 1: start the embedded stack (Docker, images, containers) or attach the external one. */
 export async function attachTarget(target: ExperimentTarget, config: StackConfig, ctx: AttachContext): Promise<AttachedTarget> {
+  const http = new HsiHttpClient({ apiKey: target.apiKey });
   if (target.kind === 'external') {
     const emulatorUrls = target.emulatorUrls ?? {};
     const executor = target.toxiproxyUrl !== undefined || target.emulatorUrls !== undefined ? new StackFaultExecutor({ toxiproxyApiUrl: target.toxiproxyUrl ?? '', emulatorUrls }) : undefined;
-    return { kind: 'external', endpoints: target.endpoints, emulatorUrls, ...(executor ? { executor } : {}) };
+    const dialect = await resolveStackDialect(target.dialect, target.endpoints, http);
+    ctx.log(dialect.reason);
+    return { kind: 'external', endpoints: target.endpoints, emulatorUrls, http, dialect, ...(executor ? { executor } : {}) };
   }
   const { log } = ctx;
   // Installing or starting an engine is the program's edge's job (the CLI, .ci/run, the test setup): here it must answer.
@@ -136,13 +155,10 @@ export async function attachTarget(target: ExperimentTarget, config: StackConfig
   const emulatorUrls: Record<string, string> = {};
   if (ai.detector === 'emulated') emulatorUrls['detector'] = stack.getDetectorUrl();
   if (ai.llm === 'emulated') emulatorUrls['llm'] = stack.getLlmUrl();
-  return {
-    kind: 'embedded',
-    stack,
-    emulatorUrls,
-    endpoints: { backendUrl: stack.getBackendUrl(), jaegerUrl: stack.getJaegerQueryUrl(), postgresUrl: stack.getPostgresConnectionUri(), redisUrl: stack.getRedisUrl() },
-    executor: new StackFaultExecutor({ toxiproxyApiUrl: stack.getToxiproxyApiUrl(), emulatorUrls }),
-  };
+  const endpoints: EvidenceEndpoints = { backendUrl: stack.getBackendUrl(), jaegerUrl: stack.getJaegerQueryUrl(), postgresUrl: stack.getPostgresConnectionUri(), redisUrl: stack.getRedisUrl() };
+  const dialect = await resolveStackDialect(target.dialect, endpoints, http);
+  log(dialect.reason);
+  return { kind: 'embedded', stack, emulatorUrls, endpoints, http, dialect, executor: new StackFaultExecutor({ toxiproxyApiUrl: stack.getToxiproxyApiUrl(), emulatorUrls }) };
 }
 
 export interface SteadyState {
@@ -150,18 +166,24 @@ export interface SteadyState {
   detail: string;
 }
 
-/** Phases 2 and 6: the backend's /api/system/health answers 200. */
-export async function checkSteadyState(backendUrl: string): Promise<SteadyState> {
+/** The attached stack's client and dialect, for the phases that read the stack. */
+export function accessOf(target: AttachedTarget): { http?: HsiHttpClient; dialect?: HsiDialect } {
+  return { ...(target.http ? { http: target.http } : {}), ...(target.dialect ? { dialect: target.dialect.dialect } : {}) };
+}
+
+/** How often the backend answered the harness's own requests with 429: summary.json `rateLimit` and one log line. */
+export function recordRateLimit(model: RunReportModel, http: HsiHttpClient, log: (line: string) => void): void {
+  const stats = http.ledger.snapshot();
+  model.rateLimit = stats;
+  if (stats.responses429 > 0) log(rateLimitLine(stats));
+}
+
+/** Phases 2 and 6: the backend's /api/system/health answers 200 (through `http`: API key, 429s waited out). */
+export async function checkSteadyState(backendUrl: string, http: HsiHttpClient = new HsiHttpClient()): Promise<SteadyState> {
   try {
-    const res = await request(`${backendUrl}/api/system/health`, { headersTimeout: 5_000, bodyTimeout: 5_000 });
-    const body = await res.body.text();
-    let status = '?';
-    try {
-      status = String((JSON.parse(body) as { status?: unknown }).status ?? '?');
-    } catch {
-      // not JSON: reported by status code alone
-    }
-    return { ok: res.statusCode === 200, detail: `HTTP ${res.statusCode}, status ${status}` };
+    const res = await http.getJson(new URL(HSI_ROUTES.systemHealth, backendUrl), 5_000);
+    const status = String((res.body as { status?: unknown } | undefined)?.status ?? '?');
+    return { ok: res.status === 200, detail: `HTTP ${res.status}, status ${status}` };
   } catch (error) {
     return { ok: false, detail: errorMessage(error) };
   }
@@ -257,6 +279,9 @@ export interface EvaluatePhaseInput {
   /** The run's /ws/events subscriber, started before the load. */
   broadcasts?: BroadcastSource;
   log: (line: string) => void;
+  /** The attached stack's client and dialect (default: a plain client, the reference dialect). */
+  http?: HsiHttpClient;
+  dialect?: HsiDialect;
 }
 
 export const NO_EVALUATION: EvaluationResult = { assertions: [], operations: [], exampleTraces: [], serviceMap: [], notes: [] };
@@ -278,6 +303,8 @@ export async function evaluatePhase(input: EvaluatePhaseInput): Promise<Evaluati
     stackSettings: scenario.stack?.backend ?? {},
     ...(input.broadcasts ? { broadcasts: input.broadcasts } : {}),
     log: input.log,
+    ...(input.http ? { http: input.http } : {}),
+    ...(input.dialect ? { dialect: input.dialect } : {}),
   });
   for (const note of evaluation.notes) input.log(note);
   return evaluation;

@@ -27,7 +27,7 @@ export function gpuSourcesOfTarget(target: AttachedTarget): GpuSource[] {
         { id: stack.llm.getId(), name: 'llm' },
       ]
     : [];
-  return gpuSourcesFor({ host: true, gpuContainers, backendUrl: target.endpoints.backendUrl, aiServices: target.emulatorUrls });
+  return gpuSourcesFor({ host: true, gpuContainers, backendUrl: target.endpoints.backendUrl, aiServices: target.emulatorUrls, ...(target.http ? { backendHttp: target.http } : {}) });
 }
 
 /**

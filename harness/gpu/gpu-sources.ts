@@ -1,3 +1,4 @@
+import type { HsiHttpClient } from '../dialect/hsi-http.ts';
 import { AiHealthSource, BackendGpuSource } from './http-sources.ts';
 import type { GpuSource } from './gpu-sample.ts';
 import { NvidiaSmiSource } from './nvidia-smi.ts';
@@ -9,6 +10,8 @@ export interface GpuSourceTargets {
   /** AI containers that were given GPUs: `docker exec` nvidia-smi in each (id, and a name for people). */
   gpuContainers?: { id: string; name: string }[];
   backendUrl?: string;
+  /** The stack's client for the backend (API key, 429 back-off). */
+  backendHttp?: HsiHttpClient;
   /** AI services' base URLs by name, for /health. */
   aiServices?: Record<string, string>;
 }
@@ -18,7 +21,7 @@ export function gpuSourcesFor(targets: GpuSourceTargets): GpuSource[] {
   const sources: GpuSource[] = [];
   if (targets.host ?? true) sources.push(new NvidiaSmiSource({ kind: 'host' }));
   for (const c of targets.gpuContainers ?? []) sources.push(new NvidiaSmiSource({ kind: 'container', container: c.id, name: c.name }));
-  if (targets.backendUrl) sources.push(new BackendGpuSource(targets.backendUrl));
+  if (targets.backendUrl) sources.push(new BackendGpuSource(targets.backendUrl, 3_000, targets.backendHttp));
   if (targets.aiServices && Object.keys(targets.aiServices).length > 0) sources.push(new AiHealthSource(targets.aiServices));
   return sources;
 }

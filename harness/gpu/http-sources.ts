@@ -1,5 +1,7 @@
 import { request } from 'undici';
 import { z } from 'zod';
+import { HSI_ROUTES } from '../contract/hsi-api.ts';
+import type { HsiHttpClient } from '../dialect/hsi-http.ts';
 import { describeIssue } from '../config/validation.ts';
 import { errorMessage } from '../errors.ts';
 import { hasMeasurement, type GpuReading, type GpuReadResult, type GpuSource } from './gpu-sample.ts';
@@ -125,17 +127,31 @@ async function getJson(url: URL, timeoutMs: number): Promise<{ ok: true; body: u
 
 export class BackendGpuSource implements GpuSource {
   readonly kind = 'backend-api' as const;
-  readonly label = 'backend /api/system/gpu';
+  readonly label = `backend ${HSI_ROUTES.systemGpu}`;
   private readonly url: URL;
   private readonly timeoutMs: number;
+  private readonly http: HsiHttpClient | undefined;
 
-  constructor(backendUrl: string, timeoutMs = 3_000) {
+  /** `http`: the stack's client (API key, 429 back-off); default a plain request. */
+  constructor(backendUrl: string, timeoutMs = 3_000, http?: HsiHttpClient) {
     this.timeoutMs = timeoutMs;
-    this.url = new URL('/api/system/gpu', backendUrl);
+    this.url = new URL(HSI_ROUTES.systemGpu, backendUrl);
+    this.http = http;
+  }
+
+  private async answer(): Promise<{ ok: true; body: unknown } | { ok: false; reason: string }> {
+    if (!this.http) return getJson(this.url, this.timeoutMs);
+    try {
+      const res = await this.http.getJson(this.url, this.timeoutMs);
+      if (res.status !== 200) return { ok: false, reason: `HTTP ${res.status}` };
+      return res.body === undefined ? { ok: false, reason: 'answer is not JSON' } : { ok: true, body: res.body };
+    } catch (error) {
+      return { ok: false, reason: errorMessage(error) };
+    }
   }
 
   async read(): Promise<GpuReadResult> {
-    const answer = await getJson(this.url, this.timeoutMs);
+    const answer = await this.answer();
     if (!answer.ok) return answer;
     const parsed = parseBackendGpu(answer.body);
     return parsed.ok ? { ok: true, gpus: [parsed.reading], malformed: [] } : parsed;

@@ -204,6 +204,8 @@ export interface RunReportModel {
     ai?: { detector: 'emulated' | 'real'; llm: 'emulated' | 'real' };
     /** The reference-stack profile that ran (`reference` or `hsi-current`), when known. */
     profile?: 'reference' | 'hsi-current';
+    /** The HSI dialect the harness read the stack in (configured or detected), and why. */
+    dialect?: { name: 'reference' | 'hsi-current'; detected: boolean; reason: string };
   };
   /** The AI engines' own figures read from their spans (llama.cpp timings, detector inference time); runs with a real engine. */
   aiEngines?: AiEnginesView;
@@ -227,6 +229,8 @@ export interface RunReportModel {
   replayFidelity?: ReplayFidelityView;
   /** What a dashboard saw: the run's events on /ws/events and upload → event latency. Absent without a subscription's evaluation. */
   eventStream?: EventStreamView;
+  /** 429 answers to the harness's own requests (rate-limited backends) and the waiting they cost. */
+  rateLimit?: { responses429: number; retries: number; gaveUp: number; waitedMs: number; byPath: Record<string, number> };
 }
 
 /**

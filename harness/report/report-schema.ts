@@ -70,6 +70,7 @@ export const RunReportModelSchema = z.object({
     jaegerUrl: z.string().optional(),
     ai: z.object({ detector: aiMode, llm: aiMode }).optional(),
     profile: z.enum(['reference', 'hsi-current']).optional(),
+    dialect: z.object({ name: z.enum(['reference', 'hsi-current']), detected: z.boolean(), reason: z.string() }).optional(),
   }),
   aiEngines: z
     .object({
@@ -180,6 +181,9 @@ export const RunReportModelSchema = z.object({
       gaps: z.number(),
       uploadToEventMs: z.object({ count: z.number(), p50Ms: nullableNumber, p95Ms: nullableNumber, p99Ms: nullableNumber, maxMs: nullableNumber }),
     })
+    .optional(),
+  rateLimit: z
+    .object({ responses429: z.number().int().nonnegative(), retries: z.number().int().nonnegative(), gaveUp: z.number().int().nonnegative(), waitedMs: z.number().nonnegative(), byPath: z.record(z.string(), z.number().int()) })
     .optional(),
 });
 

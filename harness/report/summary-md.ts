@@ -1,3 +1,4 @@
+import { rateLimitLine } from '../dialect/rate-limit.ts';
 import { capacityMarkdown } from '../capacity/capacity-report.ts';
 import { escapeMarkdownCell, escapeMarkdownText } from './escape.ts';
 import {
@@ -72,6 +73,8 @@ export function renderSummaryMarkdown(model: RunReportModel, options: SummaryMar
   if (model.stack.defects.length > 0) facts.push(`stack defects: ${escapeMarkdownText(model.stack.defects.join(', '))}`);
   if (model.stack.ai) facts.push(`AI: detector ${model.stack.ai.detector}, llm ${model.stack.ai.llm}`);
   if (model.stack.profile) facts.push(`reference-stack profile: ${model.stack.profile}`);
+  if (model.stack.dialect) facts.push(`dialect ${model.stack.dialect.name}${model.stack.dialect.detected ? ' (detected)' : ''}`);
+  if (model.rateLimit) facts.push(escapeMarkdownText(rateLimitLine(model.rateLimit)));
   const l = model.aiEngines?.llm;
   if (l) facts.push(`llama.cpp: ${l.tokensPerSecond.p50 ?? 'n/a'} tokens/s p50, prompt ${l.promptMs.p50 ?? 'n/a'} ms p50`);
   const d = model.aiEngines?.detector;

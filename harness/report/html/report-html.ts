@@ -1,3 +1,4 @@
+import { rateLimitLine } from '../../dialect/rate-limit.ts';
 import { capacityHtmlSection } from '../../capacity/capacity-report.ts';
 import { escapeHtml, safeId } from '../escape.ts';
 import {
@@ -269,6 +270,8 @@ export function renderReportHtml(model: RunReportModel, options: ReportHtmlOptio
   ];
   if (model.stack.defects.length > 0) facts.push(`<b>injected defects: ${h(model.stack.defects.join(', '))}</b>`);
   if (model.stack.profile) facts.push(`profile: ${h(model.stack.profile)}`);
+  if (model.stack.dialect) facts.push(`<span title="${h(model.stack.dialect.reason)}">dialect ${h(model.stack.dialect.name)}${model.stack.dialect.detected ? ' (detected)' : ''}</span>`);
+  if (model.rateLimit) facts.push(model.rateLimit.responses429 > 0 ? `<b>${h(rateLimitLine(model.rateLimit))}</b>` : h(rateLimitLine(model.rateLimit)));
 
   const errors = model.errors.length > 0 ? `<div class="errors"><b>Run errors</b><ul>${model.errors.map((e) => `<li>${h(e)}</li>`).join('')}</ul></div>` : '';
   const downsampleNote = factor > 1 ? ` Downsampled: each point merges ${factor} buckets (requests summed, percentiles = the maximum of the merged buckets).` : '';
