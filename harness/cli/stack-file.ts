@@ -2,6 +2,7 @@ import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { z } from 'zod';
+import { HSI_ROUTES } from '../contract/hsi-api.ts';
 import { parseOrThrow } from '../config/validation.ts';
 import { ConfigError, EnvironmentError, errorMessage } from '../errors.ts';
 import type { ExperimentTarget } from '../experiment/experiment-runner.ts';
@@ -58,7 +59,7 @@ export function removeStackFile(resultsRoot: string, runId: string): boolean {
  * line (exit 3) naming the file and the endpoint, not a run that fails every request.
  */
 export async function probeExternalStack(stack: ExternalStack & { file: string }, timeoutMs = 5_000): Promise<void> {
-  const health = new URL('/api/system/health', stack.endpoints.backendUrl);
+  const health = new URL(HSI_ROUTES.systemHealth, stack.endpoints.backendUrl);
   try {
     const res = await request(health, { headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs) });
     await res.body.dump();

@@ -1,4 +1,5 @@
 import { type Dispatcher, FormData, request } from 'undici';
+import { HSI_ROUTES, routePath } from '../contract/hsi-api.ts';
 import type { PreparedUpload } from './multipart.ts';
 import { formatBaggage, newTraceContext, type OutgoingTraceContext } from './trace-context.ts';
 
@@ -154,7 +155,7 @@ export interface DispatchUploadOptions {
 
 /** `/api/cameras/{camera_id}/uploads` under an optional base path. */
 export function uploadPath(cameraId: string, basePath = ''): string {
-  return `${basePath.replace(/\/+$/, '')}/api/cameras/${encodeURIComponent(cameraId)}/uploads`;
+  return `${basePath.replace(/\/+$/, '')}${routePath(HSI_ROUTES.upload, { camera_id: cameraId })}`;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { HSI_ENV } from '../contract/hsi-api.ts';
 import { getContainerRuntimeClient, StartedNetwork, type StartedTestContainer } from 'testcontainers';
 import { EMULATED, type AiModes } from '../config/real-ai-config.ts';
 import { STACK_PROFILE_ENV, type StackProfile } from '../contract/profiles.ts';
@@ -220,10 +221,10 @@ export class HsiStack {
           .withNetworkAliases(ALIASES.backend)
           .withEnvironment({
             ...this.otelEnv('nemotron-backend'),
-            DATABASE_URL: `postgresql://${db.user}:${db.password}@${via(PROXIES.postgres)}/${db.database}`,
-            REDIS_URL: `redis://:${redisPassword}@${via(PROXIES.redis)}/0`,
-            YOLO26_URL: `http://${via(PROXIES.detector)}`,
-            NEMOTRON_URL: `http://${via(PROXIES.llm)}`,
+            [HSI_ENV.databaseUrl]: `postgresql://${db.user}:${db.password}@${via(PROXIES.postgres)}/${db.database}`,
+            [HSI_ENV.redisUrl]: `redis://:${redisPassword}@${via(PROXIES.redis)}/0`,
+            [HSI_ENV.detectorUrl]: `http://${via(PROXIES.detector)}`,
+            [HSI_ENV.llmUrl]: `http://${via(PROXIES.llm)}`,
             ...(this.dropFolder !== undefined ? { CAMERA_DROP_DIR: DROP_DIR_IN_CONTAINER } : {}),
             ...this.profileEnv(),
             ...defectEnv.backend,
@@ -295,8 +296,8 @@ export class HsiStack {
 
   private otelEnv(serviceName: string): Record<string, string> {
     return {
-      OTEL_SERVICE_NAME: serviceName,
-      OTEL_EXPORTER_OTLP_ENDPOINT: `http://${ALIASES.jaeger}:${JAEGER_OTLP_GRPC_PORT}`,
+      [HSI_ENV.serviceName]: serviceName,
+      [HSI_ENV.otlpEndpoint]: `http://${ALIASES.jaeger}:${JAEGER_OTLP_GRPC_PORT}`,
       OTEL_BSP_SCHEDULE_DELAY: String(this.config.otelBatchDelayMs),
     };
   }

@@ -1,4 +1,5 @@
 import { AbstractStartedContainer, Wait, type StartedTestContainer } from 'testcontainers';
+import { HSI_ROUTES } from '../../contract/hsi-api.ts';
 import { HsiGenericContainer } from './hsi-generic-container.ts';
 
 export const BACKEND_PORT = 8000;
@@ -10,7 +11,7 @@ export class ReferenceBackendContainer extends HsiGenericContainer {
     super(image);
     this.withCommand(['node', '/app/backend.mjs'])
       .withExposedPorts(BACKEND_PORT)
-      .withWaitStrategy(Wait.forHttp('/api/system/health/ready', BACKEND_PORT).forStatusCode(200))
+      .withWaitStrategy(Wait.forHttp(HSI_ROUTES.healthReady, BACKEND_PORT).forStatusCode(200))
       .withStartupTimeout(90_000);
   }
   override async start(): Promise<StartedBackendContainer> {
