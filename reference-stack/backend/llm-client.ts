@@ -126,6 +126,8 @@ export interface LlmClientOptions {
   noRetryOn4xx?: boolean;
   /** `completions`: readiness is `POST /v1/completions` (the real HSI); default `GET /health`. */
   readinessProbe?: 'health' | 'completions';
+  /** Profile hsi-current: one `llm_inference` span covers every attempt (`llm_attempts`, `input_tokens`, `pipeline_stage`). */
+  oneSpanForAllAttempts?: boolean;
 }
 
 export class LlmClient {
@@ -149,10 +151,18 @@ export class LlmClient {
    * attempt a retryable `invalid_response`). Throws LlmUnavailableError, or AbortedError.
    */
   async complete<T>(prompt: string, interpret: (content: string) => T, signal?: AbortSignal): Promise<CompletionOutcome<T>> {
+    if (!this.o.oneSpanForAllAttempts) return this.retrying(prompt, interpret, signal);
+    const attributes = { ...this.spanAttributes(prompt), pipeline_stage: 'analysis', input_tokens: Math.ceil(prompt.length / 4) };
+    return inSpan(this.o.tracer, SPAN_LLM_INFERENCE, { kind: SpanKind.CLIENT, attributes }, (span) => this.retrying(prompt, interpret, signal, span));
+  }
+
+  /** The retry loop; with `span` (one span for all attempts) each attempt records into it. */
+  private async retrying<T>(prompt: string, interpret: (content: string) => T, signal: AbortSignal | undefined, span?: Span): Promise<CompletionOutcome<T>> {
     const maxAttempts = this.o.settings.nemotronMaxRetries;
     for (let attempt = 0; ; attempt++) {
+      span?.setAttributes({ llm_attempts: attempt + 1, retry_attempt: attempt });
       try {
-        const { response, value } = await this.attempt(prompt, attempt, interpret, signal);
+        const { response, value } = await this.attempt(prompt, attempt, interpret, signal, span);
         return { value, content: response.content, attempts: attempt + 1, response };
       } catch (error) {
         if (signal?.aborted || error instanceof AbortedError) throw new AbortedError('LLM call aborted');
@@ -165,23 +175,30 @@ export class LlmClient {
     }
   }
 
-  private async attempt<T>(prompt: string, attempt: number, interpret: (content: string) => T, signal?: AbortSignal): Promise<{ response: CompletionResponse; value: T }> {
+  private spanAttributes(prompt: string): Record<string, string | number> {
+    const url = this.url;
+    return {
+      'ai.model.name': LLM_MODEL_NAME,
+      [ATTR_HTTP_REQUEST_METHOD]: 'POST',
+      [ATTR_SERVER_ADDRESS]: url.hostname,
+      [ATTR_SERVER_PORT]: url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port),
+      [ATTR_URL_FULL]: url.href,
+      'ai.llm.prompt_chars': prompt.length,
+      'ai.llm.max_tokens': COMPLETION_PARAMETERS.max_tokens,
+    };
+  }
+
+  /** One attempt: the AI semaphore, then the call, in its own span unless the caller's `outer` span covers every attempt. */
+  private async attempt<T>(prompt: string, attempt: number, interpret: (content: string) => T, signal?: AbortSignal, outer?: Span): Promise<{ response: CompletionResponse; value: T }> {
     const waitStarted = performance.now();
     const release = await this.o.semaphore.acquire(signal);
-    const waitMs = performance.now() - waitStarted;
+    const waitMs = Math.round((performance.now() - waitStarted) * 10) / 10;
     try {
-      const url = this.url;
-      const attributes = {
-        retry_attempt: attempt,
-        'ai.model.name': LLM_MODEL_NAME,
-        [ATTR_HTTP_REQUEST_METHOD]: 'POST',
-        [ATTR_SERVER_ADDRESS]: url.hostname,
-        [ATTR_SERVER_PORT]: url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port),
-        [ATTR_URL_FULL]: url.href,
-        'ai.llm.prompt_chars': prompt.length,
-        'ai.llm.max_tokens': COMPLETION_PARAMETERS.max_tokens,
-        'ai.semaphore.wait_ms': Math.round(waitMs * 10) / 10,
-      };
+      if (outer !== undefined) {
+        outer.setAttribute('ai.semaphore.wait_ms', waitMs);
+        return await this.post(prompt, interpret, outer, signal);
+      }
+      const attributes = { ...this.spanAttributes(prompt), retry_attempt: attempt, 'ai.semaphore.wait_ms': waitMs };
       return await inSpan(this.o.tracer, SPAN_LLM_INFERENCE, { kind: SpanKind.CLIENT, attributes }, (span) => this.post(prompt, interpret, span, signal));
     } finally {
       release();

@@ -83,6 +83,7 @@ function wireClients({ settings, defects, tracer, serviceName, log }: WireOption
       retryWithoutBackoff: defects.retryWithoutBackoff,
       noRetryOn4xx: hsiCurrent,
       readinessProbe: hsiCurrent ? 'completions' : 'health',
+      oneSpanForAllAttempts: hsiCurrent,
     }),
   };
 }

@@ -10,7 +10,8 @@ import { decodePayloadText, isCompressedPayload } from '../../harness/contract/p
 import { HSI_CURRENT } from '../../harness/contract/profiles.ts';
 import { sendUpload, type UploadRecord } from '../../harness/load/upload-client.ts';
 import { HsiStack, newRunId, type StartedHsiStack } from '../../harness/stack/hsi-stack.ts';
-import { BACKEND, DETECTOR, FAST_LLM, FAST_PIPELINE, getJson, jaegerOf, upload } from './pipeline-helpers.ts';
+import type { TraceTree } from '../../harness/traces/span-model.ts';
+import { BACKEND, DETECTOR, FAST_LLM, LLM, FAST_PIPELINE, getJson, jaegerOf, upload } from './pipeline-helpers.ts';
 import { PROJECT_ROOT, testConfig, waitFor } from './stack-helpers.ts';
 
 /**
@@ -41,12 +42,15 @@ beforeAll(async () => {
     .withLlmEnvironment(FAST_LLM)
     .start();
   redis = new Redis(stack.getRedisUrl());
-  const monitor = await new Redis(stack.getRedisUrl()).monitor();
+  // monitor() opens its own connection in MONITOR mode (ioredis duplicates the client).
+  const monitor = await redis.monitor();
   clients.push(redis, monitor);
+  for (const c of clients) c.on('error', () => undefined);
   monitor.on('monitor', (_time: string, args: string[]) => {
     if (args[0]?.toLowerCase() === 'rpush' && args[1] !== undefined && args[2] !== undefined) pushed.push({ key: args[1], body: args[2] });
   });
   const subscriber = new Redis(stack.getRedisUrl());
+  subscriber.on('error', () => undefined);
   clients.push(subscriber);
   subscriber.on('message', (_channel: string, text: string) => published.push(JSON.parse(text) as Record<string, unknown>));
   await subscriber.subscribe(HSI_CURRENT.eventChannel);
@@ -130,7 +134,8 @@ describe('profile hsi-current (one live stack)', () => {
     expect(health.body.services.ai.details.nemotron.object).toBe('text_completion');
   }, 60_000);
 
-  it('silent drops: an invalid queue payload and an analysis exception leave no dead letter, and nothing-lost fails naming the lost detections', async () => {
+  // Side by side: the LLM fault does not touch the silent-drop batches (they raise before the LLM call).
+  it.concurrent('silent drops: an invalid queue payload and an analysis exception leave no dead letter, and nothing-lost fails naming the lost detections', async () => {
     await redis.rpush(QUEUES[0]!, '{"not": "a job"}');
     const records = [await upload(stack, 2, { cameraId: RAISE_CAMERA }), await upload(stack, 3, { cameraId: RAISE_CAMERA })];
     await waitFor('the dropped analysis', async () => {
@@ -148,7 +153,28 @@ describe('profile hsi-current (one live stack)', () => {
     expect(lost.message).toContain(records[0]!.filePath!);
   }, 40_000);
 
-  // The last three run side by side (the detector fault of the retry test only slows the others' pipelines, which they do not wait for).
+  it.concurrent('LLM: one llm_inference span covers all attempts (llm_attempts, input_tokens), the real fallback summary', async () => {
+    const llm = `${stack.getLlmUrl()}/admin/faults`;
+    await request(llm, { method: 'PUT', body: JSON.stringify({ error_rate: 1, status_code: 503 }), headers: { 'content-type': 'application/json' } }).then((r) => r.body.dump());
+    let record: UploadRecord;
+    try {
+      record = await upload(stack, 5, { cameraId: 'llm_cam' });
+      await waitFor('the fallback event', async () => (await events()).find((e) => e.camera_id === 'llm_cam'), 30_000);
+    } finally {
+      await request(llm, { method: 'DELETE' }).then((r) => r.body.dump());
+    }
+    expect((await events()).find((e) => e.camera_id === 'llm_cam')?.summary).toBe(HSI_CURRENT.fallbackSummary);
+    const tree = await jaegerOf(stack).waitForTrace(record.traceId, { expectedServices: [BACKEND, LLM], expectedSpanNames: ['llm_inference', 'POST /completion'], timeoutMs: 20_000, pollIntervalMs: 400 });
+    const spans = tree.spans.filter((s) => s.name === 'llm_inference');
+    expect(spans).toHaveLength(1);
+    // FAST_PIPELINE sets NEMOTRON_MAX_RETRIES=2: two calls reach the LLM, both inside the one span.
+    expect(spans[0]?.attributes).toMatchObject({ llm_attempts: 2, pipeline_stage: 'analysis', input_tokens: expect.any(Number) });
+    expect(tree.spans.filter((s) => s.service === LLM && s.name === 'POST /completion')).toHaveLength(2);
+  }, 40_000);
+});
+
+describe('profile hsi-current: faults and limits (side by side)', () => {
+  // The detector fault of the retry test only slows the others' pipelines, which they do not wait for.
   it.concurrent('the rule sampler: an upload without traceparent is a root sampled by the API path rule (rate 1.0); the rules are unit-tested', async () => {
     const rootTraceId = await rootUpload('garden');
     const root = await jaegerOf(stack).waitForTrace(rootTraceId, { expectedServices: [BACKEND], expectedSpanNames: ['POST /api/cameras/{camera_id}/uploads'], timeoutMs: 20_000, pollIntervalMs: 400 });
@@ -169,10 +195,15 @@ describe('profile hsi-current (one live stack)', () => {
     const delays = entry.payload!['retry_delays'] as number[];
     expect(delays).toHaveLength(8);
     expect(delays.filter((d) => d === 1 || d === 2)).toHaveLength(6); // the client's waits, no jitter
-    const tree = await jaegerOf(stack).waitForTrace(record.traceId, { expectedServices: [BACKEND, DETECTOR], expectedSpanNames: ['yolo26_detection_request', 'POST /detect'], timeoutMs: 20_000, pollIntervalMs: 400 });
-    // Every call reached the detector (the breaker's threshold is raised for this stack): its SERVER spans count them.
-    expect(tree.spans.filter((s) => s.service === DETECTOR && s.name === 'POST /detect')).toHaveLength(HSI_CURRENT.detectorCallsBeforeDlq);
-    const spans = tree.spans.filter((s) => s.name === 'yolo26_detection_request');
+    // Every call reached the detector (the breaker's threshold is raised for this stack): its SERVER spans count them
+    // (waited for: the detector exports its last spans a moment after the backend).
+    const detectorCalls = (t: TraceTree | undefined) => t?.spans.filter((s) => s.service === DETECTOR && s.name === 'POST /detect').length ?? 0;
+    const tree = await waitFor('9 detector calls in the trace', async () => {
+      const t = await jaegerOf(stack).getTrace(record.traceId).catch(() => undefined);
+      return detectorCalls(t) >= HSI_CURRENT.detectorCallsBeforeDlq && t?.spans.some((s) => s.name === 'yolo26_detection_request') ? t : undefined;
+    }, 20_000, 500).catch(async () => jaegerOf(stack).getTrace(record.traceId));
+    expect(detectorCalls(tree)).toBe(HSI_CURRENT.detectorCallsBeforeDlq);
+    const spans = (tree?.spans ?? []).filter((s) => s.name === 'yolo26_detection_request');
     expect(spans.map((s) => s.attributes['attempt'])).toEqual([3, 3, 3]);
     expect(spans.map((s) => s.attributes['retry_attempt']).sort()).toEqual([0, 1, 2]);
     expect(spans[0]?.attributes).toMatchObject({ camera_id: 'retry_cam', image_path: record.filePath, pipeline_stage: 'detection' });
