@@ -8,7 +8,7 @@ import type { RunReportModel } from '../report/report-model.ts';
 import { RunResults } from '../report/run-results.ts';
 import { listBuiltinScenarios, loadScenario } from '../scenario/load-scenario.ts';
 import { DEFECT_NAMES, parseDefects } from '../stack/defects.ts';
-import { isStackProfile, STACK_PROFILES } from '../contract/profiles.ts';
+import { dialectOfProfile, isStackProfile, STACK_PROFILES } from '../contract/profiles.ts';
 import { fileURLToPath } from 'node:url';
 import { loadStackConfig, type StackConfig } from '../config/stack-config.ts';
 import { AiMode, EMULATED, resolveAiModes, type AiModes } from '../config/real-ai-config.ts';
@@ -326,6 +326,8 @@ async function cmdStack(args: string[]): Promise<number> {
       endpoints: { backendUrl: stack.getBackendUrl(), jaegerUrl: stack.getJaegerQueryUrl(), postgresUrl: stack.getPostgresConnectionUri(), redisUrl: stack.getRedisUrl() },
       toxiproxyUrl: stack.getToxiproxyApiUrl(),
       emulatorUrls: { ...(ai.detector === 'emulated' ? { detector: stack.getDetectorUrl() } : {}), ...(ai.llm === 'emulated' ? { llm: stack.getLlmUrl() } : {}) },
+      profile: stack.profile,
+      dialect: dialectOfProfile(stack.profile),
     });
     process.stdout.write(
       [

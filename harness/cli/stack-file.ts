@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { z } from 'zod';
 import { HSI_ROUTES } from '../contract/hsi-api.ts';
+import { STACK_PROFILES } from '../contract/profiles.ts';
 import { parseOrThrow } from '../config/validation.ts';
 import { ConfigError, EnvironmentError, errorMessage } from '../errors.ts';
 import type { ExperimentTarget } from '../experiment/experiment-runner.ts';
@@ -23,6 +24,8 @@ const ExternalStackSchema = z
     dialect: z.enum(['reference', 'hsi-current', 'auto']).optional(),
     /** Sent as X-API-Key on every harness request (prefer the HSI_CHAOS_API_KEY environment variable). */
     apiKey: z.string().min(1).optional(),
+    /** The reference stack's profile (`stack up` writes it); results name it. */
+    profile: z.enum(STACK_PROFILES).optional(),
   })
   .strict();
 

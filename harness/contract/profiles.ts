@@ -17,6 +17,11 @@ export function isStackProfile(value: string): value is StackProfile {
   return (STACK_PROFILES as readonly string[]).includes(value);
 }
 
+/** The dialect a reference stack of this profile speaks (harness/contract/dialects.ts). */
+export function dialectOfProfile(profile: StackProfile): 'reference' | 'hsi-current' {
+  return profile === 'hsi-current' ? 'hsi-current' : 'reference';
+}
+
 /** The real HSI's behaviours the `hsi-current` profile reproduces (values are the real defaults). */
 export const HSI_CURRENT = Object.freeze({
   /** A `person` detection at or above this confidence skips batching (FAST_PATH_CONFIDENCE_THRESHOLD). */

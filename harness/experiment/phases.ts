@@ -1,4 +1,4 @@
-import type { StackProfile } from '../contract/profiles.ts';
+import { dialectOfProfile, type StackProfile } from '../contract/profiles.ts';
 import type { DialectChoice, HsiDialect } from '../contract/dialects.ts';
 import { HSI_ROUTES } from '../contract/hsi-api.ts';
 import { HsiHttpClient, rateLimitLine } from '../dialect/hsi-http.ts';
@@ -156,7 +156,9 @@ export async function attachTarget(target: ExperimentTarget, config: StackConfig
   if (ai.detector === 'emulated') emulatorUrls['detector'] = stack.getDetectorUrl();
   if (ai.llm === 'emulated') emulatorUrls['llm'] = stack.getLlmUrl();
   const endpoints: EvidenceEndpoints = { backendUrl: stack.getBackendUrl(), jaegerUrl: stack.getJaegerQueryUrl(), postgresUrl: stack.getPostgresConnectionUri(), redisUrl: stack.getRedisUrl() };
-  const dialect = await resolveStackDialect(target.dialect, endpoints, http);
+  // Profile hsi-current speaks the hsi-current dialect: no need to detect it (an explicit --dialect/config choice still wins).
+  const choice = profile === 'hsi-current' && (target.dialect === undefined || target.dialect === 'auto') ? dialectOfProfile(profile) : target.dialect;
+  const dialect = await resolveStackDialect(choice, endpoints, http);
   log(dialect.reason);
   return { kind: 'embedded', stack, emulatorUrls, endpoints, http, dialect, executor: new StackFaultExecutor({ toxiproxyApiUrl: stack.getToxiproxyApiUrl(), emulatorUrls }) };
 }
