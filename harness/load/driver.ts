@@ -16,7 +16,7 @@ import { HARNESS_METRICS, K6_BUILTIN_METRICS } from './metrics.ts';
 import { RequestIterations, resolveSetupParams } from './request-iteration.ts';
 import type { IterationRunner } from './scenario-runtime.ts';
 import { ThresholdEvaluator } from './thresholds.ts';
-import { ConnectionPool, loadCameras, RequestMetrics, round3, UploadIterations } from './upload-iteration.ts';
+import { ConnectionPool, loadCameras, RequestMetrics, round3, TIMING_METRICS, UploadIterations } from './upload-iteration.ts';
 import { WebSocketIterations } from './ws-iteration.ts';
 
 /**
@@ -66,11 +66,11 @@ function scenarioRuntimes(scenario: Scenario): ScenarioRuntime[] {
 /** The metrics request kinds and WebSocket subscribers feed, and the scenario's custom metrics. */
 function defineRequestMetrics(store: MetricStore, scenario: Scenario): void {
   const kinds = Object.values(scenario.scenarios);
-  if (kinds.some((w) => w.requests !== undefined)) {
-    for (const name of ['checks', 'http_req_waiting', 'http_req_receiving', 'data_received']) {
-      const m = K6_BUILTIN_METRICS[name];
-      if (m) store.define(name, m.type, m.contains);
-    }
+  const http = scenario.transport.type === 'http' && kinds.some((w) => w.websocket === undefined);
+  const timing = http ? TIMING_METRICS : [];
+  for (const name of [...(kinds.some((w) => w.requests !== undefined) ? ['checks', 'http_req_waiting', 'http_req_receiving', 'data_received'] : []), ...timing]) {
+    const m = K6_BUILTIN_METRICS[name];
+    if (m) store.define(name, m.type, m.contains);
   }
   if (kinds.some((w) => w.websocket !== undefined)) {
     for (const name of ['ws_sessions', 'ws_connecting', 'ws_msgs_received', 'ws_session_duration']) {

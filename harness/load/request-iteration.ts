@@ -3,6 +3,7 @@ import type { RequestCheck, RequestKind, Scenario, SetupParam } from '../scenari
 import { cameraSequence } from './camera-mix.ts';
 import type { MetricStore, Tags } from './metrics.ts';
 import { requestName } from './request-names.ts';
+import type { RequestMeter, RequestTiming } from './request-timing.ts';
 import type { RunState } from './run-state.ts';
 import type { IterationRunner, ScenarioRuntime } from './scenario-runtime.ts';
 import { formatBaggage, newTraceContext } from './trace-context.ts';
@@ -18,14 +19,18 @@ export interface ApiAnswer {
   bytesIn: number;
   body: string;
   error?: string;
+  /** k6's timing split and wire bytes, when sent through a metered connection */
+  timing?: RequestTiming;
 }
 
 /** One request on a VU's connection; never rejects (status 0 on errors). */
 export function sendApiRequest(
   client: Dispatcher,
-  options: { method: string; path: string; headers: string[]; body?: string; timeoutMs: number; scope: AbortScope },
+  options: { method: string; path: string; headers: string[]; body?: string; timeoutMs: number; scope: AbortScope; meter?: RequestMeter },
 ): Promise<ApiAnswer> {
   const started = performance.now();
+  const { meter } = options;
+  meter?.dispatched(started);
   return new Promise((resolve) => {
     let status = 0;
     let headersAt = 0;
@@ -43,6 +48,7 @@ export function sendApiRequest(
         body: Buffer.concat(chunks).toString('utf8'),
       };
       if (error) answer.error = error.message;
+      if (meter) answer.timing = meter.timing(end);
       resolve(answer);
     };
     try {
@@ -52,10 +58,15 @@ export function sendApiRequest(
           onRequestStart(c) {
             controller = c;
             options.scope.enter(c);
+            meter?.started();
+          },
+          onRequestSent() {
+            meter?.sent();
           },
           onResponseStart(_c, statusCode) {
             status = statusCode;
             headersAt = performance.now();
+            meter?.headers();
           },
           onResponseData(_c, chunk) {
             bytesIn += chunk.length;
@@ -207,13 +218,15 @@ export class RequestIterations implements IterationRunner {
     rt.begin();
     const sentMs = state.now();
     const trace = newTraceContext(true);
-    const answer = await sendApiRequest(this.o.pool.client(rt.name, vu), {
+    const connection = this.o.pool.connection(rt.name, vu);
+    const answer = await sendApiRequest(connection.client, {
       method: p.kind.method,
       path: this.pathOf(p),
       headers: ['traceparent', trace.traceparent, ...p.headers],
       ...(p.body !== undefined ? { body: p.body } : {}),
       timeoutMs: this.timeoutMs,
       scope,
+      meter: connection.meter(),
     });
     const endMs = state.now();
     const ok = p.kind.expectedStatuses ? p.kind.expectedStatuses.includes(answer.status) : answer.status >= 200 && answer.status < 400;

@@ -1,6 +1,7 @@
 import { type Dispatcher, FormData, request } from 'undici';
 import { HSI_ROUTES, routePath } from '../contract/hsi-api.ts';
 import type { PreparedUpload } from './multipart.ts';
+import type { RequestMeter, RequestTiming } from './request-timing.ts';
 import { formatBaggage, newTraceContext, type OutgoingTraceContext } from './trace-context.ts';
 
 /** What one camera upload did, as the load driver records it. */
@@ -17,6 +18,8 @@ export interface UploadRecord {
   uploadId?: string;
   filePath?: string;
   error?: string;
+  /** k6's timing split and bytes, when the upload went through a metered connection (request-timing.ts) */
+  timing?: RequestTiming;
 }
 
 export interface UploadOptions {
@@ -151,6 +154,8 @@ export interface DispatchUploadOptions {
   scope?: AbortScope;
   /** read `id`/`file_path` from a 202 answer (default true; the error text is always read) */
   parseAnswer?: boolean;
+  /** measures k6's timing split (the dispatcher must be the meter's connection) */
+  meter?: RequestMeter;
 }
 
 /** `/api/cameras/{camera_id}/uploads` under an optional base path. */
@@ -165,14 +170,16 @@ export function uploadPath(cameraId: string, basePath = ''): string {
  * Never rejects: errors are recorded with status 0.
  */
 export function dispatchUpload(options: DispatchUploadOptions): Promise<UploadRecord> {
-  const { trace } = options;
+  const { trace, meter } = options;
   const started = performance.now();
+  meter?.dispatched(started);
   return new Promise<UploadRecord>((resolve) => {
     let status = 0;
     let chunks: Buffer[] | undefined;
     let controller: Dispatcher.DispatchController | undefined;
     const finish = (error?: Error) => {
       if (controller) options.scope?.leave(controller);
+      const end = performance.now();
       const record: UploadRecord = {
         cameraId: options.cameraId,
         fixture: options.prepared.fileName,
@@ -181,8 +188,9 @@ export function dispatchUpload(options: DispatchUploadOptions): Promise<UploadRe
         sampled: trace.sampled,
         status: error ? 0 : status,
         accepted: !error && status === 202,
-        latencyMs: performance.now() - started,
+        latencyMs: end - started,
       };
+      if (meter) record.timing = meter.timing(end);
       if (error) {
         record.error = error.message;
         resolve(record);
@@ -222,9 +230,14 @@ export function dispatchUpload(options: DispatchUploadOptions): Promise<UploadRe
           onRequestStart(c) {
             controller = c;
             options.scope?.enter(c);
+            meter?.started();
+          },
+          onRequestSent() {
+            meter?.sent();
           },
           onResponseStart(_c, statusCode) {
             status = statusCode;
+            meter?.headers();
           },
           onResponseData(_c, chunk) {
             (chunks ??= []).push(chunk);

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import { Client } from 'undici';
 import { ConfigError } from '../errors.ts';
 import type { NdjsonWriter } from '../report/run-results.ts';
 import type { Scenario, Transport } from '../scenario/scenario-types.ts';
@@ -9,6 +8,8 @@ import { Histogram } from './histogram.ts';
 import type { LoadRequestRecord, TimeSeriesBuilder } from './load-result.ts';
 import { addToSink, type MetricStore, type Sink, type Tags } from './metrics.ts';
 import { encodeMultipartFile, mediaTypeOf, type PreparedUpload } from './multipart.ts';
+import type { RequestTiming } from './request-timing.ts';
+import { TimedConnection } from './request-timing.ts';
 import type { RunState } from './run-state.ts';
 import type { IterationRunner, ScenarioRuntime } from './scenario-runtime.ts';
 import { formatBaggage, newTraceContext } from './trace-context.ts';
@@ -56,10 +57,13 @@ export function loadCameras(scenario: Scenario, backendUrl: string, fixturesDir:
   }));
 }
 
-/** One undici Client (keep-alive, pipelining 1) per VU and scenario, as k6 gives each VU its own connections. */
+/**
+ * One connection (an undici Client, keep-alive, pipelining 1) per VU and scenario, as k6 gives
+ * each VU its own connections; each measures its connects for k6's timing split (request-timing.ts).
+ */
 export class ConnectionPool {
-  private readonly byScenario = new Map<string, Client[]>();
-  private readonly all: Client[] = [];
+  private readonly byScenario = new Map<string, TimedConnection[]>();
+  private readonly all: TimedConnection[] = [];
 
   private readonly origin: string;
 
@@ -68,19 +72,19 @@ export class ConnectionPool {
   }
 
   /** the VU's connection: created on its first request */
-  client(scenario: string, vu: number): Client {
-    let clients = this.byScenario.get(scenario);
-    if (!clients) {
-      clients = [];
-      this.byScenario.set(scenario, clients);
+  connection(scenario: string, vu: number): TimedConnection {
+    let connections = this.byScenario.get(scenario);
+    if (!connections) {
+      connections = [];
+      this.byScenario.set(scenario, connections);
     }
-    let client = clients[vu];
-    if (!client) {
-      client = new Client(this.origin, { pipelining: 1, keepAliveTimeout: 30_000, connect: { timeout: 10_000 } });
-      clients[vu] = client;
-      this.all.push(client);
+    let connection = connections[vu];
+    if (!connection) {
+      connection = new TimedConnection(this.origin, { keepAliveTimeoutMs: 30_000, connectTimeoutMs: 10_000 });
+      connections[vu] = connection;
+      this.all.push(connection);
     }
-    return client;
+    return connection;
   }
 
   async close(): Promise<void> {
@@ -98,6 +102,29 @@ interface IterationSinks {
   iterations: Sink[];
   duration: Sink[];
 }
+/** k6's timing split and wire bytes of a request (defined whenever the run speaks HTTP) */
+interface TimingSinks {
+  blocked: Sink[];
+  connecting: Sink[];
+  tls: Sink[];
+  sending: Sink[];
+  waiting: Sink[];
+  receiving: Sink[];
+  sent: Sink[];
+  received: Sink[];
+}
+
+/** The metrics of RequestTiming, in TimingSinks order. */
+export const TIMING_METRICS = [
+  'http_req_blocked',
+  'http_req_connecting',
+  'http_req_tls_handshaking',
+  'http_req_sending',
+  'http_req_waiting',
+  'http_req_receiving',
+  'data_sent',
+  'data_received',
+] as const;
 
 function feed(sinks: readonly Sink[], value: number): void {
   for (let i = 0; i < sinks.length; i++) addToSink(sinks[i] as Sink, value);
@@ -108,6 +135,7 @@ export class RequestMetrics {
   readonly lag = new Histogram();
   private readonly requestSinks = new WeakMap<Tags, RequestSinks>();
   private readonly iterationSinks = new WeakMap<Tags, IterationSinks>();
+  private readonly timingSinks = new WeakMap<Tags, TimingSinks>();
 
   readonly store: MetricStore;
   readonly series: TimeSeriesBuilder;
@@ -135,6 +163,29 @@ export class RequestMetrics {
     return s;
   }
 
+  private timingSinksOf(tags: Tags): TimingSinks {
+    let s = this.timingSinks.get(tags);
+    if (!s) {
+      const [blocked, connecting, tls, sending, waiting, receiving, sent, received] = TIMING_METRICS.map((m) => this.store.sinksFor(m, tags)) as [Sink[], Sink[], Sink[], Sink[], Sink[], Sink[], Sink[], Sink[]];
+      s = { blocked, connecting, tls, sending, waiting, receiving, sent, received };
+      this.timingSinks.set(tags, s);
+    }
+    return s;
+  }
+
+  /** k6's timing split and bytes of one HTTP request (uploads and request kinds) */
+  timing(t: RequestTiming, tags: Tags): void {
+    const s = this.timingSinksOf(tags);
+    feed(s.blocked, t.blockedMs);
+    feed(s.connecting, t.connectingMs);
+    feed(s.tls, 0);
+    feed(s.sending, t.sendingMs);
+    feed(s.waiting, t.waitingMs);
+    feed(s.receiving, t.receivingMs);
+    feed(s.sent, t.bytesSent);
+    feed(s.received, t.bytesReceived);
+  }
+
   /** one request of one iteration (iteration metrics carry the iteration's tags, as in k6) */
   request(endMs: number, latencyMs: number, ok: boolean, tags: Tags, iterationTags: Tags): void {
     const s = this.sinksOf(tags);
@@ -151,14 +202,17 @@ export class RequestMetrics {
    * One API request (request kinds): the upload metrics plus k6's timing split and bytes.
    * Iteration metrics come separately (iteration()), after the think time.
    */
-  api(endMs: number, latencyMs: number, ok: boolean, answer: { waitingMs: number; receivingMs: number; bytesIn: number }, tags: Tags): void {
+  api(endMs: number, latencyMs: number, ok: boolean, answer: { waitingMs: number; receivingMs: number; bytesIn: number; timing?: RequestTiming | undefined }, tags: Tags): void {
     const s = this.sinksOf(tags);
     feed(s.reqs, 1);
     feed(s.duration, latencyMs);
     feed(s.failed, ok ? 0 : 1);
-    this.store.add('http_req_waiting', answer.waitingMs, tags);
-    this.store.add('http_req_receiving', answer.receivingMs, tags);
-    this.store.add('data_received', answer.bytesIn, tags);
+    if (answer.timing) this.timing(answer.timing, tags);
+    else {
+      this.store.add('http_req_waiting', answer.waitingMs, tags);
+      this.store.add('http_req_receiving', answer.receivingMs, tags);
+      this.store.add('data_received', answer.bytesIn, tags);
+    }
     this.series.record(endMs, latencyMs, !ok);
   }
 
@@ -186,7 +240,7 @@ export interface UploadIterationOptions {
 }
 
 /** What one upload did, transport-neutral. */
-type Outcome = Pick<UploadRecord, 'status' | 'accepted' | 'error' | 'uploadId' | 'filePath'>;
+type Outcome = Pick<UploadRecord, 'status' | 'accepted' | 'error' | 'uploadId' | 'filePath' | 'timing'>;
 
 /** An iteration = one camera upload (http) or one file dropped into the camera's folder. */
 export class UploadIterations implements IterationRunner {
@@ -218,16 +272,19 @@ export class UploadIterations implements IterationRunner {
     const seq = ++state.counts.sent;
     rt.begin();
     const sentMs = state.now();
-    const outcome =
-      this.transport.type === 'http'
+    const transport = this.transport;
+    const connection = transport.type === 'http' ? this.o.pool.connection(rt.name, vu) : undefined;
+    const outcome: Outcome =
+      transport.type === 'http' && connection !== undefined
         ? await dispatchUpload({
-            dispatcher: this.o.pool.client(rt.name, vu),
+            dispatcher: connection.client,
+            meter: connection.meter(),
             path: camera.path,
             cameraId: camera.id,
             prepared: fixture.prepared,
             trace,
             baggage: camera.baggage,
-            timeoutMs: this.transport.timeoutMs,
+            timeoutMs: transport.timeoutMs,
             scope,
             parseAnswer: this.o.writer !== undefined,
           })
@@ -242,7 +299,9 @@ export class UploadIterations implements IterationRunner {
       if (outcome.accepted) state.counts.accepted++;
       else state.counts.failed++;
       if (open) this.o.metrics.lag.record(sentMs - intendedMs);
-      this.o.metrics.request(endMs, latencyMs, outcome.accepted, this.tagsFor(rt, camera, outcome.status), rt.iterationTags);
+      const tags = this.tagsFor(rt, camera, outcome.status);
+      this.o.metrics.request(endMs, latencyMs, outcome.accepted, tags, rt.iterationTags);
+      if (outcome.timing) this.o.metrics.timing(outcome.timing, tags);
     }
     if (!this.o.writer) return;
     const record: LoadRequestRecord = {

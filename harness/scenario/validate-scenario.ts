@@ -7,7 +7,7 @@ import { activeDurationMs, plannedIterations } from '../load/schedule.ts';
 import type { ThresholdSpec } from '../load/thresholds.ts';
 import { formatDurationMs } from '../util/duration.ts';
 import { type ExecutorParsed, ScenarioSchema } from './scenario-schema.ts';
-import { type EmittedTags, thresholdTagProblem } from './threshold-tags.ts';
+import { type EmittedTags, thresholdMetricProblem, thresholdTagProblem } from './threshold-tags.ts';
 import { normalizeWorkloadRequests, validateRequestKinds, validateWebSockets } from './validate-requests.ts';
 import { requestName, UPLOAD_NAME } from '../load/request-names.ts';
 import type { CameraSpec, RequestKind, Scenario, Workload } from './scenario-types.ts';
@@ -146,10 +146,10 @@ export function validateScenario(value: unknown, options: ValidateScenarioOption
     fail('limits.maxRequests', `the workload plans ${planned} requests, above limits.maxRequests (${s.limits.maxRequests}); lower the rate or raise limits.maxRequests`);
   }
 
-  const emitted = emittedTags(scenarios, cameras, requests, Object.keys(s.metrics));
+  const emitted = emittedTags(scenarios, cameras, requests, Object.keys(s.metrics), s.transport.type === 'http');
   const thresholds: Record<string, ThresholdSpec[]> = {};
   for (const [metric, entries] of Object.entries(s.thresholds)) {
-    const problem = thresholdTagProblem(metric, emitted);
+    const problem = thresholdMetricProblem(metric, emitted) ?? thresholdTagProblem(metric, emitted);
     if (problem) fail(`thresholds[${JSON.stringify(metric)}]`, problem);
     thresholds[metric] = entries.map((e): ThresholdSpec => {
       if (typeof e === 'string') return { threshold: e, abortOnFail: false };
@@ -190,7 +190,13 @@ export function validateScenario(value: unknown, options: ValidateScenarioOption
 }
 
 /** The tags this workload can put on its metrics (see threshold-tags.ts). */
-function emittedTags(scenarios: Readonly<Record<string, Workload>>, cameras: readonly CameraSpec[], kinds: Readonly<Record<string, RequestKind>>, customMetrics: string[]): EmittedTags {
+function emittedTags(
+  scenarios: Readonly<Record<string, Workload>>,
+  cameras: readonly CameraSpec[],
+  kinds: Readonly<Record<string, RequestKind>>,
+  customMetrics: string[],
+  httpTransport: boolean,
+): EmittedTags {
   const scenarioTags = new Map<string, Set<string>>();
   const add = (map: Map<string, Set<string>>, k: string, v: string) => map.set(k, (map.get(k) ?? new Set()).add(v));
   for (const w of Object.values(scenarios)) for (const [k, v] of Object.entries(w.tags)) add(scenarioTags, k, v);
@@ -208,6 +214,8 @@ function emittedTags(scenarios: Readonly<Record<string, Workload>>, cameras: rea
     scenarioTags,
     requestTags,
     customMetrics,
+    http: (uploads && httpTransport) || used.length > 0,
+    websockets: workloads.some((w) => w.websocket !== undefined),
   };
 }
 

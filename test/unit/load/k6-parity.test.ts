@@ -55,11 +55,37 @@ describe('k6 parity: accept what k6 accepts', () => {
 });
 
 describe('thresholds on every k6 built-in metric and on custom metrics', () => {
-  it('accepts a fitting threshold on each k6 built-in metric', () => {
-    const agg = { counter: 'count>=0', gauge: 'value>=0', rate: 'rate<=1', trend: 'p(95)<Inf' } as const;
-    const thresholds = Object.fromEntries(Object.entries(K6_BUILTIN_METRICS).map(([name, m]) => [name, [agg[m.type]]]));
-    expect(Object.keys(thresholds)).toEqual(expect.arrayContaining(['checks', 'http_req_waiting', 'http_req_connecting', 'data_sent', 'data_received', 'ws_connecting', 'ws_msgs_received', 'group_duration']));
-    expect(Object.keys(validate({ thresholds }).thresholds)).toHaveLength(Object.keys(K6_BUILTIN_METRICS).length);
+  /** uploads, a request kind with a check and a WebSocket subscriber: every path that records k6 metrics */
+  const everyPath = {
+    requests: { list_events: { method: 'GET', path: '/api/events', checks: { 'status is 200': { status: 200 } } } },
+    websockets: { events: { path: '/ws/events', sessionDuration: '1s' } },
+    scenarios: {
+      ...base.scenarios,
+      dashboard: { executor: 'shared-iterations', vus: 1, iterations: 2, requests: { list_events: 1 } },
+      subscribers: { executor: 'per-vu-iterations', vus: 1, iterations: 1, websocket: 'events' },
+    },
+  };
+  const agg = { counter: 'count>=0', gauge: 'value>=0', rate: 'rate<=1', trend: 'p(95)<Inf' } as const;
+  /** k6 built-ins neither driver records: no group(), gRPC or browser; subscribers send nothing */
+  const NEVER = /^(group_duration|grpc_.*|browser_.*|ws_msgs_sent|ws_ping)$/;
+
+  it('accepts a fitting threshold on each k6 built-in metric the run records', () => {
+    const recorded = Object.entries(K6_BUILTIN_METRICS).filter(([name]) => !NEVER.test(name));
+    const thresholds = Object.fromEntries(recorded.map(([name, m]) => [name, [agg[m.type]]]));
+    expect(Object.keys(thresholds)).toEqual(expect.arrayContaining(['checks', 'http_req_waiting', 'http_req_connecting', 'http_req_blocked', 'http_req_sending', 'data_sent', 'data_received', 'ws_connecting', 'ws_msgs_received']));
+    expect(Object.keys(validate({ ...everyPath, thresholds }).thresholds)).toHaveLength(recorded.length);
+  });
+  it('refuses a threshold on a built-in no driver records in the run: it would see zero samples', () => {
+    for (const [name, m] of Object.entries(K6_BUILTIN_METRICS).filter(([n]) => NEVER.test(n))) {
+      expect(problem({ ...everyPath, thresholds: { [name]: [agg[m.type]] } }), name).toMatch(new RegExp(`^.*thresholds\\["${name}"\\]: ${name} is never recorded in this run \\(.+\\), so a threshold on it would be evaluated on zero samples; remove it$`));
+    }
+    expect(problem({ thresholds: { group_duration: ['p(95)<100'] } })).toMatch(/group_duration is never recorded in this run \(hsi-chaos scenarios have no group\(\) blocks\)/);
+    // what this run lacks: no subscribers, no checks, no HTTP at all
+    expect(problem({ thresholds: { ws_connecting: ['p(95)<100'] } })).toMatch(/no scenario opens WebSocket subscribers/);
+    expect(problem({ thresholds: { checks: ['rate>0.9'] } })).toMatch(/no request kind of the workload declares checks/);
+    expect(problem({ transport: { type: 'drop-folder' }, thresholds: { http_req_connecting: ['p(95)<100'] } })).toMatch(/http_req_connecting is never recorded in this run \(no scenario sends HTTP requests\)/);
+    // a custom metric of the same shape is the user's own: accepted
+    expect(validate({ metrics: { grpc_calls: { type: 'counter' } }, thresholds: { grpc_calls: ['count>0'] } }).thresholds['grpc_calls']).toHaveLength(1);
   });
   it('custom metrics: declared under metrics, type-checked, names checked like k6', () => {
     const s = validate({ metrics: { event_list_ms: { type: 'trend', contains: 'time' }, ws_events: { type: 'counter' } }, thresholds: { event_list_ms: ['p(95)<500'], 'ws_events{scenario:steady}': ['count>0'] } });
