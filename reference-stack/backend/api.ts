@@ -276,6 +276,10 @@ export function createRoutes(deps: ApiDeps): Route[] {
     const body = (h.ok && typeof h.body === 'object' && h.body !== null ? h.body : {}) as Record<string, unknown>;
     const vram = typeof body['vram_used_gb'] === 'number' ? body['vram_used_gb'] : null;
     const emulated = body['emulated'] === true || body['device'] === 'cpu-emulated';
+    if (settings.profile === 'hsi-current') {
+      // The real HSI's field names (utilization, power_usage); no GPU here: nulls.
+      return json(200, { utilization: null, memory_used: vram === null ? null : Math.round(vram * 1024), memory_total: null, temperature: null, power_usage: null, inference_fps: h.ok ? detector.inferenceRate() : null, emulated, gpu_name: null, timestamp: new Date().toISOString() });
+    }
     return json(200, {
       gpu_utilization: null,
       // MB, as HSI reports it; from the detector's vram_used_gb (0 for the emulator).
@@ -383,7 +387,7 @@ export function createRoutes(deps: ApiDeps): Route[] {
     if (filePath !== undefined) conditions.push(['file_path = ?', filePath]);
     const traceId = textParam(url, 'trace_id');
     if (traceId !== undefined) conditions.push(['trace_id = ?', traceId.toLowerCase()]);
-    return page<DetectionRow>('detections', DETECTION_COLUMNS, 'detected_at', conditions, { limit, offset }, detectionToJson);
+    return listPage(url, (from) => page<DetectionRow>('detections', DETECTION_COLUMNS, 'detected_at', conditions, { limit, offset: from }, detectionToJson), offset);
   }
 
   async function listEvents({ url }: RouteRequest): Promise<JsonResponse> {
@@ -407,10 +411,14 @@ export function createRoutes(deps: ApiDeps): Route[] {
     if (batchId !== undefined) conditions.push(['batch_id = ?', batchId]);
     const traceId = textParam(url, 'trace_id');
     if (traceId !== undefined) conditions.push(['trace_id = ?', traceId.toLowerCase()]);
-    if (settings.profile !== 'hsi-current') return page<EventRow>('events', EVENT_COLUMNS, 'started_at', conditions, { limit, offset }, eventToJson);
+    return listPage(url, (from) => page<EventRow>('events', EVENT_COLUMNS, 'started_at', conditions, { limit, offset: from }, eventToJson), offset);
+  }
+
+  /** One page from `offset`; profile hsi-current also pages by `cursor` and answers the cursor fields. */
+  async function listPage(url: URL, read: (offset: number) => Promise<JsonResponse>, offset: number): Promise<JsonResponse> {
+    if (settings.profile !== 'hsi-current') return read(offset);
     const cursor = textParam(url, 'cursor');
-    const from = cursor !== undefined ? decodeCursor(cursor) : offset;
-    return withCursorPagination(await page<EventRow>('events', EVENT_COLUMNS, 'started_at', conditions, { limit, offset: from }, eventToJson), cursor, url.searchParams.has('offset'));
+    return withCursorPagination(await read(cursor !== undefined ? decodeCursor(cursor) : offset), cursor, url.searchParams.has('offset'));
   }
 
   async function getEvent({ params }: RouteRequest): Promise<JsonResponse> {
