@@ -13,7 +13,12 @@ import type { AttributeValue, NormalizedSpan, TraceTree } from '../traces/span-m
 export type HopName = 'detector' | 'llm' | 'postgres' | 'redis';
 export const HOPS: readonly HopName[] = ['detector', 'llm', 'postgres', 'redis'];
 
-export type ErrorKind = 'refused' | 'timeout' | 'reset' | 'http' | 'other';
+/**
+ * How a call failed. `rejected`: the client's own circuit breaker refused it (it never reached
+ * the hop): such calls say nothing about the hop's state and are left out of the fault windows,
+ * so a window ends at the fault's end, not at the end of the breaker's open period.
+ */
+export type ErrorKind = 'refused' | 'timeout' | 'reset' | 'http' | 'rejected' | 'other';
 
 export interface HopCall {
   hop: HopName;
@@ -31,6 +36,10 @@ export interface HopCall {
   serverMs?: number;
   /** Payload size in bytes when the span carries one (query text, message body, image). */
   bytes?: number;
+  /** The client's circuit breaker opened on this call (`circuit_breaker.opened` event). */
+  breakerOpened?: boolean;
+  /** The breaker's state when the call was made (`circuit_breaker.state`): `half_open` marks a trial call. */
+  breakerState?: string;
 }
 
 export interface Arrival {
@@ -107,6 +116,7 @@ function errorText(span: NormalizedSpan): string {
 
 /** How a failed call failed, from its status code and error texts. */
 export function classifyError(statusCode: number | undefined, text: string): ErrorKind {
+  if (/circuit[ _-]?(breaker\b.*\bopen|open)|CircuitBreakerError|CircuitOpen|call rejected/i.test(text)) return 'rejected';
   if (/timeout|timed out|ETIMEDOUT|TimeoutError|aborted due to timeout/i.test(text)) return 'timeout';
   if (/ECONNREFUSED|connection refused|ENOTFOUND|EHOSTUNREACH/i.test(text)) return 'refused';
   if (/ECONNRESET|socket hang up|reset by peer|EPIPE|other side closed|Connection is closed|connection closed|UND_ERR_SOCKET/i.test(text)) return 'reset';
@@ -147,6 +157,9 @@ function toCall(span: NormalizedSpan, hop: HopName, children: ReadonlyMap<string
   const query = strAttr(span, 'db.query.text', 'db.statement');
   const bytes = numAttr(span, 'messaging.message.body.size', 'ai.inference.image_bytes') ?? (query !== undefined ? query.length : undefined);
   if (bytes !== undefined) call.bytes = bytes;
+  if (span.events.some((e) => e.name === 'circuit_breaker.opened')) call.breakerOpened = true;
+  const breaker = strAttr(span, 'circuit_breaker.state');
+  if (breaker !== undefined) call.breakerState = breaker;
   return call;
 }
 

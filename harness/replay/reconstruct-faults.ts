@@ -71,6 +71,7 @@ export interface FaultOptions {
 }
 
 const AI_HOPS: ReadonlySet<HopName> = new Set(['detector', 'llm']);
+const DENSE_HOPS: ReadonlySet<HopName> = new Set(['postgres', 'redis']);
 
 function gapBetweenCalls(calls: readonly HopCall[]): number {
   if (calls.length < 2) return 1000;
@@ -132,41 +133,124 @@ function errorFault(hop: HopName, failed: readonly HopCall[], rate: number): { f
   return { fault: { type: 'reset_peer', timeout: 0, ...(rate < 0.9 ? { toxicity: errorRate } : {}) }, basis: `${failed.length} connections reset` };
 }
 
-function errorWindows(hop: HopName, calls: readonly HopCall[], options: FaultOptions): ReconstructedFault[] {
-  return errorGroups(calls).map((group, n) => {
-    const first = group[0]!;
-    const last = group.at(-1)!;
-    const inWindow = calls.slice(first, last + 1);
-    const failed = group.map((i) => calls[i]!);
-    const rate = failed.length / inWindow.length;
-    const prev = calls.slice(0, first).reverse().find((c) => !c.error);
-    const next = calls.slice(last + 1).find((c) => !c.error);
-    const startLo = prev ? prev.startMs : options.startMs;
-    const endHi = next ? next.startMs : options.endMs;
-    let fromMs = (startLo + calls[first]!.startMs) / 2;
-    let toMs = (calls[last]!.startMs + endHi) / 2;
-    if (rate < 0.9 && failed.length >= 2) {
-      const errorGap = (calls[last]!.startMs - calls[first]!.startMs) / (failed.length - 1);
-      fromMs = Math.max(options.startMs, calls[first]!.startMs - errorGap);
-      toMs = Math.min(options.endMs, calls[last]!.startMs + errorGap);
+/** The fault a group of failures points at: how they failed and, for HTTP answers, with which status. */
+function failureSignature(calls: readonly HopCall[], group: readonly number[]): string {
+  const failed = group.map((i) => calls[i]!);
+  return `${mode(failed.map((c) => c.errorKind ?? 'other'))}/${mode(failed.map((c) => c.statusCode ?? 0)) ?? 0}`;
+}
+
+/**
+ * A fault that fails only some calls (an emulator error rate, a reset with toxicity) leaves
+ * successes between its failures, and with few calls a gap of a few seconds between two
+ * failures: two neighbouring groups that failed the same way are one window when the successes
+ * between them are plausible under the failure rate of the two taken together, i.e. k
+ * successes in a row have a probability (1 − rate)^k of at least 5 %.
+ */
+function mergePartialGroups(calls: readonly HopCall[], groups: readonly number[][]): number[][] {
+  const out: number[][] = [];
+  for (const group of groups) {
+    const prev = out.at(-1);
+    if (prev && failureSignature(calls, prev) === failureSignature(calls, group)) {
+      const failures = prev.length + group.length;
+      const span = group.at(-1)! - prev[0]! + 1;
+      const between = group[0]! - prev.at(-1)! - 1;
+      if ((1 - failures / span) ** between >= 0.05) {
+        out[out.length - 1] = [...prev, ...group];
+        continue;
+      }
     }
-    const { fault, basis } = errorFault(hop, failed, rate);
-    const kinds = tally(failed.map((c) => c.errorKind ?? 'other')) as Partial<Record<ErrorKind, number>>;
-    const codes = failed.map((c) => c.statusCode).filter((s): s is number => s !== undefined);
-    const evidence: FaultEvidence = {
-      start: { lo: startLo, hi: calls[first]!.startMs },
-      end: { lo: calls[last]!.startMs, hi: endHi },
-      calls: inWindow.length,
-      affected: failed.length,
-      firstTraceId: calls[first]!.traceId,
-      lastTraceId: calls[last]!.traceId,
-      exampleTraceIds: [...new Set(failed.map((c) => c.traceId))].slice(0, 3),
-      basis,
-      errorKinds: kinds,
-    };
-    if (codes.length > 0) evidence.statusCodes = tally(codes);
-    return { name: `${hop}-${fault.type === 'emulator' ? 'errors' : fault.type.replace('_', '-')}${n > 0 ? `-${n + 1}` : ''}`, target: hop, fromMs, toMs, fault, evidence };
-  });
+    out.push([...group]);
+  }
+  return out;
+}
+
+/**
+ * On PostgreSQL and Redis (several calls a second) a single failed call with good calls less
+ * than a second before and after it is a blip (one connection's hiccup, a client reconnecting
+ * late), not a window a replay could reproduce: no other call crossed it. It is named in the
+ * evidence of the hop's windows instead.
+ */
+function isIsolatedBlip(hop: HopName, calls: readonly HopCall[], group: readonly number[]): boolean {
+  if (!DENSE_HOPS.has(hop) || group.length !== 1) return false;
+  const i = group[0]!;
+  const before = calls[i - 1];
+  const after = calls[i + 1];
+  return before !== undefined && after !== undefined && !before.error && !after.error && calls[i]!.startMs - before.startMs < 1000 && after.startMs - calls[i]!.startMs < 1000;
+}
+
+function errorWindows(hop: HopName, calls: readonly HopCall[], options: FaultOptions): ReconstructedFault[] {
+  const groups = mergePartialGroups(calls, errorGroups(calls));
+  const blips = groups.filter((g) => isIsolatedBlip(hop, calls, g)).map((g) => calls[g[0]!]!);
+  const windows = groups.filter((g) => !isIsolatedBlip(hop, calls, g)).map((group, n) => errorWindow(hop, calls, group, n, options));
+  if (blips.length > 0 && windows.length > 0) {
+    const at = blips.map((c) => `${((c.startMs - options.startMs) / 1000).toFixed(2)} s (trace ${c.traceId})`).join(', ');
+    windows.at(-1)!.evidence.basis += `; ${blips.length} isolated failed call(s) with good calls under a second before and after, not replayed: ${at}`;
+  }
+  return windows;
+}
+
+/**
+ * Until when a failed call shows the fault was on. A connection closed or reset after a delay
+ * was closed by the fault (or by its removal: Toxiproxy closes what a removed `timeout` toxic
+ * held), so the fault lasted until the call ended; so did a refusal or an error answer (they
+ * end at once). A client's own timeout says only that the fault was on when the call was sent:
+ * the answer it waited for may have been dropped long before the fault went.
+ */
+function failedUntil(c: HopCall): number {
+  return c.errorKind === 'timeout' ? c.startMs : end(c);
+}
+
+/** When the client's breaker opened on the window's failures and the next good call was its trial, the end is hidden in between: said so. */
+function breakerNote(failed: readonly HopCall[], next: HopCall | undefined, t0: number): string {
+  const opened = failed.filter((c) => c.breakerOpened).at(-1);
+  if (!opened || !next) return '';
+  const sec = (ms: number) => ((ms - t0) / 1000).toFixed(2);
+  const trial = next.breakerState === 'half_open' ? 'its trial call' : 'the next call';
+  return `; the breaker opened at ${sec(opened.startMs + opened.durationMs)} s and no call reached the hop until ${trial} at ${sec(next.startMs)} s: the fault ended in between (the traces cannot say when; the midpoint is taken)`;
+}
+
+function errorWindow(hop: HopName, calls: readonly HopCall[], group: readonly number[], n: number, options: FaultOptions): ReconstructedFault {
+  const first = group[0]!;
+  const last = group.at(-1)!;
+  const inWindow = calls.slice(first, last + 1);
+  const failed = group.map((i) => calls[i]!);
+  const rate = failed.length / inWindow.length;
+  const prev = calls.slice(0, first).reverse().find((c) => !c.error);
+  const next = calls.slice(last + 1).find((c) => !c.error);
+  const startLo = prev ? prev.startMs : options.startMs;
+  const endHi = next ? next.startMs : options.endMs;
+  const endLo = Math.min(endHi, Math.max(...failed.map(failedUntil)));
+  let fromMs = (startLo + calls[first]!.startMs) / 2;
+  let toMs = (endLo + endHi) / 2;
+  let windowRate = rate;
+  if (rate < 0.9 && failed.length >= 2) {
+    const errorGap = (calls[last]!.startMs - calls[first]!.startMs) / (failed.length - 1);
+    fromMs = Math.max(options.startMs, calls[first]!.startMs - errorGap);
+    toMs = Math.min(options.endMs, calls[last]!.startMs + errorGap);
+    // The window's calls start and end with a failure, so failures / calls overstates the rate:
+    // the n − 1 gaps between failures span calls − 1 calls.
+    windowRate = (failed.length - 1) / (inWindow.length - 1);
+  }
+  const { fault, basis: failures } = errorFault(hop, failed, windowRate);
+  const basis = `${failures}${breakerNote(failed, next, options.startMs)}`;
+  const kinds = tally(failed.map((c) => c.errorKind ?? 'other')) as Partial<Record<ErrorKind, number>>;
+  const codes = failed.map((c) => c.statusCode).filter((s): s is number => s !== undefined);
+  // A partial rate leaves good calls inside the window: a good call bounds nothing, only the
+  // first and last failures do (the fault was on by then, and until then).
+  const partial = rate < 0.9;
+  const evidence: FaultEvidence = {
+    start: { lo: partial ? options.startMs : startLo, hi: calls[first]!.startMs },
+    end: { lo: endLo, hi: partial ? options.endMs : endHi },
+    calls: inWindow.length,
+    affected: failed.length,
+    firstTraceId: calls[first]!.traceId,
+    lastTraceId: calls[last]!.traceId,
+    exampleTraceIds: [...new Set(failed.map((c) => c.traceId))].slice(0, 3),
+    basis,
+    errorKinds: kinds,
+  };
+  if (codes.length > 0) evidence.statusCodes = tally(codes);
+  return { name: `${hop}-${fault.type === 'emulator' ? 'errors' : fault.type.replace('_', '-')}${n > 0 ? `-${n + 1}` : ''}`, target: hop, fromMs, toMs, fault, evidence };
 }
 
 function delayOf(c: HopCall): number {
@@ -223,8 +307,6 @@ function latencyFault(hop: HopName, window: readonly HopCall[], baseline: number
   const jitter = Math.max(0, round((p95 - p5) / 1.8, 10));
   return { fault: { type: 'latency', latency, jitter }, basis: `${window.length} calls ${latency} ms slower than the quiet ${Math.round(baseline)} ms (5th..95th percentile ${Math.round(p5)}..${Math.round(p95)} ms)` };
 }
-
-const DENSE_HOPS: ReadonlySet<HopName> = new Set(['postgres', 'redis']);
 
 function rollingMedian(values: readonly number[], half: number): number[] {
   return values.map((_, i) => median(values.slice(Math.max(0, i - half), i + half + 1)) ?? 0);
@@ -309,7 +391,8 @@ function withoutRecoveryTails(windows: readonly ReconstructedFault[]): Reconstru
 
 /** Every fault window of one hop, error windows first, then latency windows outside them. */
 export function reconstructHopFaults(hop: HopName, calls: readonly HopCall[], options: FaultOptions): ReconstructedFault[] {
-  const sorted = [...calls].sort((a, b) => a.startMs - b.startMs);
+  // Calls the client's breaker refused never reached the hop: they bound nothing.
+  const sorted = calls.filter((c) => c.errorKind !== 'rejected').sort((a, b) => a.startMs - b.startMs);
   const errors = errorWindows(hop, sorted, options);
   return [...errors, ...withoutRecoveryTails(latencyWindows(hop, sorted, options, errors))];
 }

@@ -21,6 +21,19 @@ import { writeScenarioSource } from './scenario-writer.ts';
  * family). Used by the fast integration test (one scenario) and the nightly suite (all six).
  */
 
+/**
+ * How one edge of a replayed window compares with the original's applied edge:
+ * - `within`: the replayed edge is within the tolerance (±1 s) of the applied one;
+ * - `hidden`: it is not, but no call crossed the hop near that edge: the traces only bracket
+ *   it (between the last good call and the first failure, the last failure and the next good
+ *   call, or, at a partial error rate, before the first / after the last failure) in a bracket
+ *   wider than twice the tolerance, and the applied edge lies inside that bracket. No reading of
+ *   these traces can do better; the symptom windows (each side's traces read alike) are then
+ *   what the replay is judged by;
+ * - `off`: neither (a reconstruction error).
+ */
+export type EdgeVerdict = 'within' | 'hidden' | 'off';
+
 export interface WindowMeasurement {
   name: string;
   target: string;
@@ -28,6 +41,27 @@ export interface WindowMeasurement {
   replayed: { fromSec: number; toSec: number; type: string } | null;
   startOffsetSec: number | null;
   endOffsetSec: number | null;
+  /** What the incident's traces allow for each edge, seconds from the first upload. */
+  startBracketSec: [number, number] | null;
+  endBracketSec: [number, number] | null;
+  start: EdgeVerdict;
+  end: EdgeVerdict;
+}
+
+export const WINDOW_TOLERANCE_SEC = 1;
+/**
+ * How exactly an applied edge is known on the traces' clock: the harness applies faults within
+ * 50 ms of plan (the chaos scenarios' bound) and the load clock's zero is the first upload's
+ * span start to within the network's few ms. Used only to test that the applied edge lies in
+ * the traces' bracket.
+ */
+export const EDGE_TIMING_SEC = 0.05;
+
+export function edgeVerdict(offsetSec: number | null, appliedSec: number, bracket: [number, number] | null, toleranceSec = WINDOW_TOLERANCE_SEC): EdgeVerdict {
+  if (offsetSec === null) return 'off';
+  if (Math.abs(offsetSec) <= toleranceSec) return 'within';
+  if (bracket !== null && bracket[1] - bracket[0] > 2 * toleranceSec && appliedSec >= bracket[0] - EDGE_TIMING_SEC && appliedSec <= bracket[1] + EDGE_TIMING_SEC) return 'hidden';
+  return 'off';
 }
 
 export interface RoundTrip {
@@ -88,14 +122,40 @@ function verdicts(outcome: ExperimentOutcome): Record<string, boolean> {
 
 /** Each applied window of the original against the replayed fault on the same target, seconds from the load's start. */
 export function measureWindows(records: readonly FaultWindowRecord[], plan: ReplayPlan): WindowMeasurement[] {
+  const rel = (ms: number) => (ms - plan.load.t0Ms) / 1000;
   return records.map((r) => {
     const fromSec = (r.appliedAtMs ?? r.plannedStartMs) / 1000;
     const toSec = (r.removedAtMs ?? r.plannedEndMs) / 1000;
     const candidates = plan.faults.filter((f) => f.target === r.target);
     const best = [...candidates].sort((a, b) => Math.abs(a.atMs / 1000 - fromSec) - Math.abs(b.atMs / 1000 - fromSec))[0];
     const replayed = best ? { fromSec: best.atMs / 1000, toSec: (best.atMs + best.durationMs) / 1000, type: best.fault.type } : null;
-    return { name: r.name, target: r.target, original: { fromSec, toSec }, replayed, startOffsetSec: replayed ? replayed.fromSec - fromSec : null, endOffsetSec: replayed ? replayed.toSec - toSec : null };
+    const startOffsetSec = replayed ? replayed.fromSec - fromSec : null;
+    const endOffsetSec = replayed ? replayed.toSec - toSec : null;
+    const startBracketSec: [number, number] | null = best ? [rel(best.evidence.start.lo), rel(best.evidence.start.hi)] : null;
+    const endBracketSec: [number, number] | null = best ? [rel(best.evidence.end.lo), rel(best.evidence.end.hi)] : null;
+    return {
+      name: r.name,
+      target: r.target,
+      original: { fromSec, toSec },
+      replayed,
+      startOffsetSec,
+      endOffsetSec,
+      startBracketSec,
+      endBracketSec,
+      start: edgeVerdict(startOffsetSec, fromSec, startBracketSec),
+      end: edgeVerdict(endOffsetSec, toSec, endBracketSec),
+    };
   });
+}
+
+/** Windows with an edge neither within the tolerance nor hidden from the traces, as text. */
+export function windowFailures(r: Pick<RoundTrip, 'windows'>): string[] {
+  return r.windows.filter((w) => w.start === 'off' || w.end === 'off').map((w) => `${w.name} on ${w.target}: start ${w.startOffsetSec?.toFixed(2) ?? '–'} s (${w.start}), end ${w.endOffsetSec?.toFixed(2) ?? '–'} s (${w.end})`);
+}
+
+/** The symptom windows (each side's traces read alike, docs/replay.md) that are off by more than the tolerance, as text. */
+export function symptomWindowFailures(r: Pick<RoundTrip, 'fidelity'>): string[] {
+  return r.fidelity.windows.filter((w) => !w.ok).map((w) => `${w.target} ${w.faultType}: ${w.incident && w.replay ? `start ${w.startOffsetSec!.toFixed(2)} s, end ${w.endOffsetSec!.toFixed(2)} s` : w.incident ? 'not in the replay' : 'only in the replay'}`);
 }
 
 export interface RoundTripOptions {
@@ -132,7 +192,15 @@ export async function roundTrip(name: string, options: RoundTripOptions): Promis
 /** One line per measurement, for logs and the closing note. */
 export function describeRoundTrip(r: RoundTrip): string[] {
   const lines = [`${r.scenario}: original ${r.original.report.verdict}, replay ${r.replay.report.verdict}, fidelity ${r.fidelity.verdict}`];
-  for (const w of r.windows) lines.push(`  window ${w.name} on ${w.target}: original ${w.original.fromSec.toFixed(2)}–${w.original.toSec.toFixed(2)} s, replayed ${w.replayed ? `${w.replayed.type} ${w.replayed.fromSec.toFixed(2)}–${w.replayed.toSec.toFixed(2)} s (start ${w.startOffsetSec!.toFixed(2)} s, end ${w.endOffsetSec!.toFixed(2)} s)` : 'not found'}`);
+  const bracket = (b: [number, number] | null) => (b ? `${b[0].toFixed(2)}..${b[1].toFixed(2)}` : '–');
+  for (const w of r.windows) {
+    lines.push(
+      `  window ${w.name} on ${w.target}: original ${w.original.fromSec.toFixed(2)}–${w.original.toSec.toFixed(2)} s, replayed ${w.replayed ? `${w.replayed.type} ${w.replayed.fromSec.toFixed(2)}–${w.replayed.toSec.toFixed(2)} s (start ${w.startOffsetSec!.toFixed(2)} s ${w.start}, end ${w.endOffsetSec!.toFixed(2)} s ${w.end}; traces bracket start ${bracket(w.startBracketSec)}, end ${bracket(w.endBracketSec)})` : 'not found'}`,
+    );
+  }
+  for (const w of r.fidelity.windows) {
+    lines.push(`  symptom window ${w.target} ${w.faultType}: incident ${w.incident ? `${w.incident.fromSec.toFixed(2)}–${w.incident.toSec.toFixed(2)}` : '–'} s, replay ${w.replay ? `${w.replay.fromSec.toFixed(2)}–${w.replay.toSec.toFixed(2)}` : '–'} s (start ${w.startOffsetSec?.toFixed(2) ?? '–'} s, end ${w.endOffsetSec?.toFixed(2) ?? '–'} s)${w.ok ? '' : ' OUT'}`);
+  }
   for (const o of r.fidelity.operations.filter((x) => x.judged)) {
     lines.push(`  p95 ${o.service} ${o.name}: ${o.incident.p95Ms?.toFixed(1)} → ${o.replay.p95Ms?.toFixed(1)} ms (${o.p95Diff === null ? '–' : `${(o.p95Diff * 100).toFixed(0)} %`}${o.p95Ok ? '' : ' OUT'}), KS ${o.ks?.toFixed(2)} / ${o.ksCritical?.toFixed(2) ?? '–'}, n ${o.incident.count}/${o.replay.count}`);
   }

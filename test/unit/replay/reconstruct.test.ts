@@ -71,14 +71,16 @@ describe('replay reconstruction: faults from calls', () => {
     const [f] = reconstructHopFaults('detector', c, opts);
     expect(f?.fault).toEqual({ type: 'down' });
     expect(f!.fromMs).toBe(4750);
-    expect(f!.toMs).toBe(9750);
+    // the last refusal came back at 9520 ms (the fault was on then), the next good call went at 10000
+    expect(f!.toMs).toBe(9760);
   });
 
   it('HTTP 503s at a partial rate become an emulator fault with that rate and code', () => {
     const c = calls(Array.from({ length: 40 }, (_, i) => [i * 500, 20, i >= 10 && i < 30 && i % 4 === 0 ? { error: true, errorKind: 'http' as const, statusCode: 503 } : {}]));
     const [f] = reconstructHopFaults('llm', c.map((x) => ({ ...x, hop: 'llm' })), opts);
     expect(f?.fault).toMatchObject({ type: 'emulator', status_code: 503 });
-    expect(f?.fault.type === 'emulator' && f.fault.error_rate).toBeCloseTo(5 / 17, 2);
+    // one call in four fails: 5 failures, whose 4 gaps span 16 calls (5 / 17, failures over the calls from the first to the last, overstates it)
+    expect(f?.fault.type === 'emulator' && f.fault.error_rate).toBeCloseTo(0.25, 2);
   });
 
   it('a latency inflation becomes a latency toxic with the observed jitter; isolated slow calls do not', () => {

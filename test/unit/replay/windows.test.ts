@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { classifyError, type HopCall, type HopName } from '../../../harness/replay/incident.ts';
+import { reconstructHopFaults } from '../../../harness/replay/reconstruct-faults.ts';
+import { edgeVerdict } from '../../../harness/replay/round-trip.ts';
+
+/**
+ * Fault windows whose edges the traces hide or blur: breaker rejections, partial error rates
+ * with few calls, a lone failed call on a busy hop, connections closed by the fault, and how
+ * the round trip judges an edge no call crossed.
+ */
+
+type Spec = [startMs: number, durationMs: number, extra?: Partial<HopCall>];
+
+function calls(hop: HopName, spec: Spec[]): HopCall[] {
+  return spec.map(([startMs, durationMs, extra], i) => ({ hop, traceId: `t${i}`, spanId: `s${i}`, name: 'req', startMs, durationMs, error: false, ...extra }));
+}
+
+const refused: Partial<HopCall> = { error: true, errorKind: 'refused' };
+const rejected: Partial<HopCall> = { error: true, errorKind: 'rejected' };
+const http503: Partial<HopCall> = { error: true, errorKind: 'http', statusCode: 503 };
+const opts = { startMs: 0, endMs: 30_000 };
+
+describe('replay windows: calls the breaker rejected', () => {
+  it('classifies a breaker rejection apart from a refused connection', () => {
+    expect(classifyError(undefined, 'circuit breaker yolo26 is open: call rejected')).toBe('rejected');
+    expect(classifyError(undefined, 'CircuitBreakerError: Circuit breaker is OPEN')).toBe('rejected');
+    expect(classifyError(undefined, 'ECONNREFUSED: connect ECONNREFUSED 172.25.0.5:8668')).toBe('refused');
+  });
+
+  it('ends a down window at the fault (last refusal .. first good call), not at the breaker\'s last rejection', () => {
+    const spec: Spec[] = [];
+    for (let t = 0; t < 5000; t += 250) spec.push([t, 40]);
+    for (let t = 5000; t < 7000; t += 250) spec.push([t, 5, refused]);
+    for (let t = 7000; t < 12_000; t += 250) spec.push([t, 1, rejected]);
+    for (let t = 12_000; t < 20_000; t += 250) spec.push([t, 40]);
+    const [f, ...rest] = reconstructHopFaults('detector', calls('detector', spec), opts);
+    expect(rest).toEqual([]);
+    expect(f?.fault).toEqual({ type: 'down' });
+    expect(f?.evidence.end.lo).toBe(6755);
+    expect(f?.evidence.end.hi).toBe(12_000);
+    // counter-example: taken as failures, the rejections would carry the window to 12 s
+    const asFailures = reconstructHopFaults('detector', calls('detector', spec.map(([s, d, e]) => [s, d, e === rejected ? refused : e])), opts);
+    expect(asFailures[0]?.evidence.end.lo).toBe(11_751);
+  });
+});
+
+describe('replay windows: a partial error rate with few calls', () => {
+  const spec: Spec[] = [[10_210, 270], [10_720, 8, http503], [11_800, 27, http503], [13_680, 340], [14_120, 3, http503], [15_450, 260], [15_870, 190], [21_410, 140]];
+
+  it('is one window, not two, when the successes between two groups are plausible at the rate', () => {
+    const faults = reconstructHopFaults('llm', calls('llm', spec), opts);
+    expect(faults).toHaveLength(1);
+    expect(faults[0]?.fault).toMatchObject({ type: 'emulator', status_code: 503 });
+    // a good call bounds nothing at a partial rate: the start is only known to lie before the first failure
+    expect(faults[0]?.evidence.start).toEqual({ lo: 0, hi: 10_720 });
+    expect(faults[0]?.evidence.end).toEqual({ lo: 14_123, hi: 30_000 });
+  });
+
+  it('stays two windows when many successes lie between them', () => {
+    const far: Spec[] = [[1000, 5, http503], [1500, 5, http503], ...Array.from({ length: 30 }, (_, i): Spec => [2000 + i * 300, 100]), [12_000, 5, http503], [12_500, 5, http503]];
+    expect(reconstructHopFaults('llm', calls('llm', far), opts)).toHaveLength(2);
+  });
+});
+
+describe('replay windows: a lone failed call on a busy hop', () => {
+  const reset: Partial<HopCall> = { error: true, errorKind: 'other', message: "Stream isn't writeable" };
+  const spec: Spec[] = [];
+  for (let t = 0; t < 20_000; t += 250) spec.push([t, 1, t >= 5000 && t < 11_000 ? reset : t === 15_250 ? reset : {}]);
+
+  it('is not replayed on Redis (no other call crossed it) and is named in the window\'s evidence', () => {
+    const faults = reconstructHopFaults('redis', calls('redis', spec), opts);
+    expect(faults.map((f) => f.name)).toEqual(['redis-reset-peer']);
+    expect(faults[0]?.evidence.basis).toMatch(/1 isolated failed call.*15\.25 s/);
+  });
+
+  it('is a window on an AI hop (one call is all an LLM may get in seconds)', () => {
+    const llm: Spec[] = [[1000, 200], [4000, 200], [10_000, 3000, { error: true, errorKind: 'reset' }], [14_000, 200]];
+    expect(reconstructHopFaults('llm', calls('llm', llm), opts)).toHaveLength(1);
+  });
+});
+
+describe('replay windows: a connection the fault closed', () => {
+  it('shows the fault lasted until the close (the end bracket starts at the call\'s end)', () => {
+    const llm: Spec[] = [[1000, 200], [10_970, 3036, { error: true, errorKind: 'reset' }], [14_050, 200]];
+    const [f] = reconstructHopFaults('llm', calls('llm', llm), opts);
+    expect(f?.evidence.end).toEqual({ lo: 14_006, hi: 14_050 });
+    expect(f?.toMs).toBe(14_028);
+  });
+
+  it('a client timeout only shows the fault was on when the call was sent (the answer may have been dropped earlier)', () => {
+    const llm: Spec[] = [[1000, 200], [10_970, 3036, { error: true, errorKind: 'timeout' }], [14_050, 200]];
+    const [f] = reconstructHopFaults('llm', calls('llm', llm), opts);
+    expect(f?.evidence.end).toEqual({ lo: 10_970, hi: 14_050 });
+  });
+});
+
+describe('round trip: judging an edge', () => {
+  it('within the tolerance', () => {
+    expect(edgeVerdict(-0.4, 13.04, [12.9, 13.1])).toBe('within');
+  });
+  it('hidden: off by more, but no call crossed near it and the applied edge lies in the wide bracket', () => {
+    expect(edgeVerdict(-2.61, 13.04, [7.84, 13.02])).toBe('hidden');
+  });
+  it('off: the applied edge outside the bracket, or a bracket narrow enough to place it', () => {
+    expect(edgeVerdict(-2.61, 13.5, [7.84, 13.02])).toBe('off');
+    expect(edgeVerdict(1.2, 10.0, [9.5, 11.0])).toBe('off');
+    expect(edgeVerdict(null, 10.0, [0, 20])).toBe('off');
+  });
+});
