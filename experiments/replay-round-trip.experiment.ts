@@ -25,7 +25,7 @@ describe.each(CHAOS)('nightly replay round trip: %s', (name) => {
     // traces bracket it more widely and the applied edge lies in that bracket) ...
     expect(windowFailures(r)).toEqual([]);
     // ... and then the replay is judged by what the traces do show: its symptom windows within ±1 s of the incident's.
-    if (r.windows.some((w) => w.start === 'hidden' || w.end === 'hidden')) expect(symptomWindowFailures(r)).toEqual([]);
+    expect(symptomWindowFailures(r)).toEqual([]);
     expect(strictHopFailures(r)).toEqual([]);
     expect(r.fidelity.operations.filter((o) => !o.ok).map((o) => `${o.name} ${o.p95Diff}`)).toEqual([]);
     expect(r.fidelity.errors.filter((e) => !e.ok)).toEqual([]);

@@ -384,9 +384,37 @@ function withoutRecoveryTails(windows: readonly ReconstructedFault[]): Reconstru
       prev.evidence.basis += `; a ${latency(w)} ms tail of ${w.evidence.affected} calls right after it is its recovery, not a fault`;
       continue;
     }
+    if (prev && w.fromMs - prev.toMs < 1000 && comparable(prev, w)) {
+      joinInto(prev, w);
+      continue;
+    }
     out.push(w);
   }
   return out;
+}
+
+/** Two latency (or bandwidth) windows of about the same size, within 2× of each other. */
+function comparable(a: ReconstructedFault, b: ReconstructedFault): boolean {
+  const size = (f: ReconstructedFault) => (f.fault.type === 'latency' ? f.fault.latency : f.fault.type === 'bandwidth' ? f.fault.rate : Number.NaN);
+  if (a.fault.type !== b.fault.type) return false;
+  const [x, y] = [size(a), size(b)];
+  return Math.max(x, y) <= 2 * Math.max(1, Math.min(x, y));
+}
+
+/**
+ * A run of slow calls broken by a few quick ones (on a dense hop, the rolling median dipping
+ * for a moment) gives two windows of about the same size less than a second apart: one fault.
+ * The second is folded into the first (the larger window's latency and jitter are kept).
+ */
+function joinInto(prev: ReconstructedFault, w: ReconstructedFault): void {
+  const larger = w.evidence.affected > prev.evidence.affected ? w : prev;
+  prev.fault = larger.fault;
+  prev.toMs = w.toMs;
+  prev.evidence.end = w.evidence.end;
+  prev.evidence.basis = `${larger.evidence.basis}; joined with ${w === larger ? 'an earlier' : 'a later'} run of ${(w === larger ? prev : w).evidence.affected} slow calls less than a second away (one fault)`;
+  prev.evidence.calls += w.evidence.calls;
+  prev.evidence.affected += w.evidence.affected;
+  prev.evidence.lastTraceId = w.evidence.lastTraceId;
 }
 
 /** Every fault window of one hop, error windows first, then latency windows outside them. */

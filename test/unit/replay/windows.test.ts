@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { classifyError, type HopCall, type HopName } from '../../../harness/replay/incident.ts';
 import { reconstructHopFaults } from '../../../harness/replay/reconstruct-faults.ts';
-import { edgeVerdict } from '../../../harness/replay/round-trip.ts';
+import type { WindowFidelity } from '../../../harness/report/replay-fidelity.ts';
+import { edgeVerdict, symptomWindowFailures, type WindowMeasurement } from '../../../harness/replay/round-trip.ts';
 
 /**
  * Fault windows whose edges the traces hide or blur: breaker rejections, partial error rates
@@ -105,5 +106,43 @@ describe('round trip: judging an edge', () => {
     expect(edgeVerdict(-2.61, 13.5, [7.84, 13.02])).toBe('off');
     expect(edgeVerdict(1.2, 10.0, [9.5, 11.0])).toBe('off');
     expect(edgeVerdict(null, 10.0, [0, 20])).toBe('off');
+  });
+});
+
+describe('replay windows: a latency run broken by a moment of quick calls', () => {
+  const slow = (dipFrom: number, dipTo: number): Spec[] => {
+    const spec: Spec[] = [];
+    for (let t = 0; t < 20_000; t += 50) spec.push([t, t >= 5000 && t < 13_000 && !(t >= dipFrom && t < dipTo) ? 20 + ((t / 50) % 7) : 1 + ((t / 50) % 2)]);
+    return spec;
+  };
+
+  it('is one window on PostgreSQL when the dip is under a second', () => {
+    const faults = reconstructHopFaults('postgres', calls('postgres', slow(9000, 9500)), opts);
+    expect(faults).toHaveLength(1);
+    expect(faults[0]?.fault.type).toBe('latency');
+    expect(Math.abs(faults[0]!.fromMs - 5000)).toBeLessThan(300);
+    expect(Math.abs(faults[0]!.toMs - 13_000)).toBeLessThan(300);
+    expect(faults[0]?.evidence.basis).toMatch(/joined with/);
+  });
+
+  it('stays two windows when the quiet stretch between them lasts seconds', () => {
+    expect(reconstructHopFaults('postgres', calls('postgres', slow(7500, 10_000)), opts)).toHaveLength(2);
+  });
+});
+
+describe('round trip: symptom windows judge a hidden edge', () => {
+  const down: WindowMeasurement = {
+    name: 'detector-down', target: 'detector', original: { fromSec: 5.05, toSec: 13 }, replayed: { fromSec: 4.91, toSec: 14.05, type: 'down' },
+    startOffsetSec: -0.14, endOffsetSec: 1.05, startBracketSec: [4.75, 5.06], endBracketSec: [11.41, 16.7], start: 'within', end: 'hidden',
+  };
+  const symptom = (endOffsetSec: number): WindowFidelity => ({ target: 'detector', faultType: 'down', incident: { fromSec: 4.91, toSec: 14.05 }, replay: { fromSec: 4.9, toSec: 14.05 + endOffsetSec }, startOffsetSec: -0.01, endOffsetSec, ok: Math.abs(endOffsetSec) <= 1 });
+  const blip: WindowFidelity = { target: 'redis', faultType: 'latency', incident: null, replay: { fromSec: 16.6, toSec: 18 }, startOffsetSec: null, endOffsetSec: null, ok: false };
+  const fidelity = (windows: WindowFidelity[]) => ({ windows }) as unknown as Parameters<typeof symptomWindowFailures>[0]['fidelity'];
+
+  it('passes when the replay shows the same symptom window, whatever a hop no fault was on did', () => {
+    expect(symptomWindowFailures({ windows: [down], fidelity: fidelity([symptom(-0.02), blip]) })).toEqual([]);
+  });
+  it('fails when the hidden window\'s symptoms are more than a second off', () => {
+    expect(symptomWindowFailures({ windows: [down], fidelity: fidelity([symptom(-1.17)]) })).toEqual(['detector down: start -0.01 s, end -1.17 s']);
   });
 });
