@@ -163,9 +163,13 @@ class CapacitySearch {
   async run(): Promise<void> {
     const { log, settings } = this.options;
     const fps = settings.fps;
+    // the AI services' /health: the emulators' admin URLs, or the embedded stack's real engines
+    const stack = this.target.stack;
+    const detectorUrl = this.target.emulatorUrls['detector'] ?? stack?.getDetectorUrl();
+    const llmUrl = this.target.emulatorUrls['llm'] ?? stack?.getLlmUrl();
     const [detector, llm] = await Promise.all([
-      this.target.emulatorUrls['detector'] ? readDetectorHealth(this.target.emulatorUrls['detector']) : Promise.resolve<AiServiceInfo>({ url: '', error: 'no detector URL' }),
-      this.target.emulatorUrls['llm'] ? readLlmHealth(this.target.emulatorUrls['llm']) : Promise.resolve<AiServiceInfo>({ url: '', error: 'no LLM URL' }),
+      detectorUrl ? readDetectorHealth(detectorUrl) : Promise.resolve<AiServiceInfo>({ url: '', error: 'no detector URL' }),
+      llmUrl ? readLlmHealth(llmUrl) : Promise.resolve<AiServiceInfo>({ url: '', error: 'no LLM URL' }),
     ]);
     checkBudgetsFeasible(settings, detector);
     this.result.analytic = { ...(detector.analyticCapacityRps !== undefined ? { detectorRps: detector.analyticCapacityRps } : {}), ...(llm.analyticCapacityRps !== undefined ? { llmRps: llm.analyticCapacityRps } : {}) };
