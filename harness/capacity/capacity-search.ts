@@ -185,7 +185,7 @@ class CapacitySearch {
     };
     validateBounds(bounds);
     this.result.settings.bounds = bounds;
-    const slots: StageSlots = { ...(detector.slots !== undefined ? { detector: detector.slots } : {}), ...(llm.slots !== undefined ? { llm: llm.slots } : {}), database: Number(backendEnv['DB_POOL_SIZE'] ?? 10) };
+    const slots: StageSlots = { ...(detector.slots !== undefined ? { detector: detector.slots } : {}), ...(detector.cpu ? { detectorCpu: detector.cpu } : {}), ...(llm.slots !== undefined ? { llm: llm.slots } : {}), database: Number(backendEnv['DB_POOL_SIZE'] ?? 10) };
     const gpu = await this.options.gpu?.(this.target, this.session.results, log);
     const runner = new StepRunner({
       base: this.options.scenario,

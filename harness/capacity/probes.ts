@@ -23,6 +23,10 @@ const DetectorHealthSlots = z
     slots: z.number().int().positive().optional(),
     /** The ONNX Runtime detector's inferences at once (its slots). */
     concurrency: z.number().int().positive().optional(),
+    /** Its CPUs and ONNX Runtime threads per inference (a CPU host: the work shares these cores). */
+    cpus: z.number().int().positive().optional(),
+    threads: z.number().int().positive().optional(),
+    device: z.string().optional(),
     analytic_capacity_rps: z.number().positive().optional(),
     service_time_ms: z.object({ mean: z.number().positive() }).loose().optional(),
     vram_used_gb: z.number().nullable().optional(),
@@ -50,6 +54,8 @@ export interface AiServiceInfo {
   analyticCapacityRps?: number;
   vramUsedGb?: number;
   emulated?: boolean;
+  /** A CPU engine's CPUs and threads per call (its work competes for them). */
+  cpu?: { cpus: number; threadsPerCall: number };
   /** Why nothing could be read. */
   error?: string;
 }
@@ -58,9 +64,11 @@ export async function readDetectorHealth(base: string): Promise<AiServiceInfo> {
   try {
     const h = DetectorHealthSlots.parse(await getJson(new URL('/health', base)));
     const slots = h.slots ?? h.concurrency;
+    const onCpu = h.device === 'cpu' && h.cpus !== undefined;
     return {
       url: base,
       ...(slots !== undefined ? { slots } : {}),
+      ...(onCpu ? { cpu: { cpus: h.cpus!, threadsPerCall: h.threads ?? 1 } } : {}),
       ...(h.service_time_ms ? { serviceMs: h.service_time_ms.mean } : {}),
       ...(h.analytic_capacity_rps !== undefined ? { analyticCapacityRps: h.analytic_capacity_rps } : {}),
       ...(typeof h.vram_used_gb === 'number' ? { vramUsedGb: h.vram_used_gb } : {}),

@@ -12,6 +12,8 @@ import { mean, percentile } from './stability.ts';
  */
 export interface StageSlots {
   detector?: number;
+  /** A detector on CPU: its CPUs and threads per inference (decode, letterbox and inference share the cores). */
+  detectorCpu?: { cpus: number; threadsPerCall: number };
   llm?: number;
   database?: number;
 }
@@ -44,8 +46,13 @@ export interface StageRow {
    * server reports none (the emulators).
    */
   hostWorkMs?: number;
-  /** Which figure bounds the stage's capacity: the slots (c/(S·V)) or the host work (1/(H·V)). */
-  capacityBasis?: 'slots' | 'host work';
+  /**
+   * Which figure bounds the stage's capacity: the slots (c/(S·V)), the host work (1/(H·V)) or,
+   * on a CPU host, the CPUs the whole work per call shares (cpus/((H + S·threads)·V)).
+   */
+  capacityBasis?: 'slots' | 'host work' | 'CPU';
+  /** The CPUs the stage's engine can use, when it runs on CPU (for the CPU bound). */
+  cpus?: number;
 }
 
 export interface StageWindow {
@@ -169,10 +176,22 @@ export function stageTable(spans: readonly NormalizedSpan[], window: StageWindow
   const seconds = Math.max(1e-9, ((window.endMs - window.startMs) / 1000) * sampledFraction);
   const visits = visitsByStage(index, window, names);
   const uploadX = visits.upload.length / seconds;
-  return STAGE_ORDER.map((stage) => stageRow(stage, visits[stage], seconds, uploadX, slotsOf(stage, slots)));
+  return STAGE_ORDER.map((stage) => stageRow(stage, visits[stage], seconds, uploadX, slotsOf(stage, slots), stage === 'detector' ? slots.detectorCpu : undefined));
 }
 
-function stageRow(stage: StageName, v: readonly Visit[], seconds: number, uploadX: number, c: number | null): StageRow {
+type Bound = { basis: NonNullable<StageRow['capacityBasis']>; uploadsPerSec: number };
+
+/** The stage's capacity: the lowest of its bounds (slots; host work; CPUs shared by all of the work). */
+function lowestBound(s: number | null, host: number | null, c: number | null, v: number | null, cpu: StageSlots['detectorCpu']): Bound | null {
+  if (v === null || v <= 0) return null;
+  const bounds: Bound[] = [];
+  if (s !== null && s > 0 && c !== null) bounds.push({ basis: 'slots', uploadsPerSec: c / ((s / 1000) * v) });
+  if (host !== null && host > 0) bounds.push({ basis: 'host work', uploadsPerSec: 1 / ((host / 1000) * v) });
+  if (host !== null && s !== null && cpu) bounds.push({ basis: 'CPU', uploadsPerSec: cpu.cpus / (((host + s * cpu.threadsPerCall) / 1000) * v) });
+  return bounds.reduce<Bound | null>((low, b) => (low === null || b.uploadsPerSec < low.uploadsPerSec ? b : low), null);
+}
+
+function stageRow(stage: StageName, v: readonly Visit[], seconds: number, uploadX: number, c: number | null, cpu?: StageSlots['detectorCpu']): StageRow {
   const x = v.length / seconds;
   const services = v.map((e) => e.serviceMs).filter((e): e is number => e !== null);
   const waits = v.map((e) => e.waitMs).filter((e): e is number => e !== null);
@@ -180,9 +199,7 @@ function stageRow(stage: StageName, v: readonly Visit[], seconds: number, upload
   const host = mean(v.map((e) => e.hostMs).filter((e): e is number => e !== undefined));
   const visitsPerUpload = uploadX > 0 ? x / uploadX : null;
   const utilisation = s !== null && c !== null ? (x * s) / 1000 / c : null;
-  const bySlots = s !== null && s > 0 && c !== null && visitsPerUpload !== null && visitsPerUpload > 0 ? c / ((s / 1000) * visitsPerUpload) : null;
-  const byHost = host !== null && host > 0 && visitsPerUpload !== null && visitsPerUpload > 0 ? 1 / ((host / 1000) * visitsPerUpload) : null;
-  const hostBound = byHost !== null && (bySlots === null || byHost < bySlots);
+  const bound = lowestBound(s, host, c, visitsPerUpload, host !== null ? cpu : undefined);
   return {
     stage,
     label: STAGE_LABELS[stage],
@@ -197,8 +214,8 @@ function stageRow(stage: StageName, v: readonly Visit[], seconds: number, upload
     slots: c,
     utilisation,
     visitsPerUpload,
-    capacityUploadsPerSec: hostBound ? byHost : bySlots,
-    ...(host !== null ? { hostWorkMs: host, capacityBasis: hostBound ? ('host work' as const) : ('slots' as const) } : {}),
+    capacityUploadsPerSec: bound?.uploadsPerSec ?? null,
+    ...(host !== null ? { hostWorkMs: host, ...(bound ? { capacityBasis: bound.basis } : {}), ...(cpu ? { cpus: cpu.cpus } : {}) } : {}),
   };
 }
 
@@ -210,18 +227,23 @@ export interface ModelPrediction {
   basis: string;
 }
 
+/** Which of the stage's figures its capacity rests on, in words. */
+function boundText(r: StageRow, slots: string): string {
+  if (r.hostWorkMs === undefined) return slots;
+  const h = `H=${r.hostWorkMs.toFixed(1)} ms decode+preprocess+postprocess`;
+  const v = `V=${r.visitsPerUpload!.toFixed(2)}`;
+  if (r.capacityBasis === 'CPU') return `the CPU its work shares, ${r.cpus} CPUs / ((${h} + S=${r.serviceMs!.toFixed(1)} ms inference) × ${v}), below the slots' ${slots} and its work outside the slots 1/H`;
+  if (r.capacityBasis === 'host work') return `its work outside the slots, 1 / (${h} × ${v}), below the slots' ${slots}`;
+  return `${slots} (its work outside the slots, ${h}, bounds it higher)`;
+}
+
 /** The smallest c/(S·V) over the slot-limited stages, or null when none has the data. */
 export function predictFromStages(rows: readonly StageRow[]): ModelPrediction | null {
   let best: StageRow | undefined;
   for (const r of rows) if (r.capacityUploadsPerSec !== null && (best === undefined || r.capacityUploadsPerSec < best.capacityUploadsPerSec!)) best = r;
   if (!best) return null;
   const slots = best.slots === null ? 'slots unknown' : `c=${best.slots} / (S=${best.serviceMs?.toFixed(1)} ms × V=${best.visitsPerUpload!.toFixed(2)})`;
-  const basis =
-    best.hostWorkMs === undefined
-      ? `${best.label}: ${slots}`
-      : best.capacityBasis === 'host work'
-        ? `${best.label}: its work outside the slots, 1 / (H=${best.hostWorkMs.toFixed(1)} ms decode+preprocess+postprocess × V=${best.visitsPerUpload!.toFixed(2)}), below the slots' ${slots}`
-        : `${best.label}: ${slots} (its work outside the slots, H=${best.hostWorkMs.toFixed(1)} ms, bounds it higher)`;
+  const basis = `${best.label}: ${boundText(best, slots)}`;
   return { uploadsPerSec: best.capacityUploadsPerSec!, bottleneck: best.stage, basis };
 }
 

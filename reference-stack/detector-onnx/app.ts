@@ -1,4 +1,5 @@
 import { SpanKind, type Tracer } from '@opentelemetry/api';
+import { availableParallelism } from 'node:os';
 import jpeg from 'jpeg-js';
 import { imageFromRequest } from '../common/detect-request.ts';
 import { createTracedServer, HttpError, json, type JsonResponse, type RouteRequest, type TracedServer } from '../common/http.ts';
@@ -153,6 +154,8 @@ export class OnnxDetector {
       input_size: e.inputSize,
       concurrency: this.slots.size,
       threads: this.o.settings.threads,
+      // the CPUs this process can use: on a CPU host decode, letterbox and inference share them
+      cpus: availableParallelism(),
       memory: { rss_mb: Math.round(mem.rss / 1e6), external_mb: Math.round(mem.external / 1e6) },
       stats: { ...this.stats, mean_inference_ms: this.stats.completed === 0 ? 0 : round(this.stats.totalInferenceMs / this.stats.completed) },
     });

@@ -150,6 +150,18 @@ describe("an AI server's work outside its slots (a real detector's JPEG decode, 
     expect(model.basis).toMatch(/^detector: its work outside the slots, 1 \/ \(H=100\.0 ms decode\+preprocess\+postprocess × V=1\.00\), below the slots' c=1 \/ \(S=80\.0 ms × V=1\.00\)$/);
   });
 
+  it('on a CPU host the whole work per image shares the CPUs: cpus / (H + S·threads) when that is the lowest', () => {
+    // slots 1/80 ms = 12.5/s, host work 1/35 ms = 28.6/s, CPU: 1 CPU / (35 + 80 ms) = 8.7/s
+    const rows = stageTable(withHostWork(20, 10, 5), WINDOW, { detector: 1, detectorCpu: { cpus: 1, threadsPerCall: 1 }, llm: 2, database: 10 });
+    const detector = rows.find((r) => r.stage === 'detector')!;
+    expect(detector.capacityBasis).toBe('CPU');
+    expect(detector.capacityUploadsPerSec).toBeCloseTo(1000 / 115);
+    expect(predictFromStages(rows)!.basis).toMatch(/^detector: the CPU its work shares, 1 CPUs \/ \(\(H=35\.0 ms decode\+preprocess\+postprocess \+ S=80\.0 ms inference\) × V=1\.00\)/);
+    // with 4 CPUs the slots bound it again
+    const wide = stageTable(withHostWork(20, 10, 5), WINDOW, { detector: 1, detectorCpu: { cpus: 4, threadsPerCall: 1 }, llm: 2, database: 10 }).find((r) => r.stage === 'detector')!;
+    expect(wide.capacityBasis).toBe('slots');
+  });
+
   it('leaves the slots as the bound when the host work is lighter (counter-example), and the emulators (no such figures) unchanged', () => {
     const light = stageTable(withHostWork(20, 10, 5), WINDOW, { detector: 1, llm: 2, database: 10 }).find((r) => r.stage === 'detector')!;
     expect(light.capacityBasis).toBe('slots');
