@@ -60,3 +60,20 @@ export function defectEnvironment(defects: readonly DefectName[]): Record<'backe
   for (const d of defects) Object.assign(env[DEFECTS[d].service], DEFECTS[d].env);
   return env;
 }
+
+/**
+ * The body of the reference backend's POST /admin/defects that leaves exactly `on` switched on:
+ * every backend switch, "1" or "0". The detector's switches are read only at its start, so
+ * naming one here is an error.
+ */
+export function backendDefectSwitches(on: readonly DefectName[]): Record<string, string> {
+  const body: Record<string, string> = {};
+  for (const name of DEFECT_NAMES) {
+    const { service, env } = DEFECTS[name];
+    if (service !== 'backend') continue;
+    for (const variable of Object.keys(env)) body[variable] = on.includes(name) ? '1' : '0';
+  }
+  const startOnly = on.filter((name) => DEFECTS[name].service !== 'backend');
+  if (startOnly.length > 0) throw new ConfigError(`defects ${startOnly.join(', ')}: read only when the ${DEFECTS[startOnly[0]!].service} starts; start a stack with them instead`);
+  return body;
+}

@@ -40,6 +40,7 @@ import type { QueueWorkerPool } from './queue-worker.ts';
 import { decodeCursor, hsiDlqJobs, hsiQueueStatus, hsiRequeue, withCursorPagination } from './api-hsi-current.ts';
 import type { EventBroadcaster } from './event-broadcaster.ts';
 import type { BackendQueues } from './queue-dialect.ts';
+import { liveDefectRoutes } from './live-defects.ts';
 import { liveSettingsRoutes } from './live-settings.ts';
 import type { BackendSettings } from './settings.ts';
 
@@ -605,5 +606,6 @@ export function createRoutes(deps: ApiDeps): Route[] {
     { method: 'POST', pattern: /^\/api\/dlq\/requeue-all\/([^/]+)\/?$/, template: '/api/dlq/requeue-all/{queue_name}', handler: dlqRequeueAll },
     { method: 'DELETE', pattern: /^\/api\/dlq\/([^/]+)\/?$/, template: '/api/dlq/{queue_name}', handler: dlqClear },
     ...liveSettingsRoutes(settings, (answer) => log.warn('settings changed at run time', { applied: answer.applied, previous: answer.previous, not_applied: answer.not_applied })),
+    ...liveDefectRoutes(defects, (answer) => log.warn('defect switches changed at run time', { active: answer.active, previous: answer.previous })),
   ];
 }

@@ -84,7 +84,8 @@ export class CircuitBreaker {
   readonly name: string;
   private readonly settings: CircuitBreakerSettings;
   private readonly now: () => number;
-  private readonly neverOpens: boolean;
+  /** HSI_DEFECT_BREAKER_NEVER_OPENS, read at each call (live in the backend). */
+  private readonly defects: Pick<CircuitBreakerOptions, 'neverOpens'>;
   private readonly activeSpan: () => Span | undefined;
   private readonly onStateChange: CircuitBreakerOptions['onStateChange'];
   private currentState: CircuitState = 'closed';
@@ -101,7 +102,7 @@ export class CircuitBreaker {
     this.name = options.name;
     this.settings = options.settings;
     this.now = options.now ?? Date.now;
-    this.neverOpens = options.neverOpens ?? false;
+    this.defects = options;
     this.activeSpan = options.activeSpan ?? (() => trace.getActiveSpan());
     this.onStateChange = options.onStateChange;
   }
@@ -164,7 +165,7 @@ export class CircuitBreaker {
       this.failures = 0;
     } else if (outcome === 'failure') {
       this.failures++;
-      if (this.failures >= this.settings.failureThreshold && !this.neverOpens) this.transition('open');
+      if (this.failures >= this.settings.failureThreshold && !this.defects.neverOpens) this.transition('open');
     }
   }
 
@@ -221,7 +222,7 @@ export class CircuitBreaker {
         success_threshold: this.settings.successThreshold,
       },
     };
-    if (this.neverOpens) snapshot.never_opens = true;
+    if (this.defects.neverOpens) snapshot.never_opens = true;
     return snapshot;
   }
 }

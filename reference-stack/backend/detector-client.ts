@@ -116,8 +116,8 @@ export class DetectorClient {
   private readonly detectUrl: URL;
   readonly breaker: CircuitBreaker;
   private readonly semaphore: Semaphore;
-  private readonly retryWithoutBackoff: boolean;
-  private readonly staleBaggage: boolean;
+  /** The defect switches, read at each call (the backend's are live: POST /admin/defects). */
+  private readonly defects: Pick<DetectorClientOptions, 'retryWithoutBackoff' | 'staleBaggage'>;
   /** The first call's baggage header (only with the stale-baggage defect). */
   private cachedBaggage: string | undefined;
   /** Completion times (ms) of successful inferences in the last minute, for inference_fps. */
@@ -129,8 +129,7 @@ export class DetectorClient {
     this.tracer = options.tracer;
     this.breaker = options.breaker;
     this.semaphore = options.semaphore;
-    this.retryWithoutBackoff = options.retryWithoutBackoff ?? false;
-    this.staleBaggage = options.staleBaggage ?? false;
+    this.defects = options;
     this.detectUrl = new URL(`${settings.yolo26Url}/detect`);
     this.agent = new Agent({
       connect: { timeout: settings.aiConnectTimeoutMs },
@@ -152,7 +151,7 @@ export class DetectorClient {
         const failure =
           error instanceof CircuitOpenError ? new DetectorError(error.message, 'circuit_open', true, undefined, { cause: error }) : classifyTransportError(error);
         if (!failure.retryable || attempt + 1 >= maxAttempts) throw new DetectorUnavailableError(attempt + 1, failure);
-        const delay = retryDelayMs(attempt + 1, this.retryWithoutBackoff);
+        const delay = retryDelayMs(attempt + 1, this.defects.retryWithoutBackoff ?? false);
         trace.getActiveSpan()?.addEvent('retry_scheduled', { retry_attempt: attempt + 1, 'retry.delay_ms': delay, 'error.type': failure.code });
         await sleep(delay, signal);
       }
@@ -246,7 +245,10 @@ export class DetectorClient {
 
   /** The stale-baggage defect: a header "cached for speed" on the first call, sent with every later one. */
   private withStaleBaggage(headers: Record<string, string>): Record<string, string> {
-    if (!this.staleBaggage) return headers;
+    if (!this.defects.staleBaggage) {
+      this.cachedBaggage = undefined;
+      return headers;
+    }
     this.cachedBaggage ??= headers['baggage'];
     if (this.cachedBaggage !== undefined) headers['baggage'] = this.cachedBaggage;
     return headers;

@@ -31,12 +31,15 @@ export interface EventStreamOptions {
 
 export class EventStream {
   private readonly clients = new Set<Duplex>();
-  private dropNext: boolean;
+  /** The defect switch, read at each publish (live in the backend: POST /admin/defects). */
+  private readonly defects: EventStreamOptions;
+  /** Whether the one event the defect drops since it was (last) turned on is gone. */
+  private droppedOne = false;
   published = 0;
   dropped = 0;
 
   constructor(options: EventStreamOptions = {}) {
-    this.dropNext = options.dropFirstBroadcast === true;
+    this.defects = options;
   }
 
   /** Answers WebSocket upgrades on /ws/events; other upgrade paths get 404. */
@@ -77,8 +80,10 @@ export class EventStream {
   /** One text message to every subscriber (profile hsi-current sends the broadcaster's batches). */
   send(message: Record<string, unknown>): void {
     if (this.clients.size === 0) return;
-    if (this.dropNext) {
-      this.dropNext = false;
+    if (this.defects.dropFirstBroadcast !== true) {
+      this.droppedOne = false;
+    } else if (!this.droppedOne) {
+      this.droppedOne = true;
       this.dropped++;
       return;
     }

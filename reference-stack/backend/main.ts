@@ -3,6 +3,7 @@ import { retryUntil, sleep } from '../common/timing.ts';
 import { initTracing, TracingConfigError, type Tracing } from '../telemetry/tracing.ts';
 import { migrate } from './db.ts';
 import { activeDefects, DefectSwitchError, loadDefects, type BackendDefects } from './defects.ts';
+import { liveDefectOptions } from './live-defects.ts';
 import { pingRedis, whenReady } from './queue.ts';
 import { loadSettings, SettingsError, type BackendSettings } from './settings.ts';
 import { wireBackend, type BackendParts } from './wiring.ts';
@@ -46,7 +47,8 @@ function tracingOrExit(settings: BackendSettings, defects: BackendDefects): Trac
         'hsi.profile': settings.profile,
         ...(active.length > 0 ? { 'hsi.defects': active } : {}),
       },
-      sampler: { ignoreParent: defects.samplerIgnoresParent, profile: settings.profile },
+      // Read at each decision (POST /admin/defects turns it on and off).
+      sampler: liveDefectOptions({ profile: settings.profile }, defects, { ignoreParent: 'samplerIgnoresParent' }),
     });
     if (active.length > 0) log.warn('DEFECT SWITCHES ON: this backend ships deliberate bugs', { defects: active });
     else log.info('no defect switches on');

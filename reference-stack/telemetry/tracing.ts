@@ -177,13 +177,18 @@ export interface PrioritySamplerOptions {
  */
 export class PrioritySampler implements Sampler {
   private readonly rates: SamplingRates;
-  private readonly ignoreParent: boolean;
+  /** The defect switch, read at each decision (live in the backend: POST /admin/defects). */
+  private readonly defects: Pick<PrioritySamplerOptions, 'ignoreParent'>;
   private readonly random: () => number;
 
   constructor(options: PrioritySamplerOptions) {
     this.rates = options.rates;
-    this.ignoreParent = options.ignoreParent ?? false;
+    this.defects = options;
     this.random = options.random ?? Math.random;
+  }
+
+  private get ignoreParent(): boolean {
+    return this.defects.ignoreParent ?? false;
   }
 
   shouldSample(ctx: Context, traceId: string, _spanName: string, _spanKind: SpanKind, attributes: Attributes, _links?: Link[]): SamplingResult {
@@ -218,7 +223,14 @@ export interface SamplerOptions {
 /** The sampler of every reference service: the contract's parent-based priority sampler, or the real HSI's rules (profile hsi-current). */
 export function buildSampler(env: NodeJS.ProcessEnv = process.env, options: SamplerOptions = {}): Sampler {
   if (options.profile === 'hsi-current') return new HsiRuleSampler(hsiSamplingRatesFromEnv(env, (name) => rateFromEnv(env, name)), traceIdRatioSampled);
-  return new PrioritySampler({ rates: samplingRatesFromEnv(env), ignoreParent: options.ignoreParent ?? false });
+  const rates = samplingRatesFromEnv(env);
+  // Read at each decision, not copied: the backend's switch is live (POST /admin/defects).
+  return new PrioritySampler({
+    rates,
+    get ignoreParent() {
+      return options.ignoreParent ?? false;
+    },
+  });
 }
 
 /** Span link limit: a batch's producer span links every detection job of the batch. */
