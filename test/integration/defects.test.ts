@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { hsiBaggageChecks, hsiCompleteness, hsiHops, hsiUploadTree } from '../../assertions/hsi-expectations.ts';
 import { evaluateExpectations, parseExpectations, type ExpectationEvidence } from '../../assertions/expectations.ts';
 import { backendWorkersIdle, readPipelineOutcome, waitForDrain } from '../../assertions/lost/adapters.ts';
@@ -18,24 +18,42 @@ import type { DefectName } from '../../harness/stack/defects.ts';
 import { HsiStack, newRunId, type StartedHsiStack } from '../../harness/stack/hsi-stack.ts';
 import type { TraceTree } from '../../harness/traces/span-model.ts';
 import { BACKEND, backendTraces, DETECTOR, FAST_LLM, FAST_PIPELINE, getJson, jaegerOf, LLM, setProxyEnabled, trace, upload } from './pipeline-helpers.ts';
-import { dockerResourcesOfRun, testConfig, waitFor } from './stack-helpers.ts';
+import { dockerResourcesOfRun, switchBackendDefects, testConfig, waitFor } from './stack-helpers.ts';
 
 /**
  * Each defect switch of the reference stack changes what the traces or the database
  * show, and the assertion family meant to catch it fails on the real stack's output
  * with a message naming the broken hop, span or bound. The healthy stack is the control:
  * the same checks pass there.
+ *
+ * The backend's switches are live (POST /admin/defects), so one stack serves the control and
+ * every backend defect: each test turns its switches on, and after it they are all turned off,
+ * every proxy is enabled again and the pipeline drains, so the next test starts from a healthy,
+ * idle stack (the control runs first, on a stack no defect has touched). Each test judges only
+ * its own uploads (trace ids, file paths). The detector's two switches are read at its start:
+ * they get a stack each.
  */
-let current: StartedHsiStack | undefined;
-
-async function stackWith(defects: DefectName[]): Promise<StartedHsiStack> {
-  current = await new HsiStack(testConfig())
-    .withRunId(newRunId(`test-${defects[0] ?? 'healthy'}`))
+function startStack(defects: DefectName[]): Promise<StartedHsiStack> {
+  return new HsiStack(testConfig())
+    .withRunId(newRunId(`test-${defects[0] ?? 'defects'}`))
     .withDefects(defects)
     .withBackendEnvironment(FAST_PIPELINE)
     .withLlmEnvironment(FAST_LLM)
     .start();
-  return current;
+}
+
+/** After a test on the shared stack: no switch on, every proxy enabled, nothing queued or in flight. */
+async function backToHealthy(stack: StartedHsiStack): Promise<void> {
+  await switchBackendDefects(stack.getBackendUrl(), []);
+  for (const proxy of ['postgres', 'redis', 'detector', 'llm']) await setProxyEnabled(stack, proxy, true);
+  await deleteJson(`${stack.getLlmUrl()}/admin/faults`);
+  await waitFor('backend ready', async () => ((await fetch(new URL('/api/system/health/ready', stack.getBackendUrl()))).status === 200 ? true : undefined), 30_000);
+  await waitForDrain({ redisUrl: stack.getRedisUrl() }, { timeoutMs: 60_000, pollMs: 300, alsoIdle: backendWorkersIdle(stack.getBackendUrl()) });
+}
+
+/** A DLQ count of the backend (`detection_queue_count`, `analysis_queue_count`). */
+async function dlqCount(stack: StartedHsiStack, queue: 'detection_queue_count' | 'analysis_queue_count'): Promise<number> {
+  return (await getJson<Record<string, number>>(`${stack.getBackendUrl()}/api/dlq/stats`)).body[queue] ?? 0;
 }
 
 /** The defect switches added for issue 15: each one a bug the old default expectations passed. */
@@ -80,13 +98,11 @@ async function defaultVerdict(stack: StartedHsiStack, records: readonly UploadRe
   return evaluateExpectations(MAIN_JOB_EXPECTATIONS, evidence);
 }
 
-afterEach(async () => {
-  if (!current) return;
-  const runId = current.runId;
-  await current.stop();
-  current = undefined;
-  expect(await dockerResourcesOfRun(runId)).toEqual([]);
-});
+async function stopAndCheck(stack: StartedHsiStack | undefined): Promise<void> {
+  if (!stack) return;
+  await stack.stop();
+  expect(await dockerResourcesOfRun(stack.runId)).toEqual([]);
+}
 
 const FULL = ['detection_processing', 'yolo26_detection_request', 'analysis_processing', 'llm_inference', 'event_creation'];
 const failed = (results: AssertionResult[]) => results.filter((r) => !r.passed);
@@ -97,33 +113,50 @@ async function uploadAndTrace(stack: StartedHsiStack, services: string[], spans:
   return { record, tree: await trace(stack, record.traceId, services, spans, 45_000) };
 }
 
-describe('defect switches: each one breaks what its assertion family checks', () => {
-  it('control: the healthy stack passes span tree, every hop and baggage', async () => {
-    const stack = await stackWith([]);
-    const t0 = Date.now();
-    const { record, tree } = await uploadAndTrace(stack, [BACKEND, DETECTOR, LLM], FULL);
-    const results = [
-      checkSpanTree([tree], hsiUploadTree({ analysis: true, analysisRequired: true })),
-      ...checkHops([tree], hsiHops({ analysis: true }), { sent: sentSpanIds([{ traceId: record.traceId, clientSpanId: record.clientSpanId }]) }),
-      ...checkBaggage([tree], hsiBaggageChecks({ analysis: true, analysisRequired: true })),
-    ];
-    expect(failed(results).map((r) => r.message)).toEqual([]);
-    // The main job's default expectations, over a few uploads of several cameras: no false alarm.
-    const more = await uploads(stack, 1, 6);
-    const verdict = await defaultVerdict(stack, [record, ...more], t0 - 1_000);
-    expect(failed(verdict).map((r) => `[${r.family}] ${r.message}`)).toEqual([]);
+/** The control: span tree, every hop and baggage of one upload, and the main job's default expectations over seven. */
+async function expectHealthyControl(stack: StartedHsiStack): Promise<void> {
+  const t0 = Date.now();
+  const { record, tree } = await uploadAndTrace(stack, [BACKEND, DETECTOR, LLM], FULL);
+  const results = [
+    checkSpanTree([tree], hsiUploadTree({ analysis: true, analysisRequired: true })),
+    ...checkHops([tree], hsiHops({ analysis: true }), { sent: sentSpanIds([{ traceId: record.traceId, clientSpanId: record.clientSpanId }]) }),
+    ...checkBaggage([tree], hsiBaggageChecks({ analysis: true, analysisRequired: true })),
+  ];
+  expect(failed(results).map((r) => r.message)).toEqual([]);
+  // The main job's default expectations, over a few uploads of several cameras: no false alarm.
+  const more = await uploads(stack, 1, 6);
+  const verdict = await defaultVerdict(stack, [record, ...more], t0 - 1_000);
+  expect(failed(verdict).map((r) => `[${r.family}] ${r.message}`)).toEqual([]);
+}
+
+describe('defect switches: each one breaks what its assertion family checks (backend switches, one stack)', () => {
+  let shared: StartedHsiStack | undefined;
+  /** The shared stack with exactly `defects` switched on. */
+  async function stackWith(defects: DefectName[]): Promise<StartedHsiStack> {
+    if (defects.length > 0) await switchBackendDefects(shared!.getBackendUrl(), defects);
+    return shared!;
+  }
+  beforeAll(async () => {
+    shared = await startStack([]);
   });
+  afterEach(async () => {
+    if (shared) await backToHealthy(shared);
+  });
+  afterAll(() => stopAndCheck(shared));
+
+  it('control: the healthy stack passes span tree, every hop and baggage', () => expectHealthyControl(shared!));
 
   it('the six defect switches of issue 15, on in one stack: the default expectations fail each, naming its cause', async () => {
     const stack = await stackWith(NEW_SWITCHES);
     const t0 = Date.now();
+    const analysisDlqBefore = await dlqCount(stack, 'analysis_queue_count');
     const first = await uploads(stack, 0, 8);
     // An LLM failure: every answer 503 while a few more batches are analysed.
     await putJson(`${stack.getLlmUrl()}/admin/faults`, { error_rate: 1, status_code: 503 });
     let late: UploadRecord[];
     try {
       late = await uploads(stack, 8, 4);
-      await waitFor('an analysis dead letter', async () => ((await getJson<{ analysis_queue_count: number }>(`${stack.getBackendUrl()}/api/dlq/stats`)).body.analysis_queue_count >= 1 ? true : undefined), 60_000);
+      await waitFor('an analysis dead letter', async () => ((await dlqCount(stack, 'analysis_queue_count')) >= analysisDlqBefore + 1 ? true : undefined), 60_000);
     } finally {
       await deleteJson(`${stack.getLlmUrl()}/admin/faults`);
     }
@@ -159,30 +192,6 @@ describe('defect switches: each one breaks what its assertion family checks', ()
     expect(queueHop?.message).toMatch(/queue: detection_queue producer → consumer/);
     const pipelines = stitchPipelines([uploadTree, processing], { uploads: [{ filePath: record.filePath, uploadId: record.uploadId }], until: 'detection' });
     expect(pipelines[0]?.complete, 'stitched upload → detection').toBe(true);
-  });
-
-  it('detector-not-instrumented: the detector span is missing from the tree and its hop breaks', async () => {
-    const stack = await stackWith(['detector-not-instrumented']);
-    const { tree } = await uploadAndTrace(stack, [BACKEND], ['yolo26_detection_request', 'batch_aggregation']);
-    expect(tree.services()).not.toContain(DETECTOR);
-    const tree1 = checkSpanTree([tree], hsiUploadTree());
-    expect(tree1.passed).toBe(false);
-    expect(tree1.message).toMatch(/ai-yolo26-emulator/);
-    const hop = checkHops([tree], hsiHops()).find((r) => r.name.includes('http: backend → detector'));
-    expect(hop?.passed).toBe(false);
-  });
-
-  it('detector-drops-spans: some traces are partial, and the no-partial-traces check fails', async () => {
-    const stack = await stackWith(['detector-drops-spans']);
-    const records: UploadRecord[] = [];
-    for (let i = 0; i < 12; i++) records.push(await upload(stack, i));
-    for (const r of records) await trace(stack, r.traceId, [BACKEND], ['yolo26_detection_request']);
-    await new Promise((r) => setTimeout(r, 2_000));
-    const presence = await checkTracePresence(jaegerOf(stack), records.map((r) => r.traceId), { expected: hsiCompleteness() });
-    const result = checkNoPartialTraces(toSamplingRecords(presence, new Map(records.map((r) => [r.traceId, { sampled: true }]))));
-    expect(result.passed).toBe(false);
-    expect(result.message).toMatch(/partial/i);
-    expect(presence.some((p) => p.complete), 'the other traces are complete').toBe(true);
   });
 
   it('llm-client-drops-baggage: camera.id does not reach the LLM', async () => {
@@ -246,9 +255,10 @@ describe('defect switches: each one breaks what its assertion family checks', ()
     const stack = await stackWith(['breaker-never-opens']);
     await setProxyEnabled(stack, 'detector', false);
     const records: UploadRecord[] = [];
+    const dlqBefore = await dlqCount(stack, 'detection_queue_count');
     try {
       for (let i = 0; i < 4; i++) records.push(await upload(stack, i));
-      await waitFor('4 uploads in the DLQ', async () => ((await getJson<{ detection_queue_count: number }>(`${stack.getBackendUrl()}/api/dlq/stats`)).body.detection_queue_count >= 4 ? true : undefined), 60_000);
+      await waitFor('4 more uploads in the DLQ', async () => ((await dlqCount(stack, 'detection_queue_count')) >= dlqBefore + 4 ? true : undefined), 60_000);
     } finally {
       await setProxyEnabled(stack, 'detector', true);
     }
@@ -259,5 +269,43 @@ describe('defect switches: each one breaks what its assertion family checks', ()
       requestSpans += tree.spans.filter((s) => s.name === 'yolo26_detection_request').length;
     }
     expect(requestSpans, 'every attempt reached for the detector (8 = 4 uploads × 2 attempts)').toBe(8);
+  });
+
+  it('control again: after every backend switch was on and off at run time, the same stack is healthy', () => expectHealthyControl(shared!));
+});
+
+describe('defect switches of the detector (read at its start: a stack each)', () => {
+  let own: StartedHsiStack | undefined;
+  async function startOwn(defects: DefectName[]): Promise<StartedHsiStack> {
+    own = await startStack(defects);
+    return own;
+  }
+  afterEach(async () => {
+    await stopAndCheck(own);
+    own = undefined;
+  });
+
+  it('detector-not-instrumented: the detector span is missing from the tree and its hop breaks', async () => {
+    const stack = await startOwn(['detector-not-instrumented']);
+    const { tree } = await uploadAndTrace(stack, [BACKEND], ['yolo26_detection_request', 'batch_aggregation']);
+    expect(tree.services()).not.toContain(DETECTOR);
+    const tree1 = checkSpanTree([tree], hsiUploadTree());
+    expect(tree1.passed).toBe(false);
+    expect(tree1.message).toMatch(/ai-yolo26-emulator/);
+    const hop = checkHops([tree], hsiHops()).find((r) => r.name.includes('http: backend → detector'));
+    expect(hop?.passed).toBe(false);
+  });
+
+  it('detector-drops-spans: some traces are partial, and the no-partial-traces check fails', async () => {
+    const stack = await startOwn(['detector-drops-spans']);
+    const records: UploadRecord[] = [];
+    for (let i = 0; i < 12; i++) records.push(await upload(stack, i));
+    for (const r of records) await trace(stack, r.traceId, [BACKEND], ['yolo26_detection_request']);
+    await new Promise((r) => setTimeout(r, 2_000));
+    const presence = await checkTracePresence(jaegerOf(stack), records.map((r) => r.traceId), { expected: hsiCompleteness() });
+    const result = checkNoPartialTraces(toSamplingRecords(presence, new Map(records.map((r) => [r.traceId, { sampled: true }]))));
+    expect(result.passed).toBe(false);
+    expect(result.message).toMatch(/partial/i);
+    expect(presence.some((p) => p.complete), 'the other traces are complete').toBe(true);
   });
 });

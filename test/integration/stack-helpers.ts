@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
+import { expect } from 'vitest';
 import { loadStackConfig, type StackConfig } from '../../harness/config/stack-config.ts';
+import { backendDefectSwitches, type DefectName } from '../../harness/stack/defects.ts';
 import { run } from '../../harness/util/exec.ts';
 
 export const PROJECT_ROOT = resolve(import.meta.dirname, '..', '..');
@@ -14,6 +16,18 @@ export async function dockerResourcesOfRun(runId: string): Promise<string[]> {
   const ps = await run('docker', ['ps', '-a', '--filter', `label=hsi-chaos.run-id=${runId}`, '--format', '{{.Names}}']);
   const nets = await run('docker', ['network', 'ls', '--filter', `label=hsi-chaos.run-id=${runId}`, '--format', '{{.Name}}']);
   return [...ps.stdout.split('\n'), ...nets.stdout.split('\n')].filter((l) => l.trim() !== '');
+}
+
+/**
+ * Turns exactly `defects` on in a running reference backend (POST /admin/defects; every other
+ * switch off) and checks its answer: one stack can then serve a healthy run and defect runs.
+ */
+export async function switchBackendDefects(backendUrl: string, defects: readonly DefectName[]): Promise<void> {
+  const body = backendDefectSwitches(defects);
+  const res = await fetch(new URL('/admin/defects', backendUrl), { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  const answer = (await res.json()) as { active?: string[] };
+  expect(res.status, JSON.stringify(answer)).toBe(200);
+  expect(answer.active).toEqual(Object.entries(body).filter(([, v]) => v === '1').map(([k]) => k).sort());
 }
 
 export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000, intervalMs = 250): Promise<T> {
