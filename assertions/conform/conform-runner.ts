@@ -6,7 +6,9 @@ import { evaluateExpectations, parseExpectations } from '../expectations.ts';
 import { hsiUploadTree } from '../hsi-expectations.ts';
 import { evaluateSpanTree } from '../span-tree/evaluate.ts';
 import { dialectByName, HSI_QUEUE_ROLES, type DialectChoice, type HsiDialect } from '../../harness/contract/dialects.ts';
+import { HSI_ROUTES } from '../../harness/contract/hsi-api.ts';
 import { HSI_SPANS } from '../../harness/contract/hsi-names.ts';
+import { resolveDialect, type DialectProbes } from '../../harness/dialect/redis-dialect.ts';
 import { EventStreamRecorder } from '../../harness/events/event-stream-recorder.ts';
 import { applyExternalSettings } from '../../harness/experiment/external-settings.ts';
 import type { EvidenceEndpoints } from '../../harness/experiment/evaluator.ts';
@@ -31,29 +33,27 @@ import { QueueCapture } from '../../harness/conform/queue-capture.ts';
  */
 const FAST_BATCH = { BATCH_IDLE_TIMEOUT_SECONDS: '1', BATCH_CHECK_INTERVAL_SECONDS: '0.5' };
 
-/** `auto`: hsi-current when the queue status names `ai_analysis` or Redis holds `hsi:queue:*`, else reference. */
+/**
+ * `auto`: the harness's one dialect detection (harness/dialect/redis-dialect.ts): the queue
+ * status shape (`ai_analysis` or throughput: hsi-current), then Redis keys (prefixed queues or
+ * overflow DLQs: hsi-current), else reference. `get` carries the API key.
+ */
 export async function detectDialect(choice: DialectChoice, endpoints: EvidenceEndpoints, get = httpGet(endpoints.backendUrl)): Promise<{ dialect: HsiDialect; source: string }> {
   if (choice !== 'auto') return { dialect: dialectByName(choice), source: '--dialect' };
-  try {
-    const status = await get('/api/queues/status');
-    if (JSON.stringify(status.body).includes('"ai_analysis"')) return { dialect: dialectByName('hsi-current'), source: 'detected: /api/queues/status names ai_analysis' };
-  } catch {
-    // no answer: Redis decides
-  }
+  const probes: DialectProbes = { queueStatus: async () => (await get(HSI_ROUTES.queueStatus)).body };
+  let redis: Redis | undefined;
   if (endpoints.redisUrl !== undefined) {
-    const redis = new Redis(endpoints.redisUrl, { lazyConnect: true, connectTimeout: 5_000, maxRetriesPerRequest: 1, retryStrategy: () => null });
+    redis = new Redis(endpoints.redisUrl, { lazyConnect: true, connectTimeout: 5_000, maxRetriesPerRequest: 1, retryStrategy: () => null });
     redis.on('error', () => undefined);
-    try {
-      await redis.connect();
-      const [, keys] = await redis.scan('0', 'MATCH', 'hsi:queue:*', 'COUNT', 1000);
-      if (keys.length > 0) return { dialect: dialectByName('hsi-current'), source: 'detected: Redis holds hsi:queue:* keys' };
-    } catch {
-      // unreadable: the default
-    } finally {
-      redis.disconnect();
-    }
+    probes.redis = redis;
   }
-  return { dialect: dialectByName('reference'), source: 'detected: no hsi-current marks (queue status, Redis keys)' };
+  try {
+    if (redis) await redis.connect().catch(() => undefined);
+    const resolved = await resolveDialect('auto', probes);
+    return { dialect: resolved.dialect, source: resolved.reason.replace(/^dialect \S+ \((.*)\)$/, '$1') };
+  } finally {
+    redis?.disconnect();
+  }
 }
 
 function fold(report: ConformReport, area: ConformReport['checks'][number]['area'], parts: readonly CheckedPart[]): void {

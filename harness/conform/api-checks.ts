@@ -1,6 +1,6 @@
-import { request } from 'undici';
 import { z } from 'zod';
 import type { HsiDialect } from '../contract/dialects.ts';
+import { HsiHttpClient } from '../dialect/hsi-http.ts';
 import { GpuStatsHsiCurrent, HSI_ROUTES, PaginationMeta, QueueStatusResponse } from '../contract/hsi-api.ts';
 import { DetectionsResponse, EventsResponse, GpuStats, SystemHealth } from '../contract/hsi-contract.ts';
 import { errorMessage } from '../errors.ts';
@@ -18,14 +18,14 @@ export interface ApiAnswer {
 
 export type ApiGet = (path: string) => Promise<ApiAnswer>;
 
-export function httpGet(backendUrl: string, headers: Record<string, string> = {}): ApiGet {
+export function httpGet(backendUrl: string, headers: Record<string, string> = {}, http: HsiHttpClient = new HsiHttpClient()): ApiGet {
+  // Through the harness's client: a rate-limited stack's 429 is waited out, not reported as a difference.
   return async (path) => {
-    const res = await request(new URL(path, backendUrl), { headers, headersTimeout: 10_000, bodyTimeout: 10_000 });
-    const text = await res.body.text();
+    const res = await http.send(new URL(path, backendUrl), { headers, timeoutMs: 10_000 });
     try {
-      return { status: res.statusCode, body: JSON.parse(text) as unknown };
+      return { status: res.status, body: JSON.parse(res.text) as unknown };
     } catch {
-      return { status: res.statusCode, body: text };
+      return { status: res.status, body: res.text };
     }
   };
 }

@@ -1,3 +1,4 @@
+import { HSI_CURRENT } from './profiles.ts';
 import { DEFAULT_COMPRESSION_THRESHOLD_BYTES, type PayloadCompression } from './payload-codec.ts';
 
 /**
@@ -89,7 +90,7 @@ export interface HsiDialect {
 export const HSI_API_KEY_HEADER = 'X-API-Key';
 /** The real HSI's default queue cap (`QUEUE_MAX_SIZE`). */
 export const HSI_QUEUE_MAX_SIZE = 10_000;
-export const HSI_RATE_LIMIT = Object.freeze({ requestsPerMinute: 60, burst: 10 });
+export const HSI_RATE_LIMIT = Object.freeze({ requestsPerMinute: HSI_CURRENT.rateLimit.perMinute, burst: HSI_CURRENT.rateLimit.burst });
 
 export const REFERENCE_DIALECT: HsiDialect = Object.freeze({
   name: 'reference',

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { RATE_LIMIT_ENV } from './profiles.ts';
 
 /**
  * Routes, headers, environment names and the API answers that differ between the dialects
@@ -54,9 +55,9 @@ export const HSI_ENV = Object.freeze({
   queueMaxSize: 'QUEUE_MAX_SIZE',
   apiKeyEnabled: 'API_KEY_ENABLED',
   apiKeys: 'API_KEYS',
-  rateLimitEnabled: 'RATE_LIMIT_ENABLED',
-  rateLimitPerMinute: 'RATE_LIMIT_REQUESTS_PER_MINUTE',
-  rateLimitBurst: 'RATE_LIMIT_BURST',
+  rateLimitEnabled: RATE_LIMIT_ENV.enabled,
+  rateLimitPerMinute: RATE_LIMIT_ENV.perMinute,
+  rateLimitBurst: RATE_LIMIT_ENV.burst,
   fastPathConfidence: 'FAST_PATH_CONFIDENCE_THRESHOLD',
   batchWindow: 'BATCH_WINDOW_SECONDS',
   batchIdle: 'BATCH_IDLE_TIMEOUT_SECONDS',
