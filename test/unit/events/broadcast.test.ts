@@ -132,3 +132,21 @@ describe('the report view', () => {
     expect(Object.fromEntries(eventStreamProperties(v))).toMatchObject({ 'ws.upload_to_event.p95': '885.0', 'ws.events.received': '2', 'ws.upload_to_event.count': '2' });
   });
 });
+
+describe('the report writers show the WebSocket figures', () => {
+  it('report.html has the section, summary.md the line, junit.xml the properties, summary.json round-trips', async () => {
+    const { makeModel } = await import('../report/fixture-model.ts');
+    const { renderReportHtml } = await import('../../../harness/report/html/report-html.ts');
+    const { renderSummaryMarkdown } = await import('../../../harness/report/summary-md.ts');
+    const { renderJunitXml } = await import('../../../harness/report/junit.ts');
+    const { parseRunReport } = await import('../../../harness/report/report-schema.ts');
+    const view = eventStreamView(matchBroadcasts(outcome(), uploads, log([[1_900, single({ id: 10 })]])));
+    const model = makeModel({ eventStream: view });
+    const html = renderReportHtml(model);
+    expect(html).toContain('<section id="websocket">');
+    expect(html).toContain('1 stored event(s) never reached the WebSocket');
+    expect(renderSummaryMarkdown(model)).toContain('WebSocket: upload → /ws/events event p50 900 ms');
+    expect(renderJunitXml(model)).toContain('<property name="ws.events.received" value="1"/>');
+    expect(parseRunReport(JSON.parse(JSON.stringify(model)), 'summary.json').eventStream).toEqual(view);
+  });
+});
