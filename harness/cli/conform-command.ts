@@ -25,7 +25,7 @@ interface Target {
   stack?: StartedHsiStack;
 }
 
-async function startStack(values: { config?: string | undefined; 'image-mode'?: string | undefined }, defects: readonly string[]): Promise<Target> {
+async function startStack(values: { config?: string | undefined; 'image-mode'?: string | undefined; profile?: string | undefined }, defects: readonly string[]): Promise<Target> {
   const cfg = config(values);
   const parsed = parseDefects(defects);
   await ensureDockerEngine({ bootstrap: cfg.dockerBootstrap, log: logLine });
@@ -51,6 +51,7 @@ export async function cmdConform(args: string[], runConform: ContractChecker | u
     external: { type: 'string' },
     stack: { type: 'boolean' },
     defect: { type: 'string', multiple: true },
+    profile: { type: 'string' },
     dialect: { type: 'string' },
     'api-key': { type: 'string' },
     'event-timeout': { type: 'string' },
@@ -62,6 +63,7 @@ export async function cmdConform(args: string[], runConform: ContractChecker | u
   }
   if ((values.external === undefined) === (values.stack !== true)) throw new ConfigError('conform needs exactly one of --external STACK or --stack');
   if (values.defect !== undefined && values.stack !== true) throw new ConfigError('--defect needs --stack (an external stack has its own settings)');
+  if (values.profile !== undefined && values.stack !== true) throw new ConfigError('--profile needs --stack (an external stack runs its own profile)');
   const dialect = values.dialect ?? 'auto';
   if (!isDialectChoice(dialect)) throw new ConfigError(`--dialect must be auto, reference or hsi-current (got "${dialect}")`);
   const eventTimeoutMs = values['event-timeout'] === undefined ? 60_000 : parseDurationMs(values['event-timeout']);

@@ -5,6 +5,7 @@ export const CONFORM_HELP = `  conform             contract tests for an HSI-com
                       difference, exit 1 if any
       --external STACK    the stack (run id, folder or stack.json of "stack up")
       --stack             start the reference stack for the check and remove it afterwards
+      --profile P         with --stack: reference (default) or hsi-current
       --defect NAME       with --stack: a defect switch (to see what conform reports)
       --dialect D         auto (default), reference or hsi-current
       --api-key KEY       sent as X-API-Key (a stack with API_KEY_ENABLED)

@@ -42,10 +42,11 @@ interface RouteSpec {
   extra?: (body: unknown, dialect: HsiDialect, where: string) => Difference[];
 }
 
-/** A list page: the contract's items, and the dialect's pagination (cursor fields for hsi-current). */
-function listPage(items: z.ZodArray): (dialect: HsiDialect) => z.ZodType {
+/** A list page: the contract's items; the events list in the dialect's pagination (cursor fields for hsi-current). */
+function listPage(items: z.ZodArray, paging: 'events' | 'any'): (dialect: HsiDialect) => z.ZodType {
   return (dialect) => {
-    const pagination = dialect.eventsPagination === 'cursor' ? PaginationMeta.extend({ next_cursor: z.string().nullable() }) : PaginationMeta.extend({ offset: z.number().int() });
+    const pagination =
+      paging === 'any' ? PaginationMeta : dialect.eventsPagination === 'cursor' ? PaginationMeta.extend({ next_cursor: z.string().nullable() }) : PaginationMeta.extend({ offset: z.number().int() });
     return z.object({ items, pagination }).loose();
   };
 }
@@ -63,8 +64,8 @@ function queueNames(body: unknown, dialect: HsiDialect, where: string): Differen
 }
 
 export const API_ROUTES: readonly RouteSpec[] = [
-  { path: `${HSI_ROUTES.events}?limit=5`, schema: listPage(itemsOf(EventsResponse)) },
-  { path: `${HSI_ROUTES.detections}?limit=5`, schema: listPage(itemsOf(DetectionsResponse)) },
+  { path: `${HSI_ROUTES.events}?limit=5`, schema: listPage(itemsOf(EventsResponse), 'events') },
+  { path: `${HSI_ROUTES.detections}?limit=5`, schema: listPage(itemsOf(DetectionsResponse), 'any') },
   { path: HSI_ROUTES.systemHealth, schema: () => SystemHealth, statuses: [200, 503] },
   { path: HSI_ROUTES.queueStatus, schema: () => QueueStatusResponse, extra: queueNames },
   { path: HSI_ROUTES.systemGpu, schema: (d) => (d.name === 'hsi-current' ? GpuStatsHsiCurrent : GpuStats), optional: true },
