@@ -5,10 +5,8 @@ import { Redis } from 'ioredis';
 import { evaluateExpectations, parseExpectations } from '../expectations.ts';
 import { hsiUploadTree } from '../hsi-expectations.ts';
 import { evaluateSpanTree } from '../span-tree/evaluate.ts';
-import { dialectByName, HSI_QUEUE_ROLES, type DialectChoice, type HsiDialect } from '../../harness/contract/dialects.ts';
-import { HSI_ROUTES } from '../../harness/contract/hsi-api.ts';
+import { HSI_QUEUE_ROLES, type HsiDialect } from '../../harness/contract/dialects.ts';
 import { HSI_SPANS } from '../../harness/contract/hsi-names.ts';
-import { resolveDialect, type DialectProbes } from '../../harness/dialect/redis-dialect.ts';
 import { EventStreamRecorder } from '../../harness/events/event-stream-recorder.ts';
 import { applyExternalSettings } from '../../harness/experiment/external-settings.ts';
 import type { EvidenceEndpoints } from '../../harness/experiment/evaluator.ts';
@@ -18,7 +16,9 @@ import { sendUpload, type UploadRecord } from '../../harness/load/upload-client.
 import { registerTeardown } from '../../harness/stack/teardown.ts';
 import { JaegerQueryClient } from '../../harness/traces/jaeger-client.ts';
 import type { TraceTree } from '../../harness/traces/span-model.ts';
-import { apiChecks, httpGet } from '../../harness/conform/api-checks.ts';
+import { apiChecks, hsiGet } from '../../harness/conform/api-checks.ts';
+import { HsiHttpClient } from '../../harness/dialect/hsi-http.ts';
+import { resolveStackDialect } from '../../harness/dialect/target-dialect.ts';
 import { record, skip, type ConformOptions, type ConformReport, type Difference } from '../../harness/conform/differences.ts';
 import { assertionDifferences, spanTreeDifferences } from './trace-differences.ts';
 import { dlqChecks, queuePayloadChecks, type CheckedPart, type DlqSample } from '../../harness/conform/payload-checks.ts';
@@ -33,29 +33,6 @@ import { QueueCapture } from '../../harness/conform/queue-capture.ts';
  */
 const FAST_BATCH = { BATCH_IDLE_TIMEOUT_SECONDS: '1', BATCH_CHECK_INTERVAL_SECONDS: '0.5' };
 
-/**
- * `auto`: the harness's one dialect detection (harness/dialect/redis-dialect.ts): the queue
- * status shape (`ai_analysis` or throughput: hsi-current), then Redis keys (prefixed queues or
- * overflow DLQs: hsi-current), else reference. `get` carries the API key.
- */
-export async function detectDialect(choice: DialectChoice, endpoints: EvidenceEndpoints, get = httpGet(endpoints.backendUrl)): Promise<{ dialect: HsiDialect; source: string }> {
-  if (choice !== 'auto') return { dialect: dialectByName(choice), source: '--dialect' };
-  const probes: DialectProbes = { queueStatus: async () => (await get(HSI_ROUTES.queueStatus)).body };
-  let redis: Redis | undefined;
-  if (endpoints.redisUrl !== undefined) {
-    redis = new Redis(endpoints.redisUrl, { lazyConnect: true, connectTimeout: 5_000, maxRetriesPerRequest: 1, retryStrategy: () => null });
-    redis.on('error', () => undefined);
-    probes.redis = redis;
-  }
-  try {
-    if (redis) await redis.connect().catch(() => undefined);
-    const resolved = await resolveDialect('auto', probes);
-    return { dialect: resolved.dialect, source: resolved.reason.replace(/^dialect \S+ \((.*)\)$/, '$1') };
-  } finally {
-    redis?.disconnect();
-  }
-}
-
 function fold(report: ConformReport, area: ConformReport['checks'][number]['area'], parts: readonly CheckedPart[]): void {
   for (const p of parts) {
     if (p.skipped) skip(report, area, p.where, p.note ?? 'skipped');
@@ -66,9 +43,12 @@ function fold(report: ConformReport, area: ConformReport['checks'][number]['area
 export async function runConform(options: ConformOptions): Promise<ConformReport> {
   const { endpoints, log } = options;
   const cameras = loadFixtures(options.fixturesDir);
-  const headers: Record<string, string> = options.apiKey !== undefined ? { 'X-API-Key': options.apiKey } : {};
-  const get = httpGet(endpoints.backendUrl, headers);
-  const { dialect, source } = await detectDialect(options.dialect, endpoints, get);
+  const http = new HsiHttpClient({ apiKey: options.apiKey });
+  const headers = http.authHeaders();
+  const get = hsiGet(http, endpoints.backendUrl);
+  const resolved = await resolveStackDialect(options.dialect, endpoints, http);
+  const { dialect } = resolved;
+  const source = resolved.reason;
   const report: ConformReport = { schemaVersion: 1, kind: 'conform', backendUrl: endpoints.backendUrl, dialect: dialect.name, dialectSource: source, startedAt: new Date().toISOString(), checks: [], differences: [], notes: [] };
   log(`conform: ${endpoints.backendUrl}, dialect ${dialect.name} (${source})`);
   // The upload first: afterwards the list APIs hold at least its detections and event to check.

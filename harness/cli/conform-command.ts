@@ -1,7 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { formatDifference, type ConformReport, type ContractChecker } from '../conform/differences.ts';
-import { isDialectChoice } from '../contract/dialects.ts';
+import type { DialectChoice } from '../contract/dialects.ts';
+import { dialectFlag, stackAccessOf } from './access-flags.ts';
 import { ConfigError, ExitCode, HarnessError } from '../errors.ts';
 import type { EvidenceEndpoints } from '../experiment/evaluator.ts';
 import { RunResults } from '../report/run-results.ts';
@@ -22,6 +23,9 @@ import { probeExternalStack, readStackFile } from './stack-file.ts';
  */
 interface Target {
   endpoints: EvidenceEndpoints;
+  /** From stack.json; --dialect and --api-key win. */
+  dialect?: DialectChoice;
+  apiKey?: string;
   stack?: StartedHsiStack;
 }
 
@@ -64,8 +68,7 @@ export async function cmdConform(args: string[], runConform: ContractChecker | u
   if ((values.external === undefined) === (values.stack !== true)) throw new ConfigError('conform needs exactly one of --external STACK or --stack');
   if (values.defect !== undefined && values.stack !== true) throw new ConfigError('--defect needs --stack (an external stack has its own settings)');
   if (values.profile !== undefined && values.stack !== true) throw new ConfigError('--profile needs --stack (an external stack runs its own profile)');
-  const dialect = values.dialect ?? 'auto';
-  if (!isDialectChoice(dialect)) throw new ConfigError(`--dialect must be auto, reference or hsi-current (got "${dialect}")`);
+  const dialectChoice = dialectFlag(values.dialect);
   const eventTimeoutMs = values['event-timeout'] === undefined ? 60_000 : parseDurationMs(values['event-timeout']);
   if (eventTimeoutMs === undefined || eventTimeoutMs <= 0) throw new ConfigError(`--event-timeout must be a duration such as 60s (got "${values['event-timeout']}")`);
   if (runConform === undefined) throw new HarnessError('conform: the contract checks are not wired into this entry point (bin/hsi-chaos.js passes them)', ExitCode.internal);
@@ -74,13 +77,16 @@ export async function cmdConform(args: string[], runConform: ContractChecker | u
   if (values.external !== undefined) {
     const { file, ...stack } = readStackFile(values.external, cfg.resultsDir);
     await probeExternalStack({ ...stack, file });
-    target = { endpoints: stack.endpoints };
+    target = { endpoints: stack.endpoints, ...(stack.dialect !== undefined ? { dialect: stack.dialect } : {}), ...(stack.apiKey !== undefined ? { apiKey: stack.apiKey } : {}) };
   } else {
     parseDefects(values.defect ?? []);
     target = await startStack(values, values.defect ?? []);
   }
   try {
-    const report = await runConform({ endpoints: target.endpoints, dialect, fixturesDir: cfg.fixturesDir, eventTimeoutMs, log: logLine, ...(values['api-key'] !== undefined ? { apiKey: values['api-key'] } : {}) });
+    const access = stackAccessOf({ flag: dialectChoice, file: { ...(target.dialect ? { dialect: target.dialect } : {}), ...(target.apiKey ? { apiKey: target.apiKey } : {}) }, config: cfg.dialect, env: process.env });
+    const dialect: DialectChoice = access.dialect ?? 'auto';
+    const apiKey = values['api-key'] ?? access.apiKey;
+    const report = await runConform({ endpoints: target.endpoints, dialect, fixturesDir: cfg.fixturesDir, eventTimeoutMs, log: logLine, ...(apiKey !== undefined ? { apiKey } : {}) });
     const file = values.out !== undefined ? resolve(values.out) : new RunResults(cfg.resultsDir, newRunId('conform')).writeJson('conform.json', report);
     if (values.out !== undefined) writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
     printConform(report, file);

@@ -7,7 +7,7 @@ export const CONFORM_HELP = `  conform             contract tests for an HSI-com
       --stack             start the reference stack for the check and remove it afterwards
       --profile P         with --stack: reference (default) or hsi-current
       --defect NAME       with --stack: a defect switch (to see what conform reports)
-      --dialect D         auto (default), reference or hsi-current
-      --api-key KEY       sent as X-API-Key (a stack with API_KEY_ENABLED)
+      --dialect D         auto (default: the stack file's, else detected), reference or hsi-current
+      --api-key KEY       sent as X-API-Key (default: HSI_CHAOS_API_KEY, else the stack file's apiKey)
       --event-timeout T   how long to wait for the upload's event (default 60s)
       --out FILE          where to write conform.json (default results/conform-<time>/)`;

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import type { HsiDialect } from '../contract/dialects.ts';
-import { HsiHttpClient } from '../dialect/hsi-http.ts';
 import { GpuStatsHsiCurrent, HSI_ROUTES, PaginationMeta, QueueStatusResponse } from '../contract/hsi-api.ts';
 import { DetectionsResponse, EventsResponse, GpuStats, SystemHealth } from '../contract/hsi-contract.ts';
 import { errorMessage } from '../errors.ts';
+import type { HsiHttpClient } from '../dialect/hsi-http.ts';
 import { schemaDifferences, type Difference } from './differences.ts';
 import type { CheckedPart } from './payload-checks.ts';
 
@@ -18,10 +18,10 @@ export interface ApiAnswer {
 
 export type ApiGet = (path: string) => Promise<ApiAnswer>;
 
-export function httpGet(backendUrl: string, headers: Record<string, string> = {}, http: HsiHttpClient = new HsiHttpClient()): ApiGet {
-  // Through the harness's client: a rate-limited stack's 429 is waited out, not reported as a difference.
+/** GETs through the dialect's HTTP client (API key, 429 waited out per Retry-After). */
+export function hsiGet(http: HsiHttpClient, backendUrl: string): ApiGet {
   return async (path) => {
-    const res = await http.send(new URL(path, backendUrl), { headers, timeoutMs: 10_000 });
+    const res = await http.send(new URL(path, backendUrl), { timeoutMs: 10_000 });
     try {
       return { status: res.status, body: JSON.parse(res.text) as unknown };
     } catch {

@@ -91,7 +91,7 @@ describe('hsi-chaos CLI: bad scenarios fail before anything starts', () => {
 
   it('conform: one of --external or --stack, a known dialect, --defect only with --stack, a stack file that exists', () => {
     expectOneLineError(cli(['conform']), /^hsi-chaos: conform needs exactly one of --external STACK or --stack$/);
-    expectOneLineError(cli(['conform', '--stack', '--dialect', 'klingon']), /--dialect must be auto, reference or hsi-current \(got "klingon"\)/);
+    expectOneLineError(cli(['conform', '--stack', '--dialect', 'klingon']), /--dialect must be reference, hsi-current, auto \(got "klingon"\)/);
     expectOneLineError(cli(['conform', '--external', 'x', '--defect', 'ws-drops-broadcast']), /--defect needs --stack/);
     expectOneLineError(cli(['conform', '--external', 'no-such-stack']), /--external no-such-stack: no stack file/);
     expectOneLineError(cli(['conform', '--stack', '--event-timeout', 'soon']), /--event-timeout must be a duration such as 60s \(got "soon"\)/);
