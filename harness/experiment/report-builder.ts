@@ -36,6 +36,7 @@ export function reportFromLoad(load: LoadResult): Pick<RunReportModel, 'load' | 
     iterations: iterations?.count ?? 0,
     droppedIterations: dropped?.count ?? 0,
     ...(load.sendLag ? { sendLagMs: { p50: load.sendLag.p50, p99: load.sendLag.p99, max: load.sendLag.max } } : {}),
+    ...(load.runnablePerCpu !== undefined ? { runnablePerCpu: load.runnablePerCpu } : {}),
   };
   return {
     load: view,

@@ -1,6 +1,7 @@
 import { ConfigError } from '../errors.ts';
 import type { RunResults } from '../report/run-results.ts';
 import type { Scenario } from '../scenario/scenario-types.ts';
+import { RunQueueSampler } from '../util/run-queue.ts';
 import { formatDurationMs } from '../util/duration.ts';
 import { seededRandom } from '../util/random.ts';
 import { cameraSequence } from './camera-mix.ts';
@@ -125,6 +126,7 @@ export async function runLoad(scenario: Scenario, options: RunLoadOptions): Prom
   const pool = new ConnectionPool(new URL(options.backendUrl).origin);
 
   const state = new RunState(options.clock ?? systemClock, scenario.limits.maxRequests);
+  const runQueue = new RunQueueSampler();
   options.onStart?.(state.t0, state.wall0);
   for (const rt of runtimes) state.track(rt.scope);
   const random = seededRandom(scenario.seed ?? `${Date.now()}-${Math.random()}`);
@@ -167,6 +169,8 @@ export async function runLoad(scenario: Scenario, options: RunLoadOptions): Prom
   }
   monitor.finishLine();
   const result = buildResult(scenario, state, runtimes, store, thresholds, metrics);
+  const runnablePerCpu = runQueue.stop();
+  if (runnablePerCpu !== undefined) result.runnablePerCpu = round3(runnablePerCpu);
   options.results?.writeJson('load-result.json', result);
   return result;
 }

@@ -30,6 +30,12 @@ export interface LoadResult {
   timeSeries: TimeSeriesPoint[];
   /** native driver only: actual - intended send time of open-model requests (ms) */
   sendLag: SendLagStats | null;
+  /**
+   * native driver, Linux: mean runnable tasks per CPU during the load (the run queue from
+   * /proc/loadavg, harness/util/run-queue.ts). `compare` does not attribute a request-latency
+   * change to the stack when the two runs' machines differ in it beyond the tolerance.
+   */
+  runnablePerCpu?: number;
   requests: RequestCounts;
 }
 

@@ -116,6 +116,8 @@ export interface LoadMetricsView {
   iterations: number;
   droppedIterations: number;
   sendLagMs?: { p50: number; p99: number; max: number };
+  /** mean runnable tasks per CPU during the load (the machine's crowding), when measured */
+  runnablePerCpu?: number;
 }
 
 /**

@@ -102,6 +102,7 @@ export const RunReportModelSchema = z.object({
       iterations: z.number(),
       droppedIterations: z.number(),
       sendLagMs: z.object({ p50: z.number(), p99: z.number(), max: z.number() }).optional(),
+      runnablePerCpu: z.number().nonnegative().optional(),
     })
     .optional(),
   timeSeries: z.array(TimeSeriesPointSchema),

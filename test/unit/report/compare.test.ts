@@ -232,3 +232,51 @@ describe('requests.ndjson samples', () => {
     expect(() => parseRequestSamples('{"latencyMs":10\n{"latencyMs":1,"status":2}\n', 'f')).toThrow(/^f:1: not valid JSON$/);
   });
 });
+
+describe('compare: a more crowded machine is not a regression of the stack', () => {
+  const base = generateSamples({ seed: 'baseline' });
+  const slowMachine = base.map((s) => ({ ...s, latencyMs: s.latencyMs * 2 }));
+  const on = (samples: LatencySample[], runId: string, runnablePerCpu: number) => {
+    const model = run(samples, runId);
+    return { ...model, load: { ...model.load!, runnablePerCpu } };
+  };
+  const opts = { currentSamples: latencies(slowMachine), baselineSamples: latencies(base) };
+
+  it('the same slowdown is regressed on equally crowded machines, unchanged (naming both) when the current machine was more crowded than the tolerance', () => {
+    const same = compareRuns(on(slowMachine, 'run-b', 11), on(base, 'run-a', 10), opts);
+    expect(metric(same, 'http_req_duration p95').verdict).toBe('regressed');
+    expect(same.notes.join('\n')).not.toMatch(/machines differed/);
+    const busier = compareRuns(on(slowMachine, 'run-b', 16), on(base, 'run-a', 11), opts);
+    for (const name of ['http_req_duration p50', 'http_req_duration p95', 'http_req_duration p99']) {
+      const m = metric(busier, name);
+      expect(m.verdict).toBe('unchanged');
+      expect(m.beyondTolerance).toBe('regressed');
+      expect(m.reason).toMatch(/not attributed to the stack: the current run's machine was more crowded \(16\.0 runnable tasks per CPU vs 11\.0 in the baseline\)/);
+    }
+    expect(busier.verdict).toBe('unchanged');
+    expect(busier.notes.join('\n')).toMatch(/the machines differed: 16\.0 runnable tasks per CPU during the current run's load, 11\.0 during the baseline's/);
+    // the bound is the relative tolerance: ×1.2 is still judged, ×1.3 is not
+    expect(metric(compareRuns(on(slowMachine, 'run-b', 12), on(base, 'run-a', 10), opts), 'http_req_duration p95').verdict).toBe('regressed');
+    expect(metric(compareRuns(on(slowMachine, 'run-b', 13), on(base, 'run-a', 10), opts), 'http_req_duration p95').verdict).toBe('unchanged');
+  });
+
+  it('a quieter current machine does not excuse a regression, and a busy baseline makes no improvement', () => {
+    expect(metric(compareRuns(on(slowMachine, 'run-b', 2), on(base, 'run-a', 12), opts), 'http_req_duration p95').verdict).toBe('regressed');
+    const back = compareRuns(on(base, 'run-c', 2), on(slowMachine, 'run-b', 12), { currentSamples: latencies(base), baselineSamples: latencies(slowMachine) });
+    expect(metric(back, 'http_req_duration p95').verdict).toBe('unchanged');
+    expect(metric(back, 'http_req_duration p95').reason).toMatch(/the baseline run's machine was more crowded/);
+    // an idle machine counts as at least 0.5 runnable tasks per CPU: 0.1 vs 0.4 is no difference
+    expect(metric(compareRuns(on(slowMachine, 'run-b', 0.4), on(base, 'run-a', 0.1), opts), 'http_req_duration p95').verdict).toBe('regressed');
+  });
+
+  it('reads the run queue from /proc/loadavg (the fourth field, less the reading process itself)', async () => {
+    const { parseRunnable, RunQueueSampler } = await import('../../../harness/util/run-queue.ts');
+    expect(parseRunnable('21.53 22.04 22.31 23/1890 412345\n')).toBe(23);
+    expect(parseRunnable('garbage')).toBeUndefined();
+    const dir = mkdtempSync(join(tmpdir(), 'runq-'));
+    roots.push(dir);
+    writeFileSync(join(dir, 'loadavg'), '1.00 1.00 1.00 9/100 1\n');
+    expect(new RunQueueSampler({ path: join(dir, 'loadavg'), cpus: 2 }).stop()).toBe(4);
+    expect(new RunQueueSampler({ path: join(dir, 'missing'), cpus: 2 }).stop()).toBeUndefined();
+  });
+});
