@@ -126,7 +126,9 @@ export async function runLoad(scenario: Scenario, options: RunLoadOptions): Prom
   const pool = new ConnectionPool(new URL(options.backendUrl).origin);
 
   const state = new RunState(options.clock ?? systemClock, scenario.limits.maxRequests);
+  // how crowded the machine is during the load, for compare (stopped in the finally below)
   const runQueue = new RunQueueSampler();
+  let runnablePerCpu: number | undefined;
   options.onStart?.(state.t0, state.wall0);
   for (const rt of runtimes) state.track(rt.scope);
   const random = seededRandom(scenario.seed ?? `${Date.now()}-${Math.random()}`);
@@ -163,13 +165,13 @@ export async function runLoad(scenario: Scenario, options: RunLoadOptions): Prom
     for (const rt of runtimes) if (rt.inFlight > 0) await rt.drain(state, state.now() + (state.abortReason === 'max-requests' ? rt.plan.gracefulStopMs : 0));
   } finally {
     monitor.stop();
+    runnablePerCpu = runQueue.stop();
     options.signal?.removeEventListener('abort', onUserAbort);
     writer?.close();
     await pool.close();
   }
   monitor.finishLine();
   const result = buildResult(scenario, state, runtimes, store, thresholds, metrics);
-  const runnablePerCpu = runQueue.stop();
   if (runnablePerCpu !== undefined) result.runnablePerCpu = round3(runnablePerCpu);
   options.results?.writeJson('load-result.json', result);
   return result;
