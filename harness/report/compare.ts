@@ -275,7 +275,7 @@ function machineGate(c: MetricComparison, machines: MachineCrowding | undefined,
   return {
     ...c,
     verdict: 'unchanged',
-    reason: `${c.reason}; not attributed to the stack: the ${worse} run's machine was more crowded (${machines.current.toFixed(1)} runnable tasks per CPU vs ${machines.baseline.toFixed(1)} in the baseline)`,
+    reason: `${c.reason}; not attributed to the stack: the ${worse} run's machine was more crowded (runnable tasks per CPU: current ${machines.current.toFixed(1)}, baseline ${machines.baseline.toFixed(1)})`,
   };
 }
 

@@ -251,7 +251,7 @@ describe('compare: a more crowded machine is not a regression of the stack', () 
       const m = metric(busier, name);
       expect(m.verdict).toBe('unchanged');
       expect(m.beyondTolerance).toBe('regressed');
-      expect(m.reason).toMatch(/not attributed to the stack: the current run's machine was more crowded \(16\.0 runnable tasks per CPU vs 11\.0 in the baseline\)/);
+      expect(m.reason).toMatch(/not attributed to the stack: the current run's machine was more crowded \(runnable tasks per CPU: current 16\.0, baseline 11\.0\)/);
     }
     expect(busier.verdict).toBe('unchanged');
     expect(busier.notes.join('\n')).toMatch(/the machines differed: 16\.0 runnable tasks per CPU during the current run's load, 11\.0 during the baseline's/);
