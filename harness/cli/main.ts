@@ -19,6 +19,7 @@ import { rateLimitLine } from '../dialect/rate-limit.ts';
 import { gpuSummaryLine } from '../gpu/gpu-report-view.ts';
 import { listRuns, removeAllHarnessResources, removeLeftovers, removeRun } from '../stack/cleanup.ts';
 import { ensureDockerEngine } from '../stack/docker-engine.ts';
+import { composeStatusLine, ensureComposePlugin } from '../stack/compose/compose-plugin.ts';
 import { HsiStack, newRunId } from '../stack/hsi-stack.ts';
 import { prepareImages } from '../stack/images/prepare-images.ts';
 import { configureTestcontainers } from '../stack/testcontainers-env.ts';
@@ -296,9 +297,14 @@ async function cmdImages(args: string[]): Promise<number> {
   }
   const cfg = config(values);
   await ensureDockerEngine({ bootstrap: cfg.dockerBootstrap, log: logLine });
-  const reports = await prepareImages(cfg, { force: values.force ?? false, log: logLine, ai: resolveAiModes(undefined, aiFlag(values.ai)) });
+  // Compose v2 (for --compose stacks) is fetched beside the image builds.
+  const [reports, compose] = await Promise.all([
+    prepareImages(cfg, { force: values.force ?? false, log: logLine, ai: resolveAiModes(undefined, aiFlag(values.ai)) }),
+    ensureComposePlugin({ cacheDir: cfg.cacheDir, log: logLine, ...(cfg.debianMirror !== undefined ? { debianMirror: cfg.debianMirror } : {}) }),
+  ]);
   if (cfg.imageMode === 'registry') logLine('image mode "registry": images are pulled when the stack starts');
   for (const r of reports) logLine(`${r.action === 'built' ? colour.green('built     ') : 'up to date'} ${r.image}${r.action === 'built' ? ` (${r.seconds} s)` : ''}`);
+  logLine(composeStatusLine(compose));
   return ExitCode.pass;
 }
 
@@ -309,6 +315,8 @@ async function cmdDocker(args: string[]): Promise<number> {
   const cfg = config(values);
   const status = await ensureDockerEngine({ bootstrap: cfg.dockerBootstrap, log: logLine });
   logLine(`Docker engine answers at ${status.endpoint}${status.startedByUs ? ` (started by hsi-chaos, log ${status.logFile})` : ''}`);
+  const compose = await ensureComposePlugin({ cacheDir: cfg.cacheDir, log: logLine, ...(cfg.debianMirror !== undefined ? { debianMirror: cfg.debianMirror } : {}) });
+  logLine(composeStatusLine(compose));
   return ExitCode.pass;
 }
 
