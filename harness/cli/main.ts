@@ -41,6 +41,8 @@ import { REPLAY_HELP } from './replay-help.ts';
 import { installCliSignalHandlers, teardownOnUncaughtError, withExitGuard } from './signals.ts';
 import { checkRunId, claimRunDir, refuseExistingRunDir, releaseEmptyRunDir, RUN_ID_PATTERN } from './run-id.ts';
 import { probeExternalStack, readStackFile, removeStackFile, STACK_FILE } from './stack-file.ts';
+import { ensureComposeEdge, stackUpCompose } from './compose-command.ts';
+import { checkComposeFile } from '../stack/compose/compose-stack.ts';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -61,6 +63,9 @@ Commands:
       --defect NAME       turn on a defect switch of the reference stack (repeatable)
       --external STACK    run against a running stack (run id, folder or stack.json of "stack up")
       --dialect D         reference, hsi-current or auto (default: detected; see docs/testing-real-hsi.md)
+      --compose FILE      start the stack from a compose file (a team's own, or compose/reference.yml),
+                          with hsi-chaos's Jaeger and Toxiproxy added and every backend hop rewired
+                          through them (docs/testing-real-hsi.md)
       --emulator-params F the AI emulators' parameters from F (written by calibrate)
       --ai MODE           emulated (default) or real: the AI services as emulators or as real
                           inference engines (llama.cpp server, ONNX Runtime detector); overrides
@@ -86,7 +91,8 @@ ${CAPACITY_HELP}
       --ai real           also the real inference engines' images
   docker ensure       make sure a Docker engine answers (installs docker.io as root on Debian)
   stack up            start a detached stack and print its URLs (--ai real: real inference engines,
-                      --profile hsi-current: the real HSI's behaviour)
+                      --profile hsi-current: the real HSI's behaviour; --compose FILE: from a
+                      compose file, rewired through Toxiproxy and Jaeger)
   stack down [RUN]    remove a stack (default: every hsi-chaos stack)
   stack status        list hsi-chaos stacks
   cleanup             remove containers/networks left by crashed runs
@@ -156,6 +162,7 @@ async function cmdRun(args: string[], deps: CliDependencies): Promise<number> {
       driver: { type: 'string' },
       defect: { type: 'string', multiple: true },
       external: { type: 'string' },
+      compose: { type: 'string' },
       'run-id': { type: 'string' },
       ai: { type: 'string' },
       profile: { type: 'string' },
@@ -179,7 +186,13 @@ async function cmdRun(args: string[], deps: CliDependencies): Promise<number> {
   const scenario = await loadScenario(positionals[0] ?? DEFAULT_SCENARIO, { fixturesDir: cfg.fixturesDir, projectRoot: PROJECT_ROOT });
   const defects = parseDefects([...(scenario.stack?.defects ?? []), ...(values.defect ?? [])]);
   let target: ExperimentTarget;
-  if (values.external !== undefined) {
+  if (values.compose !== undefined) {
+    if (values.external !== undefined) throw new ConfigError('--compose starts a stack and --external uses a running one; give one of them');
+    if (aiOverride !== undefined || params !== undefined) throw new ConfigError('--ai and --emulator-params need the embedded stack (a compose file names its own AI services); drop them or --compose');
+    const stack = scenario.stack ?? {};
+    // --profile: HSI_PROFILE for the services that play backend, detector and LLM (the shipped files run the reference stack's image).
+    target = { kind: 'compose', file: checkComposeFile(values.compose), defects, backendEnv: stack.backend ?? {}, detectorEnv: stack.detector ?? {}, llmEnv: stack.llm ?? {}, ...(values.profile !== undefined ? { profile: cfg.profile } : {}) };
+  } else if (values.external !== undefined) {
     if (defects.length > 0) throw new ConfigError('--defect needs the embedded stack (an external stack has its own settings); drop --defect or --external');
     if (aiOverride !== undefined) throw new ConfigError('--ai needs the embedded stack (an external stack runs what it runs); drop --ai or --external');
     if (values.profile !== undefined) throw new ConfigError('--profile needs the embedded stack (an external stack runs its own profile); drop --profile or --external');
@@ -197,6 +210,7 @@ async function cmdRun(args: string[], deps: CliDependencies): Promise<number> {
   // Input errors first (cheap, pure); then the edge's one side effect before the run: a Docker engine (installed/started when allowed).
   validateExperiment({ scenario, target, evaluator: deps.evaluator });
   if (target.kind === 'embedded') await ensureDockerEngine({ bootstrap: cfg.dockerBootstrap, log: logLine });
+  if (target.kind === 'compose') await ensureComposeEdge(cfg);
   const runId = values['run-id'];
   const claimed = runId === undefined ? undefined : await claimRunDir({ resultsRoot: cfg.resultsDir, runId, replace: values.replace ?? false, liveRunIds: async () => (await listRuns()).map((r) => r.runId) });
   try {
@@ -213,6 +227,7 @@ export function printExperiment(report: RunReportModel, dir: string): void {
   const lines = ['', `${colour.bold('hsi-chaos run')} ${report.scenario.name} (${report.runId}): ${verdict} (exit ${report.exitCode})`];
   if (report.stack.startSeconds !== undefined) lines.push(`  stack start      ${report.stack.startSeconds.toFixed(1)} s${report.stack.defects.length ? ` (defects: ${report.stack.defects.join(', ')})` : ''}`);
   if (report.stack.profile !== undefined) lines.push(`  profile          ${report.stack.profile}`);
+  if (report.stack.composeFile !== undefined) lines.push(`  compose          ${report.stack.composeFile} (every backend hop through Toxiproxy; files in compose/)`);
   lines.push(...aiLines(report));
   if (report.stack.dialect) lines.push(`  dialect          ${report.stack.dialect.reason}`);
   if (report.rateLimit) lines.push(`  rate limit       ${rateLimitLine(report.rateLimit).replace(/^rate limited: /, '')}`);
@@ -321,10 +336,15 @@ async function cmdDocker(args: string[]): Promise<number> {
 }
 
 async function cmdStack(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { ai: { type: 'string' }, profile: { type: 'string' } }, 2);
+  const { values, positionals } = parse(args, { ai: { type: 'string' }, profile: { type: 'string' }, compose: { type: 'string' } }, 2);
   if (values.help) return help();
   const cfg = config(values);
   const sub = positionals[0];
+  if (values.compose !== undefined) {
+    if (sub !== 'up') throw new ConfigError('--compose goes with "stack up"; "stack down RUN" removes a compose stack like any other');
+    if (values.ai !== undefined) throw new ConfigError('--ai needs the embedded stack (a compose file names its own AI services); drop --ai or --compose');
+    return stackUpCompose(cfg, values.compose, values.profile !== undefined ? cfg.profile : undefined);
+  }
   const ai: AiModes = aiFlag(values.ai) === 'real' ? { detector: 'real', llm: 'real' } : { ...EMULATED };
   await ensureDockerEngine({ bootstrap: sub === 'up' && cfg.dockerBootstrap, log: logLine });
   if (sub === 'up') {

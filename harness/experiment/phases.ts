@@ -17,7 +17,8 @@ import { activeDurationMs } from '../load/schedule.ts';
 import type { FaultWindowView, RunReportModel } from '../report/report-model.ts';
 import type { RunResults } from '../report/run-results.ts';
 import type { Scenario } from '../scenario/scenario-types.ts';
-import type { DefectName } from '../stack/defects.ts';
+import { ComposeStack, profileEnvironment, type StartedComposeStack } from '../stack/compose/compose-stack.ts';
+import { defectEnvironment, type DefectName } from '../stack/defects.ts';
 import { ensureDockerEngine } from '../stack/docker-engine.ts';
 import { HsiStack, PROXIES, type StartedHsiStack } from '../stack/hsi-stack.ts';
 import { prepareImages } from '../stack/images/prepare-images.ts';
@@ -51,6 +52,17 @@ export type ExperimentTarget =
       ai?: AiModes;
       /** Which HSI the reference stack imitates; default: the stack config's `profile`. */
       profile?: StackProfile;
+    } & StackAccess)
+  | ({
+      /** A team's compose file, started with the harness's Jaeger and Toxiproxy (harness/stack/compose/). */
+      kind: 'compose';
+      file: string;
+      /** HSI_PROFILE for the backend, detector and LLM services (files running the reference stack's image); unset: the file's own. */
+      profile?: StackProfile;
+      defects?: DefectName[];
+      backendEnv?: Record<string, string>;
+      detectorEnv?: Record<string, string>;
+      llmEnv?: Record<string, string>;
     } & StackAccess)
   | ({
       kind: 'external';
@@ -113,8 +125,8 @@ export interface AttachedTarget {
   executor?: StackFaultExecutor;
   /** Emulator admin URLs by name (detector, llm) when known: /health, /admin. */
   emulatorUrls: Record<string, string>;
-  /** Only for the embedded stack; the session stops it. */
-  stack?: StartedHsiStack;
+  /** The stack this run started (embedded or compose); the session stops it. */
+  stack?: StartedHsiStack | StartedComposeStack;
   /** The harness's HTTP client for this stack: API key, 429 back-off, and the run's 429 count (attachTarget sets it). */
   http?: HsiHttpClient;
   /** The dialect the stack speaks, configured or detected, with the reason (attachTarget sets it; absent: reference). */
@@ -137,6 +149,7 @@ export async function attachTarget(target: ExperimentTarget, config: StackConfig
     ctx.log(dialect.reason);
     return { kind: 'external', endpoints: target.endpoints, emulatorUrls, http, dialect, ...(executor ? { executor } : {}) };
   }
+  if (target.kind === 'compose') return attachCompose(target, config, ctx, http);
   const { log } = ctx;
   // Installing or starting an engine is the program's edge's job (the CLI, .ci/run, the test setup): here it must answer.
   await ensureDockerEngine({ bootstrap: false, log });
@@ -161,6 +174,37 @@ export async function attachTarget(target: ExperimentTarget, config: StackConfig
   const dialect = await resolveStackDialect(choice, endpoints, http);
   log(dialect.reason);
   return { kind: 'embedded', stack, emulatorUrls, endpoints, http, dialect, executor: new StackFaultExecutor({ toxiproxyApiUrl: stack.getToxiproxyApiUrl(), emulatorUrls }) };
+}
+
+/** A team's compose file with the harness's Jaeger and Toxiproxy; the scenario's settings and defect switches go into the override. */
+async function attachCompose(target: Extract<ExperimentTarget, { kind: 'compose' }>, config: StackConfig, ctx: AttachContext, http: HsiHttpClient): Promise<AttachedTarget> {
+  const { log } = ctx;
+  await ensureDockerEngine({ bootstrap: false, log });
+  await prepareImages(config, { log });
+  const defectEnv = defectEnvironment(target.defects ?? []);
+  const profile = target.profile !== undefined ? profileEnvironment(target.profile) : {};
+  const stack = await new ComposeStack(config, target.file)
+    .withRunId(ctx.runId)
+    .withWorkDir(ctx.results.path('compose'))
+    .withLog(log)
+    .withRoleEnvironment({
+      backend: { ...profile.backend, ...defectEnv.backend, ...(target.backendEnv ?? {}) },
+      detector: { ...profile.detector, ...defectEnv.detector, ...(target.detectorEnv ?? {}) },
+      llm: { ...profile.llm, ...defectEnv.llm, ...(target.llmEnv ?? {}) },
+    })
+    .start();
+  log(`compose stack started in ${stack.timings.totalSeconds.toFixed(1)} s (proxies: ${stack.plan.proxies.map((p) => `${p.name} → ${p.upstream}`).join(', ')})`);
+  const emulatorUrls = stack.emulatorUrls();
+  const postgresUrl = stack.getPostgresConnectionUri();
+  const redisUrl = stack.getRedisUrl();
+  const endpoints: EvidenceEndpoints = { backendUrl: stack.getBackendUrl(), jaegerUrl: stack.getJaegerQueryUrl(), ...(postgresUrl !== undefined ? { postgresUrl } : {}), ...(redisUrl !== undefined ? { redisUrl } : {}) };
+  // Not adopted by the session yet: a failure here must stop the stack itself.
+  const dialect = await resolveStackDialect(target.dialect, endpoints, http).catch(async (error: unknown) => {
+    await stack.stop();
+    throw error;
+  });
+  log(dialect.reason);
+  return { kind: 'compose', stack, emulatorUrls, endpoints, http, dialect, executor: new StackFaultExecutor({ toxiproxyApiUrl: stack.getToxiproxyApiUrl(), emulatorUrls }) };
 }
 
 export interface SteadyState {

@@ -95,7 +95,8 @@ export class RunSession {
       exitCode: 1,
       stack: {
         kind,
-        defects: options.target.kind === 'embedded' ? [...(options.target.defects ?? [])] : [],
+        defects: options.target.kind === 'external' ? [] : [...(options.target.defects ?? [])],
+        ...(options.target.kind === 'compose' ? { composeFile: options.target.file } : {}),
         ...(options.target.kind === 'embedded' ? { ai: { ...(options.target.ai ?? EMULATED) } } : {}),
         ...(options.target.profile !== undefined ? { profile: options.target.profile } : {}),
       },

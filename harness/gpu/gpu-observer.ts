@@ -20,13 +20,7 @@ export interface GpuObserverOptions {
 
 /** The sources for a stack: nvidia-smi on the host, in the AI containers that got GPUs, the backend, the AI services' /health. */
 export function gpuSourcesOfTarget(target: AttachedTarget): GpuSource[] {
-  const stack = target.stack;
-  const gpuContainers = stack?.gpus
-    ? [
-        { id: stack.detector.getId(), name: 'detector' },
-        { id: stack.llm.getId(), name: 'llm' },
-      ]
-    : [];
+  const gpuContainers = target.stack?.gpuContainers() ?? [];
   return gpuSourcesFor({ host: true, gpuContainers, backendUrl: target.endpoints.backendUrl, aiServices: target.emulatorUrls, ...(target.http ? { backendHttp: target.http } : {}) });
 }
 

@@ -197,7 +197,9 @@ export interface RunReportModel {
   verdict: Verdict;
   exitCode: number;
   stack: {
-    kind: 'embedded' | 'external';
+    kind: 'embedded' | 'external' | 'compose';
+    /** The team's compose file the stack was started from (kind compose). */
+    composeFile?: string;
     startSeconds?: number;
     defects: string[];
     backendUrl?: string;

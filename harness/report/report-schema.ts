@@ -63,7 +63,8 @@ export const RunReportModelSchema = z.object({
   verdict: z.enum(['passed', 'failed', 'error', 'interrupted']),
   exitCode: z.number().int(),
   stack: z.object({
-    kind: z.enum(['embedded', 'external']),
+    kind: z.enum(['embedded', 'external', 'compose']),
+    composeFile: z.string().optional(),
     startSeconds: z.number().optional(),
     defects: z.array(z.string()),
     backendUrl: z.string().optional(),

@@ -27,10 +27,11 @@ export interface Resource {
   labels: Record<string, string>;
 }
 
-async function list(kind: 'container' | 'network', filters: string[]): Promise<Resource[]> {
-  const args = kind === 'container' ? ['ps', '-a', '--no-trunc'] : ['network', 'ls', '--no-trunc'];
+async function list(kind: 'container' | 'network' | 'volume', filters: string[]): Promise<Resource[]> {
+  const args = kind === 'container' ? ['ps', '-a', '--no-trunc'] : kind === 'network' ? ['network', 'ls', '--no-trunc'] : ['volume', 'ls'];
   for (const f of filters) args.push('--filter', `label=${f}`);
-  args.push('--format', '{{.ID}}\t{{.Labels}}');
+  // Volumes have no id: their name is the handle (compose stacks' named volumes carry our labels).
+  args.push('--format', kind === 'volume' ? '{{.Name}}\t{{.Labels}}' : '{{.ID}}\t{{.Labels}}');
   const res = await run('docker', args);
   if (res.code !== 0) throw new EnvironmentError(`docker ${args.slice(0, 2).join(' ')} failed (exit ${res.code}): ${firstLine(res.stderr)}; is the Docker engine running? (hsi-chaos docker ensure)`);
   return res.stdout
@@ -53,7 +54,7 @@ const firstLine = (text: string) => text.trim().split('\n')[0] ?? '';
 const alreadyGone = (stderr: string) => /No such (container|network)|is already in progress|not found/i.test(stderr);
 
 /** Removes them; a failure other than "already gone" is an error naming the resource. Returns how many went. */
-async function remove(containers: Resource[], networks: Resource[], options: { busyNetworksOk?: boolean } = {}): Promise<number> {
+async function remove(containers: Resource[], networks: Resource[], options: { busyNetworksOk?: boolean; volumes?: Resource[] } = {}): Promise<number> {
   const failures: string[] = [];
   if (containers.length > 0) {
     const res = await run('docker', ['rm', '-f', '-v', ...containers.map((c) => c.id)]);
@@ -64,8 +65,12 @@ async function remove(containers: Resource[], networks: Resource[], options: { b
     const busy = options.busyNetworksOk === true && /active endpoints/i.test(res.stderr);
     if (res.code !== 0 && !alreadyGone(res.stderr) && !busy) failures.push(`docker network rm ${n.id.slice(0, 12)}: ${firstLine(res.stderr)}`);
   }
+  for (const v of options.volumes ?? []) {
+    const res = await run('docker', ['volume', 'rm', v.id]);
+    if (res.code !== 0 && !alreadyGone(res.stderr) && !/in use/i.test(res.stderr)) failures.push(`docker volume rm ${v.id}: ${firstLine(res.stderr)}`);
+  }
   if (failures.length > 0) throw new EnvironmentError(`cleanup incomplete: ${failures.join('; ')}`);
-  return containers.length + networks.length;
+  return containers.length + networks.length + (options.volumes?.length ?? 0);
 }
 
 /** How process.kill(pid, 0) answered: ESRCH is the only proof that the owner is gone. */
@@ -91,20 +96,21 @@ export function ownerDead(r: Resource, alive: (pid: number) => boolean = pidAliv
 export async function removeLeftovers(): Promise<number> {
   const containers = (await list('container', [`${MANAGED_LABEL}=true`])).filter((r) => ownerDead(r));
   const networks = (await list('network', [`${MANAGED_LABEL}=true`])).filter((r) => ownerDead(r));
+  const volumes = (await list('volume', [`${MANAGED_LABEL}=true`])).filter((r) => ownerDead(r));
   // Another process may be removing the same leftovers: a network still busy with its containers is theirs to finish.
-  return remove(containers, networks, { busyNetworksOk: true });
+  return remove(containers, networks, { busyNetworksOk: true, volumes });
 }
 
 /** Removes every container and network of one run (used by teardown and `stack down`). */
 export async function removeRun(runId: string): Promise<number> {
   const filter = [`${MANAGED_LABEL}=true`, `${RUN_ID_LABEL}=${runId}`];
-  return remove(await list('container', filter), await list('network', filter));
+  return remove(await list('container', filter), await list('network', filter), { volumes: await list('volume', filter) });
 }
 
 /** Everything hsi-chaos made, whoever made it (`stack down --all`). */
 export async function removeAllHarnessResources(): Promise<number> {
   const filter = [`${MANAGED_LABEL}=true`];
-  return remove(await list('container', filter), await list('network', filter));
+  return remove(await list('container', filter), await list('network', filter), { volumes: await list('volume', filter) });
 }
 
 export async function listRuns(): Promise<{ runId: string; containers: number; detached: boolean }[]> {

@@ -400,6 +400,10 @@ export class StartedHsiStack {
   getNetworkName(): string {
     return this.parts.network.getName();
   }
+  /** The AI containers that got GPUs (none without one). */
+  gpuContainers(): { id: string; name: string }[] {
+    return this.gpus ? [{ id: this.detector.getId(), name: 'detector' }, { id: this.llm.getId(), name: 'llm' }] : [];
+  }
   containers(): Record<string, StartedTestContainer> {
     const { postgres, redis, jaeger, toxiproxy, detector, llm, backend } = this.parts;
     return { postgres, redis, jaeger, toxiproxy, detector, llm, backend, ...(this.parts.llmEngine ? { llmEngine: this.parts.llmEngine } : {}) };
