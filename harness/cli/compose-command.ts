@@ -26,6 +26,7 @@ export async function ensureComposeEdge(cfg: StackConfig): Promise<void> {
 export async function stackUpCompose(cfg: StackConfig, file: string, profile?: StackProfile): Promise<number> {
   const path = checkComposeFile(file);
   await ensureComposeEdge(cfg);
+  await new ComposeStack(cfg, path).validate();
   await prepareImages(cfg, { log: logLine });
   const runId = newRunId('stack');
   const results = new RunResults(cfg.resultsDir, runId);

@@ -42,7 +42,7 @@ import { installCliSignalHandlers, teardownOnUncaughtError, withExitGuard } from
 import { checkRunId, claimRunDir, refuseExistingRunDir, releaseEmptyRunDir, RUN_ID_PATTERN } from './run-id.ts';
 import { probeExternalStack, readStackFile, removeStackFile, STACK_FILE } from './stack-file.ts';
 import { ensureComposeEdge, stackUpCompose } from './compose-command.ts';
-import { checkComposeFile } from '../stack/compose/compose-stack.ts';
+import { checkComposeFile, ComposeStack } from '../stack/compose/compose-stack.ts';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -210,7 +210,10 @@ async function cmdRun(args: string[], deps: CliDependencies): Promise<number> {
   // Input errors first (cheap, pure); then the edge's one side effect before the run: a Docker engine (installed/started when allowed).
   validateExperiment({ scenario, target, evaluator: deps.evaluator });
   if (target.kind === 'embedded') await ensureDockerEngine({ bootstrap: cfg.dockerBootstrap, log: logLine });
-  if (target.kind === 'compose') await ensureComposeEdge(cfg);
+  if (target.kind === 'compose') {
+    await ensureComposeEdge(cfg);
+    await new ComposeStack(cfg, target.file).validate();
+  }
   const runId = values['run-id'];
   const claimed = runId === undefined ? undefined : await claimRunDir({ resultsRoot: cfg.resultsDir, runId, replace: values.replace ?? false, liveRunIds: async () => (await listRuns()).map((r) => r.runId) });
   try {

@@ -1,6 +1,8 @@
+import { HSI_ENV } from './hsi-api.ts';
+
 /**
- * Environment variable names through which an HSI backend finds its dependencies, for both
- * dialects: the reference stack's (reference-stack/backend/settings.ts) and the real project's
+ * Environment variable names through which an HSI backend finds its dependencies (the shared
+ * names from HSI_ENV, hsi-api.ts, plus the real project's extra ones), for both dialects: the reference stack's (reference-stack/backend/settings.ts) and the real project's
  * (its docker-compose.prod.yml and .env.example). A compose stack is rewired through Toxiproxy
  * and Jaeger by these names (harness/stack/compose/).
  */
@@ -22,22 +24,22 @@ const BOTH = ['reference', 'hsi-current'] as const;
 /** URL variables rewired to a Toxiproxy proxy. */
 export const HSI_URL_VARIABLES: readonly HsiUrlVariable[] = Object.freeze([
   // postgresql+asyncpg://user:pass@postgres:5432/security (the real one), postgres://… (reference).
-  { name: 'DATABASE_URL', dependency: 'postgres', defaultPort: 5432, dialects: BOTH },
-  { name: 'REDIS_URL', dependency: 'redis', defaultPort: 6379, dialects: BOTH },
-  { name: 'YOLO26_URL', dependency: 'detector', defaultPort: 8095, dialects: BOTH },
+  { name: HSI_ENV.databaseUrl, dependency: 'postgres', defaultPort: 5432, dialects: BOTH },
+  { name: HSI_ENV.redisUrl, dependency: 'redis', defaultPort: 6379, dialects: BOTH },
+  { name: HSI_ENV.detectorUrl, dependency: 'detector', defaultPort: 8095, dialects: BOTH },
   // The real project's detector before YOLO26 (RT-DETRv2 on 8090).
   { name: 'RTDETR_URL', dependency: 'detector', defaultPort: 8090, dialects: ['hsi-current'] },
-  { name: 'NEMOTRON_URL', dependency: 'llm', defaultPort: 8091, dialects: BOTH },
+  { name: HSI_ENV.llmUrl, dependency: 'llm', defaultPort: 8091, dialects: BOTH },
 ]);
 
 /** The real project keeps Redis's password apart from REDIS_URL. */
 export const HSI_REDIS_PASSWORD_VARIABLE = 'REDIS_PASSWORD';
 
 /** OTLP exporter endpoints, pointed at the harness's Jaeger. */
-export const HSI_OTLP_VARIABLES: readonly string[] = Object.freeze(['OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT']);
+export const HSI_OTLP_VARIABLES: readonly string[] = Object.freeze([HSI_ENV.otlpEndpoint, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT']);
 
 /** The real backend exports spans only with OTEL_ENABLED=true (its default is false). */
-export const HSI_OTEL_ENABLED_VARIABLE = 'OTEL_ENABLED';
+export const HSI_OTEL_ENABLED_VARIABLE = HSI_ENV.otelEnabled;
 
 /** The OTel SDK's batch delay (the contract: 2000 ms; tests shorten it). */
 export const OTEL_BATCH_DELAY_VARIABLE = 'OTEL_BSP_SCHEDULE_DELAY';

@@ -9,6 +9,7 @@ import {
   OTEL_BATCH_DELAY_VARIABLE,
   type HsiDependency,
 } from '../../contract/hsi-environment.ts';
+import { HSI_ENV } from '../../contract/hsi-api.ts';
 import { ConfigError } from '../../errors.ts';
 import type { ProxySpec } from '../containers/toxiproxy-container.ts';
 
@@ -182,16 +183,17 @@ export function planRewiring(file: string, compose: ResolvedCompose, options: Re
   const plan = b.finish();
   const backend = Object.keys(compose.services)
     .sort()
-    .find((s) => plan.environment[s]?.['DATABASE_URL'] !== undefined);
+    .find((s) => plan.environment[s]?.[HSI_ENV.databaseUrl] !== undefined);
   if (backend === undefined) {
     const names = HSI_URL_VARIABLES.filter((v) => v.dependency === 'postgres').map((v) => v.name).join(', ');
     throw new ConfigError(`${file}: no service has a ${names} pointing at a database service of this file, so hsi-chaos cannot tell the backend; the names it rewires: ${HSI_URL_VARIABLES.map((v) => v.name).join(', ')}`);
   }
   plan.roles.backend = backend;
   const backendEnv = envOf(compose.services[backend]!);
-  const db = parseServiceUrl(backendEnv['DATABASE_URL']!, HSI_SERVICE_PORTS.postgres);
+  const db = parseServiceUrl(backendEnv[HSI_ENV.databaseUrl]!, HSI_SERVICE_PORTS.postgres);
   if (db !== undefined) plan.credentials.postgres = db;
-  const redis = backendEnv['REDIS_URL'] !== undefined ? parseServiceUrl(backendEnv['REDIS_URL'], HSI_SERVICE_PORTS.redis) : undefined;
+  const redisValue = backendEnv[HSI_ENV.redisUrl];
+  const redis = redisValue !== undefined ? parseServiceUrl(redisValue, HSI_SERVICE_PORTS.redis) : undefined;
   if (redis !== undefined) plan.credentials.redis = { ...redis, password: redis.password !== '' ? redis.password : (backendEnv[HSI_REDIS_PASSWORD_VARIABLE] ?? '') };
   // The harness reads these directly (rows, queues, the API, emulator admin routes): publish them.
   const wanted: [string | undefined, number | undefined][] = [

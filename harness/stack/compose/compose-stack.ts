@@ -92,15 +92,23 @@ export class ComposeStack {
     return this;
   }
 
+  /**
+   * Reads and plans the file without starting anything (`docker compose config`): a file compose
+   * refuses, or one without a backend hsi-chaos recognises, is one line, exit 2.
+   */
+  async validate(): Promise<{ compose: ResolvedCompose; plan: ComposeRewiring; env: Record<string, string> }> {
+    checkComposeFile(this.file);
+    await requireCompose();
+    const env = { ...this.composeVariables(), ...this.secrets() };
+    const compose = await resolveComposeFile(this.file, composeProjectName(this.runId), env);
+    return { compose, plan: planRewiring(this.file, compose, { otelBatchDelayMs: this.config.otelBatchDelayMs }), env };
+  }
+
   async start(): Promise<StartedComposeStack> {
     const started = Date.now();
-    checkComposeFile(this.file);
     requireTestcontainersConfigured();
-    await requireCompose();
+    const { compose, plan, env } = await this.validate();
     const project = composeProjectName(this.runId);
-    const env = { ...this.composeVariables(), ...this.secrets() };
-    const compose = await resolveComposeFile(this.file, project, env);
-    const plan = planRewiring(this.file, compose, { otelBatchDelayMs: this.config.otelBatchDelayMs });
     for (const note of plan.notes) this.log(`compose: ${note}`);
     const gpus = await detectGpu(this.config.gpu);
     if (!gpus && plan.gpuServices.length > 0) this.log(`compose: no GPU here (gpu: ${this.config.gpu}): GPU reservations of ${plan.gpuServices.join(', ')} are reset for this run (kept as written on a GPU host)`);
