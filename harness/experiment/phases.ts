@@ -198,8 +198,10 @@ async function attachCompose(target: Extract<ExperimentTarget, { kind: 'compose'
   const postgresUrl = stack.getPostgresConnectionUri();
   const redisUrl = stack.getRedisUrl();
   const endpoints: EvidenceEndpoints = { backendUrl: stack.getBackendUrl(), jaegerUrl: stack.getJaegerQueryUrl(), ...(postgresUrl !== undefined ? { postgresUrl } : {}), ...(redisUrl !== undefined ? { redisUrl } : {}) };
+  // As embedded: --profile hsi-current speaks that dialect (an explicit --dialect still wins).
+  const choice = target.profile === 'hsi-current' && (target.dialect === undefined || target.dialect === 'auto') ? dialectOfProfile(target.profile) : target.dialect;
   // Not adopted by the session yet: a failure here must stop the stack itself.
-  const dialect = await resolveStackDialect(target.dialect, endpoints, http).catch(async (error: unknown) => {
+  const dialect = await resolveStackDialect(choice, endpoints, http).catch(async (error: unknown) => {
     await stack.stop();
     throw error;
   });
