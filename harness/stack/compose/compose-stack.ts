@@ -261,14 +261,25 @@ export class StartedComposeStack {
     const path = role === 'redis' ? (/^\/\d+/.exec(cred.rest)?.[0] ?? '/0') : cred.rest;
     return `${protocol}//${auth}${c.getHost()}:${c.getMappedPort(port)}${path}`;
   }
+  /** The detector's and the LLM's URLs on the host (their /health), whatever runs them; undefined when the file has none. */
+  getDetectorUrl(): string | undefined {
+    return this.aiUrl('detector');
+  }
+  getLlmUrl(): string | undefined {
+    return this.aiUrl('llm');
+  }
+  private aiUrl(role: 'detector' | 'llm'): string | undefined {
+    const service = this.plan.roles[role];
+    const port = this.plan.ports[role];
+    return service === undefined || port === undefined ? undefined : hostUrl(this.container(service), port);
+  }
   /** Admin URLs of the AI services that are the reference stack's emulators (their /admin/faults). */
   emulatorUrls(): Record<string, string> {
     const out: Record<string, string> = {};
     for (const role of ['detector', 'llm'] as const) {
       const service = this.plan.roles[role];
-      const port = this.plan.ports[role];
-      if (service === undefined || port === undefined) continue;
-      if (this.parts.compose.services[service]?.image === this.parts.emulatorImage) out[role] = hostUrl(this.container(service), port);
+      const url = this.aiUrl(role);
+      if (service !== undefined && url !== undefined && this.parts.compose.services[service]?.image === this.parts.emulatorImage) out[role] = url;
     }
     return out;
   }
