@@ -82,3 +82,16 @@ describe('stage comparison', () => {
     expect(rows[1]?.p95Diff).toBeCloseTo(0.2);
   });
 });
+
+describe('ai-samples.json read back', () => {
+  it("keeps the detector's objects per image (the fit needs them)", async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { readAiSamples } = await import('../../../harness/calibrate/calibration-file.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'ai-samples-'));
+    const samples = { llm: [], detector: [{ atMs: 1, inferenceMs: 10, serviceMs: 30, device: 'cpu', detections: 4 }], detectorCalls: [] };
+    writeFileSync(join(dir, 'ai-samples.json'), JSON.stringify({ modes: { detector: 'real', llm: 'real' }, samples }));
+    expect(readAiSamples(dir).samples.detector[0]!.detections).toBe(4);
+  });
+});
