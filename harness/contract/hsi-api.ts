@@ -17,6 +17,8 @@ export const HSI_ROUTES = Object.freeze({
   dlqStats: '/api/dlq/stats',
   dlqJobs: '/api/dlq/jobs/{queue_name}',
   dlqRequeue: '/api/dlq/requeue/{queue_name}',
+  dlqRequeueAll: '/api/dlq/requeue-all/{queue_name}',
+  dlqClear: '/api/dlq/{queue_name}',
   systemHealth: '/api/system/health',
   healthReady: '/api/system/health/ready',
   systemGpu: '/api/system/gpu',

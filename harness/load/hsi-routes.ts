@@ -1,3 +1,4 @@
+import { HSI_ROUTES } from '../contract/hsi-api.ts';
 /**
  * The HSI API routes a scenario's request kinds may call (HSI-CONTRACT.md: the routes the real
  * project's own k6 suites load), with the top-level JSON fields of their 2xx answer where the
@@ -21,14 +22,14 @@ const EVENT = ['id', 'camera_id', 'started_at', 'ended_at', 'risk_score', 'risk_
 const PAGE = ['items', 'pagination'];
 
 export const HSI_API_ROUTES: readonly ApiRoute[] = [
-  { method: 'POST', template: '/api/cameras/{camera_id}/uploads', fields: ['id', 'camera_id', 'file_path', 'status', 'trace_id'], reference: true },
-  { method: 'GET', template: '/api/events', fields: PAGE, reference: true },
-  { method: 'GET', template: '/api/events/{event_id}', fields: [...EVENT, 'detections'], reference: true },
-  { method: 'PATCH', template: '/api/events/{event_id}', fields: EVENT, reference: false },
+  { method: 'POST', template: HSI_ROUTES.upload, fields: ['id', 'camera_id', 'file_path', 'status', 'trace_id'], reference: true },
+  { method: 'GET', template: HSI_ROUTES.events, fields: PAGE, reference: true },
+  { method: 'GET', template: HSI_ROUTES.event, fields: [...EVENT, 'detections'], reference: true },
+  { method: 'PATCH', template: HSI_ROUTES.event, fields: EVENT, reference: false },
   { method: 'GET', template: '/api/events/stats', reference: false },
   { method: 'GET', template: '/api/events/search', reference: false },
   { method: 'GET', template: '/api/events/{event_id}/detections', reference: false },
-  { method: 'GET', template: '/api/detections', fields: PAGE, reference: true },
+  { method: 'GET', template: HSI_ROUTES.detections, fields: PAGE, reference: true },
   { method: 'GET', template: '/api/detections/{detection_id}', reference: false },
   { method: 'GET', template: '/api/cameras', fields: PAGE, reference: false },
   { method: 'POST', template: '/api/cameras', fields: ['id', 'name', 'folder_path', 'status'], reference: false },
@@ -38,14 +39,14 @@ export const HSI_API_ROUTES: readonly ApiRoute[] = [
   { method: 'GET', template: '/api/cameras/{camera_id}', reference: false },
   { method: 'PATCH', template: '/api/cameras/{camera_id}', reference: false },
   { method: 'GET', template: '/api/cameras/{camera_id}/snapshot', reference: false },
-  { method: 'GET', template: '/api/system/health', fields: ['status', 'services', 'timestamp'], reference: true },
-  { method: 'GET', template: '/api/system/health/ready', reference: true },
-  { method: 'GET', template: '/api/system/gpu', fields: ['gpu_utilization', 'memory_used', 'memory_total', 'temperature', 'inference_fps'], reference: true },
+  { method: 'GET', template: HSI_ROUTES.systemHealth, fields: ['status', 'services', 'timestamp'], reference: true },
+  { method: 'GET', template: HSI_ROUTES.healthReady, reference: true },
+  { method: 'GET', template: HSI_ROUTES.systemGpu, fields: ['gpu_utilization', 'memory_used', 'memory_total', 'temperature', 'inference_fps'], reference: true },
   { method: 'GET', template: '/api/system/stats', reference: false },
   { method: 'GET', template: '/api/system/config', reference: false },
-  { method: 'GET', template: '/api/system/circuit-breakers', reference: true },
-  { method: 'GET', template: '/api/queues/status', reference: true },
-  { method: 'GET', template: '/api/dlq/stats', reference: true },
+  { method: 'GET', template: HSI_ROUTES.circuitBreakers, reference: true },
+  { method: 'GET', template: HSI_ROUTES.queueStatus, reference: true },
+  { method: 'GET', template: HSI_ROUTES.dlqStats, reference: true },
 ];
 
 /** WebSocket endpoints (paths on the backend's origin). */

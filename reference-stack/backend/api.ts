@@ -3,7 +3,8 @@ import { mkdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { context, propagation, type Tracer } from '@opentelemetry/api';
 import type { QueryResultRow } from 'pg';
-import { HttpError, json, multipartFile, readBody, type JsonResponse, type Route, type RouteRequest } from '../common/http.ts';
+import { HSI_ROUTES } from '../../harness/contract/hsi-api.ts';
+import { HttpError, json, multipartFile, readBody, route, type JsonResponse, type Route, type RouteRequest } from '../common/http.ts';
 import { FILE_EXTENSIONS, sniffImageType } from '../common/image.ts';
 import { rateLimited, type Logger } from '../common/log.ts';
 import { activeTraceId, recordException } from '../telemetry/tracing.ts';
@@ -591,20 +592,20 @@ export function createRoutes(deps: ApiDeps): Route[] {
   }
 
   return [
-    { method: 'POST', pattern: /^\/api\/cameras\/([^/]+)\/uploads\/?$/, template: '/api/cameras/{camera_id}/uploads', handler: upload },
-    { method: 'GET', pattern: /^\/api\/system\/health\/ready\/?$/, template: '/api/system/health/ready', handler: ready },
-    { method: 'GET', pattern: /^\/api\/system\/health\/?$/, template: '/api/system/health', handler: health },
-    { method: 'GET', pattern: /^\/api\/system\/gpu\/?$/, template: '/api/system/gpu', handler: gpu },
-    { method: 'GET', pattern: /^\/api\/system\/circuit-breakers\/?$/, template: '/api/system/circuit-breakers', handler: circuitBreakers },
-    { method: 'GET', pattern: /^\/api\/detections\/?$/, template: '/api/detections', handler: listDetections },
-    { method: 'GET', pattern: /^\/api\/events\/?$/, template: '/api/events', handler: listEvents },
-    { method: 'GET', pattern: /^\/api\/events\/([^/]+)\/?$/, template: '/api/events/{event_id}', handler: getEvent },
-    { method: 'GET', pattern: /^\/api\/queues\/status\/?$/, template: '/api/queues/status', handler: queueStatus },
-    { method: 'GET', pattern: /^\/api\/dlq\/stats\/?$/, template: '/api/dlq/stats', handler: dlqStats },
-    { method: 'GET', pattern: /^\/api\/dlq\/jobs\/([^/]+)\/?$/, template: '/api/dlq/jobs/{queue_name}', handler: dlqJobs },
-    { method: 'POST', pattern: /^\/api\/dlq\/requeue\/([^/]+)\/?$/, template: '/api/dlq/requeue/{queue_name}', handler: dlqRequeue },
-    { method: 'POST', pattern: /^\/api\/dlq\/requeue-all\/([^/]+)\/?$/, template: '/api/dlq/requeue-all/{queue_name}', handler: dlqRequeueAll },
-    { method: 'DELETE', pattern: /^\/api\/dlq\/([^/]+)\/?$/, template: '/api/dlq/{queue_name}', handler: dlqClear },
+    route('POST', HSI_ROUTES.upload, upload),
+    route('GET', HSI_ROUTES.healthReady, ready),
+    route('GET', HSI_ROUTES.systemHealth, health),
+    route('GET', HSI_ROUTES.systemGpu, gpu),
+    route('GET', HSI_ROUTES.circuitBreakers, circuitBreakers),
+    route('GET', HSI_ROUTES.detections, listDetections),
+    route('GET', HSI_ROUTES.events, listEvents),
+    route('GET', HSI_ROUTES.event, getEvent),
+    route('GET', HSI_ROUTES.queueStatus, queueStatus),
+    route('GET', HSI_ROUTES.dlqStats, dlqStats),
+    route('GET', HSI_ROUTES.dlqJobs, dlqJobs),
+    route('POST', HSI_ROUTES.dlqRequeue, dlqRequeue),
+    route('POST', HSI_ROUTES.dlqRequeueAll, dlqRequeueAll),
+    route('DELETE', HSI_ROUTES.dlqClear, dlqClear),
     ...liveSettingsRoutes(settings, (answer) => log.warn('settings changed at run time', { applied: answer.applied, previous: answer.previous, not_applied: answer.not_applied })),
     ...liveDefectRoutes(defects, (answer) => log.warn('defect switches changed at run time', { active: answer.active, previous: answer.previous })),
   ];

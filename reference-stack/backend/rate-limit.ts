@@ -1,3 +1,4 @@
+import { HSI_ROUTES } from '../../harness/contract/hsi-api.ts';
 import { HSI_CURRENT } from '../../harness/contract/profiles.ts';
 import { json, type JsonResponse, type Route, type RouteRequest } from '../common/http.ts';
 import type { RateLimitSettings } from './settings.ts';
@@ -48,7 +49,7 @@ export class SlidingWindowLimiter {
 
 /** Routes the limiter does not apply to (see above). */
 export function isRateLimitExempt(template: string): boolean {
-  return !template.startsWith('/api/') || template.startsWith('/api/system/health') || template === '/api/cameras/{camera_id}/uploads';
+  return !template.startsWith('/api/') || template.startsWith(HSI_ROUTES.systemHealth) || template === HSI_ROUTES.upload;
 }
 
 /** The server gate: undefined lets the request through, else the 429 answer. */

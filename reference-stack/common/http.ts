@@ -61,6 +61,18 @@ export interface Route {
   handler: (request: RouteRequest) => Promise<JsonResponse>;
 }
 
+/**
+ * A route from its template: each `{name}` matches one path segment (a capture group, in
+ * order), and a trailing slash is allowed. One template serves as span name, http.route and matcher.
+ */
+export function route(method: string, template: string, handler: Route['handler']): Route {
+  const source = template
+    .split(/\{[A-Za-z_][A-Za-z0-9_]*\}/)
+    .map((part) => part.replace(/[.*+?^$()|[\]\\]/g, '\\$&'))
+    .join('([^/]+)');
+  return { method, pattern: new RegExp(`^${source.replace(/\/$/, '')}/?$`), template, handler };
+}
+
 export function json(status: number, body: unknown, headers?: Record<string, string>): JsonResponse {
   return headers === undefined ? { status, body } : { status, body, headers };
 }

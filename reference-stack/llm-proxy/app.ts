@@ -1,6 +1,6 @@
 import { SpanKind, type Tracer } from '@opentelemetry/api';
 import { Agent, request } from 'undici';
-import { json, readBody, type JsonResponse, type Route, type RouteRequest, createTracedServer, type TracedServer } from '../common/http.ts';
+import { json, readBody, route, type JsonResponse, type Route, type RouteRequest, createTracedServer, type TracedServer } from '../common/http.ts';
 import type { Logger } from '../common/log.ts';
 import { inSpan } from '../telemetry/tracing.ts';
 
@@ -71,12 +71,12 @@ export class LlmProxy {
       log: options.log,
       spanAttributes: { 'ai.emulated': false, 'ai.engine': 'llama.cpp' },
       routes: [
-        { method: 'POST', pattern: /^\/completion\/?$/, template: '/completion', handler: forward('/completion', true) },
-        { method: 'POST', pattern: /^\/v1\/chat\/completions\/?$/, template: '/v1/chat/completions', handler: forward('/v1/chat/completions', true) },
-        { method: 'POST', pattern: /^\/v1\/completions\/?$/, template: '/v1/completions', handler: forward('/v1/completions', true) },
-        { method: 'GET', pattern: /^\/health\/?$/, template: '/health', handler: forward('/health', false) },
-        { method: 'GET', pattern: /^\/slots\/?$/, template: '/slots', handler: forward('/slots', false) },
-        { method: 'GET', pattern: /^\/props\/?$/, template: '/props', handler: forward('/props', false) },
+        route('POST', '/completion', forward('/completion', true)),
+        route('POST', '/v1/chat/completions', forward('/v1/chat/completions', true)),
+        route('POST', '/v1/completions', forward('/v1/completions', true)),
+        route('GET', '/health', forward('/health', false)),
+        route('GET', '/slots', forward('/slots', false)),
+        route('GET', '/props', forward('/props', false)),
       ],
     });
   }
