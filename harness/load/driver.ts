@@ -13,11 +13,11 @@ import { type LoadClock, RunState, systemClock } from './run-state.ts';
 import { ScenarioRuntime } from './scenario-runtime.ts';
 import { planWorkload } from './schedule.ts';
 import { request } from 'undici';
-import { HARNESS_METRICS, K6_BUILTIN_METRICS } from './metrics.ts';
+import { HARNESS_METRICS, K6_BUILTIN_METRICS, TIMING_METRICS } from './metrics.ts';
 import { RequestIterations, resolveSetupParams } from './request-iteration.ts';
 import type { IterationRunner } from './scenario-runtime.ts';
 import { ThresholdEvaluator } from './thresholds.ts';
-import { ConnectionPool, loadCameras, RequestMetrics, round3, TIMING_METRICS, UploadIterations } from './upload-iteration.ts';
+import { ConnectionPool, loadCameras, RequestMetrics, round3, UploadIterations } from './upload-iteration.ts';
 import { WebSocketIterations } from './ws-iteration.ts';
 
 /**

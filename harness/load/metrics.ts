@@ -439,3 +439,15 @@ export function trendValues(t: TrendStore): TrendValues {
     count: t.count,
   };
 }
+
+/** The per-request timing split the native driver records (RequestTiming, in TimingSinks order). */
+export const TIMING_METRICS = [
+  'http_req_blocked',
+  'http_req_connecting',
+  'http_req_tls_handshaking',
+  'http_req_sending',
+  'http_req_waiting',
+  'http_req_receiving',
+  'data_sent',
+  'data_received',
+] as const;

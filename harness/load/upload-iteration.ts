@@ -6,7 +6,7 @@ import type { NdjsonWriter } from '../report/run-results.ts';
 import type { Scenario, Transport } from '../scenario/scenario-types.ts';
 import { Histogram } from './histogram.ts';
 import type { LoadRequestRecord, TimeSeriesBuilder } from './load-result.ts';
-import { addToSink, type MetricStore, type Sink, type Tags } from './metrics.ts';
+import { addToSink, type MetricStore, type Sink, type Tags, TIMING_METRICS } from './metrics.ts';
 import { encodeMultipartFile, mediaTypeOf, type PreparedUpload } from './multipart.ts';
 import type { RequestTiming } from './request-timing.ts';
 import { TimedConnection } from './request-timing.ts';
@@ -114,17 +114,6 @@ interface TimingSinks {
   received: Sink[];
 }
 
-/** The metrics of RequestTiming, in TimingSinks order. */
-export const TIMING_METRICS = [
-  'http_req_blocked',
-  'http_req_connecting',
-  'http_req_tls_handshaking',
-  'http_req_sending',
-  'http_req_waiting',
-  'http_req_receiving',
-  'data_sent',
-  'data_received',
-] as const;
 
 function feed(sinks: readonly Sink[], value: number): void {
   for (let i = 0; i < sinks.length; i++) addToSink(sinks[i] as Sink, value);

@@ -1,4 +1,4 @@
-import { parseMetricName } from '../load/metrics.ts';
+import { parseMetricName, TIMING_METRICS } from '../load/metrics.ts';
 
 /**
  * Which tags a run can put on each metric, so that a threshold filter the run can never
@@ -29,19 +29,7 @@ export interface EmittedTags {
 
 type Family = 'request' | 'iteration' | 'gauge' | 'check' | 'ws' | 'other';
 
-const REQUEST = new Set([
-  'http_reqs',
-  'http_req_duration',
-  'http_req_failed',
-  'http_req_blocked',
-  'http_req_connecting',
-  'http_req_tls_handshaking',
-  'http_req_sending',
-  'http_req_waiting',
-  'http_req_receiving',
-  'data_sent',
-  'data_received',
-]);
+const REQUEST = new Set<string>(['http_reqs', 'http_req_duration', 'http_req_failed', ...TIMING_METRICS]);
 const ITERATION = new Set(['iterations', 'iteration_duration', 'dropped_iterations']);
 
 function familyOf(metric: string): Family {
