@@ -376,13 +376,18 @@ export function createLlmEmulator(options: LlmEmulatorOptions): LlmEmulator {
     return { content, analysis, promptTokens, completionTokens, stopType, slotId, timing, nCtx };
   }
 
+  /** The opening both completion routes share: not while loading, JSON, no streaming, the schema. */
+  async function readCompletionRequest(request: RouteRequest) {
+    if (loading()) throw new LlamaError(503, 'Loading model', 'unavailable_error');
+    const body = await readJson(request.req);
+    rejectStreaming(body);
+    return { body, req: parseRequest(CompletionSchema, body) };
+  }
+
   async function completion(request: RouteRequest): Promise<JsonResponse> {
     stats.requests++;
     try {
-      if (loading()) throw new LlamaError(503, 'Loading model', 'unavailable_error');
-      const body = await readJson(request.req);
-      rejectStreaming(body);
-      const req = parseRequest(CompletionSchema, body);
+      const { body, req } = await readCompletionRequest(request);
       const nPredict = req.n_predict ?? req.max_tokens ?? -1;
       const stop = stopList(req.stop);
       const params = {
@@ -466,10 +471,7 @@ export function createLlmEmulator(options: LlmEmulatorOptions): LlmEmulator {
   async function openAiCompletion(request: RouteRequest): Promise<JsonResponse> {
     stats.requests++;
     try {
-      if (loading()) throw new LlamaError(503, 'Loading model', 'unavailable_error');
-      const body = await readJson(request.req);
-      rejectStreaming(body);
-      const req = parseRequest(CompletionSchema, body);
+      const { body, req } = await readCompletionRequest(request);
       const nPredict = req.max_tokens ?? req.n_predict ?? 16;
       const params = { n_predict: nPredict, max_tokens: nPredict, temperature: req.temperature ?? 0.8, top_p: req.top_p ?? 0.95, seed: req.seed ?? DEFAULT_SEED, stop: stopList(req.stop), stream: false };
       const result = await generate(request, { prompt: req.prompt, nPredict, params });
