@@ -62,18 +62,24 @@ export function defectEnvironment(defects: readonly DefectName[]): Record<'backe
 }
 
 /**
- * The body of the reference backend's POST /admin/defects that leaves exactly `on` switched on:
- * every backend switch, "1" or "0". The detector's switches are read only at its start, so
- * naming one here is an error.
+ * The body of a reference service's POST /admin/defects that leaves exactly the switches in `on`
+ * of that service switched on: each of its switch variables, its "on" value or "0". The backend
+ * and the detector emulator take their switches at run time; naming another service's switch
+ * here is an error.
  */
-export function backendDefectSwitches(on: readonly DefectName[]): Record<string, string> {
+export function defectSwitches(service: 'backend' | 'detector', on: readonly DefectName[]): Record<string, string> {
   const body: Record<string, string> = {};
   for (const name of DEFECT_NAMES) {
-    const { service, env } = DEFECTS[name];
-    if (service !== 'backend') continue;
-    for (const variable of Object.keys(env)) body[variable] = on.includes(name) ? '1' : '0';
+    const defect = DEFECTS[name];
+    if (defect.service !== service) continue;
+    for (const [variable, value] of Object.entries(defect.env)) body[variable] = on.includes(name) ? value : '0';
   }
-  const startOnly = on.filter((name) => DEFECTS[name].service !== 'backend');
-  if (startOnly.length > 0) throw new ConfigError(`defects ${startOnly.join(', ')}: read only when the ${DEFECTS[startOnly[0]!].service} starts; start a stack with them instead`);
+  const elsewhere = on.filter((name) => DEFECTS[name].service !== service);
+  if (elsewhere.length > 0) throw new ConfigError(`defects ${elsewhere.join(', ')}: switches of the ${DEFECTS[elsewhere[0]!].service}, not of the ${service}; post them to the ${DEFECTS[elsewhere[0]!].service}'s /admin/defects`);
   return body;
+}
+
+/** The backend's POST /admin/defects body for exactly `on` (defectSwitches('backend', on)). */
+export function backendDefectSwitches(on: readonly DefectName[]): Record<string, string> {
+  return defectSwitches('backend', on);
 }

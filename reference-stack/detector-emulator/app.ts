@@ -2,12 +2,14 @@ import { createHash } from 'node:crypto';
 import { SpanKind, type Tracer } from '@opentelemetry/api';
 import { FaultInjector, faultSettingsJson } from '../common/fault-knobs.ts';
 import { imageFromRequest } from '../common/detect-request.ts';
-import { createTracedServer, errorBody, HttpError, json, type ErrorStyle, type JsonResponse, type RouteRequest, type TracedServer } from '../common/http.ts';
+import { z } from 'zod';
+import { createTracedServer, errorBody, HttpError, json, parseJsonBody, readBody, route, type ErrorStyle, type JsonResponse, type Route, type RouteRequest, type TracedServer } from '../common/http.ts';
 import { readImageInfo } from '../common/image.ts';
 import { errorStyleFor, type StackProfile } from '../common/profile.ts';
 import type { Logger } from '../common/log.ts';
 import { sleep } from '../common/timing.ts';
 import { inSpan } from '../telemetry/tracing.ts';
+import { activeDetectorDefects, DetectorDefectSwitchError, detectorDefectValues, LiveDetectorDefects, parseDetectorDefectSwitches } from './defects.ts';
 import { createRng, emulateDetections, sampleLognormal, SlotPool } from './emulation.ts';
 import { DETECTOR_FAULTABLE_ROUTES, type EmulatorSettings } from './settings.ts';
 
@@ -30,12 +32,45 @@ export interface DetectorEmulatorOptions {
   extraStats?: () => Record<string, unknown>;
   /** HSI_PROFILE: `hsi-current` answers errors as FastAPI's `{"detail": ...}`. */
   profile?: StackProfile;
+  /** The live defect switches the tracing's exporter reads (initDetectorTracing); default: the settings', unread by any exporter. */
+  defects?: LiveDetectorDefects;
 }
 
 export interface DetectorEmulator {
   server: TracedServer;
   faults: FaultInjector;
+  defects: LiveDetectorDefects;
   analyticCapacityRps: number;
+}
+
+const DefectSwitchRequestSchema = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]));
+
+/**
+ * GET /admin/defects (the switches now) and POST /admin/defects (change some while the detector
+ * runs; in effect for the spans that end from then on). Not an HSI endpoint: the harness's tests
+ * prove the detector's defects on a running stack with it, as the backend's.
+ */
+function defectRoutes(defects: LiveDetectorDefects, log: Logger): Route[] {
+  const state = () => ({ active: activeDetectorDefects(defects.current), switches: detectorDefectValues(defects.current) });
+  return [
+    route('GET', '/admin/defects', async () => json(200, state())),
+    route('POST', '/admin/defects', async ({ req }) => {
+      const value = parseJsonBody(await readBody(req, 16 * 1024), () => new HttpError(400, 'invalid_defects', 'body: not valid JSON', { field: 'body' }));
+      const request = DefectSwitchRequestSchema.safeParse(value);
+      if (!request.success) throw new HttpError(400, 'invalid_defects', 'body: expected an object of switch variables to values, e.g. {"HSI_DEFECT_DETECTOR_DROPS_SPANS": "0.5"}', { field: 'body' });
+      let change;
+      try {
+        change = parseDetectorDefectSwitches(request.data);
+      } catch (error) {
+        if (error instanceof DetectorDefectSwitchError) throw new HttpError(400, 'invalid_defects', error.message, { field: error.message.split(':')[0] });
+        throw error;
+      }
+      const previous = detectorDefectValues(defects.set(change));
+      const answer = { ...state(), previous: Object.fromEntries(Object.keys(request.data).map((k) => [k, previous[k]!])) };
+      log.warn('defect switches changed at run time', { active: answer.active });
+      return json(200, answer);
+    }),
+  ];
 }
 
 
@@ -46,6 +81,7 @@ function detectorFaultBody(style: ErrorStyle): (status: number, message: string)
 
 export function createDetectorEmulator(options: DetectorEmulatorOptions): DetectorEmulator {
   const { settings, tracer, log, seed } = options;
+  const defects = options.defects ?? new LiveDetectorDefects(settings.defects);
   const errorStyle = errorStyleFor(options.profile ?? 'reference');
   const rng = createRng(seed);
   const slots = new SlotPool(settings.gpuSlots);
@@ -138,8 +174,8 @@ export function createDetectorEmulator(options: DetectorEmulatorOptions): Detect
       analytic_capacity_rps: analyticCapacityRps,
       faults: faults.state(),
       defects: {
-        not_instrumented: settings.defects.notInstrumented,
-        drop_spans_fraction: settings.defects.dropSpansFraction,
+        not_instrumented: defects.current.notInstrumented,
+        drop_spans_fraction: defects.current.dropSpansFraction,
       },
       ...(options.extraStats?.() ?? {}),
     });
@@ -155,8 +191,9 @@ export function createDetectorEmulator(options: DetectorEmulatorOptions): Detect
       { method: 'GET', pattern: /^\/health\/?$/, template: '/health', handler: health },
       { method: 'GET', pattern: /^\/emulator\/stats\/?$/, template: '/emulator/stats', handler: emulatorStats },
       ...faults.adminRoutes(),
+      ...defectRoutes(defects, log),
     ],
   });
 
-  return { server, faults, analyticCapacityRps };
+  return { server, faults, defects, analyticCapacityRps };
 }

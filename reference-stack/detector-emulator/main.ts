@@ -13,7 +13,8 @@ import { EmulatorSettingsError, loadEmulatorSettings, type EmulatorSettings } fr
  * the size, derives 1-3 detections from the image's SHA-256, and holds each request for a
  * service time drawn from a lognormal (EMULATOR_SERVICE_MEAN_MS / _P95_MS) on one of
  * EMULATOR_GPU_SLOTS "slots", queueing FIFO when all are busy. It sleeps; it does not burn CPU.
- * Per-request faults: /admin/faults (common/fault-knobs.ts). Defects: HSI_DEFECT_DETECTOR_*.
+ * Per-request faults: /admin/faults (common/fault-knobs.ts). Defects: HSI_DEFECT_DETECTOR_* at start,
+ * /admin/defects while it runs.
  */
 
 export { DEFAULT_SERVICE_NAME, EMULATED_MODEL_NAME, SPAN_INFERENCE } from './app.ts';
@@ -39,7 +40,7 @@ async function main(): Promise<void> {
     serviceName: DEFAULT_SERVICE_NAME,
     resourceAttributes: { 'service.version': '0.1.0', 'ai.emulated': true, 'hsi.reference_stack': true, 'hsi.component': 'ai-yolo26' },
   });
-  if (!tracing.instrumented) log.warn('defect HSI_DEFECT_DETECTOR_NOT_INSTRUMENTED is on: the detector emits no spans');
+  if (settings.defects.notInstrumented) log.warn('defect HSI_DEFECT_DETECTOR_NOT_INSTRUMENTED is on: the detector emits no spans');
   else if (settings.defects.dropSpansFraction > 0) {
     log.warn('defect HSI_DEFECT_DETECTOR_DROPS_SPANS is on: a fraction of traces lose their detector spans', { fraction: settings.defects.dropSpansFraction });
   }
@@ -50,6 +51,7 @@ async function main(): Promise<void> {
     log,
     seed,
     profile,
+    defects: tracing.defects,
     ...(dropper !== undefined ? { extraStats: () => ({ spans_dropped: dropper.dropped }) } : {}),
   });
 
@@ -64,7 +66,7 @@ async function main(): Promise<void> {
     seed,
     analytic_capacity_rps: app.analyticCapacityRps,
     faults: settings.faults === undefined ? null : faultSettingsJson(settings.faults),
-    instrumented: tracing.instrumented,
+    instrumented: !settings.defects.notInstrumented,
     profile,
   });
 }

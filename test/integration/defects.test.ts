@@ -14,11 +14,11 @@ import { checkNoPartialTraces, checkParentBasedSampling } from '../../assertions
 import { checkTracePresence, toSamplingRecords } from '../../assertions/sampling/presence.ts';
 import { checkSpanTree } from '../../assertions/span-tree/evaluate.ts';
 import type { UploadRecord } from '../../harness/load/upload-client.ts';
-import type { DefectName } from '../../harness/stack/defects.ts';
+import { DEFECTS, type DefectName } from '../../harness/stack/defects.ts';
 import { HsiStack, newRunId, type StartedHsiStack } from '../../harness/stack/hsi-stack.ts';
 import type { TraceTree } from '../../harness/traces/span-model.ts';
 import { BACKEND, backendTraces, DETECTOR, FAST_LLM, FAST_PIPELINE, getJson, jaegerOf, LLM, setProxyEnabled, trace, upload } from './pipeline-helpers.ts';
-import { dockerResourcesOfRun, switchBackendDefects, testConfig, waitFor } from './stack-helpers.ts';
+import { dockerResourcesOfRun, switchBackendDefects, switchDetectorDefects, testConfig, waitFor } from './stack-helpers.ts';
 
 /**
  * Each defect switch of the reference stack changes what the traces or the database
@@ -26,12 +26,11 @@ import { dockerResourcesOfRun, switchBackendDefects, testConfig, waitFor } from 
  * with a message naming the broken hop, span or bound. The healthy stack is the control:
  * the same checks pass there.
  *
- * The backend's switches are live (POST /admin/defects), so one stack serves the control and
- * every backend defect: each test turns its switches on, and after it they are all turned off,
- * every proxy is enabled again and the pipeline drains, so the next test starts from a healthy,
- * idle stack (the control runs first, on a stack no defect has touched). Each test judges only
- * its own uploads (trace ids, file paths). The detector's two switches are read at its start:
- * they get a stack each.
+ * The backend's and the detector's switches are live (POST /admin/defects on each), so one
+ * stack serves the control and every defect: each test turns its switches on, and after it they
+ * are all turned off, every proxy is enabled again and the pipeline drains, so the next test
+ * starts from a healthy, idle stack (the control runs first, on a stack no defect has touched,
+ * and again last). Each test judges only its own uploads (trace ids, file paths).
  */
 function startStack(defects: DefectName[]): Promise<StartedHsiStack> {
   return new HsiStack(testConfig())
@@ -45,6 +44,7 @@ function startStack(defects: DefectName[]): Promise<StartedHsiStack> {
 /** After a test on the shared stack: no switch on, every proxy enabled, nothing queued or in flight. */
 async function backToHealthy(stack: StartedHsiStack): Promise<void> {
   await switchBackendDefects(stack.getBackendUrl(), []);
+  await switchDetectorDefects(stack.getDetectorUrl(), []);
   for (const proxy of ['postgres', 'redis', 'detector', 'llm']) await setProxyEnabled(stack, proxy, true);
   await deleteJson(`${stack.getLlmUrl()}/admin/faults`);
   await waitFor('backend ready', async () => ((await fetch(new URL('/api/system/health/ready', stack.getBackendUrl()))).status === 200 ? true : undefined), 30_000);
@@ -129,11 +129,14 @@ async function expectHealthyControl(stack: StartedHsiStack): Promise<void> {
   expect(failed(verdict).map((r) => `[${r.family}] ${r.message}`)).toEqual([]);
 }
 
-describe('defect switches: each one breaks what its assertion family checks (backend switches, one stack)', () => {
+describe('defect switches: each one breaks what its assertion family checks (backend and detector switches, one stack)', () => {
   let shared: StartedHsiStack | undefined;
-  /** The shared stack with exactly `defects` switched on. */
+  /** The shared stack with exactly `defects` switched on (each on its service). */
   async function stackWith(defects: DefectName[]): Promise<StartedHsiStack> {
-    if (defects.length > 0) await switchBackendDefects(shared!.getBackendUrl(), defects);
+    const backend = defects.filter((d) => DEFECTS[d].service === 'backend');
+    const detector = defects.filter((d) => DEFECTS[d].service === 'detector');
+    if (backend.length > 0) await switchBackendDefects(shared!.getBackendUrl(), backend);
+    if (detector.length > 0) await switchDetectorDefects(shared!.getDetectorUrl(), detector);
     return shared!;
   }
   beforeAll(async () => {
@@ -271,22 +274,8 @@ describe('defect switches: each one breaks what its assertion family checks (bac
     expect(requestSpans, 'every attempt reached for the detector (8 = 4 uploads × 2 attempts)').toBe(8);
   });
 
-  it('control again: after every backend switch was on and off at run time, the same stack is healthy', () => expectHealthyControl(shared!));
-});
-
-describe('defect switches of the detector (read at its start: a stack each)', () => {
-  let own: StartedHsiStack | undefined;
-  async function startOwn(defects: DefectName[]): Promise<StartedHsiStack> {
-    own = await startStack(defects);
-    return own;
-  }
-  afterEach(async () => {
-    await stopAndCheck(own);
-    own = undefined;
-  });
-
   it('detector-not-instrumented: the detector span is missing from the tree and its hop breaks', async () => {
-    const stack = await startOwn(['detector-not-instrumented']);
+    const stack = await stackWith(['detector-not-instrumented']);
     const { tree } = await uploadAndTrace(stack, [BACKEND], ['yolo26_detection_request', 'batch_aggregation']);
     expect(tree.services()).not.toContain(DETECTOR);
     const tree1 = checkSpanTree([tree], hsiUploadTree());
@@ -297,7 +286,7 @@ describe('defect switches of the detector (read at its start: a stack each)', ()
   });
 
   it('detector-drops-spans: some traces are partial, and the no-partial-traces check fails', async () => {
-    const stack = await startOwn(['detector-drops-spans']);
+    const stack = await stackWith(['detector-drops-spans']);
     const records: UploadRecord[] = [];
     for (let i = 0; i < 12; i++) records.push(await upload(stack, i));
     for (const r of records) await trace(stack, r.traceId, [BACKEND], ['yolo26_detection_request']);
@@ -308,4 +297,6 @@ describe('defect switches of the detector (read at its start: a stack each)', ()
     expect(result.message).toMatch(/partial/i);
     expect(presence.some((p) => p.complete), 'the other traces are complete').toBe(true);
   });
+
+  it('control again: after every backend and detector switch was on and off at run time, the same stack is healthy', () => expectHealthyControl(shared!));
 });

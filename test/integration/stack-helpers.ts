@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { expect } from 'vitest';
 import { loadStackConfig, type StackConfig } from '../../harness/config/stack-config.ts';
-import { backendDefectSwitches, type DefectName } from '../../harness/stack/defects.ts';
+import { backendDefectSwitches, defectSwitches, type DefectName } from '../../harness/stack/defects.ts';
 import { run } from '../../harness/util/exec.ts';
 
 export const PROJECT_ROOT = resolve(import.meta.dirname, '..', '..');
@@ -28,6 +28,18 @@ export async function switchBackendDefects(backendUrl: string, defects: readonly
   const answer = (await res.json()) as { active?: string[] };
   expect(res.status, JSON.stringify(answer)).toBe(200);
   expect(answer.active).toEqual(Object.entries(body).filter(([, v]) => v === '1').map(([k]) => k).sort());
+}
+
+/**
+ * Turns exactly `defects` on in a running detector emulator (its POST /admin/defects; the other
+ * detector switch off): the detector's defects then need no stack of their own.
+ */
+export async function switchDetectorDefects(detectorUrl: string, defects: readonly DefectName[]): Promise<void> {
+  const body = defectSwitches('detector', defects);
+  const res = await fetch(new URL('/admin/defects', detectorUrl), { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  const answer = (await res.json()) as { switches?: Record<string, string> };
+  expect(res.status, JSON.stringify(answer)).toBe(200);
+  expect(answer.switches).toEqual(Object.fromEntries(Object.entries(body).map(([k, v]) => [k, String(Number(v))])));
 }
 
 export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000, intervalMs = 250): Promise<T> {

@@ -6,7 +6,8 @@ import { CircuitBreaker } from '../../../reference-stack/backend/circuit-breaker
 import { DefectSwitchError, loadDefects, NO_DEFECTS } from '../../../reference-stack/backend/defects.ts';
 import { applyDefectSwitches, liveDefectOptions } from '../../../reference-stack/backend/live-defects.ts';
 import { buildSampler } from '../../../reference-stack/telemetry/tracing.ts';
-import { backendDefectSwitches, defectEnvironment, DEFECT_NAMES, DEFECTS } from '../../../harness/stack/defects.ts';
+import { backendDefectSwitches, defectEnvironment, defectSwitches, DEFECT_NAMES, DEFECTS } from '../../../harness/stack/defects.ts';
+import { parseDetectorDefectSwitches } from '../../../reference-stack/detector-emulator/defects.ts';
 
 describe('backend defect switches changed at run time (POST /admin/defects)', () => {
   it('turns switches on and off, answers the active ones and what the changed ones were', () => {
@@ -40,7 +41,13 @@ describe('backend defect switches changed at run time (POST /admin/defects)', ()
     const answer = applyDefectSwitches(defects, backendDefectSwitches(['worker-drops-rows', 'sampler-ignores-parent']));
     expect(answer.active).toEqual(['HSI_DEFECT_SAMPLER_IGNORES_PARENT', 'HSI_DEFECT_WORKER_DROPS_ROWS']);
     expect(applyDefectSwitches(defects, backendDefectSwitches([])).active).toEqual([]);
-    expect(() => backendDefectSwitches(['detector-drops-spans'])).toThrow(/detector-drops-spans: read only when the detector starts/);
+    expect(() => backendDefectSwitches(['detector-drops-spans'])).toThrow(/detector-drops-spans: switches of the detector, not of the backend; post them to the detector's \/admin\/defects/);
+    // The detector's body, as its POST /admin/defects parses it.
+    const detector = defectSwitches('detector', ['detector-drops-spans']);
+    expect(detector).toEqual({ HSI_DEFECT_DETECTOR_NOT_INSTRUMENTED: '0', HSI_DEFECT_DETECTOR_DROPS_SPANS: '0.5' });
+    expect(parseDetectorDefectSwitches(detector)).toEqual({ notInstrumented: false, dropSpansFraction: 0.5 });
+    expect(parseDetectorDefectSwitches(defectSwitches('detector', []))).toEqual({ notInstrumented: false, dropSpansFraction: 0 });
+    expect(() => defectSwitches('detector', ['ack-before-store'])).toThrow(/ack-before-store: switches of the backend/);
   });
 
   it('components built with liveDefectOptions see a switch change at their next call', () => {
