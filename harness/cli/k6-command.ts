@@ -12,6 +12,8 @@ export const K6_HELP = `  k6 operator SCENARIO  render SCENARIO as a k6-operator
       --namespace NS      Kubernetes namespace of every object
       --image IMAGE       k6 runner image (default grafana/k6:latest)
       --name NAME         TestRun name (default hsi-chaos-<scenario>)
+      --api-key-secret SECRET/KEY  the stack's API key from that Kubernetes Secret entry
+                          (runner env HSI_API_KEY; the key is never written in the manifest)
       --out FILE          write the manifest there (default: standard output)`;
 
 const OPTIONS = {
@@ -20,6 +22,7 @@ const OPTIONS = {
   namespace: { type: 'string' },
   image: { type: 'string' },
   name: { type: 'string' },
+  'api-key-secret': { type: 'string' },
   out: { type: 'string' },
 } as const;
 
@@ -50,7 +53,16 @@ export async function cmdK6(args: string[]): Promise<number> {
   return ExitCode.pass;
 }
 
-function operatorOptions(values: { 'backend-url'?: string | undefined; parallelism?: string | undefined; namespace?: string | undefined; image?: string | undefined; name?: string | undefined }): K6OperatorOptions {
+type OperatorFlags = { 'backend-url'?: string | undefined; parallelism?: string | undefined; namespace?: string | undefined; image?: string | undefined; name?: string | undefined; 'api-key-secret'?: string | undefined };
+
+function apiKeySecretOf(flag: string | undefined): K6OperatorOptions['apiKeySecret'] {
+  if (flag === undefined) return undefined;
+  const m = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)\/([-._a-zA-Z0-9]+)$/.exec(flag);
+  if (!m?.[1] || !m[3]) throw new ConfigError(`--api-key-secret: expected SECRET/KEY (a Secret's name and one of its keys), got "${flag}"`);
+  return { name: m[1], key: m[3] };
+}
+
+function operatorOptions(values: OperatorFlags): K6OperatorOptions {
   const backendUrl = values['backend-url'];
   if (backendUrl === undefined) throw new ConfigError('k6 operator: --backend-url is required (the backend as the runner pods reach it, e.g. http://hsi-backend.hsi.svc:8000)');
   if (!URL.canParse(backendUrl) || !/^https?:$/.test(new URL(backendUrl).protocol)) throw new ConfigError(`--backend-url: expected an http(s) URL, got "${backendUrl}"`);
@@ -62,5 +74,6 @@ function operatorOptions(values: { 'backend-url'?: string | undefined; paralleli
     ...(values.namespace !== undefined ? { namespace: values.namespace } : {}),
     ...(values.image !== undefined ? { image: values.image } : {}),
     ...(values.name !== undefined ? { name: values.name } : {}),
+    ...(values['api-key-secret'] !== undefined ? { apiKeySecret: apiKeySecretOf(values['api-key-secret']) } : {}),
   };
 }

@@ -96,3 +96,24 @@ export function decodeWsFrame(text: string): DecodedWsFrame {
   if (one.event) return { form: 'single', events: [one.event] };
   return { form: 'invalid', events: [], problem: one.problem ?? 'invalid' };
 }
+
+/**
+ * How an HSI WebSocket takes the API key (real HSI `backend/api/middleware/auth.py`
+ * `validate_websocket_api_key`, documented in `backend/api/routes/websocket.py`): the query
+ * parameter `api_key`, else a `Sec-WebSocket-Protocol` entry `api-key.<key>`. The WebSocket
+ * handshake's `X-API-Key` header is NOT read there (only the HTTP middleware reads it). Without
+ * a valid key the server accepts, then closes with 1008 (policy violation). The real project's
+ * own k6 suite (tests/load/websocket.js) appends `?api_key=`.
+ */
+export const HSI_WS_API_KEY_QUERY = 'api_key';
+export const HSI_WS_API_KEY_PROTOCOL_PREFIX = 'api-key.';
+/** Close code of a WebSocket the server refused after the handshake (bad or missing key, rate limit). */
+export const HSI_WS_POLICY_VIOLATION = 1008;
+
+/** The subscriber URL carrying the API key as the HSI WebSockets read it (unchanged without a key). */
+export function wsUrlWithApiKey(url: string, apiKey: string | undefined): string {
+  if (apiKey === undefined || apiKey === '') return url;
+  const u = new URL(url);
+  u.searchParams.set(HSI_WS_API_KEY_QUERY, apiKey);
+  return u.toString();
+}

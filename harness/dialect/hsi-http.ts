@@ -77,6 +77,11 @@ export class HsiHttpClient {
     this.wait = options.sleep ?? (async (ms, signal) => void (await sleep(ms, undefined, signal ? { signal } : {})));
   }
 
+  /** The configured API key, for callers that must put it elsewhere than a header (WebSocket URLs, k6's environment). */
+  get key(): string | undefined {
+    return this.apiKey;
+  }
+
   /** The headers every request carries (the API key when configured), for callers with their own HTTP code. */
   authHeaders(): Record<string, string> {
     return this.apiKey === undefined ? {} : { [this.apiKeyHeader]: this.apiKey };

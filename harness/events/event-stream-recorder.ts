@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { decodeWsFrame, HSI_WS_EVENTS_PATH, type BroadcastEvent, type DecodedWsFrame } from '../contract/hsi-ws-events.ts';
+import { decodeWsFrame, HSI_WS_API_KEY_QUERY, HSI_WS_EVENTS_PATH, wsUrlWithApiKey, type BroadcastEvent, type DecodedWsFrame } from '../contract/hsi-ws-events.ts';
 import type { RunResults } from '../report/run-results.ts';
 
 /**
@@ -44,8 +44,10 @@ export interface ExpectedBroadcast {
 export interface EventStreamRecorderOptions {
   backendUrl: string;
   path?: string;
-  /** Extra handshake headers (an API key). */
+  /** Extra handshake headers. */
   headers?: Record<string, string>;
+  /** The stack's API key, sent as the HSI WebSockets read it (`?api_key=`); never logged. */
+  apiKey?: string | undefined;
   results?: RunResults;
   log?: (line: string) => void;
   /** How long start() waits for the first open; default 5000 ms. */
@@ -72,7 +74,14 @@ export class EventStreamRecorder implements BroadcastSource {
 
   constructor(options: EventStreamRecorderOptions) {
     this.options = options;
-    this.url = wsUrl(options.backendUrl, options.path ?? HSI_WS_EVENTS_PATH);
+    this.url = wsUrlWithApiKey(wsUrl(options.backendUrl, options.path ?? HSI_WS_EVENTS_PATH), options.apiKey);
+  }
+
+  /** The URL without the API key, for logs. */
+  private get shownUrl(): string {
+    const u = new URL(this.url);
+    if (u.searchParams.has(HSI_WS_API_KEY_QUERY)) u.searchParams.set(HSI_WS_API_KEY_QUERY, '***');
+    return u.toString();
   }
 
   get path(): string {
@@ -87,7 +96,7 @@ export class EventStreamRecorder implements BroadcastSource {
       await sleep(250);
     }
     if (!this.opened) this.options.log?.(`/ws/events: not subscribed (${this.note ?? 'no answer'}); broadcasts cannot be checked`);
-    else this.options.log?.(`/ws/events: subscribed at ${this.url}`);
+    else this.options.log?.(`/ws/events: subscribed at ${this.shownUrl}`);
   }
 
   /** One connection attempt: true once open; on close it reconnects while the recorder runs. */

@@ -242,7 +242,7 @@ export async function checkSteadyState(backendUrl: string, http: HsiHttpClient =
  * without it is one line in the log; nothing-lost then says it could not check the broadcasts).
  */
 export async function subscribeToEvents(target: AttachedTarget, results: RunResults, log: (line: string) => void): Promise<EventStreamRecorder> {
-  const recorder = new EventStreamRecorder({ backendUrl: target.endpoints.backendUrl, results, log });
+  const recorder = new EventStreamRecorder({ backendUrl: target.endpoints.backendUrl, results, log, ...(target.http?.key !== undefined ? { apiKey: target.http.key } : {}) });
   await recorder.start();
   return recorder;
 }
@@ -291,6 +291,7 @@ export async function runLoadPhase(input: LoadPhaseInput): Promise<LoadPhaseOutc
     let startEpochMs = Date.now();
     const loadResult = await runLoadWithDriver(input.driver ?? 'native', input.scenario, {
       backendUrl: input.target.endpoints.backendUrl,
+      ...(input.target.http?.key !== undefined ? { apiKey: input.target.http.key } : {}),
       results,
       ...(input.signal ? { signal: input.signal } : {}),
       onStart: (startMono: number, epochMs: number) => {

@@ -10,6 +10,7 @@ export function runLoadWithDriver(driver: LoadDriver, scenario: Scenario, option
   if (driver === 'native') return runLoad(scenario, options);
   return runK6(scenario, {
     backendUrl: options.backendUrl,
+    ...(options.apiKey !== undefined ? { apiKey: options.apiKey } : {}),
     ...(options.fixturesDir ? { fixturesDir: options.fixturesDir } : {}),
     ...(options.results ? { results: options.results } : {}),
     ...(options.signal ? { signal: options.signal } : {}),

@@ -1,3 +1,4 @@
+import { wsUrlWithApiKey } from '../contract/hsi-ws-events.ts';
 import type { Scenario, WebSocketSubscriber } from '../scenario/scenario-types.ts';
 import type { MetricStore, Tags } from './metrics.ts';
 import type { RunState } from './run-state.ts';
@@ -10,6 +11,9 @@ import type { RequestMetrics } from './upload-iteration.ts';
  * built-in WebSocket client): connect (ws_connecting), receive for sessionDuration
  * (ws_msgs_received; ws_event_latency = receive time - the message's `timestamp`), close
  * (ws_session_duration, ws_sessions with status 101, or 0 when the connection failed).
+ * With an API key, the URL carries it as `?api_key=` (the HSI WebSockets read the key there or
+ * in a `Sec-WebSocket-Protocol` entry, never in an `X-API-Key` handshake header; Node's client
+ * fails a handshake whose offered subprotocol the server does not echo, so the query it is).
  */
 export const WS_EVENT_LATENCY = 'ws_event_latency';
 
@@ -26,16 +30,23 @@ export class WebSocketIterations implements IterationRunner {
   private readonly store: MetricStore;
   private readonly metrics: RequestMetrics;
   private readonly wsOrigin: string;
+  private readonly apiKey: string | undefined;
   private readonly tagCache = new Map<string, Tags>();
 
-  constructor(o: { scenario: Scenario; state: RunState; store: MetricStore; metrics: RequestMetrics; backendUrl: string }) {
+  constructor(o: { scenario: Scenario; state: RunState; store: MetricStore; metrics: RequestMetrics; backendUrl: string; apiKey?: string | undefined }) {
     this.scenario = o.scenario;
     this.state = o.state;
     this.store = o.store;
     this.metrics = o.metrics;
+    this.apiKey = o.apiKey;
     const url = new URL(o.backendUrl);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     this.wsOrigin = `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+  }
+
+  /** The URL a subscriber opens: the stack's origin, its path, and the API key when the stack has one. */
+  urlOf(sub: WebSocketSubscriber): string {
+    return wsUrlWithApiKey(`${this.wsOrigin}${sub.path}`, this.apiKey);
   }
 
   drop(rt: ScenarioRuntime, dueMs: number): void {
@@ -70,7 +81,7 @@ export class WebSocketIterations implements IterationRunner {
       const s: Session = { connectMs: 0, opened: false, messages: 0 };
       let ws: WebSocket;
       try {
-        ws = new WebSocket(`${this.wsOrigin}${sub.path}`);
+        ws = new WebSocket(this.urlOf(sub));
       } catch (error) {
         s.error = (error as Error).message;
         resolve(s);

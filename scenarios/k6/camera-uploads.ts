@@ -41,6 +41,7 @@ interface RenderedScenario {
   thinkTime: Record<string, { min: number; max: number }>;
   setupParams: Record<string, { values: string[] } | { from: string; field: string; fallback: string[] }>;
   websockets: Record<string, { path: string; sessionMs: number; tags: Record<string, string> }>;
+  apiKey?: { header: string; wsQuery: string };
 }
 
 interface RenderedRequest {
@@ -64,6 +65,22 @@ const configPath = __ENV['HSI_SCENARIO_JSON'];
 if (!configPath) throw new Error('HSI_SCENARIO_JSON is not set: run this script through hsi-chaos (--driver k6), or point it at a rendered scenario JSON');
 const config = JSON.parse(open(configPath)) as RenderedScenario;
 const backendUrl = (__ENV['HSI_BACKEND_URL'] ?? config.backendUrl).replace(/\/+$/, '');
+// the stack's API key (environment only: the rendered scenario never holds it)
+const apiKey = __ENV['HSI_API_KEY'] ?? '';
+const apiKeyHeader = config.apiKey?.header ?? 'X-API-Key';
+
+/** The API key header, unless the request sets it itself. */
+function withApiKey(headers: Record<string, string>): Record<string, string> {
+  if (apiKey === '' || Object.keys(headers).some((h) => h.toLowerCase() === apiKeyHeader.toLowerCase())) return headers;
+  return { ...headers, [apiKeyHeader]: apiKey };
+}
+
+/** A subscriber URL with the API key where the HSI WebSockets read it (a query parameter, as the real suite does). */
+function wsUrl(path: string): string {
+  const url = `${backendUrl.replace(/^http/, 'ws')}${path}`;
+  if (apiKey === '') return url;
+  return `${url}${url.indexOf('?') === -1 ? '?' : '&'}${config.apiKey?.wsQuery ?? 'api_key'}=${encodeURIComponent(apiKey)}`;
+}
 
 export const options: Options = config.options;
 
@@ -147,10 +164,10 @@ export default async function upload(): Promise<void> {
     `${backendUrl}/api/cameras/${encodeURIComponent(camera.id)}/uploads`,
     { file: http.file(await readFixture(file), file.name, /\.png$/i.test(file.name) ? 'image/png' : 'image/jpeg') },
     {
-      headers: {
+      headers: withApiKey({
         traceparent: `00-${traceId}-${spanId}-${sampled ? '01' : '00'}`,
         baggage: encodeBaggage({ 'camera.id': camera.id, 'request.source': config.tracing.requestSource, ...config.tracing.baggage }),
-      },
+      }),
       tags: { camera: camera.id, name: 'POST /api/cameras/{camera_id}/uploads' },
       timeout: config.timeout,
       responseCallback: expected202,
@@ -210,7 +227,7 @@ export function setup(): SetupData {
       params[name] = p.values;
       continue;
     }
-    const res = http.get(`${backendUrl}${p.from}`, { tags: { name: `setup ${p.from}` } });
+    const res = http.get(`${backendUrl}${p.from}`, { headers: withApiKey({}), tags: { name: `setup ${p.from}` } });
     let values: string[] = [];
     try {
       values = res.status === 200 ? pluck(JSON.parse(String(res.body)), p.field) : [];
@@ -263,11 +280,11 @@ export function api(data: SetupData): void {
   });
   const traceId = randomHex(32);
   const res = http.request(req.method, `${backendUrl}${path}`, req.body, {
-    headers: {
+    headers: withApiKey({
       ...req.headers,
       traceparent: `00-${traceId}-${randomHex(16)}-01`,
       baggage: encodeBaggage({ 'request.source': config.tracing.requestSource, ...config.tracing.baggage }),
-    },
+    }),
     tags: { ...req.tags, name: req.name },
     timeout: config.timeout,
     ...(req.expectedStatuses ? { responseCallback: http.expectedStatuses(...req.expectedStatuses) } : {}),
@@ -291,8 +308,7 @@ export function subscriber(): void {
   const scenarioName = exec.scenario.name;
   const sub = config.websockets[scenarioName];
   if (!sub) throw new Error(`no websocket for scenario ${scenarioName}`);
-  const url = `${backendUrl.replace(/^http/, 'ws')}${sub.path}`;
-  ws.connect(url, { tags: sub.tags }, (socket) => {
+  ws.connect(wsUrl(sub.path), { tags: sub.tags }, (socket) => {
     socket.on('message', (text: string) => {
       try {
         const m = JSON.parse(text) as { timestamp?: unknown };

@@ -101,6 +101,7 @@ describe('hsi-chaos CLI: bad scenarios fail before anything starts', () => {
     expectOneLineError(cli(['k6', 'operator', 'steady']), /^hsi-chaos: k6 operator: --backend-url is required/);
     expectOneLineError(cli(['k6', 'operator', 'steady', '--backend-url', 'http://b:8000', '--parallelism', '0']), /--parallelism must be a whole number from 1 to 1000/);
     expectOneLineError(cli(['k6', 'deploy']), /unknown k6 command "deploy"/);
+    expectOneLineError(cli(['k6', 'operator', 'steady', '--backend-url', 'http://b:8000', '--api-key-secret', 'just-a-name']), /--api-key-secret: expected SECRET\/KEY/);
   });
 
   it('k6 operator writes the TestRun manifest for kubectl', () => {

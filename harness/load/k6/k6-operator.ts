@@ -3,6 +3,7 @@ import { basename, join } from 'node:path';
 import { ConfigError } from '../../errors.ts';
 import type { Scenario } from '../../scenario/scenario-types.ts';
 import { PROJECT_ROOT } from '../../scenario/load-scenario.ts';
+import { K6_API_KEY_ENV } from './k6-runner.ts';
 import { renderK6 } from './render-k6.ts';
 
 /**
@@ -31,6 +32,8 @@ export interface K6OperatorOptions {
   image?: string;
   /** resource name (default hsi-chaos-<scenario>) */
   name?: string;
+  /** the stack's API key: runner env HSI_API_KEY from this Secret entry (the key never enters the manifest) */
+  apiKeySecret?: { name: string; key: string } | undefined;
 }
 
 export interface K8sObject {
@@ -79,6 +82,7 @@ export function renderK6OperatorManifest(scenario: Scenario, options: K6Operator
         env: [
           { name: 'HSI_SCENARIO_JSON', value: `${MOUNT}/scenario.json` },
           { name: 'HSI_BACKEND_URL', value: options.backendUrl.replace(/\/+$/, '') },
+          ...(options.apiKeySecret ? [{ name: K6_API_KEY_ENV, valueFrom: { secretKeyRef: { name: options.apiKeySecret.name, key: options.apiKeySecret.key } } }] : []),
         ],
         volumes: fixtureMaps.map((cm, i) => ({ name: `fixtures-${i}`, configMap: { name: cm.metadata.name } })),
         volumeMounts: [...folders.keys()].map((folder, i) => ({ name: `fixtures-${i}`, mountPath: `${FIXTURES_MOUNT}/${folder}`, readOnly: true })),

@@ -16,10 +16,18 @@ import { renderK6 } from './render-k6.ts';
  * (thresholds failed) is kept as result.exitCode 99; other non-zero codes are errors, except
  * the ones of a stop we asked for (interrupt, max duration) or the script's max-requests abort.
  */
+/** The k6 script's environment variable holding the stack's API key. */
+export const K6_API_KEY_ENV = 'HSI_API_KEY';
+
 export const K6_SCRIPT = resolve(import.meta.dirname, '..', '..', '..', 'scenarios', 'k6', 'camera-uploads.ts');
 
 export interface RunK6Options {
   backendUrl: string;
+  /**
+   * The stack's API key, handed to k6 as HSI_API_KEY in its environment (never written into the
+   * rendered scenario: that file lands in the results and, for k6-operator, in a ConfigMap).
+   */
+  apiKey?: string;
   fixturesDir?: string;
   /** outputs go to its folder (default: a temporary folder) */
   results?: RunResults;
@@ -76,7 +84,7 @@ export async function runK6(scenario: Scenario, options: RunK6Options): Promise<
   let stopReason: AbortReason | undefined;
   const code = await new Promise<number>((resolvePromise, reject) => {
     const child = spawn(k6, ['run', '--quiet', `--out`, `json=${pointsFile}`, `--summary-export=${summaryFile}`, K6_SCRIPT], {
-      env: { ...env, HSI_SCENARIO_JSON: scenarioJson, HSI_BACKEND_URL: options.backendUrl, K6_NO_USAGE_REPORT: 'true' },
+      env: { ...env, HSI_SCENARIO_JSON: scenarioJson, HSI_BACKEND_URL: options.backendUrl, K6_NO_USAGE_REPORT: 'true', ...(options.apiKey ? { [K6_API_KEY_ENV]: options.apiKey } : {}) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const onChunk = (chunk: Buffer) => {

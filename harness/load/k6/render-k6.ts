@@ -1,4 +1,6 @@
 import { basename, join } from 'node:path';
+import { HSI_API_KEY_HEADER } from '../../contract/dialects.ts';
+import { HSI_WS_API_KEY_QUERY } from '../../contract/hsi-ws-events.ts';
 import type { Scenario, Workload } from '../../scenario/scenario-types.ts';
 import { formatDurationMs } from '../../util/duration.ts';
 import { cameraSequence } from '../camera-mix.ts';
@@ -47,6 +49,11 @@ export interface RenderedScenario {
   setupParams: Record<string, { values: string[] } | { from: string; field: string; fallback: string[] }>;
   /** per k6 scenario running `subscriber`: path, session length in ms, tags */
   websockets: Record<string, { path: string; sessionMs: number; tags: Record<string, string> }>;
+  /**
+   * Where the stack's API key goes (the key itself comes from the environment, HSI_API_KEY):
+   * this header on setup() and API requests, this query parameter on WebSocket URLs.
+   */
+  apiKey: { header: string; wsQuery: string };
 }
 
 export interface RenderedRequest {
@@ -206,5 +213,6 @@ export function renderK6(scenario: Scenario, options: RenderK6Options): Rendered
       ]),
     ),
     websockets,
+    apiKey: { header: HSI_API_KEY_HEADER, wsQuery: HSI_WS_API_KEY_QUERY },
   };
 }

@@ -30,6 +30,15 @@ describe('k6-operator TestRun manifest', () => {
     }
   });
 
+  it('the API key comes from a Secret entry (runner env HSI_API_KEY), never written in the manifest', async () => {
+    const list = renderK6OperatorManifest(await loadScenario('mixed'), { backendUrl: 'http://b:8000', parallelism: 2, apiKeySecret: { name: 'hsi-api', key: 'key' } });
+    const testRun = list.items.find((i) => i.kind === 'TestRun') as unknown as { spec: { runner: { env: unknown[] } } };
+    expect(validateStructural(testRun, CRD.openAPIV3Schema)).toEqual([]);
+    expect(testRun.spec.runner.env).toContainEqual({ name: 'HSI_API_KEY', valueFrom: { secretKeyRef: { name: 'hsi-api', key: 'key' } } });
+    const without = renderK6OperatorManifest(await loadScenario('mixed'), { backendUrl: 'http://b:8000', parallelism: 2 }).items.find((i) => i.kind === 'TestRun') as unknown as { spec: { runner: { env: { name: string }[] } } };
+    expect(without.spec.runner.env.map((e) => e.name)).toEqual(['HSI_SCENARIO_JSON', 'HSI_BACKEND_URL']);
+  });
+
   it('the schema check can fail: a wrong type, an unknown field, a bad enum', async () => {
     const list = renderK6OperatorManifest(await loadScenario('steady'), { backendUrl: 'http://backend:8000', parallelism: 2 });
     const testRun = structuredClone(list.items.find((i) => i.kind === 'TestRun')) as unknown as { spec: Record<string, unknown> };

@@ -50,7 +50,7 @@ done
 script=""; for a in "$@"; do script="$a"; done
 [ -f "$script" ] || exit 3
 grep -q '"constant-arrival-rate"' "$HSI_SCENARIO_JSON" || exit 4
-echo "backend $HSI_BACKEND_URL"
+echo "backend $HSI_BACKEND_URL key $HSI_API_KEY"
 cp "${K6_SAMPLES}/docs-http-requests-point.ndjson" "$out"
 cp "${K6_SAMPLES}/handle-summary-data.json" "$summary"
 echo 'level=error msg="thresholds on metrics have been crossed"' >&2
@@ -63,11 +63,14 @@ exit 99
     const chunks: string[] = [];
     const result = await runK6(scenario, {
       backendUrl: 'http://127.0.0.1:9',
+      apiKey: 'runner-key',
       results,
       env: { PATH: `${dir}:/usr/bin:/bin` },
       onOutput: (c) => chunks.push(c.toString()),
     });
-    expect(chunks.join('')).toContain('backend http://127.0.0.1:9');
+    // the API key reaches k6 in its environment only, never in the rendered scenario file
+    expect(chunks.join('')).toContain('backend http://127.0.0.1:9 key runner-key');
+    expect(readFileSync(results.path('k6-scenario.json'), 'utf8')).not.toContain('runner-key');
     expect(result.driver).toBe('k6');
     expect(result.exitCode).toBe(99);
     expect(result.thresholdsPassed).toBe(false);
