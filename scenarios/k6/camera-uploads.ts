@@ -22,7 +22,7 @@ import { type File, open as openShared, SeekMode } from 'k6/experimental/fs';
 import http from 'k6/http';
 import { Counter, Gauge, Rate, Trend } from 'k6/metrics';
 import type { Options } from 'k6/options';
-import ws from 'k6/ws';
+import ws, { type Socket } from 'k6/ws';
 
 /** Mirror of RenderedScenario in harness/load/k6/render-k6.ts. */
 interface RenderedScenario {
@@ -302,23 +302,38 @@ export function api(data: SetupData): void {
 }
 
 const wsEventLatency = new Trend('ws_event_latency', true);
+// k6 writes ws_sessions only for a connection that opened; a failed one is counted here with
+// status 0, as the native driver counts it (new Counter on a built-in's name and type returns the
+// built-in metric: k6's registry NewMetric), so `ws_sessions{status:0}` means the same on both paths
+const wsSessions = new Counter('ws_sessions');
+
+type Subscription = RenderedScenario['websockets'][string];
+
+/** One session's handlers: ws_event_latency per message with a timestamp, close after sessionMs. */
+function listen(socket: Socket, sub: Subscription): void {
+  socket.on('message', (text: string) => {
+    try {
+      const m = JSON.parse(text) as { timestamp?: unknown };
+      const t = typeof m.timestamp === 'string' ? Date.parse(m.timestamp) : typeof m.timestamp === 'number' ? m.timestamp : Number.NaN;
+      if (!Number.isNaN(t)) wsEventLatency.add(Math.max(0, Date.now() - t), sub.tags);
+    } catch {
+      // counted by ws_msgs_received, no latency
+    }
+  });
+  socket.setTimeout(() => socket.close(), sub.sessionMs);
+}
 
 /** A WebSocket subscriber: one session per iteration on the stack's own origin. */
 export function subscriber(): void {
   const scenarioName = exec.scenario.name;
   const sub = config.websockets[scenarioName];
   if (!sub) throw new Error(`no websocket for scenario ${scenarioName}`);
-  ws.connect(wsUrl(sub.path), { tags: sub.tags }, (socket) => {
-    socket.on('message', (text: string) => {
-      try {
-        const m = JSON.parse(text) as { timestamp?: unknown };
-        const t = typeof m.timestamp === 'string' ? Date.parse(m.timestamp) : typeof m.timestamp === 'number' ? m.timestamp : Number.NaN;
-        if (!Number.isNaN(t)) wsEventLatency.add(Math.max(0, Date.now() - t), sub.tags);
-      } catch {
-        // counted by ws_msgs_received, no latency
-      }
-    });
-    socket.setTimeout(() => socket.close(), sub.sessionMs);
-  });
+  let status = 0;
+  try {
+    status = ws.connect(wsUrl(sub.path), { tags: sub.tags }, (socket) => listen(socket, sub)).status;
+  } catch {
+    status = 0;
+  }
+  if (status !== 101) wsSessions.add(1, { ...sub.tags, status: '0' });
   thinkTime(scenarioName);
 }

@@ -89,6 +89,22 @@ describe('hsi-chaos CLI: bad scenarios fail before anything starts', () => {
     expectOneLineError(cli(['run', file], { DOCKER_HOST: 'unix:///tmp/hsi-chaos-no-such.sock' }), /faults\[0\] \(down-kafka-0 on kafka at 1s\): unknown target "kafka"/);
   });
 
+  it('rejects request kinds and subscribers that cannot work: no route, a check on a missing field, a WebSocket outside the stack (exit 2, one line)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hsi-chaos-req-'));
+    const scenario = (extra: string) =>
+      `export default { name: 'bad-requests', cameras: [{ id: 'front_door' }], ${extra}, scenarios: { d: { executor: 'constant-vus', vus: 1, duration: '2s', ${extra.startsWith('websockets') ? "websocket: 'events'" : 'requests: { bad: 1 }'} } } };\n`;
+    const cases: [string, RegExp][] = [
+      ["requests: { bad: { method: 'GET', path: '/api/nowhere' } }", /requests\.bad\.path: no HSI API route GET \/api\/nowhere/],
+      ["requests: { bad: { method: 'GET', path: '/api/events', checks: { total: { json: 'total' } } } }", /requests\.bad\.checks\["total"\]\.json: GET \/api\/events answers no field "total"/],
+      ["websockets: { events: { path: 'ws://example.org/ws/events' } }", /websockets\.events\.path: ws:\/\/example\.org\/ws\/events is outside the stack/],
+    ];
+    cases.forEach(([extra, pattern], i) => {
+      const file = join(dir, `bad-${i}.ts`);
+      writeFileSync(file, scenario(extra));
+      expectOneLineError(cli(['run', file], { DOCKER_HOST: 'unix:///tmp/hsi-chaos-no-such.sock' }), pattern);
+    });
+  });
+
   it('conform: one of --external or --stack, a known dialect, --defect only with --stack, a stack file that exists', () => {
     expectOneLineError(cli(['conform']), /^hsi-chaos: conform needs exactly one of --external STACK or --stack$/);
     expectOneLineError(cli(['conform', '--stack', '--dialect', 'klingon']), /--dialect must be reference, hsi-current, auto \(got "klingon"\)/);

@@ -19,6 +19,9 @@ interface Call {
 const calls: Call[] = [];
 /** k6/execution's scenario, set per call */
 const current = vi.hoisted(() => ({ name: 'subscribers', iterationInTest: 0 }));
+/** what ws.connect answers (k6: 101, or 0 / the HTTP status when the handshake failed), and the custom samples */
+const wsAnswer = vi.hoisted(() => ({ status: 101 }));
+const samples = vi.hoisted(() => [] as { metric: string; value: number; tags: Record<string, string> }[]);
 const answer = { status: 200, body: '{"items":[{"id":7}]}', timings: { duration: 5 } };
 
 vi.mock('k6', () => ({ check: () => true, sleep: () => undefined }));
@@ -40,12 +43,18 @@ vi.mock('k6/http', () => ({
 }));
 vi.mock('k6/metrics', () => {
   class Metric {
-    add(): void {}
+    private readonly name: string;
+    constructor(name: string) {
+      this.name = name;
+    }
+    add(value: number, tags: Record<string, string> = {}): void {
+      samples.push({ metric: this.name, value, tags });
+    }
   }
   return { Counter: Metric, Gauge: Metric, Rate: Metric, Trend: Metric };
 });
 vi.mock('k6/ws', () => ({
-  default: { connect: (url: string, p: { headers?: Record<string, string> }) => calls.push({ kind: 'ws', url, headers: p.headers ?? {} }) },
+  default: { connect: (url: string, p: { headers?: Record<string, string> }) => (calls.push({ kind: 'ws', url, headers: p.headers ?? {} }), { status: wsAnswer.status }) },
 }));
 
 const FIXTURES = resolve(PROJECT_ROOT, 'fixtures', 'images');
@@ -78,6 +87,7 @@ async function loadScript(env: Record<string, string>) {
   g.open = (path: string) => (path === file ? JSON.stringify(rendered) : '');
   vi.resetModules();
   calls.length = 0;
+  samples.length = 0;
   return { script: await import('../../../scenarios/k6/camera-uploads.ts'), rendered };
 }
 
@@ -129,5 +139,19 @@ describe('the k6 script with a stack API key', () => {
     as('subscribers', 0, () => script.subscriber());
     expect(calls.filter((c) => c.kind !== 'ws').every((c) => c.headers['X-API-Key'] === undefined)).toBe(true);
     expect(calls.find((c) => c.kind === 'ws')?.url).toBe('ws://127.0.0.1:8000/ws/events');
+  });
+
+  it('a subscriber whose connection fails counts ws_sessions{status:0}, as the native driver does (k6 writes no ws_sessions for it)', async () => {
+    const { script } = await loadScript({});
+    wsAnswer.status = 0;
+    as('subscribers', 0, () => script.subscriber());
+    wsAnswer.status = 403;
+    as('subscribers', 1, () => script.subscriber());
+    wsAnswer.status = 101;
+    as('subscribers', 2, () => script.subscriber());
+    expect(samples.filter((x) => x.metric === 'ws_sessions')).toEqual([
+      { metric: 'ws_sessions', value: 1, tags: { status: '0' } },
+      { metric: 'ws_sessions', value: 1, tags: { status: '0' } },
+    ]);
   });
 });
