@@ -95,51 +95,123 @@ export function renderK6OperatorManifest(scenario: Scenario, options: K6Operator
 /** An OpenAPI v3 schema node as Kubernetes CRDs write it (structural schemas). */
 export interface OpenApiSchema {
   type?: string;
+  description?: string;
   properties?: Record<string, OpenApiSchema>;
   additionalProperties?: OpenApiSchema | boolean;
   items?: OpenApiSchema;
   required?: string[];
   enum?: unknown[];
   format?: string;
+  pattern?: string;
+  minLength?: number;
+  maxLength?: number;
+  minimum?: number;
+  maximum?: number;
+  default?: unknown;
+  anyOf?: OpenApiSchema[];
   'x-kubernetes-int-or-string'?: boolean;
   'x-kubernetes-preserve-unknown-fields'?: boolean;
+  'x-kubernetes-list-type'?: 'atomic' | 'set' | 'map';
+  'x-kubernetes-list-map-keys'?: string[];
+  'x-kubernetes-map-type'?: 'atomic' | 'granular';
+}
+
+/**
+ * Every schema keyword validateStructural reads or may ignore (annotations, merge strategies);
+ * a CRD using any other keyword must not silently pass: see unknownSchemaKeywords.
+ */
+export const SCHEMA_KEYWORDS: ReadonlySet<string> = new Set([
+  'type', 'description', 'properties', 'additionalProperties', 'items', 'required', 'enum', 'format', 'pattern', 'minLength', 'maxLength',
+  'minimum', 'maximum', 'default', 'anyOf', 'x-kubernetes-int-or-string', 'x-kubernetes-preserve-unknown-fields', 'x-kubernetes-list-type',
+  'x-kubernetes-list-map-keys', 'x-kubernetes-map-type',
+]);
+
+/** Keywords of a schema the validator does not know (empty: every rule of the schema is checked). */
+export function unknownSchemaKeywords(schema: unknown): string[] {
+  const found = new Set<string>();
+  const walk = (node: unknown, inProperties: boolean): void => {
+    if (Array.isArray(node)) return node.forEach((n) => walk(n, false));
+    if (typeof node !== 'object' || node === null) return;
+    for (const [k, v] of Object.entries(node)) {
+      if (!inProperties && !SCHEMA_KEYWORDS.has(k)) found.add(k);
+      if (k === 'enum' || k === 'required' || k === 'default' || k === 'x-kubernetes-list-map-keys') continue;
+      walk(v, k === 'properties' && !inProperties);
+    }
+  };
+  walk(schema, false);
+  return [...found].sort();
+}
+
+const at = (path: string) => (path === '' ? '(root)' : path);
+const child = (path: string, key: string) => (path === '' ? key : `${path}.${key}`);
+
+function stringRules(value: string, schema: OpenApiSchema, path: string): string[] {
+  const problems: string[] = [];
+  if (schema.enum && !schema.enum.includes(value)) problems.push(`${at(path)}: must be one of ${schema.enum.join(', ')}`);
+  if (schema.pattern !== undefined && !new RegExp(schema.pattern, 'u').test(value)) problems.push(`${at(path)}: must match ${schema.pattern}`);
+  if (schema.minLength !== undefined && value.length < schema.minLength) problems.push(`${at(path)}: at least ${schema.minLength} characters`);
+  if (schema.maxLength !== undefined && value.length > schema.maxLength) problems.push(`${at(path)}: at most ${schema.maxLength} characters`);
+  return problems;
+}
+
+function numberRules(value: number, schema: OpenApiSchema, path: string): string[] {
+  const problems: string[] = [];
+  if (schema.format === 'int32' && (value > 2 ** 31 - 1 || value < -(2 ** 31))) problems.push(`${at(path)}: out of int32 range`);
+  if (schema.minimum !== undefined && value < schema.minimum) problems.push(`${at(path)}: must be at least ${schema.minimum}`);
+  if (schema.maximum !== undefined && value > schema.maximum) problems.push(`${at(path)}: must be at most ${schema.maximum}`);
+  return problems;
+}
+
+function objectRules(obj: Record<string, unknown>, schema: OpenApiSchema, path: string): string[] {
+  const problems = (schema.required ?? []).filter((k) => !(k in obj)).map((k) => `${at(path)}: ${k} is required`);
+  for (const [k, v] of Object.entries(obj)) {
+    const sub = schema.properties?.[k] ?? (typeof schema.additionalProperties === 'object' ? schema.additionalProperties : undefined);
+    if (sub) problems.push(...validateStructural(v, sub, child(path, k)));
+    else if (schema.properties && !schema['x-kubernetes-preserve-unknown-fields']) problems.push(`${child(path, k)}: unknown field (the API server would drop it)`);
+  }
+  return problems;
+}
+
+/** `x-kubernetes-list-type: set | map`: the API server refuses duplicates (by value, or by the map keys). */
+function listRules(list: unknown[], schema: OpenApiSchema, path: string): string[] {
+  const type = schema['x-kubernetes-list-type'];
+  if (type !== 'set' && type !== 'map') return [];
+  const keys = schema['x-kubernetes-list-map-keys'] ?? [];
+  const seen = new Set<string>();
+  const problems: string[] = [];
+  list.forEach((item, i) => {
+    const id = type === 'set' ? JSON.stringify(item) : JSON.stringify(keys.map((k) => (item as Record<string, unknown> | null)?.[k]));
+    if (seen.has(id)) problems.push(`${path}[${i}]: duplicate ${type === 'set' ? 'entry' : `${keys.join(', ')}`} in a list-type ${type}`);
+    seen.add(id);
+  });
+  return problems;
 }
 
 /**
  * Checks a value against a CRD's structural schema the way the API server prunes and validates
- * it: types, required fields, enums, int32 ranges, and no unknown fields (they would be
- * pruned silently). Returns the problems as `spec.runner.env[0].name: ...` lines.
+ * it: types, required fields, enums, patterns, lengths, bounds, int32 ranges, int-or-string,
+ * list-type set/map uniqueness, and no unknown fields (they would be pruned silently). Returns
+ * the problems as `spec.runner.env[0].name: ...` lines.
  */
 export function validateStructural(value: unknown, schema: OpenApiSchema, path = ''): string[] {
-  const at = path === '' ? '(root)' : path;
   if (schema['x-kubernetes-int-or-string']) {
-    return typeof value === 'string' || Number.isInteger(value) ? [] : [`${at}: must be an integer or a string`];
+    if (Number.isInteger(value)) return [];
+    return typeof value === 'string' ? stringRules(value, schema, path) : [`${at(path)}: must be an integer or a string`];
   }
   switch (schema.type) {
-    case 'object': {
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) return [`${at}: must be an object`];
-      const obj = value as Record<string, unknown>;
-      const problems = (schema.required ?? []).filter((k) => !(k in obj)).map((k) => `${at}: ${k} is required`);
-      for (const [k, v] of Object.entries(obj)) {
-        const sub = schema.properties?.[k] ?? (typeof schema.additionalProperties === 'object' ? schema.additionalProperties : undefined);
-        if (sub) problems.push(...validateStructural(v, sub, path === '' ? k : `${path}.${k}`));
-        else if (schema.properties && !schema['x-kubernetes-preserve-unknown-fields']) problems.push(`${path === '' ? k : `${path}.${k}`}: unknown field (the API server would drop it)`);
-      }
-      return problems;
-    }
+    case 'object':
+      return typeof value === 'object' && value !== null && !Array.isArray(value) ? objectRules(value as Record<string, unknown>, schema, path) : [`${at(path)}: must be an object`];
     case 'array':
-      if (!Array.isArray(value)) return [`${at}: must be an array`];
-      return schema.items ? value.flatMap((v, i) => validateStructural(v, schema.items as OpenApiSchema, `${path}[${i}]`)) : [];
+      if (!Array.isArray(value)) return [`${at(path)}: must be an array`];
+      return [...(schema.items ? value.flatMap((v, i) => validateStructural(v, schema.items as OpenApiSchema, `${path}[${i}]`)) : []), ...listRules(value, schema, path)];
     case 'string':
-      if (typeof value !== 'string') return [`${at}: must be a string`];
-      return schema.enum && !schema.enum.includes(value) ? [`${at}: must be one of ${schema.enum.join(', ')}`] : [];
+      return typeof value === 'string' ? stringRules(value, schema, path) : [`${at(path)}: must be a string`];
     case 'integer':
-      if (!Number.isInteger(value)) return [`${at}: must be an integer`];
-      return schema.format === 'int32' && ((value as number) > 2 ** 31 - 1 || (value as number) < -(2 ** 31)) ? [`${at}: out of int32 range`] : [];
-    case 'boolean':
-      return typeof value === 'boolean' ? [] : [`${at}: must be a boolean`];
+      return Number.isInteger(value) ? numberRules(value as number, schema, path) : [`${at(path)}: must be an integer`];
     case 'number':
-      return typeof value === 'number' ? [] : [`${at}: must be a number`];
+      return typeof value === 'number' ? numberRules(value, schema, path) : [`${at(path)}: must be a number`];
+    case 'boolean':
+      return typeof value === 'boolean' ? [] : [`${at(path)}: must be a boolean`];
     default:
       return [];
   }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../harness/errors.ts';
-import { type OpenApiSchema, renderK6OperatorManifest, validateStructural } from '../../../harness/load/k6/k6-operator.ts';
+import { type OpenApiSchema, renderK6OperatorManifest, unknownSchemaKeywords, validateStructural } from '../../../harness/load/k6/k6-operator.ts';
 import { loadScenario, PROJECT_ROOT } from '../../../harness/scenario/load-scenario.ts';
 
 /** The operator's published CRD (config/crd/bases/k6.io_testruns.yaml, v1alpha1), vendored: see test/fixtures/k6/SOURCES.md. */
@@ -49,6 +49,22 @@ describe('k6-operator TestRun manifest', () => {
       'spec.parallelism: must be an integer',
       'spec.cleanup: must be one of post',
       'spec.parralelism: unknown field (the API server would drop it)',
+    ]);
+  });
+
+  it('the validator checks every keyword the published schema uses (patterns, lengths, bounds, list types): none is skipped', async () => {
+    expect(unknownSchemaKeywords(CRD.openAPIV3Schema)).toEqual([]);
+    expect(unknownSchemaKeywords({ type: 'object', properties: { a: { type: 'string', oneOf: [] } } })).toEqual(['oneOf']);
+    const list = renderK6OperatorManifest(await loadScenario('steady'), { backendUrl: 'http://backend:8000', parallelism: 2 });
+    const testRun = structuredClone(list.items.find((i) => i.kind === 'TestRun')) as unknown as { spec: { runner: Record<string, unknown> } };
+    testRun.spec.runner['resources'] = { limits: { cpu: 'lots', memory: '512Mi' }, requests: { cpu: 2 } };
+    expect(validateStructural(testRun, CRD.openAPIV3Schema)).toEqual([expect.stringMatching(/^spec\.runner\.resources\.limits\.cpu: must match /)]);
+    const status = { status: { conditions: [{ type: 'x', status: 'True', lastTransitionTime: '2026-01-01T00:00:00Z', reason: '', message: 'm', observedGeneration: -1 }] } };
+    expect(validateStructural({ ...testRun, ...status }, CRD.openAPIV3Schema)).toEqual([
+      expect.stringMatching(/^spec\.runner\.resources\.limits\.cpu: must match /),
+      'status.conditions[0].reason: must match ^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$',
+      'status.conditions[0].reason: at least 1 characters',
+      'status.conditions[0].observedGeneration: must be at least 0',
     ]);
   });
 
