@@ -1,4 +1,3 @@
-import { HSI_API_KEY_HEADER } from '../contract/dialects.ts';
 import { ConfigError } from '../errors.ts';
 import type { RunResults } from '../report/run-results.ts';
 import type { Scenario } from '../scenario/scenario-types.ts';
@@ -36,7 +35,7 @@ export { formatProgress } from './run-monitor.ts';
 export interface RunLoadOptions {
   /** backend base URL (`http://127.0.0.1:8000`) for the http transport */
   backendUrl: string;
-  /** the stack's API key: X-API-Key on setup() and API requests, `?api_key=` on WebSocket subscribers */
+  /** the stack's API key, as the HSI WebSockets take it: `?api_key=` on the subscribers' URL */
   apiKey?: string | undefined;
   /** fixture root to read the cameras' images from (default: the paths the scenario was validated with) */
   fixturesDir?: string;
@@ -88,11 +87,10 @@ function defineRequestMetrics(store: MetricStore, scenario: Scenario): void {
 }
 
 /** setup(): path parameter values, read from the stack before the load (GETs, bounded). */
-async function setupData(scenario: Scenario, backendUrl: string, apiKey: string | undefined): Promise<Record<string, string[]>> {
+async function setupData(scenario: Scenario, backendUrl: string): Promise<Record<string, string[]>> {
   const base = backendUrl.replace(/\/+$/, '');
-  const headers = apiKey !== undefined && apiKey !== '' ? { [HSI_API_KEY_HEADER]: apiKey } : {};
   return resolveSetupParams(scenario.setupParams, async (path) => {
-    const res = await request(`${base}${path}`, { headers, headersTimeout: 10_000, bodyTimeout: 10_000 });
+    const res = await request(`${base}${path}`, { headersTimeout: 10_000, bodyTimeout: 10_000 });
     return res.statusCode === 200 ? res.body.json() : (await res.body.dump(), undefined);
   });
 }
@@ -122,7 +120,7 @@ export async function runLoad(scenario: Scenario, options: RunLoadOptions): Prom
   const store = new MetricStore('hdr');
   prepareStore(store, runtimes.map((r) => r.name));
   defineRequestMetrics(store, scenario);
-  const params = Object.keys(scenario.setupParams).length > 0 ? await setupData(scenario, options.backendUrl, options.apiKey) : {};
+  const params = Object.keys(scenario.setupParams).length > 0 ? await setupData(scenario, options.backendUrl) : {};
   const thresholds = new ThresholdEvaluator(scenario.thresholds);
   thresholds.register(store);
   const metrics = new RequestMetrics(store, new TimeSeriesBuilder());
@@ -144,7 +142,7 @@ export async function runLoad(scenario: Scenario, options: RunLoadOptions): Prom
   const iterations: IterationRunner = onlyUploads ? uploads : new RoutedIterations(runtimes, {
     uploads,
     requests: needs((w) => w.requests !== undefined)
-      ? new RequestIterations({ scenario, state, metrics, store, pool, params, basePath: new URL(options.backendUrl).pathname.replace(/\/+$/, ''), random, apiKey: options.apiKey })
+      ? new RequestIterations({ scenario, state, metrics, store, pool, params, basePath: new URL(options.backendUrl).pathname.replace(/\/+$/, ''), random })
       : uploads,
     websockets: needs((w) => w.websocket !== undefined) ? new WebSocketIterations({ scenario, state, store, metrics, backendUrl: options.backendUrl, apiKey: options.apiKey }) : uploads,
   });

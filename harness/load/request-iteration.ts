@@ -1,5 +1,4 @@
 import type { Dispatcher } from 'undici';
-import { HSI_API_KEY_HEADER } from '../contract/dialects.ts';
 import type { RequestCheck, RequestKind, Scenario, SetupParam } from '../scenario/scenario-types.ts';
 import { cameraSequence } from './camera-mix.ts';
 import type { MetricStore, Tags } from './metrics.ts';
@@ -149,15 +148,6 @@ export interface RequestIterationOptions {
   params: Record<string, string[]>;
   basePath: string;
   random: () => number;
-  /** The stack's API key: sent as X-API-Key by every kind that does not set that header itself. */
-  apiKey?: string | undefined;
-}
-
-/** A kind's own headers, plus the stack's API key unless the kind names the header itself. */
-export function kindHeaders(kind: RequestKind, apiKey: string | undefined): string[] {
-  const own = Object.entries(kind.headers);
-  const hasKey = own.some(([name]) => name.toLowerCase() === HSI_API_KEY_HEADER.toLowerCase());
-  return [...own.flat(), ...(apiKey !== undefined && apiKey !== '' && !hasKey ? [HSI_API_KEY_HEADER, apiKey] : [])];
 }
 
 interface PreparedKind {
@@ -185,7 +175,7 @@ export class RequestIterations implements IterationRunner {
     this.timeoutMs = o.scenario.transport.type === 'http' ? o.scenario.transport.timeoutMs : 60_000;
     const baggage = formatBaggage({ 'request.source': o.scenario.tracing.requestSource, ...o.scenario.tracing.baggage });
     for (const kind of Object.values(o.scenario.requests)) {
-      const headers = ['baggage', baggage, ...kindHeaders(kind, o.apiKey)];
+      const headers = ['baggage', baggage, ...Object.entries(kind.headers).flat()];
       const prepared: PreparedKind = { kind, name: requestName(kind), headers, query: new URLSearchParams(kind.query).toString(), checkTags: [] };
       if (kind.body !== undefined) {
         prepared.body = JSON.stringify(kind.body);
