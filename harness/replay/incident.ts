@@ -17,8 +17,11 @@ export const HOPS: readonly HopName[] = ['detector', 'llm', 'postgres', 'redis']
  * How a call failed. `rejected`: the client's own circuit breaker refused it (it never reached
  * the hop): such calls say nothing about the hop's state and are left out of the fault windows,
  * so a window ends at the fault's end, not at the end of the breaker's open period.
+ * `offline`: the client refused it itself because its connection was down and it queues
+ * nothing while reconnecting (ioredis without an offline queue): it shows the client had not
+ * reconnected yet, not that the fault was still on.
  */
-export type ErrorKind = 'refused' | 'timeout' | 'reset' | 'http' | 'rejected' | 'other';
+export type ErrorKind = 'refused' | 'timeout' | 'reset' | 'http' | 'rejected' | 'offline' | 'other';
 
 export interface HopCall {
   hop: HopName;
@@ -117,6 +120,7 @@ function errorText(span: NormalizedSpan): string {
 /** How a failed call failed, from its status code and error texts. */
 export function classifyError(statusCode: number | undefined, text: string): ErrorKind {
   if (/circuit[ _-]?(breaker\b.*\bopen|open)|CircuitBreakerError|CircuitOpen|call rejected/i.test(text)) return 'rejected';
+  if (/Stream isn't writeable|enableOfflineQueue|offline queue/i.test(text)) return 'offline';
   if (/timeout|timed out|ETIMEDOUT|TimeoutError|aborted due to timeout/i.test(text)) return 'timeout';
   if (/ECONNREFUSED|connection refused|ENOTFOUND|EHOSTUNREACH/i.test(text)) return 'refused';
   if (/ECONNRESET|socket hang up|reset by peer|EPIPE|other side closed|Connection is closed|connection closed|UND_ERR_SOCKET/i.test(text)) return 'reset';

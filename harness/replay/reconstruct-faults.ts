@@ -68,6 +68,31 @@ export interface FaultOptions {
   /** End of the observed period (epoch ms), for a window still open at the end. */
   endMs: number;
   startMs: number;
+  /**
+   * How a client waits between attempts to reconnect: the n-th wait is min(n × stepMs, capMs)
+   * (default the reference backend's ioredis: 200 ms × attempt, at most 2 s). Calls the client
+   * refused itself while reconnecting (`offline`) do not say the fault was still on: it ended
+   * during the last wait before the client was back.
+   */
+  reconnect?: ReconnectBackoff;
+}
+
+export interface ReconnectBackoff {
+  stepMs: number;
+  capMs: number;
+}
+
+export const DEFAULT_RECONNECT: ReconnectBackoff = { stepMs: 200, capMs: 2000 };
+
+/** The wait before the attempt that ends an outage of `outageMs`: the schedule's waits add up to the outage there. */
+export function reconnectWaitMs(outageMs: number, backoff: ReconnectBackoff = DEFAULT_RECONNECT): number {
+  let waited = 0;
+  for (let n = 1; n < 10_000; n++) {
+    const wait = Math.min(n * backoff.stepMs, backoff.capMs);
+    waited += wait;
+    if (waited >= outageMs) return wait;
+  }
+  return backoff.capMs;
 }
 
 const AI_HOPS: ReadonlySet<HopName> = new Set(['detector', 'llm']);
@@ -129,8 +154,33 @@ function errorFault(hop: HopName, failed: readonly HopCall[], rate: number): { f
   if (kind === 'refused') return { fault: { type: 'down' }, basis: `${failed.length} refused connections` };
   if (kind === 'timeout') return { fault: { type: 'timeout', timeout: 0 }, basis: `${failed.length} calls timed out (median ${Math.round(median(durations) ?? 0)} ms: the client's own timeout, nothing answered)` };
   const closeAfter = median(durations) ?? 0;
-  if (kind === 'reset' && closeAfter > 100) return { fault: { type: 'timeout', timeout: round(closeAfter, 10) }, basis: `${failed.length} connections closed after a median ${Math.round(closeAfter)} ms` };
+  if (kind === 'reset' && closeAfter > 100) return heldFault(failed);
   return { fault: { type: 'reset_peer', timeout: 0, ...(rate < 0.9 ? { toxicity: errorRate } : {}) }, basis: `${failed.length} connections reset` };
+}
+
+/** Within this of the window's last close, a held connection was closed by the fault's removal. */
+const REMOVAL_CLOSE_MS = 100;
+
+/**
+ * Connections closed after a delay: a Toxiproxy `timeout` toxic. Its `timeout` is the delay
+ * after which it closes a held connection; but when a `timeout` toxic is removed, Toxiproxy
+ * closes every connection it still holds, so calls that closed together at the window's end
+ * (within 100 ms of its last close) show only when the fault went, not the toxic's delay. The
+ * delay is the median of the others; when every close was the removal's (one LLM call held
+ * until the fault went), nothing closed on its own: `timeout: 0` (hold until removal). Reading
+ * such a call's duration as the delay would close the replay's held calls early and let the
+ * next one in, a second failure the incident did not have.
+ */
+function heldFault(failed: readonly HopCall[]): { fault: ReconstructedFaultSpec; basis: string } {
+  const lastClose = Math.max(...failed.map(end));
+  const byRemoval = failed.filter((c) => lastClose - end(c) <= REMOVAL_CLOSE_MS);
+  const own = failed.filter((c) => lastClose - end(c) > REMOVAL_CLOSE_MS).map((c) => c.durationMs);
+  const closeAfter = median(own);
+  if (closeAfter === null || closeAfter <= 100) {
+    return { fault: { type: 'timeout', timeout: 0 }, basis: `${failed.length} connection(s) held until the fault went (closed together at its end after ${failed.map((c) => Math.round(c.durationMs)).join('/')} ms): held, not closed after a delay` };
+  }
+  const removal = byRemoval.length > 0 ? `; ${byRemoval.length} more closed together at the window's end (the removal), left out` : '';
+  return { fault: { type: 'timeout', timeout: round(closeAfter, 10) }, basis: `${own.length} connections closed after a median ${Math.round(closeAfter)} ms${removal}` };
 }
 
 /** The fault a group of failures points at: how they failed and, for HTTP answers, with which status. */
@@ -200,6 +250,21 @@ function failedUntil(c: HopCall): number {
   return c.errorKind === 'timeout' ? c.startMs : end(c);
 }
 
+/**
+ * The earliest the fault can have ended: when the last call that reached the hop still failed.
+ * Calls the client refused itself while its connection was down (`offline`) reached nothing;
+ * when the window ends with them, the client was reconnecting: the fault went during its last
+ * wait before the next good call (the wait its backoff had grown to by then). (Taking the last
+ * offline call as the end puts the replay's fault end at the incident client's reconnect, and
+ * the replay's own client then adds its wait again: more failures than the incident had.)
+ */
+function endLowerBound(failed: readonly HopCall[], endHi: number, lastWaitMs: number): number {
+  const reached = failed.filter((c) => c.errorKind !== 'offline').map(failedUntil);
+  const lo = reached.length > 0 ? Math.max(...reached) : Number.NEGATIVE_INFINITY;
+  const reconnecting = failed.at(-1)?.errorKind === 'offline';
+  return Math.min(endHi, reconnecting ? Math.max(lo, endHi - lastWaitMs) : Math.max(lo, ...failed.map(failedUntil)));
+}
+
 /** When the client's breaker opened on the window's failures and the next good call was its trial, the end is hidden in between: said so. */
 function breakerNote(failed: readonly HopCall[], next: HopCall | undefined, t0: number): string {
   const opened = failed.filter((c) => c.breakerOpened).at(-1);
@@ -219,7 +284,7 @@ function errorWindow(hop: HopName, calls: readonly HopCall[], group: readonly nu
   const next = calls.slice(last + 1).find((c) => !c.error);
   const startLo = prev ? prev.startMs : options.startMs;
   const endHi = next ? next.startMs : options.endMs;
-  const endLo = Math.min(endHi, Math.max(...failed.map(failedUntil)));
+  const endLo = endLowerBound(failed, endHi, reconnectWaitMs(endHi - calls[first]!.startMs, options.reconnect));
   let fromMs = (startLo + calls[first]!.startMs) / 2;
   let toMs = (endLo + endHi) / 2;
   let windowRate = rate;

@@ -80,6 +80,13 @@ function wholeRate(perSecond: number): { rate: number; timeUnit: '1s' | '1m' } {
   return { rate: Math.max(1, Math.round(perSecond * 60)), timeUnit: '1m' };
 }
 
+/**
+ * The camera mix, cameras in the order of their first upload: the load driver hands uploads to
+ * cameras by a smooth weighted round robin in list order, so an incident whose cameras took
+ * turns (equal weights) replays with every camera at its own phase, as it was. (Ordered by
+ * count, the chaos scenarios' front_door, driveway, backyard, side_gate replayed as backyard,
+ * driveway, front_door, side_gate: each camera's batch opened and closed at another time.)
+ */
 function camerasOf(arrivals: readonly Arrival[]): CameraLoad[] {
   const byCamera = new Map<string, Arrival[]>();
   for (const a of arrivals) {
@@ -95,8 +102,10 @@ function camerasOf(arrivals: readonly Arrival[]): CameraLoad[] {
       weight: Math.round((list.length / total) * 1000) / 1000,
       sizes: [...new Set(list.map((a) => a.sizeBytes).filter((s): s is number => s !== undefined))].sort((a, b) => a - b),
       firstTraceId: list[0]!.traceId,
+      firstMs: list[0]!.atMs,
     }))
-    .sort((a, b) => b.arrivals - a.arrivals || a.id.localeCompare(b.id));
+    .sort((a, b) => a.firstMs - b.firstMs || a.id.localeCompare(b.id))
+    .map(({ firstMs: _first, ...camera }) => camera);
 }
 
 function rampingStages(bins: readonly LoadBin[], binMs: number, unit: '1s' | '1m'): { duration: string; target: number }[] {

@@ -4,6 +4,8 @@ import { readIncident } from '../../../harness/replay/incident.ts';
 import { readTraceFile } from '../../../harness/replay/input.ts';
 import { reconstructHopFaults } from '../../../harness/replay/reconstruct-faults.ts';
 import { reconstructLoad } from '../../../harness/replay/reconstruct-load.ts';
+import { cameraSequence } from '../../../harness/load/camera-mix.ts';
+import { llmEngineMs } from '../../../harness/replay/reconstruct-hints.ts';
 import { reconstruct } from '../../../harness/replay/reconstruct.ts';
 import { writeScenarioSource } from '../../../harness/replay/scenario-writer.ts';
 import type { HopCall } from '../../../harness/replay/incident.ts';
@@ -100,13 +102,31 @@ describe('replay reconstruction: faults from calls', () => {
   });
 });
 
+describe('replay reconstruction: the LLM\'s speed', () => {
+  const span = (attributes: Record<string, number>) => ({ attributes, resource: {} }) as unknown as Parameters<typeof llmEngineMs>[0];
+  it('is fitted to the engine\'s own time, not the call (which also holds the round trip and the wait for a slot)', () => {
+    expect(llmEngineMs(span({ 'ai.inference.time_ms': 169.3 }), { serverMs: 192, durationMs: 337 })).toEqual({ ms: 169.3, from: 'ai.inference.time_ms' });
+    expect(llmEngineMs(span({ 'ai.llm.timings.prompt_ms': 17.7, 'ai.llm.timings.generation_ms': 151.7 }), { durationMs: 337 }).ms).toBeCloseTo(169.4);
+    expect(llmEngineMs(span({}), { serverMs: 192, durationMs: 337 })).toEqual({ ms: 192, from: 'the LLM server span' });
+    expect(llmEngineMs(undefined, { durationMs: 337 })).toEqual({ ms: 337, from: 'the call duration' });
+  });
+});
+
 describe('replay reconstruction: load', () => {
   const arrivals = (times: number[]) => times.map((atMs, i) => ({ atMs, cameraId: i % 4 === 0 ? 'a' : 'b', traceId: `t${i}`, via: 'upload' as const }));
 
   it('a steady 4/s becomes constant-arrival-rate 4/s for the observed duration', () => {
     const l = reconstructLoad(arrivals(Array.from({ length: 80 }, (_, i) => 1_000_000 + i * 250)), 1);
     expect(l).toMatchObject({ kind: 'constant', rate: 4, timeUnit: '1s', durationMs: 20_000 });
-    expect(l.cameras.map((c) => [c.id, c.weight])).toEqual([['b', 0.75], ['a', 0.25]]);
+    expect(l.cameras.map((c) => [c.id, c.weight])).toEqual([['a', 0.25], ['b', 0.75]]);
+  });
+
+  it('cameras that took turns replay in the same turns (list order = order of first upload)', () => {
+    const turns = ['front_door', 'driveway', 'backyard', 'side_gate'];
+    const l = reconstructLoad(Array.from({ length: 80 }, (_, i) => ({ atMs: i * 250, cameraId: turns[i % 4]!, traceId: `t${i}`, via: 'upload' as const })), 1);
+    expect(l.cameras.map((c) => c.id)).toEqual(turns);
+    const sequence = cameraSequence(l.cameras.map((c) => c.weight));
+    expect(Array.from({ length: 8 }, (_, i) => l.cameras[sequence[i % sequence.length]!]!.id)).toEqual([...turns, ...turns]);
   });
 
   it('a burst becomes ramping-arrival-rate steps holding each second at its count', () => {

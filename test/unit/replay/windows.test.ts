@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { classifyError, type HopCall, type HopName } from '../../../harness/replay/incident.ts';
-import { reconstructHopFaults } from '../../../harness/replay/reconstruct-faults.ts';
+import { reconnectWaitMs, reconstructHopFaults } from '../../../harness/replay/reconstruct-faults.ts';
 import type { WindowFidelity } from '../../../harness/report/replay-fidelity.ts';
 import { edgeVerdict, symptomWindowFailures, type WindowMeasurement } from '../../../harness/replay/round-trip.ts';
 
@@ -80,12 +80,58 @@ describe('replay windows: a lone failed call on a busy hop', () => {
   });
 });
 
+describe('replay windows: calls the client refused itself while reconnecting', () => {
+  // chaos-redis-reset: the fault went at 11.01 s; ioredis, between reconnect attempts, refused
+  // every command itself ("Stream isn't writeable") until it was back at 11.44 s.
+  const offline: Partial<HopCall> = { error: true, errorKind: 'offline', message: "Stream isn't writeable and enableOfflineQueue options is false" };
+  const spec: Spec[] = [];
+  for (let t = 0; t < 5100; t += 250) spec.push([t, 1]);
+  spec.push([5100, 5096, { error: true, errorKind: 'timeout' }]);
+  for (let t = 5330; t < 11_440; t += 250) spec.push([t, 0, offline]);
+  for (let t = 11_440; t < 20_000; t += 250) spec.push([t, 1]);
+
+  it('classifies them apart from resets', () => {
+    expect(classifyError(undefined, "Stream isn't writeable and enableOfflineQueue options is false")).toBe('offline');
+  });
+
+  it('ends the window within one reconnect interval before the client was back, not at its reconnect', () => {
+    const [f] = reconstructHopFaults('redis', calls('redis', spec), opts);
+    // 6.34 s from the first failure to the reconnect: ioredis's waits (200, 400, … ms) had grown to 1.6 s
+    expect(reconnectWaitMs(6340)).toBe(1600);
+    expect(f?.evidence.end).toEqual({ lo: 9840, hi: 11_440 });
+    expect(f?.toMs).toBe(10_640);
+    // counter-example: taken as failures of the hop, the refusals end the window at the reconnect
+    const asResets = reconstructHopFaults('redis', calls('redis', spec.map(([s, d, e]) => [s, d, e === offline ? { ...offline, errorKind: 'other' } : e])), opts);
+    expect(asResets[0]?.evidence.end.lo).toBe(11_330);
+  });
+});
+
 describe('replay windows: a connection the fault closed', () => {
   it('shows the fault lasted until the close (the end bracket starts at the call\'s end)', () => {
     const llm: Spec[] = [[1000, 200], [10_970, 3036, { error: true, errorKind: 'reset' }], [14_050, 200]];
     const [f] = reconstructHopFaults('llm', calls('llm', llm), opts);
     expect(f?.evidence.end).toEqual({ lo: 14_006, hi: 14_050 });
     expect(f?.toMs).toBe(14_028);
+  });
+
+  it('a lone call closed at the window\'s end was held until the removal: `timeout: 0`, not a toxic that closes after its duration', () => {
+    // chaos-llm-timeout: one LLM call held from 11.90 s, closed when the toxic went at 14.03 s.
+    // Read as "closed after 2.13 s", the replay's toxic closed its first held call early and the
+    // next batch's call went into the window too: 2 failures for the incident's 1.
+    const llm: Spec[] = [[1000, 200], [11_900, 2127, { error: true, errorKind: 'reset' }], [14_040, 340]];
+    const [f] = reconstructHopFaults('llm', calls('llm', llm), opts);
+    expect(f?.fault).toEqual({ type: 'timeout', timeout: 0 });
+    expect(f?.evidence.basis).toMatch(/held until the fault went/);
+  });
+
+  it('connections closed on their own after a delay give the toxic\'s timeout; those closed together by the removal are left out', () => {
+    const reset: Partial<HopCall> = { error: true, errorKind: 'reset' };
+    const llm: Spec[] = [[1000, 200], [5000, 2000, reset], [7100, 2010, reset], [9200, 1990, reset], [11_300, 700, reset], [11_350, 650, reset], [12_100, 200]];
+    const [f] = reconstructHopFaults('llm', calls('llm', llm), opts);
+    expect(f?.fault).toEqual({ type: 'timeout', timeout: 2000 });
+    expect(f?.evidence.basis).toMatch(/2 more closed together at the window's end/);
+    // counter-example: every duration taken as the delay gives a median of 1990 ms (and 1 call alone its own duration)
+    expect(reconstructHopFaults('llm', calls('llm', [[1000, 200], [11_900, 2127, reset], [14_040, 340]]), opts)[0]?.fault).not.toEqual({ type: 'timeout', timeout: 2130 });
   });
 
   it('a client timeout only shows the fault was on when the call was sent (the answer may have been dropped earlier)', () => {
