@@ -18,7 +18,9 @@ const CHAOS = ['chaos-detector-latency', 'chaos-detector-down', 'chaos-llm-timeo
 
 describe.each(CHAOS)('nightly replay round trip: %s', (name) => {
   it('replays from its exported traces within the tolerances', { timeout: 900_000 }, async () => {
-    const r = await roundTrip(name, { config, evaluator: hsiExperimentEvaluator(), log: (line) => process.stdout.write(`[${name}] ${line}\n`) });
+    // HSI_CHAOS_REPLAY_AA=1: rerun each original once more (A/A) and print each p95 miss beside that noise
+    const aa = process.env['HSI_CHAOS_REPLAY_AA'] === '1';
+    const r = await roundTrip(name, { config, evaluator: hsiExperimentEvaluator(), log: (line) => process.stdout.write(`[${name}] ${line}\n`), aa });
     process.stdout.write(`${describeRoundTrip(r).join('\n')}\n`);
     for (const w of r.windows) expect(w.replayed, `${w.name}: no replayed fault on ${w.target}`).not.toBeNull();
     // Every edge within ±1 s of the applied one, or hidden (no call crossed the hop near it: the

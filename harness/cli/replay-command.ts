@@ -58,6 +58,7 @@ const REPLAY_OPTIONS = {
   'tolerance-window': { type: 'string' },
   'tolerance-load': { type: 'string' },
   'strict-p95': { type: 'boolean' },
+  aa: { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
 
 
@@ -178,8 +179,11 @@ async function runReplay(file: string, input: TraceInput, values: Record<string,
       : { kind: 'embedded', defects: parseDefects(scenario.stack?.defects ?? []), backendEnv: scenario.stack?.backend ?? {}, detectorEnv: scenario.stack?.detector ?? {}, llmEnv: scenario.stack?.llm ?? {} };
   const tol = tolerances(values);
   const runId = typeof values['run-id'] === 'string' ? values['run-id'] : undefined;
-  const observers = [replayFidelityObserver(input, tol)];
   if (target.kind === 'embedded') await ensureDockerEngine({ bootstrap: cfg.dockerBootstrap, log: logLine });
+  // --aa: the scenario runs twice; the second run is the replay judged, the first its noise reference
+  const first = values.aa === true ? await runExperiment({ scenario, config: cfg, target, evaluator: deps.evaluator, driver, log: logLine }) : undefined;
+  const aa = first ? { traces: readTraceFile(join(first.resultsDir, RUN_TRACES_FILE)).traces, reference: `${scenario.name} (runs ${first.report.runId} and the one below)` } : undefined;
+  const observers = [replayFidelityObserver(input, tol, aa)];
   const outcome = await runExperiment({ scenario, config: cfg, target, evaluator: deps.evaluator, driver, log: logLine, observers, ...(runId ? { runId } : {}) });
   printExperiment(outcome.report, outcome.resultsDir);
   if (outcome.report.replayFidelity) printFidelity(outcome.report.replayFidelity);
@@ -195,6 +199,7 @@ export async function cmdReplay(args: string[], deps: CliDependencies): Promise<
   }
   const cfg = loadStackConfig({ projectRoot: PROJECT_ROOT, ...(values.config !== undefined ? { file: values.config } : {}) });
   if (values.external !== undefined && !values.run) throw new ConfigError('--external needs --run');
+  if (values.aa === true && !values.run) throw new ConfigError('--aa needs --run (it runs the replay twice)');
   tolerances(values);
   const input = await readInput(positionals[0], values);
   const name = values.name ?? defaultName(input);

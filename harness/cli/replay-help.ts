@@ -14,5 +14,7 @@ export const REPLAY_HELP = `  replay [FILE]       turn an incident's traces into
       --tolerance-p95 0.2 --tolerance-errors 0.1 --tolerance-window 1s --tolerance-load 0.1
       --strict-p95        judge every p95 by the band alone (default: a p95 outside it fails
                           only when the durations also differ by a KS test at 5 %)
+      --aa                with --run: run the replay twice and show, per operation, how far
+                          the two runs' p95 lie apart (the noise a miss is held against)
   traces export RUN   write a run's traces as Jaeger legacy JSON (--out FILE, --redact);
                       or --jaeger URL with --service and a window, as for replay`;

@@ -3,6 +3,7 @@ import {
   type ErrorWindowFidelity,
   type FidelityTolerances,
   type LoadFidelity,
+  type NoiseReference,
   type OperationFidelity,
   type Percentiles,
   type ReplayFidelityView,
@@ -134,6 +135,13 @@ function compareLoad(a: Side, b: Side, tol: FidelityTolerances): LoadFidelity {
   const ks = ksDistance(a.incident.arrivals.map((x) => x.atMs - a.t0), b.incident.arrivals.map((x) => x.atMs - b.t0));
   const diff = relativeDiff(incidentUploads, replayUploads);
   return { incidentUploads, replayUploads, ks, incidentPerSecond: perSecond(a), replayPerSecond: perSecond(b), ok: diff !== null && Math.abs(diff) <= tol.loadRelative };
+}
+
+/** The noise reference (A/A) from two runs of one scenario: per operation judged on both, the relative p95 difference. */
+export function noiseReference(first: readonly TraceTree[], second: readonly TraceTree[], reference: string, tolerances?: Partial<FidelityTolerances>): NoiseReference {
+  const tol: FidelityTolerances = { ...DEFAULT_FIDELITY_TOLERANCES, ...tolerances };
+  const ops = compareOperations(readIncident(first).allSpans, readIncident(second).allSpans, tol).filter((o) => o.judged);
+  return { reference, operations: ops.map((o) => ({ service: o.service, name: o.name, counts: [o.incident.count, o.replay.count], p95Diff: o.p95Diff })) };
 }
 
 export function compareFidelity(incidentTraces: readonly TraceTree[], replayTraces: readonly TraceTree[], options: { incident: string; tolerances?: Partial<FidelityTolerances> }): ReplayFidelityView {

@@ -4,12 +4,13 @@ import type { FaultWindowRecord } from '../chaos/toxic-timeline.ts';
 import type { StackConfig } from '../config/stack-config.ts';
 import type { ExperimentEvaluator } from '../experiment/evaluator.ts';
 import { runExperiment, type ExperimentOutcome } from '../experiment/experiment-runner.ts';
-import type { ReplayFidelityView } from '../report/replay-fidelity.ts';
+import { beyondNoise, noiseOf, type ReplayFidelityView } from '../report/replay-fidelity.ts';
 import { loadScenario, PROJECT_ROOT } from '../scenario/load-scenario.ts';
 import type { Scenario } from '../scenario/scenario-types.ts';
 import { parseDefects } from '../stack/defects.ts';
 import { RUN_TRACES_FILE, toLegacyJson } from '../traces/legacy-export.ts';
 import { replayFidelityObserver } from './fidelity-observer.ts';
+import { noiseReference } from './fidelity.ts';
 import { readTraceFile } from './input.ts';
 import { reconstruct, type ReplayPlan } from './reconstruct.ts';
 import { writeScenarioSource } from './scenario-writer.ts';
@@ -94,6 +95,13 @@ export function strictHopFailures(r: Pick<RoundTrip, 'fidelity'>): string[] {
     .map((o) => `${o.service} ${o.name}: p95 ${o.incident.p95Ms?.toFixed(1)} → ${o.replay.p95Ms?.toFixed(1)} ms`);
 }
 
+/** Hop operations outside the strict band whose miss is also larger than the A/A noise (empty without an A/A run), as text. */
+export function hopMissesBeyondNoise(r: Pick<RoundTrip, 'fidelity'>): string[] {
+  return r.fidelity.operations
+    .filter((o) => HOP_OPERATIONS.includes(o.name) && o.incident.count >= STRICT_MIN_SPANS && o.replay.count >= STRICT_MIN_SPANS && !o.p95Ok && beyondNoise(r.fidelity, o) === true)
+    .map((o) => `${o.service} ${o.name}: p95 ${o.p95Diff === null ? '–' : `${(o.p95Diff * 100).toFixed(0)} %`}, A/A ${((noiseOf(r.fidelity, o) ?? 0) * 100).toFixed(0)} %`);
+}
+
 /** Families of the original with the same verdict in the replay; extra families of the replay are not compared. */
 export function sameVerdicts(r: Pick<RoundTrip, 'verdicts'>): boolean {
   return Object.entries(r.verdicts.original).every(([family, passed]) => r.verdicts.replay[family] === passed);
@@ -169,6 +177,11 @@ export interface RoundTripOptions {
   log: (line: string) => void;
   /** where the export and the scenario go; default results/round-trips/<scenario> */
   workDir?: string;
+  /**
+   * A/A: run the original scenario once more after the replay and put how far its p95 lie from
+   * the original's (per operation) into the fidelity view as the noise reference.
+   */
+  aa?: boolean;
 }
 
 export async function roundTrip(name: string, options: RoundTripOptions): Promise<RoundTrip> {
@@ -190,6 +203,10 @@ export async function roundTrip(name: string, options: RoundTripOptions): Promis
   const replay = await runExperiment({ scenario: replayScenario, config, target: embedded(replayScenario), evaluator, log, observers: [replayFidelityObserver(incident)] });
   const fidelity = replay.report.replayFidelity;
   if (!fidelity) throw new Error(`${name}: the replay run ${replay.report.runId} has no fidelity section (${replay.report.errors.join('; ') || 'no traces collected'})`);
+  if (options.aa) {
+    const rerun = await runExperiment({ scenario, config, target: embedded(scenario), evaluator, log });
+    fidelity.noise = noiseReference(readTraceFile(join(original.resultsDir, RUN_TRACES_FILE)).traces, readTraceFile(join(rerun.resultsDir, RUN_TRACES_FILE)).traces, `${name} (run ${original.report.runId} and its rerun ${rerun.report.runId})`);
+  }
   const records = JSON.parse(readFileSync(join(original.resultsDir, 'faults.json'), 'utf8')) as FaultWindowRecord[];
   return { scenario: name, original, exportFile, scenarioFile, plan, replay, fidelity, windows: measureWindows(records, plan), verdicts: { original: verdicts(original), replay: verdicts(replay) } };
 }
@@ -206,10 +223,14 @@ export function describeRoundTrip(r: RoundTrip): string[] {
   for (const w of r.fidelity.windows) {
     lines.push(`  symptom window ${w.target} ${w.faultType}: incident ${w.incident ? `${w.incident.fromSec.toFixed(2)}–${w.incident.toSec.toFixed(2)}` : '–'} s, replay ${w.replay ? `${w.replay.fromSec.toFixed(2)}–${w.replay.toSec.toFixed(2)}` : '–'} s (start ${w.startOffsetSec?.toFixed(2) ?? '–'} s, end ${w.endOffsetSec?.toFixed(2) ?? '–'} s)${w.ok ? '' : ' OUT'}`);
   }
+  const pct = (d: number | null) => (d === null ? '–' : `${(d * 100).toFixed(0)} %`);
   for (const o of r.fidelity.operations.filter((x) => x.judged)) {
-    lines.push(`  p95 ${o.service} ${o.name}: ${o.incident.p95Ms?.toFixed(1)} → ${o.replay.p95Ms?.toFixed(1)} ms (${o.p95Diff === null ? '–' : `${(o.p95Diff * 100).toFixed(0)} %`}${o.p95Ok ? '' : ' OUT'}), KS ${o.ks?.toFixed(2)} / ${o.ksCritical?.toFixed(2) ?? '–'}, n ${o.incident.count}/${o.replay.count}`);
+    const beyond = beyondNoise(r.fidelity, o);
+    const aa = r.fidelity.noise ? `, A/A ${pct(noiseOf(r.fidelity, o))}${beyond === true ? ' (miss beyond the noise)' : beyond === false ? ' (within the noise)' : ''}` : '';
+    lines.push(`  p95 ${o.service} ${o.name}: ${o.incident.p95Ms?.toFixed(1)} → ${o.replay.p95Ms?.toFixed(1)} ms (${pct(o.p95Diff)}${o.p95Ok ? '' : ' OUT'})${aa}, KS ${o.ks?.toFixed(2)} / ${o.ksCritical?.toFixed(2) ?? '–'}, n ${o.incident.count}/${o.replay.count}`);
   }
   for (const e of r.fidelity.errors) lines.push(`  error spans ${e.window}: ${e.incident} → ${e.replay}`);
+  if (r.fidelity.noise) lines.push(`  hop p95 misses beyond the A/A noise: ${hopMissesBeyondNoise(r).join('; ') || 'none'}`);
   lines.push(`  verdicts original ${JSON.stringify(r.verdicts.original)} replay ${JSON.stringify(r.verdicts.replay)}`);
   return lines;
 }

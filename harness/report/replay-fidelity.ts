@@ -94,6 +94,18 @@ export interface LoadFidelity {
   ok: boolean;
 }
 
+/**
+ * The noise a replay's miss can be held against (A/A): two runs of one scenario in the same
+ * session (the original rerun in the round trip, the replay run twice with `replay --run --aa`),
+ * per operation the relative difference of their p95. A replay's p95 further from the
+ * incident's than this is a miss beyond what the machine does to one scenario run twice.
+ */
+export interface NoiseReference {
+  /** what was run twice */
+  reference: string;
+  operations: { service: string; name: string; counts: [number, number]; p95Diff: number | null }[];
+}
+
 export interface ReplayFidelityView {
   incident: string;
   verdict: 'faithful' | 'unfaithful';
@@ -103,6 +115,19 @@ export interface ReplayFidelityView {
   windows: WindowFidelity[];
   errors: ErrorWindowFidelity[];
   load: LoadFidelity;
+  noise?: NoiseReference;
+}
+
+/** The A/A p95 difference of an operation, when the view has a noise reference that judged it. */
+export function noiseOf(view: Pick<ReplayFidelityView, 'noise'>, o: Pick<OperationFidelity, 'service' | 'name'>): number | null {
+  return view.noise?.operations.find((x) => x.service === o.service && x.name === o.name)?.p95Diff ?? null;
+}
+
+/** A p95 miss larger than the A/A difference of the same operation (null: no noise reference for it). */
+export function beyondNoise(view: Pick<ReplayFidelityView, 'noise'>, o: Pick<OperationFidelity, 'service' | 'name' | 'p95Diff'>): boolean | null {
+  const noise = noiseOf(view, o);
+  if (noise === null || o.p95Diff === null) return null;
+  return Math.abs(o.p95Diff) > Math.abs(noise);
 }
 
 const n = z.number();
@@ -119,6 +144,7 @@ export const ReplayFidelitySchema = z.object({
   windows: z.array(z.object({ target: z.string(), faultType: z.string(), incident: span, replay: span, startOffsetSec: nn, endOffsetSec: nn, ok: z.boolean() })),
   errors: z.array(z.object({ window: z.string(), incident: n, replay: n, ok: z.boolean() })),
   load: z.object({ incidentUploads: n, replayUploads: n, ks: nn, incidentPerSecond: z.array(n), replayPerSecond: z.array(n), ok: z.boolean() }),
+  noise: z.object({ reference: z.string(), operations: z.array(z.object({ service: z.string(), name: z.string(), counts: z.tuple([n, n]), p95Diff: nn })) }).optional(),
 });
 
 const ms = (v: number | null) => (v === null ? '–' : `${v.toFixed(v < 10 ? 1 : 0)}`);
@@ -126,11 +152,23 @@ const pct = (v: number | null) => (v === null ? '–' : `${v >= 0 ? '+' : ''}${(
 const sec = (v: number | null) => (v === null ? '–' : `${v >= 0 ? '+' : ''}${v.toFixed(2)} s`);
 const mark = (ok: boolean, judged = true) => (!judged ? '<span class="muted">·</span>' : ok ? '✓' : '<b class="bad">✗</b>');
 
-function operationsTable(ops: readonly OperationFidelity[]): string {
-  const rows = ops
-    .map((o) => `<tr><td>${mark(o.ok, o.judged)}</td><td>${h(o.service)}</td><td>${h(o.name)}</td><td>${o.incident.count} / ${o.replay.count}</td><td>${ms(o.incident.p50Ms)} / ${ms(o.replay.p50Ms)}</td><td>${ms(o.incident.p95Ms)} / ${ms(o.replay.p95Ms)}</td><td>${pct(o.p95Diff)}</td><td>${ms(o.incident.p99Ms)} / ${ms(o.replay.p99Ms)}</td><td>${o.ks === null ? '–' : o.ks.toFixed(2)}${o.ksCritical === null ? '' : ` <span class="muted">/ ${o.ksCritical.toFixed(2)}</span>`}</td></tr>`)
+function noiseCell(view: Pick<ReplayFidelityView, 'noise'>, o: OperationFidelity): string {
+  if (!view.noise) return '';
+  const beyond = beyondNoise(view, o);
+  return `<td>${pct(noiseOf(view, o))}${beyond === true ? ' <b class="bad">beyond</b>' : beyond === false ? ' <span class="muted">within</span>' : ''}</td>`;
+}
+
+function operationsTable(view: Pick<ReplayFidelityView, 'operations' | 'noise'>): string {
+  const rows = view.operations
+    .map((o) => `<tr><td>${mark(o.ok, o.judged)}</td><td>${h(o.service)}</td><td>${h(o.name)}</td><td>${o.incident.count} / ${o.replay.count}</td><td>${ms(o.incident.p50Ms)} / ${ms(o.replay.p50Ms)}</td><td>${ms(o.incident.p95Ms)} / ${ms(o.replay.p95Ms)}</td><td>${pct(o.p95Diff)}</td>${noiseCell(view, o)}<td>${ms(o.incident.p99Ms)} / ${ms(o.replay.p99Ms)}</td><td>${o.ks === null ? '–' : o.ks.toFixed(2)}${o.ksCritical === null ? '' : ` <span class="muted">/ ${o.ksCritical.toFixed(2)}</span>`}</td></tr>`)
     .join('');
-  return `<table><thead><tr><th></th><th>service</th><th>operation</th><th>spans</th><th>p50 ms</th><th>p95 ms</th><th>p95 Δ</th><th>p99 ms</th><th>KS / critical</th></tr></thead><tbody>${rows}</tbody></table>`;
+  const noise = view.noise ? '<th>A/A p95 Δ</th>' : '';
+  return `<table><thead><tr><th></th><th>service</th><th>operation</th><th>spans</th><th>p50 ms</th><th>p95 ms</th><th>p95 Δ</th>${noise}<th>p99 ms</th><th>KS / critical</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+function noiseNote(view: Pick<ReplayFidelityView, 'noise'>): string {
+  if (!view.noise) return '';
+  return `<p class="muted">A/A: ${h(view.noise.reference)} ran twice in this session; "A/A p95 Δ" is how far apart the two runs' p95 lie, the noise of this machine at this load. A replay's p95 Δ "beyond" it is a miss larger than that noise.</p>`;
 }
 
 function windowsTable(windows: readonly WindowFidelity[]): string {
@@ -157,5 +195,5 @@ export function replayFidelitySection(view: ReplayFidelityView | undefined): str
 <h3>Load</h3><p>${mark(l.ok)} uploads ${l.incidentUploads} (incident) / ${l.replayUploads} (replay), KS distance of arrival times ${l.ks === null ? '–' : l.ks.toFixed(2)}. Per second, incident: ${l.incidentPerSecond.join(' ')}; replay: ${l.replayPerSecond.join(' ')}.</p>
 <h3>Fault windows (read from each side's traces)</h3>${windowsTable(view.windows)}
 <h3>Error spans per window</h3>${errorsTable(view.errors)}
-<h3>Per operation (incident / replay)</h3>${operationsTable(view.operations)}</section>`;
+<h3>Per operation (incident / replay)</h3>${noiseNote(view)}${operationsTable(view)}</section>`;
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { compareOperations } from '../../../harness/replay/fidelity.ts';
-import { DEFAULT_FIDELITY_TOLERANCES } from '../../../harness/report/replay-fidelity.ts';
+import { compareOperations, noiseReference } from '../../../harness/replay/fidelity.ts';
+import { beyondNoise, DEFAULT_FIDELITY_TOLERANCES, replayFidelitySection, ReplayFidelitySchema, type ReplayFidelityView } from '../../../harness/report/replay-fidelity.ts';
+import type { TraceTree } from '../../../harness/traces/span-model.ts';
 import type { NormalizedSpan } from '../../../harness/traces/span-model.ts';
 
 function spans(name: string, durations: number[]): NormalizedSpan[] {
@@ -47,5 +48,35 @@ describe('replay fidelity per operation', () => {
   it('operations with fewer spans than minSpans are shown, not judged', () => {
     const [few] = compareOperations(spans('op', [1, 2, 3]), spans('op', [30, 40, 50]), DEFAULT_FIDELITY_TOLERANCES);
     expect(few).toMatchObject({ judged: false, ok: true });
+  });
+});
+
+describe('replay fidelity: the A/A noise reference', () => {
+  const tree = (list: NormalizedSpan[]) => list.map((s) => ({ traceId: s.traceId, spans: [s] }) as unknown as TraceTree);
+  const base = range(60, (i) => 100 + (i % 20));
+
+  it('holds, per operation judged on both runs, how far two runs of one scenario lie apart; a replay miss is beyond it only when larger', () => {
+    const noise = noiseReference(tree(spans('op', base)), tree(spans('op', base.map((d) => d * 1.3))), 'scenario x');
+    expect(noise.operations).toHaveLength(1);
+    expect(noise.operations[0]!.p95Diff).toBeCloseTo(0.3, 2);
+    const view = { noise };
+    expect(beyondNoise(view, { service: 'svc', name: 'op', p95Diff: 0.25 })).toBe(false);
+    expect(beyondNoise(view, { service: 'svc', name: 'op', p95Diff: -0.45 })).toBe(true);
+    expect(beyondNoise(view, { service: 'svc', name: 'other', p95Diff: 0.9 })).toBeNull();
+    expect(beyondNoise({}, { service: 'svc', name: 'op', p95Diff: 0.9 })).toBeNull();
+  });
+
+  it('shows as a column of the report section, and summary.json keeps it', () => {
+    const operations = compareOperations(spans('op', base), spans('op', base.map((d) => d * 1.5)), DEFAULT_FIDELITY_TOLERANCES);
+    const view: ReplayFidelityView = {
+      incident: 'incident.json', verdict: 'unfaithful', failures: [], tolerances: DEFAULT_FIDELITY_TOLERANCES, operations, windows: [], errors: [],
+      load: { incidentUploads: 60, replayUploads: 60, ks: 0, incidentPerSecond: [], replayPerSecond: [], ok: true },
+      noise: noiseReference(tree(spans('op', base)), tree(spans('op', base.map((d) => d * 1.1))), 'scenario x'),
+    };
+    const html = replayFidelitySection(view);
+    expect(html).toContain('A/A p95 Δ');
+    expect(html).toMatch(/\+10 % <b class="bad">beyond<\/b>/);
+    expect(ReplayFidelitySchema.parse(JSON.parse(JSON.stringify(view))).noise?.reference).toBe('scenario x');
+    expect(replayFidelitySection({ ...view, noise: undefined } as unknown as ReplayFidelityView)).not.toContain('A/A');
   });
 });
