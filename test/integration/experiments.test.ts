@@ -1,12 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gpuSummaryLine } from '../../harness/gpu/gpu-report-view.ts';
 import { GpuNdjsonLineSchema } from '../../harness/gpu/gpu-sample.ts';
 import type { RunReportModel } from '../../harness/report/report-model.ts';
 import { run } from '../../harness/util/exec.ts';
 import { expectChaosSummaryHolds } from './experiment-runs.ts';
-import { dockerResourcesOfRun, PROJECT_ROOT, runCli as cli } from './stack-helpers.ts';
+import { dockerResourcesOfRun, PROJECT_ROOT, runCli as cli, switchBackendDefects } from './stack-helpers.ts';
 
 /** Whether this machine has nvidia-smi (then a GPU source exists and "no GPU telemetry" is not expected). */
 const hostHasNvidiaSmi = () => run('nvidia-smi', ['-L']).then((r) => r.code === 0, () => false);
@@ -54,31 +54,30 @@ describe('experiments end to end', () => {
     expect(await dockerResourcesOfRun(runId)).toEqual([]);
   });
 
-  it('a run with a defect switch exits 1 and names the failing expectation in the terminal, JUnit and markdown', async () => {
-    // The main job's expectations over 12 s (the full main job runs in the test above).
-    const res = await cli(['run', join(PROJECT_ROOT, 'test/fixtures/scenarios/main-job-short.ts'), '--defect', 'queue-no-trace-context']);
-    expect(res.code, res.stdout + res.stderr).toBe(1);
-    const hop = 'queue: detection_queue producer → consumer';
-    expect(res.stdout).toContain(hop);
-    const dir = join(PROJECT_ROOT, 'results', res.runId!);
-    const junit = readFileSync(join(dir, 'junit.xml'), 'utf8');
-    expect(junit).toMatch(/<failure[^>]*>/);
-    expect(junit).toContain('detection_queue producer');
-    expect(readFileSync(join(dir, 'summary.md'), 'utf8')).toContain('detection_queue producer');
-  });
-
-  // One built-in chaos scenario as the fast representative, run against the external stack of the
-  // next test (one stack start less); all six run nightly on their own stacks
-  // (experiments/chaos-scenarios.experiment.ts).
-  it('against an external stack (stack up): built-in chaos scenario chaos-detector-down holds with faults within 50 ms of plan; Ctrl-C inside a fault window leaves no toxic and every proxy enabled', async () => {
-    const up = await cli(['stack', 'up']);
-    expect(up.code, up.stderr).toBe(0);
-    const stackId = /stack (\S+) up in/.exec(up.stdout)?.[1];
-    expect(stackId).toBeDefined();
-    const stackFile = JSON.parse(readFileSync(join(PROJECT_ROOT, 'results', stackId!, 'stack.json'), 'utf8')) as { toxiproxyUrl: string; endpoints: { backendUrl: string } };
+  // One `hsi-chaos stack up` stack serves the external runs below (one stack start for three
+  // runs): the built-in chaos scenario chaos-detector-down as the fast representative (all six
+  // run nightly on their own stacks: experiments/chaos-scenarios.experiment.ts), a Ctrl-C inside
+  // a fault window, and a run with a defect switch on (turned on at run time).
+  describe('against an external stack (stack up)', () => {
+    let stackId: string | undefined;
+    let stackFile: { toxiproxyUrl: string; endpoints: { backendUrl: string } };
+    let before: Record<string, string>;
     const liveSettings = async () => ((await (await fetch(new URL('/admin/settings', stackFile.endpoints.backendUrl))).json()) as { live: Record<string, string> }).live;
-    try {
-      const before = await liveSettings();
+    beforeAll(async () => {
+      const up = await cli(['stack', 'up']);
+      expect(up.code, up.stderr).toBe(0);
+      stackId = /stack (\S+) up in/.exec(up.stdout)?.[1];
+      expect(stackId).toBeDefined();
+      stackFile = JSON.parse(readFileSync(join(PROJECT_ROOT, 'results', stackId!, 'stack.json'), 'utf8')) as typeof stackFile;
+      before = await liveSettings();
+    });
+    afterAll(async () => {
+      if (stackId === undefined) return;
+      await cli(['stack', 'down', stackId]);
+      expect(await dockerResourcesOfRun(stackId)).toEqual([]);
+    });
+
+    it('built-in chaos scenario chaos-detector-down holds with faults within 50 ms of plan; the scenario\'s run-time settings are applied, the start-only ones named, the old ones put back', async () => {
       const external = await cli(['run', 'chaos-detector-down', '--external', stackId!]);
       expect(external.code, external.stdout + external.stderr).toBe(0);
       expectChaosSummaryHolds(JSON.parse(readFileSync(join(PROJECT_ROOT, 'results', external.runId!, 'summary.json'), 'utf8')) as RunReportModel);
@@ -90,7 +89,9 @@ describe('experiments end to end', () => {
       expect(out.indexOf('settings applied for this run')).toBeLessThan(out.indexOf('steady state before'));
       expect(out).toContain('external stack: settings restored');
       expect(await liveSettings()).toEqual(before);
+    });
 
+    it('Ctrl-C inside a fault window leaves no toxic, every proxy enabled and the settings put back', async () => {
       let interrupted = false;
       const res = await cli(['run', 'chaos-detector-latency', '--external', stackId!], (line, kill) => {
         if (!interrupted && /fault detector-latency on detector applied/.test(line)) {
@@ -106,9 +107,26 @@ describe('experiments end to end', () => {
         expect(p.enabled, `${name} enabled`).toBe(true);
         expect(p.toxics, `${name} toxics`).toEqual([]);
       }
-    } finally {
-      await cli(['stack', 'down', stackId!]);
-    }
-    expect(await dockerResourcesOfRun(stackId!)).toEqual([]);
+    });
+
+    it('a run with a defect switch on exits 1 and names the failing expectation in the terminal, JUnit and markdown', async () => {
+      // The main job's expectations over 12 s (the full main job runs in the test above), with
+      // queue-no-trace-context turned on in the running backend.
+      await switchBackendDefects(stackFile.endpoints.backendUrl, ['queue-no-trace-context']);
+      let res;
+      try {
+        res = await cli(['run', join(PROJECT_ROOT, 'test/fixtures/scenarios/main-job-short.ts'), '--external', stackId!]);
+      } finally {
+        await switchBackendDefects(stackFile.endpoints.backendUrl, []);
+      }
+      expect(res.code, res.stdout + res.stderr).toBe(1);
+      const hop = 'queue: detection_queue producer → consumer';
+      expect(res.stdout).toContain(hop);
+      const dir = join(PROJECT_ROOT, 'results', res.runId!);
+      const junit = readFileSync(join(dir, 'junit.xml'), 'utf8');
+      expect(junit).toMatch(/<failure[^>]*>/);
+      expect(junit).toContain('detection_queue producer');
+      expect(readFileSync(join(dir, 'summary.md'), 'utf8')).toContain('detection_queue producer');
+    });
   });
 });
