@@ -123,6 +123,9 @@ describe('experiments end to end', () => {
       const hop = 'queue: detection_queue producer → consumer';
       expect(res.stdout).toContain(hop);
       const dir = join(PROJECT_ROOT, 'results', res.runId!);
+      // The switch is what failed it: the hop's own expectation, not something of the external stack.
+      const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as RunReportModel;
+      expect(summary.assertions.find((a) => a.name === `hop: ${hop}`)?.passed).toBe(false);
       const junit = readFileSync(join(dir, 'junit.xml'), 'utf8');
       expect(junit).toMatch(/<failure[^>]*>/);
       expect(junit).toContain('detection_queue producer');
