@@ -93,18 +93,29 @@ export class SharedExperimentStack {
 
 /**
  * A sampling scenario (a built-in name or a scenario file) healthy and with
- * `sampler-ignores-parent`, both on one stack (the backend's switch is live): the healthy run
- * passes rate, parent-based and no-partial checks over at least `minRequests`; the defect fails
- * the sampling family naming sampled=0.
+ * `sampler-ignores-parent`, both on one stack (the backend's switch is live; turned off again
+ * after): the healthy run passes rate, parent-based and no-partial checks over at least
+ * `minRequests`; the defect fails the sampling family naming sampled=0. On `on` when given (a
+ * stack the caller shares with other tests), else on a stack of its own.
  */
-export async function expectSamplingChecksHold(scenarioRef: string, minRequests: number): Promise<void> {
+export async function expectSamplingChecksHold(scenarioRef: string, minRequests: number, on?: SharedExperimentStack): Promise<void> {
   const scenario = await loadScenario(scenarioRef, { fixturesDir: testConfig().fixturesDir });
-  const shared = await SharedExperimentStack.start(scenario, 'sampling');
-  const [healthy, broken] = await shared.use(async () => {
+  const both = async (shared: SharedExperimentStack) => {
     const ok = await shared.experiment(scenario);
     await switchBackendDefects(shared.stack.getBackendUrl(), ['sampler-ignores-parent']);
-    return [ok, await shared.experiment(scenario)] as const;
-  });
+    try {
+      return [ok, await shared.experiment(scenario)] as const;
+    } finally {
+      await switchBackendDefects(shared.stack.getBackendUrl(), []);
+    }
+  };
+  let healthy: ExperimentOutcome;
+  let broken: ExperimentOutcome;
+  if (on) [healthy, broken] = await both(on);
+  else {
+    const own = await SharedExperimentStack.start(scenario, 'sampling');
+    [healthy, broken] = await own.use(() => both(own));
+  }
   expect(healthy.report.load?.httpReqs).toBeGreaterThanOrEqual(minRequests);
   expect(healthy.report.assertions.filter((a) => !a.passed).map((a) => a.message)).toEqual([]);
   expect(healthy.report.assertions.find((a) => a.name.includes('rate'))?.measured).toMatch(/0\.0|0\.1/);
