@@ -48,6 +48,24 @@ describe('no global side effects outside the CLI edge', () => {
     expect(offenders).toEqual([]);
   });
 
+  it('no source file writes process.env; the reference services end their process only at their own entry points', () => {
+    const write = /process\.env(\.\w+|\[[^\]]+\])\s*(=(?!=)|\?\?=|\|\|=)|delete\s+process\.env|Object\.assign\(\s*process\.env/;
+    // A service's main.ts is its CLI edge; lifecycle.ts is the signal handler only those call; build.ts is a script.
+    const serviceEdge = /^reference-stack\/([\w-]+\/main\.ts|common\/lifecycle\.ts|build\.ts)$/;
+    const offenders: string[] = [];
+    for (const dir of ['harness', 'assertions', 'reference-stack', 'scenarios', 'bin']) {
+      for (const file of [...tsFiles(join(ROOT, dir)), ...(dir === 'bin' ? [join(ROOT, 'bin', 'hsi-chaos.js')] : [])]) {
+        const rel = relative(ROOT, file);
+        const text = readFileSync(file, 'utf8');
+        if (write.test(text)) offenders.push(`${rel}: writes process.env`);
+        if (rel.startsWith('reference-stack/') && !serviceEdge.test(rel) && /process\.exit\(/.test(text)) offenders.push(`${rel}: process.exit outside a service's entry point`);
+      }
+    }
+    expect(offenders).toEqual([]);
+    const lifecycleUsers = tsFiles(join(ROOT, 'reference-stack')).filter((f) => /from '\.\.\/common\/lifecycle\.ts'|from '\.\/lifecycle\.ts'/.test(readFileSync(f, 'utf8'))).map((f) => relative(ROOT, f));
+    expect(lifecycleUsers.every((f) => f.endsWith('/main.ts')), lifecycleUsers.join(', ')).toBe(true);
+  });
+
   it('configureTestcontainers sets what is missing, keeps a caller\'s value; the stack refuses to start without it', () => {
     const env: NodeJS.ProcessEnv = { TESTCONTAINERS_HOST_OVERRIDE: '10.0.0.1' };
     expect(() => requireTestcontainersConfigured(env)).toThrow(/call configureTestcontainers\(\)/);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readPipelineOutcome, redisQueueProbe, waitForDrain, type QueueLengths } from '../../../assertions/lost/adapters.ts';
 import { checkNothingLost, classifyUploads, filePathsWithoutDetections, parseDlqEntry, type PipelineOutcome, type UploadToFollow } from '../../../assertions/lost/outcome.ts';
 import { setup } from '../../../assertions/vitest-matchers.ts';
-import { HarnessError } from '../../../harness/errors.ts';
+import { ExitCode, HarnessError } from '../../../harness/errors.ts';
 import { mkTree } from './helpers.ts';
 
 setup();
@@ -138,6 +138,8 @@ describe('adapters', () => {
   it('readPipelineOutcome fails with one line that does not leak the password', async () => {
     const error = await readPipelineOutcome({ pgConnectionString: 'postgres://hsi:s3cret@127.0.0.1:1/hsi', redisUrl: 'redis://:s3cret@127.0.0.1:1/0', timeoutMs: 2000 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(HarnessError);
+    // PostgreSQL gone mid-run is the environment (exit 3), never a usage error (issue 15).
+    expect((error as HarnessError).exitCode).toBe(ExitCode.environment);
     expect((error as Error).message).toMatch(/^readPipelineOutcome: cannot connect to PostgreSQL at postgres:\/\/127\.0\.0\.1:1: /);
     expect((error as Error).message).not.toContain('s3cret');
   });

@@ -112,6 +112,8 @@ describe('JaegerQueryClient: API detection', () => {
     const error = await rejection(new JaegerQueryClient({ baseUrl: url }).getTrace(A));
     expect(error).toBeInstanceOf(JaegerQueryError);
     expect((error as JaegerQueryError).retryable).toBe(true);
+    // Jaeger gone mid-run is the environment (exit 3), never a usage error (issue 15).
+    expect((error as JaegerQueryError).exitCode).toBe(3);
     expect(error.message).toContain(`${url}/api/v3/services failed`);
     expect(error.message).toContain('ECONNREFUSED');
   });
