@@ -1,9 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CliSignalHandler, leftoverMessage, type ProcessEdge } from '../../harness/cli/signals.ts';
-import { ownerDead, pidAlive, type Resource } from '../../harness/stack/cleanup.ts';
+import { EnvironmentError } from '../../harness/errors.ts';
+import { ownerDead, pidAlive, removeRun, type Resource } from '../../harness/stack/cleanup.ts';
 import { TeardownRegistry, type TeardownReason } from '../../harness/stack/teardown.ts';
 import { configureTestcontainers, requireTestcontainersConfigured } from '../../harness/stack/testcontainers-env.ts';
 import { pollUntilSettled, spanCount } from '../../harness/traces/settle.ts';
@@ -158,6 +160,34 @@ describe('cleanup: who is dead', () => {
     expect(ownerDead(mine('1234'), (pid) => pidAlive(pid, thrower('EPERM')))).toBe(false);
     expect(ownerDead(mine('1234'), (pid) => pidAlive(pid, thrower('ESRCH')))).toBe(true);
     expect(ownerDead({ ...mine('1234'), labels: { ...mine('1234').labels, 'hsi-chaos.detached': 'true' } }, () => false)).toBe(false);
+  });
+
+  it('checks docker\'s exit codes: a failed listing or removal is an error naming it, never "0 removed"', async () => {
+    // A stand-in docker first on PATH: `ps` lists one container of the run (or fails), `rm` is refused.
+    const dir = mkdtempSync(join(tmpdir(), 'hsi-fake-docker-'));
+    const fake = join(dir, 'docker');
+    writeFileSync(fake, [
+      '#!/bin/sh',
+      'if [ "$1" = ps ]; then',
+      '  if [ -n "$FAKE_DOCKER_PS_FAILS" ]; then echo "Cannot connect to the Docker daemon" >&2; exit 1; fi',
+      '  printf "c0ffee\\thsi-chaos.managed=true,hsi-chaos.run-id=fake-run\\n"; exit 0',
+      'fi',
+      'if [ "$1" = rm ]; then echo "Error response from daemon: permission denied" >&2; exit 1; fi',
+      'exit 0',
+    ].join('\n'), { mode: 0o755 });
+    const savedPath = process.env['PATH'];
+    process.env['PATH'] = `${dir}:${savedPath ?? ''}`;
+    try {
+      await expect(removeRun('fake-run')).rejects.toThrow(/^cleanup incomplete: docker rm: Error response from daemon: permission denied$/);
+      process.env['FAKE_DOCKER_PS_FAILS'] = '1';
+      const error = await removeRun('fake-run').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(EnvironmentError);
+      expect((error as Error).message).toMatch(/^docker ps -a failed \(exit 1\): Cannot connect to the Docker daemon; is the Docker engine running\?/);
+    } finally {
+      process.env['PATH'] = savedPath;
+      delete process.env['FAKE_DOCKER_PS_FAILS'];
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
