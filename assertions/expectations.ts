@@ -240,112 +240,122 @@ function resilienceResults(evidence: ExpectationEvidence): AssertionResult[] {
   return [...policies.retries.map((p) => checkRetries(evidence.traces, p, options)), checkCircuitBreaker(evidence.traces, policies.breaker, options)];
 }
 
-/** Evaluates every expectation against the evidence, in order; never throws for missing evidence (those results fail). */
-export function evaluateExpectations(expectations: readonly ScenarioExpectation[], evidence: ExpectationEvidence): AssertionResult[] {
-  const results: AssertionResult[] = [];
-  for (const e of expectations) {
-    switch (e.family) {
-      case 'span-tree': {
-        const hsi = hsiOptions(e);
-        const tree = e.tree ?? (e.builtin === 'hsi-analysis' ? hsiAnalysisTree(hsi) : hsiUploadTree(hsi));
-        const useUploads = (e.traces ?? (evidence.uploads ? 'uploads' : 'all')) === 'uploads';
-        if (useUploads && !evidence.uploads) {
-          results.push(noEvidence('span-tree', `span tree: ${e.name ?? tree.name ?? 'expectation'}`, 'upload records (traces: "uploads")'));
-          break;
-        }
-        let traces = useUploads ? uploadTraces(evidence) : [...evidence.traces];
-        // The analysis tree only concerns traces that hold its top span.
-        const top = tree.root.name;
-        if (e.builtin === 'hsi-analysis' && typeof top === 'string') traces = traces.filter((t) => t.spanNames().includes(top));
-        results.push(checkSpanTree(traces, tree, e.name === undefined ? {} : { name: e.name }));
-        if (e.timing !== false) results.push(checkSpanTiming(traces, typeof e.timing === 'object' ? { skewMs: e.timing.skewMs } : {}));
-        break;
-      }
-      case 'propagation': {
-        const hsi = hsiOptions(e);
-        const hops = e.hops === undefined || e.hops === 'hsi' ? hsiHops(hsi) : e.hops;
-        results.push(...checkHops(evidence.traces, hops, { sent: sentSpanIds(acceptedUploads(evidence)) }));
-        if (e.baggage !== false) {
-          const builtin = e.baggage === undefined || e.baggage === 'hsi';
-          const checks = e.baggage === undefined || e.baggage === 'hsi' ? hsiBaggageChecks(hsi) : e.baggage;
-          const options: BaggageCheckOptions = e.baggageAttributePrefix === undefined ? {} : { attributePrefix: e.baggageAttributePrefix };
-          if (builtin) options.expected = hsiExpectedBaggage(acceptedUploads(evidence));
-          results.push(...checkBaggage(evidence.traces, checks, options));
-        }
-        if (e.stitching) {
-          const until = typeof e.stitching === 'object' ? e.stitching.until : (hsi.analysis ?? true) ? 'event' : 'detection';
-          results.push(checkStitching(pipelinesOf(evidence, until), { until }));
-        }
-        break;
-      }
-      case 'sampling': {
-        const records = samplingRecordsOf(evidence, hsiOptions(e));
-        if (!records) {
-          results.push(noEvidence('sampling', 'sampling', 'sampling records or upload records'));
-          break;
-        }
-        const checks = e.checks ?? [...(e.rate !== undefined || e.strategies !== undefined ? (['rate'] as const) : []), 'parent-based', 'no-partial'];
-        if (checks.includes('rate')) {
-          if (e.rate === undefined && e.strategies === undefined) results.push(noEvidence('sampling', 'sampling rate', 'a configured rate or strategies file (rate/strategies)'));
-          else {
-            const options: Parameters<typeof checkSampleRate>[1] = {};
-            if (e.rate !== undefined) options.rate = e.rate;
-            if (e.strategies !== undefined) options.strategies = e.strategies;
-            if (e.service !== undefined) options.service = e.service;
-            if (e.operation !== undefined) options.operation = e.operation;
-            if (e.confidence !== undefined) options.confidence = e.confidence;
-            if (e.include !== undefined) options.include = e.include;
-            if (e.durationSeconds !== undefined) options.durationSeconds = e.durationSeconds;
-            results.push(...checkSampleRate(records, options));
-          }
-        }
-        if (checks.includes('parent-based')) results.push(...checkParentBasedSampling(records, { requireExercised: e.requireExercised ?? false }));
-        if (checks.includes('no-partial')) results.push(checkNoPartialTraces(records));
-        break;
-      }
-      case 'latency': {
-        const hsi = hsiOptions(e);
-        const budgets: LatencyBudget[] = [...(e.budgets ?? [])];
-        if (e.contractDefaults ?? e.budgets === undefined) budgets.push(...hsiLatencyBudgets(hsi));
-        if (e.endToEnd) budgets.push({ name: `end to end p${e.endToEnd.percentile}`, endToEnd: true, percentile: e.endToEnd.percentile, maxMs: e.endToEnd.maxMs });
-        const needPipelines = budgets.some((b) => b.endToEnd === true);
-        results.push(...checkLatencyBudgets({ traces: evidence.traces, ...(needPipelines ? { pipelines: pipelinesOf(evidence, 'event') } : {}) }, budgets));
-        break;
-      }
-      case 'errors': {
-        if (!evidence.faults) {
-          results.push(noEvidence('errors', 'errors outside fault windows', 'the fault windows (faults)'));
-          break;
-        }
-        const options: Parameters<typeof checkErrorsUnderFaults>[2] = {};
-        if (e.graceMs !== undefined) options.graceMs = e.graceMs;
-        if (e.leadMs !== undefined) options.leadMs = e.leadMs;
-        if (e.require !== undefined) options.require = e.require;
-        if (e.ignore !== undefined) options.ignore = e.ignore;
-        results.push(...checkErrorsUnderFaults(evidence.traces, evidence.faults, options));
-        if (e.resilience !== false) results.push(...resilienceResults(evidence));
-        break;
-      }
-      case 'nothing-lost': {
-        if (!evidence.pipelineOutcome || !evidence.uploads) {
-          results.push(noEvidence('nothing-lost', 'nothing lost', !evidence.uploads ? 'upload records' : 'the pipeline outcome (readPipelineOutcome)'));
-          break;
-        }
-        results.push(
-          checkNothingLost(evidence.uploads, evidence.pipelineOutcome, {
-            endStage: e.endStage ?? 'event',
-            noDetectionFilePaths: filePathsWithoutDetections(evidence.traces),
-            detectorAnswers: detectorAnswers(evidence.traces),
-            acceptNoDetections: e.acceptNoDetections ?? false,
-            ...(e.contractOutcomes === false ? {} : hsiOutcomeRules()),
-          }),
-        );
-        if (e.broadcasts === false || (e.endStage ?? 'event') !== 'event') break;
-        if (evidence.broadcasts) results.push(checkEveryEventBroadcast(evidence.broadcasts, { graceMs: evidence.broadcastGraceMs ?? 0 }));
-        else if (e.broadcasts === true) results.push(noEvidence('nothing-lost', 'every event broadcast', 'a /ws/events subscription'));
-        break;
-      }
-    }
+type Entry<F extends ScenarioExpectation['family']> = Extract<ScenarioExpectation, { family: F }>;
+
+function spanTreeResults(e: Entry<'span-tree'>, evidence: ExpectationEvidence): AssertionResult[] {
+  const hsi = hsiOptions(e);
+  const tree = e.tree ?? (e.builtin === 'hsi-analysis' ? hsiAnalysisTree(hsi) : hsiUploadTree(hsi));
+  const useUploads = (e.traces ?? (evidence.uploads ? 'uploads' : 'all')) === 'uploads';
+  if (useUploads && !evidence.uploads) return [noEvidence('span-tree', `span tree: ${e.name ?? tree.name ?? 'expectation'}`, 'upload records (traces: "uploads")')];
+  let traces = useUploads ? uploadTraces(evidence) : [...evidence.traces];
+  // The analysis tree only concerns traces that hold its top span.
+  const top = tree.root.name;
+  if (e.builtin === 'hsi-analysis' && typeof top === 'string') traces = traces.filter((t) => t.spanNames().includes(top));
+  const results = [checkSpanTree(traces, tree, e.name === undefined ? {} : { name: e.name })];
+  if (e.timing !== false) results.push(checkSpanTiming(traces, typeof e.timing === 'object' ? { skewMs: e.timing.skewMs } : {}));
+  return results;
+}
+
+function propagationResults(e: Entry<'propagation'>, evidence: ExpectationEvidence): AssertionResult[] {
+  const hsi = hsiOptions(e);
+  const hops = e.hops === undefined || e.hops === 'hsi' ? hsiHops(hsi) : e.hops;
+  const results = checkHops(evidence.traces, hops, { sent: sentSpanIds(acceptedUploads(evidence)) });
+  if (e.baggage !== false) {
+    const builtin = e.baggage === undefined || e.baggage === 'hsi';
+    const checks = e.baggage === undefined || e.baggage === 'hsi' ? hsiBaggageChecks(hsi) : e.baggage;
+    const options: BaggageCheckOptions = e.baggageAttributePrefix === undefined ? {} : { attributePrefix: e.baggageAttributePrefix };
+    if (builtin) options.expected = hsiExpectedBaggage(acceptedUploads(evidence));
+    results.push(...checkBaggage(evidence.traces, checks, options));
+  }
+  if (e.stitching) {
+    const until = typeof e.stitching === 'object' ? e.stitching.until : (hsi.analysis ?? true) ? 'event' : 'detection';
+    results.push(checkStitching(pipelinesOf(evidence, until), { until }));
   }
   return results;
+}
+
+function sampleRateResults(e: Entry<'sampling'>, records: readonly SamplingRecord[]): AssertionResult[] {
+  if (e.rate === undefined && e.strategies === undefined) return [noEvidence('sampling', 'sampling rate', 'a configured rate or strategies file (rate/strategies)')];
+  const options: Parameters<typeof checkSampleRate>[1] = {};
+  if (e.rate !== undefined) options.rate = e.rate;
+  if (e.strategies !== undefined) options.strategies = e.strategies;
+  if (e.service !== undefined) options.service = e.service;
+  if (e.operation !== undefined) options.operation = e.operation;
+  if (e.confidence !== undefined) options.confidence = e.confidence;
+  if (e.include !== undefined) options.include = e.include;
+  if (e.durationSeconds !== undefined) options.durationSeconds = e.durationSeconds;
+  return checkSampleRate(records, options);
+}
+
+function samplingResults(e: Entry<'sampling'>, evidence: ExpectationEvidence): AssertionResult[] {
+  const records = samplingRecordsOf(evidence, hsiOptions(e));
+  if (!records) return [noEvidence('sampling', 'sampling', 'sampling records or upload records')];
+  const checks = e.checks ?? [...(e.rate !== undefined || e.strategies !== undefined ? (['rate'] as const) : []), 'parent-based', 'no-partial'];
+  const results: AssertionResult[] = [];
+  if (checks.includes('rate')) results.push(...sampleRateResults(e, records));
+  if (checks.includes('parent-based')) results.push(...checkParentBasedSampling(records, { requireExercised: e.requireExercised ?? false }));
+  if (checks.includes('no-partial')) results.push(checkNoPartialTraces(records));
+  return results;
+}
+
+function latencyResults(e: Entry<'latency'>, evidence: ExpectationEvidence): AssertionResult[] {
+  const hsi = hsiOptions(e);
+  const budgets: LatencyBudget[] = [...(e.budgets ?? [])];
+  if (e.contractDefaults ?? e.budgets === undefined) budgets.push(...hsiLatencyBudgets(hsi));
+  if (e.endToEnd) budgets.push({ name: `end to end p${e.endToEnd.percentile}`, endToEnd: true, percentile: e.endToEnd.percentile, maxMs: e.endToEnd.maxMs });
+  const needPipelines = budgets.some((b) => b.endToEnd === true);
+  return checkLatencyBudgets({ traces: evidence.traces, ...(needPipelines ? { pipelines: pipelinesOf(evidence, 'event') } : {}) }, budgets);
+}
+
+function errorsResults(e: Entry<'errors'>, evidence: ExpectationEvidence): AssertionResult[] {
+  if (!evidence.faults) return [noEvidence('errors', 'errors outside fault windows', 'the fault windows (faults)')];
+  const options: Parameters<typeof checkErrorsUnderFaults>[2] = {};
+  if (e.graceMs !== undefined) options.graceMs = e.graceMs;
+  if (e.leadMs !== undefined) options.leadMs = e.leadMs;
+  if (e.require !== undefined) options.require = e.require;
+  if (e.ignore !== undefined) options.ignore = e.ignore;
+  const results = checkErrorsUnderFaults(evidence.traces, evidence.faults, options);
+  if (e.resilience !== false) results.push(...resilienceResults(evidence));
+  return results;
+}
+
+function nothingLostResults(e: Entry<'nothing-lost'>, evidence: ExpectationEvidence): AssertionResult[] {
+  if (!evidence.pipelineOutcome || !evidence.uploads) {
+    return [noEvidence('nothing-lost', 'nothing lost', !evidence.uploads ? 'upload records' : 'the pipeline outcome (readPipelineOutcome)')];
+  }
+  const results = [
+    checkNothingLost(evidence.uploads, evidence.pipelineOutcome, {
+      endStage: e.endStage ?? 'event',
+      noDetectionFilePaths: filePathsWithoutDetections(evidence.traces),
+      detectorAnswers: detectorAnswers(evidence.traces),
+      acceptNoDetections: e.acceptNoDetections ?? false,
+      ...(e.contractOutcomes === false ? {} : hsiOutcomeRules()),
+    }),
+  ];
+  if (e.broadcasts === false || (e.endStage ?? 'event') !== 'event') return results;
+  if (evidence.broadcasts) results.push(checkEveryEventBroadcast(evidence.broadcasts, { graceMs: evidence.broadcastGraceMs ?? 0 }));
+  else if (e.broadcasts === true) results.push(noEvidence('nothing-lost', 'every event broadcast', 'a /ws/events subscription'));
+  return results;
+}
+
+function entryResults(e: ScenarioExpectation, evidence: ExpectationEvidence): AssertionResult[] {
+  switch (e.family) {
+    case 'span-tree':
+      return spanTreeResults(e, evidence);
+    case 'propagation':
+      return propagationResults(e, evidence);
+    case 'sampling':
+      return samplingResults(e, evidence);
+    case 'latency':
+      return latencyResults(e, evidence);
+    case 'errors':
+      return errorsResults(e, evidence);
+    case 'nothing-lost':
+      return nothingLostResults(e, evidence);
+  }
+}
+
+/** Evaluates every expectation against the evidence, in order; never throws for missing evidence (those results fail). */
+export function evaluateExpectations(expectations: readonly ScenarioExpectation[], evidence: ExpectationEvidence): AssertionResult[] {
+  return expectations.flatMap((e) => entryResults(e, evidence));
 }

@@ -10,7 +10,7 @@ import { JaegerQueryClient } from '../harness/traces/jaeger-client.ts';
 import { RUN_TRACES_FILE, toLegacyJson } from '../harness/traces/legacy-export.ts';
 import { pollUntilSettled, spanCount } from '../harness/traces/settle.ts';
 import type { TraceTree } from '../harness/traces/span-model.ts';
-import { evaluateExpectations, parseExpectations, type ExpectationEvidence, type UploadEvidence } from './expectations.ts';
+import { evaluateExpectations, parseExpectations, type ExpectationEvidence, type ScenarioExpectation, type UploadEvidence } from './expectations.ts';
 import { contractLatencyBudgets, operationLatencies, uniqueSpans } from './latency/latency.ts';
 import { operationDurations, writeOperationSamples } from '../harness/report/operation-samples.ts';
 import { backendWorkersIdle, readPipelineOutcome, waitForDrain } from './lost/adapters.ts';
@@ -135,105 +135,117 @@ export function pipelineLatencies(traces: readonly TraceTree[], loadStartEpochMs
     .map((p) => ({ atMs: p.uploadStartMs! - loadStartEpochMs, uploadToDetectionMs: p.uploadToDetectionMs ?? null, detectionFailed: p.detectionFailed === true, uploadToEventMs: p.endToEndMs ?? null }));
 }
 
+function uploadEvidence(accepted: readonly LoadRequestRecord[]): UploadEvidence[] {
+  return accepted.map((r) => ({ traceId: r.traceId, clientSpanId: r.spanId, sampled: r.sampled, status: r.status, uploadId: r.uploadId, filePath: r.filePath, cameraId: r.camera }));
+}
+
+/** The run's traces, read until their span count settles; written as the run's legacy-JSON trace file. */
+async function collectTraces(req: EvaluationRequest, jaeger: JaegerQueryClient, sampledIds: readonly string[], options: HsiEvaluatorOptions, notes: string[]): Promise<TraceTree[]> {
+  const collected = await pollUntilSettled(
+    () => fetchPipelineTraces(jaeger, { startMin: new Date(req.window.startEpochMs - 5_000), startMax: new Date(Date.now() + 5_000), traceIds: [...sampledIds] }),
+    spanCount,
+    { intervalMs: options.tracePollIntervalMs ?? 2_500, timeoutMs: options.traceSettleTimeoutMs ?? 60_000 },
+  );
+  const traces = collected.value;
+  const settle = collected.settled ? `settled after ${collected.polls} polls` : `still changing after ${collected.polls} polls (${collected.counts.slice(-3).join(' → ')} spans); used the last`;
+  notes.push(`traces collected: ${traces.length} (${sampledIds.length} sampled uploads), span count ${settle}`);
+  // The run's traces as Jaeger's UI exports them: `hsi-chaos traces export` and `replay` read them.
+  req.results.writeTextAtomic(RUN_TRACES_FILE, `${JSON.stringify(toLegacyJson(traces))}\n`);
+  return traces;
+}
+
+/** Sampling presence, the pipeline's rows and the WebSocket broadcasts, as far as the expectations need them. */
+async function collectOutcomes(req: EvaluationRequest, ctx: { expectations: readonly ScenarioExpectation[]; evidence: ExpectationEvidence; accepted: readonly LoadRequestRecord[]; jaeger: JaegerQueryClient; options: HsiEvaluatorOptions; notes: string[] }): Promise<EventStreamView | undefined> {
+  const { expectations, evidence, accepted, jaeger, options, notes } = ctx;
+  const { endpoints } = req;
+  if (expectations.some((e) => e.family === 'sampling')) {
+    const sent = new Map<string, SentRequest>(accepted.map((r) => [r.traceId, { sampled: r.sampled }]));
+    const presence = await checkTracePresence(jaeger, accepted.map((r) => r.traceId), { concurrency: 16, expected: hsiCompleteness() });
+    evidence.samplingRecords = toSamplingRecords(presence, sent);
+  }
+  const wantOutcome = expectations.some((e) => e.family === 'nothing-lost') || req.broadcasts !== undefined;
+  if (wantOutcome && endpoints.postgresUrl !== undefined && endpoints.redisUrl !== undefined) {
+    evidence.pipelineOutcome = await readPipelineOutcome({
+      pgConnectionString: endpoints.postgresUrl,
+      redisUrl: endpoints.redisUrl,
+      dialect: req.dialect ?? REFERENCE_DIALECT,
+      filePaths: accepted.map((r) => r.filePath).filter((p): p is string => p !== undefined),
+    });
+  }
+  if (!req.broadcasts || !evidence.pipelineOutcome) return undefined;
+  const graceMs = options.broadcastGraceMs ?? BROADCAST_GRACE_MS;
+  evidence.broadcasts = await broadcastEvidence(req.broadcasts, evidence.pipelineOutcome, accepted, graceMs);
+  evidence.broadcastGraceMs = graceMs;
+  const eventStream = eventStreamView(evidence.broadcasts);
+  notes.push(eventStreamNote(eventStream));
+  return eventStream;
+}
+
+/** Per operation: count and percentiles, with the contract's budget where one applies. */
+function operationViews(traces: readonly TraceTree[]): OperationView[] {
+  const budgets = contractLatencyBudgets({ analysis: true });
+  return operationLatencies(traces)
+    .filter((o) => o.count > 0)
+    .map((o) => {
+      const budget = budgets.find((b) => b.operation?.name === o.name && (b.operation.service === undefined || b.operation.service === o.service));
+      const p = (v: number | null) => v ?? 0;
+      const view: OperationView = { service: o.service, name: o.name, count: o.count, p50Ms: p(o.p50Ms), p90Ms: p(o.p90Ms), p95Ms: p(o.p95Ms), p99Ms: p(o.p99Ms) };
+      if (budget) {
+        const measured = budget.percentile === 99 ? o.p99Ms : budget.percentile === 90 ? o.p90Ms : budget.percentile === 50 ? o.p50Ms : o.p95Ms;
+        view.budget = { percentile: budget.percentile, maxMs: budget.maxMs, ok: measured !== null && measured < budget.maxMs };
+      }
+      return view;
+    });
+}
+
+/** The slowest upload trace and the first trace with an error, as waterfalls. */
+function exampleTraces(traces: readonly TraceTree[], sampledIds: readonly string[]): ExampleTrace[] {
+  const uploadTraces = traces.filter((t) => sampledIds.includes(t.traceId));
+  const examples: ExampleTrace[] = [];
+  const slowest = [...uploadTraces].sort((a, b) => traceSpanMs(b) - traceSpanMs(a))[0];
+  if (slowest) examples.push(waterfall('slowest upload trace', slowest));
+  const firstError = [...traces]
+    .filter((t) => t.spans.some((s) => s.status.code === 'error'))
+    .sort((a, b) => Math.min(...a.spans.map((s) => s.startTimeMs)) - Math.min(...b.spans.map((s) => s.startTimeMs)))[0];
+  if (firstError && firstError.traceId !== slowest?.traceId) examples.push(waterfall('first trace with an error', firstError));
+  return examples;
+}
+
+/** Drain, evidence, expectations, and the report's views of one run. */
+async function evaluateRun(req: EvaluationRequest, options: HsiEvaluatorOptions): Promise<EvaluationResult> {
+  const notes: string[] = [];
+  const expectations = parseExpectations(req.expectations, `${req.source}: expectations`);
+  const { endpoints } = req;
+  if (endpoints.redisUrl !== undefined) {
+    const drain = await waitForDrain({ redisUrl: endpoints.redisUrl, dialect: req.dialect ?? REFERENCE_DIALECT }, { timeoutMs: options.drainTimeoutMs ?? 180_000, alsoIdle: backendWorkersIdle(endpoints.backendUrl, req.http) });
+    notes.push(`pipeline drain: ${drain.drained ? 'drained' : `not drained (${drain.reason})`}`);
+  }
+  const accepted = req.requests.filter((r) => r.status === 202 && !r.interrupted);
+  const jaeger = new JaegerQueryClient({ baseUrl: endpoints.jaegerUrl });
+  const sampledIds = accepted.filter((r) => r.sampled).map((r) => r.traceId);
+  const traces = await collectTraces(req, jaeger, sampledIds, options, notes);
+  const evidence: ExpectationEvidence = { traces, uploads: uploadEvidence(accepted), faults: req.faults, ...(req.stackSettings ? { stackSettings: req.stackSettings } : {}) };
+  const eventStream = await collectOutcomes(req, { expectations, evidence, accepted, jaeger, options, notes });
+  const results = evaluateExpectations(expectations, evidence);
+  writeAssertionsJson(results, req.results);
+  writeOperationSamples(req.results, operationDurations(uniqueSpans(traces)));
+  return {
+    assertions: results.map(toView),
+    operations: operationViews(traces),
+    exampleTraces: exampleTraces(traces, sampledIds),
+    serviceMap: serviceMap(traces, results),
+    pipelineLatencies: pipelineLatencies(traces, req.faults.loadStartEpochMs),
+    ...(eventStream ? { eventStream } : {}),
+    notes,
+  };
+}
+
 export function hsiExperimentEvaluator(options: HsiEvaluatorOptions = {}): ExperimentEvaluator {
   return {
     validate(expectations, source, context) {
       const parsed = parseExpectations(expectations, `${source}: expectations`);
       if (context) preflightExpectations(parsed, source, context);
     },
-
-    async evaluate(req: EvaluationRequest): Promise<EvaluationResult> {
-      const notes: string[] = [];
-      const expectations = parseExpectations(req.expectations, `${req.source}: expectations`);
-      const { endpoints } = req;
-      const dialect = req.dialect ?? REFERENCE_DIALECT;
-      if (endpoints.redisUrl !== undefined) {
-        const drain = await waitForDrain({ redisUrl: endpoints.redisUrl, dialect }, { timeoutMs: options.drainTimeoutMs ?? 180_000, alsoIdle: backendWorkersIdle(endpoints.backendUrl, req.http) });
-        notes.push(`pipeline drain: ${drain.drained ? 'drained' : `not drained (${drain.reason})`}`);
-      }
-
-      const accepted = req.requests.filter((r) => r.status === 202 && !r.interrupted);
-      const uploads: UploadEvidence[] = accepted.map((r) => ({
-        traceId: r.traceId,
-        clientSpanId: r.spanId,
-        sampled: r.sampled,
-        status: r.status,
-        uploadId: r.uploadId,
-        filePath: r.filePath,
-        cameraId: r.camera,
-      }));
-      const jaeger = new JaegerQueryClient({ baseUrl: endpoints.jaegerUrl });
-      const sampledIds = accepted.filter((r) => r.sampled).map((r) => r.traceId);
-      const collected = await pollUntilSettled(
-        () => fetchPipelineTraces(jaeger, { startMin: new Date(req.window.startEpochMs - 5_000), startMax: new Date(Date.now() + 5_000), traceIds: sampledIds }),
-        spanCount,
-        { intervalMs: options.tracePollIntervalMs ?? 2_500, timeoutMs: options.traceSettleTimeoutMs ?? 60_000 },
-      );
-      const traces = collected.value;
-      const settle = collected.settled ? `settled after ${collected.polls} polls` : `still changing after ${collected.polls} polls (${collected.counts.slice(-3).join(' → ')} spans); used the last`;
-      notes.push(`traces collected: ${traces.length} (${sampledIds.length} sampled uploads), span count ${settle}`);
-      // The run's traces as Jaeger's UI exports them: `hsi-chaos traces export` and `replay` read them.
-      req.results.writeTextAtomic(RUN_TRACES_FILE, `${JSON.stringify(toLegacyJson(traces))}\n`);
-      const evidence: ExpectationEvidence = { traces, uploads, faults: req.faults, ...(req.stackSettings ? { stackSettings: req.stackSettings } : {}) };
-
-      if (expectations.some((e) => e.family === 'sampling')) {
-        const sent = new Map<string, SentRequest>(accepted.map((r) => [r.traceId, { sampled: r.sampled }]));
-        const presence = await checkTracePresence(jaeger, accepted.map((r) => r.traceId), { concurrency: 16, expected: hsiCompleteness() });
-        evidence.samplingRecords = toSamplingRecords(presence, sent);
-      }
-      const wantOutcome = expectations.some((e) => e.family === 'nothing-lost') || req.broadcasts !== undefined;
-      if (wantOutcome && endpoints.postgresUrl !== undefined && endpoints.redisUrl !== undefined) {
-        evidence.pipelineOutcome = await readPipelineOutcome({
-          pgConnectionString: endpoints.postgresUrl,
-          redisUrl: endpoints.redisUrl,
-          dialect,
-          filePaths: accepted.map((r) => r.filePath).filter((p): p is string => p !== undefined),
-        });
-      }
-      let eventStream: EventStreamView | undefined;
-      if (req.broadcasts && evidence.pipelineOutcome) {
-        const graceMs = options.broadcastGraceMs ?? BROADCAST_GRACE_MS;
-        evidence.broadcasts = await broadcastEvidence(req.broadcasts, evidence.pipelineOutcome, accepted, graceMs);
-        evidence.broadcastGraceMs = graceMs;
-        eventStream = eventStreamView(evidence.broadcasts);
-        notes.push(eventStreamNote(eventStream));
-      }
-      const results = evaluateExpectations(expectations, evidence);
-      writeAssertionsJson(results, req.results);
-      writeOperationSamples(req.results, operationDurations(uniqueSpans(traces)));
-
-      const budgets = contractLatencyBudgets({ analysis: true });
-      const operations: OperationView[] = operationLatencies(traces)
-        .filter((o) => o.count > 0)
-        .map((o) => {
-          const budget = budgets.find((b) => b.operation?.name === o.name && (b.operation.service === undefined || b.operation.service === o.service));
-          const p = (v: number | null) => v ?? 0;
-          const view: OperationView = { service: o.service, name: o.name, count: o.count, p50Ms: p(o.p50Ms), p90Ms: p(o.p90Ms), p95Ms: p(o.p95Ms), p99Ms: p(o.p99Ms) };
-          if (budget) {
-            const measured = budget.percentile === 99 ? o.p99Ms : budget.percentile === 90 ? o.p90Ms : budget.percentile === 50 ? o.p50Ms : o.p95Ms;
-            view.budget = { percentile: budget.percentile, maxMs: budget.maxMs, ok: measured !== null && measured < budget.maxMs };
-          }
-          return view;
-        });
-
-      const uploadTraces = traces.filter((t) => sampledIds.includes(t.traceId));
-      const examples: ExampleTrace[] = [];
-      const slowest = [...uploadTraces].sort((a, b) => traceSpanMs(b) - traceSpanMs(a))[0];
-      if (slowest) examples.push(waterfall('slowest upload trace', slowest));
-      const firstError = [...traces]
-        .filter((t) => t.spans.some((s) => s.status.code === 'error'))
-        .sort((a, b) => Math.min(...a.spans.map((s) => s.startTimeMs)) - Math.min(...b.spans.map((s) => s.startTimeMs)))[0];
-      if (firstError && firstError.traceId !== slowest?.traceId) examples.push(waterfall('first trace with an error', firstError));
-
-      return {
-        assertions: results.map(toView),
-        operations,
-        exampleTraces: examples,
-        serviceMap: serviceMap(traces, results),
-        pipelineLatencies: pipelineLatencies(traces, req.faults.loadStartEpochMs),
-        ...(eventStream ? { eventStream } : {}),
-        notes,
-      };
-    },
+    evaluate: (req: EvaluationRequest): Promise<EvaluationResult> => evaluateRun(req, options),
   };
 }

@@ -137,19 +137,8 @@ function secs(ms: number): string {
   return `${ms >= 0 ? '+' : ''}${(ms / 1000).toFixed(1)} s`;
 }
 
-export function checkErrorsUnderFaults(source: readonly (TraceTree | NormalizedSpan)[], faults: FaultEvidence, options: ErrorCheckOptions = {}): AssertionResult[] {
-  const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
-  const leadMs = options.leadMs ?? DEFAULT_LEAD_MS;
-  const loadStart = faults.loadStartEpochMs;
-  const windows = faultIntervals(faults.windows, graceMs);
-  const all = errorSpans(source, loadStart).filter((e) => !(options.ignore ?? []).some((sel) => matchesSelector(e.span, sel)));
-  const inside = new Map<string, number>(windows.map((w) => [w.name, 0]));
-  const outside: ErrorSpan[] = [];
-  for (const e of all) {
-    const hit = windows.filter((w) => overlaps(e.span, loadStart, w, leadMs));
-    if (hit.length === 0) outside.push(e);
-    for (const w of hit) inside.set(w.name, (inside.get(w.name) ?? 0) + 1);
-  }
+/** The error spans outside every window, grouped by operation, most frequent first. */
+function outsideByOperation(outside: readonly ErrorSpan[]): [string, ErrorSpan[]][] {
   const byOp = new Map<string, ErrorSpan[]>();
   for (const e of outside) {
     const key = describeSpan(e.span);
@@ -157,11 +146,14 @@ export function checkErrorsUnderFaults(source: readonly (TraceTree | NormalizedS
     if (list) list.push(e);
     else byOp.set(key, [e]);
   }
-  const ops = [...byOp.entries()].sort((a, b) => b[1].length - a[1].length);
+  return [...byOp.entries()].sort((a, b) => b[1].length - a[1].length);
+}
+
+function outsideResult(all: readonly ErrorSpan[], outside: readonly ErrorSpan[], inside: ReadonlyMap<string, number>, windows: readonly FaultInterval[], graceMs: number): AssertionResult {
+  const ops = outsideByOperation(outside);
   const windowText = windows.length === 0 ? 'no fault windows' : `${windows.length} fault window${windows.length === 1 ? '' : 's'} (+${graceMs} ms grace)`;
-  const results: AssertionResult[] = [];
   const first = ops[0]?.[1][0];
-  results.push({
+  return {
     family: 'errors',
     name: 'errors outside fault windows',
     passed: outside.length === 0,
@@ -182,48 +174,72 @@ export function checkErrorsUnderFaults(source: readonly (TraceTree | NormalizedS
       perWindow: Object.fromEntries(inside),
       outsideByOperation: ops.map(([op, list]) => ({ operation: op, spans: list.length, firstAtLoadMs: list[0]!.atLoadMs, exampleTraceIds: examples(list.map((e) => e.span.traceId)) })),
     },
-  });
+  };
+}
 
-  const spans = uniqueSpans(source);
-  for (const req of options.require ?? []) {
-    const selector: SpanSelector = {};
-    if (req.service !== undefined) selector.service = req.service;
-    if (req.name !== undefined) selector.name = req.name;
-    const kind = req.event ? `span with event "${req.event}"` : 'error span';
-    const what = req.service !== undefined || req.name !== undefined ? `${kind} ${describeSelector(selector)}` : kind;
-    const name = `errors required in window "${req.window}": ${what}`;
-    const min = req.min ?? 1;
-    const boundText = req.max === undefined ? `≥ ${min}` : `${min}..${req.max}`;
-    const bound = { op: '>=' as const, value: min, unit: 'spans', text: `${boundText} ${what} during "${req.window}" (+${graceMs} ms grace)` };
-    const w = windows.find((x) => x.name === req.window);
-    if (!w) {
-      results.push({
-        family: 'errors',
-        name,
-        passed: false,
-        measured: { value: null, unit: 'spans', text: 'window not in effect' },
-        bound,
-        message: `no fault window "${req.window}" was in effect (windows: ${windows.map((x) => x.name).join(', ') || 'none'})`,
-        exampleTraceIds: [],
-      });
-      continue;
-    }
-    const candidates = req.event ? spans.filter((s) => s.events.some((e) => e.name === req.event)) : all.map((e) => e.span);
-    const hits = candidates.filter((s) => matchesSelector(s, selector) && overlaps(s, loadStart, w, leadMs));
-    const passed = hits.length >= min && (req.max === undefined || hits.length <= req.max);
-    results.push({
+interface RequireContext {
+  windows: readonly FaultInterval[];
+  all: readonly ErrorSpan[];
+  spans: readonly NormalizedSpan[];
+  loadStart: number;
+  graceMs: number;
+  leadMs: number;
+}
+
+/** One `require` entry: the errors (or span events) it asks for, inside its window. */
+function requiredResult(req: ErrorExpectation, ctx: RequireContext): AssertionResult {
+  const selector: SpanSelector = {};
+  if (req.service !== undefined) selector.service = req.service;
+  if (req.name !== undefined) selector.name = req.name;
+  const kind = req.event ? `span with event "${req.event}"` : 'error span';
+  const what = req.service !== undefined || req.name !== undefined ? `${kind} ${describeSelector(selector)}` : kind;
+  const name = `errors required in window "${req.window}": ${what}`;
+  const min = req.min ?? 1;
+  const boundText = req.max === undefined ? `≥ ${min}` : `${min}..${req.max}`;
+  const bound = { op: '>=' as const, value: min, unit: 'spans', text: `${boundText} ${what} during "${req.window}" (+${ctx.graceMs} ms grace)` };
+  const w = ctx.windows.find((x) => x.name === req.window);
+  if (!w) {
+    return {
       family: 'errors',
       name,
-      passed,
-      measured: { value: hits.length, unit: 'spans', text: `${hits.length} during "${req.window}"` },
+      passed: false,
+      measured: { value: null, unit: 'spans', text: 'window not in effect' },
       bound,
-      message: passed
-        ? `window "${req.window}": ${hits.length} ${what} as required (${boundText})`
-        : `window "${req.window}" (load ${secs(w.fromMs)}..${Number.isFinite(w.toMs) ? secs(w.toMs) : 'end'}): expected ${boundText} ${what}, found ${hits.length}`,
-      exampleTraceIds: examples(hits.map((s) => s.traceId)),
-      details: { window: req.window, fromMs: w.fromMs, toMs: Number.isFinite(w.toMs) ? w.toMs : null, graceMs, found: hits.length },
-    });
+      message: `no fault window "${req.window}" was in effect (windows: ${ctx.windows.map((x) => x.name).join(', ') || 'none'})`,
+      exampleTraceIds: [],
+    };
   }
-  return results;
+  const candidates = req.event ? ctx.spans.filter((s) => s.events.some((e) => e.name === req.event)) : ctx.all.map((e) => e.span);
+  const hits = candidates.filter((s) => matchesSelector(s, selector) && overlaps(s, ctx.loadStart, w, ctx.leadMs));
+  const passed = hits.length >= min && (req.max === undefined || hits.length <= req.max);
+  return {
+    family: 'errors',
+    name,
+    passed,
+    measured: { value: hits.length, unit: 'spans', text: `${hits.length} during "${req.window}"` },
+    bound,
+    message: passed
+      ? `window "${req.window}": ${hits.length} ${what} as required (${boundText})`
+      : `window "${req.window}" (load ${secs(w.fromMs)}..${Number.isFinite(w.toMs) ? secs(w.toMs) : 'end'}): expected ${boundText} ${what}, found ${hits.length}`,
+    exampleTraceIds: examples(hits.map((s) => s.traceId)),
+    details: { window: req.window, fromMs: w.fromMs, toMs: Number.isFinite(w.toMs) ? w.toMs : null, graceMs: ctx.graceMs, found: hits.length },
+  };
+}
+
+export function checkErrorsUnderFaults(source: readonly (TraceTree | NormalizedSpan)[], faults: FaultEvidence, options: ErrorCheckOptions = {}): AssertionResult[] {
+  const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
+  const leadMs = options.leadMs ?? DEFAULT_LEAD_MS;
+  const loadStart = faults.loadStartEpochMs;
+  const windows = faultIntervals(faults.windows, graceMs);
+  const all = errorSpans(source, loadStart).filter((e) => !(options.ignore ?? []).some((sel) => matchesSelector(e.span, sel)));
+  const inside = new Map<string, number>(windows.map((w) => [w.name, 0]));
+  const outside: ErrorSpan[] = [];
+  for (const e of all) {
+    const hit = windows.filter((w) => overlaps(e.span, loadStart, w, leadMs));
+    if (hit.length === 0) outside.push(e);
+    for (const w of hit) inside.set(w.name, (inside.get(w.name) ?? 0) + 1);
+  }
+  const ctx: RequireContext = { windows, all, spans: uniqueSpans(source), loadStart, graceMs, leadMs };
+  return [outsideResult(all, outside, inside, windows, graceMs), ...(options.require ?? []).map((req) => requiredResult(req, ctx))];
 }
 
