@@ -59,16 +59,10 @@ function lagText(f: FaultWindowView): string {
 const p95Path = (imp: FaultImpactView) => `${formatMs(imp.before.p95Ms)} → ${formatMs(imp.during.p95Ms)} → ${formatMs(imp.after.p95Ms)}`;
 const recovery = (imp: FaultImpactView) => (imp.recoverySeconds === null ? 'not within the run' : formatSeconds(imp.recoverySeconds));
 
-export function renderSummaryMarkdown(model: RunReportModel, options: SummaryMarkdownOptions = {}): string {
-  const maxRows = options.maxRows ?? 10;
-  const k = keyNumbers(model);
-  const lines: string[] = [];
-  lines.push(`## hsi-chaos ${escapeMarkdownText(model.scenario.name)}: ${verdictWord(model.verdict)}`);
-  lines.push('');
-  lines.push(`**${escapeMarkdownText(verdictLine(model))}**`);
-  lines.push('');
+/** The line of run facts under the verdict: id, start, load, exit code, stack. */
+function factsLine(model: RunReportModel, durationSec: number | null): string {
   const facts = [`run ${code(model.runId)}`, `started ${escapeMarkdownText(model.startedAt)}`];
-  if (k.durationSec !== null) facts.push(`load ${formatSeconds(k.durationSec)}`);
+  if (durationSec !== null) facts.push(`load ${formatSeconds(durationSec)}`);
   facts.push(`exit code ${model.exitCode}`);
   if (model.stack.defects.length > 0) facts.push(`stack defects: ${escapeMarkdownText(model.stack.defects.join(', '))}`);
   if (model.stack.ai) facts.push(`AI: detector ${model.stack.ai.detector}, llm ${model.stack.ai.llm}`);
@@ -79,7 +73,12 @@ export function renderSummaryMarkdown(model: RunReportModel, options: SummaryMar
   if (l) facts.push(`llama.cpp: ${l.tokensPerSecond.p50 ?? 'n/a'} tokens/s p50, prompt ${l.promptMs.p50 ?? 'n/a'} ms p50`);
   const d = model.aiEngines?.detector;
   if (d) facts.push(`detector inference: ${d.inferenceMs.p50 ?? 'n/a'} ms p50, ${d.inferenceMs.p95 ?? 'n/a'} ms p95`);
-  lines.push(facts.join(' · '));
+  return facts.join(' · ');
+}
+
+/** Load, WebSocket, GPU, capacity and run-error paragraphs. */
+function overviewLines(model: RunReportModel, k: ReturnType<typeof keyNumbers>): string[] {
+  const lines: string[] = [];
   if (k.requests !== null) {
     lines.push('');
     lines.push(
@@ -88,78 +87,88 @@ export function renderSummaryMarkdown(model: RunReportModel, options: SummaryMar
         (model.load && model.load.droppedIterations > 0 ? `, ${formatNumber(model.load.droppedIterations)} iterations dropped` : ''),
     );
   }
-  if (model.eventStream) {
-    lines.push('');
-    lines.push(`WebSocket: ${escapeMarkdownText(eventStreamLine(model.eventStream))}`);
-  }
-  if (model.gpu) {
-    lines.push('');
-    lines.push(`GPU: ${escapeMarkdownText(gpuSummaryLine(model.gpu))}`);
-  }
+  if (model.eventStream) lines.push('', `WebSocket: ${escapeMarkdownText(eventStreamLine(model.eventStream))}`);
+  if (model.gpu) lines.push('', `GPU: ${escapeMarkdownText(gpuSummaryLine(model.gpu))}`);
   if (model.capacity) lines.push(...capacityMarkdown(model.capacity));
-  for (const e of model.errors.slice(0, 3)) {
-    lines.push('');
-    lines.push(`Run error: ${escapeMarkdownText(e)}`);
-  }
+  for (const e of model.errors.slice(0, 3)) lines.push('', `Run error: ${escapeMarkdownText(e)}`);
+  return lines;
+}
 
+function expectationLines(model: RunReportModel, maxRows: number): string[] {
   const failed = assertionsFailedFirst(model.assertions).filter((a) => !a.passed);
-  if (failed.length > 0) {
-    const { shown, more } = cut(failed, maxRows);
-    lines.push('', `### Failed expectations (${failed.length} of ${model.assertions.length})`, '');
-    lines.push(
-      ...table(
-        ['family', 'check', 'measured', 'bound', 'message', 'example trace'],
-        shown.map((a) => [cell(a.family), cell(a.name), cell(a.measured), cell(a.bound), cell(a.message), a.exampleTraceIds[0] ? code(a.exampleTraceIds[0]) : '']),
-      ),
-    );
-    if (more > 0) lines.push('', `… ${more} more failed in report.html`);
-  } else if (model.assertions.length > 0) {
-    lines.push('', `### Expectations: all ${model.assertions.length} passed`);
-  }
+  if (failed.length === 0) return model.assertions.length > 0 ? ['', `### Expectations: all ${model.assertions.length} passed`] : [];
+  const { shown, more } = cut(failed, maxRows);
+  const lines = ['', `### Failed expectations (${failed.length} of ${model.assertions.length})`, ''];
+  lines.push(
+    ...table(
+      ['family', 'check', 'measured', 'bound', 'message', 'example trace'],
+      shown.map((a) => [cell(a.family), cell(a.name), cell(a.measured), cell(a.bound), cell(a.message), a.exampleTraceIds[0] ? code(a.exampleTraceIds[0]) : '']),
+    ),
+  );
+  if (more > 0) lines.push('', `… ${more} more failed in report.html`);
+  return lines;
+}
 
-  if (model.thresholds.length > 0) {
-    const { shown, more } = cut(thresholdsFailedFirst(model.thresholds), maxRows);
-    lines.push('', '### Thresholds', '');
-    lines.push(...table(['status', 'metric', 'expression', 'value'], shown.map((t) => [t.ok ? 'ok' : '**FAILED**', cell(t.metric), cell(t.expression), cell(thresholdValue(t))])));
-    if (more > 0) lines.push('', `… ${more} more in report.html`);
-  }
+function thresholdLines(model: RunReportModel, maxRows: number): string[] {
+  if (model.thresholds.length === 0) return [];
+  const { shown, more } = cut(thresholdsFailedFirst(model.thresholds), maxRows);
+  const lines = ['', '### Thresholds', ''];
+  lines.push(...table(['status', 'metric', 'expression', 'value'], shown.map((t) => [t.ok ? 'ok' : '**FAILED**', cell(t.metric), cell(t.expression), cell(thresholdValue(t))])));
+  if (more > 0) lines.push('', `… ${more} more in report.html`);
+  return lines;
+}
 
-  if (model.faults.length > 0) {
-    lines.push('', '### Fault windows', '');
-    lines.push(
-      ...table(
-        ['fault', 'target', 'type', 'planned', 'actual', 'apply / remove lag', 'upload p95 before → during → after', 'upload → detections p95', 'recovery (upload / detections)'],
-        model.faults.map((f) => [
-          cell(f.name) + (f.error ? ` (error: ${cell(f.error)})` : ''),
-          cell(f.target),
-          cell(f.faultType),
-          windowText(f.plannedStartSec, f.plannedEndSec),
-          windowText(f.startSec, f.endSec),
-          lagText(f),
-          f.impact ? p95Path(f.impact) : 'n/a',
-          f.pipelineImpact ? p95Path(f.pipelineImpact.uploadToDetection) : 'n/a',
-          `${f.impact ? recovery(f.impact) : 'n/a'} / ${f.pipelineImpact ? recovery(f.pipelineImpact.uploadToDetection) : 'n/a'}`,
-        ]),
-      ),
-    );
-  }
+function faultLines(model: RunReportModel): string[] {
+  if (model.faults.length === 0) return [];
+  return [
+    '',
+    '### Fault windows',
+    '',
+    ...table(
+      ['fault', 'target', 'type', 'planned', 'actual', 'apply / remove lag', 'upload p95 before → during → after', 'upload → detections p95', 'recovery (upload / detections)'],
+      model.faults.map((f) => [
+        cell(f.name) + (f.error ? ` (error: ${cell(f.error)})` : ''),
+        cell(f.target),
+        cell(f.faultType),
+        windowText(f.plannedStartSec, f.plannedEndSec),
+        windowText(f.startSec, f.endSec),
+        lagText(f),
+        f.impact ? p95Path(f.impact) : 'n/a',
+        f.pipelineImpact ? p95Path(f.pipelineImpact.uploadToDetection) : 'n/a',
+        `${f.impact ? recovery(f.impact) : 'n/a'} / ${f.pipelineImpact ? recovery(f.pipelineImpact.uploadToDetection) : 'n/a'}`,
+      ]),
+    ),
+  ];
+}
 
+function budgetLines(model: RunReportModel, maxRows: number): string[] {
   const budgeted = operationsForBudgetTable(model.operations).filter((o) => o.budget);
-  if (budgeted.length > 0) {
-    const { shown, more } = cut(budgeted, maxRows);
-    lines.push('', '### Operation budgets', '');
-    lines.push(
-      ...table(
-        ['status', 'service', 'operation', 'count', 'measured', 'budget'],
-        shown.map((o) => {
-          const b = o.budget!;
-          return [b.ok ? 'ok' : '**OVER**', cell(o.service), cell(o.name), formatNumber(o.count), `p${b.percentile} ${formatMs(operationPercentile(o, b.percentile))}`, `p${b.percentile} ≤ ${formatMs(b.maxMs)}`];
-        }),
-      ),
-    );
-    if (more > 0) lines.push('', `… ${more} more in report.html`);
-  }
+  if (budgeted.length === 0) return [];
+  const { shown, more } = cut(budgeted, maxRows);
+  const lines = ['', '### Operation budgets', ''];
+  lines.push(
+    ...table(
+      ['status', 'service', 'operation', 'count', 'measured', 'budget'],
+      shown.map((o) => {
+        const b = o.budget!;
+        return [b.ok ? 'ok' : '**OVER**', cell(o.service), cell(o.name), formatNumber(o.count), `p${b.percentile} ${formatMs(operationPercentile(o, b.percentile))}`, `p${b.percentile} ≤ ${formatMs(b.maxMs)}`];
+      }),
+    ),
+  );
+  if (more > 0) lines.push('', `… ${more} more in report.html`);
+  return lines;
+}
 
+export function renderSummaryMarkdown(model: RunReportModel, options: SummaryMarkdownOptions = {}): string {
+  const maxRows = options.maxRows ?? 10;
+  const k = keyNumbers(model);
+  const lines: string[] = [];
+  lines.push(`## hsi-chaos ${escapeMarkdownText(model.scenario.name)}: ${verdictWord(model.verdict)}`);
+  lines.push('');
+  lines.push(`**${escapeMarkdownText(verdictLine(model))}**`);
+  lines.push('');
+  lines.push(factsLine(model, k.durationSec));
+  lines.push(...overviewLines(model, k), ...expectationLines(model, maxRows), ...thresholdLines(model, maxRows), ...faultLines(model), ...budgetLines(model, maxRows));
   lines.push('');
   const link = options.reportLink ?? 'report.html';
   lines.push(/^https?:\/\//.test(link) ? `Full report: [report.html](${encodeURI(link)})` : `Full report: ${code(link)} (in the run's results folder / artifact)`);

@@ -233,20 +233,10 @@ function gpuTile(model: RunReportModel): string {
   return tile('GPU peak', value, f !== null && f >= 0.95 ? 'bad' : undefined);
 }
 
-export function renderReportHtml(model: RunReportModel, options: ReportHtmlOptions = {}): string {
-  const maxPoints = options.maxChartPoints ?? 600;
-  const maxTraces = options.maxExampleTraces ?? 4;
-  const k = keyNumbers(model);
-  const rawBucket = bucketSeconds(model.timeSeries);
-  const { points, factor } = downsampleTimeSeries(model.timeSeries, maxPoints);
-  const axis = timeAxis(model, points, rawBucket * factor);
-  const traces = model.exampleTraces.slice(0, maxTraces);
-  const services = new Set<string>([...model.serviceMap.flatMap((e) => [e.from, e.to]), ...traces.flatMap((t) => t.spans.map((s) => s.service))]);
-  const colours = serviceColours(services);
-  const traceAnchors = new Set(traces.map((t) => t.traceId));
-
+/** The key-number tiles under the verdict. */
+function tilesHtml(model: RunReportModel, k: ReturnType<typeof keyNumbers>): string {
   const faultState: 'ok' | 'bad' | undefined = model.faults.some((f) => f.error || f.startSec === null) ? 'bad' : undefined;
-  const tiles = [
+  return [
     tile('requests', formatNumber(k.requests)),
     tile('throughput', k.reqPerSec === null ? 'n/a' : `${formatNumber(k.reqPerSec, 1)} /s`),
     tile('failed', formatPercent(k.failedRate), k.failedRate !== null && k.failedRate > 0 ? 'bad' : undefined),
@@ -259,7 +249,10 @@ export function renderReportHtml(model: RunReportModel, options: ReportHtmlOptio
     tile('duration', formatSeconds(k.durationSec)),
     ...(model.gpu ? [gpuTile(model)] : []),
   ].join('');
+}
 
+/** The run's facts line: id, times, exit code, stack, driver, defects, profile, dialect, rate limit. */
+function factsHtml(model: RunReportModel): string {
   const facts = [
     `run <code>${h(model.runId)}</code>`,
     `started ${h(model.startedAt)}`,
@@ -272,22 +265,42 @@ export function renderReportHtml(model: RunReportModel, options: ReportHtmlOptio
   if (model.stack.profile) facts.push(`profile: ${h(model.stack.profile)}`);
   if (model.stack.dialect) facts.push(`<span title="${h(model.stack.dialect.reason)}">dialect ${h(model.stack.dialect.name)}${model.stack.dialect.detected ? ' (detected)' : ''}</span>`);
   if (model.rateLimit) facts.push(model.rateLimit.responses429 > 0 ? `<b>${h(rateLimitLine(model.rateLimit))}</b>` : h(rateLimitLine(model.rateLimit)));
+  return facts.join(' · ');
+}
+
+/** One waterfall per example trace. */
+function waterfallsHtml(traces: RunReportModel['exampleTraces'], colours: ReturnType<typeof serviceColours>): string {
+  if (traces.length === 0) return '<p class="muted">No example traces.</p>';
+  return traces
+    .map(
+      (t, i) =>
+        `<h3 id="trace-${safeId(t.traceId)}">${h(t.label)} <span class="muted">trace <code>${h(t.traceId)}</code>, ${t.spans.length} spans${t.spans.some((s) => s.error) ? `, ${t.spans.filter((s) => s.error).length} with error` : ''}</span></h3>` +
+        `<figure>${waterfallSvg(t, i, colours)}</figure>`,
+    )
+    .join('');
+}
+
+export function renderReportHtml(model: RunReportModel, options: ReportHtmlOptions = {}): string {
+  const maxPoints = options.maxChartPoints ?? 600;
+  const maxTraces = options.maxExampleTraces ?? 4;
+  const k = keyNumbers(model);
+  const rawBucket = bucketSeconds(model.timeSeries);
+  const { points, factor } = downsampleTimeSeries(model.timeSeries, maxPoints);
+  const axis = timeAxis(model, points, rawBucket * factor);
+  const traces = model.exampleTraces.slice(0, maxTraces);
+  const services = new Set<string>([...model.serviceMap.flatMap((e) => [e.from, e.to]), ...traces.flatMap((t) => t.spans.map((s) => s.service))]);
+  const colours = serviceColours(services);
+  const traceAnchors = new Set(traces.map((t) => t.traceId));
+
+  const tiles = tilesHtml(model, k);
+  const facts = factsHtml(model);
 
   const errors = model.errors.length > 0 ? `<div class="errors"><b>Run errors</b><ul>${model.errors.map((e) => `<li>${h(e)}</li>`).join('')}</ul></div>` : '';
   const downsampleNote = factor > 1 ? ` Downsampled: each point merges ${factor} buckets (requests summed, percentiles = the maximum of the merged buckets).` : '';
   const faultNote = model.faults.length > 0 ? ' Shaded: fault windows at their actual start..end (dashed outline: planned but never applied).' : '';
   const legend = [...colours].map(([s, c]) => `<span><span class="sw" style="background:${c}"></span>${h(s)}</span>`).join('');
 
-  const waterfalls =
-    traces.length === 0
-      ? '<p class="muted">No example traces.</p>'
-      : traces
-          .map(
-            (t, i) =>
-              `<h3 id="trace-${safeId(t.traceId)}">${h(t.label)} <span class="muted">trace <code>${h(t.traceId)}</code>, ${t.spans.length} spans${t.spans.some((s) => s.error) ? `, ${t.spans.filter((s) => s.error).length} with error` : ''}</span></h3>` +
-              `<figure>${waterfallSvg(t, i, colours)}</figure>`,
-          )
-          .join('');
+  const waterfalls = waterfallsHtml(traces, colours);
 
   const brokenEdges = model.serviceMap.filter((e) => e.broken);
   const title = `hsi-chaos ${model.scenario.name}: ${verdictWord(model.verdict)} (${model.runId})`;
@@ -306,7 +319,7 @@ export function renderReportHtml(model: RunReportModel, options: ReportHtmlOptio
 <h1><span>hsi-chaos · ${h(model.scenario.name)}</span><span class="badge ${model.verdict}" id="verdict">${verdictWord(model.verdict)}</span></h1>
 ${model.scenario.description ? `<p class="facts">${h(model.scenario.description)}</p>` : ''}
 <p class="verdict-line">${h(verdictLine(model))}</p>
-<p class="facts">${facts.join(' · ')}</p>
+<p class="facts">${facts}</p>
 <div class="tiles">${tiles}</div>
 ${errors}
 <nav class="toc">${model.capacity ? '<a href="#capacity">capacity</a>' : ''}<a href="#latency">latency</a><a href="#throughput">throughput</a>${model.pipelineTimeSeries ? '<a href="#pipeline">pipeline</a>' : ''}${model.eventStream ? '<a href="#websocket">WebSocket</a>' : ''}${model.gpu ? '<a href="#gpu">GPU</a>' : ''}${model.stack.ai ? '<a href="#ai-engines">AI engines</a>' : ''}<a href="#faults">faults</a><a href="#thresholds">thresholds</a><a href="#expectations">expectations</a><a href="#operations">operations</a><a href="#traces">traces</a><a href="#map">service map</a></nav>

@@ -83,61 +83,54 @@ export function layoutServices(edges: readonly ServiceEdge[]): Layout {
   return { columns, pos, width: Math.max(width, 320), height, backEdges };
 }
 
-export function serviceMapSvg(edges: readonly ServiceEdge[], colours: ReadonlyMap<string, string>): string {
-  if (edges.length === 0) {
-    return `<svg id="service-map" class="service-map" viewBox="0 0 600 60" role="img" aria-label="Service propagation map">${text(300, 34, 'no service edges recorded', { 'text-anchor': 'middle', class: 'empty' })}</svg>`;
+interface EdgeGeometry {
+  d: string;
+  lx: number;
+  ly: number;
+  anchor: 'middle' | 'end';
+}
+
+type Point = { x: number; y: number };
+
+/** The path of one edge and where its label goes; `nth` bends a second edge between one pair apart, `into` stacks labels into one node. */
+function edgeGeometry(e: ServiceEdge, a: Point, b: Point, nth: number, into: Map<string, number>): EdgeGeometry {
+  if (e.from === e.to) {
+    const cx = a.x + NODE_W / 2;
+    return { d: `M${n(cx - 20)} ${n(a.y)}C${n(cx - 40)} ${n(a.y - 30)} ${n(cx + 40)} ${n(a.y - 30)} ${n(cx + 20)} ${n(a.y)}`, lx: cx, ly: a.y - 26, anchor: 'middle' };
   }
-  const layout = layoutServices(edges);
-  const defs =
-    '<defs>' +
-    '<marker id="arrow-ok" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0 0L10 5L0 10z" fill="#556"/></marker>' +
-    '<marker id="arrow-broken" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0 0L10 5L0 10z" fill="#D62728"/></marker>' +
-    '</defs>';
+  if (b.x > a.x) {
+    const x1 = a.x + NODE_W;
+    const y1 = a.y + NODE_H / 2 + (nth ? 8 : 0);
+    const x2 = b.x;
+    const y2 = b.y + NODE_H / 2 + (nth ? 8 : 0);
+    const mx = (x1 + x2) / 2;
+    // Label right-aligned just above the arrowhead, where edges fanning out of one node
+    // have separated (several edges into one node stack their labels upwards).
+    const k = into.get(e.to) ?? 0;
+    into.set(e.to, k + 1);
+    return { d: `M${n(x1)} ${n(y1)}C${n(mx)} ${n(y1)} ${n(mx)} ${n(y2)} ${n(x2 - 2)} ${n(y2)}`, lx: x2 - 10, ly: y2 - 6 - k * 13, anchor: 'end' };
+  }
+  // Backwards or within a column: arc below the nodes.
+  const x1 = a.x + NODE_W / 2;
+  const y1 = a.y + NODE_H;
+  const x2 = b.x + NODE_W / 2;
+  const y2 = b.y + NODE_H;
+  const dip = Math.max(y1, y2) + 40 + nth * 14;
+  return { d: `M${n(x1)} ${n(y1)}C${n(x1)} ${n(dip)} ${n(x2)} ${n(dip)} ${n(x2)} ${n(y2 + 2)}`, lx: (x1 + x2) / 2, ly: dip - 6, anchor: 'middle' };
+}
+
+/** Every edge's path, then every edge's label (labels drawn above the paths). */
+function edgesAndLabels(edges: readonly ServiceEdge[], pos: ReadonlyMap<string, Point>): { edgesSvg: string; labels: string } {
   let edgesSvg = '';
   let labels = '';
   // Parallel edges between the same pair in both directions are bent apart.
   const pairCount = new Map<string, number>();
   const intoCount = new Map<string, number>();
   for (const e of edges) {
-    const a = layout.pos.get(e.from)!;
-    const b = layout.pos.get(e.to)!;
     const pair = [e.from, e.to].sort().join('\u0000');
     const nth = pairCount.get(pair) ?? 0;
     pairCount.set(pair, nth + 1);
-    let d: string;
-    let lx: number;
-    let ly: number;
-    let anchor: 'middle' | 'end' = 'middle';
-    if (e.from === e.to) {
-      const cx = a.x + NODE_W / 2;
-      d = `M${n(cx - 20)} ${n(a.y)}C${n(cx - 40)} ${n(a.y - 30)} ${n(cx + 40)} ${n(a.y - 30)} ${n(cx + 20)} ${n(a.y)}`;
-      lx = cx;
-      ly = a.y - 26;
-    } else if (b.x > a.x) {
-      const x1 = a.x + NODE_W;
-      const y1 = a.y + NODE_H / 2 + (nth ? 8 : 0);
-      const x2 = b.x;
-      const y2 = b.y + NODE_H / 2 + (nth ? 8 : 0);
-      const mx = (x1 + x2) / 2;
-      d = `M${n(x1)} ${n(y1)}C${n(mx)} ${n(y1)} ${n(mx)} ${n(y2)} ${n(x2 - 2)} ${n(y2)}`;
-      // Label right-aligned just above the arrowhead, where edges fanning out of one node
-      // have separated (several edges into one node stack their labels upwards).
-      const k = intoCount.get(e.to) ?? 0;
-      intoCount.set(e.to, k + 1);
-      lx = x2 - 10;
-      ly = y2 - 6 - k * 13;
-      anchor = 'end';
-    } else {
-      // Backwards or within a column: arc below the nodes.
-      const x1 = a.x + NODE_W / 2;
-      const y1 = a.y + NODE_H;
-      const x2 = b.x + NODE_W / 2;
-      const y2 = b.y + NODE_H;
-      const dip = Math.max(y1, y2) + 40 + nth * 14;
-      d = `M${n(x1)} ${n(y1)}C${n(x1)} ${n(dip)} ${n(x2)} ${n(dip)} ${n(x2)} ${n(y2 + 2)}`;
-      lx = (x1 + x2) / 2;
-      ly = dip - 6;
-    }
+    const { d, lx, ly, anchor } = edgeGeometry(e, pos.get(e.from)!, pos.get(e.to)!, nth, intoCount);
     const tip = title(`${e.from} → ${e.to}: ${formatNumber(e.calls)} calls${e.broken ? ' — trace context LOST on this hop' : ''}`);
     edgesSvg += el(
       'path',
@@ -156,6 +149,20 @@ export function serviceMapSvg(edges: readonly ServiceEdge[], colours: ReadonlyMa
     );
     labels += text(lx, ly, `${formatNumber(e.calls)} ${e.calls === 1 ? 'call' : 'calls'}${e.broken ? ' · context lost' : ''}`, { class: e.broken ? 'edge-label broken' : 'edge-label', 'text-anchor': anchor });
   }
+  return { edgesSvg, labels };
+}
+
+export function serviceMapSvg(edges: readonly ServiceEdge[], colours: ReadonlyMap<string, string>): string {
+  if (edges.length === 0) {
+    return `<svg id="service-map" class="service-map" viewBox="0 0 600 60" role="img" aria-label="Service propagation map">${text(300, 34, 'no service edges recorded', { 'text-anchor': 'middle', class: 'empty' })}</svg>`;
+  }
+  const layout = layoutServices(edges);
+  const defs =
+    '<defs>' +
+    '<marker id="arrow-ok" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0 0L10 5L0 10z" fill="#556"/></marker>' +
+    '<marker id="arrow-broken" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0 0L10 5L0 10z" fill="#D62728"/></marker>' +
+    '</defs>';
+  const { edgesSvg, labels } = edgesAndLabels(edges, layout.pos);
   let nodesSvg = '';
   for (const [service, p] of layout.pos) {
     const colour = colours.get(service) ?? '#888';
