@@ -72,6 +72,64 @@ function checkTree(tree: TraceTree): { oneTree: boolean; problem?: string } {
   };
 }
 
+/** Bounded load: exactly `uploads` requests, `concurrency` in flight; each recorded as it comes back. */
+async function sendUploads(
+  backendUrl: string,
+  cameras: ReturnType<typeof loadFixtures>,
+  options: Pick<UploadTraceCheckOptions, 'uploads' | 'concurrency'>,
+  out: { results: RunResults; summary: UploadTraceCheckSummary; save: () => void },
+): Promise<UploadRecord[]> {
+  const { results, summary } = out;
+  const records: UploadRecord[] = [];
+  const source = fixtureCycle(cameras);
+  const next = () => source.next().value;
+  let index = 0;
+  const worker = async () => {
+    while (index < options.uploads) {
+      index += 1;
+      const fixture = next();
+      if (!fixture) return;
+      const record = await sendUpload({ backendUrl, cameraId: fixture.cameraId, fileName: fixture.name, bytes: fixture.bytes });
+      records.push(record);
+      results.appendNdjson('requests.ndjson', record);
+      summary.uploads.sent += 1;
+      if (record.accepted) summary.uploads.accepted += 1;
+      else summary.uploads.rejected += 1;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, options.concurrency) }, worker));
+  out.save();
+  return records;
+}
+
+/** One accepted upload: its trace (one tree holding backend and detector spans) and its detection rows. */
+async function checkUpload(record: UploadRecord, jaeger: JaegerQueryClient, db: pg.Client, traceTimeoutMs: number): Promise<TraceCheck> {
+  const check: TraceCheck = { traceId: record.traceId, cameraId: record.cameraId, found: false, oneTree: false, spanCount: 0, services: [], missing: [], detectionRows: 0, ok: false };
+  try {
+    const tree = await jaeger.waitForTrace(record.traceId, {
+      expectedServices: [BACKEND_SERVICE, DETECTOR_SERVICE],
+      expectedSpanNames: EXPECTED_SPANS,
+      timeoutMs: traceTimeoutMs,
+      pollIntervalMs: 500,
+    });
+    check.found = true;
+    check.spanCount = tree.spans.length;
+    check.services = tree.services();
+    const shape = checkTree(tree);
+    check.oneTree = shape.oneTree;
+    if (shape.problem) check.problem = shape.problem;
+  } catch (error) {
+    check.problem = (error as Error).message;
+  }
+  if (record.filePath) {
+    const rows = await db.query<{ n: string }>('SELECT count(*)::text AS n FROM detections WHERE file_path = $1', [record.filePath]);
+    check.detectionRows = Number(rows.rows[0]?.n ?? 0);
+  }
+  if (check.found && check.detectionRows === 0) check.problem ??= 'no detections row in PostgreSQL';
+  check.ok = check.found && check.oneTree && check.detectionRows > 0;
+  return check;
+}
+
 export async function runUploadTraceCheck(options: UploadTraceCheckOptions): Promise<{ summary: UploadTraceCheckSummary; exitCode: number; stack?: StartedHsiStack }> {
   const { config, log } = options;
   // Bad input fails before anything expensive starts.
@@ -118,26 +176,7 @@ export async function runUploadTraceCheck(options: UploadTraceCheckOptions): Pro
     save();
     log(`stack started in ${stack.timings.totalSeconds.toFixed(1)} s (backend ${stack.getBackendUrl()}, Jaeger ${stack.getJaegerQueryUrl()})`);
 
-    // Bounded load: exactly `uploads` requests, `concurrency` in flight.
-    const records: UploadRecord[] = [];
-    const source = fixtureCycle(cameras);
-    const next = () => source.next().value;
-    let index = 0;
-    const worker = async () => {
-      while (index < options.uploads) {
-        index += 1;
-        const fixture = next();
-        if (!fixture) return;
-        const record = await sendUpload({ backendUrl: stack!.getBackendUrl(), cameraId: fixture.cameraId, fileName: fixture.name, bytes: fixture.bytes });
-        records.push(record);
-        results.appendNdjson('requests.ndjson', record);
-        summary.uploads.sent += 1;
-        if (record.accepted) summary.uploads.accepted += 1;
-        else summary.uploads.rejected += 1;
-      }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, options.concurrency) }, worker));
-    save();
+    const records = await sendUploads(stack.getBackendUrl(), cameras, options, { results, summary, save });
     log(`uploads: ${summary.uploads.sent} sent, ${summary.uploads.accepted} accepted (202), ${summary.uploads.rejected} rejected`);
 
     const jaeger = new JaegerQueryClient({ baseUrl: stack.getJaegerQueryUrl() });
@@ -145,29 +184,7 @@ export async function runUploadTraceCheck(options: UploadTraceCheckOptions): Pro
     await db.connect();
     try {
       for (const record of records.filter((r) => r.accepted)) {
-        const check: TraceCheck = { traceId: record.traceId, cameraId: record.cameraId, found: false, oneTree: false, spanCount: 0, services: [], missing: [], detectionRows: 0, ok: false };
-        try {
-          const tree = await jaeger.waitForTrace(record.traceId, {
-            expectedServices: [BACKEND_SERVICE, DETECTOR_SERVICE],
-            expectedSpanNames: EXPECTED_SPANS,
-            timeoutMs: options.traceTimeoutMs,
-            pollIntervalMs: 500,
-          });
-          check.found = true;
-          check.spanCount = tree.spans.length;
-          check.services = tree.services();
-          const shape = checkTree(tree);
-          check.oneTree = shape.oneTree;
-          if (shape.problem) check.problem = shape.problem;
-        } catch (error) {
-          check.problem = (error as Error).message;
-        }
-        if (record.filePath) {
-          const rows = await db.query<{ n: string }>('SELECT count(*)::text AS n FROM detections WHERE file_path = $1', [record.filePath]);
-          check.detectionRows = Number(rows.rows[0]?.n ?? 0);
-        }
-        if (check.found && check.detectionRows === 0) check.problem ??= 'no detections row in PostgreSQL';
-        check.ok = check.found && check.oneTree && check.detectionRows > 0;
+        const check = await checkUpload(record, jaeger, db, options.traceTimeoutMs);
         summary.traces.push(check);
         save();
         log(`trace ${check.traceId} ${check.ok ? 'ok ' : 'BAD'} ${check.spanCount} spans, services: ${check.services.join(', ') || '-'}, detections: ${check.detectionRows}${check.problem ? ` — ${check.problem}` : ''}`);

@@ -53,20 +53,11 @@ export function cameraFolderName(id: string): string {
     .join(' ');
 }
 
-/**
- * Validates a scenario definition (the default export of a scenario module) and returns its
- * normalized form. Every problem is a ConfigError of one line naming the source and field.
- */
-export function validateScenario(value: unknown, options: ValidateScenarioOptions): Scenario {
-  const { source } = options;
-  const fail = (field: string, message: string): never => {
-    throw new ConfigError(`${source}: ${field}: ${message}`);
-  };
-  const parsed = ScenarioSchema.safeParse(value);
-  if (!parsed.success) throw new ConfigError(describeScenarioIssue(source, parsed.error));
-  const s = parsed.data;
+type Parsed = z.infer<typeof ScenarioSchema>;
+type Fail = (field: string, message: string) => never;
 
-  // cameras: unique ids, fixtures present
+/** Cameras: unique ids, a fixture folder (or files) each, every fixture a usable image. */
+function validateCameras(list: Parsed['cameras'], options: ValidateScenarioOptions, fail: Fail): CameraSpec[] {
   const rel = (p: string) => {
     const r = relative(options.root ?? process.cwd(), p);
     return r === '' || r.startsWith('..') ? p : r;
@@ -75,7 +66,7 @@ export function validateScenario(value: unknown, options: ValidateScenarioOption
     throw new ConfigError(`fixtures folder ${options.fixturesDir} does not exist; create it with one sub-folder of JPEGs per camera, or set fixturesDir in hsi-chaos.config.json`);
   }
   const seen = new Set<string>();
-  const cameras: CameraSpec[] = s.cameras.map((c, i) => {
+  return list.map((c, i) => {
     if (seen.has(c.id)) fail(`cameras[${i}].id`, `camera "${c.id}" appears twice`);
     seen.add(c.id);
     const folderName = c.fixtures ?? c.id;
@@ -106,6 +97,68 @@ export function validateScenario(value: unknown, options: ValidateScenarioOption
     if (c.fps !== undefined) spec.fps = c.fps;
     return spec;
   });
+}
+
+/** The hard bounds: every workload ends within limits.maxDuration, the plan stays within limits.maxRequests. */
+function enforceLimits(scenarios: Record<string, Workload>, limits: Parsed['limits'], fail: Fail): void {
+  let planned = 0;
+  for (const [name, w] of Object.entries(scenarios)) {
+    // iteration executors: maxDuration is a cap like limits.maxDuration; the smaller one wins
+    if ((w.executor === 'per-vu-iterations' || w.executor === 'shared-iterations') && w.startTimeMs + w.maxDurationMs > limits.maxDuration) {
+      w.maxDurationMs = Math.max(0, limits.maxDuration - w.startTimeMs);
+      if (w.maxDurationMs === 0) fail(`scenarios.${name}.startTime`, `starts at ${formatDurationMs(w.startTimeMs)}, at or after limits.maxDuration`);
+    }
+    const end = w.startTimeMs + activeDurationMs(w);
+    if (end > limits.maxDuration) {
+      fail(`scenarios.${name}`, `runs until ${formatDurationMs(end)}, beyond limits.maxDuration (${formatDurationMs(limits.maxDuration)}); shorten it or raise limits.maxDuration`);
+    }
+    planned += plannedIterations(w) ?? 0;
+  }
+  if (planned > limits.maxRequests) {
+    fail('limits.maxRequests', `the workload plans ${planned} requests, above limits.maxRequests (${limits.maxRequests}); lower the rate or raise limits.maxRequests`);
+  }
+}
+
+/** Thresholds on metrics and tags this workload emits, normalized. */
+function validateThresholds(s: Parsed, emitted: EmittedTags, fail: Fail): Record<string, ThresholdSpec[]> {
+  const thresholds: Record<string, ThresholdSpec[]> = {};
+  for (const [metric, entries] of Object.entries(s.thresholds)) {
+    const problem = thresholdMetricProblem(metric, emitted) ?? thresholdTagProblem(metric, emitted);
+    if (problem) fail(`thresholds[${JSON.stringify(metric)}]`, problem);
+    thresholds[metric] = entries.map((e): ThresholdSpec => {
+      if (typeof e === 'string') return { threshold: e, abortOnFail: false };
+      const spec: ThresholdSpec = { threshold: e.threshold, abortOnFail: e.abortOnFail };
+      if (e.delayAbortEval !== undefined) spec.delayAbortEvalMs = e.delayAbortEval;
+      return spec;
+    });
+  }
+  return thresholds;
+}
+
+function stackOf(stack: NonNullable<Parsed['stack']>): NonNullable<Scenario['stack']> {
+  const out: NonNullable<Scenario['stack']> = {};
+  if (stack.defects) out.defects = stack.defects;
+  if (stack.backend) out.backend = stack.backend;
+  if (stack.detector) out.detector = stack.detector;
+  if (stack.llm) out.llm = stack.llm;
+  if (stack.ai !== undefined) out.ai = stack.ai;
+  return out;
+}
+
+/**
+ * Validates a scenario definition (the default export of a scenario module) and returns its
+ * normalized form. Every problem is a ConfigError of one line naming the source and field.
+ */
+export function validateScenario(value: unknown, options: ValidateScenarioOptions): Scenario {
+  const { source } = options;
+  const fail = (field: string, message: string): never => {
+    throw new ConfigError(`${source}: ${field}: ${message}`);
+  };
+  const parsed = ScenarioSchema.safeParse(value);
+  if (!parsed.success) throw new ConfigError(describeScenarioIssue(source, parsed.error));
+  const s = parsed.data;
+
+  const cameras = validateCameras(s.cameras, options, fail);
   const cameraIndex = new Map(cameras.map((c, i) => [c.id, i]));
 
   // request kinds, setup params, WebSocket subscribers
@@ -124,40 +177,8 @@ export function validateScenario(value: unknown, options: ValidateScenarioOption
     });
     scenarios[name] = { ...normalizeWorkload(name, w, cameraIndexes, cameras, fail), ...normalizeWorkloadRequests(name, w, requests, websockets, fail) };
   }
-
-  // hard bounds
-  let planned = 0;
-  for (const [name, w] of Object.entries(scenarios)) {
-    // iteration executors: maxDuration is a cap like limits.maxDuration; the smaller one wins
-    if ((w.executor === 'per-vu-iterations' || w.executor === 'shared-iterations') && w.startTimeMs + w.maxDurationMs > s.limits.maxDuration) {
-      w.maxDurationMs = Math.max(0, s.limits.maxDuration - w.startTimeMs);
-      if (w.maxDurationMs === 0) fail(`scenarios.${name}.startTime`, `starts at ${formatDurationMs(w.startTimeMs)}, at or after limits.maxDuration`);
-    }
-    const end = w.startTimeMs + activeDurationMs(w);
-    if (end > s.limits.maxDuration) {
-      fail(
-        `scenarios.${name}`,
-        `runs until ${formatDurationMs(end)}, beyond limits.maxDuration (${formatDurationMs(s.limits.maxDuration)}); shorten it or raise limits.maxDuration`,
-      );
-    }
-    planned += plannedIterations(w) ?? 0;
-  }
-  if (planned > s.limits.maxRequests) {
-    fail('limits.maxRequests', `the workload plans ${planned} requests, above limits.maxRequests (${s.limits.maxRequests}); lower the rate or raise limits.maxRequests`);
-  }
-
+  enforceLimits(scenarios, s.limits, fail);
   const emitted = emittedTags(scenarios, cameras, requests, Object.keys(s.metrics), s.transport.type === 'http');
-  const thresholds: Record<string, ThresholdSpec[]> = {};
-  for (const [metric, entries] of Object.entries(s.thresholds)) {
-    const problem = thresholdMetricProblem(metric, emitted) ?? thresholdTagProblem(metric, emitted);
-    if (problem) fail(`thresholds[${JSON.stringify(metric)}]`, problem);
-    thresholds[metric] = entries.map((e): ThresholdSpec => {
-      if (typeof e === 'string') return { threshold: e, abortOnFail: false };
-      const spec: ThresholdSpec = { threshold: e.threshold, abortOnFail: e.abortOnFail };
-      if (e.delayAbortEval !== undefined) spec.delayAbortEvalMs = e.delayAbortEval;
-      return spec;
-    });
-  }
 
   const scenario: Scenario = {
     name: s.name,
@@ -167,7 +188,7 @@ export function validateScenario(value: unknown, options: ValidateScenarioOption
     cameras,
     transport: s.transport.type === 'http' ? { type: 'http', timeoutMs: s.transport.timeout } : { type: 'drop-folder' },
     tracing: { sampledFraction: s.tracing.sampledFraction, baggage: s.tracing.baggage, requestSource: s.tracing.requestSource },
-    thresholds,
+    thresholds: validateThresholds(s, emitted, fail),
     metrics: s.metrics,
     requests,
     setupParams,
@@ -177,15 +198,7 @@ export function validateScenario(value: unknown, options: ValidateScenarioOption
     expectations: s.expectations,
   };
   if (s.seed !== undefined) scenario.seed = s.seed;
-  if (s.stack !== undefined) {
-    const stack: NonNullable<Scenario['stack']> = {};
-    if (s.stack.defects) stack.defects = s.stack.defects;
-    if (s.stack.backend) stack.backend = s.stack.backend;
-    if (s.stack.detector) stack.detector = s.stack.detector;
-    if (s.stack.llm) stack.llm = s.stack.llm;
-    if (s.stack.ai !== undefined) stack.ai = s.stack.ai;
-    scenario.stack = stack;
-  }
+  if (s.stack !== undefined) scenario.stack = stackOf(s.stack);
   return scenario;
 }
 

@@ -132,16 +132,104 @@ export function dlqKeyFor(name: string): string {
   return key;
 }
 
-export function createRoutes(deps: ApiDeps): Route[] {
-  const { settings, tracer, log, db, redis, detector, llm, state, defects } = deps;
+/** A 503 while the backend starts or shuts down. */
+function notStarted(state: ApiDeps['state']): HttpError {
+  return new HttpError(503, state.shuttingDown ? 'shutting_down' : 'starting', state.shuttingDown ? 'the backend is shutting down' : 'the backend is still starting');
+}
+
+function workersStatus(deps: ApiDeps) {
+  return { detection: deps.detectionWorkers.status(), analysis: deps.analysisWorkers.status() };
+}
+
+function intParam(url: URL, name: string, fallback: number, min: number, max: number): number {
+  const raw = url.searchParams.get(name);
+  if (raw === null || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new HttpError(400, 'invalid_parameter', `${name} must be an integer between ${min} and ${max}`);
+  }
+  return value;
+}
+
+function textParam(url: URL, name: string): string | undefined {
+  const raw = url.searchParams.get(name);
+  return raw === null || raw === '' ? undefined : raw;
+}
+
+function dateParam(url: URL, name: string): Date | undefined {
+  const raw = textParam(url, name);
+  if (raw === undefined) return undefined;
+  const t = Date.parse(raw);
+  if (!Number.isFinite(t)) throw new HttpError(400, 'invalid_parameter', `${name} must be an ISO 8601 date or date-time`);
+  return new Date(t);
+}
+
+function cameraParam(url: URL): string | undefined {
+  const cameraId = textParam(url, 'camera_id');
+  if (cameraId !== undefined && !CAMERA_ID_PATTERN.test(cameraId)) {
+    throw new HttpError(400, 'invalid_camera_id', 'camera_id must match ^[a-z0-9_]{1,64}$');
+  }
+  return cameraId;
+}
+
+/** `WHERE a = $1 AND b = $2` from the given conditions. */
+function where(conditions: [string, unknown][]): { sql: string; values: unknown[] } {
+  const values = conditions.map(([, v]) => v);
+  const sql = conditions.length === 0 ? '' : `WHERE ${conditions.map(([c], i) => c.replace('?', `$${i + 1}`)).join(' AND ')}`;
+  return { sql, values };
+}
+
+async function dbRead<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (error instanceof HttpError) throw error;
+    throw new HttpError(503, 'database_unavailable', `database query failed: ${(error as Error).message}`);
+  }
+}
+
+async function redisRead(read: () => Promise<JsonResponse>): Promise<JsonResponse> {
+  try {
+    return await read();
+  } catch (error) {
+    if (error instanceof HttpError) throw error;
+    throw new HttpError(503, 'redis_unavailable', `could not read Redis: ${(error as Error).message}`);
+  }
+}
+
+/** One page of a table, newest first, with the contract's pagination block. */
+function page<Row extends QueryResultRow>(
+  db: Database,
+  table: 'detections' | 'events',
+  columns: string,
+  newestFirstBy: string,
+  conditions: [string, unknown][],
+  { limit, offset }: { limit: number; offset: number },
+  toJson: (row: Row) => unknown,
+): Promise<JsonResponse> {
+  const filter = where(conditions);
+  const n = filter.values.length;
+  return dbRead(async () => {
+    const [rows, count] = await Promise.all([
+      db.query<Row>(`SELECT ${table}`, `SELECT ${columns} FROM ${table} ${filter.sql} ORDER BY ${newestFirstBy} DESC, id DESC LIMIT $${n + 1} OFFSET $${n + 2}`, [
+        ...filter.values,
+        limit,
+        offset,
+      ]),
+      db.query<{ total: string }>(`SELECT ${table}`, `SELECT count(*) AS total FROM ${table} ${filter.sql}`, filter.values),
+    ]);
+    const total = Number(count.rows[0]?.total ?? 0);
+    const items = rows.rows.map(toJson);
+    return json(200, { items, pagination: { total, limit, offset, has_more: offset + items.length < total } });
+  });
+}
+
+/** Best-effort camera upsert (once per camera and process); the worker upserts again in its transaction. */
+function cameraUpserter(deps: ApiDeps): (cameraId: string) => void {
+  const { db, log } = deps;
   const knownCameras = new Set<string>();
   const allowLog = rateLimited(10_000);
-
-  const notStarted = (): HttpError =>
-    new HttpError(503, state.shuttingDown ? 'shutting_down' : 'starting', state.shuttingDown ? 'the backend is shutting down' : 'the backend is still starting');
-
-  /** Best-effort camera upsert (once per camera and process); the worker upserts again in its transaction. */
-  const ensureCamera = (cameraId: string): void => {
+  return (cameraId: string): void => {
     if (knownCameras.has(cameraId)) return;
     db.query('INSERT cameras', UPSERT_CAMERA_SQL, [cameraId, cameraNameFromId(cameraId)])
       .then(() => knownCameras.add(cameraId))
@@ -149,14 +237,19 @@ export function createRoutes(deps: ApiDeps): Route[] {
         if (allowLog('camera-upsert')) log.warn('camera upsert failed (will retry on a later upload)', { camera_id: cameraId, error });
       });
   };
+}
 
-  async function upload({ req, params, span }: RouteRequest): Promise<JsonResponse> {
+/** POST /api/cameras/{camera_id}/uploads: store the image, enqueue the detection job with the trace context and baggage. */
+function uploadHandler(deps: ApiDeps): Route['handler'] {
+  const { settings, tracer, log, redis, state, defects } = deps;
+  const ensureCamera = cameraUpserter(deps);
+  return async function upload({ req, params, span }: RouteRequest): Promise<JsonResponse> {
     const cameraId = params[0] ?? '';
     if (!CAMERA_ID_PATTERN.test(cameraId)) {
       throw new HttpError(400, 'invalid_camera_id', 'camera_id must match ^[a-z0-9_]{1,64}$');
     }
     span.setAttributes({ 'camera.id': cameraId, camera_id: cameraId });
-    if (!state.started || state.shuttingDown) throw notStarted();
+    if (!state.started || state.shuttingDown) throw notStarted(state);
     const contentType = req.headers['content-type'] ?? '';
     if (!/^multipart\/form-data\s*;/i.test(contentType)) {
       throw new HttpError(400, 'invalid_content_type', 'expected multipart/form-data with a file field "file"');
@@ -221,12 +314,11 @@ export function createRoutes(deps: ApiDeps): Route[] {
     ensureCamera(cameraId);
     return json(202, { id, camera_id: cameraId, file_path: filePath, status: 'queued', trace_id: traceId });
   }
+}
 
-  const workersStatus = () => ({
-    detection: deps.detectionWorkers.status(),
-    analysis: deps.analysisWorkers.status(),
-  });
-
+/** Readiness and health: the database, Redis and the AI services with the detector's breaker. */
+function healthHandlers(deps: ApiDeps) {
+  const { db, redis, detector, llm, state } = deps;
   async function ready(): Promise<JsonResponse> {
     const [database, redisProbe] = await Promise.all([probe(() => db.ping(PROBE_TIMEOUT_MS)), probe(() => pingRedis(redis.main, PROBE_TIMEOUT_MS))]);
     const isReady = state.started && !state.shuttingDown && database.status === 'healthy' && redisProbe.status === 'healthy';
@@ -234,7 +326,7 @@ export function createRoutes(deps: ApiDeps): Route[] {
       ready: isReady,
       status: isReady ? 'ready' : state.shuttingDown ? 'shutting_down' : state.started ? 'not_ready' : 'starting',
       services: { database, redis: redisProbe },
-      workers: workersStatus(),
+      workers: workersStatus(deps),
       timestamp: new Date().toISOString(),
     });
   }
@@ -273,6 +365,12 @@ export function createRoutes(deps: ApiDeps): Route[] {
     });
   }
 
+  return { ready, health };
+}
+
+/** The GPU figures (from the detector's health) and the circuit breakers. */
+function gpuHandlers(deps: ApiDeps) {
+  const { settings, detector } = deps;
   async function gpu(): Promise<JsonResponse> {
     const h = await detector.health(PROBE_TIMEOUT_MS);
     const body = (h.ok && typeof h.body === 'object' && h.body !== null ? h.body : {}) as Record<string, unknown>;
@@ -306,79 +404,12 @@ export function createRoutes(deps: ApiDeps): Route[] {
     });
   }
 
-  function intParam(url: URL, name: string, fallback: number, min: number, max: number): number {
-    const raw = url.searchParams.get(name);
-    if (raw === null || raw === '') return fallback;
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < min || value > max) {
-      throw new HttpError(400, 'invalid_parameter', `${name} must be an integer between ${min} and ${max}`);
-    }
-    return value;
-  }
+  return { gpu, circuitBreakers };
+}
 
-  function textParam(url: URL, name: string): string | undefined {
-    const raw = url.searchParams.get(name);
-    return raw === null || raw === '' ? undefined : raw;
-  }
-
-  function dateParam(url: URL, name: string): Date | undefined {
-    const raw = textParam(url, name);
-    if (raw === undefined) return undefined;
-    const t = Date.parse(raw);
-    if (!Number.isFinite(t)) throw new HttpError(400, 'invalid_parameter', `${name} must be an ISO 8601 date or date-time`);
-    return new Date(t);
-  }
-
-  function cameraParam(url: URL): string | undefined {
-    const cameraId = textParam(url, 'camera_id');
-    if (cameraId !== undefined && !CAMERA_ID_PATTERN.test(cameraId)) {
-      throw new HttpError(400, 'invalid_camera_id', 'camera_id must match ^[a-z0-9_]{1,64}$');
-    }
-    return cameraId;
-  }
-
-  /** `WHERE a = $1 AND b = $2` from the given conditions. */
-  function where(conditions: [string, unknown][]): { sql: string; values: unknown[] } {
-    const values = conditions.map(([, v]) => v);
-    const sql = conditions.length === 0 ? '' : `WHERE ${conditions.map(([c], i) => c.replace('?', `$${i + 1}`)).join(' AND ')}`;
-    return { sql, values };
-  }
-
-  async function dbRead<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (error) {
-      if (error instanceof HttpError) throw error;
-      throw new HttpError(503, 'database_unavailable', `database query failed: ${(error as Error).message}`);
-    }
-  }
-
-  /** One page of a table, newest first, with the contract's pagination block. */
-  function page<Row extends QueryResultRow>(
-    table: 'detections' | 'events',
-    columns: string,
-    newestFirstBy: string,
-    conditions: [string, unknown][],
-    { limit, offset }: { limit: number; offset: number },
-    toJson: (row: Row) => unknown,
-  ): Promise<JsonResponse> {
-    const filter = where(conditions);
-    const n = filter.values.length;
-    return dbRead(async () => {
-      const [rows, count] = await Promise.all([
-        db.query<Row>(`SELECT ${table}`, `SELECT ${columns} FROM ${table} ${filter.sql} ORDER BY ${newestFirstBy} DESC, id DESC LIMIT $${n + 1} OFFSET $${n + 2}`, [
-          ...filter.values,
-          limit,
-          offset,
-        ]),
-        db.query<{ total: string }>(`SELECT ${table}`, `SELECT count(*) AS total FROM ${table} ${filter.sql}`, filter.values),
-      ]);
-      const total = Number(count.rows[0]?.total ?? 0);
-      const items = rows.rows.map(toJson);
-      return json(200, { items, pagination: { total, limit, offset, has_more: offset + items.length < total } });
-    });
-  }
-
+/** The detections and events APIs (offset pages; profile hsi-current also by cursor). */
+function readHandlers(deps: ApiDeps) {
+  const { settings, db } = deps;
   async function listDetections({ url }: RouteRequest): Promise<JsonResponse> {
     const limit = intParam(url, 'limit', 50, 1, 1000);
     const offset = intParam(url, 'offset', 0, 0, Number.MAX_SAFE_INTEGER);
@@ -389,7 +420,7 @@ export function createRoutes(deps: ApiDeps): Route[] {
     if (filePath !== undefined) conditions.push(['file_path = ?', filePath]);
     const traceId = textParam(url, 'trace_id');
     if (traceId !== undefined) conditions.push(['trace_id = ?', traceId.toLowerCase()]);
-    return listPage(url, (from) => page<DetectionRow>('detections', DETECTION_COLUMNS, 'detected_at', conditions, { limit, offset: from }, detectionToJson), offset);
+    return listPage(url, (from) => page<DetectionRow>(db, 'detections', DETECTION_COLUMNS, 'detected_at', conditions, { limit, offset: from }, detectionToJson), offset);
   }
 
   async function listEvents({ url }: RouteRequest): Promise<JsonResponse> {
@@ -413,7 +444,7 @@ export function createRoutes(deps: ApiDeps): Route[] {
     if (batchId !== undefined) conditions.push(['batch_id = ?', batchId]);
     const traceId = textParam(url, 'trace_id');
     if (traceId !== undefined) conditions.push(['trace_id = ?', traceId.toLowerCase()]);
-    return listPage(url, (from) => page<EventRow>('events', EVENT_COLUMNS, 'started_at', conditions, { limit, offset: from }, eventToJson), offset);
+    return listPage(url, (from) => page<EventRow>(db, 'events', EVENT_COLUMNS, 'started_at', conditions, { limit, offset: from }, eventToJson), offset);
   }
 
   /** One page from `offset`; profile hsi-current also pages by `cursor` and answers the cursor fields. */
@@ -440,6 +471,12 @@ export function createRoutes(deps: ApiDeps): Route[] {
     });
   }
 
+  return { listDetections, listEvents, getEvent };
+}
+
+/** Queue status and dead-letter counts. */
+function queueHandlers(deps: ApiDeps) {
+  const { settings, redis, detector } = deps;
   async function queueLengths(): Promise<Record<string, number>> {
     const q = deps.queues;
     const keys = [q.key('detection'), q.key('analysis'), q.dlq('detection'), q.dlq('analysis')];
@@ -454,10 +491,10 @@ export function createRoutes(deps: ApiDeps): Route[] {
   async function queueStatus(): Promise<JsonResponse> {
     if (settings.profile === 'hsi-current') {
       const throughput = { detection: deps.detectionWorkers.throughput, analysis: deps.analysisWorkers.throughput };
-      return redisRead(() => hsiQueueStatus({ redis: redis.main, queues: deps.queues, workers: workersStatus(), throughput }));
+      return redisRead(() => hsiQueueStatus({ redis: redis.main, queues: deps.queues, workers: workersStatus(deps), throughput }));
     }
     const lengths = await queueLengths();
-    const w = workersStatus();
+    const w = workersStatus(deps);
     const level = (value: number, warning: number, critical: number): string =>
       value >= critical ? 'critical' : value >= warning ? 'warning' : 'healthy';
     const depth = (k: string): number => lengths[k] ?? 0;
@@ -500,15 +537,12 @@ export function createRoutes(deps: ApiDeps): Route[] {
     return json(200, { detection_queue_count: detection, analysis_queue_count: analysis, total_count: detection + analysis });
   }
 
-  async function redisRead(read: () => Promise<JsonResponse>): Promise<JsonResponse> {
-    try {
-      return await read();
-    } catch (error) {
-      if (error instanceof HttpError) throw error;
-      throw new HttpError(503, 'redis_unavailable', `could not read Redis: ${(error as Error).message}`);
-    }
-  }
+  return { queueLengths, queueStatus, dlqStats };
+}
 
+/** Reading the dead-letter queues. */
+function dlqReadHandlers(deps: ApiDeps) {
+  const { settings, redis } = deps;
   async function dlqJobs({ params, url }: RouteRequest): Promise<JsonResponse> {
     const key = dlqKeyFor(params[0] ?? '');
     const start = intParam(url, settings.profile === 'hsi-current' && url.searchParams.has('offset') ? 'offset' : 'start', 0, 0, Number.MAX_SAFE_INTEGER);
@@ -541,6 +575,12 @@ export function createRoutes(deps: ApiDeps): Route[] {
     return json(200, { queue_name: key, jobs, count: jobs.length, total, start, limit, has_more: start + jobs.length < total });
   }
 
+  return { dlqJobs };
+}
+
+/** Requeueing and clearing dead letters. */
+function dlqWriteHandlers(deps: ApiDeps) {
+  const { settings, log, redis } = deps;
   async function requeue(key: string, max: number): Promise<{ moved: number; skipped: number }> {
     const target = deps.queues.dlqSources()[key] ?? '';
     try {
@@ -591,6 +631,18 @@ export function createRoutes(deps: ApiDeps): Route[] {
     }
   }
 
+  return { dlqRequeue, dlqRequeueAll, dlqClear };
+}
+
+export function createRoutes(deps: ApiDeps): Route[] {
+  const { settings, log, defects } = deps;
+  const upload = uploadHandler(deps);
+  const { ready, health } = healthHandlers(deps);
+  const { gpu, circuitBreakers } = gpuHandlers(deps);
+  const { listDetections, listEvents, getEvent } = readHandlers(deps);
+  const { queueStatus, dlqStats } = queueHandlers(deps);
+  const { dlqJobs } = dlqReadHandlers(deps);
+  const { dlqRequeue, dlqRequeueAll, dlqClear } = dlqWriteHandlers(deps);
   return [
     route('POST', HSI_ROUTES.upload, upload),
     route('GET', HSI_ROUTES.healthReady, ready),

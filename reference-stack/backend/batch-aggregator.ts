@@ -312,75 +312,27 @@ export class BatchAggregator {
     const lockKey = batchKeys.field(batchId, 'close_lock');
     const locked = await redis.set(lockKey, randomUUID(), 'PX', 10_000, 'NX');
     if (locked === null) return { batchId, outcome: 'locked', reason };
-    let openerRaw: string | null;
-    let linkRaws: string[];
-    let cameraId: string | null;
-    let size: number;
-    try {
-      [openerRaw, linkRaws, cameraId, size] = await Promise.all([
-        redis.get(batchKeys.field(batchId, 'trace_context')),
-        redis.lrange(batchKeys.field(batchId, 'links'), 0, -1),
-        redis.get(batchKeys.field(batchId, 'camera_id')),
-        redis.llen(batchKeys.field(batchId, 'detections')),
-      ]);
-    } catch (error) {
-      this.counters.closeFailures++;
-      await redis.del(lockKey).catch(() => undefined);
-      throw error;
-    }
-    let opener: TraceCarrier | undefined;
-    if (openerRaw !== null && !this.o.noTraceContext) {
-      try {
-        const parsed = traceCarrierSchema.safeParse(JSON.parse(openerRaw));
-        if (parsed.success) opener = parsed.data;
-      } catch {
-        // a broken stored context: the producer span becomes a root
-      }
-    }
-    const entries = this.o.noTraceContext ? [] : linkRaws.map(parseLinkEntry).filter((e): e is BatchLinkEntry => e !== undefined);
-    const links = linksFor(opener, entries)
-      .map(({ carrier, attributes }) => toLink(carrier, attributes))
-      .filter((l): l is Link => l !== undefined);
-    let parent: Context = opener === undefined ? ROOT_CONTEXT : extractTraceCarrier(opener);
-    // The contract's batch.id baggage travels on with the analysis job.
-    const baggage = (propagation.getBaggage(parent) ?? propagation.createBaggage()).setEntry('batch.id', { value: batchId });
-    parent = propagation.setBaggage(parent, baggage);
+    const stored = await this.readForClose(batchId, lockKey);
+    const { cameraId } = stored;
+    const { parent, links } = this.publishContext(batchId, stored);
     const attributes: Attributes = {
       ...producerAttributes(this.o.queues.key('analysis'), this.o.address),
       batch_id: batchId,
       'batch.id': batchId,
       close_reason: reason,
-      'batch.size': size,
+      'batch.size': stored.size,
       'batch.links': links.length,
     };
     if (cameraId !== null) attributes['camera_id'] = cameraId;
     const span = tracer.startSpan(SPAN_ANALYSIS_PUBLISH, { kind: SpanKind.PRODUCER, attributes, links }, parent);
     const ctx = trace.setSpan(parent, span);
     try {
-      const carrier = this.o.noTraceContext || this.o.analysisNoTraceContext ? undefined : injectTraceCarrier(ctx);
-      const reply = (await context.with(ctx, () =>
-        redis.eval(
-          CLOSE_SCRIPT,
-          0,
-          batchId,
-          reason,
-          carrier === undefined ? '' : JSON.stringify(carrier),
-          this.o.hsiCurrent ? String(this.now() / 1000) : new Date(this.now()).toISOString(),
-          this.o.hsiCurrent ? '' : this.o.queues.key('analysis'),
-          String(CLOSED_BATCH_TTL_SECONDS),
-          this.o.hsiCurrent ? '1' : '0',
-        ),
-      )) as [string, number, number] | null;
-      if (reply === null) {
+      const pushed = await this.closeAndPush(batchId, reason, ctx);
+      if (pushed === null) {
         span.setAttribute('batch.already_closed', true);
         return { batchId, outcome: 'already_closed', reason };
       }
-      let [body, queueLength, count] = [reply[0], Number(reply[1]), Number(reply[2])];
-      if (this.o.hsiCurrent && count > 0) {
-        // The real HSI encodes (compresses) in Python before the push: the close and the push are two steps.
-        body = this.o.queues.encode(JSON.parse(body) as Record<string, unknown>);
-        queueLength = await pushBody(redis, this.analysisTarget(), body);
-      }
+      const { body, queueLength, count } = pushed;
       span.setAttributes({ 'batch.size': count, [ATTR_MESSAGING_MESSAGE_BODY_SIZE]: Buffer.byteLength(body), 'messaging.redis.queue_length': queueLength });
       this.counters.closed++;
       this.reasons[reason]++;
@@ -397,6 +349,73 @@ export class BatchAggregator {
     } finally {
       span.end();
     }
+  }
+
+  /** What a close needs from the batch's keys; on a Redis failure the lock is let go at once. */
+  private async readForClose(batchId: string, lockKey: string): Promise<{ openerRaw: string | null; linkRaws: string[]; cameraId: string | null; size: number }> {
+    const { redis } = this.o;
+    try {
+      const [openerRaw, linkRaws, cameraId, size] = await Promise.all([
+        redis.get(batchKeys.field(batchId, 'trace_context')),
+        redis.lrange(batchKeys.field(batchId, 'links'), 0, -1),
+        redis.get(batchKeys.field(batchId, 'camera_id')),
+        redis.llen(batchKeys.field(batchId, 'detections')),
+      ]);
+      return { openerRaw, linkRaws, cameraId, size };
+    } catch (error) {
+      this.counters.closeFailures++;
+      await redis.del(lockKey).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** The producer span's parent (the opening detection, with batch.id baggage) and its links to the other detections. */
+  private publishContext(batchId: string, stored: { openerRaw: string | null; linkRaws: string[] }): { parent: Context; links: Link[] } {
+    let opener: TraceCarrier | undefined;
+    if (stored.openerRaw !== null && !this.o.noTraceContext) {
+      try {
+        const parsed = traceCarrierSchema.safeParse(JSON.parse(stored.openerRaw));
+        if (parsed.success) opener = parsed.data;
+      } catch {
+        // a broken stored context: the producer span becomes a root
+      }
+    }
+    const entries = this.o.noTraceContext ? [] : stored.linkRaws.map(parseLinkEntry).filter((e): e is BatchLinkEntry => e !== undefined);
+    const links = linksFor(opener, entries)
+      .map(({ carrier, attributes }) => toLink(carrier, attributes))
+      .filter((l): l is Link => l !== undefined);
+    let parent: Context = opener === undefined ? ROOT_CONTEXT : extractTraceCarrier(opener);
+    // The contract's batch.id baggage travels on with the analysis job.
+    const baggage = (propagation.getBaggage(parent) ?? propagation.createBaggage()).setEntry('batch.id', { value: batchId });
+    parent = propagation.setBaggage(parent, baggage);
+    return { parent, links };
+  }
+
+  /** The close script (atomic: mark closed, build the message, push it) and, for hsi-current, the separate encoded push. Null: already closed. */
+  private async closeAndPush(batchId: string, reason: CloseReason, ctx: Context): Promise<{ body: string; queueLength: number; count: number } | null> {
+    const { redis } = this.o;
+    const carrier = this.o.noTraceContext || this.o.analysisNoTraceContext ? undefined : injectTraceCarrier(ctx);
+    const reply = (await context.with(ctx, () =>
+      redis.eval(
+        CLOSE_SCRIPT,
+        0,
+        batchId,
+        reason,
+        carrier === undefined ? '' : JSON.stringify(carrier),
+        this.o.hsiCurrent ? String(this.now() / 1000) : new Date(this.now()).toISOString(),
+        this.o.hsiCurrent ? '' : this.o.queues.key('analysis'),
+        String(CLOSED_BATCH_TTL_SECONDS),
+        this.o.hsiCurrent ? '1' : '0',
+      ),
+    )) as [string, number, number] | null;
+    if (reply === null) return null;
+    let [body, queueLength, count] = [reply[0], Number(reply[1]), Number(reply[2])];
+    if (this.o.hsiCurrent && count > 0) {
+      // The real HSI encodes (compresses) in Python before the push: the close and the push are two steps.
+      body = this.o.queues.encode(JSON.parse(body) as Record<string, unknown>);
+      queueLength = await pushBody(redis, this.analysisTarget(), body);
+    }
+    return { body, queueLength, count };
   }
 
   private analysisTarget(): QueueTarget {
