@@ -3,11 +3,11 @@ import type { RequestCheck, RequestKind, Scenario, SetupParam } from '../scenari
 import { cameraSequence } from './camera-mix.ts';
 import type { MetricStore, Tags } from './metrics.ts';
 import { requestName } from './request-names.ts';
-import type { RequestMeter, RequestTiming } from './request-timing.ts';
+import { type RequestTiming, type TimedConnection, TimedExchange } from './request-timing.ts';
 import type { RunState } from './run-state.ts';
 import type { IterationRunner, ScenarioRuntime } from './scenario-runtime.ts';
 import { formatBaggage, newTraceContext } from './trace-context.ts';
-import type { AbortScope } from './upload-client.ts';
+import { type AbortScope, captureSettlers, takeReject, takeResolve } from './upload-client.ts';
 import type { ConnectionPool, RequestMetrics } from './upload-iteration.ts';
 
 /** What one API request did. */
@@ -23,67 +23,86 @@ export interface ApiAnswer {
   timing?: RequestTiming;
 }
 
-/** One request on a VU's connection; never rejects (status 0 on errors). */
+/**
+ * One API request: dispatch handler, k6's timing split (TimedExchange) and the answer in one
+ * object, resolving its promise at the end.
+ */
+class ApiExchange extends TimedExchange implements Dispatcher.DispatchHandler {
+  private status = 0;
+  private bytesIn = 0;
+  private readonly chunks: Buffer[] = [];
+  private controller: Dispatcher.DispatchController | undefined;
+  private ended = false;
+  private readonly scope: AbortScope;
+  private readonly resolve: (answer: ApiAnswer) => void;
+
+  constructor(connection: TimedConnection | undefined, scope: AbortScope, resolve: (answer: ApiAnswer) => void) {
+    super(connection, performance.now());
+    this.scope = scope;
+    this.resolve = resolve;
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    this.scope.enter(controller);
+    this.markStarted();
+  }
+
+  onRequestSent(): void {
+    this.markSent();
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number): void {
+    this.status = statusCode;
+    this.markHeaders();
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.bytesIn += chunk.length;
+    this.chunks.push(chunk);
+  }
+
+  onResponseEnd(): void {
+    this.end(undefined);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | null, error: Error): void {
+    this.end(error);
+  }
+
+  end(error: Error | undefined): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.controller) this.scope.leave(this.controller);
+    const end = performance.now();
+    this.settleTiming(end);
+    const answer: ApiAnswer = {
+      status: error ? 0 : this.status,
+      waitingMs: (this.headersAt || end) - this.dispatchedAt,
+      receivingMs: this.headersAt ? end - this.headersAt : 0,
+      bytesIn: this.bytesIn,
+      body: Buffer.concat(this.chunks).toString('utf8'),
+    };
+    if (error) answer.error = error.message;
+    if (this.connection !== undefined) answer.timing = this;
+    this.resolve(answer);
+  }
+}
+
+/** One request on a VU's connection (metered when `connection` is given); never rejects (status 0 on errors). */
 export function sendApiRequest(
   client: Dispatcher,
-  options: { method: string; path: string; headers: string[]; body?: string; timeoutMs: number; scope: AbortScope; meter?: RequestMeter },
+  options: { method: string; path: string; headers: string[]; body?: string; timeoutMs: number; scope: AbortScope; connection?: TimedConnection },
 ): Promise<ApiAnswer> {
-  const started = performance.now();
-  const { meter } = options;
-  meter?.dispatched(started);
-  return new Promise((resolve) => {
-    let status = 0;
-    let headersAt = 0;
-    let bytesIn = 0;
-    const chunks: Buffer[] = [];
-    let controller: Dispatcher.DispatchController | undefined;
-    const finish = (error?: Error) => {
-      if (controller) options.scope.leave(controller);
-      const end = performance.now();
-      const answer: ApiAnswer = {
-        status: error ? 0 : status,
-        waitingMs: (headersAt || end) - started,
-        receivingMs: headersAt ? end - headersAt : 0,
-        bytesIn,
-        body: Buffer.concat(chunks).toString('utf8'),
-      };
-      if (error) answer.error = error.message;
-      if (meter) answer.timing = meter.timing(end);
-      resolve(answer);
-    };
-    try {
-      client.dispatch(
-        { path: options.path, method: options.method, headers: options.headers, body: options.body ?? null, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs },
-        {
-          onRequestStart(c) {
-            controller = c;
-            options.scope.enter(c);
-            meter?.started();
-          },
-          onRequestSent() {
-            meter?.sent();
-          },
-          onResponseStart(_c, statusCode) {
-            status = statusCode;
-            headersAt = performance.now();
-            meter?.headers();
-          },
-          onResponseData(_c, chunk) {
-            bytesIn += chunk.length;
-            chunks.push(chunk);
-          },
-          onResponseEnd() {
-            finish();
-          },
-          onResponseError(_c, error) {
-            finish(error);
-          },
-        },
-      );
-    } catch (error) {
-      finish(error as Error);
-    }
-  });
+  const promise = new Promise<ApiAnswer>(captureSettlers);
+  const exchange = new ApiExchange(options.connection, options.scope, takeResolve<ApiAnswer>());
+  takeReject();
+  try {
+    client.dispatch({ path: options.path, method: options.method, headers: options.headers, body: options.body ?? null, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs }, exchange);
+  } catch (error) {
+    exchange.end(error as Error);
+  }
+  return promise;
 }
 
 /** A check's verdict on one answer. */
@@ -226,7 +245,7 @@ export class RequestIterations implements IterationRunner {
       ...(p.body !== undefined ? { body: p.body } : {}),
       timeoutMs: this.timeoutMs,
       scope,
-      meter: connection.meter(),
+      connection,
     });
     const endMs = state.now();
     const ok = p.kind.expectedStatuses ? p.kind.expectedStatuses.includes(answer.status) : answer.status >= 200 && answer.status < 400;

@@ -56,11 +56,6 @@ export class TimedConnection {
     });
   }
 
-  /** A meter for the next request on this connection. */
-  meter(): RequestMeter {
-    return new RequestMeter(this);
-  }
-
   /** @internal the last connect's duration, once: the request being written is the first on its connection */
   takeConnectMs(): number {
     const ms = this.unclaimedConnectMs;
@@ -83,59 +78,68 @@ export class TimedConnection {
   }
 }
 
-/** The timestamps of one request, set from its dispatch handler's callbacks. */
-export class RequestMeter {
-  private readonly connection: TimedConnection;
-  private dispatchedAt = 0;
-  private startedAt = 0;
-  private sentAt = 0;
-  private headersAt = 0;
-  private connectingMs = 0;
+/**
+ * The timing split of one request, measured by the request's own dispatch handler: an
+ * exchange class (an upload, an API request) extends it, so one object per request holds the
+ * handler, the five timestamps (dispatched, started, sent, headers, end) and the split, with
+ * no meter object, closure or result object beside it. Without a connection (a plain
+ * dispatcher) only the timestamps are taken and the byte counts stay 0.
+ */
+export class TimedExchange implements RequestTiming {
+  blockedMs = 0;
+  connectingMs = 0;
+  sendingMs = 0;
+  waitingMs = 0;
+  receivingMs = 0;
+  bytesSent = 0;
+  bytesReceived = 0;
+  /** performance.now() when the request was handed to undici */
+  readonly dispatchedAt: number;
+  /** onRequestStart: it got its connection and is about to be written (0: never) */
+  protected startedAt = 0;
+  /** onRequestSent: its last byte is written */
+  protected sentAt = 0;
+  /** onResponseStart */
+  protected headersAt = 0;
   private written0 = 0;
   private read0 = 0;
+  protected readonly connection: TimedConnection | undefined;
 
-  constructor(connection: TimedConnection) {
+  constructor(connection: TimedConnection | undefined, dispatchedAt: number) {
     this.connection = connection;
+    this.dispatchedAt = dispatchedAt;
   }
 
-  /** the request is handed to undici (the sender's own start time, so that the phases add up to its latency) */
-  dispatched(at: number): void {
-    this.dispatchedAt = at;
-  }
-
-  /** onRequestStart: the request got its connection and is about to be written */
-  started(): void {
+  protected markStarted(): void {
     this.startedAt = performance.now();
     const c = this.connection;
+    if (c === undefined) return;
     this.connectingMs = c.takeConnectMs();
     this.written0 = c.bytesWritten();
     this.read0 = c.bytesRead();
   }
 
-  /** onRequestSent: the last byte of the request is written */
-  sent(): void {
+  protected markSent(): void {
     this.sentAt = performance.now();
   }
 
-  /** onResponseStart */
-  headers(): void {
+  protected markHeaders(): void {
     this.headersAt = performance.now();
   }
 
-  /** The split at the end of the response (or of a failure: the phases not reached are 0). */
-  timing(endAt: number): RequestTiming {
-    const started = this.startedAt || endAt;
-    const sent = this.sentAt || (this.headersAt ? this.headersAt : started);
-    const headers = this.headersAt || endAt;
+  /** Sets the split at the end of the response (or of a failure: the phases not reached are 0). */
+  protected settleTiming(endAt: number): void {
+    const startedAt = this.startedAt;
+    const headersAt = this.headersAt;
+    this.blockedMs = (startedAt || endAt) - this.dispatchedAt;
+    if (startedAt === 0) return;
+    const sent = this.sentAt || headersAt || startedAt;
+    this.sendingMs = sent - startedAt;
+    this.waitingMs = Math.max(0, (headersAt || endAt) - sent);
+    this.receivingMs = headersAt ? endAt - headersAt : 0;
     const c = this.connection;
-    return {
-      blockedMs: started - this.dispatchedAt,
-      connectingMs: this.connectingMs,
-      sendingMs: this.startedAt ? sent - started : 0,
-      waitingMs: this.startedAt ? Math.max(0, headers - sent) : 0,
-      receivingMs: this.headersAt ? endAt - this.headersAt : 0,
-      bytesSent: this.startedAt ? c.bytesWritten() - this.written0 : 0,
-      bytesReceived: this.startedAt ? c.bytesRead() - this.read0 : 0,
-    };
+    if (c === undefined) return;
+    this.bytesSent = c.bytesWritten() - this.written0;
+    this.bytesReceived = c.bytesRead() - this.read0;
   }
 }

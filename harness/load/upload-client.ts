@@ -1,7 +1,7 @@
 import { type Dispatcher, FormData, request } from 'undici';
 import { HSI_ROUTES, routePath } from '../contract/hsi-api.ts';
 import type { PreparedUpload } from './multipart.ts';
-import type { RequestMeter, RequestTiming } from './request-timing.ts';
+import { type RequestTiming, type TimedConnection, TimedExchange } from './request-timing.ts';
 import { formatBaggage, newTraceContext, type OutgoingTraceContext } from './trace-context.ts';
 
 /** What one camera upload did, as the load driver records it. */
@@ -141,8 +141,10 @@ export class AbortScope {
 }
 
 export interface DispatchUploadOptions {
-  /** a Pool or Client bound to the backend's origin */
-  dispatcher: Dispatcher;
+  /** a Pool or Client bound to the backend's origin (default: the connection's client) */
+  dispatcher?: Dispatcher;
+  /** a metered VU connection: the upload records k6's timing split and wire bytes on it */
+  connection?: TimedConnection;
   /** request path, e.g. uploadPath('front_door') */
   path: string;
   cameraId: string;
@@ -150,12 +152,12 @@ export interface DispatchUploadOptions {
   trace: OutgoingTraceContext;
   /** the baggage header value (formatBaggage) */
   baggage: string;
+  /** headers sent on every request of the run (flat name/value pairs: the API key), after the upload's own */
+  extraHeaders?: readonly string[];
   timeoutMs?: number;
   scope?: AbortScope;
   /** read `id`/`file_path` from a 202 answer (default true; the error text is always read) */
   parseAnswer?: boolean;
-  /** measures k6's timing split (the dispatcher must be the meter's connection) */
-  meter?: RequestMeter;
 }
 
 /** `/api/cameras/{camera_id}/uploads` under an optional base path. */
@@ -164,94 +166,183 @@ export function uploadPath(cameraId: string, basePath = ''): string {
 }
 
 /**
+ * The header list of an upload: content-type, traceparent, baggage, then the run's own
+ * (`extra`). A flat array is the cheapest form for undici; TRACEPARENT_SLOT is where each
+ * request's traceparent goes in a copy.
+ */
+export function uploadHeaders(contentType: string, baggage: string, extra: readonly string[] = []): string[] {
+  return ['content-type', contentType, 'traceparent', '', 'baggage', baggage, ...extra];
+}
+export const TRACEPARENT_SLOT = 3;
+
+/**
+ * One upload on undici's dispatch API: the dispatch handler, k6's timing split
+ * (TimedExchange) and the outcome in one object per request, no closures. `finished()` runs
+ * once, synchronously in the response's last callback (or the failure's); subclasses act on
+ * the outcome there. Never throws: errors end it with status 0.
+ */
+export class UploadExchange extends TimedExchange implements Dispatcher.DispatchHandler {
+  status = 0;
+  error: Error | undefined;
+  /** the answer's body (read unless the answer is a 202 and parseAnswer is false) */
+  private chunks: Buffer[] | undefined;
+  private controller: Dispatcher.DispatchController | undefined;
+  readonly scope: AbortScope | undefined;
+  private readonly keepBody: boolean;
+  /** end of the exchange (performance.now()), once finished */
+  endAt = 0;
+
+  constructor(connection: TimedConnection | undefined, scope: AbortScope | undefined, parseAnswer: boolean) {
+    super(connection, performance.now());
+    this.scope = scope;
+    this.keepBody = parseAnswer;
+  }
+
+  /** Hands the request to `dispatcher` (the connection's client when it has one). */
+  send(dispatcher: Dispatcher, path: string, body: Buffer, headers: string[], timeoutMs: number): void {
+    try {
+      dispatcher.dispatch({ path, method: 'POST', body, headers, headersTimeout: timeoutMs, bodyTimeout: timeoutMs }, this);
+    } catch (error) {
+      this.end(error as Error);
+    }
+  }
+
+  get accepted(): boolean {
+    return this.error === undefined && this.status === 202;
+  }
+
+  get latencyMs(): number {
+    return this.endAt - this.dispatchedAt;
+  }
+
+  /** The answer's `id` / `file_path` (202) or its error text; read on demand from the kept body. */
+  answer(): Pick<UploadRecord, 'uploadId' | 'filePath' | 'error'> {
+    if (this.error !== undefined) return { error: this.error.message };
+    const chunks = this.chunks;
+    const text = chunks === undefined ? '' : chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8');
+    let parsed: { id?: unknown; file_path?: unknown; error?: unknown } = {};
+    if (text.length > 0 && text.charCodeAt(0) === 123 /* { */) {
+      try {
+        parsed = JSON.parse(text) as typeof parsed;
+      } catch {
+        // recorded by its status alone
+      }
+    }
+    const out: Pick<UploadRecord, 'uploadId' | 'filePath' | 'error'> = {};
+    if (typeof parsed.id === 'string') out.uploadId = parsed.id;
+    if (typeof parsed.file_path === 'string') out.filePath = parsed.file_path;
+    if (this.status !== 202) out.error = typeof parsed.error === 'string' ? parsed.error : text.slice(0, 200);
+    return out;
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    this.scope?.enter(controller);
+    this.markStarted();
+  }
+
+  onRequestSent(): void {
+    this.markSent();
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number): void {
+    this.status = statusCode;
+    this.markHeaders();
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.keepBody || this.status !== 202) (this.chunks ??= []).push(chunk);
+  }
+
+  onResponseEnd(): void {
+    this.end(undefined);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | null, error: Error): void {
+    this.end(error);
+  }
+
+  private end(error: Error | undefined): void {
+    if (this.endAt !== 0) return;
+    if (this.controller) this.scope?.leave(this.controller);
+    this.endAt = performance.now();
+    if (error !== undefined) {
+      this.error = error;
+      this.status = 0;
+    }
+    this.settleTiming(this.endAt);
+    this.finished();
+  }
+
+  /** The exchange ended (answer or failure): override to act on it. */
+  protected finished(): void {}
+}
+
+/**
+ * `new Promise(captureSettlers)`, then `takeResolve()` and `takeReject()`: a promise and its
+ * settle functions without a closure or object per promise (the executor runs synchronously,
+ * so the slots are taken right away; Promise.withResolvers is ES2024, past this project's lib).
+ */
+let capturedResolve: ((value: never) => void) | undefined;
+let capturedReject: ((reason: unknown) => void) | undefined;
+export function captureSettlers(resolve: (value: never) => void, reject: (reason: unknown) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
+export function takeResolve<T>(): (value: T) => void {
+  const resolve = capturedResolve as (value: T) => void;
+  capturedResolve = undefined;
+  return resolve;
+}
+export function takeReject(): (reason: unknown) => void {
+  const reject = capturedReject as (reason: unknown) => void;
+  capturedReject = undefined;
+  return reject;
+}
+
+/** An UploadExchange whose outcome resolves a promise as an UploadRecord. */
+class PromisedUpload extends UploadExchange {
+  private readonly resolve: (record: UploadRecord) => void;
+  private readonly options: DispatchUploadOptions;
+
+  constructor(options: DispatchUploadOptions, resolve: (record: UploadRecord) => void) {
+    super(options.connection, options.scope, options.parseAnswer !== false);
+    this.options = options;
+    this.resolve = resolve;
+  }
+
+  protected override finished(): void {
+    const { trace } = this.options;
+    const record: UploadRecord = {
+      cameraId: this.options.cameraId,
+      fixture: this.options.prepared.fileName,
+      traceId: trace.traceId,
+      clientSpanId: trace.spanId,
+      sampled: trace.sampled,
+      status: this.status,
+      accepted: this.accepted,
+      latencyMs: this.latencyMs,
+    };
+    if (this.connection !== undefined) record.timing = this;
+    if (!this.accepted || this.options.parseAnswer !== false) Object.assign(record, this.answer());
+    this.resolve(record);
+  }
+}
+
+/**
  * The same upload as sendUpload (multipart body prepared ahead, traceparent, baggage; 202
  * means accepted; `id` and `file_path` read from the answer) on undici's dispatch API: no
- * response stream, no per-request AbortSignal. This is the load driver's hot path.
- * Never rejects: errors are recorded with status 0.
+ * response stream, no per-request AbortSignal. Never rejects: errors are recorded with status 0.
+ * (The load driver runs UploadExchange directly: one object and one promise per iteration.)
  */
 export function dispatchUpload(options: DispatchUploadOptions): Promise<UploadRecord> {
-  const { trace, meter } = options;
-  const started = performance.now();
-  meter?.dispatched(started);
-  return new Promise<UploadRecord>((resolve) => {
-    let status = 0;
-    let chunks: Buffer[] | undefined;
-    let controller: Dispatcher.DispatchController | undefined;
-    const finish = (error?: Error) => {
-      if (controller) options.scope?.leave(controller);
-      const end = performance.now();
-      const record: UploadRecord = {
-        cameraId: options.cameraId,
-        fixture: options.prepared.fileName,
-        traceId: trace.traceId,
-        clientSpanId: trace.spanId,
-        sampled: trace.sampled,
-        status: error ? 0 : status,
-        accepted: !error && status === 202,
-        latencyMs: end - started,
-      };
-      if (meter) record.timing = meter.timing(end);
-      if (error) {
-        record.error = error.message;
-        resolve(record);
-        return;
-      }
-      if (status === 202 && options.parseAnswer === false) {
-        resolve(record);
-        return;
-      }
-      const text = chunks === undefined ? '' : chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8');
-      let answer: { id?: unknown; file_path?: unknown; error?: unknown } = {};
-      if (text.length > 0 && text.charCodeAt(0) === 123 /* { */) {
-        try {
-          answer = JSON.parse(text) as typeof answer;
-        } catch {
-          // recorded by its status alone
-        }
-      }
-      if (typeof answer.id === 'string') record.uploadId = answer.id;
-      if (typeof answer.file_path === 'string') record.filePath = answer.file_path;
-      if (status !== 202) record.error = typeof answer.error === 'string' ? answer.error : text.slice(0, 200);
-      resolve(record);
-    };
-    const timeout = options.timeoutMs ?? 30_000;
-    try {
-      options.dispatcher.dispatch(
-        {
-          path: options.path,
-          method: 'POST',
-          body: options.prepared.body,
-          // a flat array is the cheapest header form for undici to process
-          headers: ['content-type', options.prepared.contentType, 'traceparent', trace.traceparent, 'baggage', options.baggage],
-          headersTimeout: timeout,
-          bodyTimeout: timeout,
-        },
-        {
-          onRequestStart(c) {
-            controller = c;
-            options.scope?.enter(c);
-            meter?.started();
-          },
-          onRequestSent() {
-            meter?.sent();
-          },
-          onResponseStart(_c, statusCode) {
-            status = statusCode;
-            meter?.headers();
-          },
-          onResponseData(_c, chunk) {
-            (chunks ??= []).push(chunk);
-          },
-          onResponseEnd() {
-            finish();
-          },
-          onResponseError(_c, error) {
-            finish(error);
-          },
-        },
-      );
-    } catch (error) {
-      finish(error as Error);
-    }
-  });
+  const dispatcher = options.dispatcher ?? options.connection?.client;
+  if (dispatcher === undefined) throw new TypeError('dispatchUpload: pass a dispatcher or a connection');
+  const promise = new Promise<UploadRecord>(captureSettlers);
+  const resolve = takeResolve<UploadRecord>();
+  takeReject();
+  const headers = uploadHeaders(options.prepared.contentType, options.baggage, options.extraHeaders);
+  headers[TRACEPARENT_SLOT] = options.trace.traceparent;
+  new PromisedUpload(options, resolve).send(dispatcher, options.path, options.prepared.body, headers, options.timeoutMs ?? 30_000);
+  return promise;
 }

@@ -4,16 +4,14 @@ import { basename, extname, join } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import type { NdjsonWriter } from '../report/run-results.ts';
 import type { Scenario, Transport } from '../scenario/scenario-types.ts';
-import { Histogram } from './histogram.ts';
-import type { LoadRequestRecord, TimeSeriesBuilder } from './load-result.ts';
-import { addToSink, type MetricStore, type Sink, type Tags, TIMING_METRICS } from './metrics.ts';
+import type { LoadRequestRecord } from './load-result.ts';
 import { encodeMultipartFile, mediaTypeOf, type PreparedUpload } from './multipart.ts';
-import type { RequestTiming } from './request-timing.ts';
-import { TimedConnection } from './request-timing.ts';
+import type { IterationSinks, RequestMetrics, RequestSinks } from './request-metrics.ts';
+import { type RequestTiming, TimedConnection } from './request-timing.ts';
 import type { RunState } from './run-state.ts';
 import type { IterationRunner, ScenarioRuntime } from './scenario-runtime.ts';
-import { formatBaggage, newTraceContext } from './trace-context.ts';
-import { type AbortScope, dispatchUpload, type UploadRecord, uploadPath } from './upload-client.ts';
+import { formatBaggage, newTraceContext, type OutgoingTraceContext } from './trace-context.ts';
+import { type AbortScope, captureSettlers, takeReject, takeResolve, TRACEPARENT_SLOT, UploadExchange, type UploadRecord, uploadHeaders, uploadPath } from './upload-client.ts';
 
 const URL_NAME = 'POST /api/cameras/{camera_id}/uploads';
 
@@ -21,6 +19,8 @@ interface Fixture {
   name: string;
   bytes: Buffer;
   prepared: PreparedUpload;
+  /** the upload's header list, traceparent left empty (uploadHeaders): copied per request */
+  headers: string[];
 }
 
 interface CameraRuntime {
@@ -33,28 +33,29 @@ interface CameraRuntime {
   baggage: string;
 }
 
-/** Reads and encodes every camera's fixtures once, before the run. */
-export function loadCameras(scenario: Scenario, backendUrl: string, fixturesDir: string | undefined): CameraRuntime[] {
+/**
+ * Reads and encodes every camera's fixtures once, before the run, with each upload's header
+ * list (`extraHeaders`: flat name/value pairs every request of the run carries, the API key).
+ */
+export function loadCameras(scenario: Scenario, backendUrl: string, fixturesDir: string | undefined, extraHeaders: readonly string[] = []): CameraRuntime[] {
   const basePath = new URL(backendUrl).pathname;
-  return scenario.cameras.map((c, index) => ({
-    index,
-    id: c.id,
-    name: c.name,
-    next: 0,
-    path: uploadPath(c.id, basePath),
-    baggage: formatBaggage({ 'camera.id': c.id, 'request.source': scenario.tracing.requestSource, ...scenario.tracing.baggage }),
-    fixtures: c.files.map((file) => {
-      const path = fixturesDir ? join(fixturesDir, c.fixtures, basename(file)) : file;
-      let bytes: Buffer;
-      try {
-        bytes = readFileSync(path);
-      } catch (error) {
-        throw new ConfigError(`${scenario.source}: camera ${c.id}: cannot read fixture ${path}: ${(error as Error).message}`);
-      }
-      const name = basename(path);
-      return { name, bytes, prepared: encodeMultipartFile({ fileName: name, bytes, mediaType: mediaTypeOf(name) }) };
-    }),
-  }));
+  return scenario.cameras.map((c, index) => {
+    const baggage = formatBaggage({ 'camera.id': c.id, 'request.source': scenario.tracing.requestSource, ...scenario.tracing.baggage });
+    return { index, id: c.id, name: c.name, next: 0, path: uploadPath(c.id, basePath), baggage, fixtures: c.files.map((file) => loadFixture(scenario, c, file, fixturesDir, baggage, extraHeaders)) };
+  });
+}
+
+function loadFixture(scenario: Scenario, c: Scenario['cameras'][number], file: string, fixturesDir: string | undefined, baggage: string, extraHeaders: readonly string[]): Fixture {
+  const path = fixturesDir ? join(fixturesDir, c.fixtures, basename(file)) : file;
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (error) {
+    throw new ConfigError(`${scenario.source}: camera ${c.id}: cannot read fixture ${path}: ${(error as Error).message}`);
+  }
+  const name = basename(path);
+  const prepared = encodeMultipartFile({ fileName: name, bytes, mediaType: mediaTypeOf(name) });
+  return { name, bytes, prepared, headers: uploadHeaders(prepared.contentType, baggage, extraHeaders) };
 }
 
 /**
@@ -92,130 +93,7 @@ export class ConnectionPool {
   }
 }
 
-/** The sinks of one tag set, resolved once (callers reuse their tag objects). */
-interface RequestSinks {
-  reqs: Sink[];
-  duration: Sink[];
-  failed: Sink[];
-}
-interface IterationSinks {
-  iterations: Sink[];
-  duration: Sink[];
-}
-/** k6's timing split and wire bytes of a request (defined whenever the run speaks HTTP) */
-interface TimingSinks {
-  blocked: Sink[];
-  connecting: Sink[];
-  tls: Sink[];
-  sending: Sink[];
-  waiting: Sink[];
-  receiving: Sink[];
-  sent: Sink[];
-  received: Sink[];
-}
-
-
-function feed(sinks: readonly Sink[], value: number): void {
-  for (let i = 0; i < sinks.length; i++) addToSink(sinks[i] as Sink, value);
-}
-
-/** The metric sinks one finished request feeds: one lookup per tag set, not one per metric. */
-export class RequestMetrics {
-  readonly lag = new Histogram();
-  private readonly requestSinks = new WeakMap<Tags, RequestSinks>();
-  private readonly iterationSinks = new WeakMap<Tags, IterationSinks>();
-  private readonly timingSinks = new WeakMap<Tags, TimingSinks>();
-
-  readonly store: MetricStore;
-  readonly series: TimeSeriesBuilder;
-
-  constructor(store: MetricStore, series: TimeSeriesBuilder) {
-    this.store = store;
-    this.series = series;
-  }
-
-  private sinksOf(tags: Tags): RequestSinks {
-    let s = this.requestSinks.get(tags);
-    if (!s) {
-      s = { reqs: this.store.sinksFor('http_reqs', tags), duration: this.store.sinksFor('http_req_duration', tags), failed: this.store.sinksFor('http_req_failed', tags) };
-      this.requestSinks.set(tags, s);
-    }
-    return s;
-  }
-
-  private iterationSinksOf(tags: Tags): IterationSinks {
-    let s = this.iterationSinks.get(tags);
-    if (!s) {
-      s = { iterations: this.store.sinksFor('iterations', tags), duration: this.store.sinksFor('iteration_duration', tags) };
-      this.iterationSinks.set(tags, s);
-    }
-    return s;
-  }
-
-  private timingSinksOf(tags: Tags): TimingSinks {
-    let s = this.timingSinks.get(tags);
-    if (!s) {
-      const [blocked, connecting, tls, sending, waiting, receiving, sent, received] = TIMING_METRICS.map((m) => this.store.sinksFor(m, tags)) as [Sink[], Sink[], Sink[], Sink[], Sink[], Sink[], Sink[], Sink[]];
-      s = { blocked, connecting, tls, sending, waiting, receiving, sent, received };
-      this.timingSinks.set(tags, s);
-    }
-    return s;
-  }
-
-  /** k6's timing split and bytes of one HTTP request (uploads and request kinds) */
-  timing(t: RequestTiming, tags: Tags): void {
-    const s = this.timingSinksOf(tags);
-    feed(s.blocked, t.blockedMs);
-    feed(s.connecting, t.connectingMs);
-    feed(s.tls, 0);
-    feed(s.sending, t.sendingMs);
-    feed(s.waiting, t.waitingMs);
-    feed(s.receiving, t.receivingMs);
-    feed(s.sent, t.bytesSent);
-    feed(s.received, t.bytesReceived);
-  }
-
-  /** one request of one iteration (iteration metrics carry the iteration's tags, as in k6) */
-  request(endMs: number, latencyMs: number, ok: boolean, tags: Tags, iterationTags: Tags): void {
-    const s = this.sinksOf(tags);
-    feed(s.reqs, 1);
-    feed(s.duration, latencyMs);
-    feed(s.failed, ok ? 0 : 1);
-    const it = this.iterationSinksOf(iterationTags);
-    feed(it.iterations, 1);
-    feed(it.duration, latencyMs);
-    this.series.record(endMs, latencyMs, !ok);
-  }
-
-  /**
-   * One API request (request kinds): the upload metrics plus k6's timing split and bytes.
-   * Iteration metrics come separately (iteration()), after the think time.
-   */
-  api(endMs: number, latencyMs: number, ok: boolean, answer: { waitingMs: number; receivingMs: number; bytesIn: number; timing?: RequestTiming | undefined }, tags: Tags): void {
-    const s = this.sinksOf(tags);
-    feed(s.reqs, 1);
-    feed(s.duration, latencyMs);
-    feed(s.failed, ok ? 0 : 1);
-    if (answer.timing) this.timing(answer.timing, tags);
-    else {
-      this.store.add('http_req_waiting', answer.waitingMs, tags);
-      this.store.add('http_req_receiving', answer.receivingMs, tags);
-      this.store.add('data_received', answer.bytesIn, tags);
-    }
-    this.series.record(endMs, latencyMs, !ok);
-  }
-
-  iteration(durationMs: number, iterationTags: Tags): void {
-    const it = this.iterationSinksOf(iterationTags);
-    feed(it.iterations, 1);
-    feed(it.duration, durationMs);
-  }
-
-  dropped(rt: ScenarioRuntime, dueMs: number): void {
-    this.store.add('dropped_iterations', 1, rt.iterationTags);
-    this.series.drop(dueMs);
-  }
-}
+export { RequestMetrics } from './request-metrics.ts';
 
 export interface UploadIterationOptions {
   scenario: Scenario;
@@ -228,15 +106,153 @@ export interface UploadIterationOptions {
   dropDir: string | undefined;
 }
 
-/** What one upload did, transport-neutral. */
-type Outcome = Pick<UploadRecord, 'status' | 'accepted' | 'error' | 'uploadId' | 'filePath' | 'timing'>;
+/** What one iteration is, beside its outcome: what the record and the metrics need. */
+interface IterationFacts {
+  rt: ScenarioRuntime;
+  vu: number;
+  iteration: number;
+  seq: number;
+  camera: CameraRuntime;
+  fixture: Fixture;
+  trace: OutgoingTraceContext;
+  intendedMs: number;
+  sentMs: number;
+  open: boolean;
+  scope: AbortScope;
+}
+
+/** An iteration that ended: its facts and outcome (an upload exchange, or a dropped file). */
+interface SettledUpload extends IterationFacts {
+  readonly status: number;
+  readonly accepted: boolean;
+  /** k6's timing split (http only) */
+  timing(): RequestTiming | undefined;
+  /** the answer's id / file_path, or the error (read only for the records file and failures) */
+  details(): Pick<UploadRecord, 'uploadId' | 'filePath' | 'error'>;
+}
+
+/**
+ * One camera upload of the driver: the exchange (handler, timing, outcome) with the
+ * iteration's facts; its end settles the iteration synchronously and resolves the one promise
+ * the executor waits on.
+ */
+class DriverUpload extends UploadExchange implements SettledUpload {
+  // set by UploadIterations.run before the request is sent
+  rt!: ScenarioRuntime;
+  vu = 0;
+  iteration = 0;
+  seq = 0;
+  camera!: CameraRuntime;
+  fixture!: Fixture;
+  trace!: OutgoingTraceContext;
+  intendedMs = 0;
+  sentMs = 0;
+  open = false;
+  declare readonly scope: AbortScope;
+  resolve!: () => void;
+  reject!: (reason: unknown) => void;
+  private readonly runner: UploadIterations;
+
+  constructor(runner: UploadIterations, connection: TimedConnection, scope: AbortScope, parseAnswer: boolean) {
+    super(connection, scope, parseAnswer);
+    this.runner = runner;
+  }
+
+  timing(): RequestTiming {
+    return this;
+  }
+
+  details(): Pick<UploadRecord, 'uploadId' | 'filePath' | 'error'> {
+    return this.answer();
+  }
+
+  protected override finished(): void {
+    try {
+      this.runner.settle(this);
+    } catch (error) {
+      this.reject(error);
+      return;
+    }
+    this.resolve();
+  }
+}
+
+/** A file written into the drop folder (transport drop-folder). */
+class DroppedFile implements SettledUpload {
+  rt: ScenarioRuntime;
+  vu: number;
+  iteration: number;
+  seq: number;
+  camera: CameraRuntime;
+  fixture: Fixture;
+  trace: OutgoingTraceContext;
+  intendedMs: number;
+  sentMs: number;
+  open: boolean;
+  scope: AbortScope;
+  accepted = false;
+  readonly status = 0;
+  filePath: string | undefined;
+  error: string | undefined;
+
+  constructor(f: IterationFacts) {
+    ({ rt: this.rt, vu: this.vu, iteration: this.iteration, seq: this.seq, camera: this.camera, fixture: this.fixture, trace: this.trace } = f);
+    ({ intendedMs: this.intendedMs, sentMs: this.sentMs, open: this.open, scope: this.scope } = f);
+  }
+
+  timing(): undefined {
+    return undefined;
+  }
+
+  details(): Pick<UploadRecord, 'filePath' | 'error'> {
+    return this.error !== undefined ? { error: this.error } : this.filePath !== undefined ? { filePath: this.filePath } : {};
+  }
+}
+
+/**
+ * The tags and resolved metric sinks of one scenario's uploads from one camera, by status
+ * (the last status seen answers without a lookup): built once, not per request.
+ */
+class UploadKind {
+  readonly iteration: IterationSinks;
+  private readonly byStatus = new Map<number, RequestSinks>();
+  private lastStatus = -1;
+  private last: RequestSinks | undefined;
+  private readonly metrics: RequestMetrics;
+  private readonly rt: ScenarioRuntime;
+  private readonly camera: CameraRuntime;
+  private readonly http: boolean;
+
+  constructor(metrics: RequestMetrics, rt: ScenarioRuntime, camera: CameraRuntime, http: boolean) {
+    this.metrics = metrics;
+    this.rt = rt;
+    this.camera = camera;
+    this.http = http;
+    this.iteration = metrics.iterationSinksOf(rt.iterationTags);
+  }
+
+  sinks(status: number): RequestSinks {
+    if (status === this.lastStatus && this.last !== undefined) return this.last;
+    let s = this.byStatus.get(status);
+    if (!s) {
+      const ok = this.http ? status === 202 : true;
+      const { rt, camera } = this;
+      const tags = { ...rt.tags, scenario: rt.name, status: String(status), method: 'POST', name: URL_NAME, expected_response: ok ? 'true' : 'false', camera: camera.id };
+      s = this.metrics.sinksOf(tags);
+      this.byStatus.set(status, s);
+    }
+    this.lastStatus = status;
+    this.last = s;
+    return s;
+  }
+}
 
 /** An iteration = one camera upload (http) or one file dropped into the camera's folder. */
 export class UploadIterations implements IterationRunner {
   private readonly transport: Transport;
   private readonly sampledFraction: number;
-  /** tag sets by scenario, then camera index and status, built once */
-  private readonly tagCache = new Map<ScenarioRuntime, Map<number, Record<string, string>>>();
+  /** per scenario: the upload kinds by camera index, built once */
+  private readonly kinds = new Map<ScenarioRuntime, UploadKind[]>();
   private readonly dirsMade = new Set<string>();
 
   private readonly o: UploadIterationOptions;
@@ -252,108 +268,130 @@ export class UploadIterations implements IterationRunner {
     this.o.metrics.dropped(rt, dueMs);
   }
 
-  async run(rt: ScenarioRuntime, vu: number, intendedMs: number, scope: AbortScope, open: boolean): Promise<void> {
-    const { state } = this.o;
+  /** Starts the iteration; its promise resolves when it is settled (metrics and record done). */
+  run(rt: ScenarioRuntime, vu: number, intendedMs: number, scope: AbortScope, open: boolean): Promise<void> {
+    const transport = this.transport;
+    if (transport.type !== 'http') return this.runDrop(this.facts(rt, vu, intendedMs, scope, open));
+    const { state, pool } = this.o;
+    const connection = pool.connection(rt.name, vu);
+    const u = new DriverUpload(this, connection, scope, this.o.writer !== undefined);
     const iteration = rt.iterations++;
     const camera = this.o.cameras[rt.sequence[iteration % rt.sequence.length] ?? 0] as CameraRuntime;
     const fixture = camera.fixtures[camera.next++ % camera.fixtures.length] as Fixture;
     const trace = newTraceContext(this.sampledFraction >= 1 ? true : this.o.random() < this.sampledFraction);
-    const seq = ++state.counts.sent;
+    u.rt = rt;
+    u.vu = vu;
+    u.iteration = iteration;
+    u.seq = ++state.counts.sent;
+    u.camera = camera;
+    u.fixture = fixture;
+    u.trace = trace;
+    u.intendedMs = intendedMs;
+    u.open = open;
+    const promise = new Promise<void>(captureSettlers);
+    u.resolve = takeResolve<void>();
+    u.reject = takeReject();
+    const headers = fixture.headers.slice();
+    headers[TRACEPARENT_SLOT] = trace.traceparent;
     rt.begin();
-    const sentMs = state.now();
-    const transport = this.transport;
-    const connection = transport.type === 'http' ? this.o.pool.connection(rt.name, vu) : undefined;
-    const outcome: Outcome =
-      transport.type === 'http' && connection !== undefined
-        ? await dispatchUpload({
-            dispatcher: connection.client,
-            meter: connection.meter(),
-            path: camera.path,
-            cameraId: camera.id,
-            prepared: fixture.prepared,
-            trace,
-            baggage: camera.baggage,
-            timeoutMs: transport.timeoutMs,
-            scope,
-            parseAnswer: this.o.writer !== undefined,
-          })
-        : await this.dropFile(camera, fixture, seq);
+    u.sentMs = state.now();
+    u.send(connection.client, camera.path, fixture.prepared.body, headers, transport.timeoutMs);
+    return promise;
+  }
+
+  private facts(rt: ScenarioRuntime, vu: number, intendedMs: number, scope: AbortScope, open: boolean): IterationFacts {
+    const iteration = rt.iterations++;
+    const camera = this.o.cameras[rt.sequence[iteration % rt.sequence.length] ?? 0] as CameraRuntime;
+    const fixture = camera.fixtures[camera.next++ % camera.fixtures.length] as Fixture;
+    const trace = newTraceContext(this.sampledFraction >= 1 ? true : this.o.random() < this.sampledFraction);
+    const seq = ++this.o.state.counts.sent;
+    rt.begin();
+    return { rt, vu, iteration, seq, camera, fixture, trace, intendedMs, sentMs: this.o.state.now(), open, scope };
+  }
+
+  private kindOf(rt: ScenarioRuntime, camera: CameraRuntime): UploadKind {
+    let byCamera = this.kinds.get(rt);
+    if (!byCamera) {
+      byCamera = [];
+      this.kinds.set(rt, byCamera);
+    }
+    return (byCamera[camera.index] ??= new UploadKind(this.o.metrics, rt, camera, this.transport.type === 'http'));
+  }
+
+  /** @internal an iteration ended: counts, metrics, its record */
+  settle(u: SettledUpload): void {
+    const { state, metrics } = this.o;
     const endMs = state.now();
-    rt.end();
-    const interrupted = !outcome.accepted && scope.aborted;
-    const latencyMs = endMs - intendedMs;
+    u.rt.end();
+    const interrupted = !u.accepted && u.scope.aborted;
+    const latencyMs = endMs - u.intendedMs;
     if (interrupted) state.counts.interrupted++;
     else {
       state.counts.completed++;
-      if (outcome.accepted) state.counts.accepted++;
+      if (u.accepted) state.counts.accepted++;
       else state.counts.failed++;
-      if (open) this.o.metrics.lag.record(sentMs - intendedMs);
-      const tags = this.tagsFor(rt, camera, outcome.status);
-      this.o.metrics.request(endMs, latencyMs, outcome.accepted, tags, rt.iterationTags);
-      if (outcome.timing) this.o.metrics.timing(outcome.timing, tags);
+      if (u.open) metrics.lag.record(u.sentMs - u.intendedMs);
+      const kind = this.kindOf(u.rt, u.camera);
+      const sinks = kind.sinks(u.status);
+      metrics.requestDone(sinks, endMs, latencyMs, u.accepted);
+      metrics.iterationDone(kind.iteration, latencyMs);
+      const timing = u.timing();
+      if (timing !== undefined) metrics.timingDone(sinks, timing);
     }
-    if (!this.o.writer) return;
+    if (this.o.writer) this.o.writer.write(this.record(u, endMs, latencyMs, interrupted));
+  }
+
+  private record(u: SettledUpload, endMs: number, latencyMs: number, interrupted: boolean): LoadRequestRecord {
+    const { trace } = u;
     const record: LoadRequestRecord = {
-      seq,
-      scenario: rt.name,
-      vu,
-      iteration,
-      camera: camera.id,
-      fixture: fixture.name,
+      seq: u.seq,
+      scenario: u.rt.name,
+      vu: u.vu,
+      iteration: u.iteration,
+      camera: u.camera.id,
+      fixture: u.fixture.name,
       transport: this.transport.type,
-      intendedEpochMs: round3(state.wall0 + intendedMs),
-      intendedMs: round3(intendedMs),
-      sentMs: round3(sentMs),
+      intendedEpochMs: round3(this.o.state.wall0 + u.intendedMs),
+      intendedMs: round3(u.intendedMs),
+      sentMs: round3(u.sentMs),
       endMs: round3(endMs),
       latencyMs: round3(latencyMs),
-      serviceMs: round3(endMs - sentMs),
-      lagMs: round3(sentMs - intendedMs),
-      status: outcome.status,
-      ok: outcome.accepted,
+      serviceMs: round3(endMs - u.sentMs),
+      lagMs: round3(u.sentMs - u.intendedMs),
+      status: u.status,
+      ok: u.accepted,
       traceId: trace.traceId,
       spanId: trace.spanId,
       sampled: trace.sampled,
     };
-    if (outcome.uploadId !== undefined) record.uploadId = outcome.uploadId;
-    if (outcome.filePath !== undefined) record.filePath = outcome.filePath;
-    if (outcome.error !== undefined) record.error = outcome.error;
+    const details = u.details();
+    if (details.uploadId !== undefined) record.uploadId = details.uploadId;
+    if (details.filePath !== undefined) record.filePath = details.filePath;
+    if (details.error !== undefined) record.error = details.error;
     if (interrupted) record.interrupted = true;
-    this.o.writer.write(record);
-  }
-
-  private tagsFor(rt: ScenarioRuntime, camera: CameraRuntime, status: number): Record<string, string> {
-    let cache = this.tagCache.get(rt);
-    if (!cache) {
-      cache = new Map();
-      this.tagCache.set(rt, cache);
-    }
-    const key = camera.index * 1000 + status;
-    let tags = cache.get(key);
-    if (!tags) {
-      const ok = this.transport.type === 'http' ? status === 202 : true;
-      tags = { ...rt.tags, scenario: rt.name, status: String(status), method: 'POST', name: URL_NAME, expected_response: ok ? 'true' : 'false', camera: camera.id };
-      cache.set(key, tags);
-    }
-    return tags;
+    return record;
   }
 
   /** Drop-folder transport: <dropDir>/<Camera Name>/<stem>-<seq><ext>, written then renamed. */
-  private async dropFile(camera: CameraRuntime, fixture: Fixture, seq: number): Promise<Outcome> {
+  private async runDrop(f: IterationFacts): Promise<void> {
+    const dropped = new DroppedFile(f);
     try {
-      const dir = join(this.o.dropDir as string, camera.name);
+      const dir = join(this.o.dropDir as string, f.camera.name);
       if (!this.dirsMade.has(dir)) {
         await mkdir(dir, { recursive: true });
         this.dirsMade.add(dir);
       }
-      const ext = extname(fixture.name);
-      const target = join(dir, `${basename(fixture.name, ext)}-${String(seq).padStart(6, '0')}${ext}`);
+      const ext = extname(f.fixture.name);
+      const target = join(dir, `${basename(f.fixture.name, ext)}-${String(f.seq).padStart(6, '0')}${ext}`);
       const tmp = join(dir, `.${basename(target)}.part`);
-      await writeFile(tmp, fixture.bytes);
+      await writeFile(tmp, f.fixture.bytes);
       await rename(tmp, target);
-      return { status: 0, accepted: true, filePath: target };
+      dropped.accepted = true;
+      dropped.filePath = target;
     } catch (e) {
-      return { status: 0, accepted: false, error: (e as Error).message };
+      dropped.error = (e as Error).message;
     }
+    this.settle(dropped);
   }
 }
 

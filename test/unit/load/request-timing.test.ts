@@ -49,7 +49,7 @@ describe('native driver: k6 timing split (blocked, connecting, sending, waiting,
     wire.clear();
     const connection = new TimedConnection(base);
     const send = () =>
-      dispatchUpload({ dispatcher: connection.client, meter: connection.meter(), path: '/api/cameras/front_door/uploads', cameraId: 'front_door', prepared: upload, trace: newTraceContext(true), baggage: 'camera.id=front_door' });
+      dispatchUpload({ connection, path: '/api/cameras/front_door/uploads', cameraId: 'front_door', prepared: upload, trace: newTraceContext(true), baggage: 'camera.id=front_door' });
     const first = await send();
     const second = await send();
     await connection.close();
