@@ -293,6 +293,8 @@ export async function runLoadPhase(input: LoadPhaseInput): Promise<LoadPhaseOutc
       backendUrl: input.target.endpoints.backendUrl,
       ...(input.target.http?.key !== undefined ? { apiKey: input.target.http.key } : {}),
       results,
+      // the stack's API key on every load request, as the harness's own HTTP client sends it
+      ...(input.target.http ? { headers: input.target.http.authHeaders() } : {}),
       ...(input.signal ? { signal: input.signal } : {}),
       onStart: (startMono: number, epochMs: number) => {
         startEpochMs = epochMs;

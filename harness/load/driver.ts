@@ -51,6 +51,12 @@ export interface RunLoadOptions {
   /** name of the records file in the results folder (default requests.ndjson) */
   recordsFile?: string;
   /**
+   * Headers every HTTP request of the load carries (uploads, request kinds, setup() reads):
+   * the stack's API key (`X-API-Key`, from the run's stack access). A request kind's own
+   * header of the same name wins.
+   */
+  headers?: Readonly<Record<string, string>>;
+  /**
    * Called once when the load's clock starts, before the first request: t0 on `clock.now()`
    * (performance.now() by default) and the same instant in epoch ms. Record times
    * (`intendedMs`, `sentMs`, ...) count from it, e.g. to align a fault timeline.
@@ -87,10 +93,10 @@ function defineRequestMetrics(store: MetricStore, scenario: Scenario): void {
 }
 
 /** setup(): path parameter values, read from the stack before the load (GETs, bounded). */
-async function setupData(scenario: Scenario, backendUrl: string): Promise<Record<string, string[]>> {
+async function setupData(scenario: Scenario, backendUrl: string, headers: Readonly<Record<string, string>>): Promise<Record<string, string[]>> {
   const base = backendUrl.replace(/\/+$/, '');
   return resolveSetupParams(scenario.setupParams, async (path) => {
-    const res = await request(`${base}${path}`, { headersTimeout: 10_000, bodyTimeout: 10_000 });
+    const res = await request(`${base}${path}`, { headers, headersTimeout: 10_000, bodyTimeout: 10_000 });
     return res.statusCode === 200 ? res.body.json() : (await res.body.dump(), undefined);
   });
 }
@@ -115,12 +121,14 @@ export async function runLoad(scenario: Scenario, options: RunLoadOptions): Prom
   if (scenario.transport.type === 'drop-folder' && !options.dropDir) {
     throw new ConfigError(`${scenario.source}: transport: drop-folder is not supported without a drop directory; pass dropDir (--drop-dir) or use transport http`);
   }
-  const cameras = loadCameras(scenario, options.backendUrl, options.fixturesDir);
+  const runHeaders = options.headers ?? {};
+  const extraHeaders = Object.entries(runHeaders).flat();
+  const cameras = loadCameras(scenario, options.backendUrl, options.fixturesDir, extraHeaders);
   const runtimes = scenarioRuntimes(scenario);
   const store = new MetricStore('hdr');
   prepareStore(store, runtimes.map((r) => r.name));
   defineRequestMetrics(store, scenario);
-  const params = Object.keys(scenario.setupParams).length > 0 ? await setupData(scenario, options.backendUrl) : {};
+  const params = Object.keys(scenario.setupParams).length > 0 ? await setupData(scenario, options.backendUrl, runHeaders) : {};
   const thresholds = new ThresholdEvaluator(scenario.thresholds);
   thresholds.register(store);
   const metrics = new RequestMetrics(store, new TimeSeriesBuilder());
@@ -142,7 +150,7 @@ export async function runLoad(scenario: Scenario, options: RunLoadOptions): Prom
   const iterations: IterationRunner = onlyUploads ? uploads : new RoutedIterations(runtimes, {
     uploads,
     requests: needs((w) => w.requests !== undefined)
-      ? new RequestIterations({ scenario, state, metrics, store, pool, params, basePath: new URL(options.backendUrl).pathname.replace(/\/+$/, ''), random })
+      ? new RequestIterations({ scenario, state, metrics, store, pool, params, extraHeaders: runHeaders, basePath: new URL(options.backendUrl).pathname.replace(/\/+$/, ''), random })
       : uploads,
     websockets: needs((w) => w.websocket !== undefined) ? new WebSocketIterations({ scenario, state, store, metrics, backendUrl: options.backendUrl, apiKey: options.apiKey }) : uploads,
   });
@@ -165,6 +173,8 @@ export async function runLoad(scenario: Scenario, options: RunLoadOptions): Prom
     await Promise.all(runtimes.map((rt) => runExecutor(state, rt, iterations)));
     // a stop (abort, bound) leaves in-flight requests of open scenarios: let them end or interrupt
     for (const rt of runtimes) if (rt.inFlight > 0) await rt.drain(state, state.now() + (state.abortReason === 'max-requests' ? rt.plan.gracefulStopMs : 0));
+    // the test run ends with its last request: closing the idle connections below is teardown
+    state.finish();
   } finally {
     monitor.stop();
     runnablePerCpu = runQueue.stop();
@@ -180,7 +190,7 @@ export async function runLoad(scenario: Scenario, options: RunLoadOptions): Prom
 }
 
 function buildResult(scenario: Scenario, state: RunState, runtimes: readonly ScenarioRuntime[], store: MetricStore, thresholds: ThresholdEvaluator, metrics: RequestMetrics): LoadResult {
-  const durationMs = state.now();
+  const durationMs = state.durationMs();
   const evaluation = thresholds.evaluate(store, durationMs, { ignoreEmptySinks: false });
   const summary = store.summary(durationMs);
   const { lag } = metrics;

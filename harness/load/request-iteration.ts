@@ -165,6 +165,8 @@ export interface RequestIterationOptions {
   store: MetricStore;
   pool: ConnectionPool;
   params: Record<string, string[]>;
+  /** headers every request of the run carries (the API key); a kind's own header of the same name wins */
+  extraHeaders?: Readonly<Record<string, string>>;
   basePath: string;
   random: () => number;
 }
@@ -194,7 +196,9 @@ export class RequestIterations implements IterationRunner {
     this.timeoutMs = o.scenario.transport.type === 'http' ? o.scenario.transport.timeoutMs : 60_000;
     const baggage = formatBaggage({ 'request.source': o.scenario.tracing.requestSource, ...o.scenario.tracing.baggage });
     for (const kind of Object.values(o.scenario.requests)) {
-      const headers = ['baggage', baggage, ...Object.entries(kind.headers).flat()];
+      const own = new Set(Object.keys(kind.headers).map((h) => h.toLowerCase()));
+      const runHeaders = Object.entries(o.extraHeaders ?? {}).filter(([h]) => !own.has(h.toLowerCase()));
+      const headers = ['baggage', baggage, ...Object.entries(kind.headers).flat(), ...runHeaders.flat()];
       const prepared: PreparedKind = { kind, name: requestName(kind), headers, query: new URLSearchParams(kind.query).toString(), checkTags: [] };
       if (kind.body !== undefined) {
         prepared.body = JSON.stringify(kind.body);

@@ -42,6 +42,18 @@ export class RunState {
     return this.clock.now() - this.t0;
   }
 
+  private endMs: number | undefined;
+
+  /** The load is over (every request ended or was interrupted): fixes the test run's duration. */
+  finish(): void {
+    this.endMs ??= this.now();
+  }
+
+  /** The test run's duration (k6's testRunDurationMs): t0 to finish(), or to now before it. */
+  durationMs(): number {
+    return this.endMs ?? this.now();
+  }
+
   get stopped(): boolean {
     return this.stoppedFlag;
   }
