@@ -9,7 +9,7 @@ export default defineScenario({
   cameras: [{ id: 'front_door' }],
   requests: {
     ...DASHBOARD_REQUESTS,
-    dlq_stats: { method: 'GET', path: '/api/dlq/stats', headers: { 'X-API-Key': 'hsi-chaos-load' }, tags: { type: 'system' }, checks: { 'status is 200': { status: 200 } } },
+    dlq_stats: { method: 'GET', path: '/api/dlq/stats', tags: { type: 'system' }, checks: { 'status is 200': { status: 200 } } },
   },
   setup: SETUP,
   metrics: METRICS,

@@ -3,8 +3,9 @@ import type { ScenarioInput, WorkloadInput } from '../../harness/scenario/scenar
 /**
  * Building blocks of the built-in API scenarios, following the real HSI project's k6 load
  * profiles and suites (its tests/load/: ramping-vus users with 1-3 s think time, checks,
- * custom metrics, setup() data, p95 < 2 s). Written here, not copied. `X-API-Key` is sent
- * as the real suites do when API keys are on (the reference stack ignores it).
+ * custom metrics, setup() data, p95 < 2 s). Written here, not copied. No request kind sets
+ * `X-API-Key` itself: the run sends the stack's own key (HSI_CHAOS_API_KEY, the stack file's
+ * apiKey) on every request, and a kind's own header would override it with a wrong one.
  */
 type Stage = { duration: string; target: number };
 type Requests = NonNullable<ScenarioInput['requests']>;
@@ -39,7 +40,6 @@ export const PROFILES: Readonly<Record<'smoke' | 'average' | 'stress' | 'spike' 
   ],
 };
 
-const API_HEADERS = { 'X-API-Key': 'hsi-chaos-load' };
 const ok200 = { 'status is 200': { status: 200 } } as const;
 
 /** Dashboard reads (events, detections, system) on routes the reference stack serves. */
@@ -48,7 +48,6 @@ export const DASHBOARD_REQUESTS: Requests = {
     method: 'GET',
     path: '/api/events',
     query: { limit: '50' },
-    headers: API_HEADERS,
     tags: { type: 'api' },
     checks: { ...ok200, 'events list has items': { json: 'items', type: 'array' } },
     metrics: { event_list_duration: 'duration' },
@@ -56,7 +55,6 @@ export const DASHBOARD_REQUESTS: Requests = {
   get_event: {
     method: 'GET',
     path: '/api/events/{event_id}',
-    headers: API_HEADERS,
     tags: { type: 'api' },
     expectedStatuses: [200, 404],
     checks: { 'event found or gone': { status: [200, 404] } },
@@ -65,26 +63,24 @@ export const DASHBOARD_REQUESTS: Requests = {
     method: 'GET',
     path: '/api/detections',
     query: { limit: '50' },
-    headers: API_HEADERS,
     tags: { type: 'api' },
     checks: { ...ok200, 'detections list has items': { json: 'items', type: 'array' } },
   },
-  system_health: { method: 'GET', path: '/api/system/health', headers: API_HEADERS, tags: { type: 'system' }, expectedStatuses: [200, 503], checks: { 'health answers a status': { json: 'status', type: 'string' } } },
-  system_gpu: { method: 'GET', path: '/api/system/gpu', headers: API_HEADERS, tags: { type: 'system' }, checks: ok200 },
-  queue_status: { method: 'GET', path: '/api/queues/status', headers: API_HEADERS, tags: { type: 'system' }, checks: ok200 },
+  system_health: { method: 'GET', path: '/api/system/health', tags: { type: 'system' }, expectedStatuses: [200, 503], checks: { 'health answers a status': { json: 'status', type: 'string' } } },
+  system_gpu: { method: 'GET', path: '/api/system/gpu', tags: { type: 'system' }, checks: ok200 },
+  queue_status: { method: 'GET', path: '/api/queues/status', tags: { type: 'system' }, checks: ok200 },
 };
 
 /** Routes of the real HSI the reference stack does not serve (suites validate; run them on a real deployment). */
 export const HSI_ONLY_REQUESTS: Requests = {
-  event_stats: { method: 'GET', path: '/api/events/stats', headers: API_HEADERS, tags: { type: 'api' }, checks: ok200 },
-  event_search: { method: 'GET', path: '/api/events/search', query: { q: 'person' }, headers: API_HEADERS, tags: { type: 'api' }, checks: ok200 },
-  list_cameras: { method: 'GET', path: '/api/cameras', headers: API_HEADERS, tags: { type: 'api' }, checks: { ...ok200, 'cameras list has items': { json: 'items', type: 'array' } } },
-  get_camera: { method: 'GET', path: '/api/cameras/{camera_id}', headers: API_HEADERS, tags: { type: 'api' }, checks: ok200 },
-  camera_snapshot: { method: 'GET', path: '/api/cameras/{camera_id}/snapshot', headers: API_HEADERS, tags: { type: 'api' }, expectedStatuses: [200, 404], checks: { 'snapshot or none': { status: [200, 404] } } },
+  event_stats: { method: 'GET', path: '/api/events/stats', tags: { type: 'api' }, checks: ok200 },
+  event_search: { method: 'GET', path: '/api/events/search', query: { q: 'person' }, tags: { type: 'api' }, checks: ok200 },
+  list_cameras: { method: 'GET', path: '/api/cameras', tags: { type: 'api' }, checks: { ...ok200, 'cameras list has items': { json: 'items', type: 'array' } } },
+  get_camera: { method: 'GET', path: '/api/cameras/{camera_id}', tags: { type: 'api' }, checks: ok200 },
+  camera_snapshot: { method: 'GET', path: '/api/cameras/{camera_id}/snapshot', tags: { type: 'api' }, expectedStatuses: [200, 404], checks: { 'snapshot or none': { status: [200, 404] } } },
   review_event: {
     method: 'PATCH',
     path: '/api/events/{event_id}',
-    headers: API_HEADERS,
     body: { reviewed: true, notes: 'hsi-chaos load test' },
     tags: { type: 'mutation' },
     checks: { 'update event status is 200': { status: 200 }, 'update answers the event': { json: 'id', type: 'number' }, 'update under 2.5 s': { maxDuration: '2500ms' } },
@@ -93,7 +89,6 @@ export const HSI_ONLY_REQUESTS: Requests = {
   create_camera: {
     method: 'POST',
     path: '/api/cameras',
-    headers: API_HEADERS,
     body: { name: 'hsi-chaos load camera', folder_path: '/tmp/hsi-chaos-load', status: 'offline' },
     tags: { type: 'mutation' },
     expectedStatuses: [201, 409],
@@ -103,7 +98,6 @@ export const HSI_ONLY_REQUESTS: Requests = {
   frontend_log: {
     method: 'POST',
     path: '/api/logs/frontend',
-    headers: API_HEADERS,
     body: { level: 'INFO', message: 'hsi-chaos load test', component: 'Dashboard' },
     tags: { type: 'mutation' },
     expectedStatuses: [200, 201],

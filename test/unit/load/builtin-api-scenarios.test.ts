@@ -28,6 +28,29 @@ describe("built-in equivalents of the real HSI's k6 profiles and suites", () => 
     expect(peaks).toEqual([1, 10, 100, 100, 30]);
   });
 
+  it('profiles have the real stages exactly (durations and targets of tests/load/config.js)', async () => {
+    // the real project's tests/load/config.js smokeTestStages ... soakTestStages, as [seconds, target]
+    const REAL: Record<string, [number, number][]> = {
+      'api-smoke': [[10, 1]],
+      'api-average': [[30, 10], [60, 10], [30, 0]],
+      'api-stress': [[30, 20], [60, 50], [60, 100], [120, 100], [30, 0]],
+      'api-spike': [[10, 5], [5, 100], [30, 100], [5, 5], [30, 5], [10, 0]],
+      'api-soak': [[60, 30], [600, 30], [30, 0]],
+    };
+    for (const name of PROFILES) {
+      const w = (await loadScenario(name)).scenarios['dashboard'];
+      expect(w?.executor === 'ramping-vus' ? w.stages.map((st) => [st.durationMs / 1000, st.target]) : [], name).toEqual(REAL[name]);
+    }
+  });
+
+  it("no built-in request kind sets X-API-Key itself: it would override the stack's own key that the run sends", async () => {
+    for (const name of [...PROFILES, ...SUITES, 'mixed']) {
+      for (const k of Object.values((await loadScenario(name)).requests)) {
+        expect(Object.keys(k.headers).map((h) => h.toLowerCase()), `${name}: ${k.name}`).not.toContain('x-api-key');
+      }
+    }
+  });
+
   it('the mixed scenario runs cameras, dashboard users and subscribers on routes the reference stack serves', async () => {
     const s = await loadScenario('mixed');
     expect(s.scenarios['cameras']?.requests).toBeUndefined();
