@@ -116,6 +116,24 @@ describe('request kinds and WebSocket subscribers (native driver)', () => {
     expect(result.metrics['ws_sessions']).toMatchObject({ values: { count: 1 } });
   }, 20_000);
 
+  it("tags iteration metrics as k6 does: the scenario's tags only, never the request's (name, type, status)", async () => {
+    const s = validate({ ...definition, scenarios: { dashboard: definition.scenarios.dashboard }, thresholds: {} });
+    // sub-metrics validation would refuse (iterations never carry a request tag): asked here at run time
+    const probe = (t: string) => [{ threshold: t, abortOnFail: false }];
+    Object.assign(s.thresholds, {
+      'iterations{scenario:dashboard}': probe('count>=0'),
+      'iterations{type:api}': probe('count>=0'),
+      'iteration_duration{name:GET /api/events}': probe('max>=0'),
+      'http_reqs{type:api}': probe('count>=0'),
+    });
+    const result = await runLoad(s, { backendUrl: base, progressLine: false });
+    const count = (key: string) => (result.metrics[key]?.type === 'counter' ? result.metrics[key].values.count : -1);
+    expect(count('iterations{scenario:dashboard}')).toBe(12);
+    expect(count('http_reqs{type:api}')).toBe(12);
+    expect(count('iterations{type:api}')).toBe(0);
+    expect(result.metrics['iteration_duration{name:GET /api/events}']).toMatchObject({ values: { count: 0 } });
+  }, 20_000);
+
   it('a failing check fails its threshold (the assertion can fail)', async () => {
     const s = validate({ ...definition, thresholds: { 'checks{check:risk below 5}': ['rate>0.5'] } });
     const result = await runLoad(s, { backendUrl: base, progressLine: false });
