@@ -4,10 +4,28 @@ import { TESTCONTAINERS_SETTINGS } from './harness/stack/testcontainers-env.ts';
 /**
  * Projects run one group after the other (sequence.groupOrder): the unit and browser tests
  * first, two files at a time (pure logic, no stack); then the unit files that measure timer
- * lag, alone; then the integration tests one file at a time (each starts stacks; the CI machine
- * has 2 cores). `vitest run test/unit/...` still picks files by path across the projects.
+ * lag, alone; then the integration tests in two lanes (the CI machine has 2 cores):
+ *
+ * - `integration-functional`, two files at a time: files whose assertions do not depend on
+ *   latency, capacity or fault timing (contract shapes, span trees, CLI exit codes, waits with
+ *   generous timeouts). Much of their time is waiting (stack starts, traces arriving), so two
+ *   of them side by side take little more wall time than one.
+ * - `integration`, one file at a time and nothing else running: every file that measures
+ *   (fault lag < 50 ms, p95 bands, capacity knees, healthy runs compared, latency budgets and
+ *   thresholds, the real engines' CPU load). A file belongs here unless it is known not to.
+ *
+ * `vitest run test/unit/...` still picks files by path across the projects.
  */
 const TIMING_UNIT_FILES = ['test/unit/load/driver.test.ts', 'test/unit/chaos/fault-timeline.test.ts'];
+/** Integration files with no timing-dependent assertion: they may run beside each other. */
+const FUNCTIONAL_INTEGRATION_FILES = [
+  'test/integration/foundation.test.ts',
+  'test/integration/reference-stack.test.ts',
+  'test/integration/main-job.test.ts',
+  'test/integration/ws-conform.test.ts',
+  'test/integration/hsi-current-profile.test.ts',
+  'test/integration/dialect-adapters.test.ts',
+];
 
 export default defineConfig({
   test: {
@@ -41,12 +59,24 @@ export default defineConfig({
       {
         extends: true,
         test: {
+          name: 'integration-functional',
+          include: FUNCTIONAL_INTEGRATION_FILES,
+          globalSetup: ['test/global-setup.ts'],
+          // Two stacks at a time.
+          maxWorkers: 2,
+          sequence: { groupOrder: 2 },
+        },
+      },
+      {
+        extends: true,
+        test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
+          exclude: FUNCTIONAL_INTEGRATION_FILES,
           globalSetup: ['test/global-setup.ts'],
-          // One stack at a time.
+          // One stack at a time, alone on the machine.
           fileParallelism: false,
-          sequence: { groupOrder: 2 },
+          sequence: { groupOrder: 3 },
         },
       },
     ],

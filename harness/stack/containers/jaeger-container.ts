@@ -1,5 +1,6 @@
-import { AbstractStartedContainer, Wait, type StartedTestContainer } from 'testcontainers';
+import { AbstractStartedContainer, type StartedTestContainer } from 'testcontainers';
 import { HsiGenericContainer } from './hsi-generic-container.ts';
+import { HttpReadyWait } from './http-ready-wait.ts';
 
 export const JAEGER_QUERY_PORT = 16686;
 export const JAEGER_OTLP_GRPC_PORT = 4317;
@@ -24,7 +25,13 @@ export class JaegerContainer extends HsiGenericContainer {
     this.withExposedPorts(JAEGER_QUERY_PORT, JAEGER_OTLP_GRPC_PORT, JAEGER_OTLP_HTTP_PORT)
       .withEnvironment({ JAEGER_LISTEN_HOST: '0.0.0.0' })
       .withCommand([...JAEGER_COMMAND])
-      .withWaitStrategy(Wait.forAll([Wait.forListeningPorts(), Wait.forHttp('/api/v3/services', JAEGER_QUERY_PORT).forStatusCode(200)]))
+      .withWaitStrategy(
+        new HttpReadyWait([
+          { path: '/api/v3/services', port: JAEGER_QUERY_PORT },
+          // The OTLP receiver starts its gRPC listener before its HTTP one: an answer on 4318 means 4317 listens too.
+          { path: '/v1/traces', port: JAEGER_OTLP_HTTP_PORT, status: 'any' },
+        ]),
+      )
       .withStartupTimeout(60_000);
   }
 

@@ -1,6 +1,7 @@
-import { AbstractStartedContainer, Wait, type StartedTestContainer } from 'testcontainers';
+import { AbstractStartedContainer, type StartedTestContainer } from 'testcontainers';
 import { HSI_ROUTES } from '../../contract/hsi-api.ts';
 import { HsiGenericContainer } from './hsi-generic-container.ts';
+import { HttpReadyWait } from './http-ready-wait.ts';
 
 export const BACKEND_PORT = 8000;
 export const DETECTOR_PORT = 8095;
@@ -11,7 +12,7 @@ export class ReferenceBackendContainer extends HsiGenericContainer {
     super(image);
     this.withCommand(['node', '/app/backend.mjs'])
       .withExposedPorts(BACKEND_PORT)
-      .withWaitStrategy(Wait.forHttp(HSI_ROUTES.healthReady, BACKEND_PORT).forStatusCode(200))
+      .withWaitStrategy(HttpReadyWait.forHttp(HSI_ROUTES.healthReady, BACKEND_PORT))
       .withStartupTimeout(90_000);
   }
   override async start(): Promise<StartedBackendContainer> {
@@ -34,7 +35,7 @@ export class DetectorEmulatorContainer extends HsiGenericContainer {
     super(image);
     this.withCommand(['node', '/app/detector-emulator.mjs'])
       .withExposedPorts(DETECTOR_PORT)
-      .withWaitStrategy(Wait.forHttp('/health', DETECTOR_PORT).forStatusCode(200))
+      .withWaitStrategy(HttpReadyWait.forHttp('/health', DETECTOR_PORT))
       .withStartupTimeout(60_000);
   }
   override async start(): Promise<StartedDetectorContainer> {
@@ -59,7 +60,7 @@ export class LlmEmulatorContainer extends HsiGenericContainer {
     super(image);
     this.withCommand(['node', '/app/llm-emulator.mjs'])
       .withExposedPorts(LLM_PORT)
-      .withWaitStrategy(Wait.forHttp('/health', LLM_PORT).forStatusCode(200))
+      .withWaitStrategy(HttpReadyWait.forHttp('/health', LLM_PORT))
       .withStartupTimeout(60_000);
   }
   override async start(): Promise<StartedLlmContainer> {

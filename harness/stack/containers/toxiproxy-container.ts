@@ -1,6 +1,7 @@
-import { AbstractStartedContainer, Wait, type StartedTestContainer } from 'testcontainers';
+import { AbstractStartedContainer, type StartedTestContainer } from 'testcontainers';
 import { Toxiproxy } from 'toxiproxy-node-client';
 import { HsiGenericContainer } from './hsi-generic-container.ts';
+import { HttpReadyWait } from './http-ready-wait.ts';
 
 export const TOXIPROXY_API_PORT = 8474;
 
@@ -23,7 +24,7 @@ export class ToxiproxyContainer extends HsiGenericContainer {
     // 2-core host with the whole stack busy it must not wait for the CPU, or fault timing (and
     // the proxy's own added latency) measures the scheduler. 4x the default weight.
     this.withExposedPorts(TOXIPROXY_API_PORT)
-      .withWaitStrategy(Wait.forHttp('/version', TOXIPROXY_API_PORT).forStatusCode(200))
+      .withWaitStrategy(HttpReadyWait.forHttp('/version', TOXIPROXY_API_PORT))
       .withStartupTimeout(30_000)
       .withCpuShares(4096);
   }

@@ -59,7 +59,13 @@ export function llamaServerImage(preset: LlmPresetName, prefix: string = DEFAULT
   return `${prefix}/llama-server:${PINNED.llamaCppVersion}-${preset}`;
 }
 
-export type LocalImages = Omit<StackImages, 'llmReal' | 'detectorReal'> & { base: string; node: string };
+/**
+ * `postgres` is PostgreSQL from Debian's packages, initialised at each container start (as the
+ * official image); `postgresInitialized` is built FROM it with the cluster made at build time
+ * (postgres-initialized-entrypoint.sh): what the embedded stack runs, since initdb was the
+ * longest part of a stack start (seconds of CPU, more under load).
+ */
+export type LocalImages = Omit<StackImages, 'llmReal' | 'detectorReal'> & { base: string; node: string; postgresInitialized: string };
 
 /**
  * The emulated stack's local images under a name prefix: `hsi-chaos/…` normally; another prefix
@@ -70,6 +76,7 @@ export function localImages(prefix: string = DEFAULT_IMAGE_PREFIX): LocalImages 
   return {
     base: `${prefix}/debian:${PINNED.debianSuite}`,
     postgres: `${prefix}/postgres:15-${PINNED.debianSuite}`,
+    postgresInitialized: `${prefix}/postgres:15-${PINNED.debianSuite}-initialized`,
     redis: `${prefix}/redis:7-${PINNED.debianSuite}`,
     jaeger: `${prefix}/jaeger:${PINNED.jaegerVersion}-slim`,
     toxiproxy: `${prefix}/toxiproxy:${PINNED.toxiproxyVersion.slice(1)}`,
@@ -91,10 +98,11 @@ export function stackImages(
   ai: Readonly<AiModes> = EMULATED,
 ): StackImages {
   if (config.imageMode === 'registry') return registryStackImages(config, ai);
-  const { base: _base, node: _node, ...images } = localImages(config.localImagePrefix);
+  const { base: _base, node: _node, postgresInitialized, ...images } = localImages(config.localImagePrefix);
   // A per-service engine image (realAi.llmImage / detectorImage) wins in both modes.
   return {
     ...images,
+    postgres: postgresInitialized,
     llmReal: config.realAi.llmImage ?? llamaServerImage(config.realAi.llmPreset, config.localImagePrefix),
     detectorReal: config.realAi.detectorImage ?? realAiImages(config.localImagePrefix).detectorReal,
   };

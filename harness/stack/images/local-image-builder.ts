@@ -220,7 +220,7 @@ export class LocalImageBuild {
     }
   }
 
-  async postgres(baseHash: string): Promise<void> {
+  async postgres(baseHash: string): Promise<string> {
     const entrypoint = readFileSync(join(HERE, 'postgres-entrypoint.sh'));
     const dockerfile = `FROM ${this.images.base}
 RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-15 && rm -rf /var/lib/apt/lists/*
@@ -232,8 +232,24 @@ STOPSIGNAL SIGINT
 ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]
 CMD ["postgres"]
 `;
-    await this.ensure('postgres', sha256(baseHash, dockerfile, entrypoint), (hash, logFile) =>
+    return this.ensure('postgres', sha256(baseHash, dockerfile, entrypoint), (hash, logFile) =>
       this.dockerBuild('postgres', hash, logFile, dockerfile, { 'postgres-entrypoint.sh': entrypoint }),
+    );
+  }
+
+  /** FROM the package image: the cluster initialised at build (initdb --no-sync), a login made at start. */
+  async postgresInitialized(postgresHash: string): Promise<void> {
+    const entrypoint = readFileSync(join(HERE, 'postgres-initialized-entrypoint.sh'));
+    const dockerfile = `FROM ${this.images.postgres}
+COPY postgres-initialized-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
+RUN chmod 755 /usr/local/bin/docker-entrypoint.sh \\
+ && mkdir -p "$PGDATA" /var/run/postgresql && chown -R postgres:postgres "$PGDATA" /var/run/postgresql && chmod 700 "$PGDATA" \\
+ && runuser -u postgres -- initdb -D "$PGDATA" --username=postgres --auth=trust --encoding=UTF8 --locale=C --no-sync >/dev/null \\
+ && printf 'local all all trust\\nhost all all all scram-sha-256\\n' > "$PGDATA/pg_hba.conf" \\
+ && echo "password_encryption = 'scram-sha-256'" >> "$PGDATA/postgresql.conf"
+`;
+    await this.ensure('postgresInitialized', sha256(postgresHash, dockerfile, entrypoint), (hash, logFile) =>
+      this.dockerBuild('postgresInitialized', hash, logFile, dockerfile, { 'postgres-initialized-entrypoint.sh': entrypoint }),
     );
   }
 
@@ -361,7 +377,7 @@ CMD ["node", "/app/backend.mjs"]
     const baseHash = this.hashFor('base', LocalImageBuild.baseInputs(mirror));
     const baseReady = this.base(mirror);
     await Promise.all([
-      baseReady.then(() => Promise.all([this.postgres(baseHash), this.redis(baseHash)])),
+      baseReady.then(() => Promise.all([this.postgres(baseHash).then((h) => this.postgresInitialized(h)), this.redis(baseHash)])),
       this.jaeger(baseHash, baseReady).then(() => this.toxiproxy(baseHash, baseReady)),
       baseReady
         .then(() => this.node(baseHash))

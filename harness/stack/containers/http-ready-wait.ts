@@ -1,0 +1,77 @@
+import { getContainerRuntimeClient, type WaitStrategy } from 'testcontainers';
+import { request } from 'undici';
+
+type WaitArgs = Parameters<WaitStrategy['waitUntilReady']>;
+
+export interface HttpReadyOptions {
+  /** The status that means ready; `'any'`: any HTTP answer (the port listens and speaks HTTP). */
+  status: number | 'any';
+  /** Pause between two probes. */
+  intervalMs: number;
+  /** How long one probe may take before it counts as "not yet". */
+  requestTimeoutMs: number;
+}
+
+const DEFAULTS: HttpReadyOptions = { status: 200, intervalMs: 100, requestTimeoutMs: 5_000 };
+
+/**
+ * Ready when GET `path` on the container's published `port` answers (200 by default), probed
+ * every 100 ms. testcontainers' `Wait.forHttp` probes once per read timeout (1 s), so each
+ * container of a stack was seen ready up to a second late, twice on a stack start's critical
+ * path (the parallel group, then the backend); shortening its read timeout would also cut
+ * each probe short under load. `Wait.forListeningPorts` runs three `docker exec`s per port
+ * every 100 ms, which costs the CPU the starting containers need: an HTTP answer on a port
+ * proves it listens without either.
+ */
+export class HttpReadyWait implements WaitStrategy {
+  private readonly probes: readonly { path: string; port: number; status: number | 'any' }[];
+  private readonly options: HttpReadyOptions;
+  private startupTimeoutMs = 60_000;
+  private startupTimeoutSet = false;
+
+  constructor(probes: readonly { path: string; port: number; status?: number | 'any' }[], options: Partial<HttpReadyOptions> = {}) {
+    this.options = { ...DEFAULTS, ...options };
+    this.probes = probes.map((p) => ({ path: p.path, port: p.port, status: p.status ?? this.options.status }));
+  }
+
+  /** One probe: GET `path` on `port`, ready on `status` (200 unless given). */
+  static forHttp(path: string, port: number, options: Partial<HttpReadyOptions> = {}): HttpReadyWait {
+    return new HttpReadyWait([{ path, port }], options);
+  }
+
+  async waitUntilReady(_container: WaitArgs[0], boundPorts: WaitArgs[1]): Promise<void> {
+    const host = (await getContainerRuntimeClient()).info.containerRuntime.host;
+    const deadline = Date.now() + this.startupTimeoutMs;
+    for (const probe of this.probes) {
+      const url = new URL(probe.path, `http://${host}:${boundPorts.getBinding(probe.port)}`);
+      while (!(await this.answers(url, probe.status))) {
+        if (Date.now() >= deadline) throw new Error(`${url.href} did not answer ${probe.status === 'any' ? 'HTTP' : probe.status} within ${this.startupTimeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, this.options.intervalMs));
+      }
+    }
+  }
+
+  private async answers(url: URL, status: number | 'any'): Promise<boolean> {
+    try {
+      const res = await request(url, { method: 'GET', headersTimeout: this.options.requestTimeoutMs, bodyTimeout: this.options.requestTimeoutMs, signal: AbortSignal.timeout(this.options.requestTimeoutMs) });
+      await res.body.dump();
+      return status === 'any' || res.statusCode === status;
+    } catch {
+      return false;
+    }
+  }
+
+  withStartupTimeout(startupTimeoutMs: number): this {
+    this.startupTimeoutMs = startupTimeoutMs;
+    this.startupTimeoutSet = true;
+    return this;
+  }
+
+  isStartupTimeoutSet(): boolean {
+    return this.startupTimeoutSet;
+  }
+
+  getStartupTimeout(): number {
+    return this.startupTimeoutMs;
+  }
+}
