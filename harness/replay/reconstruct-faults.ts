@@ -274,6 +274,19 @@ function breakerNote(failed: readonly HopCall[], next: HopCall | undefined, t0: 
   return `; the breaker opened at ${sec(opened.startMs + opened.durationMs)} s and no call reached the hop until ${trial} at ${sec(next.startMs)} s: the fault ended in between (the traces cannot say when; the midpoint is taken)`;
 }
 
+/**
+ * The error rate of a partial window, as the replay needs it: the failures the incident had
+ * over the calls its replayed window (one gap between failures added on each side) holds, so
+ * the replay fails as many calls as the incident did. (The gaps between failures, (n − 1) /
+ * (calls from the first to the last failure − 1), estimate the rate inside the failures, but
+ * applied to the wider replayed window they add about one failure: 3 of 4 LLM calls gave 0.67,
+ * whose 7 replayed calls then fail 4.7 times for the incident's 3, 6 error spans → 8.)
+ */
+function replayedRate(calls: readonly HopCall[], failures: number, fromMs: number, toMs: number): number {
+  const inReplayed = calls.filter((c) => c.startMs >= fromMs && c.startMs <= toMs).length;
+  return failures / Math.max(failures, inReplayed);
+}
+
 function errorWindow(hop: HopName, calls: readonly HopCall[], group: readonly number[], n: number, options: FaultOptions): ReconstructedFault {
   const first = group[0]!;
   const last = group.at(-1)!;
@@ -292,9 +305,7 @@ function errorWindow(hop: HopName, calls: readonly HopCall[], group: readonly nu
     const errorGap = (calls[last]!.startMs - calls[first]!.startMs) / (failed.length - 1);
     fromMs = Math.max(options.startMs, calls[first]!.startMs - errorGap);
     toMs = Math.min(options.endMs, calls[last]!.startMs + errorGap);
-    // The window's calls start and end with a failure, so failures / calls overstates the rate:
-    // the n − 1 gaps between failures span calls − 1 calls.
-    windowRate = (failed.length - 1) / (inWindow.length - 1);
+    windowRate = replayedRate(calls, failed.length, fromMs, toMs);
   }
   const { fault, basis: failures } = errorFault(hop, failed, windowRate);
   const basis = `${failures}${breakerNote(failed, next, options.startMs)}`;

@@ -81,8 +81,11 @@ describe('replay reconstruction: faults from calls', () => {
     const c = calls(Array.from({ length: 40 }, (_, i) => [i * 500, 20, i >= 10 && i < 30 && i % 4 === 0 ? { error: true, errorKind: 'http' as const, statusCode: 503 } : {}]));
     const [f] = reconstructHopFaults('llm', c.map((x) => ({ ...x, hop: 'llm' })), opts);
     expect(f?.fault).toMatchObject({ type: 'emulator', status_code: 503 });
-    // one call in four fails: 5 failures, whose 4 gaps span 16 calls (5 / 17, failures over the calls from the first to the last, overstates it)
-    expect(f?.fault.type === 'emulator' && f.fault.error_rate).toBeCloseTo(0.25, 2);
+    // one call in four fails: 5 failures; the replayed window (one 2 s gap between failures added on
+    // each side) holds 25 calls, so 5 / 25 gives the replay the incident's 5 failures. (The gaps'
+    // 4 / 16 = 0.25 would fail 6.25 of those 25 calls; 5 / 17, over the calls from the first failure
+    // to the last, 7.4.)
+    expect(f?.fault.type === 'emulator' && f.fault.error_rate).toBeCloseTo(0.2, 2);
   });
 
   it('a latency inflation becomes a latency toxic with the observed jitter; isolated slow calls do not', () => {
