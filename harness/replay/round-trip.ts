@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import type { FaultWindowRecord } from '../chaos/toxic-timeline.ts';
 import type { StackConfig } from '../config/stack-config.ts';
@@ -128,12 +128,19 @@ function verdicts(outcome: ExperimentOutcome): Record<string, boolean> {
   return out;
 }
 
-/** Each applied window of the original against the replayed fault on the same target, seconds from the load's start. */
-export function measureWindows(records: readonly FaultWindowRecord[], plan: ReplayPlan): WindowMeasurement[] {
+/**
+ * Each applied window of the original against the replayed fault on the same target, seconds
+ * from the first upload (the replay's time zero). The harness records when it applied a fault
+ * on the load's clock; given that clock's zero (epoch ms), the applied times are moved onto the
+ * traces' clock, so a first upload that went out late (a loaded machine: 0.6 s at load average
+ * 30) does not show as a reconstruction error of that size.
+ */
+export function measureWindows(records: readonly FaultWindowRecord[], plan: ReplayPlan, loadZeroEpochMs?: number): WindowMeasurement[] {
   const rel = (ms: number) => (ms - plan.load.t0Ms) / 1000;
+  const shift = loadZeroEpochMs === undefined ? 0 : (loadZeroEpochMs - plan.load.t0Ms) / 1000;
   return records.map((r) => {
-    const fromSec = (r.appliedAtMs ?? r.plannedStartMs) / 1000;
-    const toSec = (r.removedAtMs ?? r.plannedEndMs) / 1000;
+    const fromSec = (r.appliedAtMs ?? r.plannedStartMs) / 1000 + shift;
+    const toSec = (r.removedAtMs ?? r.plannedEndMs) / 1000 + shift;
     const candidates = plan.faults.filter((f) => f.target === r.target);
     const best = [...candidates].sort((a, b) => Math.abs(a.atMs / 1000 - fromSec) - Math.abs(b.atMs / 1000 - fromSec))[0];
     const replayed = best ? { fromSec: best.atMs / 1000, toSec: (best.atMs + best.durationMs) / 1000, type: best.fault.type } : null;
@@ -169,6 +176,16 @@ export function windowFailures(r: Pick<RoundTrip, 'windows'>): string[] {
 export function symptomWindowFailures(r: Pick<RoundTrip, 'fidelity' | 'windows'>): string[] {
   const hidden = new Set(r.windows.filter((w) => w.start === 'hidden' || w.end === 'hidden').map((w) => `${w.target}/${w.replayed?.type ?? ''}`));
   return r.fidelity.windows.filter((w) => !w.ok && hidden.has(`${w.target}/${w.faultType}`)).map((w) => `${w.target} ${w.faultType}: ${w.incident && w.replay ? `start ${w.startOffsetSec!.toFixed(2)} s, end ${w.endOffsetSec!.toFixed(2)} s` : w.incident ? 'not in the replay' : 'only in the replay'}`);
+}
+
+/** The load clock's zero of a run (epoch ms), from its first request record; undefined when it has none. */
+export function loadZeroEpochMs(runDir: string): number | undefined {
+  const file = join(runDir, 'requests.ndjson');
+  if (!existsSync(file)) return undefined;
+  const first = readFileSync(file, 'utf8').split('\n', 1)[0];
+  if (!first) return undefined;
+  const rec = JSON.parse(first) as { intendedEpochMs?: unknown; intendedMs?: unknown };
+  return typeof rec.intendedEpochMs === 'number' && typeof rec.intendedMs === 'number' ? rec.intendedEpochMs - rec.intendedMs : undefined;
 }
 
 export interface RoundTripOptions {
@@ -208,7 +225,8 @@ export async function roundTrip(name: string, options: RoundTripOptions): Promis
     fidelity.noise = noiseReference(readTraceFile(join(original.resultsDir, RUN_TRACES_FILE)).traces, readTraceFile(join(rerun.resultsDir, RUN_TRACES_FILE)).traces, `${name} (run ${original.report.runId} and its rerun ${rerun.report.runId})`);
   }
   const records = JSON.parse(readFileSync(join(original.resultsDir, 'faults.json'), 'utf8')) as FaultWindowRecord[];
-  return { scenario: name, original, exportFile, scenarioFile, plan, replay, fidelity, windows: measureWindows(records, plan), verdicts: { original: verdicts(original), replay: verdicts(replay) } };
+  const windows = measureWindows(records, plan, loadZeroEpochMs(original.resultsDir));
+  return { scenario: name, original, exportFile, scenarioFile, plan, replay, fidelity, windows, verdicts: { original: verdicts(original), replay: verdicts(replay) } };
 }
 
 /** One line per measurement, for logs and the closing note. */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { classifyError, type HopCall, type HopName } from '../../../harness/replay/incident.ts';
 import { reconnectWaitMs, reconstructHopFaults } from '../../../harness/replay/reconstruct-faults.ts';
 import type { WindowFidelity } from '../../../harness/report/replay-fidelity.ts';
-import { edgeVerdict, symptomWindowFailures, type WindowMeasurement } from '../../../harness/replay/round-trip.ts';
+import { edgeVerdict, measureWindows, symptomWindowFailures, type WindowMeasurement } from '../../../harness/replay/round-trip.ts';
 
 /**
  * Fault windows whose edges the traces hide or blur: breaker rejections, partial error rates
@@ -138,6 +138,21 @@ describe('replay windows: a connection the fault closed', () => {
     const llm: Spec[] = [[1000, 200], [10_970, 3036, { error: true, errorKind: 'timeout' }], [14_050, 200]];
     const [f] = reconstructHopFaults('llm', calls('llm', llm), opts);
     expect(f?.evidence.end).toEqual({ lo: 10_970, hi: 14_050 });
+  });
+});
+
+describe('round trip: the applied window on the traces\' clock', () => {
+  const record = { index: 0, name: 'redis-reset', target: 'redis', faultType: 'reset_peer', plannedStartMs: 5000, plannedEndMs: 11_000, appliedAtMs: 5060, removedAtMs: 11_020 };
+  const plan = { load: { t0Ms: 1_000_600 }, faults: [{ target: 'redis', atMs: 4450, durationMs: 5750, fault: { type: 'reset_peer' }, evidence: { start: { lo: 1_005_000, hi: 1_005_100 }, end: { lo: 1_010_000, hi: 1_011_600 } } }] } as unknown as Parameters<typeof measureWindows>[1];
+
+  it('moves the applied times by how late the first upload went out, so a late start is not taken for a reconstruction error', () => {
+    // the load's clock started at 1 000 000; the first upload's span at 1 000 600 (a loaded machine)
+    const [w] = measureWindows([record], plan, 1_000_000);
+    expect(w!.original.fromSec).toBeCloseTo(4.46, 2);
+    expect(w!.startOffsetSec).toBeCloseTo(-0.01, 2);
+    expect(w!.start).toBe('within');
+    // counter-example: on the load's clock the same replay looks 0.61 s early
+    expect(measureWindows([record], plan)[0]!.startOffsetSec).toBeCloseTo(-0.61, 2);
   });
 });
 
