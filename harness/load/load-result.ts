@@ -117,10 +117,17 @@ export interface LoadRequestRecord {
 export class TimeSeriesBuilder {
   private readonly buckets: { requests: number; errors: number; dropped: number; latencies: number[] }[] = [];
 
+  /** the current second's bucket, kept: most requests land in it */
+  private lastIndex = -1;
+  private last: { requests: number; errors: number; dropped: number; latencies: number[] } | undefined;
+
   private bucket(tMs: number) {
     const i = Math.max(0, Math.floor(tMs / 1000));
+    if (i === this.lastIndex && this.last !== undefined) return this.last;
     while (this.buckets.length <= i) this.buckets.push({ requests: 0, errors: 0, dropped: 0, latencies: [] });
-    return this.buckets[i] as { requests: number; errors: number; dropped: number; latencies: number[] };
+    this.lastIndex = i;
+    this.last = this.buckets[i] as { requests: number; errors: number; dropped: number; latencies: number[] };
+    return this.last;
   }
 
   record(tMs: number, latencyMs: number, failed: boolean): void {

@@ -42,6 +42,19 @@ export class RunState {
     return this.clock.now() - this.t0;
   }
 
+  /**
+   * performance.now() of a moment known as `sinceT0` (ms since t0), when the run's clock is
+   * performance.now(); a fresh reading otherwise: the hot path reads the clock once per moment.
+   */
+  monotonicOf(sinceT0: number): number {
+    return this.clock === systemClock ? sinceT0 + this.t0 : performance.now();
+  }
+
+  /** ms since t0 of a performance.now() reading, when the run's clock is performance.now(); now() otherwise */
+  sinceT0(monotonic: number): number {
+    return this.clock === systemClock ? monotonic - this.t0 : this.now();
+  }
+
   private endMs: number | undefined;
 
   /** The load is over (every request ended or was interrupted): fixes the test run's duration. */

@@ -100,6 +100,9 @@ export async function sendUpload(options: UploadOptions): Promise<UploadRecord> 
  */
 export class AbortScope {
   private stopped = false;
+  /** the one request in flight (a VU's scope, or an open scenario at a modest rate): no Set work */
+  private one: Dispatcher.DispatchController | undefined;
+  /** the others in flight */
   private readonly live = new Set<Dispatcher.DispatchController>();
   /** other work to stop with the scope (a WebSocket session) */
   private readonly stoppers = new Set<() => void>();
@@ -111,6 +114,8 @@ export class AbortScope {
   abort(reason: Error = new Error('aborted')): void {
     this.stopped = true;
     const live = [...this.live];
+    if (this.one !== undefined) live.push(this.one);
+    this.one = undefined;
     this.live.clear();
     for (const c of live) if (!c.aborted) c.abort(reason);
     const stoppers = [...this.stoppers];
@@ -131,12 +136,14 @@ export class AbortScope {
   /** @internal */
   enter(controller: Dispatcher.DispatchController): void {
     if (this.stopped) controller.abort(new Error('aborted'));
+    else if (this.one === undefined) this.one = controller;
     else this.live.add(controller);
   }
 
   /** @internal */
   leave(controller: Dispatcher.DispatchController): void {
-    this.live.delete(controller);
+    if (this.one === controller) this.one = undefined;
+    else this.live.delete(controller);
   }
 }
 
@@ -192,8 +199,9 @@ export class UploadExchange extends TimedExchange implements Dispatcher.Dispatch
   /** end of the exchange (performance.now()), once finished */
   endAt = 0;
 
-  constructor(connection: TimedConnection | undefined, scope: AbortScope | undefined, parseAnswer: boolean) {
-    super(connection, performance.now());
+  /** `dispatchedAt`: performance.now() when the request is handed to undici (the caller's own reading) */
+  constructor(connection: TimedConnection | undefined, scope: AbortScope | undefined, parseAnswer: boolean, dispatchedAt: number) {
+    super(connection, dispatchedAt);
     this.scope = scope;
     this.keepBody = parseAnswer;
   }
@@ -306,7 +314,7 @@ class PromisedUpload extends UploadExchange {
   private readonly options: DispatchUploadOptions;
 
   constructor(options: DispatchUploadOptions, resolve: (record: UploadRecord) => void) {
-    super(options.connection, options.scope, options.parseAnswer !== false);
+    super(options.connection, options.scope, options.parseAnswer !== false, performance.now());
     this.options = options;
     this.resolve = resolve;
   }

@@ -153,8 +153,8 @@ class DriverUpload extends UploadExchange implements SettledUpload {
   reject!: (reason: unknown) => void;
   private readonly runner: UploadIterations;
 
-  constructor(runner: UploadIterations, connection: TimedConnection, scope: AbortScope, parseAnswer: boolean) {
-    super(connection, scope, parseAnswer);
+  constructor(runner: UploadIterations, connection: TimedConnection, scope: AbortScope, parseAnswer: boolean, dispatchedAt: number) {
+    super(connection, scope, parseAnswer, dispatchedAt);
     this.runner = runner;
   }
 
@@ -168,7 +168,7 @@ class DriverUpload extends UploadExchange implements SettledUpload {
 
   protected override finished(): void {
     try {
-      this.runner.settle(this);
+      this.runner.settle(this, this.endAt);
     } catch (error) {
       this.reject(error);
       return;
@@ -274,11 +274,16 @@ export class UploadIterations implements IterationRunner {
     if (transport.type !== 'http') return this.runDrop(this.facts(rt, vu, intendedMs, scope, open));
     const { state, pool } = this.o;
     const connection = pool.connection(rt.name, vu);
-    const u = new DriverUpload(this, connection, scope, this.o.writer !== undefined);
     const iteration = rt.iterations++;
     const camera = this.o.cameras[rt.sequence[iteration % rt.sequence.length] ?? 0] as CameraRuntime;
     const fixture = camera.fixtures[camera.next++ % camera.fixtures.length] as Fixture;
     const trace = newTraceContext(this.sampledFraction >= 1 ? true : this.o.random() < this.sampledFraction);
+    const headers = fixture.headers.slice();
+    headers[TRACEPARENT_SLOT] = trace.traceparent;
+    rt.begin();
+    const sentMs = state.now();
+    const u = new DriverUpload(this, connection, scope, this.o.writer !== undefined, state.monotonicOf(sentMs));
+    u.sentMs = sentMs;
     u.rt = rt;
     u.vu = vu;
     u.iteration = iteration;
@@ -291,10 +296,6 @@ export class UploadIterations implements IterationRunner {
     const promise = new Promise<void>(captureSettlers);
     u.resolve = takeResolve<void>();
     u.reject = takeReject();
-    const headers = fixture.headers.slice();
-    headers[TRACEPARENT_SLOT] = trace.traceparent;
-    rt.begin();
-    u.sentMs = state.now();
     u.send(connection.client, camera.path, fixture.prepared.body, headers, transport.timeoutMs);
     return promise;
   }
@@ -318,10 +319,10 @@ export class UploadIterations implements IterationRunner {
     return (byCamera[camera.index] ??= new UploadKind(this.o.metrics, rt, camera, this.transport.type === 'http'));
   }
 
-  /** @internal an iteration ended: counts, metrics, its record */
-  settle(u: SettledUpload): void {
+  /** @internal an iteration ended (at `endAt`, a performance.now() reading, when known): counts, metrics, its record */
+  settle(u: SettledUpload, endAt?: number): void {
     const { state, metrics } = this.o;
-    const endMs = state.now();
+    const endMs = endAt === undefined ? state.now() : state.sinceT0(endAt);
     u.rt.end();
     const interrupted = !u.accepted && u.scope.aborted;
     const latencyMs = endMs - u.intendedMs;

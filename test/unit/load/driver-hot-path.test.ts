@@ -12,7 +12,8 @@ import { runLoad } from '../../../harness/load/driver.ts';
 import { encodeMultipartFile } from '../../../harness/load/multipart.ts';
 import { RunState, systemClock } from '../../../harness/load/run-state.ts';
 import { newTraceContext } from '../../../harness/load/trace-context.ts';
-import { dispatchUpload } from '../../../harness/load/upload-client.ts';
+import { AbortScope, dispatchUpload } from '../../../harness/load/upload-client.ts';
+import { TimeSeriesBuilder } from '../../../harness/load/load-result.ts';
 import { RunResults } from '../../../harness/report/run-results.ts';
 import { PROJECT_ROOT } from '../../../harness/scenario/load-scenario.ts';
 import { validateScenario } from '../../../harness/scenario/validate-scenario.ts';
@@ -127,6 +128,52 @@ describe('native driver hot path', () => {
     state.finish();
     expect(state.durationMs()).toBe(2000);
     expect(new RunState(systemClock, 1).durationMs()).toBeGreaterThanOrEqual(0);
+  });
+});
+
+describe('hot path bookkeeping', () => {
+  it('AbortScope aborts every request in flight, the one kept without a Set and the others', () => {
+    const aborted: string[] = [];
+    const controller = (name: string) => ({ aborted: false, paused: false, reason: null, abort: () => aborted.push(name), pause: () => {}, resume: () => {} });
+    const scope = new AbortScope();
+    const [a, b, c, d] = ['a', 'b', 'c', 'd'].map(controller) as [ReturnType<typeof controller>, ReturnType<typeof controller>, ReturnType<typeof controller>, ReturnType<typeof controller>];
+    scope.enter(a);
+    scope.enter(b);
+    scope.enter(c);
+    // a ended (the slot frees), then d takes it
+    scope.leave(a);
+    scope.enter(d);
+    scope.leave(b);
+    scope.abort();
+    expect(aborted.sort()).toEqual(['c', 'd']);
+    const late = controller('late');
+    scope.enter(late);
+    expect(aborted).toContain('late');
+  });
+
+  it('the per-second series keeps requests that end in an earlier second than the last one', () => {
+    const series = new TimeSeriesBuilder();
+    series.record(1500, 10, false);
+    series.record(2500, 20, true);
+    series.record(1600, 30, false);
+    series.record(2600, 40, false);
+    series.drop(1700);
+    expect(series.points().map((p) => [p.t, p.requests, p.errors, p.dropped, p.p50])).toEqual([
+      [0, 0, 0, 0, 0],
+      [1, 2, 0, 1, 20],
+      [2, 2, 1, 0, 30],
+    ]);
+  });
+
+  it('reads the clock once per moment on the system clock, and falls back to the run clock otherwise', () => {
+    const system = new RunState(systemClock, 1);
+    expect(system.monotonicOf(12.5)).toBe(system.t0 + 12.5);
+    expect(system.sinceT0(system.t0 + 7)).toBe(7);
+    let t = 100;
+    const custom = new RunState({ now: () => t, epochMs: () => 0 }, 1);
+    t = 130;
+    expect(custom.sinceT0(123_456)).toBe(30);
+    expect(custom.monotonicOf(30)).not.toBe(130);
   });
 });
 
