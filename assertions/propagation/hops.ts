@@ -86,30 +86,54 @@ function describeHop(hop: HopDefinition): { from: string; to: string } {
   return d;
 }
 
-/** The hop in one trace. */
+/** The first span of `spans` matching `selector`, from index `from` on; -1 when none. */
+function firstMatch(spans: readonly NormalizedSpan[], selector: SpanSelector, from = 0): number {
+  for (let i = from; i < spans.length; i++) if (matchesSelector(spans[i]!, selector)) return i;
+  return -1;
+}
+
+/** Whether a span matching `to` hangs under `from` (as a child, or at any depth). */
+function reaches(tree: TraceTree, from: NormalizedSpan, to: SpanSelector, relation: 'child' | 'descendant'): boolean {
+  return firstMatch(relation === 'child' ? tree.childrenOf(from.spanId) : descendantsOf(tree, from), to) >= 0;
+}
+
+/** The hop in one trace; one pass over the spans, no intermediate lists on the passing path. */
 export function evaluateHop(tree: TraceTree, hop: HopDefinition, sentSpanId?: string): HopStatus {
+  const spans = tree.spans;
   if (hop.from === 'traceparent') {
     if (sentSpanId === undefined) return { state: 'not-exercised' };
-    const targets = tree.spans.filter((s) => matchesSelector(s, hop.to));
-    if (targets.some((s) => s.parentSpanId === sentSpanId)) return { state: 'ok' };
+    const first = firstMatch(spans, hop.to);
+    for (let i = first; i >= 0; i = firstMatch(spans, hop.to, i + 1)) if (spans[i]!.parentSpanId === sentSpanId) return OK;
     const toDescription = describeHop(hop).to;
-    if (targets.length === 0) return { state: 'broken', reason: `${toDescription} not in the trace the request started` };
-    const first = targets[0]!;
-    return { state: 'broken', reason: `${toDescription} has ${first.parentSpanId === undefined ? 'no parent' : `parent ${first.parentSpanId}`}, not the span id the request sent (${sentSpanId})` };
+    if (first < 0) return { state: 'broken', reason: `${toDescription} not in the trace the request started` };
+    const parent = spans[first]!.parentSpanId;
+    return { state: 'broken', reason: `${toDescription} has ${parent === undefined ? 'no parent' : `parent ${parent}`}, not the span id the request sent (${sentSpanId})` };
   }
-  const sources = tree.spans.filter((s) => matchesSelector(s, hop.from as SpanSelector));
-  if (sources.length === 0) return { state: 'not-exercised' };
+  const from = hop.from;
   const relation = hop.relation ?? 'child';
-  const reached = sources.map((f) => (relation === 'child' ? tree.childrenOf(f.spanId) : descendantsOf(tree, f)).some((s) => matchesSelector(s, hop.to)));
-  const ok = (hop.fromSpans ?? 'every') === 'every' ? reached.every(Boolean) : reached.some(Boolean);
-  if (ok) return { state: 'ok' };
-  const fromSpan = sources[reached.indexOf(false)]!;
-  const fromDescription = describeSpan(fromSpan);
+  const every = (hop.fromSpans ?? 'every') === 'every';
+  let exercised = false;
+  let unreached: NormalizedSpan | undefined;
+  for (let i = firstMatch(spans, from); i >= 0; i = firstMatch(spans, from, i + 1)) {
+    exercised = true;
+    const source = spans[i]!;
+    if (reaches(tree, source, hop.to, relation)) {
+      if (!every) return OK;
+    } else {
+      unreached ??= source;
+      if (every) break;
+    }
+  }
+  if (!exercised) return NOT_EXERCISED;
+  if (unreached === undefined) return OK;
+  const fromDescription = describeSpan(unreached);
   const toDescription = describeHop(hop).to;
-  const elsewhere = tree.spans.filter((s) => matchesSelector(s, hop.to));
-  if (elsewhere.length === 0) return { state: 'broken', reason: `${toDescription} not in the trace of ${fromDescription}` };
-  return { state: 'broken', reason: `${toDescription} is in the trace but not a ${relation} of ${fromDescription} (it has ${parentText(tree, elsewhere[0]!)})` };
+  const elsewhere = firstMatch(spans, hop.to);
+  if (elsewhere < 0) return { state: 'broken', reason: `${toDescription} not in the trace of ${fromDescription}` };
+  return { state: 'broken', reason: `${toDescription} is in the trace but not a ${relation} of ${fromDescription} (it has ${parentText(tree, spans[elsewhere]!)})` };
 }
+const OK: HopStatus = Object.freeze({ state: 'ok' as const });
+const NOT_EXERCISED: HopStatus = Object.freeze({ state: 'not-exercised' as const });
 
 export interface HopCheckOptions {
   /** For `from: 'traceparent'` hops: span ids sent, by trace id (see `sentSpanIds`). */
@@ -124,14 +148,16 @@ export function checkHops(traces: readonly TraceTree[], hops: readonly HopDefini
 export function checkHop(traces: readonly TraceTree[], hop: HopDefinition, options: HopCheckOptions = {}): AssertionResult {
   let exercised = 0;
   const brokenTraces: string[] = [];
+  /** Only as many as a pass lists (the first three distinct), not one per trace. */
   const okTraces: string[] = [];
   const reasons = new Map<string, string[]>();
+  const sent = hop.from === 'traceparent' ? options.sent : undefined;
   for (const tree of traces) {
-    const status = evaluateHop(tree, hop, options.sent?.get(tree.traceId));
+    const status = evaluateHop(tree, hop, sent?.get(tree.traceId));
     if (status.state === 'not-exercised') continue;
     exercised += 1;
     if (status.state === 'ok') {
-      okTraces.push(tree.traceId);
+      if (okTraces.length < 3 && !okTraces.includes(tree.traceId)) okTraces.push(tree.traceId);
       continue;
     }
     brokenTraces.push(tree.traceId);
@@ -142,7 +168,7 @@ export function checkHop(traces: readonly TraceTree[], hop: HopDefinition, optio
   const name = `hop: ${hop.name}`;
   const bound = { op: '==' as const, value: 0, unit: 'traces', text: '0 traces with the hop broken' };
   const { from: fromText, to: toText } = describeHop(hop);
-  const grouped = [...reasons.entries()].map(([reason, ids]) => ({ reason, traces: ids.length, exampleTraceIds: examples(ids) })).sort((a, b) => b.traces - a.traces);
+  const grouped = reasons.size === 0 ? [] : [...reasons.entries()].map(([reason, ids]) => ({ reason, traces: ids.length, exampleTraceIds: examples(ids) })).sort((a, b) => b.traces - a.traces);
   const details = { hop: hop.name, from: fromText, to: toText, checkedTraces: traces.length, exercised, broken: brokenTraces.length, reasons: grouped };
   if (exercised === 0) {
     return {
@@ -158,7 +184,7 @@ export function checkHop(traces: readonly TraceTree[], hop: HopDefinition, optio
   }
   const measured = { value: brokenTraces.length, unit: 'traces', text: `broken in ${brokenTraces.length}/${exercised} traces` };
   if (brokenTraces.length === 0) {
-    return { family: 'propagation', name, passed: true, measured, bound, message: `hop "${hop.name}" intact in ${exercised}/${exercised} traces`, exampleTraceIds: examples(okTraces, 3), details };
+    return { family: 'propagation', name, passed: true, measured, bound, message: `hop "${hop.name}" intact in ${exercised}/${exercised} traces`, exampleTraceIds: okTraces, details };
   }
   const top = grouped[0]!;
   const more = grouped.length > 1 ? `; +${grouped.length - 1} other reason${grouped.length > 2 ? 's' : ''}` : '';

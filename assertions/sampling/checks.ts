@@ -1,6 +1,6 @@
 import type { TraceTree } from '../../harness/traces/span-model.ts';
 import { examples, type AssertionResult } from '../result.ts';
-import { evaluateSpanTree } from '../span-tree/evaluate.ts';
+import { spanTreeFailures } from '../span-tree/evaluate.ts';
 import type { SpanTreeInput } from '../span-tree/model.ts';
 import { expectedSampling, type ExpectedSampling, type SamplingStrategies } from './strategies.ts';
 import { describeInterval, wilsonInterval } from './wilson.ts';
@@ -46,7 +46,7 @@ export function assessCompleteness(tree: TraceTree | undefined, spec: Completene
   const missing: string[] = [];
   for (const s of spec.services ?? []) if (!services.has(s)) missing.push(`service ${s}`);
   for (const n of spec.spanNames ?? []) if (!names.has(n)) missing.push(`span "${n}"`);
-  if (spec.tree !== undefined) for (const f of evaluateSpanTree(tree, spec.tree).failures) missing.push(f.detail);
+  if (spec.tree !== undefined) for (const f of spanTreeFailures(tree, spec.tree)) missing.push(f.detail);
   return { found: true, complete: missing.length === 0, missing };
 }
 

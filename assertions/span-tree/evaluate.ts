@@ -120,15 +120,20 @@ function planOf(input: SpanTreeInput): Plan {
   return plan;
 }
 
-/** Evaluates one trace against a plan; failures and matched spans are collected in the object. */
+/**
+ * Evaluates one trace against a plan; failures (and, when asked for, the spans each node
+ * matched) are collected in the object. Verdicts need only the failures: `checkSpanTree` and
+ * `spanTreeFailures` do not record the matches.
+ */
 class TreeEvaluation {
   readonly failures: SpanTreeFailure[] = [];
-  readonly matched = new Map<string, NormalizedSpan[]>();
+  readonly matched: Map<string, NormalizedSpan[]> | undefined;
 
   private readonly tree: TraceTree;
 
-  constructor(tree: TraceTree) {
+  constructor(tree: TraceTree, recordMatches: boolean) {
     this.tree = tree;
+    this.matched = recordMatches ? new Map() : undefined;
   }
 
   fail(f: Omit<SpanTreeFailure, 'traceId' | 'message'>): void {
@@ -164,7 +169,7 @@ class TreeEvaluation {
     const top = plan.top;
     const bounds = top.bounds;
     const found = (plan.match === 'root' ? tree.roots : tree.spans).filter((s) => matchesSelector(s, top.node));
-    this.matched.set(top.key, found);
+    this.matched?.set(top.key, found);
     if (!within(found.length, bounds)) {
       const where = plan.match === 'root' ? `expected a root ${top.description}` : `expected ${top.description} in the trace`;
       const hint = plan.match === 'root' && found.length < bounds.min ? this.rootHint(top.node) : '';
@@ -184,16 +189,34 @@ class TreeEvaluation {
   }
 
   visit(plan: PlanNode, parents: readonly NormalizedSpan[]): void {
-    const perParent = parents.map((p) => ({ parent: p, found: candidates(this.tree, p, plan.relation).filter((s) => matchesSelector(s, plan.node)) }));
-    if (plan.every) {
-      for (const { parent, found } of perParent) if (!within(found.length, plan.bounds)) this.countFailure(plan, parent, found.length);
-    } else if (perParent.length > 0 && !perParent.some(({ found }) => within(found.length, plan.bounds))) {
-      this.someFailure(plan, perParent);
+    let all: readonly NormalizedSpan[];
+    if (parents.length === 1) {
+      // the usual case (one parent span): no per-parent bookkeeping
+      const parent = parents[0]!;
+      all = this.matching(parent, plan);
+      if (!within(all.length, plan.bounds)) {
+        if (plan.every) this.countFailure(plan, parent, all.length);
+        else this.someFailure(plan, [{ parent, found: all }]);
+      }
+    } else {
+      const perParent = parents.map((p) => ({ parent: p, found: this.matching(p, plan) }));
+      if (plan.every) {
+        for (const { parent, found } of perParent) if (!within(found.length, plan.bounds)) this.countFailure(plan, parent, found.length);
+      } else if (perParent.length > 0 && !perParent.some(({ found }) => within(found.length, plan.bounds))) {
+        this.someFailure(plan, perParent);
+      }
+      all = [...new Set(perParent.flatMap((p) => p.found))];
     }
-    const all = perParent.length === 1 ? perParent[0]!.found : [...new Set(perParent.flatMap((p) => p.found))];
-    this.matched.set(plan.key, all);
+    this.matched?.set(plan.key, all as NormalizedSpan[]);
     this.checkAttributes(plan, all);
     if (all.length > 0) for (const child of plan.children) this.visit(child, all);
+  }
+
+  /** The spans under `parent` (by the node's relation) that match the node's selector. */
+  private matching(parent: NormalizedSpan, plan: PlanNode): NormalizedSpan[] {
+    const found: NormalizedSpan[] = [];
+    for (const s of candidates(this.tree, parent, plan.relation)) if (matchesSelector(s, plan.node)) found.push(s);
+    return found;
   }
 
   private countFailure(plan: PlanNode, parent: NormalizedSpan, found: number): void {
@@ -230,9 +253,16 @@ class TreeEvaluation {
 
 /** Evaluates one expectation against one trace. */
 export function evaluateSpanTree(tree: TraceTree, input: SpanTreeInput): SpanTreeEvaluation {
-  const evaluation = new TreeEvaluation(tree);
+  const evaluation = new TreeEvaluation(tree, true);
   evaluation.top(planOf(input));
-  return { traceId: tree.traceId, passed: evaluation.failures.length === 0, failures: evaluation.failures, matched: evaluation.matched };
+  return { traceId: tree.traceId, passed: evaluation.failures.length === 0, failures: evaluation.failures, matched: evaluation.matched ?? new Map() };
+}
+
+/** The failures of one trace against one expectation (what `evaluateSpanTree` finds, without recording the matched spans). */
+export function spanTreeFailures(tree: TraceTree, input: SpanTreeInput): SpanTreeFailure[] {
+  const evaluation = new TreeEvaluation(tree, false);
+  evaluation.top(planOf(input));
+  return evaluation.failures;
 }
 
 export interface SpanTreeDefect {
@@ -263,8 +293,11 @@ export function checkSpanTree(traces: readonly TraceTree[], input: SpanTreeInput
       details: { checked: 0, failing: 0, defects: [] },
     };
   }
-  const evaluations = traces.map((t) => evaluateSpanTree(t, input));
-  const failing = evaluations.filter((e) => !e.passed);
+  const failing: { traceId: string; failures: SpanTreeFailure[] }[] = [];
+  for (const t of traces) {
+    const failures = spanTreeFailures(t, input);
+    if (failures.length > 0) failing.push({ traceId: t.traceId, failures });
+  }
   const defects = new Map<string, { traces: Set<string>; first: SpanTreeFailure }>();
   for (const e of failing) {
     for (const f of e.failures) {
@@ -273,7 +306,7 @@ export function checkSpanTree(traces: readonly TraceTree[], input: SpanTreeInput
       else defects.set(f.detail, { traces: new Set([f.traceId]), first: f });
     }
   }
-  const grouped: SpanTreeDefect[] = [...defects.entries()]
+  const grouped: SpanTreeDefect[] = defects.size === 0 ? [] : [...defects.entries()]
     .map(([detail, d]) => ({ detail, traces: d.traces.size, exampleTraceIds: examples(d.traces) }))
     .sort((a, b) => b.traces - a.traces);
   const measured = { value: failing.length, unit: 'traces', text: `${failing.length}/${traces.length} traces failing` };

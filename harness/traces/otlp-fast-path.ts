@@ -18,6 +18,7 @@ const bail = (): never => {
 };
 
 type Json = Record<string, unknown>;
+const NANOS_PER_MS = 1_000_000;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** An optional list: absent or null means empty. */
@@ -31,26 +32,74 @@ function optionalString(v: unknown): string | undefined {
   return typeof v === 'string' ? v : bail();
 }
 
-const HEX32 = /^[0-9a-fA-F]{32}$/;
-const HEX16 = /^[0-9a-fA-F]{16}$/;
-const ZEROS = /^0+$/;
-const DECIMAL = /^\d+$/;
 const INTEGER = /^-?\d+$/;
 
-function hexId(v: unknown, pattern: RegExp): string {
-  if (typeof v !== 'string' || !pattern.test(v) || ZEROS.test(v)) return bail();
-  return v.toLowerCase();
+/** `length` hex digits, not all zeros, as lower case; a char-code loop (no regex, no copy when already lower case). */
+function hexId(v: unknown, length: 32 | 16): string {
+  if (typeof v !== 'string' || v.length !== length) return bail();
+  let upper = false;
+  let nonZero = false;
+  for (let i = 0; i < length; i++) {
+    const c = v.charCodeAt(i);
+    if (c >= 97 && c <= 102) nonZero = true; // a-f
+    else if (c >= 48 && c <= 57) nonZero ||= c !== 48; // 0-9
+    else if (c >= 65 && c <= 70) nonZero = upper = true; // A-F
+    else return bail();
+  }
+  if (!nonZero) return bail();
+  return upper ? v.toLowerCase() : v;
 }
 function parentId(v: unknown): string | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'string') return bail();
-  if (v === '' || ZEROS.test(v)) return undefined;
-  return hexId(v, HEX16);
+  if (v === '' || isZeros(v)) return undefined;
+  // all `A`s is how the schema reads a base64 zero id (no parent): leave that to it
+  if (/^A+=*$/.test(v)) return bail();
+  return hexId(v, 16);
 }
-function nanos(v: unknown): bigint {
-  if (typeof v === 'string' && DECIMAL.test(v)) return BigInt(v);
-  if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return BigInt(v);
-  return bail();
+function isZeros(v: string): boolean {
+  for (let i = 0; i < v.length; i++) if (v.charCodeAt(i) !== 48) return false;
+  return true;
+}
+
+/**
+ * A fixed64 nanosecond time: a decimal string in OTLP JSON (a non-negative safe integer number is
+ * accepted too). Checked and read in one pass over the characters into whole seconds and
+ * nanoseconds (doubles: exact below 2^53 s), so that times and durations need no bigint
+ * arithmetic; `exact` is false when the seconds do not fit, and then the bigint path decides.
+ */
+interface Nanos {
+  text: string;
+  seconds: number;
+  nanos: number;
+  exact: boolean;
+}
+function nanos(v: unknown): Nanos {
+  const text = typeof v === 'string' ? v : typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? String(v) : bail();
+  const n = text.length;
+  if (n === 0) return bail();
+  const cut = n - 9;
+  let seconds = 0;
+  let nanos = 0;
+  for (let i = 0; i < n; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return bail();
+    if (i < cut) seconds = seconds * 10 + d;
+    else nanos = nanos * 10 + d;
+  }
+  return { text, seconds, nanos, exact: seconds <= Number.MAX_SAFE_INTEGER };
+}
+/** `b - a` in milliseconds, as `Number(b - a) / 1e6` on bigints gives it (exact below 2^53 ns, ~104 days). */
+function spanMs(a: Nanos, b: Nanos): number {
+  const seconds = b.seconds - a.seconds;
+  if (a.exact && b.exact && Math.abs(seconds) < 9_000_000) return (seconds * 1e9 + (b.nanos - a.nanos)) / NANOS_PER_MS;
+  return Number(BigInt(b.text) - BigInt(a.text)) / NANOS_PER_MS;
+}
+/** Milliseconds since the epoch at µs precision: the nanoseconds truncated to µs, as `Number(ns / 1000n) / 1000`. */
+function epochMs(t: Nanos): number {
+  const micros = t.seconds * 1e6 + Math.floor(t.nanos / 1000);
+  if (t.exact && micros <= Number.MAX_SAFE_INTEGER) return micros / 1000;
+  return Number(BigInt(t.text) / 1000n) / 1000;
 }
 
 const SPAN_KINDS: readonly SpanKind[] = ['unspecified', 'internal', 'server', 'client', 'producer', 'consumer'];
@@ -118,31 +167,29 @@ function attributes(v: unknown): Attributes {
   return out;
 }
 
-const NANOS_PER_MS = 1_000_000;
-const nanosToMs = (n: bigint): number => Number(n / 1000n) / 1000;
 
 function span(s: unknown, service: string, resource: Attributes, scope: string | undefined): NormalizedSpan {
   if (!isObject(s) || typeof s['name'] !== 'string') return bail();
   const start = nanos(s['startTimeUnixNano']);
   const end = nanos(s['endTimeUnixNano']);
   const out: NormalizedSpan = {
-    traceId: hexId(s['traceId'], HEX32),
-    spanId: hexId(s['spanId'], HEX16),
+    traceId: hexId(s['traceId'], 32),
+    spanId: hexId(s['spanId'], 16),
     service,
     name: s['name'],
     kind: kind(s['kind']),
-    startTimeUnixNano: start,
-    startTimeMs: nanosToMs(start),
-    durationMs: Number(end - start) / NANOS_PER_MS,
+    startTimeUnixNano: BigInt(start.text),
+    startTimeMs: epochMs(start),
+    durationMs: spanMs(start, end),
     attributes: attributes(s['attributes']),
-    resource: { ...resource },
+    resource,
     events: list(s['events']).map((e): SpanEvent => {
       if (!isObject(e)) return bail();
-      return { name: optionalString(e['name']) ?? '', timeMs: Number(nanos(e['timeUnixNano']) - start) / NANOS_PER_MS, attributes: attributes(e['attributes']) };
+      return { name: optionalString(e['name']) ?? '', timeMs: spanMs(start, nanos(e['timeUnixNano'])), attributes: attributes(e['attributes']) };
     }),
     links: list(s['links']).map((l): SpanLink => {
       if (!isObject(l)) return bail();
-      return { traceId: hexId(l['traceId'], HEX32), spanId: hexId(l['spanId'], HEX16), attributes: attributes(l['attributes']) };
+      return { traceId: hexId(l['traceId'], 32), spanId: hexId(l['spanId'], 16), attributes: attributes(l['attributes']) };
     }),
     status: status(s['status']),
   };
@@ -166,9 +213,11 @@ function resourceSpans(rs: unknown, into: NormalizedSpan[]): void {
   const all = isObject(res) ? attributes(res['attributes']) : {};
   const serviceName = all['service.name'];
   const service = typeof serviceName === 'string' && serviceName !== '' ? serviceName : 'unknown_service';
-  // Rebuilt rather than `delete`d, which would make every span's copy a slow dictionary copy.
+  // Rebuilt rather than `delete`d (a dictionary-mode object), and one object shared (frozen) by
+  // the spans of this resource instead of a copy per span.
   const resource: Attributes = {};
   for (const key in all) if (key !== 'service.name') resource[key] = all[key]!;
+  Object.freeze(resource);
   for (const ss of list(rs['scopeSpans'])) {
     if (!isObject(ss) || ss['instrumentationLibrary'] !== undefined) bail();
     const scopeSpans = ss as Json;

@@ -6,7 +6,9 @@ import type { NormalizedSpan, TraceTree } from './span-model.ts';
 export function descendantsOf(tree: TraceTree, span: NormalizedSpan): NormalizedSpan[] {
   const out: NormalizedSpan[] = [];
   const seen = new Set<string>([span.spanId]);
-  const stack = [...tree.childrenOf(span.spanId)].reverse();
+  const stack: NormalizedSpan[] = [];
+  const top = tree.childrenOf(span.spanId);
+  for (let i = top.length - 1; i >= 0; i--) stack.push(top[i]!);
   while (stack.length > 0) {
     const next = stack.pop()!;
     if (seen.has(next.spanId)) continue;

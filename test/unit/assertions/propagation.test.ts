@@ -74,6 +74,37 @@ describe('propagation: hops', () => {
     expect(checkHop([t], { ...hsiHops()[2]!, optional: true }).passed).toBe(true);
   });
 
+  it('every / some source spans, child / descendant relation: the first source that does not reach is named', () => {
+    const t = mkTree('1', [
+      { id: '1', name: 'call', kind: 'client', start: 0, dur: 5 },
+      { id: '2', name: 'call', kind: 'client', start: 10, dur: 5 },
+      { id: '3', parent: '2', name: 'proxy', start: 11, dur: 3 },
+      { id: '4', parent: '3', name: 'serve', kind: 'server', start: 12, dur: 1 },
+      { id: '5', name: 'call', kind: 'client', start: 20, dur: 5 },
+    ]);
+    const hop = { name: 'h', from: { name: 'call', kind: 'client' as const }, to: { name: 'serve', kind: 'server' as const } };
+    // as a child: no call reaches it (the proxy is in between)
+    expect(evaluateHop(t, { ...hop, fromSpans: 'some' })).toEqual({
+      state: 'broken',
+      reason: '"serve" is in the trace but not a child of nemotron-backend "call" (it has parent nemotron-backend "proxy")',
+    });
+    // as a descendant: the second call reaches it; `some` passes, `every` names the first call that does not
+    expect(evaluateHop(t, { ...hop, relation: 'descendant', fromSpans: 'some' })).toEqual({ state: 'ok' });
+    const every = evaluateHop(t, { ...hop, relation: 'descendant' });
+    expect(every.state === 'broken' && every.reason).toBe('"serve" is in the trace but not a descendant of nemotron-backend "call" (it has parent nemotron-backend "proxy")');
+    // the reported source is the first unreached one (span 1), and the hop counts once per trace
+    expect(checkHop([t], { ...hop, relation: 'descendant' }).measured.text).toBe('broken in 1/1 traces');
+    // only the first source reaches: `every` still fails on the later ones
+    const onlyFirst = mkTree('2', [
+      { id: '1', name: 'call', kind: 'client', start: 0, dur: 5 },
+      { id: '2', parent: '1', name: 'serve', kind: 'server', start: 1, dur: 1 },
+      { id: '3', name: 'call', kind: 'client', start: 10, dur: 5 },
+    ]);
+    expect(evaluateHop(onlyFirst, hop).state).toBe('broken');
+    expect(evaluateHop(onlyFirst, { ...hop, fromSpans: 'some' })).toEqual({ state: 'ok' });
+    expect(evaluateHop(onlyFirst, { ...hop, from: { name: 'absent' } })).toEqual({ state: 'not-exercised' });
+  });
+
   it('validates declared hops', () => {
     expect(parseHops([{ name: 'x', from: 'traceparent', to: { name: 'a' } }])).toHaveLength(1);
     expect(() => parseHops([{ name: 'x', from: { name: 'a' }, to: { name: 'b' }, relation: 'sibling' }], 'scenario.json')).toThrow(/^scenario\.json: 0: expected a hop/);

@@ -142,6 +142,26 @@ describe('JaegerQueryClient: reading', () => {
     expect(error.retryable).toBe(false);
   });
 
+  it('gives one line naming the request, the field and what was wrong, for each kind of broken answer', async () => {
+    const bodies: [string, RegExp][] = [
+      ['{"result":{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00f067aa0ba902b7","name":"x","startTimeUnixNano":"12x","endTimeUnixNano":"13"}]}]}]}}', /spans\.0\.startTimeUnixNano: expected nanoseconds as a decimal string/],
+      ['{"result":{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"0000000000000000","name":"x","startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}}', /spans\.0\.spanId: expected a span id/],
+      ['{"result":{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00f067aa0ba902b7","name":7,"startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}}', /spans\.0\.name: /],
+      ['{"result":{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00f067aa0ba902b7","name":"x","kind":9,"startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}}', /spans\.0\.kind: expected a span kind/],
+      ['{"result":{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"intValue":"1.5"}}]}}]}}', /resource\.attributes\.0\.value\.intValue: expected an integer/],
+      ['{"result":7}', /^Jaeger GET .*: result: /],
+      ['{"result":{"resourceSpans":[', /not JSON: \{"result"/],
+    ];
+    for (const [body, expected] of bodies) {
+      const { client } = await jaeger((req) => (req.path.startsWith('/api/v3/traces/') ? { status: 200, body } : undefined));
+      const error = (await rejection(client.getTrace(A))) as JaegerQueryError;
+      expect(error, body).toBeInstanceOf(JaegerQueryError);
+      expect(error.message, body).toMatch(/^Jaeger GET http:\/\/127\.0\.0\.1:\d+\/api\/v3\/traces\/[0-9a-f]{32}: /);
+      expect(error.message, body).toMatch(expected);
+      expect(error.message, body).not.toContain('\n');
+    }
+  });
+
   it('merges a streamed (one JSON object per line) api/v3 answer', async () => {
     const doc = fixture('v3-trace-full.json') as { result: { resourceSpans: unknown[] } };
     const lines = doc.result.resourceSpans.map((rs) => JSON.stringify({ result: { resourceSpans: [rs] } })).join('\n');

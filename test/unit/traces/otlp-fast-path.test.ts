@@ -89,4 +89,73 @@ describe('api/v3 fast path (otlp-fast-path.ts)', () => {
     expect(fastSpansFromV3(old)).toBeUndefined();
     expect(viaSchema(old)).toEqual([]);
   });
+
+  it('reads times as the bigint path does: durations, event offsets and µs epoch times exact, edge values left to the schema or the bigint fallback', () => {
+    const doc = fixture('v3-trace-full.json') as { result: { resourceSpans: { scopeSpans: { spans: Record<string, unknown>[] }[] }[] } };
+    const cases: [unknown, unknown][] = [
+      ['1796161761270000000', '1796161761282000000'], // today, 12 ms
+      ['1796161761270000001', '1796161761270000999'], // sub-µs
+      ['0001796161761270000123', '1796161761270000124'], // leading zeros
+      ['5', '999999999'], // under a second since the epoch
+      ['0', '0'],
+      ['1796161761270000000', '1796161761269999000'], // negative duration (clock skew)
+      ['1000000000000000000', '1009999999999999999'], // ~116 days: past the exact-double range, bigint fallback
+      ['123456789012345678901234567', '123456789012345678901234999'], // seconds beyond 2^53
+      [1_700_000_000, 1_700_000_123], // numbers
+      [Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+      [2 ** 60, 2 ** 60], // an unsafe number: the schema decides
+      ['12x', '13'],
+      ['', '1'],
+      ['-1', '1'],
+    ];
+    for (const [start, end] of cases) {
+      const copy = structuredClone(doc);
+      const span = copy.result.resourceSpans[0]!.scopeSpans[0]!.spans[0]!;
+      span['startTimeUnixNano'] = start;
+      span['endTimeUnixNano'] = end;
+      span['events'] = [{ timeUnixNano: end, name: 'e' }];
+      const schema = viaSchema(copy);
+      const fast = fastSpansFromV3(copy);
+      const where = `${String(start)} → ${String(end)}`;
+      if (schema === 'rejected') expect(fast, where).toBeUndefined();
+      else if (fast !== undefined) expect(fast, where).toEqual(schema);
+      if (typeof start === 'string' && /^\d+$/.test(start) && typeof end === 'string' && /^\d+$/.test(end)) {
+        expect(fast, `${where}: the fast path takes decimal strings`).toBeDefined();
+        expect(fast![0]!.durationMs, where).toBe(Number(BigInt(end) - BigInt(start)) / 1e6);
+        expect(fast![0]!.startTimeMs, where).toBe(Number(BigInt(start) / 1000n) / 1000);
+        expect(fast![0]!.startTimeUnixNano, where).toBe(BigInt(start));
+      }
+    }
+  });
+
+  it('shares one resource object between the spans of a resource, frozen (a change would show in every span)', () => {
+    const doc = fixture('v3-trace-full.json') as { result: { resourceSpans: { scopeSpans: { spans: Record<string, unknown>[] }[] }[] } };
+    // a second span in the first resource (the fixture has one span per resource)
+    const first = doc.result.resourceSpans[0]!.scopeSpans[0]!.spans;
+    first.push({ ...first[0]!, spanId: 'abcdef0123456789' });
+    const spans = fastSpansFromV3(doc)!;
+    // one object per resourceSpans entry, however many spans it holds
+    expect(spans.length).toBeGreaterThan(doc.result.resourceSpans.length);
+    expect(new Set(spans.map((s) => s.resource)).size).toBe(doc.result.resourceSpans.length);
+    expect(Object.isFrozen(spans[0]!.resource)).toBe(true);
+    expect(spans[0]!.resource).not.toHaveProperty('service.name');
+  });
+
+  it('takes upper-case hex ids (lower-cased), refuses all-zero ids, leaves an all-`A` parent (the schema: base64 zeros, no parent) to the schema', () => {
+    const doc = fixture('v3-trace-full.json') as { result: { resourceSpans: { scopeSpans: { spans: Record<string, unknown>[] }[] }[] } };
+    const variant = (field: string, value: string) => {
+      const copy = structuredClone(doc);
+      copy.result.resourceSpans[0]!.scopeSpans[0]!.spans[0]![field] = value;
+      return copy;
+    };
+    const upper = variant('spanId', 'ABCDEF0123456789');
+    expect(fastSpansFromV3(upper)![0]!.spanId).toBe('abcdef0123456789');
+    expect(fastSpansFromV3(upper)).toEqual(viaSchema(upper));
+    expect(fastSpansFromV3(variant('spanId', '0000000000000000'))).toBeUndefined();
+    expect(viaSchema(variant('spanId', '0000000000000000'))).toBe('rejected');
+    const noParent = variant('parentSpanId', 'AAAAAAAAAAAAAAAA');
+    expect(fastSpansFromV3(noParent)).toBeUndefined();
+    expect((viaSchema(noParent) as NormalizedSpan[])[0]!.parentSpanId).toBeUndefined();
+  });
 });
+

@@ -10,7 +10,8 @@ describe('SharedDeadline: one timer per slot, every request bounded', () => {
     await new Promise((resolve) => setTimeout(resolve, 60));
     const next = deadline.signal();
     expect(next).not.toBe(first);
-    expect(first.aborted).toBe(false);
+    expect(first.fired).toBe(false);
+    expect(first.reason).toBeUndefined();
   });
 
   it('aborts with a TimeoutError no earlier than the timeout after the signal was handed out', async () => {
@@ -22,6 +23,37 @@ describe('SharedDeadline: one timer per slot, every request bounded', () => {
     expect(performance.now() - started).toBeGreaterThanOrEqual(39);
     expect(signal.reason).toBeInstanceOf(DOMException);
     expect((signal.reason as DOMException).name).toBe('TimeoutError');
+    expect(signal.fired).toBe(true);
+    // never handed out again once fired
+    expect(deadline.signal()).not.toBe(signal);
+  });
+
+  it('is taken by undici as a signal: a request in flight is aborted with the TimeoutError when the deadline passes', async () => {
+    const { createServer } = await import('node:http');
+    const { request } = await import('undici');
+    const server = createServer((_req, res) => {
+      res.writeHead(200);
+      res.write('started');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    try {
+      const deadline = new SharedDeadline(60, 10);
+      const started = performance.now();
+      // the answer never ends: aborted while waiting for the headers or the body, whichever the deadline hits
+      const error = await request(`http://127.0.0.1:${port}/`, { signal: deadline.signal() })
+        .then((response) => response.body.text())
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(error).toBeInstanceOf(DOMException);
+      expect((error as DOMException).name).toBe('TimeoutError');
+      expect(performance.now() - started).toBeGreaterThanOrEqual(59);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 
   it('refuses a timeout that is not positive', () => {
