@@ -230,7 +230,9 @@ export class JaegerQueryClient {
     const answer = await this.get(path);
     if (answer.status === 404) return undefined;
     if (answer.status !== 200) throw this.httpError(answer);
-    const spans = this.parseTraces(api, answer).filter((s) => s.traceId === id);
+    const all = this.parseTraces(api, answer);
+    // an answer holds only the asked-for trace, as a rule: copy the list only when it does not
+    const spans = all.every((s) => s.traceId === id) ? all : all.filter((s) => s.traceId === id);
     return spans.length > 0 ? buildTraceTree(spans, id) : undefined;
   }
 

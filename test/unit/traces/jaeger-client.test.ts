@@ -56,6 +56,15 @@ describe('JaegerQueryClient: API detection', () => {
     expect(server.count('/api/traces/' + A)).toBe(0);
   });
 
+  it('keeps only the asked-for trace when an answer also holds spans of another one', async () => {
+    const doc = JSON.parse(FULL_V3.body) as { result: { resourceSpans: { scopeSpans: { spans: { traceId: string }[] }[] }[] } };
+    doc.result.resourceSpans[0]!.scopeSpans[0]!.spans[0]!.traceId = B;
+    const { client } = await jaeger((req) => (req.path.startsWith('/api/v3/traces/') ? { status: 200, body: JSON.stringify(doc) } : undefined));
+    const tree = await client.getTrace(A);
+    expect(tree?.spans).toHaveLength(6);
+    expect(tree?.spans.every((s) => s.traceId === A)).toBe(true);
+  });
+
   const absent: [string, FakeAnswer][] = [
     ['404 with a plain-text body', { status: 404, body: '404 page not found' }],
     ['404 with a JSON error', { status: 404, body: '{"error":{"httpCode":404,"message":"Not Found"}}' }],
