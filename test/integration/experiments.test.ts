@@ -78,6 +78,12 @@ describe('experiments end to end', () => {
     });
 
     it('built-in chaos scenario chaos-detector-down holds with faults within 50 ms of plan; the scenario\'s run-time settings are applied, the start-only ones named, the old ones put back', async () => {
+      // Leftovers of an earlier run (a 5 s toxic, a disabled proxy) are reset before the steady-state check, not after it.
+      const planted = [
+        await fetch(new URL('/proxies/detector/toxics', stackFile.toxiproxyUrl), { method: 'POST', body: JSON.stringify({ name: 'leftover', type: 'latency', stream: 'downstream', attributes: { latency: 5000 } }) }),
+        await fetch(new URL('/proxies/llm', stackFile.toxiproxyUrl), { method: 'POST', body: JSON.stringify({ enabled: false }) }),
+      ];
+      expect(planted.map((r) => r.status)).toEqual([200, 200]);
       const external = await cli(['run', 'chaos-detector-down', '--external', stackId!]);
       expect(external.code, external.stdout + external.stderr).toBe(0);
       expectChaosSummaryHolds(JSON.parse(readFileSync(join(PROJECT_ROOT, 'results', external.runId!, 'summary.json'), 'utf8')) as RunReportModel);
@@ -87,6 +93,7 @@ describe('experiments end to end', () => {
       expect(out).toContain('external stack: NOT applied (not in effect for this run): backend YOLO26_READ_TIMEOUT=5: read only at start');
       expect(out).toContain('external stack: NOT applied (not in effect for this run): llm EMULATOR_TIME_SCALE=0.05');
       expect(out.indexOf('settings applied for this run')).toBeLessThan(out.indexOf('steady state before'));
+      expect(out.indexOf('faults reset before the steady-state check')).toBeLessThan(out.indexOf('steady state before: ok'));
       expect(out).toContain('external stack: settings restored');
       expect(await liveSettings()).toEqual(before);
     });
