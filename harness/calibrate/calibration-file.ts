@@ -33,7 +33,7 @@ const SamplesSchema = z.object({
   modes: z.object({ detector: z.enum(['emulated', 'real']), llm: z.enum(['emulated', 'real']) }),
   samples: z.object({
     llm: z.array(z.object({ atMs: z.number(), callMs: z.number(), tokensPerSecond: num, promptMs: num, promptTokens: num, promptChars: num, generatedTokens: num, generationMs: num })),
-    detector: z.array(z.object({ atMs: z.number(), inferenceMs: z.number(), serviceMs: z.number(), weights: z.string().optional(), device: z.string().optional(), detections: z.number().optional() })),
+    detector: z.array(z.object({ atMs: z.number(), inferenceMs: z.number(), serviceMs: z.number(), weights: z.string().optional(), device: z.string().optional(), detections: num, hostMs: num, megapixels: num })),
     detectorCalls: z.array(z.object({ atMs: z.number(), callMs: z.number() })),
   }),
 });

@@ -5,9 +5,11 @@ import type { AiSpanSamples } from '../experiment/ai-engine-figures.ts';
 /**
  * Emulator parameters from the service times of real AI engines (calibration):
  *
- * - detector: the per-image work (decode + preprocess + inference + postprocess, queueing left
- *   out) fitted by the lognormal through its p50 and p95, given to the emulator as its mean and
- *   p95 (EMULATOR_SERVICE_MEAN_MS / _P95_MS), on as many slots as the real detector's concurrency;
+ * - detector: two stages, as the engine has them: its work outside the slots (decode +
+ *   letterbox + output decoding, one image at a time on its event loop; a median growing with
+ *   the image's megapixels and a lognormal spread: EMULATOR_HOST_WORK_*), then the inference
+ *   (the lognormal through its p50 and p95, given as its mean and p95: EMULATOR_SERVICE_MEAN_MS
+ *   / _P95_MS) on as many slots as the real detector's concurrency;
  * - LLM: llama.cpp's prefill and decode rates (prompt tokens counted the emulator's way,
  *   characters / 4, so its prefill time matches), a generated-token lognormal that reproduces
  *   the p50 and p95 of the engine's time beyond prefill plus the call's median overhead, as
@@ -60,24 +62,133 @@ export function lognormalFor(p50: number, p95: number): { mean: number; p95: num
   return { mean: Math.exp(mu + (sigma * sigma) / 2), p95: Math.exp(mu + Z95 * sigma), mu, sigma };
 }
 
-export function fitDetector(samples: AiSpanSamples['detector'], cfg: Pick<RealAiConfig, 'detectorConcurrency'>, minSamples = 10): EngineCalibration {
-  if (samples.length < minSamples) throw new CalibrationError(`the detector left ${samples.length} timed inference spans, at least ${minSamples} are needed; run a longer load`);
-  const measured = stats(samples.map((s) => s.serviceMs));
-  const ln = lognormalFor(measured.p50, measured.p95);
+type DetectorSample = AiSpanSamples['detector'][number];
+
+/** Standard normal quantiles at (k + 0.5) / n: a deterministic stand-in for draws (Acklam-free: bisection on erf). */
+function normalGrid(n: number): number[] {
+  const cdf = (z: number) => 0.5 * (1 + erf(z / Math.SQRT2));
+  return Array.from({ length: n }, (_, k) => {
+    const p = (k + 0.5) / n;
+    let lo = -8;
+    let hi = 8;
+    for (let i = 0; i < 60; i++) {
+      const mid = (lo + hi) / 2;
+      if (cdf(mid) < p) lo = mid;
+      else hi = mid;
+    }
+    return (lo + hi) / 2;
+  });
+}
+
+/** erf (Abramowitz & Stegun 7.1.26, |error| < 1.5e-7). */
+function erf(x: number): number {
+  const t = 1 / (1 + 0.3275911 * Math.abs(x));
+  const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
+  return x >= 0 ? y : -y;
+}
+
+/**
+ * The detector's work outside its slots (JPEG decode + letterbox + output decoding, done one
+ * image at a time on its event loop) as the emulator draws it: a median of `baseMs +
+ * perMegapixelMs × megapixels` (decoding grows with the image: least squares over the
+ * measured images, intercept and slope kept non-negative, scaled so that the median ratio of
+ * measured to predicted is 1) times a lognormal factor of `sigma` (the p95 of that ratio).
+ */
+export interface HostWorkModel {
+  baseMs: number;
+  perMegapixelMs: number;
+  sigma: number;
+}
+
+export function fitHostWork(samples: readonly { hostMs: number; megapixels?: number }[]): HostWorkModel {
+  const sized = samples.filter((s): s is { hostMs: number; megapixels: number } => s.megapixels !== undefined && s.megapixels > 0);
+  const mps = sized.map((s) => s.megapixels);
+  let base = exactPercentile([...samples.map((s) => s.hostMs)].sort((a, b) => a - b), 50);
+  let slope = 0;
+  // a slope only when every sample has a size and the sizes differ (else the median is the model)
+  if (sized.length === samples.length && sized.length >= 2 && Math.max(...mps) > Math.min(...mps) * 1.2) {
+    const n = sized.length;
+    const mx = mps.reduce((a, b) => a + b, 0) / n;
+    const my = sized.reduce((a, s) => a + s.hostMs, 0) / n;
+    const sxx = sized.reduce((a, s) => a + (s.megapixels - mx) ** 2, 0);
+    const sxy = sized.reduce((a, s) => a + (s.megapixels - mx) * (s.hostMs - my), 0);
+    slope = Math.max(0, sxy / sxx);
+    base = my - slope * mx;
+    if (base < 0) {
+      // through the origin: all of the work grows with the pixels
+      slope = sized.reduce((a, s) => a + s.megapixels * s.hostMs, 0) / sized.reduce((a, s) => a + s.megapixels ** 2, 0);
+      base = 0;
+    }
+  }
+  const predicted = (s: { megapixels?: number }) => Math.max(1e-3, base + slope * (s.megapixels ?? 0));
+  const ratios = samples.map((s) => s.hostMs / predicted(s)).sort((a, b) => a - b);
+  const scale = exactPercentile(ratios, 50);
+  const sigma = Math.min(Math.max(Math.log(Math.max(exactPercentile(ratios, 95), scale) / scale) / Z95, 0), 1.5);
+  return { baseMs: round(base * scale, 2), perMegapixelMs: round(slope * scale, 2), sigma: round(sigma, 3) };
+}
+
+/** The p50/p95 the emulator would give over the measured images (a normal grid instead of draws). */
+function modelledStats(samples: readonly DetectorSample[], host: HostWorkModel, inference: { mu: number; sigma: number } | undefined): { mean: number; p50: number; p95: number } {
+  const grid = normalGrid(15);
+  const out: number[] = [];
+  for (const s of samples) {
+    const median = host.baseMs + host.perMegapixelMs * (s.megapixels ?? 0);
+    for (const z of grid) {
+      const h = median * Math.exp(host.sigma * z);
+      if (inference === undefined) out.push(h);
+      else for (const z2 of grid) out.push(h + Math.exp(inference.mu + inference.sigma * z2));
+    }
+  }
+  return stats(out);
+}
+
+function objectsPerImage(samples: readonly DetectorSample[]): number | undefined {
   // objects per image: they make the LLM's prompts (one line per detection), so the emulated
   // stack's prefill is only the real one's when the emulator reports as many objects
   const counts = samples.map((s) => s.detections).filter((d): d is number => d !== undefined);
-  const perImage = counts.length === 0 ? undefined : Math.round(counts.reduce((a, b) => a + b, 0) / counts.length);
+  return counts.length === 0 ? undefined : Math.round(counts.reduce((a, b) => a + b, 0) / counts.length);
+}
+
+/**
+ * The detector's fit. With the host-work figures on its spans (the real detector), two stages
+ * like the engine's: the work outside the slots, serial (EMULATOR_HOST_WORK_*: a single event
+ * loop decodes every image, so concurrent calls queue there before they reach the slots), and
+ * the inference on the slots (EMULATOR_SERVICE_*: ONNX Runtime's time alone). Without them
+ * (older runs), one stage: the whole per-image work on the slots.
+ */
+export function fitDetector(samples: AiSpanSamples['detector'], cfg: Pick<RealAiConfig, 'detectorConcurrency'>, minSamples = 10): EngineCalibration {
+  if (samples.length < minSamples) throw new CalibrationError(`the detector left ${samples.length} timed inference spans, at least ${minSamples} are needed; run a longer load`);
+  const perImage = objectsPerImage(samples);
+  const common = { EMULATOR_GPU_SLOTS: String(cfg.detectorConcurrency), ...(perImage !== undefined ? { EMULATOR_DETECTIONS_PER_IMAGE: String(perImage) } : {}) };
+  const objects: Record<string, number> = perImage !== undefined ? { detectionsPerImage: perImage } : {};
+  const split = samples.filter((s): s is DetectorSample & { hostMs: number } => s.hostMs !== undefined && s.hostMs > 0);
+  const serviceMeasured = stats(samples.map((s) => s.serviceMs));
+  if (split.length < minSamples) {
+    const ln = lognormalFor(serviceMeasured.p50, serviceMeasured.p95);
+    return {
+      env: { ...common, EMULATOR_SERVICE_MEAN_MS: String(round(ln.mean)), EMULATOR_SERVICE_P95_MS: String(round(ln.p95)) },
+      fit: { serviceMs: { samples: samples.length, measured: serviceMeasured, fitted: { mean: round(ln.mean), p50: round(Math.exp(ln.mu)), p95: round(ln.p95) } }, ...objects },
+    };
+  }
+  const inferenceMeasured = stats(split.map((s) => s.inferenceMs));
+  const inf = lognormalFor(inferenceMeasured.p50, inferenceMeasured.p95);
+  const host = fitHostWork(split);
   return {
     env: {
-      EMULATOR_GPU_SLOTS: String(cfg.detectorConcurrency),
-      EMULATOR_SERVICE_MEAN_MS: String(round(ln.mean)),
-      EMULATOR_SERVICE_P95_MS: String(round(ln.p95)),
-      ...(perImage !== undefined ? { EMULATOR_DETECTIONS_PER_IMAGE: String(perImage) } : {}),
+      ...common,
+      EMULATOR_SERVICE_MEAN_MS: String(round(inf.mean)),
+      EMULATOR_SERVICE_P95_MS: String(round(inf.p95)),
+      EMULATOR_HOST_WORK_MS: String(host.baseMs),
+      EMULATOR_HOST_WORK_MS_PER_MEGAPIXEL: String(host.perMegapixelMs),
+      EMULATOR_HOST_WORK_SIGMA: String(host.sigma),
     },
     fit: {
-      serviceMs: { samples: samples.length, measured, fitted: { mean: round(ln.mean), p50: round(Math.exp(ln.mu)), p95: round(ln.p95) } },
-      ...(perImage !== undefined ? { detectionsPerImage: perImage } : {}),
+      inferenceMs: { samples: split.length, measured: inferenceMeasured, fitted: { mean: round(inf.mean), p50: round(Math.exp(inf.mu)), p95: round(inf.p95) } },
+      hostWorkMs: { samples: split.length, measured: stats(split.map((s) => s.hostMs)), fitted: modelledStats(split, host, undefined) },
+      hostWorkBaseMs: host.baseMs,
+      hostWorkPerMegapixelMs: host.perMegapixelMs,
+      serviceMs: { samples: split.length, measured: stats(split.map((s) => s.serviceMs)), fitted: modelledStats(split, host, inf) },
+      ...objects,
     },
   };
 }

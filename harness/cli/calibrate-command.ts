@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { readAiSamples, readCalibration } from '../calibrate/calibration-file.ts';
-import { CalibrationError, compareStages, fitDetector, fitLlm, type Calibration, type DistributionFit, type StageComparison } from '../calibrate/fit.ts';
+import { CalibrationError, compareStages, fitDetector, fitLlm, type Calibration, type DistributionFit, type EngineCalibration, type StageComparison } from '../calibrate/fit.ts';
 import type { StackConfig } from '../config/stack-config.ts';
 import { ConfigError, ExitCode } from '../errors.ts';
 import type { ExperimentEvaluator } from '../experiment/evaluator.ts';
@@ -71,9 +71,21 @@ export function calibrationOf(runDir: string, runId: string, config: StackConfig
   return cal;
 }
 
+function detectorFitLines(fit: EngineCalibration['fit']): string[] {
+  if (fit['inferenceMs'] === undefined) return [fitLine('service time', fit['serviceMs'], ' ms')];
+  const base = fit['hostWorkBaseMs'];
+  const perMp = fit['hostWorkPerMegapixelMs'];
+  return [
+    fitLine('host work (serial)', fit['hostWorkMs'], ' ms'),
+    typeof base === 'number' && typeof perMp === 'number' ? `    ${'  its median'.padEnd(24)} ${base} ms + ${perMp} ms per megapixel (decode grows with the image)` : '',
+    fitLine('inference (slots)', fit['inferenceMs'], ' ms'),
+    fitLine('per image, together', fit['serviceMs'], ' ms'),
+  ];
+}
+
 function printCalibration(cal: Calibration, file: string): void {
   const lines = [`calibration of run ${cal.source} written to ${file}`];
-  if (cal.detector) lines.push('  detector', fitLine('service time', cal.detector.fit['serviceMs'], ' ms'), `    env ${JSON.stringify(cal.detector.env)}`);
+  if (cal.detector) lines.push('  detector', ...detectorFitLines(cal.detector.fit), `    env ${JSON.stringify(cal.detector.env)}`);
   if (cal.llm) {
     lines.push('  llm', fitLine('prefill', cal.llm.fit['prefillTokensPerSecond'], ' tokens/s'), fitLine('decode', cal.llm.fit['decodeTokensPerSecond'], ' tokens/s'));
     lines.push(fitLine('generated tokens', cal.llm.fit['generatedTokens'], ''), fitLine('call overhead (p50)', cal.llm.fit['callOverheadMs'], ' ms'), fitLine('beyond prefill', cal.llm.fit['callBeyondPrefillMs'], ' ms'), `    env ${JSON.stringify(cal.llm.env)}`);

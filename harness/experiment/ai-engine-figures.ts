@@ -23,19 +23,64 @@ export interface AiSpanSamples {
     generatedTokens: number | undefined;
     generationMs: number | undefined;
   }[];
-  /** serviceMs: the detector's own work per image (decode + preprocess + inference + postprocess), queueing left out. */
-  detector: { atMs: number; inferenceMs: number; serviceMs: number; weights: string | undefined; device: string | undefined; detections?: number }[];
+  /**
+   * serviceMs: the detector's own work per image (decode + preprocess + inference + postprocess),
+   * queueing left out; hostMs: the part of it outside the inference slots (decode + preprocess +
+   * postprocess: a real detector does it on its one event loop), when the span reports it;
+   * megapixels: the image's size (decoding time grows with it).
+   */
+  detector: { atMs: number; inferenceMs: number; serviceMs: number; weights: string | undefined; device: string | undefined; detections?: number; hostMs?: number; megapixels?: number }[];
   detectorCalls: { atMs: number; callMs: number }[];
 }
 
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
+/** The host-work attributes of a detector's inference span (decode, letterbox, output decoding). */
+const HOST_WORK_KEYS = ['ai.inference.decode_ms', 'ai.inference.preprocess_ms', 'ai.inference.postprocess_ms'] as const;
+
+/** The image's megapixels, from the inference span or its parent (the detector's server span). */
+function megapixelsOf(span: NormalizedSpan, byId: ReadonlyMap<string, NormalizedSpan>): number | undefined {
+  const parent = span.parentSpanId === undefined ? undefined : byId.get(`${span.traceId}/${span.parentSpanId}`);
+  for (const a of [span.attributes, parent?.attributes ?? {}]) {
+    const w = num(a['ai.inference.image_width']);
+    const h = num(a['ai.inference.image_height']);
+    if (w !== undefined && h !== undefined) return (w * h) / 1e6;
+  }
+  return undefined;
+}
+
+function detectorSample(s: NormalizedSpan, atMs: number, byId: ReadonlyMap<string, NormalizedSpan>): AiSpanSamples['detector'][number] | undefined {
+  const a = s.attributes;
+  const ms = num(a['ai.inference.time_ms']);
+  if (ms === undefined) return undefined;
+  // The detector's own work per image: decode, letterbox, inference, output decoding. (The
+  // emulator's host stage reports its time as preprocess_ms; without one its hold time is its
+  // inference time.) On a CPU the event loop's stages and ONNX Runtime compete for the same
+  // cores, so they add up.
+  const parts = HOST_WORK_KEYS.map((k) => num(a[k])).filter((v): v is number => v !== undefined);
+  const hostMs = parts.length === 0 ? undefined : parts.reduce((x, y) => x + y, 0);
+  const detections = num(a['ai.inference.detections']);
+  const megapixels = megapixelsOf(s, byId);
+  return {
+    atMs,
+    inferenceMs: ms,
+    serviceMs: ms + (hostMs ?? 0),
+    weights: str(a['ai.weights']) ?? str(s.resource['ai.weights']),
+    device: str(a['ai.inference.device']),
+    ...(detections !== undefined ? { detections } : {}),
+    ...(hostMs !== undefined ? { hostMs } : {}),
+    ...(megapixels !== undefined ? { megapixels } : {}),
+  };
+}
+
 /** Samples from spans (deduplicated by span id), times relative to `originEpochMs`. */
 export function aiSpanSamples(spans: Iterable<NormalizedSpan>, originEpochMs: number): AiSpanSamples {
   const out: AiSpanSamples = { llm: [], detector: [], detectorCalls: [] };
+  const byId = new Map<string, NormalizedSpan>();
+  for (const s of spans) if (!byId.has(`${s.traceId}/${s.spanId}`)) byId.set(`${s.traceId}/${s.spanId}`, s);
   const seen = new Set<string>();
-  for (const s of spans) {
+  for (const s of byId.values()) {
     if (seen.has(s.spanId)) continue;
     seen.add(s.spanId);
     const atMs = s.startTimeMs - originEpochMs;
@@ -52,16 +97,8 @@ export function aiSpanSamples(spans: Iterable<NormalizedSpan>, originEpochMs: nu
         generationMs: num(a['ai.llm.timings.generation_ms']),
       });
     } else if (s.name === HSI_AI_SPANS.detectorInference) {
-      const ms = num(a['ai.inference.time_ms']);
-      // The detector's own work per image: decode, letterbox, inference, output decoding. (The
-      // emulator has no stages: its hold time is its inference time.) On a CPU the event loop's
-      // stages and ONNX Runtime compete for the same cores, so they add up.
-      const stages = ['ai.inference.decode_ms', 'ai.inference.preprocess_ms', 'ai.inference.postprocess_ms'].map((k) => num(a[k]) ?? 0).reduce((x, y) => x + y, 0);
-      const serviceMs = ms === undefined ? undefined : ms + stages;
-      if (ms !== undefined && serviceMs !== undefined) {
-        const detections = num(a['ai.inference.detections']);
-        out.detector.push({ atMs, inferenceMs: ms, serviceMs, weights: str(a['ai.weights']) ?? str(s.resource['ai.weights']), device: str(a['ai.inference.device']), ...(detections !== undefined ? { detections } : {}) });
-      }
+      const sample = detectorSample(s, atMs, byId);
+      if (sample) out.detector.push(sample);
     } else if (s.name === HSI_AI_SPANS.detectorRequest && s.status.code !== 'error') {
       out.detectorCalls.push({ atMs, callMs: s.durationMs });
     }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { SpanKind, type Tracer } from '@opentelemetry/api';
+import { SpanKind, type Span, type Tracer } from '@opentelemetry/api';
 import { FaultInjector, faultSettingsJson } from '../common/fault-knobs.ts';
 import { imageFromRequest } from '../common/detect-request.ts';
 import { z } from 'zod';
@@ -10,7 +10,7 @@ import type { Logger } from '../common/log.ts';
 import { sleep } from '../common/timing.ts';
 import { inSpan } from '../telemetry/tracing.ts';
 import { activeDetectorDefects, DetectorDefectSwitchError, detectorDefectValues, LiveDetectorDefects, parseDetectorDefectSwitches } from './defects.ts';
-import { createRng, emulateDetections, sampleLognormal, SlotPool } from './emulation.ts';
+import { createRng, emulateDetections, sampleHostWork, sampleLognormal, SlotPool } from './emulation.ts';
 import { DETECTOR_FAULTABLE_ROUTES, type EmulatorSettings } from './settings.ts';
 
 /**
@@ -85,6 +85,8 @@ export function createDetectorEmulator(options: DetectorEmulatorOptions): Detect
   const errorStyle = errorStyleFor(options.profile ?? 'reference');
   const rng = createRng(seed);
   const slots = new SlotPool(settings.gpuSlots);
+  // a real detector's event loop: one image at a time through decode + letterbox (when calibrated)
+  const hostLoop = new SlotPool(1);
   const analyticCapacityRps = Math.round((settings.gpuSlots / (settings.serviceMeanMs / 1000)) * 100) / 100;
   const stats = { requests: 0, completed: 0, rejected: 0, totalQueueWaitMs: 0, totalServiceMs: 0 };
   const faults = new FaultInjector({
@@ -93,6 +95,22 @@ export function createDetectorEmulator(options: DetectorEmulatorOptions): Detect
     initial: settings.faults,
     onChange: (s) => log.info(s === undefined ? 'fault knobs cleared' : 'fault knobs set', s === undefined ? undefined : { faults: faultSettingsJson(s) }),
   });
+
+  /** The calibrated work outside the slots, one image at a time (a real detector's event loop); none by default. */
+  async function hostStage(info: { width: number; height: number }, inference: Span): Promise<void> {
+    if (settings.hostWork === undefined) return;
+    const hostAt = performance.now();
+    const releaseHost = await hostLoop.acquire();
+    const hostWaitMs = performance.now() - hostAt;
+    const hostMs = sampleHostWork(rng, settings.hostWork, info.width, info.height);
+    try {
+      await sleep(hostMs);
+    } finally {
+      releaseHost();
+    }
+    // the capacity model reads work outside the slots from preprocess_ms, as on the real detector
+    inference.setAttributes({ 'ai.inference.preprocess_ms': Math.round(hostMs * 10) / 10, 'ai.inference.host_wait_ms': Math.round(hostWaitMs * 10) / 10 });
+  }
 
   async function detect({ req, span }: RouteRequest): Promise<JsonResponse> {
     stats.requests++;
@@ -116,6 +134,7 @@ export function createDetectorEmulator(options: DetectorEmulatorOptions): Detect
       SPAN_INFERENCE,
       { kind: SpanKind.INTERNAL, attributes: { 'ai.emulated': true, 'ai.model.name': EMULATED_MODEL_NAME, 'ai.inference.slots': slots.size } },
       async (inference) => {
+        await hostStage(info, inference);
         const queuedAt = performance.now();
         inference.setAttribute('ai.inference.queue_depth', slots.queued);
         const release = await slots.acquire();
@@ -156,6 +175,7 @@ export function createDetectorEmulator(options: DetectorEmulatorOptions): Detect
       slots: settings.gpuSlots,
       analytic_capacity_rps: analyticCapacityRps,
       service_time_ms: { mean: settings.serviceMeanMs, p95: settings.serviceP95Ms, distribution: 'lognormal', ...settings.serviceTime },
+      ...(settings.hostWork ? { host_work_ms: { base: settings.hostWork.baseMs, per_megapixel: settings.hostWork.perMegapixelMs, sigma: settings.hostWork.sigma, serial: true } } : {}),
     });
   }
 

@@ -72,6 +72,22 @@ export function sampleLognormal(rng: Rng, params: LognormalParams): number {
   return Math.exp(params.mu + params.sigma * normal(rng));
 }
 
+/**
+ * A real detector's work outside its inference slots (JPEG decode, letterbox, output decoding:
+ * one image at a time on its event loop), calibrated: a median of base + perMegapixel × the
+ * image's megapixels, times a lognormal factor of spread `sigma`.
+ */
+export interface HostWorkParams {
+  baseMs: number;
+  perMegapixelMs: number;
+  sigma: number;
+}
+
+export function sampleHostWork(rng: Rng, params: HostWorkParams, width: number, height: number): number {
+  const median = params.baseMs + params.perMegapixelMs * ((width * height) / 1e6);
+  return params.sigma > 0 ? median * Math.exp(params.sigma * normal(rng)) : median;
+}
+
 /** FIFO pool of N slots: the emulated GPU runs at most N inferences at once, others queue in order. */
 export class SlotPool {
   readonly size: number;

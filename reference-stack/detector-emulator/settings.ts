@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { FaultSettingsError, parseFaultSettingsEnv, type FaultSettings } from '../common/fault-knobs.ts';
-import { lognormalFromMeanP95, type LognormalParams } from './emulation.ts';
+import { lognormalFromMeanP95, type HostWorkParams, type LognormalParams } from './emulation.ts';
 
 /** Settings of the YOLO26 emulator from the environment; errors name the variable. */
 
@@ -11,6 +11,12 @@ export interface EmulatorSettings {
   serviceMeanMs: number;
   serviceP95Ms: number;
   serviceTime: LognormalParams;
+  /**
+   * A serial stage before the slots (EMULATOR_HOST_WORK_MS, _PER_MEGAPIXEL, _SIGMA: a real
+   * detector's decode + letterbox + output decoding on its one event loop, as calibrated);
+   * undefined: none (the default).
+   */
+  hostWork: HostWorkParams | undefined;
   /** Undefined: a random seed is drawn at start (and logged). */
   seed: string | undefined;
   /** Objects per image (EMULATOR_DETECTIONS_PER_IMAGE); undefined: 1 to 3, drawn from the image's hash. */
@@ -48,6 +54,9 @@ const schema = z.object({
   EMULATOR_GPU_SLOTS: number(1, z.coerce.number({ error: 'expected an integer' }).int('expected an integer').min(1).max(256)),
   EMULATOR_SERVICE_MEAN_MS: number(40, z.coerce.number({ error: 'expected milliseconds' }).positive('expected a positive number of milliseconds')),
   EMULATOR_SERVICE_P95_MS: number(80, z.coerce.number({ error: 'expected milliseconds' }).positive('expected a positive number of milliseconds')),
+  EMULATOR_HOST_WORK_MS: number(0, z.coerce.number({ error: 'expected milliseconds' }).min(0, 'expected milliseconds (0 or more)')),
+  EMULATOR_HOST_WORK_MS_PER_MEGAPIXEL: number(0, z.coerce.number({ error: 'expected milliseconds per megapixel' }).min(0, 'expected milliseconds per megapixel (0 or more)')),
+  EMULATOR_HOST_WORK_SIGMA: number(0, z.coerce.number({ error: 'expected a lognormal sigma' }).min(0, 'expected a sigma between 0 and 3').max(3, 'expected a sigma between 0 and 3')),
   EMULATOR_SEED: z.preprocess(unsetIfEmpty, z.string().optional()),
   EMULATOR_DETECTIONS_PER_IMAGE: z.preprocess(unsetIfEmpty, z.coerce.number({ error: 'expected an integer' }).int('expected an integer').min(0).max(100).optional()),
   EMULATOR_MAX_BODY_BYTES: number(20 * 1024 * 1024, z.coerce.number({ error: 'expected an integer' }).int().min(1024)),
@@ -88,6 +97,7 @@ export function loadEmulatorSettings(env: NodeJS.ProcessEnv = process.env): Emul
     serviceMeanMs: e.EMULATOR_SERVICE_MEAN_MS,
     serviceP95Ms: e.EMULATOR_SERVICE_P95_MS,
     serviceTime,
+    hostWork: e.EMULATOR_HOST_WORK_MS > 0 || e.EMULATOR_HOST_WORK_MS_PER_MEGAPIXEL > 0 ? { baseMs: e.EMULATOR_HOST_WORK_MS, perMegapixelMs: e.EMULATOR_HOST_WORK_MS_PER_MEGAPIXEL, sigma: e.EMULATOR_HOST_WORK_SIGMA } : undefined,
     seed: e.EMULATOR_SEED,
     detectionsPerImage: e.EMULATOR_DETECTIONS_PER_IMAGE,
     maxBodyBytes: e.EMULATOR_MAX_BODY_BYTES,
