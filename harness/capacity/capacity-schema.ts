@@ -28,6 +28,8 @@ const StageRowSchema = z.object({
   hostWorkMs: n.optional(),
   capacityBasis: z.enum(['slots', 'host work', 'CPU']).optional(),
   cpus: n.optional(),
+  threadsPerCall: n.optional(),
+  sharedCpuMsPerUpload: n.optional(),
 });
 const LittleSchema = z.object({ observedL: n, predictedL: n, relativeError: n, ok: z.boolean() });
 const SloSchema = z.object({ name: z.string(), ok: z.boolean().nullable(), value: nn, limit: z.string(), detail: z.string().optional() });

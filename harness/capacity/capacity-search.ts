@@ -160,6 +160,12 @@ class CapacitySearch {
     this.save = save;
   }
 
+  /** The embedded stack's real llama.cpp server: on a CPU host (the detector on CPU) it computes on the same cores. */
+  private llmOnSameCpus(): boolean {
+    const t = this.options.target;
+    return t.kind === 'embedded' && t.ai?.llm === 'real';
+  }
+
   async run(): Promise<void> {
     const { log, settings } = this.options;
     const fps = settings.fps;
@@ -185,7 +191,13 @@ class CapacitySearch {
     };
     validateBounds(bounds);
     this.result.settings.bounds = bounds;
-    const slots: StageSlots = { ...(detector.slots !== undefined ? { detector: detector.slots } : {}), ...(detector.cpu ? { detectorCpu: detector.cpu } : {}), ...(llm.slots !== undefined ? { llm: llm.slots } : {}), database: Number(backendEnv['DB_POOL_SIZE'] ?? 10) };
+    const slots: StageSlots = {
+      ...(detector.slots !== undefined ? { detector: detector.slots } : {}),
+      ...(detector.cpu ? { detectorCpu: detector.cpu } : {}),
+      ...(detector.cpu && this.llmOnSameCpus() ? { llmCpu: { threadsPerCall: this.options.config.realAi.llmThreads } } : {}),
+      ...(llm.slots !== undefined ? { llm: llm.slots } : {}),
+      database: Number(backendEnv['DB_POOL_SIZE'] ?? 10),
+    };
     const gpu = await this.options.gpu?.(this.target, this.session.results, log);
     const runner = new StepRunner({
       base: this.options.scenario,

@@ -14,6 +14,12 @@ export interface StageSlots {
   detector?: number;
   /** A detector on CPU: its CPUs and threads per inference (decode, letterbox and inference share the cores). */
   detectorCpu?: { cpus: number; threadsPerCall: number };
+  /**
+   * A real LLM engine on the same CPUs as the detector (llama.cpp on a CPU host): its threads.
+   * Its engine time (llama.cpp's prompt + generation, overlapping calls counted once: continuous
+   * batching runs them in one pass) × threads per upload takes from the detector's CPU bound.
+   */
+  llmCpu?: { threadsPerCall: number };
   llm?: number;
   database?: number;
 }
@@ -53,6 +59,10 @@ export interface StageRow {
   capacityBasis?: 'slots' | 'host work' | 'CPU';
   /** The CPUs the stage's engine can use, when it runs on CPU (for the CPU bound). */
   cpus?: number;
+  /** ONNX Runtime threads per inference (the CPU bound counts S × threads). */
+  threadsPerCall?: number;
+  /** CPU ms per upload of the other engine sharing these CPUs (the LLM's, for the detector's CPU bound). */
+  sharedCpuMsPerUpload?: number;
 }
 
 export interface StageWindow {
@@ -176,22 +186,56 @@ export function stageTable(spans: readonly NormalizedSpan[], window: StageWindow
   const seconds = Math.max(1e-9, ((window.endMs - window.startMs) / 1000) * sampledFraction);
   const visits = visitsByStage(index, window, names);
   const uploadX = visits.upload.length / seconds;
-  return STAGE_ORDER.map((stage) => stageRow(stage, visits[stage], seconds, uploadX, slotsOf(stage, slots), stage === 'detector' ? slots.detectorCpu : undefined));
+  const cpu = slots.detectorCpu ? { ...slots.detectorCpu, sharedMsPerUpload: slots.llmCpu ? llmCpuMsPerUpload(index, window, names, slots.llmCpu.threadsPerCall, visits.upload.length) : 0 } : undefined;
+  return STAGE_ORDER.map((stage) => stageRow(stage, visits[stage], seconds, uploadX, slotsOf(stage, slots), stage === 'detector' ? cpu : undefined));
+}
+
+/** Total length of the union of [start, end) intervals. */
+export function unionMs(intervals: readonly (readonly [number, number])[]): number {
+  const sorted = [...intervals].filter(([a, b]) => b > a).sort((x, y) => x[0] - y[0]);
+  let total = 0;
+  let end = -Infinity;
+  for (const [a, b] of sorted) {
+    if (b <= end) continue;
+    total += b - Math.max(a, end);
+    end = b;
+  }
+  return total;
+}
+
+/**
+ * The LLM engine's CPU ms per upload in the window: the time llama.cpp computed (prompt +
+ * generation, at the end of each llm_inference call; overlapping calls once, as continuous
+ * batching runs them together) × its threads, over the window's uploads.
+ */
+function llmCpuMsPerUpload(index: SpanIndex, w: StageWindow, n: HsiTraceNames, threads: number, uploads: number): number {
+  if (uploads === 0) return 0;
+  const busy: [number, number][] = [];
+  for (const c of index.named(n.llmRequest)) {
+    if (!inWindow(c, w)) continue;
+    const engineMs = (num(c.attributes['ai.llm.timings.prompt_ms']) ?? 0) + (num(c.attributes['ai.llm.timings.generation_ms']) ?? 0);
+    const end = c.startTimeMs + c.durationMs;
+    if (engineMs > 0) busy.push([end - Math.min(engineMs, c.durationMs), end]);
+  }
+  return (unionMs(busy) * threads) / uploads;
 }
 
 type Bound = { basis: NonNullable<StageRow['capacityBasis']>; uploadsPerSec: number };
+/** A CPU engine's CPUs, threads per call, and the CPU ms per upload another engine on the same CPUs takes. */
+type CpuShare = { cpus: number; threadsPerCall: number; sharedMsPerUpload: number };
 
 /** The stage's capacity: the lowest of its bounds (slots; host work; CPUs shared by all of the work). */
-function lowestBound(s: number | null, host: number | null, c: number | null, v: number | null, cpu: StageSlots['detectorCpu']): Bound | null {
+function lowestBound(s: number | null, host: number | null, c: number | null, v: number | null, cpu: CpuShare | undefined): Bound | null {
   if (v === null || v <= 0) return null;
   const bounds: Bound[] = [];
   if (s !== null && s > 0 && c !== null) bounds.push({ basis: 'slots', uploadsPerSec: c / ((s / 1000) * v) });
   if (host !== null && host > 0) bounds.push({ basis: 'host work', uploadsPerSec: 1 / ((host / 1000) * v) });
-  if (host !== null && s !== null && cpu) bounds.push({ basis: 'CPU', uploadsPerSec: cpu.cpus / (((host + s * cpu.threadsPerCall) / 1000) * v) });
+  // cpus / CPU-s per upload: the detector's work per image × its visits, plus the other engine's per upload
+  if (host !== null && s !== null && cpu) bounds.push({ basis: 'CPU', uploadsPerSec: cpu.cpus / (((host + s * cpu.threadsPerCall) * v + cpu.sharedMsPerUpload) / 1000) });
   return bounds.reduce<Bound | null>((low, b) => (low === null || b.uploadsPerSec < low.uploadsPerSec ? b : low), null);
 }
 
-function stageRow(stage: StageName, v: readonly Visit[], seconds: number, uploadX: number, c: number | null, cpu?: StageSlots['detectorCpu']): StageRow {
+function stageRow(stage: StageName, v: readonly Visit[], seconds: number, uploadX: number, c: number | null, cpu?: CpuShare): StageRow {
   const x = v.length / seconds;
   const services = v.map((e) => e.serviceMs).filter((e): e is number => e !== null);
   const waits = v.map((e) => e.waitMs).filter((e): e is number => e !== null);
@@ -215,7 +259,7 @@ function stageRow(stage: StageName, v: readonly Visit[], seconds: number, upload
     utilisation,
     visitsPerUpload,
     capacityUploadsPerSec: bound?.uploadsPerSec ?? null,
-    ...(host !== null ? { hostWorkMs: host, ...(bound ? { capacityBasis: bound.basis } : {}), ...(cpu ? { cpus: cpu.cpus } : {}) } : {}),
+    ...(host !== null ? { hostWorkMs: host, ...(bound ? { capacityBasis: bound.basis } : {}), ...(cpu ? { cpus: cpu.cpus, threadsPerCall: cpu.threadsPerCall, ...(cpu.sharedMsPerUpload > 0 ? { sharedCpuMsPerUpload: cpu.sharedMsPerUpload } : {}) } : {}) } : {}),
   };
 }
 
@@ -232,7 +276,11 @@ function boundText(r: StageRow, slots: string): string {
   if (r.hostWorkMs === undefined) return slots;
   const h = `H=${r.hostWorkMs.toFixed(1)} ms decode+preprocess+postprocess`;
   const v = `V=${r.visitsPerUpload!.toFixed(2)}`;
-  if (r.capacityBasis === 'CPU') return `the CPU its work shares, ${r.cpus} CPUs / ((${h} + S=${r.serviceMs!.toFixed(1)} ms inference) × ${v}), below the slots' ${slots} and its work outside the slots 1/H`;
+  if (r.capacityBasis === 'CPU') {
+    const threads = `${r.threadsPerCall ?? 1} thread${(r.threadsPerCall ?? 1) === 1 ? '' : 's'}`;
+    const llm = r.sharedCpuMsPerUpload === undefined ? '' : ` + L=${r.sharedCpuMsPerUpload.toFixed(1)} ms LLM engine CPU per upload`;
+    return `the CPU its work shares, ${r.cpus} CPUs / ((${h} + S=${r.serviceMs!.toFixed(1)} ms inference × ${threads}) × ${v}${llm}), below the slots' ${slots} and its work outside the slots 1/H`;
+  }
   if (r.capacityBasis === 'host work') return `its work outside the slots, 1 / (${h} × ${v}), below the slots' ${slots}`;
   return `${slots} (its work outside the slots, ${h}, bounds it higher)`;
 }

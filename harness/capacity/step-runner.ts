@@ -347,7 +347,7 @@ export interface StepEvidence {
 
 export type RecordedSpan = Pick<NormalizedSpan, 'traceId' | 'spanId' | 'service' | 'name' | 'kind' | 'startTimeMs' | 'durationMs' | 'attributes'> & { parentSpanId?: string };
 
-const KEPT_ATTRIBUTES = ['queue_wait_ms', 'ai.semaphore.wait_ms', 'ai.inference.queue_wait_ms', 'ai.inference.time_ms', 'ai.inference.decode_ms', 'ai.inference.preprocess_ms', 'ai.inference.postprocess_ms', 'db.system.name'];
+const KEPT_ATTRIBUTES = ['queue_wait_ms', 'ai.semaphore.wait_ms', 'ai.inference.queue_wait_ms', 'ai.inference.time_ms', 'ai.inference.decode_ms', 'ai.inference.preprocess_ms', 'ai.inference.postprocess_ms', 'ai.llm.timings.prompt_ms', 'ai.llm.timings.generation_ms', 'db.system.name'];
 
 export function recordEvidence(spans: readonly NormalizedSpan[], queue: readonly QueueSample[], window: { startMs: number; endMs: number }, slots: StageSlots): StepEvidence {
   return {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { HSI_TRACE_NAMES as N } from '../../../harness/capacity/hsi-stages.ts';
-import { littlesLaw, pipelineLatencies, predictFromStages, stageTable } from '../../../harness/capacity/stage-model.ts';
+import { littlesLaw, pipelineLatencies, predictFromStages, stageTable, unionMs } from '../../../harness/capacity/stage-model.ts';
 import type { NormalizedSpan, SpanKind } from '../../../harness/traces/span-model.ts';
 
 let nextId = 1;
@@ -156,10 +156,36 @@ describe("an AI server's work outside its slots (a real detector's JPEG decode, 
     const detector = rows.find((r) => r.stage === 'detector')!;
     expect(detector.capacityBasis).toBe('CPU');
     expect(detector.capacityUploadsPerSec).toBeCloseTo(1000 / 115);
-    expect(predictFromStages(rows)!.basis).toMatch(/^detector: the CPU its work shares, 1 CPUs \/ \(\(H=35\.0 ms decode\+preprocess\+postprocess \+ S=80\.0 ms inference\) × V=1\.00\)/);
+    expect(predictFromStages(rows)!.basis).toMatch(/^detector: the CPU its work shares, 1 CPUs \/ \(\(H=35\.0 ms decode\+preprocess\+postprocess \+ S=80\.0 ms inference × 1 thread\) × V=1\.00\), below/);
     // with 4 CPUs the slots bound it again
     const wide = stageTable(withHostWork(20, 10, 5), WINDOW, { detector: 1, detectorCpu: { cpus: 4, threadsPerCall: 1 }, llm: 2, database: 10 }).find((r) => r.stage === 'detector')!;
     expect(wide.capacityBasis).toBe('slots');
+  });
+
+  it('counts a real LLM engine on the same CPUs: its engine time per upload (overlapping calls once) × its threads', () => {
+    // llama.cpp's timings on each call: 100 ms prompt + 200 ms generation, at the end of the
+    // 420 ms call; a call every 200 ms, so they overlap (continuous batching): busy 270..570,
+    // 470..770, … = one busy stretch of 10 100 ms over 100 uploads = 101 ms per upload (the sum
+    // of the calls' timings, 150 ms per upload, would count the shared passes twice)
+    const spans = withHostWork(20, 10, 5).map((s) => (s.name === N.llmRequest ? { ...s, attributes: { ...s.attributes, 'ai.llm.timings.prompt_ms': 100, 'ai.llm.timings.generation_ms': 200 } } : s));
+    const cpu = { detector: 1, detectorCpu: { cpus: 1, threadsPerCall: 1 }, llm: 2, database: 10 };
+    const alone = stageTable(spans, WINDOW, cpu).find((r) => r.stage === 'detector')!;
+    expect(alone.capacityUploadsPerSec).toBeCloseTo(1000 / 115); // counter-example: the LLM not on these CPUs
+    expect(alone.sharedCpuMsPerUpload).toBeUndefined();
+    const rows = stageTable(spans, WINDOW, { ...cpu, llmCpu: { threadsPerCall: 1 } });
+    const shared = rows.find((r) => r.stage === 'detector')!;
+    expect(shared.sharedCpuMsPerUpload).toBeCloseTo(101);
+    expect(shared.capacityBasis).toBe('CPU');
+    expect(shared.capacityUploadsPerSec).toBeCloseTo(1000 / (115 + 101));
+    expect(predictFromStages(rows)!.basis).toMatch(/1 CPUs \/ \(\(H=35\.0 ms decode\+preprocess\+postprocess \+ S=80\.0 ms inference × 1 thread\) × V=1\.00 \+ L=101\.0 ms LLM engine CPU per upload\)/);
+    // two llama.cpp threads: twice the CPU
+    const two = stageTable(spans, WINDOW, { ...cpu, llmCpu: { threadsPerCall: 2 } }).find((r) => r.stage === 'detector')!;
+    expect(two.capacityUploadsPerSec).toBeCloseTo(1000 / (115 + 202));
+  });
+
+  it('unions busy intervals (overlaps once, gaps not at all)', () => {
+    expect(unionMs([[0, 10], [5, 15], [20, 30], [21, 22]])).toBe(25);
+    expect(unionMs([])).toBe(0);
   });
 
   it('leaves the slots as the bound when the host work is lighter (counter-example), and the emulators (no such figures) unchanged', () => {
