@@ -75,13 +75,20 @@ export async function lastLogLine(runId: string, role: string): Promise<string> 
   return `${exit}${reason !== '' ? `: ${reason.slice(0, 300)}` : ''}`;
 }
 
+/** Whether a container start failed because its health wait ran out (not because it exited). */
+export function isHealthTimeout(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  return !/exited/i.test(message) && /not accessible after|timed out|timeout/i.test(message);
+}
+
 /** Runs an engine's start; a failure becomes one line naming the engine, its wait and its last words (exit 2). */
 export async function startEngine<T>(what: string, runId: string, role: string, healthTimeoutSeconds: number, start: () => Promise<T>): Promise<T> {
   try {
     return await start();
   } catch (error) {
     const detail = await lastLogLine(runId, role);
-    const timedOut = /timed out|timeout/i.test((error as Error).message);
+    // testcontainers' HTTP wait says "URL /health not accessible after 120000ms" when time runs out
+    const timedOut = isHealthTimeout(error);
     const head = timedOut ? `did not become healthy within ${healthTimeoutSeconds} s (realAi.healthTimeoutSeconds)` : 'failed to start';
     throw new HarnessError(`${what} ${head}: ${detail}`);
   }

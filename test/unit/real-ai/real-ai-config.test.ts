@@ -65,3 +65,28 @@ describe('apt mirror', () => {
     expect(() => debianMirror({}, mkdtempSync(join(tmpdir(), 'apt-')))).toThrow(/set HSI_CHAOS_DEBIAN_MIRROR/);
   });
 });
+
+describe('an engine that never becomes healthy', () => {
+  it("says so in one line naming the wait and its setting (testcontainers' HTTP wait timing out), exit 2", async () => {
+    const { startEngine, isHealthTimeout } = await import('../../../harness/stack/real-ai/engine-checks.ts');
+    const { HarnessError } = await import('../../../harness/errors.ts');
+    const timeout = new Error('URL /health not accessible after 20000ms');
+    expect(isHealthTimeout(timeout)).toBe(true);
+    expect(isHealthTimeout(new Error('Container exited during HTTP healthCheck, last 50 logs: error: failed to load model'))).toBe(false);
+    const runId = `no-such-run-${process.pid}`;
+    const failed = await startEngine('the real LLM (llama.cpp server)', runId, 'llm-engine', 20, () => Promise.reject(timeout)).catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(HarnessError);
+    expect((failed as InstanceType<typeof HarnessError>).exitCode).toBe(2);
+    expect((failed as Error).message).toBe('the real LLM (llama.cpp server) did not become healthy within 20 s (realAi.healthTimeoutSeconds): no container output');
+    const exited = await startEngine('the real detector (ONNX Runtime)', runId, 'detector', 20, () => Promise.reject(new Error('Container exited during HTTP healthCheck'))).catch((e: unknown) => e);
+    expect((exited as Error).message).toMatch(/^the real detector \(ONNX Runtime\) failed to start: /);
+    expect((exited as Error).message).not.toContain('\n');
+  });
+
+  it('a missing detector model file is named like the LLM one', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hsi-models-'));
+    expect(() => modelPlans(RealAiConfigSchema.parse({ modelDir: dir, detectorModelFile: 'yolo26.onnx' }), { detector: 'real', llm: 'emulated' })).toThrow(
+      new ConfigError(`realAi.detectorModelFile: model file ${join(dir, 'yolo26.onnx')} does not exist; put the model there or fix realAi.modelDir / realAi.detectorModelFile`),
+    );
+  });
+});
