@@ -198,9 +198,11 @@ describe('profile hsi-current: faults and limits (side by side)', () => {
     // Every call reached the detector (the breaker's threshold is raised for this stack): its SERVER spans count them
     // (waited for: the detector exports its last spans a moment after the backend).
     const detectorCalls = (t: TraceTree | undefined) => t?.spans.filter((s) => s.service === DETECTOR && s.name === 'POST /detect').length ?? 0;
-    const tree = await waitFor('9 detector calls in the trace', async () => {
+    // The backend exports its three client spans in batches too: wait for all three, not the first.
+    const clientSpans = (t: TraceTree | undefined) => t?.spans.filter((s) => s.name === 'yolo26_detection_request').length ?? 0;
+    const tree = await waitFor('9 detector calls and 3 client spans in the trace', async () => {
       const t = await jaegerOf(stack).getTrace(record.traceId).catch(() => undefined);
-      return detectorCalls(t) >= HSI_CURRENT.detectorCallsBeforeDlq && t?.spans.some((s) => s.name === 'yolo26_detection_request') ? t : undefined;
+      return detectorCalls(t) >= HSI_CURRENT.detectorCallsBeforeDlq && clientSpans(t) >= 3 ? t : undefined;
     }, 20_000, 500).catch(async () => jaegerOf(stack).getTrace(record.traceId));
     expect(detectorCalls(tree)).toBe(HSI_CURRENT.detectorCallsBeforeDlq);
     const spans = (tree?.spans ?? []).filter((s) => s.name === 'yolo26_detection_request');
