@@ -3,11 +3,11 @@ import type { RequestCheck, RequestKind, Scenario, SetupParam } from '../scenari
 import { cameraSequence } from './camera-mix.ts';
 import type { MetricStore, Tags } from './metrics.ts';
 import { requestName } from './request-names.ts';
-import { type RequestTiming, type TimedConnection, TimedExchange } from './request-timing.ts';
+import type { RequestTiming, TimedConnection } from './request-timing.ts';
 import type { RunState } from './run-state.ts';
 import type { IterationRunner, ScenarioRuntime } from './scenario-runtime.ts';
 import { formatBaggage, newTraceContext } from './trace-context.ts';
-import { type AbortScope, captureSettlers, takeReject, takeResolve } from './upload-client.ts';
+import { type AbortScope, captureSettlers, DispatchExchange, takeReject, takeResolve } from './upload-client.ts';
 import type { ConnectionPool, RequestMetrics } from './upload-iteration.ts';
 
 /** What one API request did. */
@@ -23,38 +23,15 @@ export interface ApiAnswer {
   timing?: RequestTiming;
 }
 
-/**
- * One API request: dispatch handler, k6's timing split (TimedExchange) and the answer in one
- * object, resolving its promise at the end.
- */
-class ApiExchange extends TimedExchange implements Dispatcher.DispatchHandler {
-  private status = 0;
+/** One API request (a DispatchExchange): its body kept whole, the answer resolving its promise at the end. */
+class ApiExchange extends DispatchExchange {
   private bytesIn = 0;
   private readonly chunks: Buffer[] = [];
-  private controller: Dispatcher.DispatchController | undefined;
-  private ended = false;
-  private readonly scope: AbortScope;
   private readonly resolve: (answer: ApiAnswer) => void;
 
   constructor(connection: TimedConnection | undefined, scope: AbortScope, resolve: (answer: ApiAnswer) => void) {
-    super(connection, performance.now());
-    this.scope = scope;
+    super(connection, scope, performance.now());
     this.resolve = resolve;
-  }
-
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-    this.scope.enter(controller);
-    this.markStarted();
-  }
-
-  onRequestSent(): void {
-    this.markSent();
-  }
-
-  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number): void {
-    this.status = statusCode;
-    this.markHeaders();
   }
 
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -62,28 +39,16 @@ class ApiExchange extends TimedExchange implements Dispatcher.DispatchHandler {
     this.chunks.push(chunk);
   }
 
-  onResponseEnd(): void {
-    this.end(undefined);
-  }
-
-  onResponseError(_controller: Dispatcher.DispatchController | null, error: Error): void {
-    this.end(error);
-  }
-
-  end(error: Error | undefined): void {
-    if (this.ended) return;
-    this.ended = true;
-    if (this.controller) this.scope.leave(this.controller);
-    const end = performance.now();
-    this.settleTiming(end);
+  protected finished(): void {
+    const end = this.endAt;
     const answer: ApiAnswer = {
-      status: error ? 0 : this.status,
+      status: this.status,
       waitingMs: (this.headersAt || end) - this.dispatchedAt,
       receivingMs: this.headersAt ? end - this.headersAt : 0,
       bytesIn: this.bytesIn,
       body: Buffer.concat(this.chunks).toString('utf8'),
     };
-    if (error) answer.error = error.message;
+    if (this.error !== undefined) answer.error = this.error.message;
     if (this.connection !== undefined) answer.timing = this;
     this.resolve(answer);
   }
@@ -97,11 +62,7 @@ export function sendApiRequest(
   const promise = new Promise<ApiAnswer>(captureSettlers);
   const exchange = new ApiExchange(options.connection, options.scope, takeResolve<ApiAnswer>());
   takeReject();
-  try {
-    client.dispatch({ path: options.path, method: options.method, headers: options.headers, body: options.body ?? null, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs }, exchange);
-  } catch (error) {
-    exchange.end(error as Error);
-  }
+  exchange.dispatchOn(client, { path: options.path, method: options.method, headers: options.headers, body: options.body ?? null, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs });
   return promise;
 }
 

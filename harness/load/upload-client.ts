@@ -183,36 +183,93 @@ export function uploadHeaders(contentType: string, baggage: string, extra: reado
 export const TRACEPARENT_SLOT = 3;
 
 /**
- * One upload on undici's dispatch API: the dispatch handler, k6's timing split
- * (TimedExchange) and the outcome in one object per request, no closures. `finished()` runs
- * once, synchronously in the response's last callback (or the failure's); subclasses act on
- * the outcome there. Never throws: errors end it with status 0.
+ * One request on undici's dispatch API with k6's timing split (TimedExchange): the handler's
+ * callbacks, the abort scope's bookkeeping and the end, once, in one object per request, no
+ * closures. Subclasses keep the body (`onResponseData`) and act on the outcome in `finished()`,
+ * which runs once, synchronously in the response's last callback (or the failure's). Never
+ * throws: errors end it with status 0.
  */
-export class UploadExchange extends TimedExchange implements Dispatcher.DispatchHandler {
+export abstract class DispatchExchange extends TimedExchange implements Dispatcher.DispatchHandler {
   status = 0;
   error: Error | undefined;
-  /** the answer's body (read unless the answer is a 202 and parseAnswer is false) */
-  private chunks: Buffer[] | undefined;
-  private controller: Dispatcher.DispatchController | undefined;
-  readonly scope: AbortScope | undefined;
-  private readonly keepBody: boolean;
   /** end of the exchange (performance.now()), once finished */
   endAt = 0;
+  readonly scope: AbortScope | undefined;
+  private controller: Dispatcher.DispatchController | undefined;
 
   /** `dispatchedAt`: performance.now() when the request is handed to undici (the caller's own reading) */
-  constructor(connection: TimedConnection | undefined, scope: AbortScope | undefined, parseAnswer: boolean, dispatchedAt: number) {
+  constructor(connection: TimedConnection | undefined, scope: AbortScope | undefined, dispatchedAt: number) {
     super(connection, dispatchedAt);
     this.scope = scope;
-    this.keepBody = parseAnswer;
   }
 
-  /** Hands the request to `dispatcher` (the connection's client when it has one). */
-  send(dispatcher: Dispatcher, path: string, body: Buffer, headers: string[], timeoutMs: number): void {
+  /** Hands the request to `dispatcher` (the connection's client when it has one); a refusal ends it. */
+  dispatchOn(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions): void {
     try {
-      dispatcher.dispatch({ path, method: 'POST', body, headers, headersTimeout: timeoutMs, bodyTimeout: timeoutMs }, this);
+      dispatcher.dispatch(options, this);
     } catch (error) {
       this.end(error as Error);
     }
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    this.scope?.enter(controller);
+    this.markStarted();
+  }
+
+  onRequestSent(): void {
+    this.markSent();
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number): void {
+    this.status = statusCode;
+    this.markHeaders();
+  }
+
+  abstract onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void;
+
+  onResponseEnd(): void {
+    this.end(undefined);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | null, error: Error): void {
+    this.end(error);
+  }
+
+  private end(error: Error | undefined): void {
+    if (this.endAt !== 0) return;
+    if (this.controller) this.scope?.leave(this.controller);
+    this.endAt = performance.now();
+    if (error !== undefined) {
+      this.error = error;
+      this.status = 0;
+    }
+    this.settleTiming(this.endAt);
+    this.finished();
+  }
+
+  /** The exchange ended (answer or failure): act on it. */
+  protected abstract finished(): void;
+}
+
+/**
+ * One upload (a DispatchExchange): 202 means accepted; the body is kept for the answer's
+ * `id` / `file_path` unless the answer is a 202 and parseAnswer is false.
+ */
+export class UploadExchange extends DispatchExchange {
+  /** the answer's body (read unless the answer is a 202 and parseAnswer is false) */
+  private chunks: Buffer[] | undefined;
+  private readonly keepBody: boolean;
+
+  constructor(connection: TimedConnection | undefined, scope: AbortScope | undefined, parseAnswer: boolean, dispatchedAt: number) {
+    super(connection, scope, dispatchedAt);
+    this.keepBody = parseAnswer;
+  }
+
+  /** Hands the upload to `dispatcher` (the connection's client when it has one). */
+  send(dispatcher: Dispatcher, path: string, body: Buffer, headers: string[], timeoutMs: number): void {
+    this.dispatchOn(dispatcher, { path, method: 'POST', body, headers, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
   }
 
   get accepted(): boolean {
@@ -243,43 +300,8 @@ export class UploadExchange extends TimedExchange implements Dispatcher.Dispatch
     return out;
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-    this.scope?.enter(controller);
-    this.markStarted();
-  }
-
-  onRequestSent(): void {
-    this.markSent();
-  }
-
-  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number): void {
-    this.status = statusCode;
-    this.markHeaders();
-  }
-
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.keepBody || this.status !== 202) (this.chunks ??= []).push(chunk);
-  }
-
-  onResponseEnd(): void {
-    this.end(undefined);
-  }
-
-  onResponseError(_controller: Dispatcher.DispatchController | null, error: Error): void {
-    this.end(error);
-  }
-
-  private end(error: Error | undefined): void {
-    if (this.endAt !== 0) return;
-    if (this.controller) this.scope?.leave(this.controller);
-    this.endAt = performance.now();
-    if (error !== undefined) {
-      this.error = error;
-      this.status = 0;
-    }
-    this.settleTiming(this.endAt);
-    this.finished();
   }
 
   /** The exchange ended (answer or failure): override to act on it. */
