@@ -1,7 +1,5 @@
-import { getContainerRuntimeClient, type WaitStrategy } from 'testcontainers';
 import { request } from 'undici';
-
-type WaitArgs = Parameters<WaitStrategy['waitUntilReady']>;
+import { PollingWait, type WaitArgs } from './polling-wait.ts';
 
 export interface HttpReadyOptions {
   /** The status that means ready; `'any'`: any HTTP answer (the port listens and speaks HTTP). */
@@ -23,13 +21,12 @@ const DEFAULTS: HttpReadyOptions = { status: 200, intervalMs: 100, requestTimeou
  * every 100 ms, which costs the CPU the starting containers need: an HTTP answer on a port
  * proves it listens without either.
  */
-export class HttpReadyWait implements WaitStrategy {
+export class HttpReadyWait extends PollingWait {
   private readonly probes: readonly { path: string; port: number; status: number | 'any' }[];
   private readonly options: HttpReadyOptions;
-  private startupTimeoutMs = 60_000;
-  private startupTimeoutSet = false;
 
   constructor(probes: readonly { path: string; port: number; status?: number | 'any' }[], options: Partial<HttpReadyOptions> = {}) {
+    super(60_000);
     this.options = { ...DEFAULTS, ...options };
     this.probes = probes.map((p) => ({ path: p.path, port: p.port, status: p.status ?? this.options.status }));
   }
@@ -40,14 +37,16 @@ export class HttpReadyWait implements WaitStrategy {
   }
 
   async waitUntilReady(_container: WaitArgs[0], boundPorts: WaitArgs[1]): Promise<void> {
-    const host = (await getContainerRuntimeClient()).info.containerRuntime.host;
-    const deadline = Date.now() + this.startupTimeoutMs;
+    const host = await this.runtimeHost();
+    const deadline = this.deadline();
     for (const probe of this.probes) {
       const url = new URL(probe.path, `http://${host}:${boundPorts.getBinding(probe.port)}`);
-      while (!(await this.answers(url, probe.status))) {
-        if (Date.now() >= deadline) throw new Error(`${url.href} did not answer ${probe.status === 'any' ? 'HTTP' : probe.status} within ${this.startupTimeoutMs} ms`);
-        await new Promise((r) => setTimeout(r, this.options.intervalMs));
-      }
+      await this.pollUntil(
+        deadline,
+        this.options.intervalMs,
+        () => this.answers(url, probe.status),
+        () => `${url.href} did not answer ${probe.status === 'any' ? 'HTTP' : probe.status} within ${this.getStartupTimeout()} ms`,
+      );
     }
   }
 
@@ -59,19 +58,5 @@ export class HttpReadyWait implements WaitStrategy {
     } catch {
       return false;
     }
-  }
-
-  withStartupTimeout(startupTimeoutMs: number): this {
-    this.startupTimeoutMs = startupTimeoutMs;
-    this.startupTimeoutSet = true;
-    return this;
-  }
-
-  isStartupTimeoutSet(): boolean {
-    return this.startupTimeoutSet;
-  }
-
-  getStartupTimeout(): number {
-    return this.startupTimeoutMs;
   }
 }

@@ -1,10 +1,9 @@
 import { PostgreSqlContainer, type StartedPostgreSqlContainer } from '@testcontainers/postgresql';
 import pg from 'pg';
-import { getContainerRuntimeClient, type WaitStrategy } from 'testcontainers';
 import { bindPublishedPortsToLoopback } from './container-hardening.ts';
+import { PollingWait, type WaitArgs } from './polling-wait.ts';
 
 const POSTGRES_PORT = 5432;
-type WaitArgs = Parameters<WaitStrategy['waitUntilReady']>;
 
 interface Login {
   user: string;
@@ -20,48 +19,35 @@ interface Login {
  * container's whole life, plus `docker exec` port probes every 100 ms while it starts): those
  * execs cost the CPU the starting stack needs.
  */
-class PgLoginWait implements WaitStrategy {
+class PgLoginWait extends PollingWait {
   private readonly login: () => Login;
-  private startupTimeoutMs = 120_000;
-  private startupTimeoutSet = false;
+  private lastError = '';
 
   constructor(login: () => Login) {
+    super(120_000);
     this.login = login;
   }
 
   async waitUntilReady(_container: WaitArgs[0], boundPorts: WaitArgs[1]): Promise<void> {
-    const host = (await getContainerRuntimeClient()).info.containerRuntime.host;
-    const deadline = Date.now() + this.startupTimeoutMs;
-    let last = '';
-    for (;;) {
-      const client = new pg.Client({ ...this.login(), host, port: boundPorts.getBinding(POSTGRES_PORT), connectionTimeoutMillis: 5_000 });
-      client.on('error', () => undefined);
-      try {
-        await client.connect();
-        await client.query('SELECT 1');
-        return;
-      } catch (error) {
-        last = (error as Error).message;
-      } finally {
-        await client.end().catch(() => undefined);
-      }
-      if (Date.now() >= deadline) throw new Error(`PostgreSQL did not accept a login within ${this.startupTimeoutMs} ms: ${last}`);
-      await new Promise((r) => setTimeout(r, 100));
+    const host = await this.runtimeHost();
+    const port = boundPorts.getBinding(POSTGRES_PORT);
+    await this.pollUntil(this.deadline(), 100, () => this.logsIn(host, port), () => `PostgreSQL did not accept a login within ${this.getStartupTimeout()} ms: ${this.lastError}`);
+  }
+
+  /** One TCP login and `SELECT 1`; a failure is kept for the timeout's message. */
+  private async logsIn(host: string, port: number): Promise<boolean> {
+    const client = new pg.Client({ ...this.login(), host, port, connectionTimeoutMillis: 5_000 });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      await client.query('SELECT 1');
+      return true;
+    } catch (error) {
+      this.lastError = (error as Error).message;
+      return false;
+    } finally {
+      await client.end().catch(() => undefined);
     }
-  }
-
-  withStartupTimeout(startupTimeoutMs: number): this {
-    this.startupTimeoutMs = startupTimeoutMs;
-    this.startupTimeoutSet = true;
-    return this;
-  }
-
-  isStartupTimeoutSet(): boolean {
-    return this.startupTimeoutSet;
-  }
-
-  getStartupTimeout(): number {
-    return this.startupTimeoutMs;
   }
 }
 
