@@ -177,27 +177,16 @@ class DriverUpload extends UploadExchange implements SettledUpload {
   }
 }
 
-/** A file written into the drop folder (transport drop-folder). */
+/** A file written into the drop folder (transport drop-folder): the iteration's facts, copied, and its outcome. */
+interface DroppedFile extends IterationFacts {}
 class DroppedFile implements SettledUpload {
-  rt: ScenarioRuntime;
-  vu: number;
-  iteration: number;
-  seq: number;
-  camera: CameraRuntime;
-  fixture: Fixture;
-  trace: OutgoingTraceContext;
-  intendedMs: number;
-  sentMs: number;
-  open: boolean;
-  scope: AbortScope;
   accepted = false;
   readonly status = 0;
   filePath: string | undefined;
   error: string | undefined;
 
   constructor(f: IterationFacts) {
-    ({ rt: this.rt, vu: this.vu, iteration: this.iteration, seq: this.seq, camera: this.camera, fixture: this.fixture, trace: this.trace } = f);
-    ({ intendedMs: this.intendedMs, sentMs: this.sentMs, open: this.open, scope: this.scope } = f);
+    Object.assign(this, f);
   }
 
   timing(): undefined {
@@ -275,9 +264,9 @@ export class UploadIterations implements IterationRunner {
     const { state, pool } = this.o;
     const connection = pool.connection(rt.name, vu);
     const iteration = rt.iterations++;
-    const camera = this.o.cameras[rt.sequence[iteration % rt.sequence.length] ?? 0] as CameraRuntime;
+    const camera = this.cameraOf(rt, iteration);
     const fixture = camera.fixtures[camera.next++ % camera.fixtures.length] as Fixture;
-    const trace = newTraceContext(this.sampledFraction >= 1 ? true : this.o.random() < this.sampledFraction);
+    const trace = this.newTrace();
     const headers = fixture.headers.slice();
     headers[TRACEPARENT_SLOT] = trace.traceparent;
     rt.begin();
@@ -302,12 +291,22 @@ export class UploadIterations implements IterationRunner {
 
   private facts(rt: ScenarioRuntime, vu: number, intendedMs: number, scope: AbortScope, open: boolean): IterationFacts {
     const iteration = rt.iterations++;
-    const camera = this.o.cameras[rt.sequence[iteration % rt.sequence.length] ?? 0] as CameraRuntime;
+    const camera = this.cameraOf(rt, iteration);
     const fixture = camera.fixtures[camera.next++ % camera.fixtures.length] as Fixture;
-    const trace = newTraceContext(this.sampledFraction >= 1 ? true : this.o.random() < this.sampledFraction);
+    const trace = this.newTrace();
     const seq = ++this.o.state.counts.sent;
     rt.begin();
     return { rt, vu, iteration, seq, camera, fixture, trace, intendedMs, sentMs: this.o.state.now(), open, scope };
+  }
+
+  /** The camera of a scenario's n-th iteration (the scenario's camera sequence, round robin). */
+  private cameraOf(rt: ScenarioRuntime, iteration: number): CameraRuntime {
+    return this.o.cameras[rt.sequence[iteration % rt.sequence.length] ?? 0] as CameraRuntime;
+  }
+
+  /** A new trace context, sampled with the scenario's fraction. */
+  private newTrace(): OutgoingTraceContext {
+    return newTraceContext(this.sampledFraction >= 1 ? true : this.o.random() < this.sampledFraction);
   }
 
   private kindOf(rt: ScenarioRuntime, camera: CameraRuntime): UploadKind {
