@@ -140,112 +140,173 @@ function byStart(a: Located, b: Located): number {
 const linkKey = (traceId: string, spanId: string) => `${traceId}:${spanId}`;
 
 export function stitchPipelines(traces: readonly TraceTree[], options: StitchOptions = {}): StitchedPipeline[] {
-  const sel = options.selectors ?? hsiStitchSelectors();
-  const until = options.until ?? 'event';
-  const uploadsByPath = new Map<string, Located[]>();
-  const detectionsByPath = new Map<string, Located[]>();
-  const analysesByBatch = new Map<string, Located[]>();
-  const eventsByBatch = new Map<string, Located[]>();
-  const publishByLinkTarget = new Map<string, Located>();
-  const openedBatches = new Set<string>();
-  for (const tree of traces) {
-    for (const span of tree.spans) {
-      const item = { span, tree };
-      if (matchesSelector(span, sel.batchAggregation) && stringAttr(span, sel.batchOpenedAttribute) === 'true') openedBatches.add(stringAttr(span, sel.batchIdAttribute) ?? '');
-      if (matchesSelector(span, sel.upload)) push(uploadsByPath, stringAttr(span, sel.filePathAttribute), item);
-      if (matchesSelector(span, sel.detection)) push(detectionsByPath, stringAttr(span, sel.filePathAttribute), item);
-      if (matchesSelector(span, sel.analysis)) push(analysesByBatch, stringAttr(span, sel.batchIdAttribute), item);
-      if (matchesSelector(span, sel.event)) push(eventsByBatch, stringAttr(span, sel.batchIdAttribute), item);
-      if (matchesSelector(span, sel.analysisPublish)) for (const l of span.links) publishByLinkTarget.set(linkKey(l.traceId, l.spanId), item);
-    }
-  }
-  for (const map of [uploadsByPath, detectionsByPath, analysesByBatch, eventsByBatch]) for (const list of map.values()) list.sort(byStart);
+  const index = new SpanIndex(traces, options.selectors ?? hsiStitchSelectors());
+  const stitcher = new PipelineStitcher(index, options.until ?? 'event');
+  return index.seeds(options.uploads).map((seed) => stitcher.stitch(seed));
+}
 
-  // Seeds: the uploads given, or every upload span, then detections no upload span explains.
-  const seeds: StitchUpload[] = [];
-  if (options.uploads) {
-    for (const u of options.uploads) if (u.filePath !== undefined && u.filePath !== '') seeds.push(u);
-  } else {
-    for (const filePath of uploadsByPath.keys()) seeds.push({ filePath });
-    for (const filePath of detectionsByPath.keys()) if (!uploadsByPath.has(filePath)) seeds.push({ filePath });
+/** The spans of every trace given, by the correlation attribute each join looks them up by. */
+class SpanIndex {
+  readonly uploadsByPath = new Map<string, Located[]>();
+  readonly detectionsByPath = new Map<string, Located[]>();
+  readonly analysesByBatch = new Map<string, Located[]>();
+  readonly eventsByBatch = new Map<string, Located[]>();
+  readonly publishByLinkTarget = new Map<string, Located>();
+  readonly openedBatches = new Set<string>();
+  readonly sel: StitchSelectors;
+
+  constructor(traces: readonly TraceTree[], sel: StitchSelectors) {
+    this.sel = sel;
+    for (const tree of traces) for (const span of tree.spans) this.add({ span, tree });
+    for (const map of [this.uploadsByPath, this.detectionsByPath, this.analysesByBatch, this.eventsByBatch]) for (const list of map.values()) list.sort(byStart);
   }
 
-  const firstUnder = (root: Located, selector: SpanSelector): Located | undefined => {
-    const found = descendantsOf(root.tree, root.span).find((s) => matchesSelector(s, selector));
-    return found ? { span: found, tree: root.tree } : undefined;
-  };
+  private add(item: Located): void {
+    const { sel } = this;
+    const span = item.span;
+    if (matchesSelector(span, sel.batchAggregation) && stringAttr(span, sel.batchOpenedAttribute) === 'true') this.openedBatches.add(stringAttr(span, sel.batchIdAttribute) ?? '');
+    if (matchesSelector(span, sel.upload)) push(this.uploadsByPath, stringAttr(span, sel.filePathAttribute), item);
+    if (matchesSelector(span, sel.detection)) push(this.detectionsByPath, stringAttr(span, sel.filePathAttribute), item);
+    if (matchesSelector(span, sel.analysis)) push(this.analysesByBatch, stringAttr(span, sel.batchIdAttribute), item);
+    if (matchesSelector(span, sel.event)) push(this.eventsByBatch, stringAttr(span, sel.batchIdAttribute), item);
+    if (matchesSelector(span, sel.analysisPublish)) for (const l of span.links) this.publishByLinkTarget.set(linkKey(l.traceId, l.spanId), item);
+  }
 
-  return seeds.map((seed) => {
-    const filePath = seed.filePath!;
-    const joins: PipelineJoin[] = [];
-    const upload = uploadsByPath.get(filePath)?.[0];
-
-    // upload → detection
-    const detections = detectionsByPath.get(filePath) ?? [];
-    const linkedDetections = upload ? detections.filter((d) => d.tree === upload.tree && isDescendant(d.tree, upload.span, d.span)) : [];
-    let detection: Located | undefined;
-    if (linkedDetections.length > 0) {
-      detection = linkedDetections.at(-1);
-      joins.push({ name: 'upload → detection', join: 'linked', via: 'parent' });
-    } else if (detections.length > 0) {
-      detection = detections.at(-1);
-      joins.push(upload ? { name: 'upload → detection', join: 'stitched', via: 'file_path' } : { name: 'upload → detection', join: 'missing' });
+  /** Seeds: the uploads given, or every upload span, then detections no upload span explains. */
+  seeds(uploads: readonly StitchUpload[] | undefined): StitchUpload[] {
+    const seeds: StitchUpload[] = [];
+    if (uploads) {
+      for (const u of uploads) if (u.filePath !== undefined && u.filePath !== '') seeds.push(u);
     } else {
-      joins.push({ name: 'upload → detection', join: 'missing' });
+      for (const filePath of this.uploadsByPath.keys()) seeds.push({ filePath });
+      for (const filePath of this.detectionsByPath.keys()) if (!this.uploadsByPath.has(filePath)) seeds.push({ filePath });
     }
+    return seeds;
+  }
+}
 
-    // detection → analysis
-    const batchAggregation = detection ? firstUnder(detection, sel.batchAggregation) : undefined;
-    const batchId = (batchAggregation && stringAttr(batchAggregation.span, sel.batchIdAttribute)) ?? (detection && stringAttr(detection.span, sel.batchIdAttribute));
-    let analysis: Located | undefined;
+/** The first span under `root` (in its trace) matching `selector`. */
+function firstUnder(root: Located, selector: SpanSelector): Located | undefined {
+  const found = descendantsOf(root.tree, root.span).find((s) => matchesSelector(s, selector));
+  return found ? { span: found, tree: root.tree } : undefined;
+}
+
+/** The pieces of one pipeline found so far, and how each join was made. */
+interface PipelinePieces {
+  upload?: Located | undefined;
+  detection?: Located | undefined;
+  batchAggregation?: Located | undefined;
+  batchId?: string | undefined;
+  analysis?: Located | undefined;
+  event?: Located | undefined;
+  joins: PipelineJoin[];
+}
+
+/** Follows one upload through the joins, linked where it can, stitched by attribute where it must. */
+class PipelineStitcher {
+  private readonly index: SpanIndex;
+  private readonly sel: StitchSelectors;
+  private readonly until: 'detection' | 'event';
+
+  constructor(index: SpanIndex, until: 'detection' | 'event') {
+    this.index = index;
+    this.sel = index.sel;
+    this.until = until;
+  }
+
+  stitch(seed: StitchUpload): StitchedPipeline {
+    const filePath = seed.filePath!;
+    const p: PipelinePieces = { upload: this.index.uploadsByPath.get(filePath)?.[0], joins: [] };
+    this.joinDetection(p, filePath);
+    p.batchAggregation = p.detection ? firstUnder(p.detection, this.sel.batchAggregation) : undefined;
+    p.batchId = (p.batchAggregation && stringAttr(p.batchAggregation.span, this.sel.batchIdAttribute)) ?? (p.detection && stringAttr(p.detection.span, this.sel.batchIdAttribute));
+    this.joinAnalysis(p);
+    this.joinEvent(p);
+    return this.pipeline(seed, filePath, p);
+  }
+
+  // upload → detection
+  private joinDetection(p: PipelinePieces, filePath: string): void {
+    const { upload } = p;
+    const detections = this.index.detectionsByPath.get(filePath) ?? [];
+    const linkedDetections = upload ? detections.filter((d) => d.tree === upload.tree && isDescendant(d.tree, upload.span, d.span)) : [];
+    if (linkedDetections.length > 0) {
+      p.detection = linkedDetections.at(-1);
+      p.joins.push({ name: 'upload → detection', join: 'linked', via: 'parent' });
+    } else if (detections.length > 0) {
+      p.detection = detections.at(-1);
+      p.joins.push(upload ? { name: 'upload → detection', join: 'stitched', via: 'file_path' } : { name: 'upload → detection', join: 'missing' });
+    } else {
+      p.joins.push({ name: 'upload → detection', join: 'missing' });
+    }
+  }
+
+  // detection → analysis
+  private joinAnalysis(p: PipelinePieces): void {
+    const { batchAggregation, detection, batchId } = p;
     if (batchAggregation) {
-      analysis = firstUnder(batchAggregation, sel.analysis);
-      if (analysis) joins.push({ name: 'detection → analysis', join: 'linked', via: 'parent' });
+      p.analysis = firstUnder(batchAggregation, this.sel.analysis);
+      if (p.analysis) p.joins.push({ name: 'detection → analysis', join: 'linked', via: 'parent' });
     }
-    if (!analysis && detection) {
-      const targets = [detection, ...(batchAggregation ? [batchAggregation] : []), ...descendantsOf(detection.tree, detection.span).map((span) => ({ span, tree: detection!.tree }))];
-      for (const t of targets) {
-        const producer = publishByLinkTarget.get(linkKey(t.span.traceId, t.span.spanId));
-        const found = producer ? firstUnder(producer, sel.analysis) : undefined;
-        if (found) {
-          analysis = found;
-          joins.push({ name: 'detection → analysis', join: 'linked', via: 'span-link' });
-          break;
-        }
-      }
+    if (!p.analysis && detection) {
+      p.analysis = this.analysisBySpanLink(detection, batchAggregation);
+      if (p.analysis) p.joins.push({ name: 'detection → analysis', join: 'linked', via: 'span-link' });
     }
-    if (!analysis && batchId !== undefined) {
+    if (!p.analysis && batchId !== undefined) {
       // A duplicate delivery leaves a second analysis_processing without an event: prefer the one with it.
-      const candidates = analysesByBatch.get(batchId) ?? [];
-      analysis = [...candidates].reverse().find((a) => firstUnder(a, sel.event) !== undefined) ?? candidates.at(-1);
-      if (analysis) joins.push({ name: 'detection → analysis', join: 'stitched', via: 'batch_id' });
+      const candidates = this.index.analysesByBatch.get(batchId) ?? [];
+      p.analysis = [...candidates].reverse().find((a) => firstUnder(a, this.sel.event) !== undefined) ?? candidates.at(-1);
+      if (p.analysis) p.joins.push({ name: 'detection → analysis', join: 'stitched', via: 'batch_id' });
     }
-    if (!analysis) joins.push({ name: 'detection → analysis', join: 'missing' });
+    if (!p.analysis) p.joins.push({ name: 'detection → analysis', join: 'missing' });
+  }
 
-    // analysis → event
-    let event: Located | undefined;
+  /** The analysis under an `analysis_queue publish` whose span links point at this detection's spans. */
+  private analysisBySpanLink(detection: Located, batchAggregation: Located | undefined): Located | undefined {
+    const targets = [detection, ...(batchAggregation ? [batchAggregation] : []), ...descendantsOf(detection.tree, detection.span).map((span) => ({ span, tree: detection.tree }))];
+    for (const t of targets) {
+      const producer = this.index.publishByLinkTarget.get(linkKey(t.span.traceId, t.span.spanId));
+      const found = producer ? firstUnder(producer, this.sel.analysis) : undefined;
+      if (found) return found;
+    }
+    return undefined;
+  }
+
+  // analysis → event
+  private joinEvent(p: PipelinePieces): void {
+    const { analysis, batchId } = p;
     if (analysis) {
-      event = firstUnder(analysis, sel.event);
-      if (event) joins.push({ name: 'analysis → event', join: 'linked', via: 'parent' });
+      p.event = firstUnder(analysis, this.sel.event);
+      if (p.event) p.joins.push({ name: 'analysis → event', join: 'linked', via: 'parent' });
     }
-    const eventBatch = batchId ?? (analysis && stringAttr(analysis.span, sel.batchIdAttribute));
-    if (!event && eventBatch !== undefined) {
-      event = eventsByBatch.get(eventBatch)?.at(-1);
-      if (event) joins.push({ name: 'analysis → event', join: 'stitched', via: 'batch_id' });
+    const eventBatch = batchId ?? (analysis && stringAttr(analysis.span, this.sel.batchIdAttribute));
+    if (!p.event && eventBatch !== undefined) {
+      p.event = this.index.eventsByBatch.get(eventBatch)?.at(-1);
+      if (p.event) p.joins.push({ name: 'analysis → event', join: 'stitched', via: 'batch_id' });
     }
-    if (!event) joins.push({ name: 'analysis → event', join: 'missing' });
+    if (!p.event) p.joins.push({ name: 'analysis → event', join: 'missing' });
+  }
 
+  private pipeline(seed: StitchUpload, filePath: string, p: PipelinePieces): StitchedPipeline {
+    const { upload, detection, analysis, event, batchId, joins } = p;
     const pipeline: StitchedPipeline = {
       filePath,
       traceIds: [...new Set([upload, detection, analysis, event].filter((x): x is Located => x !== undefined).map((x) => x.tree.traceId))],
       joins,
-      complete: until === 'detection' ? upload !== undefined && detection !== undefined : upload !== undefined && detection !== undefined && analysis !== undefined && event !== undefined,
+      complete: this.until === 'detection' ? upload !== undefined && detection !== undefined : upload !== undefined && detection !== undefined && analysis !== undefined && event !== undefined,
       stitched: joins.some((j) => j.join === 'stitched'),
     };
     if (seed.uploadId !== undefined) pipeline.uploadId = seed.uploadId;
-    const cameraId = seed.cameraId ?? (detection && stringAttr(detection.span, sel.cameraIdAttribute));
+    const cameraId = seed.cameraId ?? (detection && stringAttr(detection.span, this.sel.cameraIdAttribute));
     if (cameraId !== undefined) pipeline.cameraId = cameraId;
     if (batchId !== undefined) pipeline.batchId = batchId;
+    this.addSpans(pipeline, p);
+    if (!analysis && batchId !== undefined && !this.index.openedBatches.has(batchId)) pipeline.analysisUntraced = `batch ${batchId} was opened by an upload whose trace was not collected (not sampled)`;
+    return pipeline;
+  }
+
+  /** The pieces' span references and the stage durations they give. */
+  private addSpans(pipeline: StitchedPipeline, { upload, detection, batchAggregation, analysis, event }: PipelinePieces): void {
     if (upload) {
       pipeline.upload = spanRef(upload.span);
       pipeline.uploadStartMs = upload.span.startTimeMs;
@@ -266,9 +327,7 @@ export function stitchPipelines(traces: readonly TraceTree[], options: StitchOpt
     if (upload && event) pipeline.endToEndMs = spanEndMs(event.span) - upload.span.startTimeMs;
     if (upload && detection) pipeline.uploadToDetectionMs = spanEndMs(detection.span) - upload.span.startTimeMs;
     if (detection) pipeline.detectionFailed = detection.span.status.code === 'error';
-    if (!analysis && batchId !== undefined && !openedBatches.has(batchId)) pipeline.analysisUntraced = `batch ${batchId} was opened by an upload whose trace was not collected (not sampled)`;
-    return pipeline;
-  });
+  }
 }
 
 /** Per join: how many pipelines were linked, stitched, missing. */
