@@ -60,10 +60,11 @@ export function llamaServerImage(preset: LlmPresetName, prefix: string = DEFAULT
 }
 
 /**
- * `postgres` is PostgreSQL from Debian's packages, initialised at each container start (as the
- * official image); `postgresInitialized` is built FROM it with the cluster made at build time
- * (postgres-initialized-entrypoint.sh): what the embedded stack runs, since initdb was the
- * longest part of a stack start (seconds of CPU, more under load).
+ * `postgres` is PostgreSQL from Debian's packages, only a build stage; `postgresInitialized` is
+ * built FROM it with the cluster made at build time (postgres-initialized-entrypoint.sh): what
+ * the embedded stack and the compose files run, since initdb was the longest part of a stack
+ * start (seconds of CPU, more under load). Both tags changed when the package image lost its
+ * own entry point: a recipe change takes a new tag, never rebuilds a tag other checkouts use.
  */
 export type LocalImages = Omit<StackImages, 'llmReal' | 'detectorReal'> & { base: string; node: string; postgresInitialized: string };
 
@@ -75,8 +76,8 @@ export type LocalImages = Omit<StackImages, 'llmReal' | 'detectorReal'> & { base
 export function localImages(prefix: string = DEFAULT_IMAGE_PREFIX): LocalImages {
   return {
     base: `${prefix}/debian:${PINNED.debianSuite}`,
-    postgres: `${prefix}/postgres:15-${PINNED.debianSuite}`,
-    postgresInitialized: `${prefix}/postgres:15-${PINNED.debianSuite}-initialized`,
+    postgres: `${prefix}/postgres-packages:15-${PINNED.debianSuite}`,
+    postgresInitialized: `${prefix}/postgres:15-${PINNED.debianSuite}-initdb`,
     redis: `${prefix}/redis:7-${PINNED.debianSuite}`,
     jaeger: `${prefix}/jaeger:${PINNED.jaegerVersion}-slim`,
     toxiproxy: `${prefix}/toxiproxy:${PINNED.toxiproxyVersion.slice(1)}`,

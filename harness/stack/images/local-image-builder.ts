@@ -220,21 +220,13 @@ export class LocalImageBuild {
     }
   }
 
+  /** PostgreSQL from Debian's packages: only the build stage of postgresInitialized (no entry point of its own). */
   async postgres(baseHash: string): Promise<string> {
-    const entrypoint = readFileSync(join(HERE, 'postgres-entrypoint.sh'));
     const dockerfile = `FROM ${this.images.base}
 RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-15 && rm -rf /var/lib/apt/lists/*
 ENV PATH=/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin PGDATA=/var/lib/postgresql/data
-COPY postgres-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
-RUN chmod 755 /usr/local/bin/docker-entrypoint.sh
-EXPOSE 5432
-STOPSIGNAL SIGINT
-ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]
-CMD ["postgres"]
 `;
-    return this.ensure('postgres', sha256(baseHash, dockerfile, entrypoint), (hash, logFile) =>
-      this.dockerBuild('postgres', hash, logFile, dockerfile, { 'postgres-entrypoint.sh': entrypoint }),
-    );
+    return this.ensure('postgres', sha256(baseHash, dockerfile), (hash, logFile) => this.dockerBuild('postgres', hash, logFile, dockerfile));
   }
 
   /** FROM the package image: the cluster initialised at build (initdb --no-sync), a login made at start. */
@@ -247,6 +239,10 @@ RUN chmod 755 /usr/local/bin/docker-entrypoint.sh \\
  && runuser -u postgres -- initdb -D "$PGDATA" --username=postgres --auth=trust --encoding=UTF8 --locale=C --no-sync >/dev/null \\
  && printf 'local all all trust\\nhost all all all scram-sha-256\\n' > "$PGDATA/pg_hba.conf" \\
  && echo "password_encryption = 'scram-sha-256'" >> "$PGDATA/postgresql.conf"
+EXPOSE 5432
+STOPSIGNAL SIGINT
+ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]
+CMD ["postgres"]
 `;
     await this.ensure('postgresInitialized', sha256(postgresHash, dockerfile, entrypoint), (hash, logFile) =>
       this.dockerBuild('postgresInitialized', hash, logFile, dockerfile, { 'postgres-initialized-entrypoint.sh': entrypoint }),
