@@ -460,10 +460,19 @@ export interface CliDependencies {
  * process-wide state: testcontainers' settings, signal handlers, the uncaught-error teardown.
  */
 export async function main(argv: string[], deps: CliDependencies): Promise<number> {
-  const [command, ...rest] = argv;
   configureTestcontainers();
   installCliSignalHandlers();
   teardownOnUncaughtError(ExitCode.internal);
+  return runCommand(argv, deps);
+}
+
+/**
+ * One command without the process-wide setup of `main`: its exit code, and a failure as one
+ * line on stderr. The unit tests of bad input call it in-process (a spawned CLI costs ~1 s of
+ * imports per case); a few of them still spawn bin/hsi-chaos.js end to end.
+ */
+export async function runCommand(argv: string[], deps: CliDependencies): Promise<number> {
+  const [command, ...rest] = argv;
   try {
     return await withExitGuard(() => dispatch(command, rest, deps));
   } catch (error) {
