@@ -1,56 +1,8 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { runConform } from '../../assertions/conform/conform-runner.ts';
-import { hsiExperimentEvaluator } from '../../assertions/experiment-evaluator.ts';
-import { runCommand } from '../../harness/cli/main.ts';
-
-const ROOT = resolve(import.meta.dirname, '..', '..');
-const NODE = join(ROOT, 'node_modules', '.bin', 'node');
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The CLI end to end, as a person runs it (bin/hsi-chaos.js in its own process): kept for the cases that need the process's own exit code. */
-function spawnCli(args: string[], env: Record<string, string> = {}): CliResult {
-  const res = spawnSync(NODE, [join(ROOT, 'bin', 'hsi-chaos.js'), ...args], {
-    cwd: ROOT,
-    env: { ...process.env, CI: 'true', ...env },
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  return { code: res.status, stdout: res.stdout, stderr: res.stderr };
-}
-
-/**
- * One command in this process (runCommand: what bin/hsi-chaos.js runs, without its process-wide
- * setup), its stdout and stderr captured: a spawned CLI costs ~1 s of imports per case.
- */
-async function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  for (const [k, v] of Object.entries({ CI: 'true', ...env })) vi.stubEnv(k, v);
-  const out: string[] = [];
-  const err: string[] = [];
-  const capture = (into: string[]) => (chunk: string | Uint8Array) => (into.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8')), true);
-  const stdout = vi.spyOn(process.stdout, 'write').mockImplementation(capture(out) as typeof process.stdout.write);
-  const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(capture(err) as typeof process.stderr.write);
-  try {
-    const code = await runCommand(args, { evaluator: hsiExperimentEvaluator(), conform: runConform });
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    stdout.mockRestore();
-    stderr.mockRestore();
-    vi.unstubAllEnvs();
-  }
-}
-
-afterEach(() => {
-  vi.unstubAllEnvs();
-});
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { cli, spawnCli } from './cli/in-process-cli.ts';
 
 function tempConfig(content: Record<string, unknown>): string {
   const dir = mkdtempSync(join(tmpdir(), 'hsi-chaos-cfg-'));

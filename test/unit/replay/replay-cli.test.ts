@@ -1,22 +1,13 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli, spawnCli } from '../cli/in-process-cli.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..', '..');
-const NODE = join(ROOT, 'node_modules', '.bin', 'node');
 const REAL_SHAPE = join(ROOT, 'test', 'fixtures', 'replay', 'hsi-real-shape.json');
-
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    execFile(NODE, [join(ROOT, 'bin', 'hsi-chaos.js'), ...args], { cwd: ROOT, env: { ...process.env, CI: 'true' }, timeout: 60_000 }, (error, stdout, stderr) => {
-      done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 function expectOneLineError(res: { code: number | null; stderr: string }, pattern: RegExp, code = 2): void {
   expect(res.code).toBe(code);
@@ -87,7 +78,7 @@ describe('hsi-chaos replay: bad input is one line and exit 2', () => {
     expectOneLineError(await cli(['traces', 'export', '--jaeger', 'http://127.0.0.1:9', '--since', '10m', '--out', join(tmpdir(), 'never-written.json')]), /^hsi-chaos: --jaeger http:\/\/127\.0\.0\.1:9: Jaeger GET .* failed/);
   });
   it('no input at all', async () => {
-    expectOneLineError(await cli(['replay']), /no traces given/);
+    expectOneLineError(spawnCli(['replay']), /no traces given/); // end to end: exit 2 from the process
   });
 });
 
