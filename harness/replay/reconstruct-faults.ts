@@ -1,4 +1,5 @@
 import type { ErrorKind, HopCall, HopName } from './incident.ts';
+import { MAX_SEED_TRIES, seedForPattern } from './emulator-seed.ts';
 import { mad, median, percentile } from './stats.ts';
 
 /**
@@ -33,7 +34,7 @@ export type ReconstructedFaultSpec =
   | { type: 'bandwidth'; rate: number }
   | { type: 'timeout'; timeout: number }
   | { type: 'reset_peer'; timeout: number; toxicity?: number }
-  | { type: 'emulator'; error_rate: number; status_code: number };
+  | { type: 'emulator'; error_rate: number; status_code: number; seed?: number };
 
 export interface FaultEvidence {
   /** epoch ms bracket of the start: after `lo`, by `hi` */
@@ -287,6 +288,59 @@ function replayedRate(calls: readonly HopCall[], failures: number, fromMs: numbe
   return failures / Math.max(failures, inReplayed);
 }
 
+/** Failures an AI hop answered (HTTP errors and the like): replayed as an emulator fault, per request. */
+function answeredFailures(hop: HopName, failed: readonly HopCall[]): boolean {
+  const kind = mode(failed.map((c) => c.errorKind ?? 'other')) ?? 'other';
+  return AI_HOPS.has(hop) && (kind === 'http' || kind === 'other');
+}
+
+interface PartialSpan {
+  fromMs: number;
+  toMs: number;
+}
+
+/**
+ * Where a window at a partial error rate is replayed. Several failures: one gap between
+ * failures added on each side (the expected distance from an edge to its first failure). One
+ * failure an AI hop answered between two good calls (an LLM called a few times in the fault,
+ * one 503 of them): the window spans the good neighbours (to halfway to the calls beyond them,
+ * at most half the larger gap further), so the replay's calls cross it as the incident's did;
+ * a full-rate window around the lone failure alone is crossed by no replayed call.
+ */
+function partialSpan(hop: HopName, calls: readonly HopCall[], group: readonly number[], options: FaultOptions): PartialSpan | undefined {
+  const first = calls[group[0]!]!;
+  const last = calls[group.at(-1)!]!;
+  if (group.length >= 2) {
+    const errorGap = (last.startMs - first.startMs) / (group.length - 1);
+    return { fromMs: Math.max(options.startMs, first.startMs - errorGap), toMs: Math.min(options.endMs, last.startMs + errorGap) };
+  }
+  const i = group[0]!;
+  const prev = calls[i - 1];
+  const next = calls[i + 1];
+  if (!answeredFailures(hop, [first]) || prev === undefined || next === undefined || prev.error || next.error) return undefined;
+  const reach = Math.max(first.startMs - prev.startMs, next.startMs - first.startMs) / 2;
+  const before = calls[i - 2];
+  const after = calls[i + 2];
+  return {
+    fromMs: Math.max(options.startMs, prev.startMs - reach, before ? (before.startMs + prev.startMs) / 2 : Number.NEGATIVE_INFINITY),
+    toMs: Math.min(options.endMs, next.startMs + reach, after ? (next.startMs + after.startMs) / 2 : Number.POSITIVE_INFINITY),
+  };
+}
+
+/**
+ * An emulator fault at a partial rate gets the seed that fails the calls the incident's failed,
+ * in the order they reached the hop (`emulator-seed.ts`); the comment shows the pattern.
+ */
+function seedNote(fault: ReconstructedFaultSpec, calls: readonly HopCall[], span: PartialSpan): string {
+  if (fault.type !== 'emulator' || fault.error_rate >= 1) return '';
+  const pattern = calls.filter((c) => c.startMs >= span.fromMs && c.startMs <= span.toMs).map((c) => c.error);
+  const shown = pattern.map((f) => (f ? 'x' : '.')).join('');
+  const seed = seedForPattern(pattern, fault.error_rate);
+  if (seed === undefined) return `; no seed found (of up to ${MAX_SEED_TRIES}) that fails the incident's pattern ${shown} at this rate: which calls fail is left to chance`;
+  fault.seed = seed;
+  return `; seed ${seed}: the emulator's draws fail the calls the incident's did, in arrival order (${shown}, x = failed)`;
+}
+
 function errorWindow(hop: HopName, calls: readonly HopCall[], group: readonly number[], n: number, options: FaultOptions): ReconstructedFault {
   const first = group[0]!;
   const last = group.at(-1)!;
@@ -298,26 +352,20 @@ function errorWindow(hop: HopName, calls: readonly HopCall[], group: readonly nu
   const startLo = prev ? prev.startMs : options.startMs;
   const endHi = next ? next.startMs : options.endMs;
   const endLo = endLowerBound(failed, endHi, reconnectWaitMs(endHi - calls[first]!.startMs, options.reconnect));
-  let fromMs = (startLo + calls[first]!.startMs) / 2;
-  let toMs = (endLo + endHi) / 2;
-  let windowRate = rate;
-  if (rate < 0.9 && failed.length >= 2) {
-    const errorGap = (calls[last]!.startMs - calls[first]!.startMs) / (failed.length - 1);
-    fromMs = Math.max(options.startMs, calls[first]!.startMs - errorGap);
-    toMs = Math.min(options.endMs, calls[last]!.startMs + errorGap);
-    windowRate = replayedRate(calls, failed.length, fromMs, toMs);
-  }
-  const { fault, basis: failures } = errorFault(hop, failed, windowRate);
-  const basis = `${failures}${breakerNote(failed, next, options.startMs)}`;
+  const span = rate < 0.9 || group.length === 1 ? partialSpan(hop, calls, group, options) : undefined;
+  const fromMs = span?.fromMs ?? (startLo + calls[first]!.startMs) / 2;
+  const toMs = span?.toMs ?? (endLo + endHi) / 2;
+  const { fault, basis: failures } = errorFault(hop, failed, span ? replayedRate(calls, failed.length, fromMs, toMs) : rate);
+  const basis = `${failures}${span ? seedNote(fault, calls, span) : ''}${breakerNote(failed, next, options.startMs)}`;
   const kinds = tally(failed.map((c) => c.errorKind ?? 'other')) as Partial<Record<ErrorKind, number>>;
   const codes = failed.map((c) => c.statusCode).filter((s): s is number => s !== undefined);
   // A partial rate leaves good calls inside the window: a good call bounds nothing, only the
   // first and last failures do (the fault was on by then, and until then).
-  const partial = rate < 0.9;
+  const partial = span !== undefined;
   const evidence: FaultEvidence = {
     start: { lo: partial ? options.startMs : startLo, hi: calls[first]!.startMs },
     end: { lo: endLo, hi: partial ? options.endMs : endHi },
-    calls: inWindow.length,
+    calls: span ? calls.filter((c) => c.startMs >= span.fromMs && c.startMs <= span.toMs).length : inWindow.length,
     affected: failed.length,
     firstTraceId: calls[first]!.traceId,
     lastTraceId: calls[last]!.traceId,

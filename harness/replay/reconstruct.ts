@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors.ts';
+import { DEFAULT_FIDELITY_TOLERANCES } from '../report/replay-fidelity.ts';
 import type { TraceTree } from '../traces/span-model.ts';
 import { HOPS, readIncident, type Incident } from './incident.ts';
 import { reconstructHopFaults, type ReconstructedFault } from './reconstruct-faults.ts';
@@ -87,14 +88,25 @@ function planFaults(incident: Incident, load: ReconstructedLoad, minInflationMs:
   return out.sort((a, b) => a.atMs - b.atMs);
 }
 
+/**
+ * The errors an AI hop's error window must show in the replay: at least one, when the incident's
+ * count less the fidelity's count tolerance (±10 % or 1) still leaves one. A window that held a
+ * single failure (one 503 among an LLM's few calls) may fairly hold none in a replay at that rate.
+ */
+export function requiredErrors(faults: readonly Pick<PlannedFault, 'name' | 'target' | 'evidence'>[]): { window: string; service: string; name: string; min: number }[] {
+  const tolerance = (n: number) => Math.max(DEFAULT_FIDELITY_TOLERANCES.errorsAbsolute, DEFAULT_FIDELITY_TOLERANCES.errorsRelative * n);
+  return faults
+    .filter((f) => f.evidence.errorKinds !== undefined && (f.target === 'detector' || f.target === 'llm'))
+    .filter((f) => f.evidence.affected - tolerance(f.evidence.affected) >= 1)
+    .map((f) => ({ window: f.name, service: 'nemotron-backend', name: f.target === 'detector' ? 'yolo26_detection_request' : 'llm_inference', min: 1 }));
+}
+
 /** propagation (when the incident's context crossed the queues), errors (grace from how long errors outlasted the windows, errors required where failures were seen) and nothing-lost. */
 function expectationsFor(incident: Incident, faults: readonly PlannedFault[], load: ReconstructedLoad): Record<string, unknown>[] {
   const lastErrorEnd = Math.max(0, ...incident.allSpans.filter((s) => s.status.code === 'error').map((s) => s.startTimeMs + s.durationMs - load.t0Ms));
   const lastWindowEnd = Math.max(0, ...faults.map((f) => f.atMs + f.durationMs));
   const graceMs = Math.max(5000, Math.ceil((lastErrorEnd - lastWindowEnd + 2000) / 5000) * 5000);
-  const require = faults
-    .filter((f) => f.evidence.errorKinds !== undefined && (f.target === 'detector' || f.target === 'llm'))
-    .map((f) => ({ window: f.name, service: 'nemotron-backend', name: f.target === 'detector' ? 'yolo26_detection_request' : 'llm_inference', min: 1 }));
+  const require = requiredErrors(faults);
   // Context kept across both queues and every upload followed through (no error window): check
   // the replay keeps it too. With failures, pipelines end in the dead-letter queue and the hop
   // checks have nothing to follow, so the incident could not have passed them either.
