@@ -6,7 +6,7 @@ import { loadStackConfig, type StackConfig } from '../config/stack-config.ts';
 import { ConfigError, ExitCode, HarnessError } from '../errors.ts';
 import { runExperiment, type ExperimentTarget } from '../experiment/experiment-runner.ts';
 import { resolveRunDir } from '../report/compare.ts';
-import { DEFAULT_FIDELITY_TOLERANCES, type FidelityTolerances, type ReplayFidelityView } from '../report/replay-fidelity.ts';
+import { beyondNoise, DEFAULT_FIDELITY_TOLERANCES, noiseOf, type FidelityTolerances, type ReplayFidelityView } from '../report/replay-fidelity.ts';
 import { replayFidelityObserver } from '../replay/fidelity-observer.ts';
 import { readJaeger, readTraceFile, type TraceInput } from '../replay/input.ts';
 import { reconstruct, type ReplayPlan } from '../replay/reconstruct.ts';
@@ -162,9 +162,18 @@ function printPlan(plan: ReplayPlan, out: string): void {
   process.stdout.write(lines.join('\n'));
 }
 
+/** --aa: the p95 misses outside the band, each beside the A/A difference of the same operation (the rest is in report.html). */
+export function noiseLines(view: ReplayFidelityView): string[] {
+  if (!view.noise) return [];
+  const pct = (d: number | null) => (d === null ? '–' : `${d > 0 ? '+' : ''}${(d * 100).toFixed(0)} %`);
+  const misses = view.operations.filter((o) => o.judged && !o.p95Ok);
+  const shown = misses.map((o) => `${o.name} ${pct(o.p95Diff)} (A/A ${pct(noiseOf(view, o))}${beyondNoise(view, o) === true ? ', beyond' : ''})`);
+  return [`    A/A noise        ${view.noise.operations.length} operations; p95 outside the band: ${shown.join('; ') || 'none'}`];
+}
+
 function printFidelity(view: ReplayFidelityView): void {
   const verdict = view.verdict === 'faithful' ? colour.green('FAITHFUL') : colour.red('UNFAITHFUL');
-  const lines = [`  replay fidelity  ${verdict}`, ...view.windows.map((w) => `    window ${w.target} ${w.faultType}: start ${w.startOffsetSec?.toFixed(2) ?? '–'} s, end ${w.endOffsetSec?.toFixed(2) ?? '–'} s`), ...view.failures.map((f) => `    ${colour.red('✗')} ${f}`), ''];
+  const lines = [`  replay fidelity  ${verdict}`, ...view.windows.map((w) => `    window ${w.target} ${w.faultType}: start ${w.startOffsetSec?.toFixed(2) ?? '–'} s, end ${w.endOffsetSec?.toFixed(2) ?? '–'} s`), ...noiseLines(view), ...view.failures.map((f) => `    ${colour.red('✗')} ${f}`), ''];
   process.stdout.write(lines.join('\n'));
 }
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { noiseLines } from '../../../harness/cli/replay-command.ts';
 import { compareOperations, noiseReference } from '../../../harness/replay/fidelity.ts';
 import { beyondNoise, DEFAULT_FIDELITY_TOLERANCES, replayFidelitySection, ReplayFidelitySchema, type ReplayFidelityView } from '../../../harness/report/replay-fidelity.ts';
 import type { TraceTree } from '../../../harness/traces/span-model.ts';
@@ -78,5 +79,9 @@ describe('replay fidelity: the A/A noise reference', () => {
     expect(html).toMatch(/\+10 % <b class="bad">beyond<\/b>/);
     expect(ReplayFidelitySchema.parse(JSON.parse(JSON.stringify(view))).noise?.reference).toBe('scenario x');
     expect(replayFidelitySection({ ...view, noise: undefined } as unknown as ReplayFidelityView)).not.toContain('A/A');
+    // replay --run --aa prints each p95 miss beside its A/A difference
+    expect(noiseLines(view)).toEqual(['    A/A noise        1 operations; p95 outside the band: op +50 % (A/A +10 %, beyond)']);
+    expect(noiseLines({ ...view, noise: { ...view.noise!, operations: view.noise!.operations.map((o) => ({ ...o, p95Diff: 0.8 })) } })[0]).toMatch(/op \+50 % \(A\/A \+80 %\)$/);
+    expect(noiseLines({ ...view, noise: undefined } as unknown as ReplayFidelityView)).toEqual([]);
   });
 });
