@@ -37,6 +37,8 @@ export interface HsiEvaluatorOptions {
   traceSettleTimeoutMs?: number;
   /** How long after the outcome was read a stored event may still arrive on /ws/events; default BROADCAST_GRACE_MS. */
   broadcastGraceMs?: number;
+  /** The trace wait's clock (tests inject one; default performance.now() and a timer). */
+  clock?: { now: () => number; sleep: (ms: number) => Promise<unknown> };
 }
 
 /**
@@ -144,7 +146,7 @@ async function collectTraces(req: EvaluationRequest, jaeger: JaegerQueryClient, 
   const collected = await pollUntilSettled(
     () => fetchPipelineTraces(jaeger, { startMin: new Date(req.window.startEpochMs - 5_000), startMax: new Date(Date.now() + 5_000), traceIds: [...sampledIds] }),
     spanCount,
-    { intervalMs: options.tracePollIntervalMs ?? 2_500, timeoutMs: options.traceSettleTimeoutMs ?? 60_000 },
+    { intervalMs: options.tracePollIntervalMs ?? 2_500, timeoutMs: options.traceSettleTimeoutMs ?? 60_000, ...(options.clock ? { now: options.clock.now, sleep: options.clock.sleep } : {}) },
   );
   const traces = collected.value;
   const settle = collected.settled ? `settled after ${collected.polls} polls` : `still changing after ${collected.polls} polls (${collected.counts.slice(-3).join(' → ')} spans); used the last`;
