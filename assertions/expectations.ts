@@ -1,16 +1,17 @@
 import { z } from 'zod';
 import { parseOrThrow } from '../harness/config/validation.ts';
+import type { SettingsKnowledge } from '../harness/experiment/evaluator.ts';
 import type { TraceTree } from '../harness/traces/span-model.ts';
 import { checkErrorsUnderFaults, ErrorExpectationSchema, type FaultEvidence } from './errors/errors.ts';
 import { checkCircuitBreaker, checkRetries } from './errors/resilience.ts';
-import { hsiAnalysisTree, hsiBaggageChecks, hsiCompleteness, hsiExpectedBaggage, hsiHops, hsiLatencyBudgets, hsiOutcomeRules, hsiResiliencePolicies, hsiUploadTree, type HsiExpectationOptions } from './hsi-expectations.ts';
+import { HSI_RESILIENCE_SETTINGS, hsiAnalysisTree, hsiBaggageChecks, hsiCompleteness, hsiExpectedBaggage, hsiHops, hsiLatencyBudgets, hsiOutcomeRules, hsiResiliencePolicies, hsiUploadTree, type HsiExpectationOptions } from './hsi-expectations.ts';
 import { checkLatencyBudgets, LatencyBudgetSchema, type LatencyBudget } from './latency/latency.ts';
 import { checkEveryEventBroadcast, type BroadcastMatch } from './lost/broadcast.ts';
 import { checkNothingLost, detectorAnswers, filePathsWithoutDetections, type PipelineOutcome } from './lost/outcome.ts';
 import { BaggageCheckSchema, checkBaggage, type BaggageCheckOptions } from './propagation/baggage.ts';
 import { checkHops, HopDefinitionSchema, sentSpanIds } from './propagation/hops.ts';
 import { checkStitching, stitchPipelines, type StitchedPipeline } from './propagation/stitch.ts';
-import type { AssertionFamily, AssertionResult } from './result.ts';
+import { notJudged, type AssertionFamily, type AssertionResult } from './result.ts';
 import { SpanSelectorSchema } from './selectors.ts';
 import { assessCompleteness, checkNoPartialTraces, checkParentBasedSampling, checkSampleRate, type SamplingRecord } from './sampling/checks.ts';
 import { SamplingStrategiesSchema } from './sampling/strategies.ts';
@@ -169,8 +170,10 @@ export interface ExpectationEvidence {
   broadcastGraceMs?: number;
   /** Derived with `stitchPipelines(traces, {uploads})` when absent. */
   pipelines?: readonly StitchedPipeline[];
-  /** The backend's settings as configured for the run (the scenario's `stack.backend`); contract defaults fill the gaps. */
+  /** The backend's settings in effect for the run (the scenario's `stack.backend` on the embedded stack, read back from an external one). */
   stackSettings?: Readonly<Record<string, string>>;
+  /** How they were learned; unless `othersUnknown` says otherwise, contract defaults fill the gaps. */
+  settingsKnowledge?: SettingsKnowledge;
 }
 
 function noEvidence(family: AssertionFamily, name: string, what: string): AssertionResult {
@@ -233,11 +236,29 @@ function samplingRecordsOf(evidence: ExpectationEvidence, options: HsiExpectatio
   });
 }
 
+/** The check's missing settings when the settings in effect are not all known, else undefined. */
+function unknownSettings(check: keyof typeof HSI_RESILIENCE_SETTINGS, evidence: ExpectationEvidence): string | undefined {
+  const why = evidence.settingsKnowledge?.othersUnknown;
+  if (why === undefined) return undefined;
+  const missing = HSI_RESILIENCE_SETTINGS[check].filter((key) => evidence.stackSettings?.[key] === undefined);
+  return missing.length > 0 ? `${missing.join(' and ')} in effect ${missing.length > 1 ? 'are' : 'is'} unknown (${why}); no assumed value is used` : undefined;
+}
+
 function resilienceResults(evidence: ExpectationEvidence): AssertionResult[] {
-  const policies = hsiResiliencePolicies(evidence.stackSettings ?? {});
+  const origin = evidence.settingsKnowledge?.origin;
+  const policies = hsiResiliencePolicies(evidence.stackSettings ?? {}, origin !== undefined ? { origin } : {});
   const uploads = acceptedUploads(evidence);
   const options = { evidenceComplete: uploads.length > 0 && uploads.every((u) => u.sampled !== false) };
-  return [...policies.retries.map((p) => checkRetries(evidence.traces, p, options)), checkCircuitBreaker(evidence.traces, policies.breaker, options)];
+  const judge = (check: keyof typeof HSI_RESILIENCE_SETTINGS, run: () => AssertionResult): AssertionResult => {
+    const unknown = unknownSettings(check, evidence);
+    return unknown === undefined ? run() : notJudged('errors', `resilience: ${check}`, `${check}: ${unknown}`);
+  };
+  const [detector, llm] = policies.retries;
+  return [
+    judge('detector retries', () => checkRetries(evidence.traces, detector!, options)),
+    judge('LLM retries', () => checkRetries(evidence.traces, llm!, options)),
+    judge('detector circuit breaker', () => checkCircuitBreaker(evidence.traces, policies.breaker, options)),
+  ];
 }
 
 type Entry<F extends ScenarioExpectation['family']> = Extract<ScenarioExpectation, { family: F }>;

@@ -76,7 +76,7 @@ function eventStreamNote(v: EventStreamView): string {
 }
 
 function toView(r: AssertionResult) {
-  return { family: r.family, name: r.name, passed: r.passed, measured: r.measured.text, bound: r.bound.text, message: r.message, exampleTraceIds: r.exampleTraceIds.slice(0, 5) };
+  return { family: r.family, name: r.name, passed: r.passed, ...(r.judged === false ? { judged: false as const } : {}), measured: r.measured.text, bound: r.bound.text, message: r.message, exampleTraceIds: r.exampleTraceIds.slice(0, 5) };
 }
 
 function waterfall(label: string, tree: TraceTree): ExampleTrace {
@@ -226,7 +226,7 @@ async function evaluateRun(req: EvaluationRequest, options: HsiEvaluatorOptions)
   const jaeger = new JaegerQueryClient({ baseUrl: endpoints.jaegerUrl });
   const sampledIds = accepted.filter((r) => r.sampled).map((r) => r.traceId);
   const traces = await collectTraces(req, jaeger, sampledIds, options, notes);
-  const evidence: ExpectationEvidence = { traces, uploads: uploadEvidence(accepted), faults: req.faults, ...(req.stackSettings ? { stackSettings: req.stackSettings } : {}) };
+  const evidence: ExpectationEvidence = { traces, uploads: uploadEvidence(accepted), faults: req.faults, ...(req.stackSettings ? { stackSettings: req.stackSettings } : {}), ...(req.settingsKnowledge ? { settingsKnowledge: req.settingsKnowledge } : {}) };
   const eventStream = await collectOutcomes(req, { expectations, evidence, accepted, jaeger, options, notes });
   const results = evaluateExpectations(expectations, evidence);
   writeAssertionsJson(results, req.results);

@@ -186,23 +186,30 @@ export function hsiOutcomeRules(): Pick<NothingLostOptions, 'unacceptableDlq' | 
 
 type ResilienceSetting = 'DETECTOR_MAX_RETRIES' | 'NEMOTRON_MAX_RETRIES' | 'DETECTOR_CB_FAILURE_THRESHOLD' | 'DETECTOR_CB_RECOVERY_SECONDS';
 
-/** A setting from the stack's environment (the scenario's `stack.backend`), else the contract's default; with its source for messages. */
-function setting(env: Readonly<Record<string, string>>, key: ResilienceSetting): { value: number; source: string } {
+/** The settings each resilience check is judged against (policy name → environment names). */
+export const HSI_RESILIENCE_SETTINGS: Readonly<Record<'detector retries' | 'LLM retries' | 'detector circuit breaker', readonly ResilienceSetting[]>> = {
+  'detector retries': ['DETECTOR_MAX_RETRIES'],
+  'LLM retries': ['NEMOTRON_MAX_RETRIES'],
+  'detector circuit breaker': ['DETECTOR_CB_FAILURE_THRESHOLD', 'DETECTOR_CB_RECOVERY_SECONDS'],
+};
+
+/** A setting from the stack's settings in effect, else the contract's default; with its source for messages. */
+function setting(env: Readonly<Record<string, string>>, key: ResilienceSetting, origin?: string): { value: number; source: string } {
   const raw = env[key];
   const n = raw === undefined ? Number.NaN : Number(raw);
-  if (Number.isFinite(n) && n > 0) return { value: n, source: `${key}=${raw}` };
+  if (Number.isFinite(n) && n > 0) return { value: n, source: `${key}=${raw}${origin !== undefined ? `, ${origin}` : ''}` };
   return { value: HSI_RESILIENCE_DEFAULTS[key], source: `${key} default ${HSI_RESILIENCE_DEFAULTS[key]}` };
 }
 
 /** The detector's and the LLM's retry policies and the detector breaker, from the stack's settings. */
-export function hsiResiliencePolicies(env: Readonly<Record<string, string>> = {}, options: HsiNameOptions = {}): { retries: RetryPolicy[]; breaker: BreakerPolicy } {
+export function hsiResiliencePolicies(env: Readonly<Record<string, string>> = {}, options: HsiNameOptions & { origin?: string } = {}): { retries: RetryPolicy[]; breaker: BreakerPolicy } {
   const { services, spans } = hsiNames(options);
   const b = services.backend;
   const backoff = { baseMs: HSI_RESILIENCE_DEFAULTS.retryBaseMs, capMs: HSI_RESILIENCE_DEFAULTS.retryCapMs, jitter: HSI_RESILIENCE_DEFAULTS.retryJitter };
-  const detectorRetries = setting(env, 'DETECTOR_MAX_RETRIES');
-  const llmRetries = setting(env, 'NEMOTRON_MAX_RETRIES');
-  const threshold = setting(env, 'DETECTOR_CB_FAILURE_THRESHOLD');
-  const recovery = setting(env, 'DETECTOR_CB_RECOVERY_SECONDS');
+  const detectorRetries = setting(env, 'DETECTOR_MAX_RETRIES', options.origin);
+  const llmRetries = setting(env, 'NEMOTRON_MAX_RETRIES', options.origin);
+  const threshold = setting(env, 'DETECTOR_CB_FAILURE_THRESHOLD', options.origin);
+  const recovery = setting(env, 'DETECTOR_CB_RECOVERY_SECONDS', options.origin);
   const detectorAttempt = { service: b, name: spans.detectorRequest, kind: 'client' as const };
   const status4xx = (s: Parameters<NonNullable<BreakerPolicy['ignore']>>[0]): boolean => {
     const v = attributeOf(s, 'http.response.status_code');

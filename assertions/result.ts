@@ -42,6 +42,17 @@ export interface AssertionResult {
   exampleTraceIds: string[];
   /** JSON-able extra data (no bigint), family specific. */
   details?: Record<string, unknown>;
+  /**
+   * False when the check could not be judged (the evidence it needs is unknown, e.g. the
+   * settings in effect on an external stack): `passed` is then true (it fails nothing) and
+   * `message` says why; reports show it as "not judged", never as a pass.
+   */
+  judged?: false;
+}
+
+/** A check that cannot be judged: neither a pass nor a failure, with why. */
+export function notJudged(family: AssertionFamily, name: string, why: string): AssertionResult {
+  return { family, name, passed: true, judged: false, measured: { value: null, text: 'not judged' }, bound: { op: '==', value: null, text: 'not judged' }, message: `not judged: ${why}`, exampleTraceIds: [] };
 }
 
 /** Most trace ids an assertion lists. */

@@ -252,7 +252,8 @@ export function printExperiment(report: RunReportModel, dir: string): void {
   if (report.gpu) lines.push(`  gpu              ${gpuSummaryLine(report.gpu)}`);
   for (const t of report.thresholds) lines.push(`  threshold        ${t.ok ? colour.green('ok    ') : colour.red('FAILED')} ${t.metric}: ${t.expression}${t.value !== undefined ? ` (${t.value.toFixed(2)})` : ''}`);
   for (const a of [...report.assertions].sort((x, y) => Number(x.passed) - Number(y.passed))) {
-    lines.push(`  ${a.passed ? colour.green('✓') : colour.red('✗')} ${a.family.padEnd(13)} ${a.passed ? a.name : `${a.name}: ${colour.red(a.message)}`}`);
+    if (a.judged === false) lines.push(`  – ${a.family.padEnd(13)} ${a.name}: ${a.message}`);
+    else lines.push(`  ${a.passed ? colour.green('✓') : colour.red('✗')} ${a.family.padEnd(13)} ${a.passed ? a.name : `${a.name}: ${colour.red(a.message)}`}`);
   }
   for (const t of report.exampleTraces) {
     const services = [...new Set(t.spans.map((s) => s.service))].sort().join(', ');

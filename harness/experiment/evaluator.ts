@@ -28,8 +28,10 @@ export interface EvaluationRequest {
   endpoints: EvidenceEndpoints;
   requests: readonly LoadRequestRecord[];
   faults: { windows: readonly FaultWindowRecord[]; loadStartEpochMs: number };
-  /** The backend settings the scenario configured (`stack.backend`), for checks against them. */
+  /** The backend's settings in effect for the run (environment names), for checks against them. */
   stackSettings?: Readonly<Record<string, string>>;
+  /** How `stackSettings` were learned, and whether the others are known (SettingsInEffect). */
+  settingsKnowledge?: SettingsKnowledge;
   /** Epoch ms bounds of the load, for trace searches. */
   window: { startEpochMs: number; endEpochMs: number };
   /** The run's /ws/events subscriber (every experiment has one): broadcasts and their latency. */
@@ -39,6 +41,23 @@ export interface EvaluationRequest {
   http?: HsiHttpClient;
   /** The dialect the stack speaks (queue keys, DLQ shapes); default the reference dialect. */
   dialect?: HsiDialect;
+}
+
+/**
+ * What the harness knows of the backend's settings in effect: the embedded stack's are its
+ * environment (the scenario's `stack.backend`, the contract's defaults for the rest); an
+ * external stack's are read back from it after the scenario's were applied (GET /admin/settings),
+ * and where it cannot tell them, they are unknown: checks against them say they cannot judge.
+ */
+export interface SettingsKnowledge {
+  /** How the values were learned, for messages (`read back from the stack`). */
+  origin?: string;
+  /** Set when a setting absent from the values is unknown: why (`the stack has no settings endpoint`). Unset: absent ones have the contract's default. */
+  othersUnknown?: string;
+}
+
+export interface SettingsInEffect extends SettingsKnowledge {
+  values: Readonly<Record<string, string>>;
 }
 
 export interface EvaluationResult {

@@ -10,7 +10,8 @@ import { registerTeardown } from '../stack/teardown.ts';
 import type { EventStreamRecorder } from '../events/event-stream-recorder.ts';
 import { AiEngineObserver } from './ai-engine-observer.ts';
 import type { ExperimentEvaluator } from './evaluator.ts';
-import { applyExternalSettings, type ExternalSettingsRollback } from './external-settings.ts';
+import { applyExternalSettings, settingsInEffect, type ExternalSettingsRollback } from './external-settings.ts';
+import type { SettingsInEffect } from './evaluator.ts';
 import {
   accessOf,
   applyEvaluation,
@@ -95,6 +96,16 @@ async function applySettingsToExternal(target: AttachedTarget, scenario: Scenari
   return result.rollback.needed ? new SettingsUndo(result.rollback, log) : undefined;
 }
 
+/** The settings the checks are judged against; a stack not built here is asked for them, and what it cannot tell is named. */
+async function readSettingsInEffect(target: AttachedTarget, scenario: Scenario, log: (line: string) => void): Promise<SettingsInEffect> {
+  const inEffect = await settingsInEffect(target.kind, target.endpoints.backendUrl, scenario);
+  if (target.kind === 'embedded') return inEffect;
+  const values = Object.entries(inEffect.values).map(([k, v]) => `${k}=${v}`);
+  if (values.length > 0) log(`${target.kind} stack: settings in effect${inEffect.origin !== undefined ? ` (${inEffect.origin})` : ''}: ${values.join(', ')}`);
+  if (inEffect.othersUnknown !== undefined) log(`${target.kind} stack: any other setting is unknown (${inEffect.othersUnknown}): a check that needs one is not judged`);
+  return inEffect;
+}
+
 export async function runExperiment(options: ExperimentOptions): Promise<ExperimentOutcome> {
   const { scenario, config, log } = options;
   const { plannedFaults } = validateExperiment(options);
@@ -117,6 +128,7 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
     if (target.dialect) model.stack.dialect = { name: target.dialect.dialect.name, detected: target.dialect.detected, reason: target.dialect.reason };
     await session.adopt(target);
     if (target.kind === 'external') settings = await applySettingsToExternal(target, scenario, log);
+    const inEffect = await readSettingsInEffect(target, scenario, log);
     // Leftovers of an earlier run (a toxic, a disabled proxy, an emulator fault) would fail the steady state for the wrong reason.
     if (target.executor) {
       await target.executor.resetAll();
@@ -144,7 +156,7 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
     const r = load.loadResult;
     log(`load done: ${r.requests.sent} sent, ${r.requests.accepted} accepted, ${r.requests.failed} failed${r.aborted ? ` (aborted: ${r.abortReason})` : ''}`);
 
-    const evaluation = await evaluatePhase({ evaluator: options.evaluator, scenario, runId, results, endpoints: target.endpoints, load, broadcasts: events, log, ...accessOf(target) });
+    const evaluation = await evaluatePhase({ evaluator: options.evaluator, scenario, runId, results, endpoints: target.endpoints, load, broadcasts: events, log, settings: inEffect, ...accessOf(target) });
     events.close();
     if (scenario.expectations.length > 0) applyEvaluation(model, evaluation, load.windows);
 

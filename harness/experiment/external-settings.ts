@@ -2,6 +2,7 @@ import { request } from 'undici';
 import { z } from 'zod';
 import { errorMessage } from '../errors.ts';
 import type { Scenario } from '../scenario/scenario-types.ts';
+import type { SettingsInEffect } from './evaluator.ts';
 
 /**
  * A scenario's `stack` settings on an external stack. The embedded stack gets them as its
@@ -112,4 +113,45 @@ export async function applyExternalSettings(backendUrl: string, scenario: Pick<S
     return none(`the stack refused it (${detail})`);
   }
   return { applied: answer.data.applied, notApplied: notAppliedLines(plan, answer.data), rollback: new ExternalSettingsRollback(url, answer.data.previous, post) };
+}
+
+const LiveAnswerSchema = z.object({ live: z.record(z.string(), z.string()) });
+
+export type SettingsGet = (url: URL) => Promise<{ status: number; body: unknown }>;
+
+const getJson: SettingsGet = async (url) => {
+  const res = await request(url, { method: 'GET', headersTimeout: 5_000, bodyTimeout: 5_000 });
+  const text = await res.body.text();
+  try {
+    return { status: res.statusCode, body: JSON.parse(text) as unknown };
+  } catch {
+    return { status: res.statusCode, body: text };
+  }
+};
+
+/** The backend's live settings as the stack reports them (GET /admin/settings `{live}`), or undefined when it cannot tell. */
+export async function readLiveSettings(backendUrl: string, get: SettingsGet = getJson): Promise<Record<string, string> | undefined> {
+  try {
+    const res = await get(new URL(ADMIN_SETTINGS_PATH, backendUrl));
+    const answer = LiveAnswerSchema.safeParse(res.body);
+    return res.status === 200 && answer.success ? answer.data.live : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The settings the run's checks are judged against. The embedded stack's are its environment
+ * (the scenario's `stack.backend`, contract defaults for the rest). A stack started elsewhere is
+ * asked (after the scenario's settings were applied): what it reports is in effect, anything
+ * else is unknown. A stack that cannot tell gets nothing assumed: its checks say they cannot judge.
+ */
+export async function settingsInEffect(kind: 'embedded' | 'compose' | 'external', backendUrl: string, scenario: Pick<Scenario, 'stack'>, get: SettingsGet = getJson): Promise<SettingsInEffect> {
+  const configured = scenario.stack?.backend ?? {};
+  if (kind === 'embedded') return { values: configured };
+  const live = await readLiveSettings(backendUrl, get);
+  if (live) return { values: live, origin: `read back from the stack (GET ${ADMIN_SETTINGS_PATH})`, othersUnknown: 'the stack does not report it' };
+  if (kind === 'compose') return { values: configured, origin: "the compose stack's environment", othersUnknown: `the compose file sets it and the stack does not report its settings (no GET ${ADMIN_SETTINGS_PATH})` };
+  const notApplied = Object.keys(configured).length > 0 ? "; the scenario's stack.backend was not applied" : '';
+  return { values: {}, othersUnknown: `the external stack does not report its settings (no GET ${ADMIN_SETTINGS_PATH})${notApplied}` };
 }

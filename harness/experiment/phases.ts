@@ -23,7 +23,7 @@ import { ensureDockerEngine } from '../stack/docker-engine.ts';
 import { HsiStack, PROXIES, type StartedHsiStack } from '../stack/hsi-stack.ts';
 import { prepareImages } from '../stack/images/prepare-images.ts';
 import { registerTeardown } from '../stack/teardown.ts';
-import type { EvaluationResult, EvidenceEndpoints, ExperimentEvaluator } from './evaluator.ts';
+import type { EvaluationResult, EvidenceEndpoints, ExperimentEvaluator, SettingsInEffect, SettingsKnowledge } from './evaluator.ts';
 import { faultViews, reportFromLoad, reportFromPipeline } from './report-builder.ts';
 
 /**
@@ -333,9 +333,15 @@ export interface EvaluatePhaseInput {
   /** The attached stack's client and dialect (default: a plain client, the reference dialect). */
   http?: HsiHttpClient;
   dialect?: HsiDialect;
+  /** The backend's settings in effect (default: the scenario's `stack.backend`, contract defaults for the rest). */
+  settings?: SettingsInEffect;
 }
 
 export const NO_EVALUATION: EvaluationResult = { assertions: [], operations: [], exampleTraces: [], serviceMap: [], notes: [] };
+
+function knowledgeOf(s: SettingsInEffect): SettingsKnowledge {
+  return { ...(s.origin !== undefined ? { origin: s.origin } : {}), ...(s.othersUnknown !== undefined ? { othersUnknown: s.othersUnknown } : {}) };
+}
 
 /** Phases 4 and 5: wait for the pipeline to drain and the traces to arrive, then evaluate (skipped without expectations). */
 export async function evaluatePhase(input: EvaluatePhaseInput): Promise<EvaluationResult> {
@@ -351,7 +357,8 @@ export async function evaluatePhase(input: EvaluatePhaseInput): Promise<Evaluati
     requests: load.requests,
     faults: { windows: load.windows, loadStartEpochMs: load.window.startEpochMs },
     window: load.window,
-    stackSettings: scenario.stack?.backend ?? {},
+    stackSettings: input.settings?.values ?? scenario.stack?.backend ?? {},
+    ...(input.settings ? { settingsKnowledge: knowledgeOf(input.settings) } : {}),
     ...(input.broadcasts ? { broadcasts: input.broadcasts } : {}),
     log: input.log,
     ...(input.http ? { http: input.http } : {}),

@@ -40,6 +40,8 @@ interface Case {
   failure?: { message: string; type: string; body: string };
   error?: { message: string; type: string; body: string };
   systemOut?: string;
+  /** A check that could not be judged: JUnit's <skipped message>. */
+  skipped?: string;
 }
 
 function casesOf(model: RunReportModel): Case[] {
@@ -49,7 +51,7 @@ function casesOf(model: RunReportModel): Case[] {
     cases.push({
       classname: a.family,
       name: a.name,
-      ...(a.passed ? { systemOut: `${a.message}\n${detail.join('\n')}` } : { failure: { message: a.message, type: `assertion.${a.family}`, body: `${a.message}\n${detail.join('\n')}` } }),
+      ...(a.judged === false ? { skipped: a.message } : a.passed ? { systemOut: `${a.message}\n${detail.join('\n')}` } : { failure: { message: a.message, type: `assertion.${a.family}`, body: `${a.message}\n${detail.join('\n')}` } }),
     });
   }
   for (const t of model.thresholds) {
@@ -77,6 +79,7 @@ export function renderJunitXml(model: RunReportModel, options: JunitOptions = {}
   const cases = casesOf(model);
   const failures = cases.filter((c) => c.failure).length;
   const errors = cases.filter((c) => c.error).length;
+  const skipped = cases.filter((c) => c.skipped !== undefined).length;
   const time = secondsBetween(model.startedAt, model.finishedAt).toFixed(3);
   const timestamp = junitTimestamp(model.startedAt);
   const suiteName = `hsi-chaos ${model.scenario.name}`;
@@ -84,10 +87,10 @@ export function renderJunitXml(model: RunReportModel, options: JunitOptions = {}
   const out: string[] = [];
   out.push('<?xml version="1.0" encoding="UTF-8"?>');
   out.push(
-    `<testsuites name="hsi-chaos" tests="${cases.length}" failures="${failures}" errors="${errors}" skipped="0" time="${time}" timestamp="${timestamp}">`,
+    `<testsuites name="hsi-chaos" tests="${cases.length}" failures="${failures}" errors="${errors}" skipped="${skipped}" time="${time}" timestamp="${timestamp}">`,
   );
   out.push(
-    `  <testsuite name="${escapeXmlAttr(suiteName)}" tests="${cases.length}" failures="${failures}" errors="${errors}" skipped="0" time="${time}" timestamp="${timestamp}" hostname="${escapeXmlAttr(host)}" id="0">`,
+    `  <testsuite name="${escapeXmlAttr(suiteName)}" tests="${cases.length}" failures="${failures}" errors="${errors}" skipped="${skipped}" time="${time}" timestamp="${timestamp}" hostname="${escapeXmlAttr(host)}" id="0">`,
   );
   const props: [string, string][] = [
     ['run.id', model.runId],
@@ -108,11 +111,12 @@ export function renderJunitXml(model: RunReportModel, options: JunitOptions = {}
   out.push('    </properties>');
   for (const c of cases) {
     const open = `    <testcase classname="${escapeXmlAttr(c.classname)}" name="${escapeXmlAttr(c.name)}" time="0"`;
-    if (!c.failure && !c.error && !c.systemOut) {
+    if (!c.failure && !c.error && !c.systemOut && c.skipped === undefined) {
       out.push(`${open}/>`);
       continue;
     }
     out.push(`${open}>`);
+    if (c.skipped !== undefined) out.push(`      <skipped message="${escapeXmlAttr(c.skipped)}"/>`);
     if (c.failure) out.push(`      <failure message="${escapeXmlAttr(c.failure.message)}" type="${escapeXmlAttr(c.failure.type)}">${escapeXml(c.failure.body)}</failure>`);
     if (c.error) out.push(`      <error message="${escapeXmlAttr(c.error.message)}" type="${escapeXmlAttr(c.error.type)}">${escapeXml(c.error.body)}</error>`);
     if (c.systemOut) out.push(`      <system-out>${escapeXml(c.systemOut)}</system-out>`);

@@ -63,6 +63,8 @@ export interface AssertionView {
   family: string;
   name: string;
   passed: boolean;
+  /** False: the check could not be judged (passed is true, message says why); shown as "not judged". */
+  judged?: false;
   measured: string;
   bound: string;
   message: string;

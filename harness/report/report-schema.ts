@@ -132,6 +132,7 @@ export const RunReportModelSchema = z.object({
       family: z.string(),
       name: z.string(),
       passed: z.boolean(),
+      judged: z.literal(false).optional(),
       measured: z.string(),
       bound: z.string(),
       message: z.string(),

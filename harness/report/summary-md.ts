@@ -96,7 +96,8 @@ function overviewLines(model: RunReportModel, k: ReturnType<typeof keyNumbers>):
 
 function expectationLines(model: RunReportModel, maxRows: number): string[] {
   const failed = assertionsFailedFirst(model.assertions).filter((a) => !a.passed);
-  if (failed.length === 0) return model.assertions.length > 0 ? ['', `### Expectations: all ${model.assertions.length} passed`] : [];
+  const unjudged = model.assertions.filter((a) => a.judged === false).map((a) => `- not judged: ${escapeMarkdownText(`${a.name}: ${a.message}`)}`);
+  if (failed.length === 0) return model.assertions.length > 0 ? ['', `### Expectations: all ${model.assertions.length - unjudged.length} judged passed`, ...(unjudged.length > 0 ? ['', ...unjudged] : [])] : [];
   const { shown, more } = cut(failed, maxRows);
   const lines = ['', `### Failed expectations (${failed.length} of ${model.assertions.length})`, ''];
   lines.push(

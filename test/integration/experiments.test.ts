@@ -90,6 +90,8 @@ describe('experiments end to end', () => {
       // The scenario's run-time settings were applied before the steady state and the load, the start-only ones named, the old ones put back.
       const out = external.stdout;
       expect(out).toMatch(/external stack: settings applied for this run: .*DETECTOR_CB_RECOVERY_SECONDS=5/);
+      // The resilience checks are judged against the settings read back from the stack.
+      expect(out).toMatch(/external stack: settings in effect \(read back from the stack \(GET \/admin\/settings\)\): .*DETECTOR_CB_RECOVERY_SECONDS=5/);
       expect(out).toContain('external stack: NOT applied (not in effect for this run): backend YOLO26_READ_TIMEOUT=5: read only at start');
       expect(out).toContain('external stack: NOT applied (not in effect for this run): llm EMULATOR_TIME_SCALE=0.05');
       expect(out.indexOf('settings applied for this run')).toBeLessThan(out.indexOf('steady state before'));

@@ -17,7 +17,7 @@ import {
   SystemHealth,
   UploadAccepted,
 } from '../../harness/contract/hsi-contract.ts';
-import { applyExternalSettings } from '../../harness/experiment/external-settings.ts';
+import { applyExternalSettings, readLiveSettings } from '../../harness/experiment/external-settings.ts';
 import { GpuSampler } from '../../harness/gpu/gpu-sampler.ts';
 import { gpuSourcesFor } from '../../harness/gpu/gpu-sources.ts';
 import { NvidiaSmiSource } from '../../harness/gpu/nvidia-smi.ts';
@@ -237,6 +237,8 @@ describe('reference stack: the full HSI pipeline under Testcontainers', () => {
       expect(result.applied).toEqual({ DETECTOR_CB_RECOVERY_SECONDS: '7' });
       expect(result.notApplied).toEqual(['backend YOLO26_READ_TIMEOUT=9: read only at start (restart the backend with it)']);
       expect(await breakerConfig()).toBe(7);
+      // What the run's resilience checks are judged against: read back from the stack, not assumed.
+      expect(await readLiveSettings(stack.getBackendUrl())).toMatchObject({ DETECTOR_CB_RECOVERY_SECONDS: '7', DETECTOR_CB_FAILURE_THRESHOLD: expect.any(String) });
     } finally {
       expect(await result.rollback.restore()).toBe('external stack: settings restored (DETECTOR_CB_RECOVERY_SECONDS=3)');
     }

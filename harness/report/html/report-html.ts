@@ -204,7 +204,8 @@ function assertionsTable(model: RunReportModel, traceAnchors: ReadonlySet<string
         .map((id) => (traceAnchors.has(id) ? `<a href="#trace-${safeId(id)}"><code>${h(id)}</code></a>` : `<code>${h(id)}</code>`))
         .join('<br>');
       const more = a.exampleTraceIds.length > 5 ? `<br><span class="muted">+${a.exampleTraceIds.length - 5} more</span>` : '';
-      return `<tr${a.passed ? '' : ' class="failed"'}>${statusCell(a.passed, 'passed')}<td>${h(a.family)}</td><td>${h(a.name)}</td><td>${h(a.measured)}</td><td>${h(a.bound)}</td><td>${h(a.message)}</td><td>${ids}${more}</td></tr>`;
+      const status = a.judged === false ? '<td class="status">not judged</td>' : statusCell(a.passed, 'passed');
+      return `<tr${a.passed ? '' : ' class="failed"'}>${status}<td>${h(a.family)}</td><td>${h(a.name)}</td><td>${h(a.measured)}</td><td>${h(a.bound)}</td><td>${h(a.message)}</td><td>${ids}${more}</td></tr>`;
     })
     .join('');
   return `<div class="table-wrap"><table class="data"><thead><tr><th>status</th><th>family</th><th>check</th><th>measured</th><th>bound</th><th>message</th><th>example traces</th></tr></thead><tbody>${rows}</tbody></table></div>`;
