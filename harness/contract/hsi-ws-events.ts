@@ -33,6 +33,33 @@ export const WsBatchMessage = z
   .object({ type: z.literal('batch'), channel: z.string().optional(), count: z.number().int().nonnegative().optional(), messages: z.array(z.unknown()), batched_at: z.number().optional() })
   .loose();
 
+/**
+ * When the server sent a /ws/events frame (epoch ms), for `ws_event_latency` (receive time minus
+ * it): a top-level `timestamp` (the reference stack's single event message: ISO, or epoch ms as a
+ * number), else a batch envelope's `batched_at` (epoch seconds: the real HSI's MessageBatcher sets
+ * it with time.time() when it flushes). The real HSI's single event message carries no send time
+ * (`{type: "event", data, sequence, requires_ack}`; `data.started_at` is when the event began, not
+ * when it was sent): undefined, no sample. The k6 script (scenarios/k6/camera-uploads.ts) keeps a
+ * copy of this rule, since k6 cannot load this module; a unit test holds the two together.
+ */
+export function wsFrameSentAtMs(text: string): number | undefined {
+  let m: unknown;
+  try {
+    m = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof m !== 'object' || m === null) return undefined;
+  const { timestamp, type, batched_at: batchedAt } = m as { timestamp?: unknown; type?: unknown; batched_at?: unknown };
+  if (typeof timestamp === 'number' && Number.isFinite(timestamp)) return timestamp;
+  if (typeof timestamp === 'string') {
+    const t = Date.parse(timestamp);
+    if (!Number.isNaN(t)) return t;
+  }
+  if (type === 'batch' && typeof batchedAt === 'number' && Number.isFinite(batchedAt)) return batchedAt * 1000;
+  return undefined;
+}
+
 /** One event as a broadcast names it (ids as strings). */
 export interface BroadcastEvent {
   eventId?: string;

@@ -41,7 +41,7 @@ export function reportFromLoad(load: LoadResult): Pick<RunReportModel, 'load' | 
   return {
     load: view,
     timeSeries: load.timeSeries.map((p) => ({ tSec: p.t, requests: p.requests, errors: p.errors, p50Ms: p.requests > 0 ? p.p50 : null, p95Ms: p.requests > 0 ? p.p95 : null, p99Ms: p.requests > 0 ? p.p99 : null })),
-    thresholds: load.thresholds.map((t) => ({ metric: t.metric, expression: t.threshold, ok: t.ok, ...(t.value !== undefined ? { value: t.value } : {}), abortOnFail: t.abortOnFail })),
+    thresholds: load.thresholds.map((t) => ({ metric: t.metric, expression: t.threshold, ok: t.ok, ...(t.value !== undefined ? { value: t.value } : {}), ...(t.noSamples ? { noSamples: true as const } : {}), abortOnFail: t.abortOnFail })),
   };
 }
 

@@ -118,6 +118,12 @@ export interface ThresholdVerdict {
   ok: boolean;
   /** the observed value the expression compared (absent: no samples) */
   value?: number;
+  /**
+   * The run recorded no sample of the metric: evaluated as k6 does at the end (an empty trend
+   * reads 0 for every statistic, a counter 0, a rate has no value and passes; k6
+   * metrics/thresholds.go Run, engine.go evaluateThresholds), and named in every report.
+   */
+  noSamples?: true;
   abortOnFail: boolean;
   delayAbortEvalMs?: number;
 }
@@ -222,14 +228,16 @@ export class ThresholdEvaluator {
         if (t.delayAbortEvalMs !== undefined) v.delayAbortEvalMs = t.delayAbortEvalMs;
         return v;
       };
-      if (!sink || (options.ignoreEmptySinks && sinkIsEmpty(sink))) {
-        for (const t of list) verdicts.push(base(t));
+      const empty = !sink || sinkIsEmpty(sink);
+      if (!sink || (options.ignoreEmptySinks && empty)) {
+        for (const t of list) verdicts.push(empty && !options.ignoreEmptySinks ? { ...base(t), noSamples: true } : base(t));
         continue;
       }
       const percentiles = list.filter((t) => t.expression.aggregation === 'p').map((t) => t.expression.percentile ?? 0);
       const values = sinkValues(sink, elapsedMs, percentiles);
       for (const t of list) {
         const verdict = base(t);
+        if (empty) verdict.noSamples = true;
         const lhs = values.get(aggregationKey(t.expression));
         if (lhs !== undefined) {
           verdict.value = lhs;

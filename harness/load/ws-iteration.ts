@@ -1,4 +1,4 @@
-import { wsUrlWithApiKey } from '../contract/hsi-ws-events.ts';
+import { wsFrameSentAtMs, wsUrlWithApiKey } from '../contract/hsi-ws-events.ts';
 import type { Scenario, WebSocketSubscriber } from '../scenario/scenario-types.ts';
 import type { MetricStore, Tags } from './metrics.ts';
 import type { RunState } from './run-state.ts';
@@ -9,7 +9,8 @@ import type { RequestMetrics } from './upload-iteration.ts';
 /**
  * A WebSocket subscriber: one iteration = one session on the stack's own origin (Node's
  * built-in WebSocket client): connect (ws_connecting), receive for sessionDuration
- * (ws_msgs_received; ws_event_latency = receive time - the message's `timestamp`), close
+ * (ws_msgs_received; ws_event_latency = receive time - the frame's send time: its `timestamp`, or
+ * a batch's `batched_at`, see wsFrameSentAtMs), close
  * (ws_session_duration, ws_sessions with status 101, or 0 when the connection failed).
  * With an API key, the URL carries it as `?api_key=` (the HSI WebSockets read the key there or
  * in a `Sec-WebSocket-Protocol` entry, never in an `X-API-Key` handshake header; Node's client
@@ -97,7 +98,7 @@ export class WebSocketIterations implements IterationRunner {
       });
       ws.addEventListener('message', (event: MessageEvent) => {
         s.messages++;
-        const at = typeof event.data === 'string' ? messageTime(event.data) : undefined;
+        const at = typeof event.data === 'string' ? wsFrameSentAtMs(event.data) : undefined;
         if (at !== undefined) onLatency(Math.max(0, Date.now() - at));
       });
       ws.addEventListener('error', () => {
@@ -121,19 +122,4 @@ export class WebSocketIterations implements IterationRunner {
     }
     return tags;
   }
-}
-
-/** epoch ms of a message's `timestamp` (ISO or epoch ms), if it has one */
-function messageTime(text: string): number | undefined {
-  try {
-    const m = JSON.parse(text) as { timestamp?: unknown };
-    if (typeof m.timestamp === 'number') return m.timestamp;
-    if (typeof m.timestamp === 'string') {
-      const t = Date.parse(m.timestamp);
-      return Number.isNaN(t) ? undefined : t;
-    }
-  } catch {
-    // not JSON: counted, no latency
-  }
-  return undefined;
 }

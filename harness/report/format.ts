@@ -77,8 +77,16 @@ export function operationPercentile(op: OperationLatency, percentile: number): n
 }
 
 export function thresholdValue(t: ThresholdVerdict): string {
+  if (t.noSamples) return `no samples${t.value !== undefined ? ` (read as ${t.value})` : ''}`;
   if (t.value === undefined) return 'n/a';
   return /duration|latency|_ms\b|time/i.test(t.metric) ? formatMs(t.value) : /rate|failed/i.test(t.metric) ? formatPercent(t.value) : formatNumber(t.value, Number.isInteger(t.value) ? 0 : 2);
+}
+
+/** One line naming every threshold whose metric had no sample, or undefined (k6 evaluates them on the empty metric; the report says so). */
+export function noSampleThresholdsLine(thresholds: readonly ThresholdVerdict[]): string | undefined {
+  const empty = thresholds.filter((t) => t.noSamples);
+  if (empty.length === 0) return undefined;
+  return `${empty.length} of ${thresholds.length} thresholds had no samples, evaluated as k6 does on an empty metric (a trend reads 0, a rate has no value and passes): ${empty.map((t) => `${t.metric}: ${t.expression}`).join('; ')}`;
 }
 
 export interface KeyNumbers {

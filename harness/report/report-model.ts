@@ -17,6 +17,8 @@ export interface ThresholdVerdict {
   ok: boolean;
   /** The aggregated value the expression was evaluated on, when known. */
   value?: number;
+  /** The run recorded no sample of the metric (evaluated as k6 does, on an empty metric). */
+  noSamples?: true;
   abortOnFail?: boolean;
 }
 

@@ -109,7 +109,7 @@ export const RunReportModelSchema = z.object({
   timeSeries: z.array(TimeSeriesPointSchema),
   pipelineTimeSeries: z.object({ bucketSec: z.number(), eventsNotTraced: z.number(), uploadToDetection: z.array(TimeSeriesPointSchema), uploadToEvent: z.array(TimeSeriesPointSchema) }).optional(),
   thresholds: z.array(
-    z.object({ metric: z.string(), expression: z.string(), ok: z.boolean(), value: z.number().optional(), abortOnFail: z.boolean().optional() }),
+    z.object({ metric: z.string(), expression: z.string(), ok: z.boolean(), value: z.number().optional(), noSamples: z.literal(true).optional(), abortOnFail: z.boolean().optional() }),
   ),
   faults: z.array(
     z.object({

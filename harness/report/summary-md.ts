@@ -14,6 +14,7 @@ import {
   operationsForBudgetTable,
   thresholdsFailedFirst,
   thresholdValue,
+  noSampleThresholdsLine,
   verdictLine,
   verdictWord,
 } from './format.ts';
@@ -115,6 +116,8 @@ function thresholdLines(model: RunReportModel, maxRows: number): string[] {
   const { shown, more } = cut(thresholdsFailedFirst(model.thresholds), maxRows);
   const lines = ['', '### Thresholds', ''];
   lines.push(...table(['status', 'metric', 'expression', 'value'], shown.map((t) => [t.ok ? 'ok' : '**FAILED**', cell(t.metric), cell(t.expression), cell(thresholdValue(t))])));
+  const empty = noSampleThresholdsLine(model.thresholds);
+  if (empty) lines.push('', escapeMarkdownText(empty));
   if (more > 0) lines.push('', `… ${more} more in report.html`);
   return lines;
 }

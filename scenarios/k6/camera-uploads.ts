@@ -309,12 +309,25 @@ const wsSessions = new Counter('ws_sessions');
 
 type Subscription = RenderedScenario['websockets'][string];
 
-/** One session's handlers: ws_event_latency per message with a timestamp, close after sessionMs. */
+/**
+ * A frame's send time, epoch ms: its `timestamp` (ISO or epoch ms), else a batch envelope's
+ * `batched_at` (epoch s); NaN when it has none. A copy of the contract's wsFrameSentAtMs
+ * (harness/contract/hsi-ws-events.ts), which k6 cannot load; a unit test holds them together.
+ */
+export function frameSentAtMs(text: string): number {
+  const m = JSON.parse(text) as { timestamp?: unknown; type?: unknown; batched_at?: unknown } | null;
+  if (typeof m !== 'object' || m === null) return Number.NaN;
+  if (typeof m.timestamp === 'number' && Number.isFinite(m.timestamp)) return m.timestamp;
+  const t = typeof m.timestamp === 'string' ? Date.parse(m.timestamp) : Number.NaN;
+  if (!Number.isNaN(t)) return t;
+  return m.type === 'batch' && typeof m.batched_at === 'number' && Number.isFinite(m.batched_at) ? m.batched_at * 1000 : Number.NaN;
+}
+
+/** One session's handlers: ws_event_latency per frame with a send time, close after sessionMs. */
 function listen(socket: Socket, sub: Subscription): void {
   socket.on('message', (text: string) => {
     try {
-      const m = JSON.parse(text) as { timestamp?: unknown };
-      const t = typeof m.timestamp === 'string' ? Date.parse(m.timestamp) : typeof m.timestamp === 'number' ? m.timestamp : Number.NaN;
+      const t = frameSentAtMs(text);
       if (!Number.isNaN(t)) wsEventLatency.add(Math.max(0, Date.now() - t), sub.tags);
     } catch {
       // counted by ws_msgs_received, no latency

@@ -14,6 +14,7 @@ import {
   operationsForBudgetTable,
   thresholdsFailedFirst,
   thresholdValue,
+  noSampleThresholdsLine,
   verdictLine,
   verdictWord,
 } from '../format.ts';
@@ -192,7 +193,8 @@ function thresholdsTable(model: RunReportModel): string {
   const rows = thresholdsFailedFirst(model.thresholds)
     .map((t) => `<tr${t.ok ? '' : ' class="failed"'}>${statusCell(t.ok)}<td>${h(t.metric)}</td><td><code>${h(t.expression)}</code>${t.abortOnFail ? ' <span class="muted">(abortOnFail)</span>' : ''}</td><td class="num">${h(thresholdValue(t))}</td></tr>`)
     .join('');
-  return `<div class="table-wrap"><table class="data"><thead><tr><th>status</th><th>metric</th><th>expression</th><th>value</th></tr></thead><tbody>${rows}</tbody></table></div>`;
+  const empty = noSampleThresholdsLine(model.thresholds);
+  return `<div class="table-wrap"><table class="data"><thead><tr><th>status</th><th>metric</th><th>expression</th><th>value</th></tr></thead><tbody>${rows}</tbody></table></div>${empty ? `<p class="muted" id="thresholds-no-samples">${h(empty)}</p>` : ''}`;
 }
 
 function assertionsTable(model: RunReportModel, traceAnchors: ReadonlySet<string>): string {

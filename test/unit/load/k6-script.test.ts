@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { wsFrameSentAtMs } from '../../../harness/contract/hsi-ws-events.ts';
 import { renderK6 } from '../../../harness/load/k6/render-k6.ts';
 import { PROJECT_ROOT } from '../../../harness/scenario/load-scenario.ts';
 import { validateScenario } from '../../../harness/scenario/validate-scenario.ts';
@@ -153,5 +154,20 @@ describe('the k6 script with a stack API key', () => {
       { metric: 'ws_sessions', value: 1, tags: { status: '0' } },
       { metric: 'ws_sessions', value: 1, tags: { status: '0' } },
     ]);
+  });
+
+  it('reads a frame\'s send time as the contract does (timestamp, or a batch\'s batched_at in seconds), for ws_event_latency', async () => {
+    const { script } = await loadScript({});
+    const frames = [
+      JSON.stringify({ type: 'event', data: { id: 1 }, timestamp: '2026-12-02T00:00:01.500Z' }),
+      JSON.stringify({ type: 'event', data: { id: 1 }, timestamp: 1_795_000_000_123 }),
+      JSON.stringify({ type: 'batch', channel: 'events', count: 1, messages: [{ type: 'event', data: { id: 1 } }], batched_at: 1_795_000_000.25 }),
+      JSON.stringify({ type: 'event', data: { id: 1, started_at: '2026-12-02T00:00:00' }, sequence: 3, requires_ack: false }),
+      JSON.stringify({ type: 'event', data: {}, batched_at: 5 }),
+      JSON.stringify({ type: 'event', timestamp: 'yesterday' }),
+      'null',
+    ];
+    expect(frames.map((f) => script.frameSentAtMs(f))).toEqual(frames.map((f) => wsFrameSentAtMs(f) ?? Number.NaN));
+    expect(frames.map((f) => wsFrameSentAtMs(f))).toEqual([Date.parse('2026-12-02T00:00:01.500Z'), 1_795_000_000_123, 1_795_000_000_250, undefined, undefined, undefined, undefined]);
   });
 });
