@@ -1,27 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { context, propagation, SpanKind, type Attributes, type Tracer } from '@opentelemetry/api';
+import type { Tracer } from '@opentelemetry/api';
 import { z } from 'zod';
 import { FaultInjector, faultSettingsJson } from '../common/fault-knobs.ts';
 import { createTracedServer, HttpError, json, parseJsonBody, readBody, type JsonResponse, type RouteRequest, type TracedServer } from '../common/http.ts';
 import type { Logger } from '../common/log.ts';
-import { AbortedError, sleep } from '../common/timing.ts';
-import { baggageAttributes, inSpan } from '../telemetry/tracing.ts';
-import { createRng } from '../detector-emulator/emulation.ts';
-import {
-  analyticCapacityRps,
-  emulateAnalysis,
-  estimateTokens,
-  generationTimeMs,
-  LlmSlots,
-  QueueFullError,
-  renderChatPrompt,
-  sampleCompletionTokens,
-  vramUsedGb,
-  type GenerationTime,
-  type RiskAnalysis,
-} from './emulation.ts';
+import { AbortedError } from '../common/timing.ts';
+import { analyticCapacityRps, generationTimeMs, LlmSlots, QueueFullError, renderChatPrompt, vramUsedGb, type GenerationTime } from './emulation.ts';
+import { LlmGenerator, LlmStats, r1, type GenerationResult } from './generator.ts';
+import { LlamaError, llamaErrorBody } from './llama-errors.ts';
 import { LLM_FAULTABLE_ROUTES, type LlmSettings } from './settings.ts';
+
+export { llamaErrorBody, llamaErrorType } from './llama-errors.ts';
+export { requestBaggageAttributes, SPAN_GENERATE } from './generator.ts';
 
 /**
  * The Nemotron / llama.cpp emulator's HTTP application, apart from process concerns (settings,
@@ -29,48 +20,9 @@ import { LLM_FAULTABLE_ROUTES, type LlmSettings } from './settings.ts';
  */
 
 export const DEFAULT_SERVICE_NAME = 'ai-llm-emulator';
-export const SPAN_GENERATE = 'llm_generate';
 /** llama.cpp reports the default seed (-1) as this unsigned value. */
 const DEFAULT_SEED = 4294967295;
 const EMULATED_HEADERS = { 'x-emulated': 'true' } as const;
-const MAX_BAGGAGE_ATTRIBUTES = 32;
-const MAX_BAGGAGE_VALUE = 256;
-
-// ---------------------------------------------------------------------------------------------
-// llama.cpp error bodies
-// ---------------------------------------------------------------------------------------------
-
-const ERROR_TYPES: Readonly<Record<number, string>> = {
-  400: 'invalid_request_error',
-  401: 'authentication_error',
-  403: 'permission_error',
-  404: 'not_found_error',
-  501: 'not_supported_error',
-  503: 'unavailable_error',
-};
-
-/** llama.cpp's error `type` for a status: its own names, `server_error` for other 5xx. */
-export function llamaErrorType(status: number): string {
-  return ERROR_TYPES[status] ?? (status >= 500 ? 'server_error' : 'invalid_request_error');
-}
-
-/** llama.cpp's error body: `{error: {code, message, type}}`. */
-export function llamaErrorBody(status: number, message: string, type: string = llamaErrorType(status), extra: Record<string, unknown> = {}): unknown {
-  return { error: { code: status, message, type, ...extra } };
-}
-
-class LlamaError extends Error {
-  override name = 'LlamaError';
-  readonly status: number;
-  readonly type: string;
-  readonly extra: Record<string, unknown>;
-  constructor(status: number, message: string, type: string = llamaErrorType(status), extra: Record<string, unknown> = {}) {
-    super(message);
-    this.status = status;
-    this.type = type;
-    this.extra = extra;
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Request bodies
@@ -129,6 +81,12 @@ function parseRequest<T>(schema: z.ZodType<T>, body: unknown): T {
   return parsed.data;
 }
 
+function rejectStreaming(body: unknown): void {
+  if (body !== null && typeof body === 'object' && (body as { stream?: unknown }).stream === true) {
+    throw new LlamaError(400, 'stream: true is not supported by the LLM emulator; send "stream": false or leave it out');
+  }
+}
+
 function stopList(stop: string | string[] | undefined): string[] {
   if (stop === undefined) return [];
   return typeof stop === 'string' ? [stop] : stop;
@@ -138,29 +96,7 @@ function stopList(stop: string | string[] | undefined): string[] {
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-/** An AbortSignal that fires when the client's connection closes (llama.cpp cancels such tasks). */
-function clientGone(req: IncomingMessage): { signal: AbortSignal; dispose(): void } {
-  const controller = new AbortController();
-  const socket = req.socket;
-  const onClose = (): void => controller.abort();
-  if (socket.destroyed) controller.abort();
-  else socket.once('close', onClose);
-  return { signal: controller.signal, dispose: () => socket.off('close', onClose) };
-}
-
-/**
- * Every baggage entry of the active context as `baggage.<key>` (the harness checks that
- * baggage reaches the LLM), plus the contract keys under their own names as elsewhere.
- */
-export function requestBaggageAttributes(): Attributes {
-  const attributes: Attributes = { ...baggageAttributes() };
-  const entries = propagation.getBaggage(context.active())?.getAllEntries() ?? [];
-  for (const [key, entry] of entries.slice(0, MAX_BAGGAGE_ATTRIBUTES)) attributes[`baggage.${key}`] = entry.value.slice(0, MAX_BAGGAGE_VALUE);
-  return attributes;
-}
-
 const r3 = (n: number): number => Math.round(n * 1000) / 1000;
-const r1 = (n: number): number => Math.round(n * 10) / 10;
 
 function timingsJson(promptTokens: number, completionTokens: number, t: GenerationTime): Record<string, number> {
   return {
@@ -198,59 +134,81 @@ export interface LlmEmulator {
   loadMs: number;
 }
 
-interface GenerationRequest {
-  prompt: string;
-  /** -1: until EOS or the end of the context. */
-  nPredict: number;
-  params: Record<string, unknown>;
+
+/** The sampling fields a request may set, as llama.cpp reports them back (`generation_settings`, `/slots`). */
+interface SamplingFields {
+  temperature?: number | undefined;
+  top_p?: number | undefined;
+  seed?: number | undefined;
+  stop?: string | string[] | undefined;
 }
 
-interface GenerationResult {
-  content: string;
-  analysis: RiskAnalysis;
-  promptTokens: number;
-  completionTokens: number;
-  stopType: 'eos' | 'limit';
-  slotId: number;
-  timing: GenerationTime;
-  nCtx: number;
+function samplingParams(req: SamplingFields, nPredict: number) {
+  return { n_predict: nPredict, max_tokens: nPredict, temperature: req.temperature ?? 0.8, top_p: req.top_p ?? 0.95, seed: req.seed ?? DEFAULT_SEED, stop: stopList(req.stop), stream: false };
 }
 
-export function createLlmEmulator(options: LlmEmulatorOptions): LlmEmulator {
-  const { settings, tracer, log, seed } = options;
-  const rng = createRng(seed);
-  const slots = new LlmSlots(settings.slots, settings.maxQueue);
-  const timingModel = { prefillTokensPerS: settings.prefillTokensPerS, decodeTokensPerS: settings.decodeTokensPerS, timeScale: settings.timeScale };
-  const capacity = analyticCapacityRps(settings.slots, settings.typicalPromptTokens, settings.completionTokensMean, timingModel);
-  const typicalRequestMs = generationTimeMs(settings.typicalPromptTokens, settings.completionTokensMean, timingModel).totalMs;
-  const vram = vramUsedGb(settings.modelSizeGb, settings.kvCacheGbPerSlot, settings.slots);
-  const loadMs = settings.loadSeconds * 1000 * settings.timeScale;
-  const readyAt = performance.now() + loadMs;
-  const loading = (): boolean => performance.now() < readyAt;
-  if (loadMs > 0) setTimeout(() => log.info('emulated model loaded', { load_ms: r1(loadMs) }), loadMs).unref();
-
-  let nextTask = 0;
-  const stats = {
-    requests: 0,
-    completed: 0,
-    rejectedQueueFull: 0,
-    rejectedLoading: 0,
-    invalid: 0,
-    cancelled: 0,
-    totalQueueWaitMs: 0,
-    totalTimeMs: 0,
-    promptTokens: 0,
-    completionTokens: 0,
+/** The OpenAI-style answer both `/v1/` routes give around their one choice. */
+function openAiAnswer(idPrefix: string, object: string, model: string, choice: Record<string, unknown>, result: GenerationResult): Record<string, unknown> {
+  return {
+    id: `${idPrefix}-${randomBytes(16).toString('hex')}`,
+    object,
+    created: Math.floor(Date.now() / 1000),
+    model,
+    system_fingerprint: 'emulated',
+    choices: [{ index: 0, ...choice, finish_reason: result.stopType === 'limit' ? 'length' : 'stop' }],
+    usage: { prompt_tokens: result.promptTokens, completion_tokens: result.completionTokens, total_tokens: result.promptTokens + result.completionTokens },
+    timings: timingsJson(result.promptTokens, result.completionTokens, result.timing),
   };
+}
 
-  const faults = new FaultInjector({
-    faultableRoutes: LLM_FAULTABLE_ROUTES,
-    errorBody: (status, message) => llamaErrorBody(status, message),
-    initial: settings.faults,
-    onChange: (s) => log.info(s === undefined ? 'fault knobs cleared' : 'fault knobs set', s === undefined ? undefined : { faults: faultSettingsJson(s) }),
-  });
+/** How far a slot's task has decoded at `now` (the emulated generation decodes at an even pace). */
+function decodedTokens(task: { completionTokens: number; startedAt: number; prefillMs: number; decodeMs: number } | undefined, now: number): number {
+  if (task === undefined || task.completionTokens <= 0) return 0;
+  const intoDecode = now - task.startedAt - task.prefillMs;
+  return intoDecode <= 0 ? 0 : Math.min(task.completionTokens, Math.floor(intoDecode / (task.decodeMs / task.completionTokens)));
+}
 
-  function errorResponse(error: unknown): JsonResponse {
+/** The emulator's routes over its generator, counters, fault knobs and emulated warm-up. */
+class LlmApplication {
+  readonly faults: FaultInjector;
+  readonly generator: LlmGenerator;
+  readonly stats = new LlmStats();
+  readonly capacity: number;
+  readonly vram: number;
+  readonly loadMs: number;
+  private readonly typicalRequestMs: number;
+  private readonly readyAt: number;
+  private readonly settings: LlmSettings;
+  private readonly seed: string;
+
+  constructor({ settings, tracer, log, seed }: LlmEmulatorOptions) {
+    this.settings = settings;
+    this.seed = seed;
+    this.generator = new LlmGenerator(settings, tracer, this.stats, seed);
+    const timingModel = this.generator.timingModel;
+    this.capacity = analyticCapacityRps(settings.slots, settings.typicalPromptTokens, settings.completionTokensMean, timingModel);
+    this.typicalRequestMs = generationTimeMs(settings.typicalPromptTokens, settings.completionTokensMean, timingModel).totalMs;
+    this.vram = vramUsedGb(settings.modelSizeGb, settings.kvCacheGbPerSlot, settings.slots);
+    this.loadMs = settings.loadSeconds * 1000 * settings.timeScale;
+    this.readyAt = performance.now() + this.loadMs;
+    this.faults = new FaultInjector({
+      faultableRoutes: LLM_FAULTABLE_ROUTES,
+      errorBody: (status, message) => llamaErrorBody(status, message),
+      initial: settings.faults,
+      onChange: (s) => log.info(s === undefined ? 'fault knobs cleared' : 'fault knobs set', s === undefined ? undefined : { faults: faultSettingsJson(s) }),
+    });
+  }
+
+  get slots(): LlmSlots {
+    return this.generator.slots;
+  }
+
+  loading(): boolean {
+    return performance.now() < this.readyAt;
+  }
+
+  private errorResponse(error: unknown): JsonResponse {
+    const { stats } = this;
     if (error instanceof LlamaError) {
       if (error.status === 503 && error.message === 'Loading model') stats.rejectedLoading++;
       else if (error.status < 500) stats.invalid++;
@@ -273,237 +231,90 @@ export function createLlmEmulator(options: LlmEmulatorOptions): LlmEmulator {
     throw error;
   }
 
-  async function readJson(req: IncomingMessage): Promise<unknown> {
-    return parseJsonBody(await readBody(req, settings.maxBodyBytes), () => new LlamaError(400, 'the body is not valid JSON'));
-  }
-
-  function rejectStreaming(body: unknown): void {
-    if (body !== null && typeof body === 'object' && (body as { stream?: unknown }).stream === true) {
-      throw new LlamaError(400, 'stream: true is not supported by the LLM emulator; send "stream": false or leave it out');
+  /** A generation route: counted, its errors answered as llama.cpp does. */
+  private async answer(build: () => Promise<JsonResponse>): Promise<JsonResponse> {
+    this.stats.requests++;
+    try {
+      return await build();
+    } catch (error) {
+      return this.errorResponse(error);
     }
   }
 
-  async function generate(request: RouteRequest, g: GenerationRequest): Promise<GenerationResult> {
-    const nCtx = settings.ctxSize;
-    const promptTokens = estimateTokens(g.prompt);
-    if (promptTokens >= nCtx) {
-      throw new LlamaError(400, `the request exceeds the available context size: ${promptTokens} prompt tokens, n_ctx ${nCtx} per slot (EMULATOR_CTX_SIZE)`, 'exceed_context_size_error', {
-        n_prompt_tokens: promptTokens,
-        n_ctx: nCtx,
-      });
-    }
-    const room = nCtx - promptTokens;
-    const limit = g.nPredict >= 0 ? Math.min(g.nPredict, room) : room;
-    // Drawn in arrival order, so the same seed and request order repeat the same lengths.
-    const wanted = sampleCompletionTokens(rng, settings.completionTokensMean, settings.completionTokensSigma);
-    const completionTokens = Math.min(wanted, limit);
-    const stopType = wanted > limit ? 'limit' : 'eos';
-    const analysis = emulateAnalysis(g.prompt);
-    let content = JSON.stringify(analysis);
-    // A generation cut by the limit is cut text: keep what fits in the tokens (≈ 4 characters each).
-    if (stopType === 'limit' && content.length > completionTokens * 4) content = content.slice(0, completionTokens * 4);
-    const timing = generationTimeMs(promptTokens, completionTokens, timingModel);
-    const idTask = nextTask++;
-    const baggage = requestBaggageAttributes();
-    request.span.setAttributes({ ...baggage, 'ai.model.name': settings.modelName });
-
-    const slotId = await inSpan(
-      tracer,
-      SPAN_GENERATE,
-      {
-        kind: SpanKind.INTERNAL,
-        attributes: {
-          ...baggage,
-          'ai.emulated': true,
-          'ai.model.name': settings.modelName,
-          'ai.llm.prompt_tokens': promptTokens,
-          'ai.llm.max_tokens': g.nPredict,
-          'ai.llm.task_id': idTask,
-          'ai.inference.slots': slots.size,
-          'ai.inference.queue_depth': slots.queued,
-        },
-      },
-      async (span) => {
-        const cancel = clientGone(request.req);
-        const queuedAt = performance.now();
-        try {
-          let id: number;
-          try {
-            id = await slots.acquire(cancel.signal);
-          } catch (error) {
-            if (error instanceof QueueFullError) span.setAttribute('ai.llm.rejected', 'queue_full');
-            if (error instanceof AbortedError) span.setAttribute('ai.llm.cancelled', true);
-            throw error;
-          }
-          const queueWaitMs = performance.now() - queuedAt;
-          span.setAttributes({ 'ai.llm.slot_id': id, 'ai.inference.queue_wait_ms': r1(queueWaitMs) });
-          try {
-            slots.start(id, {
-              idTask,
-              params: g.params,
-              promptTokens,
-              completionTokens,
-              nPredict: g.nPredict,
-              startedAt: performance.now(),
-              prefillMs: timing.prefillMs,
-              decodeMs: timing.decodeMs,
-            });
-            await sleep(timing.totalMs, cancel.signal);
-          } catch (error) {
-            if (error instanceof AbortedError) span.setAttribute('ai.llm.cancelled', true);
-            throw error;
-          } finally {
-            slots.release(id);
-          }
-          span.setAttributes({
-            'ai.llm.completion_tokens': completionTokens,
-            'ai.llm.stop_type': stopType,
-            'ai.inference.time_ms': r1(timing.totalMs),
-            'ai.llm.risk_score': analysis.risk_score,
-            'ai.llm.risk_level': analysis.risk_level,
-          });
-          stats.completed++;
-          stats.totalQueueWaitMs += queueWaitMs;
-          stats.totalTimeMs += timing.totalMs;
-          stats.promptTokens += promptTokens;
-          stats.completionTokens += completionTokens;
-          return id;
-        } finally {
-          cancel.dispose();
-        }
-      },
-    );
-    return { content, analysis, promptTokens, completionTokens, stopType, slotId, timing, nCtx };
+  private async readJson(req: IncomingMessage): Promise<unknown> {
+    return parseJsonBody(await readBody(req, this.settings.maxBodyBytes), () => new LlamaError(400, 'the body is not valid JSON'));
   }
 
-  /** The opening both completion routes share: not while loading, JSON, no streaming, the schema. */
-  async function readCompletionRequest(request: RouteRequest) {
-    if (loading()) throw new LlamaError(503, 'Loading model', 'unavailable_error');
-    const body = await readJson(request.req);
+  /** The opening every generation route shares: not while loading, JSON, no streaming, the schema. */
+  private async readRequest<T>(request: RouteRequest, schema: z.ZodType<T>): Promise<{ body: unknown; req: T }> {
+    if (this.loading()) throw new LlamaError(503, 'Loading model', 'unavailable_error');
+    const body = await this.readJson(request.req);
     rejectStreaming(body);
-    return { body, req: parseRequest(CompletionSchema, body) };
+    return { body, req: parseRequest(schema, body) };
   }
 
-  async function completion(request: RouteRequest): Promise<JsonResponse> {
-    stats.requests++;
-    try {
-      const { body, req } = await readCompletionRequest(request);
+  completion(request: RouteRequest): Promise<JsonResponse> {
+    return this.answer(async () => {
+      const { req } = await this.readRequest(request, CompletionSchema);
       const nPredict = req.n_predict ?? req.max_tokens ?? -1;
-      const stop = stopList(req.stop);
-      const params = {
-        n_predict: nPredict,
-        max_tokens: nPredict,
-        temperature: req.temperature ?? 0.8,
-        top_p: req.top_p ?? 0.95,
-        seed: req.seed ?? DEFAULT_SEED,
-        stop,
-        stream: false,
-      };
-      const result = await generate(request, { prompt: req.prompt, nPredict, params });
-      return json(
-        200,
-        {
-          index: 0,
-          content: result.content,
-          tokens: [],
-          id_slot: result.slotId,
-          stop: true,
-          model: settings.modelName,
-          tokens_predicted: result.completionTokens,
-          tokens_evaluated: result.promptTokens,
-          generation_settings: { n_ctx: result.nCtx, model: settings.modelName, ...params, ignore_eos: false, n_probs: 0 },
-          prompt: req.prompt,
-          has_new_line: false,
-          truncated: false,
-          stop_type: result.stopType,
-          stopped_eos: result.stopType === 'eos',
-          stopped_limit: result.stopType === 'limit',
-          stopped_word: false,
-          stopping_word: '',
-          tokens_cached: 0,
-          timings: timingsJson(result.promptTokens, result.completionTokens, result.timing),
-        },
-        EMULATED_HEADERS,
-      );
-    } catch (error) {
-      return errorResponse(error);
-    }
+      const params = samplingParams(req, nPredict);
+      const result = await this.generator.generate(request, { prompt: req.prompt, nPredict, params });
+      const { modelName } = this.settings;
+      return json(200, {
+        index: 0,
+        content: result.content,
+        tokens: [],
+        id_slot: result.slotId,
+        stop: true,
+        model: modelName,
+        tokens_predicted: result.completionTokens,
+        tokens_evaluated: result.promptTokens,
+        generation_settings: { n_ctx: result.nCtx, model: modelName, ...params, ignore_eos: false, n_probs: 0 },
+        prompt: req.prompt,
+        has_new_line: false,
+        truncated: false,
+        stop_type: result.stopType,
+        stopped_eos: result.stopType === 'eos',
+        stopped_limit: result.stopType === 'limit',
+        stopped_word: false,
+        stopping_word: '',
+        tokens_cached: 0,
+        timings: timingsJson(result.promptTokens, result.completionTokens, result.timing),
+      }, EMULATED_HEADERS);
+    });
   }
 
-  async function chatCompletion(request: RouteRequest): Promise<JsonResponse> {
-    stats.requests++;
-    try {
-      if (loading()) throw new LlamaError(503, 'Loading model', 'unavailable_error');
-      const body = await readJson(request.req);
-      rejectStreaming(body);
-      const req = parseRequest(ChatSchema, body);
+  chatCompletion(request: RouteRequest): Promise<JsonResponse> {
+    return this.answer(async () => {
+      const { req } = await this.readRequest(request, ChatSchema);
       const nPredict = req.max_completion_tokens ?? req.max_tokens ?? req.n_predict ?? -1;
-      const params = {
-        n_predict: nPredict,
-        max_tokens: nPredict,
-        temperature: req.temperature ?? 0.8,
-        top_p: req.top_p ?? 0.95,
-        seed: req.seed ?? DEFAULT_SEED,
-        stop: stopList(req.stop),
-        stream: false,
-      };
-      const result = await generate(request, { prompt: renderChatPrompt(req.messages), nPredict, params });
-      return json(
-        200,
-        {
-          id: `chatcmpl-${randomBytes(16).toString('hex')}`,
-          object: 'chat.completion',
-          created: Math.floor(Date.now() / 1000),
-          model: req.model ?? settings.modelName,
-          system_fingerprint: 'emulated',
-          choices: [{ index: 0, message: { role: 'assistant', content: result.content }, finish_reason: result.stopType === 'limit' ? 'length' : 'stop' }],
-          usage: { prompt_tokens: result.promptTokens, completion_tokens: result.completionTokens, total_tokens: result.promptTokens + result.completionTokens },
-          timings: timingsJson(result.promptTokens, result.completionTokens, result.timing),
-        },
-        EMULATED_HEADERS,
-      );
-    } catch (error) {
-      return errorResponse(error);
-    }
+      const result = await this.generator.generate(request, { prompt: renderChatPrompt(req.messages), nPredict, params: samplingParams(req, nPredict) });
+      const choice = { message: { role: 'assistant', content: result.content } };
+      return json(200, openAiAnswer('chatcmpl', 'chat.completion', req.model ?? this.settings.modelName, choice, result), EMULATED_HEADERS);
+    });
   }
 
   /** OpenAI's legacy `POST /v1/completions` (llama.cpp serves it; the real HSI probes LLM readiness with it). */
-  async function openAiCompletion(request: RouteRequest): Promise<JsonResponse> {
-    stats.requests++;
-    try {
-      const { body, req } = await readCompletionRequest(request);
+  openAiCompletion(request: RouteRequest): Promise<JsonResponse> {
+    return this.answer(async () => {
+      const { body, req } = await this.readRequest(request, CompletionSchema);
       const nPredict = req.max_tokens ?? req.n_predict ?? 16;
-      const params = { n_predict: nPredict, max_tokens: nPredict, temperature: req.temperature ?? 0.8, top_p: req.top_p ?? 0.95, seed: req.seed ?? DEFAULT_SEED, stop: stopList(req.stop), stream: false };
-      const result = await generate(request, { prompt: req.prompt, nPredict, params });
-      const model = typeof body === 'object' && body !== null && typeof (body as { model?: unknown }).model === 'string' ? (body as { model: string }).model : settings.modelName;
-      return json(
-        200,
-        {
-          id: `cmpl-${randomBytes(16).toString('hex')}`,
-          object: 'text_completion',
-          created: Math.floor(Date.now() / 1000),
-          model,
-          system_fingerprint: 'emulated',
-          choices: [{ index: 0, text: result.content, logprobs: null, finish_reason: result.stopType === 'limit' ? 'length' : 'stop' }],
-          usage: { prompt_tokens: result.promptTokens, completion_tokens: result.completionTokens, total_tokens: result.promptTokens + result.completionTokens },
-          timings: timingsJson(result.promptTokens, result.completionTokens, result.timing),
-        },
-        EMULATED_HEADERS,
-      );
-    } catch (error) {
-      return errorResponse(error);
-    }
+      const result = await this.generator.generate(request, { prompt: req.prompt, nPredict, params: samplingParams(req, nPredict) });
+      const model = typeof body === 'object' && body !== null && typeof (body as { model?: unknown }).model === 'string' ? (body as { model: string }).model : this.settings.modelName;
+      return json(200, openAiAnswer('cmpl', 'text_completion', model, { text: result.content, logprobs: null }, result), EMULATED_HEADERS);
+    });
   }
 
-  function emulatorFields(): Record<string, unknown> {
+  private emulatorFields(): Record<string, unknown> {
+    const { settings } = this;
     return {
       emulated: true,
       device: 'cpu-emulated',
       model_name: settings.modelName,
       slots: settings.slots,
       n_ctx: settings.ctxSize,
-      analytic_capacity_rps: capacity,
-      vram_used_gb: vram,
+      analytic_capacity_rps: this.capacity,
+      vram_used_gb: this.vram,
       timing: {
         prefill_tokens_per_s: settings.prefillTokensPerS,
         decode_tokens_per_s: settings.decodeTokensPerS,
@@ -511,98 +322,89 @@ export function createLlmEmulator(options: LlmEmulatorOptions): LlmEmulator {
         completion_tokens_sigma: settings.completionTokensSigma,
         time_scale: settings.timeScale,
         typical_prompt_tokens: settings.typicalPromptTokens,
-        typical_request_ms: r1(typicalRequestMs),
+        typical_request_ms: r1(this.typicalRequestMs),
       },
     };
   }
 
-  async function health(): Promise<JsonResponse> {
-    if (loading()) {
-      return json(503, { status: 'loading model', ...(llamaErrorBody(503, 'Loading model', 'unavailable_error') as object), model_loaded: false, ...emulatorFields() }, EMULATED_HEADERS);
+  async health(): Promise<JsonResponse> {
+    if (this.loading()) {
+      return json(503, { status: 'loading model', ...(llamaErrorBody(503, 'Loading model', 'unavailable_error') as object), model_loaded: false, ...this.emulatorFields() }, EMULATED_HEADERS);
     }
-    return json(
-      200,
-      { status: 'ok', slots_idle: slots.size - slots.inUse, slots_processing: slots.inUse, model_loaded: true, ...emulatorFields() },
-      EMULATED_HEADERS,
-    );
+    const { slots } = this;
+    return json(200, { status: 'ok', slots_idle: slots.size - slots.inUse, slots_processing: slots.inUse, model_loaded: true, ...this.emulatorFields() }, EMULATED_HEADERS);
   }
 
-  async function slotsRoute({ url }: RouteRequest): Promise<JsonResponse> {
-    if (loading()) return json(503, llamaErrorBody(503, 'Loading model', 'unavailable_error'), EMULATED_HEADERS);
+  async slotsRoute({ url }: RouteRequest): Promise<JsonResponse> {
+    const { slots } = this;
+    if (this.loading()) return json(503, llamaErrorBody(503, 'Loading model', 'unavailable_error'), EMULATED_HEADERS);
     if (url.searchParams.get('fail_on_no_slot') === '1' && slots.inUse >= slots.size) {
       return json(503, llamaErrorBody(503, 'no slot available', 'unavailable_error'), EMULATED_HEADERS);
     }
     const now = performance.now();
     const body = slots.snapshot().map((slot) => {
       const task = slot.task;
-      let decoded = 0;
-      if (task !== undefined && task.completionTokens > 0) {
-        const intoDecode = now - task.startedAt - task.prefillMs;
-        decoded = intoDecode <= 0 ? 0 : Math.min(task.completionTokens, Math.floor(intoDecode / (task.decodeMs / task.completionTokens)));
-      }
+      const decoded = decodedTokens(task, now);
       return {
         id: slot.id,
         id_task: slot.lastTask?.idTask ?? -1,
-        n_ctx: settings.ctxSize,
+        n_ctx: this.settings.ctxSize,
         speculative: false,
         is_processing: slot.busy,
-        params: slot.lastTask?.params ?? { n_predict: -1, max_tokens: -1, temperature: 0.8, top_p: 0.95, seed: DEFAULT_SEED, stop: [], stream: false },
-        next_token: {
-          has_next_token: task !== undefined,
-          has_new_line: false,
-          n_remain: task === undefined ? -1 : task.completionTokens - decoded,
-          n_decoded: decoded,
-        },
+        params: slot.lastTask?.params ?? samplingParams({}, -1),
+        next_token: { has_next_token: task !== undefined, has_new_line: false, n_remain: task === undefined ? -1 : task.completionTokens - decoded, n_decoded: decoded },
         emulated: true,
       };
     });
     return json(200, body, EMULATED_HEADERS);
   }
 
-  async function emulatorStats(): Promise<JsonResponse> {
-    return json(
-      200,
-      {
-        emulated: true,
-        seed,
-        model_name: settings.modelName,
-        loading: loading(),
-        slots: settings.slots,
-        slots_in_use: slots.inUse,
-        queue_depth: slots.queued,
-        max_queue: settings.maxQueue,
-        requests: stats.requests,
-        completed: stats.completed,
-        rejected_queue_full: stats.rejectedQueueFull,
-        rejected_loading: stats.rejectedLoading,
-        invalid: stats.invalid,
-        cancelled: stats.cancelled,
-        mean_queue_wait_ms: stats.completed === 0 ? 0 : r1(stats.totalQueueWaitMs / stats.completed),
-        mean_time_ms: stats.completed === 0 ? 0 : r1(stats.totalTimeMs / stats.completed),
-        prompt_tokens_total: stats.promptTokens,
-        completion_tokens_total: stats.completionTokens,
-        time_scale: settings.timeScale,
-        analytic_capacity_rps: capacity,
-        faults: faults.state(),
-      },
-      EMULATED_HEADERS,
-    );
+  async emulatorStats(): Promise<JsonResponse> {
+    const { stats, settings, slots } = this;
+    return json(200, {
+      emulated: true,
+      seed: this.seed,
+      model_name: settings.modelName,
+      loading: this.loading(),
+      slots: settings.slots,
+      slots_in_use: slots.inUse,
+      queue_depth: slots.queued,
+      max_queue: settings.maxQueue,
+      requests: stats.requests,
+      completed: stats.completed,
+      rejected_queue_full: stats.rejectedQueueFull,
+      rejected_loading: stats.rejectedLoading,
+      invalid: stats.invalid,
+      cancelled: stats.cancelled,
+      mean_queue_wait_ms: stats.completed === 0 ? 0 : r1(stats.totalQueueWaitMs / stats.completed),
+      mean_time_ms: stats.completed === 0 ? 0 : r1(stats.totalTimeMs / stats.completed),
+      prompt_tokens_total: stats.promptTokens,
+      completion_tokens_total: stats.completionTokens,
+      time_scale: settings.timeScale,
+      analytic_capacity_rps: this.capacity,
+      faults: this.faults.state(),
+    }, EMULATED_HEADERS);
   }
+}
 
+export function createLlmEmulator(options: LlmEmulatorOptions): LlmEmulator {
+  const { tracer, log } = options;
+  const app = new LlmApplication(options);
+  const { faults, loadMs } = app;
+  if (loadMs > 0) setTimeout(() => log.info('emulated model loaded', { load_ms: r1(loadMs) }), loadMs).unref();
   const server = createTracedServer({
     tracer,
     log,
     spanAttributes: { 'ai.emulated': true },
     routes: [
-      { method: 'POST', pattern: /^\/completion\/?$/, template: '/completion', handler: faults.wrap('/completion', completion) },
-      { method: 'POST', pattern: /^\/v1\/chat\/completions\/?$/, template: '/v1/chat/completions', handler: faults.wrap('/v1/chat/completions', chatCompletion) },
-      { method: 'POST', pattern: /^\/v1\/completions\/?$/, template: '/v1/completions', handler: faults.wrap('/v1/completions', openAiCompletion) },
-      { method: 'GET', pattern: /^\/(?:v1\/)?health\/?$/, template: '/health', handler: health },
-      { method: 'GET', pattern: /^\/slots\/?$/, template: '/slots', handler: slotsRoute },
-      { method: 'GET', pattern: /^\/emulator\/stats\/?$/, template: '/emulator/stats', handler: emulatorStats },
+      { method: 'POST', pattern: /^\/completion\/?$/, template: '/completion', handler: faults.wrap('/completion', (r) => app.completion(r)) },
+      { method: 'POST', pattern: /^\/v1\/chat\/completions\/?$/, template: '/v1/chat/completions', handler: faults.wrap('/v1/chat/completions', (r) => app.chatCompletion(r)) },
+      { method: 'POST', pattern: /^\/v1\/completions\/?$/, template: '/v1/completions', handler: faults.wrap('/v1/completions', (r) => app.openAiCompletion(r)) },
+      { method: 'GET', pattern: /^\/(?:v1\/)?health\/?$/, template: '/health', handler: () => app.health() },
+      { method: 'GET', pattern: /^\/slots\/?$/, template: '/slots', handler: (r) => app.slotsRoute(r) },
+      { method: 'GET', pattern: /^\/emulator\/stats\/?$/, template: '/emulator/stats', handler: () => app.emulatorStats() },
       ...faults.adminRoutes(),
     ],
   });
-
-  return { server, faults, slots, analyticCapacityRps: capacity, vramUsedGb: vram, loadMs };
+  return { server, faults, slots: app.slots, analyticCapacityRps: app.capacity, vramUsedGb: app.vram, loadMs };
 }
