@@ -79,90 +79,124 @@ function detectorFaultBody(style: ErrorStyle): (status: number, message: string)
   return (_status, message) => errorBody(style, 'fault_injected', message);
 }
 
-export function createDetectorEmulator(options: DetectorEmulatorOptions): DetectorEmulator {
-  const { settings, tracer, log, seed } = options;
-  const defects = options.defects ?? new LiveDetectorDefects(settings.defects);
-  const errorStyle = errorStyleFor(options.profile ?? 'reference');
-  const rng = createRng(seed);
-  const slots = new SlotPool(settings.gpuSlots);
+/** The detector emulator's counters since it started (`/emulator/stats`). */
+class DetectorStats {
+  requests = 0;
+  completed = 0;
+  rejected = 0;
+  totalQueueWaitMs = 0;
+  totalServiceMs = 0;
+}
+
+const r1 = (n: number): number => Math.round(n * 10) / 10;
+
+/** The emulator's routes over its slots, its serial host stage, counters, fault knobs and defect switches. */
+class DetectorApplication {
+  readonly faults: FaultInjector;
+  readonly defects: LiveDetectorDefects;
+  readonly errorStyle: ErrorStyle;
+  readonly analyticCapacityRps: number;
+  private readonly settings: EmulatorSettings;
+  private readonly tracer: Tracer;
+  private readonly options: DetectorEmulatorOptions;
+  private readonly rng: () => number;
+  private readonly slots: SlotPool;
   // a real detector's event loop: one image at a time through decode + letterbox (when calibrated)
-  const hostLoop = new SlotPool(1);
-  const analyticCapacityRps = Math.round((settings.gpuSlots / (settings.serviceMeanMs / 1000)) * 100) / 100;
-  const stats = { requests: 0, completed: 0, rejected: 0, totalQueueWaitMs: 0, totalServiceMs: 0 };
-  const faults = new FaultInjector({
-    faultableRoutes: DETECTOR_FAULTABLE_ROUTES,
-    errorBody: detectorFaultBody(errorStyle),
-    initial: settings.faults,
-    onChange: (s) => log.info(s === undefined ? 'fault knobs cleared' : 'fault knobs set', s === undefined ? undefined : { faults: faultSettingsJson(s) }),
-  });
+  private readonly hostLoop = new SlotPool(1);
+  private readonly stats = new DetectorStats();
+
+  constructor(options: DetectorEmulatorOptions) {
+    const { settings, log } = options;
+    this.options = options;
+    this.settings = settings;
+    this.tracer = options.tracer;
+    this.defects = options.defects ?? new LiveDetectorDefects(settings.defects);
+    this.errorStyle = errorStyleFor(options.profile ?? 'reference');
+    this.rng = createRng(options.seed);
+    this.slots = new SlotPool(settings.gpuSlots);
+    this.analyticCapacityRps = Math.round((settings.gpuSlots / (settings.serviceMeanMs / 1000)) * 100) / 100;
+    this.faults = new FaultInjector({
+      faultableRoutes: DETECTOR_FAULTABLE_ROUTES,
+      errorBody: detectorFaultBody(this.errorStyle),
+      initial: settings.faults,
+      onChange: (s) => log.info(s === undefined ? 'fault knobs cleared' : 'fault knobs set', s === undefined ? undefined : { faults: faultSettingsJson(s) }),
+    });
+  }
 
   /** The calibrated work outside the slots, one image at a time (a real detector's event loop); none by default. */
-  async function hostStage(info: { width: number; height: number }, inference: Span): Promise<void> {
-    if (settings.hostWork === undefined) return;
+  private async hostStage(info: { width: number; height: number }, inference: Span): Promise<void> {
+    const { hostWork } = this.settings;
+    if (hostWork === undefined) return;
     const hostAt = performance.now();
-    const releaseHost = await hostLoop.acquire();
+    const releaseHost = await this.hostLoop.acquire();
     const hostWaitMs = performance.now() - hostAt;
-    const hostMs = sampleHostWork(rng, settings.hostWork, info.width, info.height);
+    const hostMs = sampleHostWork(this.rng, hostWork, info.width, info.height);
     try {
       await sleep(hostMs);
     } finally {
       releaseHost();
     }
     // the capacity model reads work outside the slots from preprocess_ms, as on the real detector
-    inference.setAttributes({ 'ai.inference.preprocess_ms': Math.round(hostMs * 10) / 10, 'ai.inference.host_wait_ms': Math.round(hostWaitMs * 10) / 10 });
+    inference.setAttributes({ 'ai.inference.preprocess_ms': r1(hostMs), 'ai.inference.host_wait_ms': r1(hostWaitMs) });
   }
 
-  async function detect({ req, span }: RouteRequest): Promise<JsonResponse> {
-    stats.requests++;
+  /** The request's image and its size; an unreadable one is counted as rejected. */
+  private async readImage(req: RouteRequest['req']): Promise<{ image: Buffer; info: { width: number; height: number } }> {
     let image: Buffer;
     try {
-      image = await imageFromRequest(req, settings.maxBodyBytes);
+      image = await imageFromRequest(req, this.settings.maxBodyBytes);
     } catch (error) {
-      stats.rejected++;
+      this.stats.rejected++;
       throw error;
     }
     const info = readImageInfo(image);
     if (info === undefined) {
-      stats.rejected++;
+      this.stats.rejected++;
       throw new HttpError(400, 'invalid_image', 'the image could not be decoded (not a JPEG/PNG with a readable header)');
     }
+    return { image, info };
+  }
+
+  async detect({ req, span }: RouteRequest): Promise<JsonResponse> {
+    this.stats.requests++;
+    const { image, info } = await this.readImage(req);
     const digest = createHash('sha256').update(image).digest();
     span.setAttributes({ 'ai.inference.image_width': info.width, 'ai.inference.image_height': info.height, 'file.hash': digest.toString('hex') });
-
     const result = await inSpan(
-      tracer,
+      this.tracer,
       SPAN_INFERENCE,
-      { kind: SpanKind.INTERNAL, attributes: { 'ai.emulated': true, 'ai.model.name': EMULATED_MODEL_NAME, 'ai.inference.slots': slots.size } },
-      async (inference) => {
-        await hostStage(info, inference);
-        const queuedAt = performance.now();
-        inference.setAttribute('ai.inference.queue_depth', slots.queued);
-        const release = await slots.acquire();
-        const queueWaitMs = performance.now() - queuedAt;
-        try {
-          const serviceMs = sampleLognormal(rng, settings.serviceTime);
-          await sleep(serviceMs);
-          const detections = emulateDetections(digest, info.width, info.height, settings.detectionsPerImage);
-          const inferenceMs = Math.round(serviceMs * 10) / 10;
-          inference.setAttributes({
-            'ai.inference.queue_wait_ms': Math.round(queueWaitMs * 10) / 10,
-            'ai.inference.time_ms': inferenceMs,
-            'ai.inference.detections': detections.length,
-          });
-          stats.completed++;
-          stats.totalQueueWaitMs += queueWaitMs;
-          stats.totalServiceMs += serviceMs;
-          return { detections, inference_time_ms: inferenceMs, image_width: info.width, image_height: info.height };
-        } finally {
-          release();
-        }
-      },
+      { kind: SpanKind.INTERNAL, attributes: { 'ai.emulated': true, 'ai.model.name': EMULATED_MODEL_NAME, 'ai.inference.slots': this.slots.size } },
+      (inference) => this.infer(inference, digest, info),
     );
     span.setAttribute('ai.inference.detections', result.detections.length);
     return json(200, result, { 'x-emulated': 'true' });
   }
 
-  async function health(): Promise<JsonResponse> {
+  /** The host stage, then a slot for the drawn service time: the detections of the image. */
+  private async infer(inference: Span, digest: Buffer, info: { width: number; height: number }) {
+    await this.hostStage(info, inference);
+    const { slots, settings, stats } = this;
+    const queuedAt = performance.now();
+    inference.setAttribute('ai.inference.queue_depth', slots.queued);
+    const release = await slots.acquire();
+    const queueWaitMs = performance.now() - queuedAt;
+    try {
+      const serviceMs = sampleLognormal(this.rng, settings.serviceTime);
+      await sleep(serviceMs);
+      const detections = emulateDetections(digest, info.width, info.height, settings.detectionsPerImage);
+      const inferenceMs = r1(serviceMs);
+      inference.setAttributes({ 'ai.inference.queue_wait_ms': r1(queueWaitMs), 'ai.inference.time_ms': inferenceMs, 'ai.inference.detections': detections.length });
+      stats.completed++;
+      stats.totalQueueWaitMs += queueWaitMs;
+      stats.totalServiceMs += serviceMs;
+      return { detections, inference_time_ms: inferenceMs, image_width: info.width, image_height: info.height };
+    } finally {
+      release();
+    }
+  }
+
+  async health(): Promise<JsonResponse> {
+    const { settings } = this;
     return json(200, {
       status: 'healthy',
       model_loaded: true,
@@ -173,47 +207,52 @@ export function createDetectorEmulator(options: DetectorEmulatorOptions): Detect
       tensorrt_enabled: false,
       emulated: true,
       slots: settings.gpuSlots,
-      analytic_capacity_rps: analyticCapacityRps,
+      analytic_capacity_rps: this.analyticCapacityRps,
       service_time_ms: { mean: settings.serviceMeanMs, p95: settings.serviceP95Ms, distribution: 'lognormal', ...settings.serviceTime },
       ...(settings.hostWork ? { host_work_ms: { base: settings.hostWork.baseMs, per_megapixel: settings.hostWork.perMegapixelMs, sigma: settings.hostWork.sigma, serial: true } } : {}),
     });
   }
 
-  async function emulatorStats(): Promise<JsonResponse> {
+  async emulatorStats(): Promise<JsonResponse> {
+    const { stats, slots, defects } = this;
     return json(200, {
       emulated: true,
-      seed,
-      slots: settings.gpuSlots,
+      seed: this.options.seed,
+      slots: this.settings.gpuSlots,
       slots_in_use: slots.inUse,
       queue_depth: slots.queued,
       requests: stats.requests,
       completed: stats.completed,
       rejected: stats.rejected,
-      mean_queue_wait_ms: stats.completed === 0 ? 0 : Math.round((stats.totalQueueWaitMs / stats.completed) * 10) / 10,
-      mean_service_ms: stats.completed === 0 ? 0 : Math.round((stats.totalServiceMs / stats.completed) * 10) / 10,
-      analytic_capacity_rps: analyticCapacityRps,
-      faults: faults.state(),
+      mean_queue_wait_ms: stats.completed === 0 ? 0 : r1(stats.totalQueueWaitMs / stats.completed),
+      mean_service_ms: stats.completed === 0 ? 0 : r1(stats.totalServiceMs / stats.completed),
+      analytic_capacity_rps: this.analyticCapacityRps,
+      faults: this.faults.state(),
       defects: {
         not_instrumented: defects.current.notInstrumented,
         drop_spans_fraction: defects.current.dropSpansFraction,
       },
-      ...(options.extraStats?.() ?? {}),
+      ...(this.options.extraStats?.() ?? {}),
     });
   }
+}
 
+export function createDetectorEmulator(options: DetectorEmulatorOptions): DetectorEmulator {
+  const { tracer, log } = options;
+  const app = new DetectorApplication(options);
+  const { faults, defects } = app;
   const server = createTracedServer({
     tracer,
     log,
     spanAttributes: { 'ai.emulated': true },
-    errorStyle,
+    errorStyle: app.errorStyle,
     routes: [
-      { method: 'POST', pattern: /^\/detect\/?$/, template: '/detect', handler: faults.wrap('/detect', detect) },
-      { method: 'GET', pattern: /^\/health\/?$/, template: '/health', handler: health },
-      { method: 'GET', pattern: /^\/emulator\/stats\/?$/, template: '/emulator/stats', handler: emulatorStats },
+      { method: 'POST', pattern: /^\/detect\/?$/, template: '/detect', handler: faults.wrap('/detect', (r) => app.detect(r)) },
+      { method: 'GET', pattern: /^\/health\/?$/, template: '/health', handler: () => app.health() },
+      { method: 'GET', pattern: /^\/emulator\/stats\/?$/, template: '/emulator/stats', handler: () => app.emulatorStats() },
       ...faults.adminRoutes(),
       ...defectRoutes(defects, log),
     ],
   });
-
-  return { server, faults, defects, analyticCapacityRps };
+  return { server, faults, defects, analyticCapacityRps: app.analyticCapacityRps };
 }
