@@ -65,6 +65,42 @@ export interface StackTimings {
   perService: Record<string, number>;
 }
 
+/** How long each service took to start, and the whole start (from the timer's creation). */
+class StartTimer {
+  private readonly started = Date.now();
+  private readonly perService: Record<string, number> = {};
+
+  async time<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const t0 = Date.now();
+    const value = await fn();
+    this.perService[name] = (Date.now() - t0) / 1000;
+    return value;
+  }
+
+  timings(): StackTimings {
+    return { totalSeconds: (Date.now() - this.started) / 1000, perService: this.perService };
+  }
+}
+
+/** What one start decided before any container: images, network, credentials, defect switches. */
+interface StartPlan {
+  images: StackImages;
+  network: StartedNetwork;
+  gpus: boolean;
+  db: { user: string; password: string; database: string };
+  redisPassword: string;
+  defectEnv: ReturnType<typeof defectEnvironment>;
+}
+
+interface StartedServices {
+  postgres: StartedPostgreSqlContainer;
+  redis: StartedRedisContainer;
+  jaeger: StartedJaegerContainer;
+  toxiproxy: StartedToxiproxyContainer;
+  detector: AiServiceContainer;
+  llm: AiServiceContainer;
+}
+
 function secret(): string {
   return randomBytes(12).toString('hex');
 }
@@ -154,98 +190,38 @@ export class HsiStack {
   }
 
   async start(): Promise<StartedHsiStack> {
-    const started = Date.now();
-    const perService: Record<string, number> = {};
-    const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
-      const t0 = Date.now();
-      const value = await fn();
-      perService[name] = (Date.now() - t0) / 1000;
-      return value;
-    };
+    const timer = new StartTimer();
     requireTestcontainersConfigured();
     const leftovers = await removeLeftovers();
     if (leftovers > 0) this.log(`removed ${leftovers} leftover container(s)/network(s) of crashed runs`);
 
     const images = stackImages(this.config, this.ai);
-    const labels = (role: string) => ({ ...hsiLabels(this.runId, role), ...ownerLabels(this.detached), ...this.extraLabels });
     // Until stop() is wired, a Ctrl-C in the middle of start must still remove what exists.
     const unregister = this.detached ? () => {} : registerTeardown(`stack ${this.runId}`, () => removeRun(this.runId));
     try {
       const gpus = await detectGpu(this.config.gpu);
       // Model files and sizes are checked before anything starts (one line, exit 2).
       checkModelsFit(modelPlans(this.config.realAi, this.ai), this.config.realAi, gpus);
-      const network = await this.createNetwork(labels('network'));
-      const db = { user: `hsi_${secret().slice(0, 8)}`, password: secret(), database: 'hsi' };
-      const redisPassword = secret();
-      const defectEnv = defectEnvironment(this.defects);
-
-      const [postgres, redis, jaeger, toxiproxy, detector, llm] = await Promise.all([
-        timed('postgres', () =>
-          new HsiPostgresContainer(images.postgres)
-            .withNetwork(network)
-            .withNetworkAliases(ALIASES.postgres)
-            .withUsername(db.user)
-            .withPassword(db.password)
-            .withDatabase(db.database)
-            .withLabels(labels('postgres'))
-            .start(),
-        ),
-        timed('redis', () =>
-          new HsiRedisContainer(images.redis)
-            .withNetwork(network)
-            .withNetworkAliases(ALIASES.redis)
-            .withPassword(redisPassword)
-            // The contract's Redis: 450 MB allkeys-lru, no persistence.
-            .withCommand(['redis-server', '--maxmemory', '450mb', '--maxmemory-policy', 'allkeys-lru', '--save', '', '--appendonly', 'no'])
-            .withLabels(labels('redis'))
-            .start(),
-        ),
-        timed('jaeger', () =>
-          new JaegerContainer(images.jaeger).withNetwork(network).withNetworkAliases(ALIASES.jaeger).withLabels(labels('jaeger')).start(),
-        ),
-        timed('toxiproxy', () =>
-          new ToxiproxyContainer(images.toxiproxy).withNetwork(network).withNetworkAliases(ALIASES.toxiproxy).withLabels(labels('toxiproxy')).start(),
-        ),
-        timed('detector', () => this.startDetector(images, network, gpus, labels('detector'), defectEnv.detector)),
-        timed('llm', () => this.startLlm(images, network, gpus, labels('llm'), defectEnv.llm)),
-      ]);
-      await timed('proxies', () => toxiproxy.createProxies(Object.values(PROXIES)));
-      const via = (p: ProxySpec) => `${ALIASES.toxiproxy}:${p.listenPort}`;
-      const backendContainer = new ReferenceBackendContainer(images.referenceStack);
-      if (this.dropFolder !== undefined) {
-        backendContainer.withBindMounts([{ source: this.dropFolder, target: DROP_DIR_IN_CONTAINER, mode: 'ro' }]);
-      }
-      const backend = await timed('backend', () =>
-        backendContainer
-          .withNetwork(network)
-          .withNetworkAliases(ALIASES.backend)
-          .withEnvironment({
-            ...this.otelEnv('nemotron-backend'),
-            [HSI_ENV.databaseUrl]: `postgresql://${db.user}:${db.password}@${via(PROXIES.postgres)}/${db.database}`,
-            [HSI_ENV.redisUrl]: `redis://:${redisPassword}@${via(PROXIES.redis)}/0`,
-            [HSI_ENV.detectorUrl]: `http://${via(PROXIES.detector)}`,
-            [HSI_ENV.llmUrl]: `http://${via(PROXIES.llm)}`,
-            ...(this.dropFolder !== undefined ? { CAMERA_DROP_DIR: DROP_DIR_IN_CONTAINER } : {}),
-            ...this.profileEnv(),
-            ...defectEnv.backend,
-            ...this.backendEnv,
-          })
-          .withLabels(labels('backend'))
-          .start(),
-      );
-      const timings: StackTimings = { totalSeconds: (Date.now() - started) / 1000, perService };
+      const network = await this.createNetwork(this.roleLabels('network'));
+      const plan: StartPlan = {
+        images,
+        network,
+        gpus,
+        db: { user: `hsi_${secret().slice(0, 8)}`, password: secret(), database: 'hsi' },
+        redisPassword: secret(),
+        defectEnv: defectEnvironment(this.defects),
+      };
+      const services = await this.startServices(plan, timer);
+      await timer.time('proxies', () => services.toxiproxy.createProxies(Object.values(PROXIES)));
+      const backend = await timer.time('backend', () => this.startBackend(plan));
+      const timings = timer.timings();
       unregister();
       return new StartedHsiStack({
         runId: this.runId,
         network,
         images,
-        postgres,
-        redis,
-        redisPassword,
-        jaeger,
-        toxiproxy,
-        detector,
-        llm,
+        ...services,
+        redisPassword: plan.redisPassword,
         backend,
         timings,
         defects: this.defects,
@@ -261,6 +237,68 @@ export class HsiStack {
       unregister();
       throw error;
     }
+  }
+
+  private roleLabels(role: string): Record<string, string> {
+    return { ...hsiLabels(this.runId, role), ...ownerLabels(this.detached), ...this.extraLabels };
+  }
+
+  /** Every service but the backend, at once, each timed. */
+  private async startServices(plan: StartPlan, timer: StartTimer): Promise<StartedServices> {
+    const { images, network, db } = plan;
+    const labels = (role: string) => this.roleLabels(role);
+    const [postgres, redis, jaeger, toxiproxy, detector, llm] = await Promise.all([
+      timer.time('postgres', () =>
+        new HsiPostgresContainer(images.postgres)
+          .withNetwork(network)
+          .withNetworkAliases(ALIASES.postgres)
+          .withUsername(db.user)
+          .withPassword(db.password)
+          .withDatabase(db.database)
+          .withLabels(labels('postgres'))
+          .start(),
+      ),
+      timer.time('redis', () =>
+        new HsiRedisContainer(images.redis)
+          .withNetwork(network)
+          .withNetworkAliases(ALIASES.redis)
+          .withPassword(plan.redisPassword)
+          // The contract's Redis: 450 MB allkeys-lru, no persistence.
+          .withCommand(['redis-server', '--maxmemory', '450mb', '--maxmemory-policy', 'allkeys-lru', '--save', '', '--appendonly', 'no'])
+          .withLabels(labels('redis'))
+          .start(),
+      ),
+      timer.time('jaeger', () => new JaegerContainer(images.jaeger).withNetwork(network).withNetworkAliases(ALIASES.jaeger).withLabels(labels('jaeger')).start()),
+      timer.time('toxiproxy', () => new ToxiproxyContainer(images.toxiproxy).withNetwork(network).withNetworkAliases(ALIASES.toxiproxy).withLabels(labels('toxiproxy')).start()),
+      timer.time('detector', () => this.startDetector(images, network, plan.gpus, labels('detector'), plan.defectEnv.detector)),
+      timer.time('llm', () => this.startLlm(images, network, plan.gpus, labels('llm'), plan.defectEnv.llm)),
+    ]);
+    return { postgres, redis, jaeger, toxiproxy, detector, llm };
+  }
+
+  /** The reference backend, every hop through its Toxiproxy proxy. */
+  private startBackend({ images, network, db, redisPassword, defectEnv }: StartPlan): Promise<StartedBackendContainer> {
+    const via = (p: ProxySpec) => `${ALIASES.toxiproxy}:${p.listenPort}`;
+    const backendContainer = new ReferenceBackendContainer(images.referenceStack);
+    if (this.dropFolder !== undefined) {
+      backendContainer.withBindMounts([{ source: this.dropFolder, target: DROP_DIR_IN_CONTAINER, mode: 'ro' }]);
+    }
+    return backendContainer
+      .withNetwork(network)
+      .withNetworkAliases(ALIASES.backend)
+      .withEnvironment({
+        ...this.otelEnv('nemotron-backend'),
+        [HSI_ENV.databaseUrl]: `postgresql://${db.user}:${db.password}@${via(PROXIES.postgres)}/${db.database}`,
+        [HSI_ENV.redisUrl]: `redis://:${redisPassword}@${via(PROXIES.redis)}/0`,
+        [HSI_ENV.detectorUrl]: `http://${via(PROXIES.detector)}`,
+        [HSI_ENV.llmUrl]: `http://${via(PROXIES.llm)}`,
+        ...(this.dropFolder !== undefined ? { CAMERA_DROP_DIR: DROP_DIR_IN_CONTAINER } : {}),
+        ...this.profileEnv(),
+        ...defectEnv.backend,
+        ...this.backendEnv,
+      })
+      .withLabels(this.roleLabels('backend'))
+      .start();
   }
 
   private startDetector(images: StackImages, network: StartedNetwork, gpus: boolean, labels: Record<string, string>, defectEnv: Record<string, string>): Promise<AiServiceContainer> {
