@@ -463,72 +463,14 @@ export function k6ToLoadResult(input: K6ConversionInput): LoadResult {
   const reader = input.points;
   const summary = input.summary;
   const durationMs = summary?.testRunDurationMs ?? reader?.spanMs ?? 0;
-  let metrics: Record<string, MetricSummary> = {};
-  if (reader && reader.points > 0) {
-    metrics = reader.store.summary(durationMs, { skipEmpty: false });
-    // metrics only the summary knows (e.g. submetrics without Metric lines)
-    for (const [name, m] of Object.entries(summary?.metrics ?? {})) {
-      if (metrics[name] === undefined) {
-        const s = summaryMetric(m);
-        if (s) metrics[name] = s;
-      }
-    }
-  } else if (summary) {
-    for (const [name, m] of Object.entries(summary.metrics)) {
-      const s = summaryMetric(m);
-      if (s) metrics[name] = s;
-    }
-  }
-
+  const metrics = k6Metrics(reader, summary, durationMs);
   let verdicts: ThresholdVerdict[] = [];
-  if (summary && Object.values(summary.metrics).some((m) => Object.keys(m.thresholds).length > 0)) {
-    const declared = reader?.declaredThresholds() ?? {};
-    for (const [metric, m] of Object.entries(summary.metrics)) {
-      for (const [threshold, ok] of Object.entries(m.thresholds)) {
-        // only the scenario's own thresholds (not the always-true ones render-k6 adds for the summary)
-        if (input.thresholds && !input.thresholds[metric]?.some((t) => t.threshold === threshold) && isSummaryOnlyThreshold(metric, threshold)) continue;
-        const spec = (input.thresholds?.[metric] ?? declared[metric])?.find((t) => t.threshold === threshold);
-        const verdict: ThresholdVerdict = { metric, threshold, ok, abortOnFail: spec?.abortOnFail ?? false };
-        if (spec?.delayAbortEvalMs !== undefined) verdict.delayAbortEvalMs = spec.delayAbortEvalMs;
-        const value = observedValue(reader, summary, metric, threshold, durationMs);
-        if (value !== undefined) verdict.value = value;
-        verdicts.push(verdict);
-      }
-    }
-  } else if (reader) {
-    const declared = input.thresholds ?? reader.declaredThresholds();
-    for (const metric of Object.keys(declared)) if (metric.includes('{')) reader.trySubmetric(metric);
-    const valid: Record<string, ThresholdSpec[]> = {};
-    for (const [metric, specs] of Object.entries(declared)) {
-      const ok = specs.filter((s) => {
-        try {
-          parseThresholdExpression(s.threshold);
-          return true;
-        } catch {
-          return false;
-        }
-      });
-      if (ok.length > 0) valid[metric] = ok;
-    }
-    const evaluator = new ThresholdEvaluator(valid);
-    verdicts = evaluator.evaluate(reader.store, durationMs, { ignoreEmptySinks: false }).verdicts;
-  }
+  if (summary && Object.values(summary.metrics).some((m) => Object.keys(m.thresholds).length > 0)) verdicts = summaryVerdicts(input, summary, durationMs);
+  else if (reader) verdicts = pointVerdicts(input, reader, durationMs);
 
   // k6's exit code 99 is its own verdict, whatever the files say
   const thresholdsPassed = verdicts.every((v) => v.ok) && input.exitCode !== 99;
-  const scenarioNames = new Set<string>([...Object.keys(input.executors ?? {}), ...(reader?.scenarioNames() ?? [])]);
-  for (const key of Object.keys(metrics)) {
-    const { tags } = safeParseName(key);
-    if (tags['scenario'] !== undefined) scenarioNames.add(tags['scenario']);
-  }
-  const failedReqs = metrics['http_req_failed'];
-  const reqs = metrics['http_reqs'];
-  const dropped = metrics['dropped_iterations'];
-  // with points, requests are the http_req_duration points (one per finished request): a file
-  // cut mid-request (k6 killed) leaves an http_reqs point without its duration, not a request
-  const records = reader && reader.points > 0 ? reader.requestRecords() : undefined;
-  const completed = records ? records.length : reqs?.type === 'counter' ? reqs.values.count : 0;
-  const failed = records ? records.filter((r) => !r.ok).length : failedReqs?.type === 'rate' ? failedReqs.values.passes : 0;
+  const scenarioNames = k6ScenarioNames(input, metrics);
   const result: LoadResult = {
     schemaVersion: 1,
     driver: 'k6',
@@ -543,17 +485,83 @@ export function k6ToLoadResult(input: K6ConversionInput): LoadResult {
     thresholds: verdicts,
     timeSeries: reader ? reader.timeSeries() : [],
     sendLag: null,
-    requests: {
-      sent: completed,
-      completed,
-      interrupted: 0,
-      dropped: dropped?.type === 'counter' ? dropped.values.count : 0,
-      accepted: completed - failed,
-      failed,
-    },
+    requests: k6RequestCounts(reader, metrics),
   };
   if (input.abortReason !== undefined) result.abortReason = input.abortReason;
   return result;
+}
+
+/** Metrics from the points when there are any (exact, every submetric), else from the summary. */
+function k6Metrics(reader: K6JsonOutputReader | undefined, summary: K6Summary | undefined, durationMs: number): Record<string, MetricSummary> {
+  const metrics: Record<string, MetricSummary> = reader && reader.points > 0 ? reader.store.summary(durationMs, { skipEmpty: false }) : {};
+  // with points, the metrics only the summary knows (e.g. submetrics without Metric lines); without, all of them
+  for (const [name, m] of Object.entries(summary?.metrics ?? {})) {
+    if (metrics[name] === undefined) {
+      const s = summaryMetric(m);
+      if (s) metrics[name] = s;
+    }
+  }
+  return metrics;
+}
+
+/** k6's own threshold verdicts (the summary), with the scenario's abortOnFail / delayAbortEval and the observed value. */
+function summaryVerdicts(input: K6ConversionInput, summary: K6Summary, durationMs: number): ThresholdVerdict[] {
+  const reader = input.points;
+  const declared = reader?.declaredThresholds() ?? {};
+  const verdicts: ThresholdVerdict[] = [];
+  for (const [metric, m] of Object.entries(summary.metrics)) {
+    for (const [threshold, ok] of Object.entries(m.thresholds)) {
+      // only the scenario's own thresholds (not the always-true ones render-k6 adds for the summary)
+      if (input.thresholds && !input.thresholds[metric]?.some((t) => t.threshold === threshold) && isSummaryOnlyThreshold(metric, threshold)) continue;
+      const spec = (input.thresholds?.[metric] ?? declared[metric])?.find((t) => t.threshold === threshold);
+      const verdict: ThresholdVerdict = { metric, threshold, ok, abortOnFail: spec?.abortOnFail ?? false };
+      if (spec?.delayAbortEvalMs !== undefined) verdict.delayAbortEvalMs = spec.delayAbortEvalMs;
+      const value = observedValue(reader, summary, metric, threshold, durationMs);
+      if (value !== undefined) verdict.value = value;
+      verdicts.push(verdict);
+    }
+  }
+  return verdicts;
+}
+
+/** Without a summary: the thresholds evaluated here, with k6's semantics, on the points (unparsable ones left out). */
+function pointVerdicts(input: K6ConversionInput, reader: K6JsonOutputReader, durationMs: number): ThresholdVerdict[] {
+  const declared = input.thresholds ?? reader.declaredThresholds();
+  for (const metric of Object.keys(declared)) if (metric.includes('{')) reader.trySubmetric(metric);
+  const valid: Record<string, ThresholdSpec[]> = {};
+  for (const [metric, specs] of Object.entries(declared)) {
+    const ok = specs.filter((s) => {
+      try {
+        parseThresholdExpression(s.threshold);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    if (ok.length > 0) valid[metric] = ok;
+  }
+  return new ThresholdEvaluator(valid).evaluate(reader.store, durationMs, { ignoreEmptySinks: false }).verdicts;
+}
+
+function k6ScenarioNames(input: K6ConversionInput, metrics: Record<string, MetricSummary>): Set<string> {
+  const scenarioNames = new Set<string>([...Object.keys(input.executors ?? {}), ...(input.points?.scenarioNames() ?? [])]);
+  for (const key of Object.keys(metrics)) {
+    const { tags } = safeParseName(key);
+    if (tags['scenario'] !== undefined) scenarioNames.add(tags['scenario']);
+  }
+  return scenarioNames;
+}
+
+function k6RequestCounts(reader: K6JsonOutputReader | undefined, metrics: Record<string, MetricSummary>): LoadResult['requests'] {
+  const failedReqs = metrics['http_req_failed'];
+  const reqs = metrics['http_reqs'];
+  const dropped = metrics['dropped_iterations'];
+  // with points, requests are the http_req_duration points (one per finished request): a file
+  // cut mid-request (k6 killed) leaves an http_reqs point without its duration, not a request
+  const records = reader && reader.points > 0 ? reader.requestRecords() : undefined;
+  const completed = records ? records.length : reqs?.type === 'counter' ? reqs.values.count : 0;
+  const failed = records ? records.filter((r) => !r.ok).length : failedReqs?.type === 'rate' ? failedReqs.values.passes : 0;
+  return { sent: completed, completed, interrupted: 0, dropped: dropped?.type === 'counter' ? dropped.values.count : 0, accepted: completed - failed, failed };
 }
 
 /**
