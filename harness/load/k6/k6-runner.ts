@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import { accessSync, constants, createWriteStream, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { accessSync, constants, createWriteStream, existsSync, mkdtempSync, readFileSync, type WriteStream, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { ConfigError, ExitCode, HarnessError } from '../../errors.ts';
@@ -72,72 +72,17 @@ export async function runK6(scenario: Scenario, options: RunK6Options): Promise<
   const k6 = findK6(options.k6Command ?? 'k6', env);
   if (!k6) throw new ConfigError('k6 is not on PATH; install k6 or use --driver native');
 
-  const dir = options.results?.dir ?? mkdtempSync(join(tmpdir(), 'hsi-chaos-k6-'));
-  const scenarioJson = join(dir, 'k6-scenario.json');
-  const pointsFile = join(dir, 'k6-points.json');
-  const summaryFile = join(dir, 'k6-summary.json');
-  writeFileSync(scenarioJson, `${JSON.stringify(renderK6(scenario, { backendUrl: options.backendUrl, ...(options.fixturesDir ? { fixturesDir: options.fixturesDir } : {}) }), null, 2)}\n`);
+  const files = new K6Files(options.results?.dir ?? mkdtempSync(join(tmpdir(), 'hsi-chaos-k6-')));
+  writeFileSync(files.scenarioJson, `${JSON.stringify(renderK6(scenario, { backendUrl: options.backendUrl, ...(options.fixturesDir ? { fixturesDir: options.fixturesDir } : {}) }), null, 2)}\n`);
 
   const startedAt = new Date().toISOString();
-  const log = createWriteStream(join(dir, 'k6.log'));
-  let tail = '';
-  let stopReason: AbortReason | undefined;
-  const code = await new Promise<number>((resolvePromise, reject) => {
-    const child = spawn(k6, ['run', '--quiet', `--out`, `json=${pointsFile}`, `--summary-export=${summaryFile}`, K6_SCRIPT], {
-      env: { ...env, HSI_SCENARIO_JSON: scenarioJson, HSI_BACKEND_URL: options.backendUrl, K6_NO_USAGE_REPORT: 'true', ...(options.apiKey ? { [K6_API_KEY_ENV]: options.apiKey } : {}) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const onChunk = (chunk: Buffer) => {
-      log.write(chunk);
-      tail = (tail + chunk.toString('utf8')).slice(-4000);
-      options.onOutput?.(chunk);
-    };
-    child.stdout.on('data', onChunk);
-    child.stderr.on('data', onChunk);
-    let killTimer: NodeJS.Timeout | undefined;
-    const interrupt = (reason: AbortReason) => {
-      stopReason ??= reason;
-      child.kill('SIGINT');
-      killTimer ??= setTimeout(() => child.kill('SIGKILL'), 15_000);
-    };
-    const onAbort = () => interrupt('signal');
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    if (options.signal?.aborted) interrupt('signal');
-    const bound = setTimeout(() => interrupt('max-duration'), scenario.limits.maxDurationMs + (options.stopGraceMs ?? 30_000));
-    child.on('error', (error) => {
-      clearTimeout(bound);
-      reject(error);
-    });
-    child.on('close', (exit, signal) => {
-      clearTimeout(bound);
-      if (killTimer) clearTimeout(killTimer);
-      options.signal?.removeEventListener('abort', onAbort);
-      resolvePromise(exit ?? (signal ? 128 : 1));
-    });
-  });
-  await new Promise<void>((r) => log.end(r));
+  const run = new K6Process(files, options);
+  const code = await run.run(k6, env, scenario.limits.maxDurationMs + (options.stopGraceMs ?? 30_000));
+  const abortReason = run.abortReason(code);
 
-  // 0 ok, 99 thresholds failed, 108 exec.test.abort (our max-requests bound), 105 external abort
-  let abortReason = stopReason;
-  if (code === 108 && /limits\.maxRequests/.test(tail)) abortReason ??= 'max-requests';
-  if (code === 99 && /abortOnFail/.test(tail)) abortReason ??= 'threshold';
-  const acceptable = code === 0 || code === 99 || abortReason !== undefined;
-  if (!acceptable) {
-    const last = tail.trim().split('\n').filter((l) => l.trim() !== '').slice(-1)[0] ?? '';
-    const why = code === 104 ? 'invalid k6 configuration' : code === 107 ? 'script exception' : `exit code ${code}`;
-    throw new HarnessError(`k6 failed (${why}): ${last.slice(0, 300)} (log: ${join(dir, 'k6.log')})`, code === 104 || code === 107 ? ExitCode.usage : ExitCode.environment);
-  }
-
-  let summary: K6Summary | undefined;
-  if (existsSync(summaryFile)) {
-    try {
-      summary = parseK6Summary(JSON.parse(readFileSync(summaryFile, 'utf8')));
-    } catch {
-      summary = undefined;
-    }
-  }
   const reader = new K6JsonOutputReader(Object.keys(scenario.scenarios), Object.keys(scenario.thresholds), scenario.metrics);
-  if (existsSync(pointsFile)) await readK6JsonFile(pointsFile, reader);
+  if (existsSync(files.points)) await readK6JsonFile(files.points, reader);
+  const summary = readSummary(files.summary);
   const result = k6ToLoadResult({
     scenario: scenario.name,
     executors: Object.fromEntries(Object.entries(scenario.scenarios).map(([n, w]) => [n, w.executor])),
@@ -155,4 +100,105 @@ export async function runK6(scenario: Scenario, options: RunK6Options): Promise<
     options.results.writeJson('load-result.json', result);
   }
   return result;
+}
+
+/** Where one k6 run's inputs and outputs go. */
+class K6Files {
+  readonly dir: string;
+  readonly scenarioJson: string;
+  readonly points: string;
+  readonly summary: string;
+  readonly log: string;
+
+  constructor(dir: string) {
+    this.dir = dir;
+    this.scenarioJson = join(dir, 'k6-scenario.json');
+    this.points = join(dir, 'k6-points.json');
+    this.summary = join(dir, 'k6-summary.json');
+    this.log = join(dir, 'k6.log');
+  }
+}
+
+/** k6's end-of-test summary, or undefined when it is missing or unreadable (a killed k6). */
+function readSummary(file: string): K6Summary | undefined {
+  if (!existsSync(file)) return undefined;
+  try {
+    return parseK6Summary(JSON.parse(readFileSync(file, 'utf8')));
+  } catch {
+    return undefined;
+  }
+}
+
+/** One k6 process: its output to k6.log (the tail kept for errors), interrupted on the signal or at the time bound. */
+class K6Process {
+  private tail = '';
+  private stopReason: AbortReason | undefined;
+  private killTimer: NodeJS.Timeout | undefined;
+  private readonly files: K6Files;
+  private readonly options: RunK6Options;
+
+  constructor(files: K6Files, options: RunK6Options) {
+    this.files = files;
+    this.options = options;
+  }
+
+  /** k6's exit code (128 when a signal ended it). */
+  async run(k6: string, env: NodeJS.ProcessEnv, boundMs: number): Promise<number> {
+    const log = createWriteStream(this.files.log);
+    try {
+      return await new Promise<number>((resolvePromise, reject) => this.spawn(k6, env, boundMs, log, resolvePromise, reject));
+    } finally {
+      await new Promise<void>((r) => log.end(r));
+    }
+  }
+
+  private spawn(k6: string, env: NodeJS.ProcessEnv, boundMs: number, log: WriteStream, resolvePromise: (code: number) => void, reject: (error: unknown) => void): void {
+    const { files, options } = this;
+    const child = spawn(k6, ['run', '--quiet', `--out`, `json=${files.points}`, `--summary-export=${files.summary}`, K6_SCRIPT], {
+      env: { ...env, HSI_SCENARIO_JSON: files.scenarioJson, HSI_BACKEND_URL: options.backendUrl, K6_NO_USAGE_REPORT: 'true', ...(options.apiKey ? { [K6_API_KEY_ENV]: options.apiKey } : {}) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const onChunk = (chunk: Buffer) => {
+      log.write(chunk);
+      this.tail = (this.tail + chunk.toString('utf8')).slice(-4000);
+      options.onOutput?.(chunk);
+    };
+    child.stdout.on('data', onChunk);
+    child.stderr.on('data', onChunk);
+    const onAbort = () => this.interrupt(child, 'signal');
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (options.signal?.aborted) this.interrupt(child, 'signal');
+    const bound = setTimeout(() => this.interrupt(child, 'max-duration'), boundMs);
+    child.on('error', (error) => {
+      clearTimeout(bound);
+      reject(error);
+    });
+    child.on('close', (exit, signal) => {
+      clearTimeout(bound);
+      if (this.killTimer) clearTimeout(this.killTimer);
+      options.signal?.removeEventListener('abort', onAbort);
+      resolvePromise(exit ?? (signal ? 128 : 1));
+    });
+  }
+
+  private interrupt(child: ChildProcess, reason: AbortReason): void {
+    this.stopReason ??= reason;
+    child.kill('SIGINT');
+    this.killTimer ??= setTimeout(() => child.kill('SIGKILL'), 15_000);
+  }
+
+  /** Why the run stopped early, if it did; an exit code no stop explains is an error naming k6's last line. */
+  abortReason(code: number): AbortReason | undefined {
+    // 0 ok, 99 thresholds failed, 108 exec.test.abort (our max-requests bound), 105 external abort
+    let abortReason = this.stopReason;
+    if (code === 108 && /limits\.maxRequests/.test(this.tail)) abortReason ??= 'max-requests';
+    if (code === 99 && /abortOnFail/.test(this.tail)) abortReason ??= 'threshold';
+    const acceptable = code === 0 || code === 99 || abortReason !== undefined;
+    if (!acceptable) {
+      const last = this.tail.trim().split('\n').filter((l) => l.trim() !== '').slice(-1)[0] ?? '';
+      const why = code === 104 ? 'invalid k6 configuration' : code === 107 ? 'script exception' : `exit code ${code}`;
+      throw new HarnessError(`k6 failed (${why}): ${last.slice(0, 300)} (log: ${this.files.log})`, code === 104 || code === 107 ? ExitCode.usage : ExitCode.environment);
+    }
+    return abortReason;
+  }
 }
