@@ -35,6 +35,11 @@ interface AutocannonResult {
 }
 type Autocannon = (options: Record<string, unknown>) => PromiseLike<AutocannonResult>;
 
+interface MaxRound {
+  rate: number;
+  requests: number;
+}
+
 interface HostConfig {
   url: string;
   work: string;
@@ -89,11 +94,8 @@ class Host {
   }
 
   async handle(req: HostRequest): Promise<HostAnswer> {
-    if (req.op === 'max') {
-      if (this.tool === 'native') return this.nativeMax(req.seconds);
-      if (this.tool === 'autocannon') return this.autocannonMax(req.seconds);
-      if (this.tool === 'undici-raw') return this.undiciMax(req.seconds);
-    } else if (this.tool === 'native') {
+    if (req.op === 'max') return this.max(req.seconds);
+    if (this.tool === 'native') {
       if (req.op === 'lag') return this.nativeLag(req.seconds, req.rate);
       if (req.op === 'floor') return this.floor(req.seconds, req.rate);
       return this.mixed(req.seconds, req.rate);
@@ -101,23 +103,32 @@ class Host {
     return { ok: false, error: `${this.tool} cannot do ${req.op}` };
   }
 
-  private async nativeMax(seconds: number): Promise<HostAnswer> {
-    const scenario = scenarioOf(this.config, 'bench-max', { max: { executor: 'constant-vus', vus: this.config.connections, duration: `${seconds}s`, gracefulStop: '5s' } }, seconds);
-    const r = await runLoad(scenario, { backendUrl: this.config.url, progressLine: false });
-    if (r.requests.failed > 0) return { ok: false, error: `native driver: ${r.requests.failed} failed requests` };
-    return { ok: true, rate: r.requests.completed / (r.durationMs / 1000) };
+  /** one closed-model round at max rate: req/s and this process's CPU per request */
+  private async max(seconds: number): Promise<HostAnswer> {
+    const cpu0 = process.cpuUsage();
+    const round = this.tool === 'native' ? this.nativeMax(seconds) : this.tool === 'autocannon' ? this.autocannonMax(seconds) : this.undiciMax(seconds);
+    const { rate, requests } = await round;
+    const cpu = process.cpuUsage(cpu0);
+    return { ok: true, rate, cpuUs: (cpu.user + cpu.system) / Math.max(1, requests) };
   }
 
-  private async autocannonMax(seconds: number): Promise<HostAnswer> {
+  private async nativeMax(seconds: number): Promise<MaxRound> {
+    const scenario = scenarioOf(this.config, 'bench-max', { max: { executor: 'constant-vus', vus: this.config.connections, duration: `${seconds}s`, gracefulStop: '5s' } }, seconds);
+    const r = await runLoad(scenario, { backendUrl: this.config.url, progressLine: false });
+    if (r.requests.failed > 0) throw new Error(`native driver: ${r.requests.failed} failed requests`);
+    return { rate: r.requests.completed / (r.durationMs / 1000), requests: r.requests.completed };
+  }
+
+  private async autocannonMax(seconds: number): Promise<MaxRound> {
     this.autocannon ??= createRequire(import.meta.url)('autocannon') as Autocannon;
     const { url, path, connections, body, headers } = this.config;
     const r = await this.autocannon({ url: `${url}${path}`, connections, pipelining: 1, duration: seconds, method: 'POST', body, headers, timeout: 5 });
-    if (r.non2xx > 0 || r.errors > 0) return { ok: false, error: `autocannon: ${r.non2xx} non-2xx answers, ${r.errors} errors` };
-    return { ok: true, rate: r.requests.total / r.duration };
+    if (r.non2xx > 0 || r.errors > 0) throw new Error(`autocannon: ${r.non2xx} non-2xx answers, ${r.errors} errors`);
+    return { rate: r.requests.total / r.duration, requests: r.requests.total };
   }
 
   /** the floor under the driver: bare undici dispatch loops, one Client per connection, same request */
-  private async undiciMax(seconds: number): Promise<HostAnswer> {
+  private async undiciMax(seconds: number): Promise<MaxRound> {
     const { url, path, connections, body, headers } = this.config;
     const prepared: PreparedUpload = { body, contentType: headers['content-type'] ?? '', fileName: 'frame.jpg' };
     const clients = Array.from({ length: connections }, () => new Client(url, { pipelining: 1 }));
@@ -134,7 +145,7 @@ class Host {
     );
     const rate = n / ((performance.now() - start) / 1000);
     await Promise.all(clients.map((c) => c.close()));
-    return { ok: true, rate };
+    return { rate, requests: n };
   }
 
   private async nativeLag(seconds: number, rate: number): Promise<HostAnswer> {

@@ -12,4 +12,5 @@ export interface LagStats {
   max: number;
 }
 
-export type HostAnswer = { ok: true; rate: number; lag?: LagStats; detail?: string } | { ok: false; error: string };
+/** `cpuUs`: the host process's CPU time (user + system) per completed request, max rounds only */
+export type HostAnswer = { ok: true; rate: number; cpuUs?: number; lag?: LagStats; detail?: string } | { ok: false; error: string };

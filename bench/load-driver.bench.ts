@@ -135,7 +135,7 @@ class ToolHost {
     this.child.once('exit', (code) => this.pending?.({ ok: false, error: `${name} host exited with ${code}` }));
   }
 
-  async ask(req: HostRequest): Promise<{ rate: number; lag?: LagStats; detail?: string }> {
+  async ask(req: HostRequest): Promise<{ rate: number; cpuUs?: number; lag?: LagStats; detail?: string }> {
     const answer = await new Promise<HostAnswer>((settle, reject) => {
       const timer = setTimeout(() => reject(new Error(`${this.name}: no answer to ${req.op} in ${req.seconds + 60} s`)), (req.seconds + 60) * 1000);
       this.pending = (a) => {
@@ -178,38 +178,57 @@ function prepareWork(work: string): { path: string; headers: Record<string, stri
 type Tool = 'native' | 'wrk' | 'autocannon' | 'undici-raw';
 const TOOLS: readonly Tool[] = ['native', 'wrk', 'autocannon', 'undici-raw'];
 
-/** One round of one tool: its req/s. */
-type RoundRunner = (tool: Tool) => Promise<number>;
+/** One round of one tool: its req/s and its process's CPU µs per request (when known). */
+interface Round {
+  rate: number;
+  cpuUs: number | undefined;
+}
+type RoundRunner = (tool: Tool) => Promise<Round>;
+
+/** `/usr/bin/time -f '%U %S'` (the `time` package), when present: wrk's CPU time */
+const TIME = '/usr/bin/time';
 
 function roundRunner(url: string, lua: string, hosts: ReadonlyMap<Tool, ToolHost>): RoundRunner {
   return async (tool) => {
-    if (tool !== 'wrk') return (await (hosts.get(tool) as ToolHost).ask({ op: 'max', seconds: ROUND_SECONDS })).rate;
+    if (tool !== 'wrk') {
+      const a = await (hosts.get(tool) as ToolHost).ask({ op: 'max', seconds: ROUND_SECONDS });
+      return { rate: a.rate, cpuUs: a.cpuUs };
+    }
     // one thread, on the tools' CPU: the server has the other core
-    const [command, commandArgs] = pinned(TOOL_CPU, '/usr/bin/wrk', ['-t1', `-c${CONNECTIONS}`, `-d${ROUND_SECONDS}s`, '--timeout', '5s', '-s', lua, url]);
+    const wrkArgs = ['-t1', `-c${CONNECTIONS}`, `-d${ROUND_SECONDS}s`, '--timeout', '5s', '-s', lua, url];
+    const timed = existsSync(TIME);
+    const [command, commandArgs] = timed ? pinned(TOOL_CPU, TIME, ['-f', 'cpu %U %S', '/usr/bin/wrk', ...wrkArgs]) : pinned(TOOL_CPU, '/usr/bin/wrk', wrkArgs);
     const wrk = await run(command, commandArgs, { timeoutMs: (ROUND_SECONDS + 30) * 1000 });
     if (/Non-2xx|Socket errors/.test(wrk.stdout)) throw new Error(`wrk: errors in ${wrk.stdout}`);
-    return Number(/Requests\/sec:\s+([\d.]+)/.exec(wrk.stdout)?.[1] ?? Number.NaN);
+    const rate = Number(/Requests\/sec:\s+([\d.]+)/.exec(wrk.stdout)?.[1] ?? Number.NaN);
+    const total = Number(/(\d+) requests in/.exec(wrk.stdout)?.[1] ?? Number.NaN);
+    const cpu = /cpu ([\d.]+) ([\d.]+)/.exec(wrk.stderr);
+    return { rate, cpuUs: cpu ? ((Number(cpu[1]) + Number(cpu[2])) * 1e6) / total : undefined };
   };
 }
 
-/** Max req/s: one warm-up round per tool, then ROUNDS interleaved rounds; per-round rates. */
-async function maxRounds(runRound: RoundRunner): Promise<Record<Tool, number[]>> {
+type Rounds = Record<Tool, Round[]>;
+
+/** Max req/s: one warm-up round per tool, then ROUNDS interleaved rounds. */
+async function maxRounds(runRound: RoundRunner): Promise<Rounds> {
   for (const tool of TOOLS) await runRound(tool);
-  const rates: Record<Tool, number[]> = { native: [], wrk: [], autocannon: [], 'undici-raw': [] };
+  const rounds: Rounds = { native: [], wrk: [], autocannon: [], 'undici-raw': [] };
   for (let round = 0; round < ROUNDS; round++) {
     // the order rotates each round, so no tool always follows the same one
     for (let k = 0; k < TOOLS.length; k++) {
       const tool = TOOLS[(k + round) % TOOLS.length] as Tool;
-      rates[tool].push(await runRound(tool));
+      rounds[tool].push(await runRound(tool));
     }
   }
-  return rates;
+  return rounds;
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
 const verdict = (met: boolean) => (met ? 'MET' : 'NOT MET');
 
-function showRates(rates: Record<Tool, number[]>): { vsWrk: Spread; vsAc: Spread } {
+
+function showRates(rounds: Rounds): void {
+  const rates = Object.fromEntries(TOOLS.map((t) => [t, rounds[t].map((r) => r.rate)])) as Record<Tool, number[]>;
   const ratios = (peer: Tool) => rates.native.map((n, i) => n / (rates[peer][i] ?? Number.NaN));
   line(`round  ${TOOLS.map((t) => t.padStart(11)).join('')}   native/wrk  native/autocannon`);
   for (let i = 0; i < ROUNDS; i++) {
@@ -228,7 +247,20 @@ function showRates(rates: Record<Tool, number[]>): { vsWrk: Spread; vsAc: Spread
   show('native / wrk', vsWrk, GOALS.vsWrk);
   show('native / autocannon', vsAc, GOALS.vsAutocannon);
   show('native / undici-raw', spread(ratios('undici-raw')));
-  return { vsWrk, vsAc };
+  showCpu(rounds);
+}
+
+/**
+ * CPU time per request of each tool's process, the medians of the rounds: less sensitive to a
+ * busy machine than req/s (a tool that waits for a CPU spends no CPU), a cross-check of the ratios.
+ */
+function showCpu(rounds: Rounds): void {
+  const cpu = (t: Tool) => rounds[t].map((r) => r.cpuUs).filter((x): x is number => x !== undefined);
+  const med = (t: Tool) => (cpu(t).length > 0 ? spread(cpu(t)).median : Number.NaN);
+  const known = TOOLS.filter((t) => cpu(t).length > 0);
+  const rel = (t: Tool) => (Number.isFinite(med(t)) ? ` (native does ${pct(med(t) / med('native'))} of its req per CPU-second)` : '');
+  line(`CPU per request     = ${known.map((t) => `${t} ${med(t).toFixed(1)} µs`).join(', ')} (tool process user + system, median of rounds)`);
+  for (const t of known) if (t !== 'native') line(`  vs ${t}${rel(t)}`);
 }
 
 /** Send lag at RATE/s: driver and executor floor in alternating rounds (ABBA), same process. */
@@ -297,9 +329,9 @@ async function main(): Promise<void> {
     line(`bench: ${CONNECTIONS} connections, pipelining 1, POST ${path} (${bytes} B multipart), server ${url}; ${CPUS} CPUs, ${placement}; node ${process.version}`);
     const load0 = loadavg()[0] ?? 0;
     const queue = new RunQueueSampler();
-    const rates = await maxRounds(roundRunner(url, lua, hosts));
+    const rounds = await maxRounds(roundRunner(url, lua, hosts));
     const runnable = queue.stop();
-    showRates(rates);
+    showRates(rounds);
     line('');
     await lagRounds(hosts.get('native') as ToolHost);
     const mix = await (hosts.get('native') as ToolHost).ask({ op: 'mixed', seconds: MIXED_SECONDS, rate: RATE });
