@@ -19,7 +19,7 @@ interface Fixture {
   name: string;
   bytes: Buffer;
   prepared: PreparedUpload;
-  /** the upload's header list, traceparent left empty (uploadHeaders): copied per request */
+  /** the upload's header list (uploadHeaders); each request writes its traceparent into TRACEPARENT_SLOT before dispatch */
   headers: string[];
 }
 
@@ -267,7 +267,9 @@ export class UploadIterations implements IterationRunner {
     const camera = this.cameraOf(rt, iteration);
     const fixture = camera.fixtures[camera.next++ % camera.fixtures.length] as Fixture;
     const trace = this.newTrace();
-    const headers = fixture.headers.slice();
+    // the fixture's own header list, no copy: undici reads it while dispatch() runs (its Request
+    // copies the headers), so the next iteration may write its traceparent into the same slot
+    const headers = fixture.headers;
     headers[TRACEPARENT_SLOT] = trace.traceparent;
     rt.begin();
     const sentMs = state.now();
