@@ -25,6 +25,7 @@ const FUNCTIONAL_INTEGRATION_FILES = [
   'test/integration/ws-conform.test.ts',
   'test/integration/hsi-current-profile.test.ts',
   'test/integration/dialect-adapters.test.ts',
+  'test/integration/queue-worker.test.ts',
 ];
 
 export default defineConfig({

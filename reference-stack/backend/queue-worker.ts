@@ -5,9 +5,15 @@ import { BLOCKING_POP_SECONDS, type RedisConnections } from './queue.ts';
 
 /**
  * N worker loops on one Redis list, as HSI's queue workers: each loop has its own connection and
- * pops with `BLPOP <queue> 5`, one job at a time. Shutdown: stop popping (an idle BLPOP is ended
- * with CLIENT UNBLOCK, so nothing popped is lost), let running jobs finish within the grace
- * time, then abort them through the signal (the handler gives the job back to the queue).
+ * waits 5 s per pop, one job at a time. Unlike HSI's `BLPOP` (at-most-once: a message Redis popped
+ * whose reply never arrived, because the connection was cut or declared dead in between, is
+ * gone), a loop pops with `BLMOVE <queue> <queue>:processing:<worker> LEFT LEFT 5` and removes the
+ * message from its processing list (LREM, the ack) once the handler is done with it. Before each
+ * pop the loop looks at its processing list: a message there was popped but never handled, and
+ * is handled now (counted as `recovered`). So every message is handled at least once.
+ * Shutdown: stop popping (an idle pop is ended with CLIENT UNBLOCK), let running jobs finish
+ * within the grace time, then abort them through the signal (the handler gives the job back to
+ * the queue).
  */
 
 /** What became of one message. */
@@ -33,6 +39,8 @@ export interface WorkerPoolStatus {
   skipped: number;
   /** Messages logged and dropped without a dead letter (profile hsi-current). */
   dropped: number;
+  /** Messages found in a loop's processing list (popped, reply lost) and handled then. */
+  recovered: number;
   last_error: string | undefined;
 }
 
@@ -48,9 +56,18 @@ export interface WorkerPoolOptions {
 
 interface Loop {
   connection: Redis;
+  /** Where this loop's pops go until they are acknowledged. */
+  processingKey: string;
   clientId: number | undefined;
   busy: boolean;
+  /** A handled message whose ack failed: acked again before anything else (not handled twice). */
+  unacked: string | undefined;
   done: Promise<void> | undefined;
+}
+
+/** The processing list of one worker loop. */
+export function processingKey(queue: string, worker: string): string {
+  return `${queue}:processing:${worker}`;
 }
 
 export class QueueWorkerPool {
@@ -60,7 +77,7 @@ export class QueueWorkerPool {
   private readonly allowLog = rateLimited(10_000);
   private stopping = false;
   private started = false;
-  private counters = { processed: 0, failed: 0, deadLettered: 0, requeued: 0, skipped: 0, dropped: 0 };
+  private counters = { processed: 0, failed: 0, deadLettered: 0, requeued: 0, skipped: 0, dropped: 0, recovered: 0 };
   private lastError: string | undefined;
   /** Jobs handled in the last minute (profile hsi-current's queue status throughput). */
   readonly throughput = new ThroughputWindow();
@@ -68,9 +85,10 @@ export class QueueWorkerPool {
   constructor(options: WorkerPoolOptions) {
     this.options = options;
     for (let i = 0; i < options.count; i++) {
-      const connection = options.redis.createBlocking(`${options.name}-worker-${i + 1}`);
-      const loop: Loop = { connection, clientId: undefined, busy: false, done: undefined };
-      // Remember the id of the blocking connection: CLIENT UNBLOCK ends its BLPOP at shutdown.
+      const worker = `${options.name}-worker-${i + 1}`;
+      const connection = options.redis.createBlocking(worker);
+      const loop: Loop = { connection, processingKey: processingKey(options.queue, worker), clientId: undefined, busy: false, unacked: undefined, done: undefined };
+      // Remember the id of the blocking connection: CLIENT UNBLOCK ends its pop at shutdown.
       const rememberId = (): void => {
         connection
           .call('CLIENT', 'ID')
@@ -112,6 +130,7 @@ export class QueueWorkerPool {
       requeued: this.counters.requeued,
       skipped: this.counters.skipped,
       dropped: this.counters.dropped,
+      recovered: this.counters.recovered,
       last_error: this.lastError,
     };
   }
@@ -136,50 +155,80 @@ export class QueueWorkerPool {
     if (!(await Promise.race([finished, sleep(graceMs).then(() => false)]))) {
       this.abort.abort();
       if (!(await Promise.race([finished, sleep(1000).then(() => false)]))) {
-        // Still blocked (e.g. BLPOP queued while Redis is unreachable): drop the connections.
+        // Still blocked (e.g. a pop queued while Redis is unreachable): drop the connections.
         for (const l of this.loops) l.connection.disconnect();
       }
     }
   }
 
   private async run(loop: Loop, index: number): Promise<void> {
-    const { queue, log, handler, name } = this.options;
+    const { log, name } = this.options;
     while (!this.stopping) {
-      let popped: [string, string] | null;
+      let raw: string | undefined;
       try {
-        popped = await loop.connection.blpop(queue, BLOCKING_POP_SECONDS);
+        if (loop.unacked !== undefined) await this.ack(loop, loop.unacked);
+        raw = await this.next(loop, index);
       } catch (error) {
         if (this.stopping) break;
         this.lastError = (error as Error).message;
-        if (this.allowLog(`blpop:${this.lastError}`)) log.warn(`${queue} pop failed`, { error, worker: index });
+        if (this.allowLog(`pop:${this.lastError}`)) log.warn(`${this.options.queue} pop failed`, { error, worker: index });
         await sleep(1000, this.abort.signal).catch(() => undefined);
         continue;
       }
-      if (popped === null) continue;
-      loop.busy = true;
-      const started = performance.now();
-      try {
-        const outcome = await handler.handle(popped[1], this.abort.signal);
-        this.throughput.note(performance.now() - started);
-        if (outcome === 'processed') this.counters.processed++;
-        else if (outcome === 'dead_lettered') {
-          this.counters.failed++;
-          this.counters.deadLettered++;
-        } else if (outcome === 'lost') this.counters.failed++;
-        else if (outcome === 'requeued') this.counters.requeued++;
-        else if (outcome === 'dropped') {
-          this.counters.failed++;
-          this.counters.dropped++;
-        }
-        else this.counters.skipped++;
-      } catch (error) {
-        this.counters.failed++;
-        log.error(`unexpected ${name} worker error`, { error });
-      } finally {
-        loop.busy = false;
-      }
+      if (raw === undefined) continue;
+      await this.handleOne(loop, raw);
+      await this.ack(loop, raw).catch(() => undefined);
     }
+    if (loop.unacked !== undefined) await this.ack(loop, loop.unacked).catch(() => undefined);
     log.info(`${name} worker stopped`, { worker: index, ...this.status() });
+  }
+
+  /** A message left in the loop's processing list (popped, never handled), else the next one from the queue. */
+  private async next(loop: Loop, index: number): Promise<string | undefined> {
+    const orphan = await loop.connection.lindex(loop.processingKey, -1);
+    if (orphan !== null) {
+      this.counters.recovered++;
+      if (this.allowLog(`recovered:${loop.processingKey}`)) this.options.log.warn(`${this.options.queue}: handling a message popped earlier whose reply was lost`, { worker: index, processing: loop.processingKey });
+      return orphan;
+    }
+    if (this.stopping) return undefined;
+    const popped = await loop.connection.blmove(this.options.queue, loop.processingKey, 'LEFT', 'LEFT', BLOCKING_POP_SECONDS);
+    return popped ?? undefined;
+  }
+
+  /** LREM from the processing list; a failed ack is kept and retried before the next pop. */
+  private async ack(loop: Loop, raw: string): Promise<void> {
+    loop.unacked = raw;
+    await loop.connection.lrem(loop.processingKey, 1, raw);
+    loop.unacked = undefined;
+  }
+
+  private async handleOne(loop: Loop, raw: string): Promise<void> {
+    loop.busy = true;
+    const started = performance.now();
+    try {
+      const outcome = await this.options.handler.handle(raw, this.abort.signal);
+      this.throughput.note(performance.now() - started);
+      this.count(outcome);
+    } catch (error) {
+      this.counters.failed++;
+      this.options.log.error(`unexpected ${this.options.name} worker error`, { error });
+    } finally {
+      loop.busy = false;
+    }
+  }
+
+  private count(outcome: JobOutcome): void {
+    if (outcome === 'processed') this.counters.processed++;
+    else if (outcome === 'dead_lettered') {
+      this.counters.failed++;
+      this.counters.deadLettered++;
+    } else if (outcome === 'lost') this.counters.failed++;
+    else if (outcome === 'requeued') this.counters.requeued++;
+    else if (outcome === 'dropped') {
+      this.counters.failed++;
+      this.counters.dropped++;
+    } else this.counters.skipped++;
   }
 }
 

@@ -74,7 +74,7 @@ export interface DeadLetter extends Record<string, unknown> {
 export interface RedisConnections {
   /** Commands of the API and the workers' non-blocking writes; fails fast while disconnected. */
   main: Redis;
-  /** A new BLPOP connection for one worker loop (a blocked connection cannot serve anything else); closed with the others. */
+  /** A new blocking-pop connection for one worker loop (a blocked connection cannot serve anything else); closed with the others. */
   createBlocking(role: string): Redis;
   /** A connection for SUBSCRIBE (no socket timeout: a quiet channel is normal; ioredis resubscribes after a reconnect). */
   createSubscriber(role: string): Redis;
@@ -112,7 +112,8 @@ export function createRedisConnections(redisUrl: string, commandTimeoutMs: numbe
         connectionName: `${name}-${role}`,
         enableOfflineQueue: true,
         maxRetriesPerRequest: 2,
-        // No commandTimeout: BLPOP legitimately waits 5 s. A socket silent for longer is dead.
+        // No commandTimeout: a pop legitimately waits 5 s. A socket silent for longer is dead (a pop
+        // whose reply is cut off that way stays in the worker's processing list: queue-worker.ts).
         socketTimeout: BLOCKING_POP_SECONDS * 1000 + BLOCKING_GRACE_MS,
         connectTimeout: 5000,
         retryStrategy,
