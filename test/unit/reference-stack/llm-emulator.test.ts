@@ -194,30 +194,39 @@ describe('LLM emulator timing and queueing', () => {
   });
 
   it('serves waiting requests FIFO and answers 503 beyond EMULATOR_MAX_QUEUE', async () => {
-    // Each request: 12 tokens at 60/s = 200 ms (prefill negligible).
-    const base = await start({ EMULATOR_COMPLETION_TOKENS_MEAN: '12', EMULATOR_COMPLETION_TOKENS_SIGMA: '0', EMULATOR_MAX_QUEUE: '2' });
+    // a: 120 tokens at 60/s = 2 s on the one slot; b and c: n_predict 12 = 200 ms each. Each step
+    // waits for the emulator's own state (not a fixed pause), so the order of arrival is the
+    // order sent, and a still holds the slot when d arrives however slow the machine is.
+    const base = await start({ EMULATOR_COMPLETION_TOKENS_MEAN: '120', EMULATOR_COMPLETION_TOKENS_SIGMA: '0', EMULATOR_MAX_QUEUE: '2' });
     const finished: string[] = [];
-    const send = (name: string) =>
-      post(`${base}/completion`, { prompt: name }).then(async (res) => {
+    const send = (name: string, extra: Record<string, unknown> = {}) =>
+      post(`${base}/completion`, { prompt: name, ...extra }).then(async (res) => {
         finished.push(`${name}:${res.status}`);
         return { status: res.status, body: (await res.json()) as Record<string, unknown> };
       });
+    const stats = async () => (await (await fetch(`${base}/emulator/stats`)).json()) as Record<string, number>;
+    const until = async (what: string, ok: (s: Record<string, number>) => boolean): Promise<void> => {
+      for (const deadline = performance.now() + 10_000; !ok(await stats()); ) {
+        if (performance.now() > deadline) throw new Error(`emulator never reached: ${what} (${JSON.stringify(await stats())})`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    };
     const a = send('a');
-    await new Promise((r) => setTimeout(r, 30));
-    const b = send('b');
-    await new Promise((r) => setTimeout(r, 30));
-    const c = send('c');
-    await new Promise((r) => setTimeout(r, 30));
+    await until('a on the slot', (s) => s['slots_in_use'] === 1);
+    const b = send('b', { n_predict: 12 });
+    await until('b queued', (s) => s['queue_depth'] === 1);
+    const c = send('c', { n_predict: 12 });
+    await until('c queued behind b', (s) => s['queue_depth'] === 2);
     const slots = (await (await fetch(`${base}/slots`)).json()) as { is_processing: boolean }[];
     expect(slots[0]?.is_processing).toBe(true);
     const d = await send('d');
+    expect(finished, 'a finished before d was answered: a holds the slot for 2 s').toEqual(['d:503']);
     expect(d.status).toBe(503);
     expect(d.body).toMatchObject({ error: { code: 503, type: 'unavailable_error', message: expect.stringMatching(/no slot available/) } });
     await Promise.all([a, b, c]);
     expect(finished).toEqual(['d:503', 'a:200', 'b:200', 'c:200']);
-    const stats = (await (await fetch(`${base}/emulator/stats`)).json()) as Record<string, number>;
-    expect(stats).toMatchObject({ completed: 3, rejected_queue_full: 1, queue_depth: 0, slots_in_use: 0 });
-    expect(stats['mean_queue_wait_ms']).toBeGreaterThan(100);
+    expect(await stats()).toMatchObject({ completed: 3, rejected_queue_full: 1, queue_depth: 0, slots_in_use: 0 });
+    expect((await stats())['mean_queue_wait_ms']).toBeGreaterThan(100);
   });
 
   it('cancels the task of a client that went away', async () => {
