@@ -106,7 +106,8 @@ describe('GpuSampler with a stand-in nvidia-smi on PATH (test/fixtures/gpu)', ()
   it('runs its own loop until stop(), one read at a time', async () => {
     const sampler = new GpuSampler({ sources: [new NvidiaSmiSource()], intervalMs: 60 });
     await sampler.start();
-    await new Promise((r) => setTimeout(r, 600));
+    // Five reads by the loop's own timer (each spawns the stand-in, slow on a loaded machine).
+    for (let waited = 0; sampler.telemetry().sampleCount + sampler.telemetry().readFailures < 5 && waited < 20_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
     const t = await sampler.stop();
     const calls = t.sampleCount + t.readFailures;
     expect(calls).toBeGreaterThanOrEqual(5);
