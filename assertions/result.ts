@@ -58,13 +58,27 @@ export function notJudged(family: AssertionFamily, name: string, why: string): A
 /** Most trace ids an assertion lists. */
 export const MAX_EXAMPLES = 5;
 
+/** The first `max` distinct ids. */
 export function examples(ids: Iterable<string>, max = MAX_EXAMPLES): string[] {
   const out: string[] = [];
+  if (Array.isArray(ids)) {
+    // an index loop: no iterator objects (results of one trace are built per trace on hot paths)
+    const list: readonly string[] = ids;
+    for (let i = 0; i < list.length && out.length < max; i++) if (!out.includes(list[i]!)) out.push(list[i]!);
+    return out;
+  }
   for (const id of ids) {
     if (out.includes(id)) continue;
     out.push(id);
     if (out.length >= max) break;
   }
+  return out;
+}
+
+/** `examples` of the trees' trace ids, without a list of all ids. */
+export function exampleTraces(traces: readonly { traceId: string }[], max = MAX_EXAMPLES): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < traces.length && out.length < max; i++) if (!out.includes(traces[i]!.traceId)) out.push(traces[i]!.traceId);
   return out;
 }
 

@@ -3,7 +3,7 @@
  * and memory growth with the number of traces processed. Same run, same Jaeger, same ids.
  *
  *   node --expose-gc bench/trace-assertions.bench.ts [--traces 4000] [--batch 200] [--concurrency 16]
- *                                                    [--rounds 3] [--memory-passes 3] [--max-seconds 600]
+ *                                                    [--rounds 3] [--slice 500] [--memory-passes 3] [--max-seconds 600]
  *
  * 1. starts Jaeger (the local `hsi-chaos/jaeger:2.13.0-slim` image, in-memory storage) through JaegerContainer, with the
  *    harness's labels (managed, run id `bench-<random>`, owner pid/host, not detached); it is
@@ -14,8 +14,13 @@
  *    `detection_processing` → `yolo26_detection_request` → detector `POST /detect` →
  *    `yolo26_inference`, SQL and Redis spans, `batch_aggregation`), then waits until the first and
  *    the last trace are queryable with all their spans;
- * 3. rounds (order rotated each round, so background load hits every path alike; the median round
- *    counts), each over all N ids with C lookups at once:
+ * 3. rounds, each over all N ids in slices of S ids, C lookups at once; in each slice every path
+ *    runs over the same S ids, one path after the other, in an order rotated from slice to slice.
+ *    Two results per path: the median over rounds of its rate (all slices of a round added up), and
+ *    the paired ratio to the peer: the median over all slices of (path's rate / peer's rate in the
+ *    same slice). The passes of one slice run within seconds of each other, under the same
+ *    background load, so the paired median is the number to trust on a shared machine (a
+ *    whole-round ratio moves by ±10 % with other processes' load); the goal line uses it.
  *    - peer: raw `GET /api/v3/traces/{id}` with undici, body read as text, nothing else (it never
  *      parses the body: strictly less than any consumer of a trace can do);
  *    - floor: the peer's GET + `JSON.parse` of the body (the least any consumer does), for scale:
@@ -33,7 +38,7 @@
  * traces). Loopback only (ports published on 127.0.0.1); every step is bounded.
  */
 import { randomBytes } from 'node:crypto';
-import { cpus, hostname, loadavg } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { hsiCompleteness, hsiHops, hsiUploadTree } from '../assertions/hsi-expectations.ts';
@@ -64,6 +69,7 @@ const { values: args } = parseArgs({
     batch: { type: 'string', default: '200' },
     concurrency: { type: 'string', default: '16' },
     rounds: { type: 'string', default: '3' },
+    slice: { type: 'string', default: '500' },
     'memory-passes': { type: 'string', default: '3' },
     'max-seconds': { type: 'string', default: '600' },
   },
@@ -81,6 +87,7 @@ const TRACES = bounded('traces', args.traces, 1, 50_000);
 const BATCH = bounded('batch', args.batch, 1, 1000);
 const CONCURRENCY = bounded('concurrency', args.concurrency, 1, 256);
 const ROUNDS = bounded('rounds', args.rounds, 1, 10);
+const SLICE = bounded('slice', args.slice, 50, 50_000);
 const MEMORY_PASSES = bounded('memory-passes', args['memory-passes'], 1, 10);
 const MAX_SECONDS = bounded('max-seconds', args['max-seconds'], 30, 3600);
 
@@ -258,31 +265,218 @@ function slope(points: readonly { x: number; y: number }[]): number {
   return den === 0 ? 0 : num / den;
 }
 
-async function main(): Promise<void> {
-  installCliSignalHandlers();
-  const runId = `bench-${hex(3)}`;
-  const labels = { ...hsiLabels(runId, 'jaeger'), ...ownerLabels(false) };
-  // runs last: whatever of this run is still there (a start interrupted half-way), by our run id only
-  registerTeardown(`containers of ${runId}`, () => removeRun(runId));
-  const watchdog = setTimeout(() => {
-    process.stderr.write(`bench: time bound of ${MAX_SECONDS} s hit; tearing down\n`);
-    void runTeardown().finally(() => process.exit(1));
-  }, MAX_SECONDS * 1000);
-  watchdog.unref();
+/** The `q` quantile (0..1) of `xs`, linear between the closest ranks. */
+function quantile(xs: readonly number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const at = (s.length - 1) * q;
+  const lo = Math.floor(at);
+  const hi = Math.ceil(at);
+  return (s[lo] ?? 0) + ((s[hi] ?? 0) - (s[lo] ?? 0)) * (at - lo);
+}
 
-  const { JaegerContainer } = await import('../harness/stack/containers/jaeger-container.ts');
-  const startedAt = performance.now();
-  const jaeger = await new JaegerContainer(IMAGE).withLabels(labels).start();
-  registerTeardown('jaeger', () => jaeger.stop());
-  const queryUrl = jaeger.getQueryUrl();
-  const otlpUrl = `${jaeger.getOtlpHttpUrl()}/v1/traces`;
-  line(
-    `bench: ${int(TRACES)} traces × ${SPANS_PER_TRACE} spans (2 services), Jaeger ${IMAGE} (run ${runId}, started in ${((performance.now() - startedAt) / 1000).toFixed(1)} s) ` +
-      `query ${queryUrl}, concurrency ${CONCURRENCY}, ${ROUNDS} round${ROUNDS === 1 ? '' : 's'}, ${cpus().length} CPUs, node ${process.version}, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`,
-  );
-  if (!gc) line('bench: global.gc is not exposed: memory samples are without a forced GC and only indicative; run `node --expose-gc bench/trace-assertions.bench.ts`');
+type PathName = 'peer' | 'harness' | 'presence' | 'floor';
+const PATHS: readonly PathName[] = ['peer', 'harness', 'presence', 'floor'];
+type Pass = (list: readonly string[]) => Promise<PassResult>;
 
-  // --- load ---
+/** What the paths found while measuring (answers that were not 200, failed checks, answer sizes). */
+class PathTally {
+  peerBad = 0;
+  floorBad = 0;
+  harnessFailures = 0;
+  firstFailure = '';
+  presenceIncomplete = 0;
+  /** Bytes and count of the peer's answers since the last `startRound`, and the mean of each finished round. */
+  private bytes = 0;
+  private answers = 0;
+  min = Infinity;
+  max = 0;
+  readonly roundMeans: number[] = [];
+  answer(length: number): void {
+    this.bytes += length;
+    this.answers += 1;
+    this.min = Math.min(this.min, length);
+    this.max = Math.max(this.max, length);
+  }
+  endRound(): void {
+    if (this.answers > 0) this.roundMeans.push(this.bytes / this.answers);
+    this.bytes = 0;
+    this.answers = 0;
+  }
+  /** Forget what the warm-up saw (its answer sizes stay, as the first round mean). */
+  reset(): void {
+    this.endRound();
+    this.peerBad = this.floorBad = this.harnessFailures = this.presenceIncomplete = 0;
+    this.firstFailure = '';
+    this.min = Infinity;
+    this.max = 0;
+  }
+}
+
+interface BenchContext {
+  queryUrl: string;
+  client: JaegerQueryClient;
+  sent: ReadonlyMap<string, string>;
+  tally: PathTally;
+}
+
+function getAnswer(queryUrl: string, id: string) {
+  return request(`${queryUrl}/api/v3/traces/${id}`, { method: 'GET', headers: { accept: 'application/json' }, headersTimeout: 10_000, bodyTimeout: 10_000 });
+}
+
+/** The harness path for one id: getTrace + span tree + hops, the tree not retained. */
+function harnessLookup(ctx: BenchContext): (id: string) => Promise<void> {
+  const tree = hsiUploadTree();
+  const hops = hsiHops();
+  return async (id) => {
+    const t: TraceTree | undefined = await ctx.client.getTrace(id);
+    if (!t) {
+      ctx.tally.harnessFailures++;
+      ctx.tally.firstFailure ||= `trace ${id} not found`;
+      return;
+    }
+    const st = checkSpanTree([t], tree);
+    const hopResults = checkHops([t], hops, { sent: ctx.sent });
+    if (!st.passed || hopResults.some((r) => !r.passed)) {
+      ctx.tally.harnessFailures++;
+      ctx.tally.firstFailure ||= st.passed ? (hopResults.find((r) => !r.passed)?.message ?? '') : st.message;
+    }
+  };
+}
+
+function pathPasses(ctx: BenchContext): Record<PathName, Pass> {
+  const { queryUrl, client, tally } = ctx;
+  const completeness = hsiCompleteness();
+  const harnessOne = harnessLookup(ctx);
+  return {
+    peer: (list) =>
+      timed(list.length, () =>
+        pool(list, CONCURRENCY, async (id) => {
+          const res = await getAnswer(queryUrl, id);
+          const text = await res.body.text();
+          tally.answer(text.length);
+          if (res.statusCode !== 200) tally.peerBad++;
+        }),
+      ),
+    floor: (list) =>
+      timed(list.length, () =>
+        pool(list, CONCURRENCY, async (id) => {
+          const res = await getAnswer(queryUrl, id);
+          const doc = JSON.parse(await res.body.text()) as { result?: unknown };
+          if (res.statusCode !== 200 || doc.result === undefined) tally.floorBad++;
+        }),
+      ),
+    harness: (list) => timed(list.length, () => pool(list, CONCURRENCY, harnessOne)),
+    presence: (list) =>
+      timed(list.length, async () => {
+        const results = await checkTracePresence(client, list, { concurrency: CONCURRENCY, expected: completeness });
+        tally.presenceIncomplete += results.filter((r) => !r.complete).length;
+      }),
+  };
+}
+
+/** Every path's passes: per round (all slices added up) and per slice (the paired comparisons). */
+interface Measured {
+  rounds: Record<PathName, PassResult[]>;
+  slices: Record<PathName, PassResult[]>;
+}
+
+/**
+ * Rounds over all ids, each cut in slices of `SLICE` ids; in each slice every path runs over the
+ * same ids one after the other, in an order rotated from slice to slice (so every path runs
+ * first, second, … equally often, and Jaeger's answers, which grow by one warning per read, are
+ * alike on average). The paths of one slice run seconds apart, under the same background load:
+ * their rate ratio is the paired comparison, and the median of those ratios is far less at the
+ * mercy of the machine's load than a ratio of whole-round medians.
+ */
+async function measureInterleaved(ids: readonly string[], passes: Record<PathName, Pass>, tally: PathTally): Promise<Measured> {
+  const rounds: Record<PathName, PassResult[]> = { peer: [], harness: [], presence: [], floor: [] };
+  const slices: Record<PathName, PassResult[]> = { peer: [], harness: [], presence: [], floor: [] };
+  let turn = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    const sums = new Map<PathName, { count: number; seconds: number; cpuUs: number }>(PATHS.map((p) => [p, { count: 0, seconds: 0, cpuUs: 0 }]));
+    for (let first = 0; first < ids.length; first += SLICE) {
+      const slice = ids.slice(first, first + SLICE);
+      for (let k = 0; k < PATHS.length; k++) {
+        const name = PATHS[(k + turn) % PATHS.length]!;
+        const r = await passes[name](slice);
+        slices[name].push(r);
+        const sum = sums.get(name)!;
+        sum.count += slice.length;
+        sum.seconds += slice.length / r.rate;
+        sum.cpuUs += r.cpuUsPerTrace * slice.length;
+      }
+      turn++;
+    }
+    for (const [name, sum] of sums) rounds[name].push({ rate: sum.count / sum.seconds, cpuUsPerTrace: sum.cpuUs / sum.count });
+    tally.endRound();
+  }
+  return { rounds, slices };
+}
+
+/** Paired ratios `a / b` over the slices, in %. */
+function pairedRatios(m: Measured, a: PathName, b: PathName): { median: number; p25: number; p75: number; n: number } {
+  const ratios = m.slices[a].map((r, j) => (r.rate / m.slices[b][j]!.rate) * 100);
+  return { median: quantile(ratios, 0.5), p25: quantile(ratios, 0.25), p75: quantile(ratios, 0.75), n: ratios.length };
+}
+
+/** heapUsed after GC over `MEMORY_PASSES × N` traces of the harness path, a sample per 1,000; and what retaining 1,000 trees costs. */
+async function measureMemory(ctx: BenchContext, ids: readonly string[]): Promise<{ samples: { x: number; y: number }[]; processed: number; retainedPerTrace: number }> {
+  const harnessOne = harnessLookup(ctx);
+  const samples: { x: number; y: number }[] = [{ x: 0, y: heapAfterGc() }];
+  let processed = 0;
+  for (let pass = 0; pass < MEMORY_PASSES; pass++) {
+    for (let first = 0; first < ids.length; first += CHUNK) {
+      const chunk = ids.slice(first, first + CHUNK);
+      await pool(chunk, CONCURRENCY, harnessOne);
+      processed += chunk.length;
+      if (processed % CHUNK === 0 || first + CHUNK >= ids.length) samples.push({ x: processed, y: heapAfterGc() });
+    }
+  }
+  const retainIds = ids.slice(0, Math.min(ids.length, CHUNK));
+  const before = heapAfterGc();
+  const kept: (TraceTree | undefined)[] = [];
+  await pool(retainIds, CONCURRENCY, async (id) => {
+    kept.push(await ctx.client.getTrace(id));
+  });
+  const retainedPerTrace = (heapAfterGc() - before) / kept.length;
+  kept.length = 0;
+  return { samples, processed, retainedPerTrace };
+}
+
+/** Where the harness's client CPU goes: one trace's answer, in-process, no I/O. */
+async function stageBreakdown(ctx: BenchContext, id: string): Promise<string> {
+  const sample = await getAnswer(ctx.queryUrl, id);
+  const sampleText = await sample.body.text();
+  const REPS = 2000;
+  const stage = <T>(fn: () => T): { us: number; value: T } => {
+    let value = fn();
+    const start = performance.now();
+    for (let r = 0; r < REPS; r++) value = fn();
+    return { us: ((performance.now() - start) * 1000) / REPS, value };
+  };
+  const tree = hsiUploadTree();
+  const hops = hsiHops();
+  const completeness = hsiCompleteness();
+  const parsed = stage(() => JSON.parse(sampleText) as unknown);
+  const normalized = stage(() => parseV3Traces(parsed.value));
+  const built = stage(() => buildTraceTree(normalized.value, id));
+  const treeCheck = stage(() => checkSpanTree([built.value], tree));
+  const hopCheck = stage(() => checkHops([built.value], hops, { sent: ctx.sent }));
+  const completeCheck = stage(() => assessCompleteness(built.value, completeness));
+  const breakdown = [
+    ['JSON.parse', parsed.us],
+    ['validate + normalize (parseV3Traces)', normalized.us],
+    ['buildTraceTree', built.us],
+    ['checkSpanTree', treeCheck.us],
+    ['checkHops', hopCheck.us],
+    ['(presence) assessCompleteness', completeCheck.us],
+  ] as const;
+  return `harness CPU per trace, in-process on one ${int(sampleText.length)} B answer (${normalized.value.length} spans) × ${int(REPS)}: ${breakdown.map(([name, us]) => `${name} ${us.toFixed(0)} µs`).join(', ')}`;
+}
+
+/** N synthetic traces posted over OTLP/HTTP JSON, B per POST; waits until the first and the last are complete in Jaeger. */
+async function loadTraces(otlpUrl: string, client: JaegerQueryClient): Promise<{ ids: string[]; sent: Map<string, string> }> {
   const ids: string[] = [];
   const sent = new Map<string, string>();
   const loadStart = performance.now();
@@ -307,7 +501,6 @@ async function main(): Promise<void> {
     posts++;
   }
   const sentSeconds = (performance.now() - loadStart) / 1000;
-  const client = new JaegerQueryClient({ baseUrl: queryUrl });
   const waitStart = performance.now();
   for (const id of [ids[0]!, ids.at(-1)!]) {
     const tree = await client.waitForTrace(id, { expectedServices: ['nemotron-backend', 'ai-yolo26-emulator'], timeoutMs: 60_000, pollIntervalMs: 100 });
@@ -317,153 +510,40 @@ async function main(): Promise<void> {
     `load: ${int(TRACES)} traces (${int(TRACES * SPANS_PER_TRACE)} spans) in ${posts} OTLP/HTTP JSON POSTs of ≤ ${BATCH} traces (${mb(bodyBytes)}), ` +
       `${sentSeconds.toFixed(2)} s (${int((TRACES * SPANS_PER_TRACE) / sentSeconds)} spans/s accepted); first and last trace complete in Jaeger ${((performance.now() - waitStart) / 1000).toFixed(2)} s later`,
   );
+  return { ids, sent };
+}
 
-  // --- the three paths ---
-  const tree = hsiUploadTree();
-  const hops = hsiHops();
-  const completeness = hsiCompleteness();
-  let bodySize = { mean: 0, min: 0, max: 0 };
-  const bodyMeans: number[] = [];
-  let peerBad = 0;
-  const peerPass = (list: readonly string[]) =>
-    timed(list.length, async () => {
-      let bytes = 0;
-      let min = Infinity;
-      let max = 0;
-      await pool(list, CONCURRENCY, async (id) => {
-        const res = await request(`${queryUrl}/api/v3/traces/${id}`, { method: 'GET', headers: { accept: 'application/json' }, headersTimeout: 10_000, bodyTimeout: 10_000 });
-        const text = await res.body.text();
-        bytes += text.length;
-        min = Math.min(min, text.length);
-        max = Math.max(max, text.length);
-        if (res.statusCode !== 200) peerBad++;
-      });
-      bodySize = { mean: bytes / list.length, min, max };
-      bodyMeans.push(bodySize.mean);
-    });
-  let floorBad = 0;
-  const floorPass = (list: readonly string[]) =>
-    timed(list.length, () =>
-      pool(list, CONCURRENCY, async (id) => {
-        const res = await request(`${queryUrl}/api/v3/traces/${id}`, { method: 'GET', headers: { accept: 'application/json' }, headersTimeout: 10_000, bodyTimeout: 10_000 });
-        const doc = JSON.parse(await res.body.text()) as { result?: unknown };
-        if (res.statusCode !== 200 || doc.result === undefined) floorBad++;
-      }),
-    );
-  let harnessFailures = 0;
-  let firstFailure = '';
-  const harnessOne = async (id: string) => {
-    const t: TraceTree | undefined = await client.getTrace(id);
-    if (!t) {
-      harnessFailures++;
-      firstFailure ||= `trace ${id} not found`;
-      return;
-    }
-    const st = checkSpanTree([t], tree);
-    const hopResults = checkHops([t], hops, { sent });
-    if (!st.passed || hopResults.some((r) => !r.passed)) {
-      harnessFailures++;
-      firstFailure ||= st.passed ? (hopResults.find((r) => !r.passed)?.message ?? '') : st.message;
-    }
-  };
-  const harnessPass = (list: readonly string[]) => timed(list.length, () => pool(list, CONCURRENCY, harnessOne));
-  let presenceIncomplete = 0;
-  const presencePass = (list: readonly string[]) =>
-    timed(list.length, async () => {
-      const results = await checkTracePresence(client, list, { concurrency: CONCURRENCY, expected: completeness });
-      presenceIncomplete += results.filter((r) => !r.complete).length;
-    });
+const loadAverage = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 
-  type PathName = 'peer' | 'harness' | 'presence' | 'floor';
-  const passes: Record<PathName, (list: readonly string[]) => Promise<PassResult>> = { peer: peerPass, harness: harnessPass, presence: presencePass, floor: floorPass };
-  const order: PathName[] = ['peer', 'harness', 'presence', 'floor'];
-  // warm-up, not counted: JIT, connections, Jaeger's caches
-  const warm = ids.slice(0, Math.min(ids.length, CHUNK));
-  for (const name of order) await passes[name](warm);
-  peerBad = 0;
-  floorBad = 0;
-  harnessFailures = 0;
-  presenceIncomplete = 0;
-  firstFailure = '';
-  const results: Record<PathName, PassResult[]> = { peer: [], harness: [], presence: [], floor: [] };
-  for (let round = 0; round < ROUNDS; round++) {
-    for (let k = 0; k < order.length; k++) {
-      const name = order[(k + round) % order.length]!;
-      results[name].push(await passes[name](ids));
-    }
-  }
-  if (peerBad > 0) throw new Error(`peer: ${peerBad} lookups did not answer 200; Jaeger lost traces?`);
-  if (floorBad > 0) throw new Error(`floor: ${floorBad} lookups did not answer a trace; Jaeger lost traces?`);
-
-  // --- memory: harness path over passes × N traces, a sample after every 1,000 ---
-  const samples: { x: number; y: number }[] = [{ x: 0, y: heapAfterGc() }];
-  let processed = 0;
-  for (let pass = 0; pass < MEMORY_PASSES; pass++) {
-    for (let first = 0; first < ids.length; first += CHUNK) {
-      const chunk = ids.slice(first, first + CHUNK);
-      await pool(chunk, CONCURRENCY, harnessOne);
-      processed += chunk.length;
-      if (processed % CHUNK === 0 || first + CHUNK >= ids.length) samples.push({ x: processed, y: heapAfterGc() });
-    }
-  }
-  // for scale: what retaining one tree per trace costs
-  const retainIds = ids.slice(0, Math.min(ids.length, CHUNK));
-  const before = heapAfterGc();
-  const kept: (TraceTree | undefined)[] = [];
-  await pool(retainIds, CONCURRENCY, async (id) => {
-    kept.push(await client.getTrace(id));
-  });
-  const retainedPerTrace = (heapAfterGc() - before) / kept.length;
-  kept.length = 0;
-
-  // --- where the harness's client CPU goes: one trace's answer, in-process, no I/O ---
-  const sample = await request(`${queryUrl}/api/v3/traces/${ids[0]!}`, { method: 'GET', headers: { accept: 'application/json' } });
-  const sampleText = await sample.body.text();
-  const REPS = 2000;
-  const stage = <T>(fn: () => T): { us: number; value: T } => {
-    let value = fn();
-    const start = performance.now();
-    for (let r = 0; r < REPS; r++) value = fn();
-    return { us: ((performance.now() - start) * 1000) / REPS, value };
-  };
-  const parsed = stage(() => JSON.parse(sampleText) as unknown);
-  const normalized = stage(() => parseV3Traces(parsed.value));
-  const built = stage(() => buildTraceTree(normalized.value, ids[0]!));
-  const treeCheck = stage(() => checkSpanTree([built.value], tree));
-  const hopCheck = stage(() => checkHops([built.value], hops, { sent }));
-  const completeCheck = stage(() => assessCompleteness(built.value, completeness));
-  const breakdown = [
-    ['JSON.parse', parsed.us],
-    ['validate + normalize (parseV3Traces)', normalized.us],
-    ['buildTraceTree', built.us],
-    ['checkSpanTree', treeCheck.us],
-    ['checkHops', hopCheck.us],
-    ['(presence) assessCompleteness', completeCheck.us],
-  ] as const;
-
-  // --- report ---
-  const med = (name: PathName) => median(results[name].map((r) => r.rate));
-  const best = (name: PathName) => Math.max(...results[name].map((r) => r.rate));
-  const cpuMed = (name: PathName) => median(results[name].map((r) => r.cpuUsPerTrace));
-  const peerRate = med('peer');
+function reportPaths(m: Measured, tally: PathTally, breakdown: string, hopCount: number): void {
+  const med = (name: PathName) => median(m.rounds[name].map((r) => r.rate));
+  const best = (name: PathName) => Math.max(...m.rounds[name].map((r) => r.rate));
+  const cpuMed = (name: PathName) => median(m.rounds[name].map((r) => r.cpuUsPerTrace));
+  const paired = (name: PathName) => pairedRatios(m, name, 'peer');
   line();
-  line(`path                                                 traces/s median     best   cpu µs/trace   vs peer   rounds`);
+  line(`path                                                 traces/s median     best   cpu µs/trace   vs peer (rounds)   vs peer (paired slices)   rounds`);
   const row = (name: PathName, label: string) =>
     line(
-      `${label.padEnd(52)} ${int(med(name)).padStart(15)} ${int(best(name)).padStart(8)} ${int(cpuMed(name)).padStart(14)} ${`${((med(name) / peerRate) * 100).toFixed(1)} %`.padStart(9)}   ${results[name].map((r) => int(r.rate)).join(', ')}`,
+      `${label.padEnd(52)} ${int(med(name)).padStart(15)} ${int(best(name)).padStart(8)} ${int(cpuMed(name)).padStart(14)} ${`${((med(name) / med('peer')) * 100).toFixed(1)} %`.padStart(18)} ${`${paired(name).median.toFixed(1)} %`.padStart(25)}   ${m.rounds[name].map((r) => int(r.rate)).join(', ')}`,
     );
   row('peer', 'peer: undici GET /api/v3/traces/{id}, body as text');
   row('floor', 'floor: the same GET + JSON.parse');
   row('harness', 'harness: getTrace + checkSpanTree + checkHops');
   row('presence', 'presence: checkTracePresence (+ completeness)');
-  line(`(a trace answer is ${int(bodySize.mean)} B of OTLP JSON on average, ${int(bodySize.min)}–${int(bodySize.max)} B; cpu µs/trace is this process only, Jaeger runs in its container on the same CPUs)`);
+  line(`(a trace answer is ${int(tally.roundMeans.at(-1) ?? 0)} B of OTLP JSON on average in the last round, ${int(tally.min)}–${int(tally.max)} B; cpu µs/trace is this process only, Jaeger runs in its container on the same CPUs)`);
   // Jaeger's memory store hands its stored spans to the query adjusters, which append a clock-skew
   // warning ("parent span ID=… is not in the trace") to the root span on every read (the upload's
   // parent is the load driver's span, never exported): answers grow with each lookup.
-  line(`(answers grow with every read: mean ${int(bodyMeans[0] ?? 0)} B in the warm-up peer pass, ${int(bodyMeans.at(-1) ?? 0)} B in the last peer round: Jaeger appends an @jaeger@warnings entry to the root span per read)`);
-  line(`harness CPU per trace, in-process on one ${int(sampleText.length)} B answer (${normalized.value.length} spans) × ${int(REPS)}: ${breakdown.map(([name, us]) => `${name} ${us.toFixed(0)} µs`).join(', ')}`);
-  line(`checks: ${harnessFailures === 0 ? `span tree and ${hops.length} hops pass on every trace` : `${harnessFailures} harness lookups failed: ${firstFailure}`}; presence: ${presenceIncomplete === 0 ? 'every trace found and complete' : `${presenceIncomplete} not complete`}`);
+  line(`(answers grow with every read: mean ${int(tally.roundMeans[0] ?? 0)} B in the warm-up, ${int(tally.roundMeans.at(-1) ?? 0)} B in the last round: Jaeger appends an @jaeger@warnings entry to the root span per read)`);
+  line(breakdown);
+  line(`checks: ${tally.harnessFailures === 0 ? `span tree and ${hopCount} hops pass on every trace` : `${tally.harnessFailures} harness lookups failed: ${tally.firstFailure}`}; presence: ${tally.presenceIncomplete === 0 ? 'every trace found and complete' : `${tally.presenceIncomplete} not complete`}`);
+}
 
+function reportMemory(memory: Awaited<ReturnType<typeof measureMemory>>): { grown: number; first: { x: number; y: number } } {
+  const { samples, processed, retainedPerTrace } = memory;
   line();
   const first = samples[1] ?? samples[0]!;
   const grown = slope(samples.slice(1)) * CHUNK;
@@ -474,18 +554,70 @@ async function main(): Promise<void> {
     `  growth per 1,000 traces ${kb(grown)} (least squares from the ${int(first.x)} sample; ${((grown / first.y) * 100).toFixed(2)} % of it), ` +
       `${int(first.x)} → ${int(last.x)}: ${kb(last.y - first.y)}; for scale, retaining each tree would add ${kb(retainedPerTrace * CHUNK)} per 1,000 traces`,
   );
+  return { grown, first };
+}
 
+function reportGoals(m: Measured, memory: { grown: number; first: { x: number; y: number } }): void {
+  const med = (name: PathName) => median(m.rounds[name].map((r) => r.rate));
+  const pct = (x: number) => `${x.toFixed(1)} %`;
+  const hp = pairedRatios(m, 'harness', 'peer');
+  const hf = pairedRatios(m, 'harness', 'floor');
+  const fp = pairedRatios(m, 'floor', 'peer');
+  const pp = pairedRatios(m, 'presence', 'peer');
   line();
+  line(
+    `harness / peer      = ${pct(hp.median)} median of ${hp.n} paired slices (p25–p75 ${pct(hp.p25)}–${pct(hp.p75)}); ${pct((med('harness') / med('peer')) * 100)} of the round medians  ` +
+      `(goal >= 90 %; the peer reads each answer but never parses it, less than any consumer can do)`,
+  );
+  line(`harness / floor     = ${pct(hf.median)} paired (p25–p75 ${pct(hf.p25)}–${pct(hf.p75)})  (floor: the peer + JSON.parse; floor / peer = ${pct(fp.median)} paired)`);
+  line(`presence / peer     = ${pct(pp.median)} paired`);
+  line(`load average        = ${loadAverage()}  (the machine's, at the end; each paired ratio compares passes run seconds apart, under the same load)`);
   const harnessRate = med('harness');
-  const rateOk = harnessRate >= 1000;
-  const flat = Math.abs(grown) <= 0.01 * first.y;
-  line(`harness / peer      = ${((harnessRate / peerRate) * 100).toFixed(1)} % median, ${((best('harness') / best('peer')) * 100).toFixed(1)} % best  (goal >= 90 %; the peer reads each answer but never parses it, less than any consumer can do)`);
-  line(`harness / floor     = ${((harnessRate / med('floor')) * 100).toFixed(1)} % median  (floor: the peer + JSON.parse; floor / peer = ${((med('floor') / peerRate) * 100).toFixed(1)} %)`);
-  line(`load average        = ${loadavg().map((x) => x.toFixed(2)).join(' ')}  (the machine's, at the end; ratios are of the same run)`);
-  line(`presence / peer     = ${((med('presence') / peerRate) * 100).toFixed(1)} % median`);
-  line(`harness traces/s    = ${int(harnessRate)}  (goal >= 1,000)  ${rateOk ? 'OK' : 'MISSED'}`);
-  line(`memory per 1,000    = ${kb(grown)}  (goal flat: <= 1 % of ${mb(first.y)})  ${gc ? (flat ? 'OK' : 'MISSED') : 'UNKNOWN (no --expose-gc)'}`);
-  if (harnessFailures > 0 || presenceIncomplete > 0) line('WARNING: some checks failed on the synthetic traces: the numbers above include failure paths');
+  line(`harness traces/s    = ${int(harnessRate)}  (goal >= 1,000)  ${harnessRate >= 1000 ? 'OK' : 'MISSED'}`);
+  const flat = Math.abs(memory.grown) <= 0.01 * memory.first.y;
+  line(`memory per 1,000    = ${kb(memory.grown)}  (goal flat: <= 1 % of ${mb(memory.first.y)})  ${gc ? (flat ? 'OK' : 'MISSED') : 'UNKNOWN (no --expose-gc)'}`);
+}
+
+async function main(): Promise<void> {
+  installCliSignalHandlers();
+  const runId = `bench-${hex(3)}`;
+  const labels = { ...hsiLabels(runId, 'jaeger'), ...ownerLabels(false) };
+  // runs last: whatever of this run is still there (a start interrupted half-way), by our run id only
+  registerTeardown(`containers of ${runId}`, () => removeRun(runId));
+  const watchdog = setTimeout(() => {
+    process.stderr.write(`bench: time bound of ${MAX_SECONDS} s hit; tearing down\n`);
+    void runTeardown().finally(() => process.exit(1));
+  }, MAX_SECONDS * 1000);
+  watchdog.unref();
+
+  const { JaegerContainer } = await import('../harness/stack/containers/jaeger-container.ts');
+  const startedAt = performance.now();
+  const jaeger = await new JaegerContainer(IMAGE).withLabels(labels).start();
+  registerTeardown('jaeger', () => jaeger.stop());
+  const queryUrl = jaeger.getQueryUrl();
+  line(
+    `bench: ${int(TRACES)} traces × ${SPANS_PER_TRACE} spans (2 services), Jaeger ${IMAGE} (run ${runId}, started in ${((performance.now() - startedAt) / 1000).toFixed(1)} s) ` +
+      `query ${queryUrl}, concurrency ${CONCURRENCY}, ${ROUNDS} round${ROUNDS === 1 ? '' : 's'} in slices of ${int(SLICE)}, ${cpus().length} CPUs, node ${process.version}, load average ${loadAverage()}`,
+  );
+  if (!gc) line('bench: global.gc is not exposed: memory samples are without a forced GC and only indicative; run `node --expose-gc bench/trace-assertions.bench.ts`');
+
+  const client = new JaegerQueryClient({ baseUrl: queryUrl });
+  const { ids, sent } = await loadTraces(`${jaeger.getOtlpHttpUrl()}/v1/traces`, client);
+  const tally = new PathTally();
+  const ctx: BenchContext = { queryUrl, client, sent, tally };
+  const passes = pathPasses(ctx);
+  // warm-up, not counted: JIT, connections, Jaeger's caches
+  const warm = ids.slice(0, Math.min(ids.length, CHUNK));
+  for (const name of PATHS) await passes[name](warm);
+  tally.reset();
+  const measured = await measureInterleaved(ids, passes, tally);
+  if (tally.peerBad > 0) throw new Error(`peer: ${tally.peerBad} lookups did not answer 200; Jaeger lost traces?`);
+  if (tally.floorBad > 0) throw new Error(`floor: ${tally.floorBad} lookups did not answer a trace; Jaeger lost traces?`);
+  const memory = await measureMemory(ctx, ids);
+  reportPaths(measured, tally, await stageBreakdown(ctx, ids[0]!), hsiHops().length);
+  const grown = reportMemory(memory);
+  reportGoals(measured, grown);
+  if (tally.harnessFailures > 0 || tally.presenceIncomplete > 0) line('WARNING: some checks failed on the synthetic traces: the numbers above include failure paths');
   clearTimeout(watchdog);
 }
 

@@ -150,7 +150,8 @@ export function checkHop(traces: readonly TraceTree[], hop: HopDefinition, optio
   const brokenTraces: string[] = [];
   /** Only as many as a pass lists (the first three distinct), not one per trace. */
   const okTraces: string[] = [];
-  const reasons = new Map<string, string[]>();
+  /** Created at the first broken trace (results of one trace are built per trace on hot paths). */
+  let reasons: Map<string, string[]> | undefined;
   const sent = hop.from === 'traceparent' ? options.sent : undefined;
   for (const tree of traces) {
     const status = evaluateHop(tree, hop, sent?.get(tree.traceId));
@@ -161,6 +162,7 @@ export function checkHop(traces: readonly TraceTree[], hop: HopDefinition, optio
       continue;
     }
     brokenTraces.push(tree.traceId);
+    reasons ??= new Map();
     const list = reasons.get(status.reason);
     if (list) list.push(tree.traceId);
     else reasons.set(status.reason, [tree.traceId]);
@@ -168,7 +170,7 @@ export function checkHop(traces: readonly TraceTree[], hop: HopDefinition, optio
   const name = `hop: ${hop.name}`;
   const bound = { op: '==' as const, value: 0, unit: 'traces', text: '0 traces with the hop broken' };
   const { from: fromText, to: toText } = describeHop(hop);
-  const grouped = reasons.size === 0 ? [] : [...reasons.entries()].map(([reason, ids]) => ({ reason, traces: ids.length, exampleTraceIds: examples(ids) })).sort((a, b) => b.traces - a.traces);
+  const grouped = reasons === undefined ? [] : [...reasons.entries()].map(([reason, ids]) => ({ reason, traces: ids.length, exampleTraceIds: examples(ids) })).sort((a, b) => b.traces - a.traces);
   const details = { hop: hop.name, from: fromText, to: toText, checkedTraces: traces.length, exercised, broken: brokenTraces.length, reasons: grouped };
   if (exercised === 0) {
     return {

@@ -1,6 +1,6 @@
 import type { NormalizedSpan, TraceTree } from '../../harness/traces/span-model.ts';
-import { descendantsOf, isDescendant } from '../../harness/traces/tree-walk.ts';
-import { examples, type AssertionResult } from '../result.ts';
+import { countDescendants, descendantsOf } from '../../harness/traces/tree-walk.ts';
+import { examples, exampleTraces, type AssertionResult } from '../result.ts';
 import {
   attributeOf,
   type AttributeCheck,
@@ -63,9 +63,6 @@ function within(found: number, bounds: { min: number; max: number | null }): boo
   return found >= bounds.min && (bounds.max === null || found <= bounds.max);
 }
 
-function candidates(tree: TraceTree, parent: NormalizedSpan, relation: 'child' | 'descendant'): readonly NormalizedSpan[] {
-  return relation === 'child' ? tree.childrenOf(parent.spanId) : descendantsOf(tree, parent);
-}
 
 /**
  * An expectation prepared once for evaluation: descriptions, paths, count bounds and attribute
@@ -168,7 +165,8 @@ class TreeEvaluation {
     const { tree } = this;
     const top = plan.top;
     const bounds = top.bounds;
-    const found = (plan.match === 'root' ? tree.roots : tree.spans).filter((s) => matchesSelector(s, top.node));
+    const found: NormalizedSpan[] = [];
+    for (const s of plan.match === 'root' ? tree.roots : tree.spans) if (matchesSelector(s, top.node)) found.push(s);
     this.matched?.set(top.key, found);
     if (!within(found.length, bounds)) {
       const where = plan.match === 'root' ? `expected a root ${top.description}` : `expected ${top.description} in the trace`;
@@ -189,6 +187,16 @@ class TreeEvaluation {
   }
 
   visit(plan: PlanNode, parents: readonly NormalizedSpan[]): void {
+    if (parents.length === 1 && this.matched === undefined && plan.children.length === 0 && plan.checks.length === 0) {
+      // a leaf with nothing to check on its spans, one parent (the usual verdict case): count only
+      const parent = parents[0]!;
+      const found = this.countMatching(parent, plan);
+      if (!within(found, plan.bounds)) {
+        if (plan.every) this.countFailure(plan, parent, found);
+        else this.someFailure(plan, [{ parent, found: this.matching(parent, plan) }]);
+      }
+      return;
+    }
     let all: readonly NormalizedSpan[];
     if (parents.length === 1) {
       // the usual case (one parent span): no per-parent bookkeeping
@@ -215,8 +223,20 @@ class TreeEvaluation {
   /** The spans under `parent` (by the node's relation) that match the node's selector. */
   private matching(parent: NormalizedSpan, plan: PlanNode): NormalizedSpan[] {
     const found: NormalizedSpan[] = [];
-    for (const s of candidates(this.tree, parent, plan.relation)) if (matchesSelector(s, plan.node)) found.push(s);
+    if (plan.relation === 'child') {
+      for (const s of this.tree.childrenOf(parent.spanId)) if (matchesSelector(s, plan.node)) found.push(s);
+    } else {
+      for (const s of descendantsOf(this.tree, parent)) if (matchesSelector(s, plan.node)) found.push(s);
+    }
     return found;
+  }
+
+  /** How many spans `matching` would return, without the list. */
+  private countMatching(parent: NormalizedSpan, plan: PlanNode): number {
+    if (plan.relation === 'descendant') return countDescendants(this.tree, parent, plan.node);
+    let n = 0;
+    for (const s of this.tree.childrenOf(parent.spanId)) if (matchesSelector(s, plan.node)) n++;
+    return n;
   }
 
   private countFailure(plan: PlanNode, parent: NormalizedSpan, found: number): void {
@@ -298,17 +318,6 @@ export function checkSpanTree(traces: readonly TraceTree[], input: SpanTreeInput
     const failures = spanTreeFailures(t, input);
     if (failures.length > 0) failing.push({ traceId: t.traceId, failures });
   }
-  const defects = new Map<string, { traces: Set<string>; first: SpanTreeFailure }>();
-  for (const e of failing) {
-    for (const f of e.failures) {
-      const entry = defects.get(f.detail);
-      if (entry) entry.traces.add(f.traceId);
-      else defects.set(f.detail, { traces: new Set([f.traceId]), first: f });
-    }
-  }
-  const grouped: SpanTreeDefect[] = defects.size === 0 ? [] : [...defects.entries()]
-    .map(([detail, d]) => ({ detail, traces: d.traces.size, exampleTraceIds: examples(d.traces) }))
-    .sort((a, b) => b.traces - a.traces);
   const measured = { value: failing.length, unit: 'traces', text: `${failing.length}/${traces.length} traces failing` };
   if (failing.length === 0) {
     return {
@@ -318,10 +327,21 @@ export function checkSpanTree(traces: readonly TraceTree[], input: SpanTreeInput
       measured,
       bound,
       message: `span tree "${label}" matches in ${traces.length}/${traces.length} traces`,
-      exampleTraceIds: examples(traces.map((t) => t.traceId), 3),
+      exampleTraceIds: exampleTraces(traces, 3),
       details: { checked: traces.length, failing: 0, defects: [] },
     };
   }
+  const defects = new Map<string, { traces: Set<string>; first: SpanTreeFailure }>();
+  for (const e of failing) {
+    for (const f of e.failures) {
+      const entry = defects.get(f.detail);
+      if (entry) entry.traces.add(f.traceId);
+      else defects.set(f.detail, { traces: new Set([f.traceId]), first: f });
+    }
+  }
+  const grouped: SpanTreeDefect[] = [...defects.entries()]
+    .map(([detail, d]) => ({ detail, traces: d.traces.size, exampleTraceIds: examples(d.traces) }))
+    .sort((a, b) => b.traces - a.traces);
   const top = grouped[0]!;
   const firstTrace = top.exampleTraceIds[0]!;
   const more = grouped.length > 1 ? `; +${grouped.length - 1} other defect${grouped.length > 2 ? 's' : ''}` : '';

@@ -21,9 +21,11 @@ type Json = Record<string, unknown>;
 const NANOS_PER_MS = 1_000_000;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+const NOTHING: readonly unknown[] = Object.freeze([]);
+
 /** An optional list: absent or null means empty. */
 function list(v: unknown): readonly unknown[] {
-  if (v === undefined || v === null) return [];
+  if (v === undefined || v === null) return NOTHING;
   return Array.isArray(v) ? v : bail();
 }
 /** An optional field that may be absent but not null (zod `.optional()`). */
@@ -32,7 +34,16 @@ function optionalString(v: unknown): string | undefined {
   return typeof v === 'string' ? v : bail();
 }
 
-const INTEGER = /^-?\d+$/;
+/** `^-?\d+$` by char codes. */
+function isIntegerText(v: string): boolean {
+  const from = v.charCodeAt(0) === 45 ? 1 : 0; // '-'
+  if (v.length === from) return false;
+  for (let i = from; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
 
 /** `length` hex digits, not all zeros, as lower case; a char-code loop (no regex, no copy when already lower case). */
 function hexId(v: unknown, length: 32 | 16): string {
@@ -54,7 +65,7 @@ function parentId(v: unknown): string | undefined {
   if (typeof v !== 'string') return bail();
   if (v === '' || isZeros(v)) return undefined;
   // all `A`s is how the schema reads a base64 zero id (no parent): leave that to it
-  if (/^A+=*$/.test(v)) return bail();
+  if (v.charCodeAt(0) === 65 && /^A+=*$/.test(v)) return bail();
   return hexId(v, 16);
 }
 function isZeros(v: string): boolean {
@@ -129,7 +140,7 @@ function anyValue(v: unknown): AttributeValue | undefined {
   const boolValue = v['boolValue'];
   if (boolValue !== undefined && typeof boolValue !== 'boolean') bail();
   const intValue = v['intValue'];
-  if (intValue !== undefined && !(typeof intValue === 'string' ? INTEGER.test(intValue) : Number.isInteger(intValue))) bail();
+  if (intValue !== undefined && !(typeof intValue === 'string' ? isIntegerText(intValue) : Number.isInteger(intValue))) bail();
   const doubleValue = v['doubleValue'];
   if (doubleValue !== undefined && typeof doubleValue !== 'number' && typeof doubleValue !== 'string') bail();
   const bytesValue = optionalString(v['bytesValue']);
@@ -168,12 +179,31 @@ function attributes(v: unknown): Attributes {
 }
 
 
-function span(s: unknown, service: string, resource: Attributes, scope: string | undefined): NormalizedSpan {
+/**
+ * What one answer's spans share: the spans of a trace carry one trace id, checked once and then
+ * compared (a string comparison instead of a hex check per span).
+ */
+class AnswerReader {
+  /** The last trace id text checked (never matches before the first), and its lower-case form. */
+  private lastText = '';
+  private lastId = '';
+  traceId(v: unknown): string {
+    if (typeof v === 'string' && v === this.lastText && v !== '') return this.lastId;
+    const id = hexId(v, 32);
+    this.lastText = v as string;
+    this.lastId = id;
+    return id;
+  }
+}
+
+function span(s: unknown, service: string, resource: Attributes, scope: string | undefined, reader: AnswerReader): NormalizedSpan {
   if (!isObject(s) || typeof s['name'] !== 'string') return bail();
   const start = nanos(s['startTimeUnixNano']);
   const end = nanos(s['endTimeUnixNano']);
+  const rawEvents = list(s['events']);
+  const rawLinks = list(s['links']);
   const out: NormalizedSpan = {
-    traceId: hexId(s['traceId'], 32),
+    traceId: reader.traceId(s['traceId']),
     spanId: hexId(s['spanId'], 16),
     service,
     name: s['name'],
@@ -183,20 +213,31 @@ function span(s: unknown, service: string, resource: Attributes, scope: string |
     durationMs: spanMs(start, end),
     attributes: attributes(s['attributes']),
     resource,
-    events: list(s['events']).map((e): SpanEvent => {
-      if (!isObject(e)) return bail();
-      return { name: optionalString(e['name']) ?? '', timeMs: spanMs(start, nanos(e['timeUnixNano'])), attributes: attributes(e['attributes']) };
-    }),
-    links: list(s['links']).map((l): SpanLink => {
-      if (!isObject(l)) return bail();
-      return { traceId: hexId(l['traceId'], 32), spanId: hexId(l['spanId'], 16), attributes: attributes(l['attributes']) };
-    }),
+    // no per-span closures or copies when there are none (the usual case)
+    events: rawEvents.length === 0 ? [] : spanEvents(rawEvents, start.text),
+    links: rawLinks.length === 0 ? [] : spanLinks(rawLinks),
     status: status(s['status']),
   };
   const parent = parentId(s['parentSpanId']);
   if (parent !== undefined) out.parentSpanId = parent;
   if (scope) out.scope = scope;
   return out;
+}
+
+/** Event times relative to the span's start (given as its text, read again: events are rare). */
+function spanEvents(raw: readonly unknown[], startText: string): SpanEvent[] {
+  const start = nanos(startText);
+  return raw.map((e): SpanEvent => {
+    if (!isObject(e)) return bail();
+    return { name: optionalString(e['name']) ?? '', timeMs: spanMs(start, nanos(e['timeUnixNano'])), attributes: attributes(e['attributes']) };
+  });
+}
+
+function spanLinks(raw: readonly unknown[]): SpanLink[] {
+  return raw.map((l): SpanLink => {
+    if (!isObject(l)) return bail();
+    return { traceId: hexId(l['traceId'], 32), spanId: hexId(l['spanId'], 16), attributes: attributes(l['attributes']) };
+  });
 }
 
 function scopeName(v: unknown): string | undefined {
@@ -206,7 +247,7 @@ function scopeName(v: unknown): string | undefined {
   return optionalString(v['name']);
 }
 
-function resourceSpans(rs: unknown, into: NormalizedSpan[]): void {
+function resourceSpans(rs: unknown, into: NormalizedSpan[], reader: AnswerReader): void {
   if (!isObject(rs) || rs['instrumentationLibrarySpans'] !== undefined) return bail();
   const res = rs['resource'];
   if (res !== undefined && res !== null && !isObject(res)) bail();
@@ -222,7 +263,7 @@ function resourceSpans(rs: unknown, into: NormalizedSpan[]): void {
     if (!isObject(ss) || ss['instrumentationLibrary'] !== undefined) bail();
     const scopeSpans = ss as Json;
     const scope = scopeName(scopeSpans['scope']) || undefined;
-    for (const s of list(scopeSpans['spans'])) into.push(span(s, service, resource, scope));
+    for (const s of list(scopeSpans['spans'])) into.push(span(s, service, resource, scope, reader));
   }
 }
 
@@ -231,7 +272,8 @@ export function fastSpansFromV3(value: unknown): NormalizedSpan[] | undefined {
   try {
     if (!isObject(value) || !isObject(value['result'])) return undefined;
     const spans: NormalizedSpan[] = [];
-    for (const rs of list(value['result']['resourceSpans'])) resourceSpans(rs, spans);
+    const reader = new AnswerReader();
+    for (const rs of list(value['result']['resourceSpans'])) resourceSpans(rs, spans, reader);
     return spans;
   } catch (error) {
     if (error instanceof NotTheCommonShape) return undefined;

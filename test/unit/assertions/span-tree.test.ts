@@ -170,6 +170,36 @@ describe('span tree: evaluation', () => {
     expect(evaluateSpanTree(none, some).failures[0]!.detail).toBe('under any of 2 nemotron-backend "yolo26_detection_request" spans expected a child ai-yolo26-emulator server span: none (0 of min 1)');
   });
 
+  it('a verdict (checkSpanTree, leaves only counted) names the same failures as a full evaluation', () => {
+    const t = mkTree('3', [
+      { id: '1', name: 'detection_processing', start: 0, dur: 100 },
+      { id: '2', parent: '1', name: 'yolo26_detection_request', kind: 'client', start: 1, dur: 10 },
+      { id: '3', parent: '1', name: 'yolo26_detection_request', kind: 'client', start: 20, dur: 10 },
+      { id: '4', parent: '3', name: 'db', kind: 'client', start: 21, dur: 1 },
+      { id: '5', parent: '4', name: 'db', kind: 'client', start: 22, dur: 1 },
+    ]);
+    const request = () => span({ name: 'yolo26_detection_request' });
+    const cases = [
+      span({ name: 'detection_processing' }).child(request().child(span({ service: DETECTOR, kind: 'server' }).under('some'))),
+      span({ name: 'detection_processing' }).child(request().child(span({ service: DETECTOR, kind: 'server' }))),
+      span({ name: 'detection_processing' }).child(span({ name: 'yolo26_detection_request' }).exactly(1)),
+      span({ name: 'detection_processing' }).descendant(span({ name: 'db' }).exactly(1)),
+      span({ name: 'detection_processing' }).descendant(span({ name: 'db' }).none()),
+      span({ name: 'detection_processing' }).child(request().descendant(span({ name: 'db' }).atLeast(2))),
+      span({ name: 'detection_processing' }).child(request().descendant(span({ name: 'db' }).atLeast(2).under('some'))),
+      span({ name: 'detection_processing' }).child(span({ name: 'db' }).under('some')),
+    ];
+    let failing = 0;
+    for (const expectation of cases) {
+      const full = evaluateSpanTree(t, expectation).failures.map((f) => f.detail);
+      const verdict = checkSpanTree([t], expectation);
+      expect(verdict.passed, JSON.stringify(full)).toBe(full.length === 0);
+      expect((verdict.details?.['defects'] as { detail: string }[]).map((d) => d.detail).sort()).toEqual([...new Set(full)].sort());
+      if (full.length > 0) failing++;
+    }
+    expect(failing).toBe(7);
+  });
+
   it('describes counts', () => {
     expect(describeCount(0, { min: 1, max: null })).toBe('none (0 of min 1)');
     expect(describeCount(1, { min: 2, max: null })).toBe('1 (of min 2)');

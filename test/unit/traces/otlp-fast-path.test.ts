@@ -78,6 +78,33 @@ describe('api/v3 fast path (otlp-fast-path.ts)', () => {
     expect(checked - rejected).toBeGreaterThan(50);
   });
 
+  it('checks the trace id of every span, also when the spans of an answer share one (two traces interleaved, upper case, a bad id after good ones)', () => {
+    const doc = fixture('v3-trace-full.json') as { result: { resourceSpans: { scopeSpans: { spans: Record<string, unknown>[] }[] }[] } };
+    const spans = doc.result.resourceSpans[0]!.scopeSpans[0]!.spans;
+    const first = spans[0]!;
+    const id = String(first['traceId']);
+    const other = 'f'.repeat(32);
+    const variants: [string, unknown[]][] = [
+      ['interleaved', [id, other, id, other.toUpperCase(), id]],
+      ['upper case, then the same in lower case', [id.toUpperCase(), id.toUpperCase(), id]],
+      ['a bad id after good ones', [id, id, `${id.slice(0, 31)}g`]],
+      ['all zeros after good ones', [id, '0'.repeat(32)]],
+      ['a number after good ones', [id, 7]],
+    ];
+    for (const [name, ids] of variants) {
+      const copy = structuredClone(doc);
+      copy.result.resourceSpans[0]!.scopeSpans[0]!.spans = ids.map((traceId, i) => ({ ...first, traceId, spanId: `abcdef012345678${i}` }));
+      const schema = viaSchema(copy);
+      const fast = fastSpansFromV3(copy);
+      if (schema === 'rejected') expect(fast, name).toBeUndefined();
+      else {
+        expect(fast, name).toBeDefined();
+        expect(fast, name).toEqual(schema);
+        expect(fast!.slice(0, ids.length).map((s) => s.traceId), name).toEqual(ids.map((x) => String(x).toLowerCase()));
+      }
+    }
+  });
+
   it('leaves base64 ids and pre-0.15 field names to the schema path', () => {
     const doc = fixture('v3-trace-full.json') as { result: { resourceSpans: { scopeSpans: { spans: { traceId: string }[] }[] }[] } };
     const base64 = structuredClone(doc);

@@ -60,6 +60,16 @@ describe('buildTraceTree', () => {
     expect(buildTraceTree([], TRACE).spans).toEqual([]);
   });
 
+  it('orders spans by start then span id, for a few spans (insertion) and for many (the builtin sort) alike', () => {
+    for (const count of [2, 7, 32, 33, 90]) {
+      // starts repeat (ties broken by span id), input in a scrambled order, some ids twice
+      const spans = Array.from({ length: count }, (_, i) => span(((i * 37) % count).toString(16).padStart(4, '0'), undefined, 1000 + ((i * 7) % 5)));
+      const input = [...spans, ...spans.slice(0, 3)].reverse();
+      const expected = [...spans].sort((a, b) => a.startTimeMs - b.startTimeMs || (a.spanId < b.spanId ? -1 : 1));
+      expect(buildTraceTree(input, TRACE).spans.map((s) => s.spanId), `${count} spans`).toEqual(expected.map((s) => s.spanId));
+    }
+  });
+
   it('groups mixed spans into one tree per trace', () => {
     const trees = groupTraces([span('1', undefined, 1), span('2', undefined, 1, { traceId: OTHER }), span('3', '1', 2)]);
     expect(trees.map((t) => [t.traceId, t.spans.length])).toEqual([
