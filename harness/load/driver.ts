@@ -1,5 +1,6 @@
 import { ConfigError } from '../errors.ts';
 import type { RunResults } from '../report/run-results.ts';
+import { runFeatures } from '../scenario/run-features.ts';
 import type { Scenario } from '../scenario/scenario-types.ts';
 import { RunQueueSampler } from '../util/run-queue.ts';
 import { formatDurationMs } from '../util/duration.ts';
@@ -7,13 +8,12 @@ import { seededRandom } from '../util/random.ts';
 import { cameraSequence } from './camera-mix.ts';
 import { runExecutor } from './executors.ts';
 import { type LoadResult, prepareStore, scenarioMetrics, TimeSeriesBuilder } from './load-result.ts';
-import { MetricStore } from './metrics.ts';
+import { MetricStore, recordedMetrics } from './metrics.ts';
 import { type LoadProgress, RunMonitor } from './run-monitor.ts';
 import { type LoadClock, RunState, systemClock } from './run-state.ts';
 import { ScenarioRuntime } from './scenario-runtime.ts';
 import { planWorkload } from './schedule.ts';
 import { request } from 'undici';
-import { HARNESS_METRICS, K6_BUILTIN_METRICS, TIMING_METRICS } from './metrics.ts';
 import { RequestIterations, resolveSetupParams } from './request-iteration.ts';
 import type { IterationRunner } from './scenario-runtime.ts';
 import { ThresholdEvaluator } from './thresholds.ts';
@@ -72,23 +72,13 @@ function scenarioRuntimes(scenario: Scenario): ScenarioRuntime[] {
   });
 }
 
-/** The metrics request kinds and WebSocket subscribers feed, and the scenario's custom metrics. */
-function defineRequestMetrics(store: MetricStore, scenario: Scenario): void {
-  const kinds = Object.values(scenario.scenarios);
-  const http = scenario.transport.type === 'http' && kinds.some((w) => w.websocket === undefined);
-  const timing = http ? TIMING_METRICS : [];
-  for (const name of [...(kinds.some((w) => w.requests !== undefined) ? ['checks', 'http_req_waiting', 'http_req_receiving', 'data_received'] : []), ...timing]) {
-    const m = K6_BUILTIN_METRICS[name];
-    if (m) store.define(name, m.type, m.contains);
-  }
-  if (kinds.some((w) => w.websocket !== undefined)) {
-    for (const name of ['ws_sessions', 'ws_connecting', 'ws_msgs_received', 'ws_session_duration']) {
-      const m = K6_BUILTIN_METRICS[name];
-      if (m) store.define(name, m.type, m.contains);
-    }
-    const latency = HARNESS_METRICS['ws_event_latency'];
-    if (latency) store.define('ws_event_latency', latency.type, latency.contains);
-  }
+/**
+ * The built-in metrics this run records (metrics.ts RECORDED_METRICS, for the run's features:
+ * the same computation scenario validation uses) and the scenario's custom metrics.
+ */
+function defineRunMetrics(store: MetricStore, scenario: Scenario): void {
+  const features = runFeatures(Object.values(scenario.scenarios), scenario.requests, scenario.transport.type === 'http');
+  for (const [name, m] of recordedMetrics(features)) store.define(name, m.type, m.contains);
   for (const [name, m] of Object.entries(scenario.metrics)) store.define(name, m.type, m.contains);
 }
 
@@ -127,7 +117,7 @@ export async function runLoad(scenario: Scenario, options: RunLoadOptions): Prom
   const runtimes = scenarioRuntimes(scenario);
   const store = new MetricStore('hdr');
   prepareStore(store, runtimes.map((r) => r.name));
-  defineRequestMetrics(store, scenario);
+  defineRunMetrics(store, scenario);
   const params = Object.keys(scenario.setupParams).length > 0 ? await setupData(scenario, options.backendUrl, runHeaders) : {};
   const thresholds = new ThresholdEvaluator(scenario.thresholds);
   thresholds.register(store);

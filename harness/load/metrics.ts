@@ -451,3 +451,73 @@ export const TIMING_METRICS = [
   'data_sent',
   'data_received',
 ] as const;
+
+/** What a run has that makes the native driver feed a metric. */
+export interface RunFeatures {
+  /** some scenario sends HTTP requests: uploads over the http transport, or request kinds */
+  http: boolean;
+  /** some request kind the workload sends declares checks */
+  checks: boolean;
+  /** some scenario opens WebSocket subscribers */
+  websockets: boolean;
+}
+export type RecordedWhen = 'always' | keyof RunFeatures;
+
+/**
+ * THE list of the k6 built-in metrics (and the harness's own) the native driver records, each
+ * with what the run needs for it to get samples. The driver defines exactly these
+ * (`recordedMetrics`), scenario validation refuses a threshold on a k6 built-in outside the list or
+ * whose condition the run lacks (it would be evaluated on zero samples), and
+ * test/unit/load/recorded-metrics.test.ts runs the driver to prove the list both ways: each listed
+ * metric gets samples, no other built-in appears.
+ */
+export const RECORDED_METRICS: Readonly<Record<string, RecordedWhen>> = {
+  iterations: 'always',
+  iteration_duration: 'always',
+  dropped_iterations: 'always',
+  vus: 'always',
+  vus_max: 'always',
+  http_reqs: 'http',
+  http_req_duration: 'http',
+  http_req_failed: 'http',
+  ...Object.fromEntries(TIMING_METRICS.map((name) => [name, 'http'])),
+  checks: 'checks',
+  ws_sessions: 'websockets',
+  ws_connecting: 'websockets',
+  ws_msgs_received: 'websockets',
+  ws_session_duration: 'websockets',
+  ws_event_latency: 'websockets',
+};
+
+/** Why a k6 built-in outside RECORDED_METRICS never gets a sample here (first match). */
+const NEVER_RECORDED: readonly [RegExp, string][] = [
+  [/^group_duration$/, 'hsi-chaos scenarios have no group() blocks'],
+  [/^grpc_/, 'no gRPC requests'],
+  [/^browser_/, 'no browser sessions'],
+  [/^ws_(msgs_sent|ping)$/, 'WebSocket subscribers only receive: they send no messages and no pings'],
+];
+const MISSING_FEATURE: Readonly<Record<keyof RunFeatures, string>> = {
+  http: 'no scenario sends HTTP requests',
+  checks: 'no request kind of the workload declares checks',
+  websockets: 'no scenario opens WebSocket subscribers',
+};
+
+/**
+ * Why a k6 built-in or harness metric gets no sample in a run with these features, in a few
+ * words; undefined when the native driver records it (or the name is not a built-in).
+ */
+export function unrecordedReason(name: string, features: RunFeatures): string | undefined {
+  const when = RECORDED_METRICS[name];
+  if (when === undefined) {
+    if (!(name in K6_BUILTIN_METRICS) && !(name in HARNESS_METRICS)) return undefined;
+    return NEVER_RECORDED.find(([pattern]) => pattern.test(name))?.[1] ?? 'the native driver does not record it';
+  }
+  return when === 'always' || features[when] ? undefined : MISSING_FEATURE[when];
+}
+
+/** The built-in metrics the native driver records in a run with these features, with their types. */
+export function recordedMetrics(features: RunFeatures): [string, { type: MetricType; contains: MetricContains }][] {
+  return Object.keys(RECORDED_METRICS)
+    .filter((name) => unrecordedReason(name, features) === undefined)
+    .map((name) => [name, K6_BUILTIN_METRICS[name] ?? HARNESS_METRICS[name] ?? { type: 'trend', contains: 'default' }]);
+}

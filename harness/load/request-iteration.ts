@@ -153,7 +153,8 @@ export class RequestIterations implements IterationRunner {
 
   constructor(o: RequestIterationOptions) {
     this.o = o;
-    this.addChecks = o.store.handle('checks');
+    // defined when a kind the workload sends declares checks (metrics.ts RECORDED_METRICS)
+    this.addChecks = o.store.has('checks') ? o.store.handle('checks') : () => undefined;
     this.timeoutMs = o.scenario.transport.type === 'http' ? o.scenario.transport.timeoutMs : 60_000;
     const baggage = formatBaggage({ 'request.source': o.scenario.tracing.requestSource, ...o.scenario.tracing.baggage });
     for (const kind of Object.values(o.scenario.requests)) {

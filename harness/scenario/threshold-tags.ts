@@ -1,4 +1,4 @@
-import { parseMetricName, TIMING_METRICS } from '../load/metrics.ts';
+import { parseMetricName, TIMING_METRICS, unrecordedReason } from '../load/metrics.ts';
 
 /**
  * Which tags a run can put on each metric, so that a threshold filter the run can never
@@ -63,21 +63,14 @@ function allowedTags(family: Family, e: EmittedTags, custom: boolean): Map<strin
 /**
  * A k6 built-in metric no driver of this run ever feeds, in one line; undefined when one does.
  * A threshold on it would be evaluated on zero samples (an empty trend is 0 everywhere), a
- * silent pass or a silent failure: refused instead. Neither driver runs k6 groups, gRPC or a
- * browser; WebSocket subscribers only listen (no sends, no pings).
+ * silent pass or a silent failure: refused instead. What is recorded, and when, is the one
+ * list in metrics.ts (RECORDED_METRICS), which the driver defines its metrics from.
  */
 export function thresholdMetricProblem(expression: string, e: EmittedTags): string | undefined {
   const { name } = parseMetricName(expression);
   if (e.customMetrics.includes(name)) return undefined;
-  const never = (why: string) => `${name} is never recorded in this run (${why}), so a threshold on it would be evaluated on zero samples; remove it`;
-  if (name === 'group_duration') return never('hsi-chaos scenarios have no group() blocks');
-  if (name.startsWith('grpc_')) return never('no gRPC requests');
-  if (name.startsWith('browser_')) return never('no browser sessions');
-  if (name === 'ws_msgs_sent' || name === 'ws_ping') return never('WebSocket subscribers only receive: they send no messages and no pings');
-  if (name.startsWith('ws_') && !e.websockets) return never('no scenario opens WebSocket subscribers');
-  if (name === 'checks' && e.checks.length === 0) return never('no request kind of the workload declares checks');
-  if (REQUEST.has(name) && !e.http) return never('no scenario sends HTTP requests');
-  return undefined;
+  const why = unrecordedReason(name, { http: e.http, checks: e.checks.length > 0, websockets: e.websockets });
+  return why === undefined ? undefined : `${name} is never recorded in this run (${why}), so a threshold on it would be evaluated on zero samples; remove it`;
 }
 
 /** The problem with a threshold's tag filter in one line, or undefined when the run can emit it. */

@@ -7,6 +7,7 @@ import { activeDurationMs, plannedIterations } from '../load/schedule.ts';
 import type { ThresholdSpec } from '../load/thresholds.ts';
 import { formatDurationMs } from '../util/duration.ts';
 import { type ExecutorParsed, ScenarioSchema } from './scenario-schema.ts';
+import { runFeatures } from './run-features.ts';
 import { type EmittedTags, thresholdMetricProblem, thresholdTagProblem } from './threshold-tags.ts';
 import { normalizeWorkloadRequests, validateRequestKinds, validateWebSockets } from './validate-requests.ts';
 import { requestName, UPLOAD_NAME } from '../load/request-names.ts';
@@ -214,6 +215,7 @@ function emittedTags(
   const add = (map: Map<string, Set<string>>, k: string, v: string) => map.set(k, (map.get(k) ?? new Set()).add(v));
   for (const w of Object.values(scenarios)) for (const [k, v] of Object.entries(w.tags)) add(scenarioTags, k, v);
   const workloads = Object.values(scenarios);
+  const features = runFeatures(workloads, kinds, httpTransport);
   const uploads = workloads.some((w) => w.requests === undefined && w.websocket === undefined);
   const used = Object.values(kinds).filter((k) => workloads.some((w) => w.requests?.[k.name] !== undefined));
   const requestTags = new Map<string, Set<string>>();
@@ -227,8 +229,8 @@ function emittedTags(
     scenarioTags,
     requestTags,
     customMetrics,
-    http: (uploads && httpTransport) || used.length > 0,
-    websockets: workloads.some((w) => w.websocket !== undefined),
+    http: features.http,
+    websockets: features.websockets,
   };
 }
 
