@@ -1,12 +1,14 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError, ExitCode } from '../errors.ts';
+import { checkK6OperatorManifest } from '../load/k6/k6-operator-check.ts';
 import { renderK6OperatorManifest, type K6OperatorOptions } from '../load/k6/k6-operator.ts';
 import { loadScenario, PROJECT_ROOT } from '../scenario/load-scenario.ts';
 import { config, parse } from './main.ts';
 
 export const K6_HELP = `  k6 operator SCENARIO  render SCENARIO as a k6-operator TestRun (with its script, scenario and
-                      fixture ConfigMaps) for \`kubectl apply -f\`: the same load, distributed
+                      fixture ConfigMaps) for \`kubectl create -f\`: the same load, distributed;
+                      checked against the operator's TestRun CRD before it is written
       --backend-url URL   the backend as the runner pods reach it (required)
       --parallelism N     k6 runner pods (default 1); rates and VUs stay the scenario's totals
       --namespace NS      Kubernetes namespace of every object
@@ -44,11 +46,12 @@ export async function cmdK6(args: string[]): Promise<number> {
   const options = operatorOptions(values);
   const cfg = config(values);
   const scenario = await loadScenario(name, { fixturesDir: cfg.fixturesDir, projectRoot: PROJECT_ROOT });
-  const manifest = `${JSON.stringify(renderK6OperatorManifest(scenario, options), null, 2)}\n`;
+  const manifest = `${JSON.stringify(checkK6OperatorManifest(renderK6OperatorManifest(scenario, options)), null, 2)}\n`;
   if (values.out === undefined) process.stdout.write(manifest);
   else {
     writeFileSync(resolve(values.out), manifest);
-    process.stderr.write(`wrote ${values.out}: kubectl apply -f ${values.out}\n`);
+    // client-side `kubectl apply` keeps a copy of each object in a 256 KiB annotation: too small for the fixtures
+    process.stderr.write(`wrote ${values.out}: kubectl create -f ${values.out} (or kubectl apply --server-side -f ${values.out})\n`);
   }
   return ExitCode.pass;
 }
@@ -66,6 +69,10 @@ function operatorOptions(values: OperatorFlags): K6OperatorOptions {
   const backendUrl = values['backend-url'];
   if (backendUrl === undefined) throw new ConfigError('k6 operator: --backend-url is required (the backend as the runner pods reach it, e.g. http://hsi-backend.hsi.svc:8000)');
   if (!URL.canParse(backendUrl) || !/^https?:$/.test(new URL(backendUrl).protocol)) throw new ConfigError(`--backend-url: expected an http(s) URL, got "${backendUrl}"`);
+  if (values.namespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(values.namespace)) {
+    throw new ConfigError(`--namespace "${values.namespace}": a Kubernetes namespace is lower-case letters, digits and -, at most 63 characters`);
+  }
+  if (values.image !== undefined && !/^\S+$/.test(values.image)) throw new ConfigError(`--image "${values.image}": an image reference such as grafana/k6:1.4.0 (no spaces)`);
   const parallelism = Number(values.parallelism ?? '1');
   if (!Number.isInteger(parallelism) || parallelism < 1 || parallelism > 1000) throw new ConfigError(`--parallelism must be a whole number from 1 to 1000 (got "${values.parallelism}")`);
   return {

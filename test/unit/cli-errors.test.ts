@@ -1,8 +1,10 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, spawnCli } from './cli/in-process-cli.ts';
+import { loadTestRunCrd, manifestProblems } from '../../harness/load/k6/k6-operator-check.ts';
+import type { K8sObject } from '../../harness/load/k6/k6-operator.ts';
 
 function tempConfig(content: Record<string, unknown>): string {
   const dir = mkdtempSync(join(tmpdir(), 'hsi-chaos-cfg-'));
@@ -106,6 +108,9 @@ describe('hsi-chaos CLI: bad scenarios fail before anything starts', () => {
     expectOneLineError(await cli(['k6', 'operator', 'steady', '--backend-url', 'http://b:8000', '--parallelism', '0']), /--parallelism must be a whole number from 1 to 1000/);
     expectOneLineError(await cli(['k6', 'deploy']), /unknown k6 command "deploy"/);
     expectOneLineError(await cli(['k6', 'operator', 'steady', '--backend-url', 'http://b:8000', '--api-key-secret', 'just-a-name']), /--api-key-secret: expected SECRET\/KEY/);
+    const out = join(mkdtempSync(join(tmpdir(), 'hsi-chaos-k6op-')), 'testrun.json');
+    expectOneLineError(await cli(['k6', 'operator', 'steady', '--backend-url', 'http://b:8000', '--namespace', 'Load_Test', '--out', out]), /^hsi-chaos: --namespace "Load_Test": a Kubernetes namespace is lower-case letters, digits and -, at most 63 characters$/);
+    expect(existsSync(out)).toBe(false);
   });
 
   it('k6 operator writes the TestRun manifest for kubectl', async () => {
@@ -114,5 +119,8 @@ describe('hsi-chaos CLI: bad scenarios fail before anything starts', () => {
     expect(res.code).toBe(0);
     const list = JSON.parse(readFileSync(out, 'utf8')) as { items: { kind: string; spec?: { parallelism?: number } }[] };
     expect(list.items.find((i) => i.kind === 'TestRun')?.spec?.parallelism).toBe(3);
+    // what it wrote passed the same check the command runs before writing
+    expect(manifestProblems(list as unknown as { items: K8sObject[] }, loadTestRunCrd())).toEqual([]);
+    expect(res.stderr).toContain(`kubectl create -f ${out}`);
   });
 });

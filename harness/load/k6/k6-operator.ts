@@ -10,7 +10,8 @@ import { renderK6 } from './render-k6.ts';
  * The same scenario, distributed: a k6-operator `TestRun` (k6.io/v1alpha1) with `parallelism`
  * runners, a ConfigMap holding the k6 script and the rendered scenario JSON, and one ConfigMap
  * of camera fixtures (binaryData) per fixture folder mounted on the runners, as one `v1/List`
- * that `kubectl apply -f` takes (JSON is YAML).
+ * that `kubectl create -f` takes (JSON is YAML; the fixture ConfigMaps are too big for a client-side
+ * `kubectl apply`, whose last-applied annotation holds at most 256 KiB: `kubectl apply --server-side`).
  * The operator mounts the ConfigMap at /test and splits the executors across the runners
  * (execution segments), so rates and VUs stay the scenario's totals.
  */
@@ -22,6 +23,13 @@ const FIXTURES_MOUNT = '/fixtures';
 /** a ConfigMap holds at most 1 MiB */
 const CONFIGMAP_LIMIT = 1024 * 1024;
 const K8S_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/**
+ * The operator labels its pods `job-name: <name>-initializer` (and `-starter`, `-<n>`): a label
+ * value of at most 63 characters, so the TestRun's name is at most 63 - 12.
+ */
+const MAX_NAME = 63 - '-initializer'.length;
+/** a fixture folder as part of a ConfigMap name (lower-case letters, digits and -) */
+const nameOfFolder = (folder: string) => folder.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '') || 'fixtures';
 
 export interface K6OperatorOptions {
   /** the backend as the runner pods reach it, e.g. http://hsi-backend.hsi.svc:8000 */
@@ -45,7 +53,9 @@ export interface K8sObject {
 
 export function renderK6OperatorManifest(scenario: Scenario, options: K6OperatorOptions): { kind: 'List'; apiVersion: 'v1'; items: K8sObject[] } {
   const name = options.name ?? `hsi-chaos-${scenario.name}`;
-  if (!K8S_NAME.test(name) || name.length > 63) throw new ConfigError(`k6-operator: name "${name}": lower-case letters, digits and -, at most 63 (a Kubernetes name)`);
+  if (!K8S_NAME.test(name) || name.length > MAX_NAME) {
+    throw new ConfigError(`k6-operator: name "${name}": lower-case letters, digits and -, at most ${MAX_NAME} (a Kubernetes name; the operator's job labels add "-initializer"); give --name`);
+  }
   if (!Number.isInteger(options.parallelism) || options.parallelism < 1) throw new ConfigError(`k6-operator: parallelism must be a whole number of 1 or more, got ${options.parallelism}`);
   const rendered = renderK6(scenario, { backendUrl: options.backendUrl });
   const metadata = (n: string) => ({ name: n, ...(options.namespace ? { namespace: options.namespace } : {}), labels: { 'app.kubernetes.io/part-of': 'hsi-chaos', 'hsi-chaos/scenario': scenario.name } });
@@ -64,7 +74,7 @@ export function renderK6OperatorManifest(scenario: Scenario, options: K6Operator
   const fixtureMaps = [...folders].map(([folder, binaryData]): K8sObject => {
     const size = Object.values(binaryData).reduce((n, v) => n + v.length, 0);
     if (size > CONFIGMAP_LIMIT) throw new ConfigError(`k6-operator: fixture folder ${folder} takes ${(size / 1024).toFixed(0)} KiB in base64, above a ConfigMap's 1 MiB; give its cameras fewer files (files: [...])`);
-    return { apiVersion: 'v1', kind: 'ConfigMap', metadata: metadata(`${name}-fx-${folder.replace(/_/g, '-')}`), binaryData };
+    return { apiVersion: 'v1', kind: 'ConfigMap', metadata: metadata(`${name}-fx-${nameOfFolder(folder)}`), binaryData };
   });
   const data = { 'script.ts': readFileSync(K6_SCRIPT, 'utf8'), 'scenario.json': `${JSON.stringify(rendered, null, 2)}\n` };
   const configMap: K8sObject = { apiVersion: 'v1', kind: 'ConfigMap', metadata: metadata(`${name}-script`), data };
