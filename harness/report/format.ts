@@ -1,4 +1,6 @@
 import { isAbsolute, relative } from 'node:path';
+import { HARNESS_METRICS, K6_BUILTIN_METRICS, parseMetricName } from '../load/metrics.ts';
+import { parseThresholdExpression } from '../load/thresholds.ts';
 import type { AssertionView, OperationLatency, RunReportModel, ThresholdVerdict, Verdict } from './report-model.ts';
 
 /** Status words (no emoji): what a person and a grep both read. */
@@ -76,10 +78,43 @@ export function operationPercentile(op: OperationLatency, percentile: number): n
   return upper[1];
 }
 
+/** bytes as k6's summary prints them (kB, MB: powers of 1000) */
+function formatBytes(n: number): string {
+  if (Math.abs(n) >= 1e9) return `${(n / 1e9).toFixed(1)} GB`;
+  if (Math.abs(n) >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
+  if (Math.abs(n) >= 1e3) return `${(n / 1e3).toFixed(1)} kB`;
+  return `${Math.round(n)} B`;
+}
+
+/**
+ * A built-in metric's threshold value in the unit of what it compared: the metric's k6 type
+ * and `contains` and the expression's aggregation decide, not its name (`http_req_waiting`
+ * p(95) is ms, `checks` rate a share, `ws_sessions` count a number, `data_sent` count bytes).
+ * Undefined for a metric it does not know (custom metrics) or an expression it cannot read.
+ */
+export function builtinThresholdValue(metric: string, expression: string, value: number): string | undefined {
+  let name: string;
+  let aggregation: string;
+  try {
+    name = parseMetricName(metric).name;
+    aggregation = parseThresholdExpression(expression).aggregation;
+  } catch {
+    return undefined;
+  }
+  const m = K6_BUILTIN_METRICS[name] ?? HARNESS_METRICS[name];
+  if (m === undefined || !Number.isFinite(value)) return undefined;
+  const plain = formatNumber(value, Number.isInteger(value) ? 0 : 2);
+  if (m.type === 'rate') return formatPercent(value);
+  if (m.type === 'counter' && aggregation === 'rate') return `${plain}/s`;
+  if (aggregation === 'count' && m.contains !== 'data') return plain;
+  if (m.contains === 'time') return formatMs(value);
+  return m.contains === 'data' ? formatBytes(value) : plain;
+}
+
 export function thresholdValue(t: ThresholdVerdict): string {
   if (t.noSamples) return `no samples${t.value !== undefined ? ` (read as ${t.value})` : ''}`;
   if (t.value === undefined) return 'n/a';
-  return /duration|latency|_ms\b|time/i.test(t.metric) ? formatMs(t.value) : /rate|failed/i.test(t.metric) ? formatPercent(t.value) : formatNumber(t.value, Number.isInteger(t.value) ? 0 : 2);
+  return builtinThresholdValue(t.metric, t.expression, t.value) ?? (/duration|latency|_ms\b|time/i.test(t.metric) ? formatMs(t.value) : /rate|failed/i.test(t.metric) ? formatPercent(t.value) : formatNumber(t.value, Number.isInteger(t.value) ? 0 : 2));
 }
 
 /** One line naming every threshold whose metric had no sample, or undefined (k6 evaluates them on the empty metric; the report says so). */

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { builtinThresholdValue, thresholdValue } from '../../../harness/report/format.ts';
+
+/**
+ * Threshold values in the reports (summary.md, report.html, JUnit), in the unit of what the
+ * expression compared. The `mixed` run's report showed `http_req_waiting p(95)<2000 | 216.72`,
+ * `ws_connecting | 132.53` (ms, unlabelled) and `checks rate>0.99 | 1` (a share): the unit came
+ * from words in the metric's name.
+ */
+const v = (metric: string, expression: string, value: number) => thresholdValue({ metric, expression, ok: true, value });
+
+describe('threshold values: the unit from the metric type, contains and aggregation', () => {
+  it("the mixed scenario's twelve thresholds read as a k6 user expects", () => {
+    expect(v('http_req_waiting', 'p(95)<2000', 216.7168)).toBe('217 ms');
+    expect(v('ws_connecting', 'p(95)<1000', 132.5312)).toBe('133 ms');
+    expect(v('checks{check:status is 200}', 'rate>0.99', 1)).toBe('100.00 %');
+    expect(v('http_req_failed{scenario:cameras}', 'rate<0.01', 0)).toBe('0.00 %');
+    expect(v('http_req_duration{scenario:dashboard}', 'p(95)<2000', 253.72)).toBe('254 ms');
+    expect(v('ws_sessions{status:101}', 'count>=3', 9)).toBe('9');
+    expect(v('ws_msgs_received', 'count>0', 21)).toBe('21');
+    expect(v('ws_event_latency', 'p(95)<2000', 76)).toBe('76.0 ms');
+  });
+
+  it('counts of a trend are numbers, data is bytes, a counter rate is per second', () => {
+    expect(v('http_req_duration', 'count>100', 257)).toBe('257');
+    expect(v('data_sent', 'count>100000', 28_522_368)).toBe('28.5 MB');
+    expect(v('data_received', 'rate>1000', 17_167.45)).toBe('17,167.45/s');
+    expect(v('http_reqs', 'rate>5', 8.29)).toBe('8.29/s');
+    expect(v('vus', 'value<20', 10)).toBe('10');
+    expect(v('iteration_duration', 'avg<5000', 846.16)).toBe('846 ms');
+  });
+
+  it('custom metrics and unreadable expressions keep the name-based format', () => {
+    expect(builtinThresholdValue('event_list_duration', 'p(95)<2000', 201.5)).toBeUndefined();
+    expect(v('event_list_duration', 'p(95)<2000', 201.5)).toBe('202 ms');
+    expect(builtinThresholdValue('http_req_duration', 'p(95)<2000 && x>1', 2500)).toBeUndefined();
+    expect(v('http_req_duration', 'p(95)<2000 && x>1', 2500)).toBe('2500 ms');
+    expect(thresholdValue({ metric: 'http_req_waiting', expression: 'p(95)<2000', ok: true })).toBe('n/a');
+  });
+});
