@@ -2,6 +2,7 @@ import { anyReal } from '../config/real-ai-config.ts';
 import type { StackConfig } from '../config/stack-config.ts';
 import { errorMessage } from '../errors.ts';
 import { GpuObserver } from '../gpu/gpu-observer.ts';
+import { loadDoneLine } from '../load/load-result.ts';
 import type { LoadDriver } from '../load/run-with-driver.ts';
 import type { RunReportModel } from '../report/report-model.ts';
 import type { Scenario } from '../scenario/scenario-types.ts';
@@ -154,7 +155,7 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
     applyLoadOutcome(model, load);
     session.save();
     const r = load.loadResult;
-    log(`load done: ${r.requests.sent} sent, ${r.requests.accepted} accepted, ${r.requests.failed} failed${r.aborted ? ` (aborted: ${r.abortReason})` : ''}`);
+    log(loadDoneLine(r));
 
     const evaluation = await evaluatePhase({ evaluator: options.evaluator, scenario, runId, results, endpoints: target.endpoints, load, broadcasts: events, log, settings: inEffect, ...accessOf(target) });
     events.close();

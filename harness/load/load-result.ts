@@ -70,10 +70,11 @@ export interface SendLagStats {
   max: number;
 }
 
+/** Iterations by outcome: HTTP requests (uploads, request kinds) and WebSocket sessions alike. */
 export interface RequestCounts {
-  /** requests started */
+  /** requests and WebSocket sessions started */
   sent: number;
-  /** requests that finished (counted in http_reqs) */
+  /** those that finished (requests counted in http_reqs, sessions in ws_sessions) */
   completed: number;
   /** stopped by the end of the run or an abort (not in http_reqs) */
   interrupted: number;
@@ -189,4 +190,20 @@ export function prepareStore(store: MetricStore, scenarios: readonly string[]): 
   store.defineBuiltins();
   store.submetric('http_req_duration{expected_response:true}');
   for (const s of scenarios) for (const m of scenarioSubmetrics(s)) store.submetric(m);
+}
+
+/**
+ * The run's end-of-load line: uploads-only runs as `N sent, N accepted, N failed`; with
+ * WebSocket subscribers, HTTP requests and sessions apart (`requests` counts both: 257 HTTP
+ * requests and 9 sessions read as "266 sent, 266 accepted").
+ */
+export function loadDoneLine(r: Pick<LoadResult, 'requests' | 'metrics' | 'aborted' | 'abortReason'>): string {
+  const aborted = r.aborted ? ` (aborted: ${r.abortReason})` : '';
+  const count = (name: string) => {
+    const m = r.metrics[name];
+    return m?.type === 'counter' ? m.values.count : 0;
+  };
+  const sessions = count('ws_sessions');
+  if (sessions === 0) return `load done: ${r.requests.sent} sent, ${r.requests.accepted} accepted, ${r.requests.failed} failed${aborted}`;
+  return `load done: ${count('http_reqs')} HTTP requests and ${sessions} WebSocket sessions (${r.requests.sent} sent, ${r.requests.failed} failed)${aborted}`;
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { loadDoneLine } from '../../../harness/load/load-result.ts';
 import { builtinThresholdValue, thresholdValue } from '../../../harness/report/format.ts';
 
 /**
@@ -36,5 +37,14 @@ describe('threshold values: the unit from the metric type, contains and aggregat
     expect(builtinThresholdValue('http_req_duration', 'p(95)<2000 && x>1', 2500)).toBeUndefined();
     expect(v('http_req_duration', 'p(95)<2000 && x>1', 2500)).toBe('2500 ms');
     expect(thresholdValue({ metric: 'http_req_waiting', expression: 'p(95)<2000', ok: true })).toBe('n/a');
+  });
+});
+
+describe('the end-of-load line', () => {
+  const counter = (count: number) => ({ type: 'counter' as const, contains: 'default' as const, values: { count, rate: 0 } });
+  it('keeps HTTP requests and WebSocket sessions apart (the mixed run printed "266 sent, 266 accepted" for 257 requests and 9 sessions)', () => {
+    const requests = { sent: 266, completed: 266, interrupted: 0, dropped: 0, accepted: 266, failed: 0 };
+    expect(loadDoneLine({ requests, aborted: false, metrics: { http_reqs: counter(257), ws_sessions: counter(9) } })).toBe('load done: 257 HTTP requests and 9 WebSocket sessions (266 sent, 0 failed)');
+    expect(loadDoneLine({ requests: { ...requests, sent: 180, accepted: 179, failed: 1 }, aborted: false, metrics: { http_reqs: counter(180) } })).toBe('load done: 180 sent, 179 accepted, 1 failed');
   });
 });
