@@ -8,7 +8,7 @@ import type { ExampleTrace, OperationLatency as OperationView, ServiceEdge } fro
 import { REFERENCE_DIALECT } from '../harness/contract/dialects.ts';
 import { JaegerQueryClient } from '../harness/traces/jaeger-client.ts';
 import { RUN_TRACES_FILE, toLegacyJson } from '../harness/traces/legacy-export.ts';
-import { pollUntilSettled, spanCount } from '../harness/traces/settle.ts';
+import { pollUntilSettled, settleIntervalMs, spanCount } from '../harness/traces/settle.ts';
 import type { TraceTree } from '../harness/traces/span-model.ts';
 import { evaluateExpectations, parseExpectations, type ExpectationEvidence, type ScenarioExpectation, type UploadEvidence } from './expectations.ts';
 import { contractLatencyBudgets, operationLatencies, uniqueSpans } from './latency/latency.ts';
@@ -30,7 +30,8 @@ export interface HsiEvaluatorOptions {
   drainTimeoutMs?: number;
   /**
    * After the drain, traces are read until their span count is unchanged across two polls
-   * this far apart (longer than the services' export delay, 2 s in the reference stack).
+   * this far apart; default from the request's span export delay (settleIntervalMs: 1.5 s for
+   * the stacks the harness starts, which export every 500 ms; 2.5 s when not known).
    */
   tracePollIntervalMs?: number;
   /** Give up waiting for the span count to settle after this long and use the last poll. */
@@ -143,13 +144,15 @@ function uploadEvidence(accepted: readonly LoadRequestRecord[]): UploadEvidence[
 
 /** The run's traces, read until their span count settles; written as the run's legacy-JSON trace file. */
 async function collectTraces(req: EvaluationRequest, jaeger: JaegerQueryClient, sampledIds: readonly string[], options: HsiEvaluatorOptions, notes: string[]): Promise<TraceTree[]> {
+  const interval = options.tracePollIntervalMs ?? settleIntervalMs(req.spanExportDelayMs);
   const collected = await pollUntilSettled(
     () => fetchPipelineTraces(jaeger, { startMin: new Date(req.window.startEpochMs - 5_000), startMax: new Date(Date.now() + 5_000), traceIds: [...sampledIds] }),
     spanCount,
-    { intervalMs: options.tracePollIntervalMs ?? 2_500, timeoutMs: options.traceSettleTimeoutMs ?? 60_000, ...(options.clock ? { now: options.clock.now, sleep: options.clock.sleep } : {}) },
+    { intervalMs: interval, timeoutMs: options.traceSettleTimeoutMs ?? 60_000, ...(options.clock ? { now: options.clock.now, sleep: options.clock.sleep } : {}) },
   );
   const traces = collected.value;
-  const settle = collected.settled ? `settled after ${collected.polls} polls` : `still changing after ${collected.polls} polls (${collected.counts.slice(-3).join(' → ')} spans); used the last`;
+  const apart = `${(interval / 1000).toFixed(1)} s apart`;
+  const settle = collected.settled ? `settled after ${collected.polls} polls ${apart}` : `still changing after ${collected.polls} polls ${apart} (${collected.counts.slice(-3).join(' → ')} spans); used the last`;
   notes.push(`traces collected: ${traces.length} (${sampledIds.length} sampled uploads), span count ${settle}`);
   // The run's traces as Jaeger's UI exports them: `hsi-chaos traces export` and `replay` read them.
   req.results.writeTextAtomic(RUN_TRACES_FILE, `${JSON.stringify(toLegacyJson(traces))}\n`);

@@ -40,6 +40,8 @@ export async function stackUpCompose(cfg: StackConfig, file: string, profile?: S
     endpoints: { backendUrl: stack.getBackendUrl(), jaegerUrl: stack.getJaegerQueryUrl(), ...(postgresUrl !== undefined ? { postgresUrl } : {}), ...(redisUrl !== undefined ? { redisUrl } : {}) },
     toxiproxyUrl: stack.getToxiproxyApiUrl(),
     emulatorUrls,
+    // The compose override sets OTEL_BSP_SCHEDULE_DELAY on every service that exports spans.
+    spanExportDelayMs: cfg.otelBatchDelayMs,
   });
   const row = (name: string, value: string | undefined) => (value === undefined ? [] : [`  ${name.padEnd(11)} ${value}`]);
   process.stdout.write(

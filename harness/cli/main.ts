@@ -363,6 +363,7 @@ async function cmdStack(args: string[]): Promise<number> {
       emulatorUrls: { ...(ai.detector === 'emulated' ? { detector: stack.getDetectorUrl() } : {}), ...(ai.llm === 'emulated' ? { llm: stack.getLlmUrl() } : {}) },
       profile: stack.profile,
       dialect: dialectOfProfile(stack.profile),
+      spanExportDelayMs: cfg.otelBatchDelayMs,
     });
     process.stdout.write(
       [

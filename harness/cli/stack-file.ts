@@ -26,6 +26,8 @@ const ExternalStackSchema = z
     apiKey: z.string().min(1).optional(),
     /** The reference stack's profile (`stack up` writes it); results name it. */
     profile: z.enum(STACK_PROFILES).optional(),
+    /** How often its services export spans, ms (`stack up` writes it): the trace wait's interval follows it. */
+    spanExportDelayMs: z.number().int().positive().optional(),
   })
   .strict();
 

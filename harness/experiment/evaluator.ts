@@ -41,6 +41,11 @@ export interface EvaluationRequest {
   http?: HsiHttpClient;
   /** The dialect the stack speaks (queue keys, DLQ shapes); default the reference dialect. */
   dialect?: HsiDialect;
+  /**
+   * How often the stack's services export spans (OTEL_BSP_SCHEDULE_DELAY, ms), when known: the
+   * stacks the harness starts export every 500 ms, a stack of unknown settings may wait 5 s.
+   */
+  spanExportDelayMs?: number;
 }
 
 /**

@@ -72,6 +72,8 @@ export type ExperimentTarget =
       emulatorUrls?: Record<string, string>;
       /** The reference-stack profile, when the stack file says (`hsi-chaos stack up` writes it). */
       profile?: StackProfile;
+      /** How often the stack's services export spans (OTEL_BSP_SCHEDULE_DELAY, ms), when known (`hsi-chaos stack up` writes it). */
+      spanExportDelayMs?: number;
     } & StackAccess);
 
 /** How the harness speaks to a stack: its HSI dialect and an API key (both dialects' `X-API-Key`). */
@@ -131,6 +133,8 @@ export interface AttachedTarget {
   http?: HsiHttpClient;
   /** The dialect the stack speaks, configured or detected, with the reason (attachTarget sets it; absent: reference). */
   dialect?: ResolvedDialect;
+  /** How often the stack's services export spans (ms): known for the stacks the harness starts; the trace wait follows it. */
+  spanExportDelayMs?: number;
 }
 
 export interface AttachContext {
@@ -147,7 +151,7 @@ export async function attachTarget(target: ExperimentTarget, config: StackConfig
     const executor = target.toxiproxyUrl !== undefined || target.emulatorUrls !== undefined ? new StackFaultExecutor({ toxiproxyApiUrl: target.toxiproxyUrl ?? '', emulatorUrls }) : undefined;
     const dialect = await resolveStackDialect(target.dialect, target.endpoints, http);
     ctx.log(dialect.reason);
-    return { kind: 'external', endpoints: target.endpoints, emulatorUrls, http, dialect, ...(executor ? { executor } : {}) };
+    return { kind: 'external', endpoints: target.endpoints, emulatorUrls, http, dialect, ...(executor ? { executor } : {}), ...(target.spanExportDelayMs !== undefined ? { spanExportDelayMs: target.spanExportDelayMs } : {}) };
   }
   if (target.kind === 'compose') return attachCompose(target, config, ctx, http);
   const { log } = ctx;
@@ -173,7 +177,7 @@ export async function attachTarget(target: ExperimentTarget, config: StackConfig
   const choice = profile === 'hsi-current' && (target.dialect === undefined || target.dialect === 'auto') ? dialectOfProfile(profile) : target.dialect;
   const dialect = await resolveStackDialect(choice, endpoints, http);
   log(dialect.reason);
-  return { kind: 'embedded', stack, emulatorUrls, endpoints, http, dialect, executor: new StackFaultExecutor({ toxiproxyApiUrl: stack.getToxiproxyApiUrl(), emulatorUrls }) };
+  return { kind: 'embedded', stack, emulatorUrls, endpoints, http, dialect, executor: new StackFaultExecutor({ toxiproxyApiUrl: stack.getToxiproxyApiUrl(), emulatorUrls }), spanExportDelayMs: config.otelBatchDelayMs };
 }
 
 /** A team's compose file with the harness's Jaeger and Toxiproxy; the scenario's settings and defect switches go into the override. */
@@ -206,7 +210,7 @@ async function attachCompose(target: Extract<ExperimentTarget, { kind: 'compose'
     throw error;
   });
   log(dialect.reason);
-  return { kind: 'compose', stack, emulatorUrls, endpoints, http, dialect, executor: new StackFaultExecutor({ toxiproxyApiUrl: stack.getToxiproxyApiUrl(), emulatorUrls }) };
+  return { kind: 'compose', stack, emulatorUrls, endpoints, http, dialect, executor: new StackFaultExecutor({ toxiproxyApiUrl: stack.getToxiproxyApiUrl(), emulatorUrls }), spanExportDelayMs: config.otelBatchDelayMs };
 }
 
 export interface SteadyState {
@@ -215,8 +219,12 @@ export interface SteadyState {
 }
 
 /** The attached stack's client and dialect, for the phases that read the stack. */
-export function accessOf(target: AttachedTarget): { http?: HsiHttpClient; dialect?: HsiDialect } {
-  return { ...(target.http ? { http: target.http } : {}), ...(target.dialect ? { dialect: target.dialect.dialect } : {}) };
+export function accessOf(target: AttachedTarget): { http?: HsiHttpClient; dialect?: HsiDialect; spanExportDelayMs?: number } {
+  return {
+    ...(target.http ? { http: target.http } : {}),
+    ...(target.dialect ? { dialect: target.dialect.dialect } : {}),
+    ...(target.spanExportDelayMs !== undefined ? { spanExportDelayMs: target.spanExportDelayMs } : {}),
+  };
 }
 
 /** How often the backend answered the harness's own requests with 429: summary.json `rateLimit` and one log line. */
@@ -335,6 +343,8 @@ export interface EvaluatePhaseInput {
   dialect?: HsiDialect;
   /** The backend's settings in effect (default: the scenario's `stack.backend`, contract defaults for the rest). */
   settings?: SettingsInEffect;
+  /** How often the stack's services export spans (ms), when known. */
+  spanExportDelayMs?: number;
 }
 
 export const NO_EVALUATION: EvaluationResult = { assertions: [], operations: [], exampleTraces: [], serviceMap: [], notes: [] };
@@ -363,6 +373,7 @@ export async function evaluatePhase(input: EvaluatePhaseInput): Promise<Evaluati
     log: input.log,
     ...(input.http ? { http: input.http } : {}),
     ...(input.dialect ? { dialect: input.dialect } : {}),
+    ...(input.spanExportDelayMs !== undefined ? { spanExportDelayMs: input.spanExportDelayMs } : {}),
   });
   for (const note of evaluation.notes) input.log(note);
   return evaluation;

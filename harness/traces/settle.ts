@@ -25,7 +25,7 @@ export interface Settled<T> {
 }
 
 export async function pollUntilSettled<T>(poll: () => Promise<T>, count: (value: T) => number, options: SettleOptions = {}): Promise<Settled<T>> {
-  const intervalMs = options.intervalMs ?? 2_500;
+  const intervalMs = options.intervalMs ?? UNKNOWN_EXPORT_POLL_MS;
   const timeoutMs = options.timeoutMs ?? 60_000;
   const wait = options.sleep ?? ((ms: number) => sleep(ms));
   const now = options.now ?? (() => performance.now());
@@ -40,6 +40,20 @@ export async function pollUntilSettled<T>(poll: () => Promise<T>, count: (value:
     counts.push(count(value));
     if (counts.at(-1) === counts.at(-2)) return { value, polls: counts.length, settled: true, counts, waitedMs: now() - started };
   }
+}
+
+/** The poll interval when the services' export delay is not known (the reference stack's default is 2 s). */
+export const UNKNOWN_EXPORT_POLL_MS = 2_500;
+/** How much longer than the export delay the interval is: the export itself and the store's ingestion. */
+export const EXPORT_MARGIN_MS = 1_000;
+
+/**
+ * The settle rule's interval for services that export spans every `exportDelayMs` (their
+ * OTEL_BSP_SCHEDULE_DELAY): one export period plus a margin for the export and the store, so an
+ * unchanged count means no export was pending between the polls. Unknown: 2.5 s.
+ */
+export function settleIntervalMs(exportDelayMs: number | undefined): number {
+  return exportDelayMs === undefined ? UNKNOWN_EXPORT_POLL_MS : exportDelayMs + EXPORT_MARGIN_MS;
 }
 
 /** Spans in a set of traces (the count the rule watches). */

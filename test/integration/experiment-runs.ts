@@ -62,6 +62,8 @@ export class SharedExperimentStack {
       target: {
         kind: 'external',
         endpoints: { backendUrl: s.getBackendUrl(), jaegerUrl: s.getJaegerQueryUrl(), postgresUrl: s.getPostgresConnectionUri(), redisUrl: s.getRedisUrl() },
+        // Started by the harness: its services export spans every otelBatchDelayMs.
+        spanExportDelayMs: testConfig().otelBatchDelayMs,
       },
       evaluator: hsiExperimentEvaluator(),
       log: () => {},

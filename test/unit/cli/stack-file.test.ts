@@ -37,6 +37,14 @@ describe('stack.json', () => {
     expect(() => readStackFile('nothing-here', root)).toThrow(/^--external nothing-here: no stack file/);
   });
 
+  it('carries the span export delay `stack up` writes (the trace wait follows it), a whole positive number of ms', () => {
+    const endpoints = { backendUrl: 'http://127.0.0.1:1', jaegerUrl: 'http://127.0.0.1:2' };
+    const ok = stackDir(JSON.stringify({ endpoints, spanExportDelayMs: 500 }));
+    expect(readStackFile(ok.file, ok.root).spanExportDelayMs).toBe(500);
+    const bad = stackDir(JSON.stringify({ endpoints, spanExportDelayMs: 'soon' }));
+    expect(() => readStackFile(bad.file, bad.root)).toThrow(/stack\.json: spanExportDelayMs: /);
+  });
+
   it('stack down removes it; a removed stack is one clear line before any load', async () => {
     const port = await closedPort();
     const { root, file } = stackDir(JSON.stringify({ endpoints: { backendUrl: `http://127.0.0.1:${port}`, jaegerUrl: `http://127.0.0.1:${port}` } }));
