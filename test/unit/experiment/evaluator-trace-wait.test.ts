@@ -94,7 +94,7 @@ describe('the evaluator waits for late spans (issue 15, item 5)', () => {
     expect(result.assertions.find((a) => a.name.startsWith('span tree'))).toMatchObject({ passed: true });
     // polls at 0, 2.5, 5, 7.5 and 10 s (4, 5, 6, 7, 7 spans): unchanged across the last two
     expect(clock.t).toBe(10_000);
-    expect(result.notes).toContain('traces collected: 1 (1 sampled uploads), span count settled after 5 polls');
+    expect(result.notes).toContain('traces collected: 1 (1 sampled uploads), span count settled after 5 polls 2.5 s apart');
   });
 
   it('counter-example: the same Jaeger read once after a fixed 3, 4 or 5 s sleep holds 5 or 6 spans, without the inference span', () => {
