@@ -1,6 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { eventStreamLine } from '../report/event-stream-view.ts';
-import { noSampleThresholdsLine } from '../report/format.ts';
+import { noSampleThresholdsLine, thresholdValue } from '../report/format.ts';
 import { dirname, resolve } from 'node:path';
 import type { ExperimentEvaluator } from '../experiment/evaluator.ts';
 import { runExperiment, type ExperimentTarget } from '../experiment/experiment-runner.ts';
@@ -251,7 +251,7 @@ export function printExperiment(report: RunReportModel, dir: string): void {
   }
   if (report.eventStream) lines.push(`  websocket        ${eventStreamLine(report.eventStream)}`);
   if (report.gpu) lines.push(`  gpu              ${gpuSummaryLine(report.gpu)}`);
-  for (const t of report.thresholds) lines.push(`  threshold        ${t.ok ? colour.green('ok    ') : colour.red('FAILED')} ${t.metric}: ${t.expression}${t.noSamples ? ' (no samples)' : t.value !== undefined ? ` (${t.value.toFixed(2)})` : ''}`);
+  for (const t of report.thresholds) lines.push(`  threshold        ${t.ok ? colour.green('ok    ') : colour.red('FAILED')} ${t.metric}: ${t.expression}${t.noSamples ? ' (no samples)' : t.value !== undefined ? ` (${thresholdValue(t)})` : ''}`);
   const empty = noSampleThresholdsLine(report.thresholds);
   if (empty) lines.push(`  note             ${empty}`);
   for (const a of [...report.assertions].sort((x, y) => Number(x.passed) - Number(y.passed))) {

@@ -1,6 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { printExperiment } from '../../../harness/cli/main.ts';
 import { loadDoneLine } from '../../../harness/load/load-result.ts';
 import { builtinThresholdValue, thresholdValue } from '../../../harness/report/format.ts';
+import { makeModel } from './fixture-model.ts';
 
 /**
  * Threshold values in the reports (summary.md, report.html, JUnit), in the unit of what the
@@ -46,5 +48,20 @@ describe('the end-of-load line', () => {
     const requests = { sent: 266, completed: 266, interrupted: 0, dropped: 0, accepted: 266, failed: 0 };
     expect(loadDoneLine({ requests, aborted: false, metrics: { http_reqs: counter(257), ws_sessions: counter(9) } })).toBe('load done: 257 HTTP requests and 9 WebSocket sessions (266 sent, 0 failed)');
     expect(loadDoneLine({ requests: { ...requests, sent: 180, accepted: 179, failed: 1 }, aborted: false, metrics: { http_reqs: counter(180) } })).toBe('load done: 180 sent, 179 accepted, 1 failed');
+  });
+});
+
+describe('the terminal summary', () => {
+  it('prints threshold values with their unit, as the reports do', () => {
+    const out: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation(((chunk: string) => out.push(chunk) > 0) as typeof process.stdout.write);
+    try {
+      printExperiment(makeModel({ thresholds: [{ metric: 'http_req_waiting', expression: 'p(95)<2000', ok: true, value: 216.7168 }, { metric: 'checks', expression: 'rate>0.99', ok: true, value: 1 }] }), '/tmp/x');
+    } finally {
+      spy.mockRestore();
+    }
+    const text = out.join('');
+    expect(text).toMatch(/threshold +ok +http_req_waiting: p\(95\)<2000 \(217 ms\)/);
+    expect(text).toMatch(/threshold +ok +checks: rate>0\.99 \(100\.00 %\)/);
   });
 });
