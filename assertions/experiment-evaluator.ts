@@ -148,11 +148,17 @@ async function collectTraces(req: EvaluationRequest, jaeger: JaegerQueryClient, 
   const collected = await pollUntilSettled(
     () => fetchPipelineTraces(jaeger, { startMin: new Date(req.window.startEpochMs - 5_000), startMax: new Date(Date.now() + 5_000), traceIds: [...sampledIds] }),
     spanCount,
-    { intervalMs: interval, timeoutMs: options.traceSettleTimeoutMs ?? 60_000, ...(options.clock ? { now: options.clock.now, sleep: options.clock.sleep } : {}) },
+    // With sampled uploads, no span at all is not a settled count: their traces have not arrived yet.
+    { intervalMs: interval, timeoutMs: options.traceSettleTimeoutMs ?? 60_000, minCount: sampledIds.length > 0 ? 1 : 0, ...(options.clock ? { now: options.clock.now, sleep: options.clock.sleep } : {}) },
   );
   const traces = collected.value;
   const apart = `${(interval / 1000).toFixed(1)} s apart`;
-  const settle = collected.settled ? `settled after ${collected.polls} polls ${apart}` : `still changing after ${collected.polls} polls ${apart} (${collected.counts.slice(-3).join(' → ')} spans); used the last`;
+  const last = collected.counts.at(-1) ?? 0;
+  const settle = collected.settled
+    ? `settled after ${collected.polls} polls ${apart}`
+    : last === 0
+      ? `0: no span arrived in ${Math.round(collected.waitedMs / 1000)} s (${collected.polls} polls ${apart})`
+      : `still changing after ${collected.polls} polls ${apart} (${collected.counts.slice(-3).join(' → ')} spans); used the last`;
   notes.push(`traces collected: ${traces.length} (${sampledIds.length} sampled uploads), span count ${settle}`);
   // The run's traces as Jaeger's UI exports them: `hsi-chaos traces export` and `replay` read them.
   req.results.writeTextAtomic(RUN_TRACES_FILE, `${JSON.stringify(toLegacyJson(traces))}\n`);

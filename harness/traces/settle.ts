@@ -9,6 +9,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 export interface SettleOptions {
   intervalMs?: number;
   timeoutMs?: number;
+  /**
+   * A count below this never settles: what the caller expects has not arrived yet (Tracetest
+   * also waits for the trace to exist before it watches its span count). Default 0.
+   */
+  minCount?: number;
   /** Injected in tests. */
   sleep?: (ms: number) => Promise<unknown>;
   now?: () => number;
@@ -29,6 +34,7 @@ export async function pollUntilSettled<T>(poll: () => Promise<T>, count: (value:
   const timeoutMs = options.timeoutMs ?? 60_000;
   const wait = options.sleep ?? ((ms: number) => sleep(ms));
   const now = options.now ?? (() => performance.now());
+  const minCount = options.minCount ?? 0;
   const started = now();
   const counts: number[] = [];
   let value = await poll();
@@ -38,7 +44,7 @@ export async function pollUntilSettled<T>(poll: () => Promise<T>, count: (value:
     await wait(intervalMs);
     value = await poll();
     counts.push(count(value));
-    if (counts.at(-1) === counts.at(-2)) return { value, polls: counts.length, settled: true, counts, waitedMs: now() - started };
+    if (counts.at(-1) === counts.at(-2) && counts.at(-1)! >= minCount) return { value, polls: counts.length, settled: true, counts, waitedMs: now() - started };
   }
 }
 

@@ -60,10 +60,11 @@ afterEach(async () => {
   jaeger = undefined;
 });
 
-async function evaluate(clock: ManualClock) {
+/** Jaeger's answer for the trace at time t: spans as they arrived, or not found before `firstAt`. */
+async function evaluate(clock: ManualClock, firstAt = 0) {
   jaeger = new FakeJaeger((req: FakeRequest) => {
     if (req.path === '/api/v3/services') return captured('v3-services.json');
-    if (req.path === `/api/v3/traces/${TRACE}`) return { status: 200, body: partialV3(arrivedBy(clock.t)) };
+    if (req.path === `/api/v3/traces/${TRACE}`) return clock.t < firstAt ? captured('v3-trace-not-found.json') : { status: 200, body: partialV3(arrivedBy(clock.t)) };
     if (req.path === '/api/v3/traces') return captured('v3-search-empty.json');
     return { status: 404, body: '404 page not found' };
   });
@@ -81,7 +82,7 @@ async function evaluate(clock: ManualClock) {
     window: { startEpochMs: now - 10_000, endEpochMs: now - 5_000 },
     log: () => undefined,
   };
-  const result = await hsiExperimentEvaluator({ clock }).evaluate(request);
+  const result = await hsiExperimentEvaluator({ clock, traceSettleTimeoutMs: 30_000 }).evaluate(request);
   const file = JSON.parse(readFileSync(results.path(RUN_TRACES_FILE), 'utf8')) as { data: { spans: unknown[] }[] };
   return { result, spans: file.data.reduce((n, t) => n + t.spans.length, 0) };
 }
@@ -95,6 +96,23 @@ describe('the evaluator waits for late spans (issue 15, item 5)', () => {
     // polls at 0, 2.5, 5, 7.5 and 10 s (4, 5, 6, 7, 7 spans): unchanged across the last two
     expect(clock.t).toBe(10_000);
     expect(result.notes).toContain('traces collected: 1 (1 sampled uploads), span count settled after 5 polls 2.5 s apart');
+  });
+
+  it('no span yet is not a settled count: a trace that first appears 6 s in (two empty polls) is waited for', async () => {
+    const clock = new ManualClock();
+    const { result, spans } = await evaluate(clock, 6_000);
+    // polls at 0, 2.5, 5 s find nothing; 7.5 and 10 s all 7 spans
+    expect(spans).toBe(7);
+    expect(result.assertions.find((a) => a.name.startsWith('span tree'))).toMatchObject({ passed: true });
+    expect(result.notes).toContain('traces collected: 1 (1 sampled uploads), span count settled after 5 polls 2.5 s apart');
+  });
+
+  it('a trace that never arrives: waits up to the settle timeout, then says no span arrived', async () => {
+    const clock = new ManualClock();
+    const { result, spans } = await evaluate(clock, Number.POSITIVE_INFINITY);
+    expect(spans).toBe(0);
+    expect(clock.t).toBeLessThanOrEqual(30_000);
+    expect(result.notes).toContain('traces collected: 0 (1 sampled uploads), span count 0: no span arrived in 30 s (13 polls 2.5 s apart)');
   });
 
   it('counter-example: the same Jaeger read once after a fixed 3, 4 or 5 s sleep holds 5 or 6 spans, without the inference span', () => {
