@@ -4,7 +4,7 @@ import type { SettingsKnowledge } from '../harness/experiment/evaluator.ts';
 import type { TraceTree } from '../harness/traces/span-model.ts';
 import { checkErrorsUnderFaults, ErrorExpectationSchema, type FaultEvidence } from './errors/errors.ts';
 import { checkCircuitBreaker, checkRetries } from './errors/resilience.ts';
-import { HSI_RESILIENCE_SETTINGS, hsiAnalysisTree, hsiBaggageChecks, hsiCompleteness, hsiExpectedBaggage, hsiHops, hsiLatencyBudgets, hsiOutcomeRules, hsiResiliencePolicies, hsiUploadTree, type HsiExpectationOptions } from './hsi-expectations.ts';
+import { HSI_RESILIENCE_SETTINGS, hsiAnalysisTree, hsiBaggageChecks, hsiCompleteness, hsiExpectedBaggage, hsiHops, hsiLatencyBudgets, hsiOutcomeRules, hsiResiliencePolicies, hsiUploadTree, type HsiExpectationOptions } from './hsi/expectations.ts';
 import { checkLatencyBudgets, LatencyBudgetSchema, type LatencyBudget } from './latency/latency.ts';
 import { checkEveryEventBroadcast, type BroadcastMatch } from './lost/broadcast.ts';
 import { checkNothingLost, detectorAnswers, filePathsWithoutDetections, type PipelineOutcome } from './lost/outcome.ts';

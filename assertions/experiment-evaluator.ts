@@ -5,7 +5,7 @@ import { broadcastLatency, matchBroadcasts, type BroadcastMatch } from './lost/b
 import type { PipelineOutcome } from './lost/outcome.ts';
 import type { EvaluationRequest, EvaluationResult, ExperimentEvaluator, PipelineLatencySample } from '../harness/experiment/evaluator.ts';
 import type { ExampleTrace, OperationLatency as OperationView, ServiceEdge } from '../harness/report/report-model.ts';
-import { REFERENCE_DIALECT } from '../harness/contract/dialects.ts';
+import { REFERENCE_DIALECT } from './hsi/contract.ts';
 import { JaegerQueryClient } from '../harness/traces/jaeger-client.ts';
 import { RUN_TRACES_FILE, toLegacyJson } from '../harness/traces/legacy-export.ts';
 import { pollUntilSettled, settleIntervalMs, spanCount } from '../harness/traces/settle.ts';
@@ -18,7 +18,7 @@ import { fetchPipelineTraces, stitchPipelines } from './propagation/stitch.ts';
 import { preflightExpectations } from './preflight.ts';
 import { writeAssertionsJson, type AssertionResult } from './result.ts';
 import { checkTracePresence, toSamplingRecords, type SentRequest } from './sampling/presence.ts';
-import { hsiCompleteness, hsiHops } from './hsi-expectations.ts';
+import { hsiCompleteness, hsiHops } from './hsi/expectations.ts';
 
 /**
  * The HSI evaluator the CLI injects into the experiment runner: waits for the pipeline to

@@ -19,6 +19,6 @@ export * from './latency/latency.ts';
 export * from './errors/errors.ts';
 export * from './lost/outcome.ts';
 export * from './lost/adapters.ts';
-export * from './hsi-expectations.ts';
+export * from './hsi/expectations.ts';
 export * from './expectations.ts';
 export { criticalPath, type CriticalPath, type CriticalPathSegment, type CriticalPathStep } from '../harness/traces/critical-path.ts';

@@ -1,6 +1,6 @@
 import { ConfigError } from '../harness/errors.ts';
 import type { ScenarioExpectation } from './expectations.ts';
-import { hsiNames } from './hsi-names.ts';
+import { hsiNames } from './hsi/names.ts';
 
 /**
  * Expectation mistakes that are knowable from the scenario alone, refused before a stack

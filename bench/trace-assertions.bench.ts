@@ -41,7 +41,7 @@ import { randomBytes } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
-import { hsiCompleteness, hsiHops, hsiUploadTree } from '../assertions/hsi-expectations.ts';
+import { hsiCompleteness, hsiHops, hsiUploadTree } from '../assertions/hsi/expectations.ts';
 import { checkHops } from '../assertions/propagation/hops.ts';
 import { assessCompleteness } from '../assertions/sampling/checks.ts';
 import { checkTracePresence } from '../assertions/sampling/presence.ts';

@@ -3,10 +3,10 @@ import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { evaluateExpectations, parseExpectations } from '../expectations.ts';
-import { hsiUploadTree } from '../hsi-expectations.ts';
+import { hsiUploadTree } from '../hsi/expectations.ts';
 import { evaluateSpanTree } from '../span-tree/evaluate.ts';
-import { HSI_QUEUE_ROLES, type HsiDialect } from '../../harness/contract/dialects.ts';
-import { HSI_SPANS } from '../../harness/contract/hsi-names.ts';
+import { HSI_QUEUE_ROLES, HSI_ROUTES, HsiHttpClient, resolveStackDialect, type HsiDialect } from '../hsi/contract.ts';
+import { HSI_SPANS } from '../hsi/names.ts';
 import { EventStreamRecorder } from '../../harness/events/event-stream-recorder.ts';
 import { applyExternalSettings } from '../../harness/experiment/external-settings.ts';
 import type { EvidenceEndpoints } from '../../harness/experiment/evaluator.ts';
@@ -17,12 +17,13 @@ import { registerTeardown } from '../../harness/stack/teardown.ts';
 import { JaegerQueryClient } from '../../harness/traces/jaeger-client.ts';
 import type { TraceTree } from '../../harness/traces/span-model.ts';
 import { apiChecks, hsiGet } from '../../harness/conform/api-checks.ts';
-import { HsiHttpClient } from '../../harness/dialect/hsi-http.ts';
-import { resolveStackDialect } from '../../harness/dialect/target-dialect.ts';
 import { record, skip, type ConformOptions, type ConformReport, type Difference } from '../../harness/conform/differences.ts';
 import { assertionDifferences, spanTreeDifferences } from './trace-differences.ts';
 import { dlqChecks, queuePayloadChecks, type CheckedPart, type DlqSample } from '../../harness/conform/payload-checks.ts';
 import { QueueCapture } from '../../harness/conform/queue-capture.ts';
+
+/** The upload route with the camera's id, as shown in a difference's `where`. */
+const uploadPathOf = (cameraId: string): string => HSI_ROUTES.upload.replace('{camera_id}', cameraId);
 
 /**
  * `hsi-chaos conform`: contract tests for any HSI-compatible stack, in four parts: the read
@@ -100,7 +101,7 @@ async function tracedUploadChecks(report: ConformReport, ctx: UploadContext): Pr
     const upload = await sendUpload({ backendUrl: endpoints.backendUrl, cameraId: camera.cameraId, fileName: basename(file), bytes: readFileSync(file), sampled: true, requestSource: 'hsi-chaos-conform' });
     report.upload = { traceId: upload.traceId, cameraId: camera.cameraId, ...(upload.filePath ? { filePath: upload.filePath } : {}) };
     if (!upload.accepted) {
-      record(report, 'api', `POST /api/cameras/${camera.cameraId}/uploads`, [{ area: 'api', where: `POST /api/cameras/${camera.cameraId}/uploads`, what: 'status', expected: '202', seen: `${upload.status}${upload.error ? ` (${upload.error})` : ''}` }]);
+      record(report, 'api', `POST ${uploadPathOf(camera.cameraId)}`, [{ area: 'api', where: `POST ${uploadPathOf(camera.cameraId)}`, what: 'status', expected: '202', seen: `${upload.status}${upload.error ? ` (${upload.error})` : ''}` }]);
       return;
     }
     log(`conform: traced upload ${upload.traceId} (${camera.cameraId}); waiting for its event…`);

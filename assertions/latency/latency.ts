@@ -3,7 +3,7 @@ import { percentile } from '../../harness/chaos/fault-impact.ts';
 import { parseOrThrow } from '../../harness/config/validation.ts';
 import { criticalPath } from '../../harness/traces/critical-path.ts';
 import type { NormalizedSpan, TraceTree } from '../../harness/traces/span-model.ts';
-import { hsiNames, type HsiNameOptions } from '../hsi-names.ts';
+import { hsiNames, type HsiNameOptions } from '../hsi/names.ts';
 import type { StitchedPipeline } from '../propagation/stitch.ts';
 import { examples, formatMs, type AssertionResult } from '../result.ts';
 import { describeSelector, matchesSelector, TextMatcherSchema, type TextMatcher } from '../selectors.ts';

@@ -2,10 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { EnvironmentError, errorMessage } from '../../harness/errors.ts';
-import { dlqName, HSI_QUEUE_NAMES, HSI_QUEUE_ROLES, OPEN_BATCH_KEY_PATTERN, REFERENCE_DIALECT, type HsiDialect } from '../../harness/contract/dialects.ts';
-import { HSI_ROUTES } from '../../harness/contract/hsi-api.ts';
-import { HsiHttpClient } from '../../harness/dialect/hsi-http.ts';
-import { readDeadLetters, scanCount, type StoredDlqEntry } from '../../harness/dialect/redis-dialect.ts';
+import { dlqName, HSI_QUEUE_NAMES, HSI_QUEUE_ROLES, HSI_ROUTES, HsiHttpClient, OPEN_BATCH_KEY_PATTERN, readDeadLetters, REFERENCE_DIALECT, scanCount, type HsiDialect, type StoredDlqEntry } from '../hsi/contract.ts';
 import { parseDlqEntry, type DetectionRow, type DlqEntry, type EventDetectionRow, type EventRow, type PipelineOutcome } from './outcome.ts';
 
 /**

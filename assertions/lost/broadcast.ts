@@ -1,5 +1,5 @@
 import { percentile } from '../../harness/chaos/fault-impact.ts';
-import type { BroadcastEvent } from '../../harness/contract/hsi-ws-events.ts';
+import type { BroadcastEvent } from '../hsi/contract.ts';
 import type { BroadcastLog } from '../../harness/events/event-stream-recorder.ts';
 import { examples, plural, type AssertionResult } from '../result.ts';
 import type { PipelineOutcome } from './outcome.ts';

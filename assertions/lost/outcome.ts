@@ -1,9 +1,9 @@
 import type { TraceTree } from '../../harness/traces/span-model.ts';
-import { hsiNames, type HsiNameOptions } from '../hsi-names.ts';
+import { hsiNames, type HsiNameOptions } from '../hsi/names.ts';
 import { examples, type AssertionResult } from '../result.ts';
 import { attributeOf, matchesSelector, valueText } from '../selectors.ts';
 import { descendantsOf } from '../span-tree/evaluate.ts';
-import { parseStoredDlqEntry } from '../../harness/contract/dlq-entry.ts';
+import { parseStoredDlqEntry } from '../hsi/contract.ts';
 
 /**
  * Nothing lost: every accepted upload (HTTP 202) ends as an event, or in a dead-letter queue.

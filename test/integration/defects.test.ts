@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { hsiBaggageChecks, hsiCompleteness, hsiHops, hsiUploadTree } from '../../assertions/hsi-expectations.ts';
+import { hsiBaggageChecks, hsiCompleteness, hsiHops, hsiUploadTree } from '../../assertions/hsi/expectations.ts';
 import { evaluateExpectations, parseExpectations, type ExpectationEvidence } from '../../assertions/expectations.ts';
 import { backendWorkersIdle, readPipelineOutcome, waitForDrain } from '../../assertions/lost/adapters.ts';
 import { fetchPipelineTraces } from '../../assertions/propagation/stitch.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hsiLatencyBudgets } from '../../../assertions/hsi-expectations.ts';
+import { hsiLatencyBudgets } from '../../../assertions/hsi/expectations.ts';
 import { checkLatencyBudgets, contractLatencyBudgets, criticalPathBreakdown, endToEndLatencies, operationLatencies, parseLatencyBudgets } from '../../../assertions/latency/latency.ts';
 import { stitchPipelines } from '../../../assertions/propagation/stitch.ts';
 import { setup } from '../../../assertions/vitest-matchers.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HSI_HOP_NAMES, hsiBaggageChecks, hsiHops } from '../../../assertions/hsi-expectations.ts';
+import { HSI_HOP_NAMES, hsiBaggageChecks, hsiHops } from '../../../assertions/hsi/expectations.ts';
 import { endToEndLatencies } from '../../../assertions/latency/latency.ts';
 import { checkBaggage, checkBaggageKey, parseBaggageChecks } from '../../../assertions/propagation/baggage.ts';
 import { checkHop, checkHops, evaluateHop, parseHops, sentSpanIds } from '../../../assertions/propagation/hops.ts';

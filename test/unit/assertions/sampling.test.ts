@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hsiCompleteness } from '../../../assertions/hsi-expectations.ts';
+import { hsiCompleteness } from '../../../assertions/hsi/expectations.ts';
 import { assessCompleteness, checkNoPartialTraces, checkParentBasedSampling, checkSampleRate, type SamplingRecord } from '../../../assertions/sampling/checks.ts';
 import { checkTracePresence, toSamplingRecords } from '../../../assertions/sampling/presence.ts';
 import { expectedRate, expectedSampling, parseSamplingStrategies } from '../../../assertions/sampling/strategies.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hsiAnalysisTree, hsiUploadTree } from '../../../assertions/hsi-expectations.ts';
+import { hsiAnalysisTree, hsiUploadTree } from '../../../assertions/hsi/expectations.ts';
 import { checkSpanTree, describeCount, evaluateSpanTree } from '../../../assertions/span-tree/evaluate.ts';
 import { parseSpanTreeExpectation, span, spanTree, SpanTreeExpectationSchema } from '../../../assertions/span-tree/model.ts';
 import { setup } from '../../../assertions/vitest-matchers.ts';

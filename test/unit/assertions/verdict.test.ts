@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hsiBaggageChecks, hsiExpectedBaggage, hsiOutcomeRules, hsiResiliencePolicies } from '../../../assertions/hsi-expectations.ts';
+import { hsiBaggageChecks, hsiExpectedBaggage, hsiOutcomeRules, hsiResiliencePolicies } from '../../../assertions/hsi/expectations.ts';
 import { checkNothingLost, classifyUploads, detectorAnswers, filePathsWithoutDetections, parseDlqEntry, type PipelineOutcome, type UploadToFollow } from '../../../assertions/lost/outcome.ts';
 import { checkCircuitBreaker, checkRetries } from '../../../assertions/errors/resilience.ts';
 import { checkBaggage } from '../../../assertions/propagation/baggage.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hsiUploadTree } from '../../../assertions/hsi-expectations.ts';
+import { hsiUploadTree } from '../../../assertions/hsi/expectations.ts';
 import { evaluateSpanTree } from '../../../assertions/span-tree/evaluate.ts';
 import { apiChecks, type ApiAnswer } from '../../../harness/conform/api-checks.ts';
 import { spanTreeDifferences } from '../../../assertions/conform/trace-differences.ts';

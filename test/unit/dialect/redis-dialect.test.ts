@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hsiOutcomeRules } from '../../../assertions/hsi-expectations.ts';
+import { hsiOutcomeRules } from '../../../assertions/hsi/expectations.ts';
 import { redisQueueProbe } from '../../../assertions/lost/adapters.ts';
 import { checkNothingLost, parseDlqEntry, type PipelineOutcome } from '../../../assertions/lost/outcome.ts';
 import { HSI_CURRENT_DIALECT, REFERENCE_DIALECT } from '../../../harness/contract/dialects.ts';

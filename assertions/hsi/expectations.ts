@@ -1,15 +1,15 @@
-import { HSI_CORRELATION, HSI_HOP_NAMES, hsiNames, type HsiNameOptions } from './hsi-names.ts';
-import { contractLatencyBudgets, type LatencyBudget } from './latency/latency.ts';
-import type { BaggageCheck } from './propagation/baggage.ts';
-import type { HopDefinition } from './propagation/hops.ts';
-import type { CompletenessSpec } from './sampling/checks.ts';
-import type { DlqEntry, EventRow, NothingLostOptions } from './lost/outcome.ts';
-import { HSI_FALLBACK_EVENT, HSI_LLM_FAILURE_PATTERN, HSI_RESILIENCE_DEFAULTS } from '../harness/contract/hsi-contract.ts';
-import type { BreakerPolicy, RetryPolicy } from './errors/resilience.ts';
-import { attributeOf, valueText } from './selectors.ts';
-import { span, spanTree, type SpanNodeBuilder, type SpanTreeExpectation } from './span-tree/model.ts';
+import { HSI_CORRELATION, HSI_HOP_NAMES, hsiNames, type HsiNameOptions } from './names.ts';
+import { contractLatencyBudgets, type LatencyBudget } from '../latency/latency.ts';
+import type { BaggageCheck } from '../propagation/baggage.ts';
+import type { HopDefinition } from '../propagation/hops.ts';
+import type { CompletenessSpec } from '../sampling/checks.ts';
+import type { DlqEntry, EventRow, NothingLostOptions } from '../lost/outcome.ts';
+import { HSI_FALLBACK_EVENT, HSI_LLM_FAILURE_PATTERN, HSI_RESILIENCE_DEFAULTS } from '../../harness/contract/hsi-contract.ts';
+import type { BreakerPolicy, RetryPolicy } from '../errors/resilience.ts';
+import { attributeOf, valueText } from '../selectors.ts';
+import { span, spanTree, type SpanNodeBuilder, type SpanTreeExpectation } from '../span-tree/model.ts';
 
-export * from './hsi-names.ts';
+export * from './names.ts';
 
 /**
  * The HSI pipeline's expected trace shape, hops, baggage and budgets, as built-ins.
