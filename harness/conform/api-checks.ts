@@ -69,7 +69,7 @@ export const API_ROUTES: readonly RouteSpec[] = [
   { path: HSI_ROUTES.systemHealth, schema: () => SystemHealth, statuses: [200, 503] },
   { path: HSI_ROUTES.queueStatus, schema: () => QueueStatusResponse, extra: queueNames },
   { path: HSI_ROUTES.systemGpu, schema: (d) => (d.name === 'hsi-current' ? GpuStatsHsiCurrent : GpuStats), optional: true },
-  { path: '/api/cameras', schema: () => z.union([z.array(z.object({ id: z.string() }).loose()), z.object({ items: z.array(z.object({ id: z.string() }).loose()) }).loose()]), optional: true },
+  { path: HSI_ROUTES.cameras, schema: () => z.union([z.array(z.object({ id: z.string() }).loose()), z.object({ items: z.array(z.object({ id: z.string() }).loose()) }).loose()]), optional: true },
 ];
 
 /** One part per route: status, then the schema's issues, then the dialect's names. */

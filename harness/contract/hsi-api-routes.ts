@@ -1,4 +1,4 @@
-import { HSI_ROUTES } from '../contract/hsi-api.ts';
+import { HSI_ROUTES } from './hsi-api.ts';
 /**
  * The HSI API routes a scenario's request kinds may call (HSI-CONTRACT.md: the routes the real
  * project's own k6 suites load), with the top-level JSON fields of their 2xx answer where the

@@ -13,6 +13,7 @@ export const HSI_ROUTES = Object.freeze({
   events: '/api/events',
   event: '/api/events/{event_id}',
   detections: '/api/detections',
+  cameras: '/api/cameras',
   queueStatus: '/api/queues/status',
   dlqStats: '/api/dlq/stats',
   dlqJobs: '/api/dlq/jobs/{queue_name}',

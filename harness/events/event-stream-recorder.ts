@@ -95,8 +95,8 @@ export class EventStreamRecorder implements BroadcastSource {
       if (await this.connect()) break;
       await sleep(250);
     }
-    if (!this.opened) this.options.log?.(`/ws/events: not subscribed (${this.note ?? 'no answer'}); broadcasts cannot be checked`);
-    else this.options.log?.(`/ws/events: subscribed at ${this.shownUrl}`);
+    if (!this.opened) this.options.log?.(`${HSI_WS_EVENTS_PATH}: not subscribed (${this.note ?? 'no answer'}); broadcasts cannot be checked`);
+    else this.options.log?.(`${HSI_WS_EVENTS_PATH}: subscribed at ${this.shownUrl}`);
   }
 
   /** One connection attempt: true once open; on close it reconnects while the recorder runs. */

@@ -1,5 +1,6 @@
 import { request } from 'undici';
 import { z } from 'zod';
+import { HSI_ROUTES } from '../contract/hsi-api.ts';
 import { errorMessage } from '../errors.ts';
 import type { Scenario } from '../scenario/scenario-types.ts';
 import type { SettingsInEffect } from './evaluator.ts';
@@ -14,7 +15,7 @@ import type { SettingsInEffect } from './evaluator.ts';
  * The previous values are posted back after the run (ExternalSettingsRollback.restore).
  */
 
-export const ADMIN_SETTINGS_PATH = '/admin/settings';
+export const ADMIN_SETTINGS_PATH = HSI_ROUTES.adminSettings;
 
 const AnswerSchema = z.object({
   applied: z.record(z.string(), z.string()),

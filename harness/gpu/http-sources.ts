@@ -48,7 +48,7 @@ const MOCK_GPU_NAME = /^mock gpu/i;
 
 export type ParsedGpuAnswer = { ok: true; reading: GpuReading } | { ok: false; reason: string };
 
-export function parseBackendGpu(body: unknown, source = '/api/system/gpu'): ParsedGpuAnswer {
+export function parseBackendGpu(body: unknown, source: string = HSI_ROUTES.systemGpu): ParsedGpuAnswer {
   const parsed = BackendGpuSchema.safeParse(body);
   if (!parsed.success) return { ok: false, reason: describeIssue(source, parsed.error) };
   const b = parsed.data;

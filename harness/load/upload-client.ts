@@ -67,7 +67,7 @@ export async function sendUpload(options: UploadOptions): Promise<UploadRecord> 
     sampled: trace.sampled,
   };
   try {
-    const res = await request(`${options.backendUrl}/api/cameras/${encodeURIComponent(options.cameraId)}/uploads`, {
+    const res = await request(`${options.backendUrl}${routePath(HSI_ROUTES.upload, { camera_id: options.cameraId })}`, {
       method: 'POST',
       body,
       headers,

@@ -7,13 +7,13 @@ import type { Scenario, Transport } from '../scenario/scenario-types.ts';
 import type { LoadRequestRecord } from './load-result.ts';
 import { encodeMultipartFile, mediaTypeOf, type PreparedUpload } from './multipart.ts';
 import type { IterationSinks, RequestMetrics, RequestSinks } from './request-metrics.ts';
+import { UPLOAD_NAME } from './request-names.ts';
 import { type RequestTiming, TimedConnection } from './request-timing.ts';
 import type { RunState } from './run-state.ts';
 import type { IterationRunner, ScenarioRuntime } from './scenario-runtime.ts';
 import { formatBaggage, newTraceContext, type OutgoingTraceContext } from './trace-context.ts';
 import { type AbortScope, captureSettlers, takeReject, takeResolve, TRACEPARENT_SLOT, UploadExchange, type UploadRecord, uploadHeaders, uploadPath } from './upload-client.ts';
 
-const URL_NAME = 'POST /api/cameras/{camera_id}/uploads';
 
 interface Fixture {
   name: string;
@@ -226,7 +226,7 @@ class UploadKind {
     if (!s) {
       const ok = this.http ? status === 202 : true;
       const { rt, camera } = this;
-      const tags = { ...rt.tags, scenario: rt.name, status: String(status), method: 'POST', name: URL_NAME, expected_response: ok ? 'true' : 'false', camera: camera.id };
+      const tags = { ...rt.tags, scenario: rt.name, status: String(status), method: 'POST', name: UPLOAD_NAME, expected_response: ok ? 'true' : 'false', camera: camera.id };
       s = this.metrics.sinksOf(tags);
       this.byStatus.set(status, s);
     }

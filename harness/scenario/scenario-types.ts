@@ -40,7 +40,7 @@ interface CommonOptions {
   thinkTime?: { minMs: number; maxMs: number };
 }
 
-/** A named request kind, validated against the HSI route catalog (harness/load/hsi-routes.ts). */
+/** A named request kind, validated against the HSI route catalog (harness/contract/hsi-api-routes.ts). */
 export type RequestKind = RequestKindParsed & { name: string };
 export type RequestCheck = CheckParsed;
 export type SetupParam = SetupParamParsed;

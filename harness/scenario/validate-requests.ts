@@ -1,4 +1,4 @@
-import { findRoute, HSI_API_ROUTES, HSI_WS_ROUTES, templateParams } from '../load/hsi-routes.ts';
+import { findRoute, HSI_API_ROUTES, HSI_WS_ROUTES, templateParams } from '../contract/hsi-api-routes.ts';
 import type { RequestKindParsed, SetupParamParsed, ThinkTimeParsed, WebSocketParsed } from './request-schema.ts';
 import type { CustomMetric, RequestKind, WebSocketSubscriber } from './scenario-types.ts';
 

@@ -45,3 +45,73 @@ describe('layering: dependencies point one way', () => {
     expect(importsOf(text)).toEqual(['../../assertions/x.ts', '../y.ts', './z.ts', '../v.ts', '../w.ts']);
   });
 });
+
+/** Every import of a folder's files that lands in `toDir` (its subfolders included). */
+function crossingsInto(fromDir: string, toDir: string, except: (rel: string) => boolean = () => false): string[] {
+  return crossings(fromDir, toDir).filter((line) => !except(line.split(' → ')[0]!));
+}
+
+describe('layering: nothing imports upwards', () => {
+  it('only the CLI edge (harness/cli/) imports harness/cli/', () => {
+    expect(crossingsInto('harness', 'harness/cli', (rel) => rel.startsWith('harness/cli/'))).toEqual([]);
+    expect(crossings('assertions', 'harness/cli')).toEqual([]);
+    expect(crossings('reference-stack', 'harness/cli')).toEqual([]);
+  });
+
+  it('the reference stack imports of the harness only the contract module (both bundle it)', () => {
+    const outside = crossings('reference-stack', 'harness').filter((line) => !/→ (\.\.\/)+harness\/contract\//.test(line));
+    expect(outside).toEqual([]);
+    expect(crossings('reference-stack', 'assertions')).toEqual([]);
+  });
+
+  it('product code imports nothing from tests, benches, experiments or the scenario files', () => {
+    const out: string[] = [];
+    for (const from of ['harness', 'assertions', 'reference-stack']) for (const to of ['test', 'bench', 'experiments', 'scenarios', 'bin']) out.push(...crossings(from, to));
+    expect(out).toEqual([]);
+  });
+});
+
+describe('layering: HSI specifics enter assertions/ through assertions/hsi/ only', () => {
+  it('outside assertions/hsi/, assertion modules import nothing from the contract module or the dialect adapters', () => {
+    const direct = ['harness/contract', 'harness/dialect'].flatMap((to) => crossingsInto('assertions', to, (rel) => rel.startsWith('assertions/hsi/')));
+    expect(direct).toEqual([]);
+  });
+});
+
+/**
+ * String and template literals that spell an HSI route (`/api/…`, `/ws/…`, also after a `${base}`)
+ * in code, comments left out. Jaeger's query API (`/api/v3/…`, `/api/traces…`, `/api/services`…) is not the HSI's.
+ */
+export function hardCodedRoutes(text: string): string[] {
+  const code = text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`\\])\/\/.*$/gm, '$1');
+  const out: string[] = [];
+  for (const m of code.matchAll(/['"`](?:\$\{[^}]*\})?(\/(?:api|ws)\/[^'"`\s]*)/g)) if (!/^\/api\/(v3\/|traces|services|operations|dependencies)/.test(m[1]!)) out.push(m[1]!);
+  return out;
+}
+
+describe('layering: HSI routes live in the contract module', () => {
+  it('no HSI route is spelled in harness/ or assertions/ code outside harness/contract/', () => {
+    const offenders: string[] = [];
+    for (const dir of ['harness', 'assertions']) {
+      for (const file of tsFiles(join(ROOT, dir))) {
+        const rel = relative(ROOT, file);
+        if (rel.startsWith('harness/contract/')) continue;
+        for (const route of hardCodedRoutes(readFileSync(file, 'utf8'))) offenders.push(`${rel}: ${route} (use HSI_ROUTES / HSI_API_ROUTES from harness/contract/)`);
+      }
+    }
+    expect(offenders).toEqual([]);
+  });
+
+  it('the check sees quoted and templated routes, not comments or Jaeger\'s API (counter-example)', () => {
+    const text = [
+      "const a = '/api/cameras';",
+      'const b = `${base}/api/events/${id}`;',
+      'const c = "/ws/events";',
+      '// GET /api/system/health in a comment',
+      '/** POST /api/cameras/{camera_id}/uploads */',
+      "const j = `${query}/api/v3/traces/${id}`;",
+      "const k = '/api/traces';",
+    ].join('\n');
+    expect(hardCodedRoutes(text)).toEqual(['/api/cameras', '/api/events/${id}', '/ws/events']);
+  });
+});

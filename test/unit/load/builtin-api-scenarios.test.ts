@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findRoute, HSI_WS_ROUTES } from '../../../harness/load/hsi-routes.ts';
+import { findRoute, HSI_WS_ROUTES } from '../../../harness/contract/hsi-api-routes.ts';
 import { renderK6 } from '../../../harness/load/k6/render-k6.ts';
 import { listBuiltinScenarios, loadScenario } from '../../../harness/scenario/load-scenario.ts';
 
