@@ -229,15 +229,18 @@ export class ThresholdEvaluator {
         return v;
       };
       const empty = !sink || sinkIsEmpty(sink);
+      // A counter that saw nothing has a value, 0 (`ws_sessions{status:0}: count<1` is a real pass):
+      // only trends, rates and gauges read a value they never measured.
+      const noSamples = empty && sink?.type !== 'counter';
       if (!sink || (options.ignoreEmptySinks && empty)) {
-        for (const t of list) verdicts.push(empty && !options.ignoreEmptySinks ? { ...base(t), noSamples: true } : base(t));
+        for (const t of list) verdicts.push(noSamples && !options.ignoreEmptySinks ? { ...base(t), noSamples: true } : base(t));
         continue;
       }
       const percentiles = list.filter((t) => t.expression.aggregation === 'p').map((t) => t.expression.percentile ?? 0);
       const values = sinkValues(sink, elapsedMs, percentiles);
       for (const t of list) {
         const verdict = base(t);
-        if (empty) verdict.noSamples = true;
+        if (noSamples) verdict.noSamples = true;
         const lhs = values.get(aggregationKey(t.expression));
         if (lhs !== undefined) {
           verdict.value = lhs;

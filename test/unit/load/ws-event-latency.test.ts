@@ -43,6 +43,7 @@ describe('thresholds on a metric with no samples: evaluated as k6 does, and name
     ws_event_latency: [{ threshold: 'p(95)<1000', abortOnFail: false }, { threshold: 'avg>0', abortOnFail: false }],
     checks: [{ threshold: 'rate>0.9', abortOnFail: false }],
     http_reqs: [{ threshold: 'count>=0', abortOnFail: false }],
+    'ws_sessions{status:0}': [{ threshold: 'count<1', abortOnFail: false }],
   });
   const store = new MetricStore();
   store.defineBuiltins();
@@ -56,6 +57,8 @@ describe('thresholds on a metric with no samples: evaluated as k6 does, and name
       ['ws_event_latency', 'avg>0', false, 0, true],
       ['checks', 'rate>0.9', true, undefined, true],
       ['http_reqs', 'count>=0', true, 1, undefined],
+      // an empty counter's 0 is a measured value: not marked
+      ['ws_sessions{status:0}', 'count<1', true, 0, undefined],
     ]);
   });
 
