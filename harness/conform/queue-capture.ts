@@ -1,4 +1,4 @@
-import { connect as tcpConnect, type Socket } from 'node:net';
+import { isIP, connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { errorMessage } from '../errors.ts';
 import { parseMonitorLine, respCommand, SimpleReplyReader, type SimpleReply } from './redis-monitor-line.ts';
@@ -78,7 +78,8 @@ export class QueueCapture {
   /** One connection: AUTH?, MONITOR; resolves once MONITOR is accepted, lines after that are seen. */
   private open(): Promise<Socket> {
     const { host, port, auth } = this.target;
-    const socket = this.target.tls ? tlsConnect({ host, port, servername: host }) : tcpConnect({ host, port });
+    // SNI names a host, never an address (RFC 6066).
+    const socket = this.target.tls ? tlsConnect({ host, port, ...(isIP(host) === 0 ? { servername: host } : {}) }) : tcpConnect({ host, port });
     const commands = [...(auth ? [auth] : []), ['MONITOR']];
     const reader = new SimpleReplyReader();
     let awaiting = commands.length;
