@@ -415,7 +415,38 @@ function correlation(xs: readonly number[], ys: readonly number[]): number {
   return sxx === 0 || syy === 0 ? 0 : sxy / Math.sqrt(sxx * syy);
 }
 
-function latencyFault(hop: HopName, window: readonly HopCall[], baseline: number): { fault: ReconstructedFaultSpec; basis: string } {
+/**
+ * PostgreSQL's answer to BEGIN on the wire: CommandComplete ('C', length, "BEGIN\\0": 11 bytes)
+ * and ReadyForQuery ('Z', length, status: 6 bytes). The same on every server and client, so it
+ * sizes what came back where the spans carry no answer sizes; and BEGIN does no I/O (COMMIT,
+ * 18 bytes back, waits for the WAL to reach the disk: 15 ms on this loaded machine, no anchor).
+ */
+const PG_TRANSACTION_REPLY_BYTES: Readonly<Record<string, number>> = { BEGIN: 17 };
+
+/**
+ * A bandwidth limit on PostgreSQL, told apart from a latency by what it does per statement: a
+ * latency toxic adds the same to every round trip, a bandwidth toxic adds the answer's size over
+ * the rate (Toxiproxy: bytes / rate ms, rate in KB/s of 1000 bytes), so BEGIN (17 bytes back)
+ * stays quick while a SELECT of many rows takes seconds. When BEGIN's median inflation is under
+ * a third of the slowest statement's, the rate is its answer's size over that inflation. (chaos-postgres-bandwidth, 4 KB/s: BEGIN +4.2 ms, INSERT
+ * detections +19 ms, SELECT detections +1.2 s; replayed as a 20 ± 20 ms latency, every statement
+ * took ~25 ms and the hop calls' p95 came out +51 %.)
+ */
+function bandwidthFromTransactions(window: readonly HopCall[], baseline: number): { fault: ReconstructedFaultSpec; basis: string } | undefined {
+  const byName = new Map<string, number[]>();
+  for (const c of window) byName.set(c.name, [...(byName.get(c.name) ?? []), delayOf(c) - baseline]);
+  const medians = [...byName.entries()].filter(([, v]) => v.length >= 3).map(([name, v]) => ({ name, extra: median(v) ?? 0, n: v.length }));
+  const anchors = medians.filter((m) => PG_TRANSACTION_REPLY_BYTES[m.name.toUpperCase()] !== undefined && m.extra > 0);
+  const slowest = medians.reduce((a, b) => (b.extra > a.extra ? b : a), { name: '', extra: 0, n: 0 });
+  if (anchors.length === 0 || slowest.extra <= 0 || anchors.some((a) => a.extra > slowest.extra / 3)) return undefined;
+  const rates = anchors.map((a) => PG_TRANSACTION_REPLY_BYTES[a.name.toUpperCase()]! / a.extra);
+  const rate = Math.max(1, Math.round(median(rates) ?? 1));
+  const shown = medians.map((m) => `${m.name} +${m.extra.toFixed(1)} ms`).join(', ');
+  return { fault: { type: 'bandwidth', rate }, basis: `inflation by statement, not by round trip (${shown}: median of each in the window): BEGIN's 17 bytes back took ${anchors.map((a) => `${a.extra.toFixed(1)} ms`).join(' / ')} more, about ${rate} KB/s` };
+}
+
+/** `window`: the slow calls of the run; `run`: every call from its first to its last (a bandwidth limit leaves small answers under the threshold). */
+function latencyFault(hop: HopName, window: readonly HopCall[], baseline: number, run: readonly HopCall[] = window): { fault: ReconstructedFaultSpec; basis: string } {
   const extra = window.map((c) => delayOf(c) - baseline);
   const sized = window.filter((c) => c.bytes !== undefined && c.bytes > 0);
   if (!AI_HOPS.has(hop) && sized.length >= Math.max(3, 0.8 * window.length)) {
@@ -425,6 +456,8 @@ function latencyFault(hop: HopName, window: readonly HopCall[], baseline: number
       return { fault: { type: 'bandwidth', rate: Math.max(1, Math.round(kbPerS)) }, basis: `delay grows with the payload (r = ${r.toFixed(2)}): about ${Math.round(kbPerS)} KB/s` };
     }
   }
+  const limited = hop === 'postgres' ? bandwidthFromTransactions(run, baseline) : undefined;
+  if (limited) return limited;
   const latency = Math.max(0, round(median(extra) ?? 0, 10));
   const p5 = percentile(extra, 5) ?? latency;
   const p95 = percentile(extra, 95) ?? latency;
@@ -456,7 +489,7 @@ function latencyWindows(hop: HopName, calls: readonly HopCall[], options: FaultO
     if (window.length < 3 || new Set(window.map((c) => c.traceId)).size < 3) continue;
     // A dense hop's window must last: 10 slow calls over 2 s at least (blips of a busy machine are shorter).
     if (dense && (window.length < 10 || window.at(-1)!.startMs - window[0]!.startMs < 2000)) continue;
-    const { fault, basis } = latencyFault(hop, window, baseline);
+    const { fault, basis } = latencyFault(hop, window, baseline, good.slice(a, b + 1));
     const first = window[0]!;
     const last = window.at(-1)!;
     const prev = good[a - 1];

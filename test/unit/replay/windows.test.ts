@@ -207,3 +207,35 @@ describe('round trip: symptom windows judge a hidden edge', () => {
     expect(symptomWindowFailures({ windows: [down], fidelity: fidelity([symptom(-1.17)]) })).toEqual(['detector down: start -0.01 s, end -1.17 s']);
   });
 });
+
+describe('replay windows: a bandwidth limit on PostgreSQL, told apart from a latency by statement', () => {
+  // chaos-postgres-bandwidth at 4 KB/s: each job BEGIN, INSERT cameras, 2 × INSERT detections, COMMIT;
+  // a bandwidth toxic adds the answer's size over the rate: BEGIN's 17 bytes +4.25 ms, bigger answers more
+  function jobs(inflation: (statement: string) => number): HopCall[] {
+    const out: HopCall[] = [];
+    const statements: [string, number][] = [['BEGIN', 0.8], ['INSERT cameras', 0.8], ['INSERT detections', 0.8], ['INSERT detections', 0.9], ['COMMIT', 2.4]];
+    for (let t = 0; t < 20_000; t += 250) {
+      let at = t;
+      for (const [name, base] of statements) {
+        const d = base + (t >= 5000 && t < 13_000 ? inflation(name) : 0) + ((t / 250) % 3) * 0.1;
+        out.push({ hop: 'postgres', traceId: `t${t}`, spanId: `s${out.length}`, name, startMs: at, durationMs: d, error: false });
+        at += d + 0.5;
+      }
+    }
+    return out;
+  }
+  const answerBytes: Record<string, number> = { BEGIN: 17, 'INSERT cameras': 40, 'INSERT detections': 80, COMMIT: 60 };
+
+  it('is a bandwidth toxic at the rate BEGIN\'s known answer size gives', () => {
+    const [f, ...rest] = reconstructHopFaults('postgres', jobs((name) => answerBytes[name]! / 4), opts);
+    expect(rest).toEqual([]);
+    expect(f?.fault).toEqual({ type: 'bandwidth', rate: 4 });
+    expect(f?.evidence.basis).toMatch(/inflation by statement, not by round trip/);
+    expect(Math.abs(f!.fromMs - 5000)).toBeLessThan(500);
+  });
+
+  it('counter-example: the same inflation on every statement is a latency toxic', () => {
+    const [f] = reconstructHopFaults('postgres', jobs(() => 20), opts);
+    expect(f?.fault).toMatchObject({ type: 'latency', latency: 20 });
+  });
+});
