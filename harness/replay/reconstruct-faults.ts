@@ -557,9 +557,15 @@ function withoutRecoveryTails(windows: readonly ReconstructedFault[]): Reconstru
   return out;
 }
 
-/** Two latency (or bandwidth) windows of about the same size, within 2× of each other. */
+/**
+ * Two latency (or bandwidth) windows of about the same size, within 2× of each other; or a
+ * latency and a bandwidth window on PostgreSQL: one slowdown read two ways (a part of the run
+ * with too few BEGINs to tell a bandwidth limit from a latency), kept as the larger part's reading.
+ */
 function comparable(a: ReconstructedFault, b: ReconstructedFault): boolean {
   const size = (f: ReconstructedFault) => (f.fault.type === 'latency' ? f.fault.latency : f.fault.type === 'bandwidth' ? f.fault.rate : Number.NaN);
+  const kinds = new Set([a.fault.type, b.fault.type]);
+  if (a.target === 'postgres' && kinds.size === 2 && kinds.has('latency') && kinds.has('bandwidth')) return true;
   if (a.fault.type !== b.fault.type) return false;
   const [x, y] = [size(a), size(b)];
   return Math.max(x, y) <= 2 * Math.max(1, Math.min(x, y));
@@ -573,6 +579,7 @@ function comparable(a: ReconstructedFault, b: ReconstructedFault): boolean {
 function joinInto(prev: ReconstructedFault, w: ReconstructedFault): void {
   const larger = w.evidence.affected > prev.evidence.affected ? w : prev;
   prev.fault = larger.fault;
+  prev.name = prev.name.replace(/-(latency|bandwidth)/, `-${larger.fault.type}`);
   prev.toMs = w.toMs;
   prev.evidence.end = w.evidence.end;
   prev.evidence.basis = `${larger.evidence.basis}; joined with ${w === larger ? 'an earlier' : 'a later'} run of ${(w === larger ? prev : w).evidence.affected} slow calls less than a second away (one fault)`;
