@@ -455,6 +455,9 @@ function bandwidthFromTransactions(window: readonly HopCall[], baseline: number)
 /** `window`: the slow calls of the run; `run`: every call from its first to its last (a bandwidth limit leaves small answers under the threshold). */
 function latencyFault(hop: HopName, window: readonly HopCall[], baseline: number, run: readonly HopCall[] = window): { fault: ReconstructedFaultSpec; basis: string } {
   const extra = window.map((c) => delayOf(c) - baseline);
+  // On PostgreSQL BEGIN's answer sizes the limit first: the query's own size (below) is what went up, not what came back.
+  const limited = hop === 'postgres' ? bandwidthFromTransactions(run, baseline) : undefined;
+  if (limited) return limited;
   const sized = window.filter((c) => c.bytes !== undefined && c.bytes > 0);
   if (!AI_HOPS.has(hop) && sized.length >= Math.max(3, 0.8 * window.length)) {
     const r = correlation(sized.map((c) => c.bytes!), sized.map((c) => delayOf(c) - baseline));
@@ -463,8 +466,6 @@ function latencyFault(hop: HopName, window: readonly HopCall[], baseline: number
       return { fault: { type: 'bandwidth', rate: Math.max(1, Math.round(kbPerS)) }, basis: `delay grows with the payload (r = ${r.toFixed(2)}): about ${Math.round(kbPerS)} KB/s` };
     }
   }
-  const limited = hop === 'postgres' ? bandwidthFromTransactions(run, baseline) : undefined;
-  if (limited) return limited;
   const latency = Math.max(0, round(median(extra) ?? 0, 10));
   const p5 = percentile(extra, 5) ?? latency;
   const p95 = percentile(extra, 95) ?? latency;
@@ -558,14 +559,15 @@ function withoutRecoveryTails(windows: readonly ReconstructedFault[]): Reconstru
 }
 
 /**
- * Two latency (or bandwidth) windows of about the same size, within 2× of each other; or a
- * latency and a bandwidth window on PostgreSQL: one slowdown read two ways (a part of the run
- * with too few BEGINs to tell a bandwidth limit from a latency), kept as the larger part's reading.
+ * Two latency (or bandwidth) windows of about the same size, within 2× of each other; or, on
+ * PostgreSQL, a bandwidth window next to a latency or another bandwidth window: one slowdown
+ * read two ways (a part of the run with too few BEGINs to tell a limit from a latency, or a rate
+ * from BEGIN's few ms, ±1 KB/s on this machine), kept as the larger part's reading.
  */
 function comparable(a: ReconstructedFault, b: ReconstructedFault): boolean {
   const size = (f: ReconstructedFault) => (f.fault.type === 'latency' ? f.fault.latency : f.fault.type === 'bandwidth' ? f.fault.rate : Number.NaN);
   const kinds = new Set([a.fault.type, b.fault.type]);
-  if (a.target === 'postgres' && kinds.size === 2 && kinds.has('latency') && kinds.has('bandwidth')) return true;
+  if (a.target === 'postgres' && kinds.has('bandwidth') && (kinds.size === 1 || kinds.has('latency'))) return true;
   if (a.fault.type !== b.fault.type) return false;
   const [x, y] = [size(a), size(b)];
   return Math.max(x, y) <= 2 * Math.max(1, Math.min(x, y));
