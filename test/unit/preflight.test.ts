@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -8,15 +7,16 @@ import { ConfigError } from '../../harness/errors.ts';
 import { validateExperiment } from '../../harness/experiment/phases.ts';
 import { fixtureProblem } from '../../harness/scenario/fixture-check.ts';
 import { listBuiltinScenarios, loadScenario } from '../../harness/scenario/load-scenario.ts';
+import { cli as runInProcess } from './cli/in-process-cli.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const NODE = join(ROOT, 'node_modules', '.bin', 'node');
 const evaluator = hsiExperimentEvaluator();
 
-/** One-line exit-2 check of the CLI, with no Docker reachable: had it got that far, the error would be exit 3. */
-function cli(args: string[], env: Record<string, string> = {}) {
-  const res = spawnSync(NODE, [join(ROOT, 'bin', 'hsi-chaos.js'), ...args], { cwd: ROOT, env: { ...process.env, CI: 'true', DOCKER_HOST: 'unix:///tmp/hsi-chaos-no-such.sock', ...env }, encoding: 'utf8', timeout: 60_000 });
-  return { code: res.status, lines: res.stderr.trim().split('\n') };
+/** One-line exit-2 check of the CLI (in-process), with no Docker reachable: had it got that far, the error would be exit 3. */
+async function cli(args: string[], env: Record<string, string> = {}) {
+  const res = await runInProcess(args, { DOCKER_HOST: 'unix:///tmp/hsi-chaos-no-such.sock', ...env });
+  return { code: res.code, lines: res.stderr.trim().split('\n') };
 }
 
 function scenarioFile(dir: string, body: string): string {
@@ -58,7 +58,7 @@ describe('checks knowable before the stack starts', () => {
     expect(fixtureProblem(join(ROOT, 'fixtures/images/front_door/porch_deck_640x480.jpg'))).toBeUndefined();
   });
 
-  it('the CLI says each in one line, exit 2, before any container', () => {
+  it('the CLI says each in one line, exit 2, before any container', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hsi-preflight-'));
     const fixtures = join(dir, 'fixtures');
     for (const camera of ['front_door', 'driveway', 'backyard']) {
@@ -67,17 +67,17 @@ describe('checks knowable before the stack starts', () => {
     }
     const cfg = join(dir, 'cfg.json');
     writeFileSync(cfg, JSON.stringify({ resultsDir: join(dir, 'results'), fixturesDir: fixtures }));
-    const fixture = cli(['run', 'smoke', '--config', cfg]);
+    const fixture = await cli(['run', 'smoke', '--config', cfg]);
     expect(fixture.code).toBe(2);
     expect(fixture.lines).toHaveLength(1);
     expect(fixture.lines[0]).toMatch(/x\.jpg is empty \(0 bytes\); replace or remove it/);
 
-    const k6 = cli(['run', 'smoke', '--driver', 'k6'], { PATH: dirname(NODE) });
+    const k6 = await cli(['run', 'smoke', '--driver', 'k6'], { PATH: dirname(NODE) });
     expect(k6.code).toBe(2);
     expect(k6.lines).toEqual(['hsi-chaos: --driver k6: k6 is not on PATH; install k6 or use --driver native']);
 
     const windowFile = scenarioFile(dir, "expectations: [{ family: 'errors', require: [{ window: 'nope' }] }]");
-    const windowRes = cli(['run', windowFile]);
+    const windowRes = await cli(['run', windowFile]);
     expect(windowRes.code).toBe(2);
     expect(windowRes.lines).toHaveLength(1);
     expect(windowRes.lines[0]).toMatch(/"nope" names no fault \(the scenario has no faults\)/);

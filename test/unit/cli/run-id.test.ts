@@ -1,13 +1,10 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkRunId, claimRunDir, releaseEmptyRunDir, runDirInside } from '../../../harness/cli/run-id.ts';
 import { ConfigError } from '../../../harness/errors.ts';
-
-const ROOT = resolve(import.meta.dirname, '..', '..', '..');
-const NODE = join(ROOT, 'node_modules', '.bin', 'node');
+import { cli as runInProcess } from './in-process-cli.ts';
 
 function tempRoot(): string {
   return mkdtempSync(join(tmpdir(), 'hsi-runid-'));
@@ -61,24 +58,23 @@ describe('--run-id', () => {
     expect(readdirSync(root)).toEqual(['full']);
   });
 
-  it('the CLI: "my run" is one line, exit 2, before any container; an existing id too', () => {
+  it('the CLI: "my run" is one line, exit 2, before any container; an existing id too', async () => {
     const root = tempRoot();
     const cfg = join(root, 'cfg.json');
     writeFileSync(cfg, JSON.stringify({ resultsDir: join(root, 'results') }));
     // DOCKER_HOST pointing nowhere: had the CLI got as far as Docker, the error would say so.
-    const env = { ...process.env, CI: 'true', DOCKER_HOST: 'unix:///tmp/hsi-chaos-no-such.sock' };
-    const cli = (args: string[]) => spawnSync(NODE, [join(ROOT, 'bin', 'hsi-chaos.js'), ...args], { cwd: ROOT, env, encoding: 'utf8', timeout: 60_000 });
-    const bad = cli(['run', 'smoke', '--config', cfg, '--run-id', 'my run']);
-    expect(bad.status).toBe(2);
+    const cli = (args: string[]) => runInProcess(args, { DOCKER_HOST: 'unix:///tmp/hsi-chaos-no-such.sock' });
+    const bad = await cli(['run', 'smoke', '--config', cfg, '--run-id', 'my run']);
+    expect(bad.code).toBe(2);
     expect(bad.stderr.trim().split('\n')).toEqual(['hsi-chaos: --run-id "my run": use 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit (it names a folder under results/ and the stack\'s containers)']);
     mkdirSync(join(root, 'results', 'taken'), { recursive: true });
     writeFileSync(join(root, 'results', 'taken', 'summary.json'), '{}');
-    const taken = cli(['run', 'smoke', '--config', cfg, '--run-id', 'taken']);
-    expect(taken.status).toBe(2);
+    const taken = await cli(['run', 'smoke', '--config', cfg, '--run-id', 'taken']);
+    expect(taken.code).toBe(2);
     expect(taken.stderr.trim().split('\n')).toHaveLength(1);
     expect(taken.stderr).toMatch(/already exists; choose another id or pass --replace/);
-    const orphanReplace = cli(['run', 'smoke', '--config', cfg, '--replace']);
-    expect(orphanReplace.status).toBe(2);
+    const orphanReplace = await cli(['run', 'smoke', '--config', cfg, '--replace']);
+    expect(orphanReplace.code).toBe(2);
     expect(orphanReplace.stderr).toMatch(/--replace needs --run-id/);
   });
 });

@@ -1,14 +1,11 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { probeExternalStack, readStackFile, removeStackFile } from '../../../harness/cli/stack-file.ts';
 import { ConfigError, EnvironmentError } from '../../../harness/errors.ts';
-
-const ROOT = resolve(import.meta.dirname, '..', '..', '..');
-const NODE = join(ROOT, 'node_modules', '.bin', 'node');
+import { cli as runInProcess, spawnCli } from './in-process-cli.ts';
 
 /** A port nothing listens on (bound, then closed). */
 async function closedPort(): Promise<number> {
@@ -61,17 +58,17 @@ describe('stack.json', () => {
     const { root, file } = stackDir('{oops');
     const cfg = join(root, 'cfg.json');
     writeFileSync(cfg, JSON.stringify({ resultsDir: root }));
-    const cli = (args: string[]) => spawnSync(NODE, [join(ROOT, 'bin', 'hsi-chaos.js'), ...args], { cwd: ROOT, env: { ...process.env, CI: 'true' }, encoding: 'utf8', timeout: 60_000 });
-    const bad = cli(['run', 'smoke', '--config', cfg, '--external', 'stack-1']);
-    expect(bad.status).toBe(2);
+    const bad = await runInProcess(['run', 'smoke', '--config', cfg, '--external', 'stack-1']);
+    expect(bad.code).toBe(2);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
     expect(bad.stderr).toContain(`${file}: not valid JSON`);
     writeFileSync(file, JSON.stringify({ endpoints: { backendUrl: `http://127.0.0.1:${port}`, jaegerUrl: `http://127.0.0.1:${port}` } }));
-    const gone = cli(['run', 'smoke', '--config', cfg, '--external', 'stack-1']);
-    expect(gone.status).toBe(3);
+    // End to end (bin/hsi-chaos.js in its own process): the process's exit code is the table's 3.
+    const gone = spawnCli(['run', 'smoke', '--config', cfg, '--external', 'stack-1']);
+    expect(gone.code).toBe(3);
     expect(gone.stderr.trim().split('\n')).toHaveLength(1);
     expect(gone.stderr).toMatch(/does not answer \(ECONNREFUSED\)/);
-    const help = cli(['--help']).stdout + bad.stderr + gone.stderr;
+    const help = (await runInProcess(['--help'])).stdout + bad.stderr + gone.stderr;
     expect(help).not.toContain('--toxiproxy-url');
   });
 });
