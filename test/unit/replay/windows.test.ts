@@ -211,13 +211,13 @@ describe('round trip: symptom windows judge a hidden edge', () => {
 describe('replay windows: a bandwidth limit on PostgreSQL, told apart from a latency by statement', () => {
   // chaos-postgres-bandwidth at 4 KB/s: each job BEGIN, INSERT cameras, 2 × INSERT detections, COMMIT;
   // a bandwidth toxic adds the answer's size over the rate: BEGIN's 17 bytes +4.25 ms, bigger answers more
-  function jobs(inflation: (statement: string) => number): HopCall[] {
+  function jobs(inflation: (statement: string, t: number) => number): HopCall[] {
     const out: HopCall[] = [];
     const statements: [string, number][] = [['BEGIN', 0.8], ['INSERT cameras', 0.8], ['INSERT detections', 0.8], ['INSERT detections', 0.9], ['COMMIT', 2.4]];
     for (let t = 0; t < 20_000; t += 250) {
       let at = t;
       for (const [name, base] of statements) {
-        const d = base + (t >= 5000 && t < 13_000 ? inflation(name) : 0) + ((t / 250) % 3) * 0.1;
+        const d = base + (t >= 5000 && t < 13_000 ? inflation(name, t) : 0) + ((t / 250) % 3) * 0.1;
         out.push({ hop: 'postgres', traceId: `t${t}`, spanId: `s${out.length}`, name, startMs: at, durationMs: d, error: false });
         at += d + 0.5;
       }
@@ -232,6 +232,13 @@ describe('replay windows: a bandwidth limit on PostgreSQL, told apart from a lat
     expect(f?.fault).toEqual({ type: 'bandwidth', rate: 4 });
     expect(f?.evidence.basis).toMatch(/inflation by statement, not by round trip/);
     expect(Math.abs(f!.fromMs - 5000)).toBeLessThan(500);
+  });
+
+  it('is one fault when a dip splits it into two runs read at different rates (BEGIN\'s few ms give ±1 KB/s on a loaded machine)', () => {
+    const split = jobs((name, t) => (t >= 8000 && t < 8500 ? 0 : answerBytes[name]! / (t < 8000 ? 8 : 2)));
+    const faults = reconstructHopFaults('postgres', split, opts);
+    expect(faults.map((f) => [f.name, f.fault.type])).toEqual([['postgres-bandwidth', 'bandwidth']]);
+    expect(faults[0]!.evidence.basis).toMatch(/joined with/);
   });
 
   it('counter-example: the same inflation on every statement is a latency toxic', () => {
