@@ -9,13 +9,7 @@ const XML_INVALID = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD80
 
 /** Text or attribute value in XML: the five entities, invalid characters replaced by U+FFFD. */
 export function escapeXml(value: string): string {
-  return value
-    .replace(XML_INVALID, '\uFFFD')
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&apos;');
+  return escapeMarkup(value, '&apos;');
 }
 
 /** Attribute values keep line breaks only as character references (otherwise parsers normalise them to spaces). */
@@ -25,13 +19,18 @@ export function escapeXmlAttr(value: string): string {
 
 /** Text or a quoted attribute in HTML (and inline SVG). */
 export function escapeHtml(value: string): string {
+  return escapeMarkup(value, '&#39;');
+}
+
+/** Invalid characters replaced by U+FFFD, the markup characters by entities (the apostrophe's differs: HTML 4 has no &apos;). */
+function escapeMarkup(value: string, apostrophe: string): string {
   return value
     .replace(XML_INVALID, '\uFFFD')
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
     .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;');
+    .replace(/'/g, apostrophe);
 }
 
 /**
