@@ -1,4 +1,5 @@
 import { AbortedError } from '../common/timing.ts';
+import { WaitQueue } from '../common/wait-queue.ts';
 
 /**
  * A FIFO counting semaphore: HSI bounds concurrent AI inferences per process
@@ -7,7 +8,7 @@ import { AbortedError } from '../common/timing.ts';
 export class Semaphore {
   readonly size: number;
   private used = 0;
-  private readonly waiters: { grant: () => void; reject: (error: Error) => void }[] = [];
+  private readonly waiters = new WaitQueue<void>();
 
   constructor(size: number) {
     if (!Number.isInteger(size) || size < 1) throw new RangeError(`semaphore size must be a positive integer, got ${size}`);
@@ -30,22 +31,7 @@ export class Semaphore {
       this.used++;
       return Promise.resolve(release);
     }
-    return new Promise((resolve, reject) => {
-      const waiter = {
-        grant: () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve(release);
-        },
-        reject,
-      };
-      const onAbort = (): void => {
-        const at = this.waiters.indexOf(waiter);
-        if (at >= 0) this.waiters.splice(at, 1);
-        reject(new AbortedError('aborted'));
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiters.push(waiter);
-    });
+    return this.waiters.wait(signal).then(() => release);
   }
 
   /** Runs fn while holding a slot. */
@@ -63,10 +49,8 @@ export class Semaphore {
     return () => {
       if (done) return;
       done = true;
-      const next = this.waiters.shift();
       // The slot passes straight to the next waiter; `used` stays the same.
-      if (next !== undefined) next.grant();
-      else this.used--;
+      if (!this.waiters.grantNext()) this.used--;
     };
   }
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { AbortedError } from '../common/timing.ts';
+import { WaitQueue } from '../common/wait-queue.ts';
 import { createRng, normal, type Rng } from '../detector-emulator/emulation.ts';
 
 /**
@@ -207,10 +208,6 @@ interface SlotState {
   lastTask: SlotTask | undefined;
 }
 
-interface Waiter {
-  grant: (slotId: number) => void;
-}
-
 /**
  * llama-server's slots: `size` generations at once (--parallel), further requests wait in FIFO
  * order, at most `maxQueue` of them (0: none wait); beyond that acquire() rejects at once with
@@ -220,7 +217,7 @@ export class LlmSlots {
   readonly size: number;
   readonly maxQueue: number;
   private readonly slots: SlotState[];
-  private readonly waiters: Waiter[] = [];
+  private readonly waiters = new WaitQueue<number>();
 
   constructor(size: number, maxQueue: number) {
     if (!Number.isInteger(size) || size < 1) throw new RangeError('slot count must be a positive integer');
@@ -249,21 +246,7 @@ export class LlmSlots {
     if (this.waiters.length >= this.maxQueue) {
       return Promise.reject(new QueueFullError(`no slot available: all ${this.size} slot(s) busy and ${this.waiters.length} request(s) queued (EMULATOR_MAX_QUEUE=${this.maxQueue})`));
     }
-    return new Promise((resolve, reject) => {
-      const waiter: Waiter = {
-        grant: (slotId) => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve(slotId);
-        },
-      };
-      const onAbort = (): void => {
-        const at = this.waiters.indexOf(waiter);
-        if (at >= 0) this.waiters.splice(at, 1);
-        reject(new AbortedError('aborted'));
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiters.push(waiter);
-    });
+    return this.waiters.wait(signal);
   }
 
   /** Records what a slot works on (for /slots). */
@@ -279,9 +262,7 @@ export class LlmSlots {
     const slot = this.slots[slotId];
     if (slot === undefined || !slot.busy) return;
     slot.task = undefined;
-    const next = this.waiters.shift();
-    if (next !== undefined) next.grant(slotId);
-    else slot.busy = false;
+    if (!this.waiters.grantNext(slotId)) slot.busy = false;
   }
 
   snapshot(): readonly { id: number; busy: boolean; task: SlotTask | undefined; lastTask: SlotTask | undefined }[] {
