@@ -16,7 +16,7 @@ import { CircuitOpenError, type CallOutcome, type CircuitBreaker, type CircuitPe
 import { retryDelayMs } from './retry.ts';
 import type { Semaphore } from './semaphore.ts';
 import type { BackendSettings } from './settings.ts';
-import { AiCallError, AiUnavailableError } from './ai-errors.ts';
+import { AiCallError, AiUnavailableError, transportError } from './ai-errors.ts';
 import { probeJson, type ProbeResult } from './http-probe.ts';
 
 /**
@@ -60,30 +60,9 @@ export class DetectorUnavailableError extends AiUnavailableError<DetectorError> 
 }
 
 const RETRYABLE_STATUS = new Set([408, 429]);
-export const RETRYABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-]);
-
+/** A thrown transport error (refused, reset, timed out…) as a DetectorError. */
 export function classifyTransportError(error: unknown): DetectorError {
-  if (error instanceof DetectorError) return error;
-  const err = error instanceof Error ? error : new Error(String(error));
-  const code = (err as { code?: unknown }).code;
-  const codeText = typeof code === 'string' ? code : err.name;
-  // Network failures and timeouts are transient by nature; anything unknown is treated the same.
-  const retryable = RETRYABLE_CODES.has(codeText) || !(err instanceof TypeError);
-  return new DetectorError(`${codeText}: ${err.message}`, codeText, retryable, undefined, { cause: err });
+  return transportError(error, DetectorError);
 }
 
 /** How the circuit breaker counts a failed call: 4xx answers (and aborts) do not count. */

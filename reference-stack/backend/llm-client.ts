@@ -10,12 +10,11 @@ import { Agent, request } from 'undici';
 import { z } from 'zod';
 import { AbortedError, sleep } from '../common/timing.ts';
 import { inSpan, injectHeaders } from '../telemetry/tracing.ts';
-import { RETRYABLE_CODES } from './detector-client.ts';
 import { HSI_CURRENT } from '../../harness/contract/profiles.ts';
 import { retryDelayMs } from './retry.ts';
 import type { Semaphore } from './semaphore.ts';
 import type { BackendSettings } from './settings.ts';
-import { AiCallError, AiUnavailableError } from './ai-errors.ts';
+import { AiCallError, AiUnavailableError, transportError } from './ai-errors.ts';
 import { probeJson, type ProbeResult } from './http-probe.ts';
 
 /**
@@ -97,12 +96,7 @@ export class LlmUnavailableError extends AiUnavailableError<LlmError> {
 }
 
 function classify(error: unknown): LlmError {
-  if (error instanceof LlmError) return error;
-  const err = error instanceof Error ? error : new Error(String(error));
-  const code = (err as { code?: unknown }).code;
-  const codeText = typeof code === 'string' ? code : err.name;
-  const retryable = RETRYABLE_CODES.has(codeText) || !(err instanceof TypeError);
-  return new LlmError(`${codeText}: ${err.message}`, codeText, retryable, undefined, { cause: err });
+  return transportError(error, LlmError);
 }
 
 export interface CompletionOutcome<T> {
