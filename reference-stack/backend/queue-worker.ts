@@ -88,34 +88,18 @@ export class QueueWorkerPool {
       const worker = `${options.name}-worker-${i + 1}`;
       const connection = options.redis.createBlocking(worker);
       const loop: Loop = { connection, processingKey: processingKey(options.queue, worker), clientId: undefined, busy: false, unacked: undefined, done: undefined };
-      connection.on('ready', () => void this.onConnectionReady(loop));
-      if (connection.status === 'ready') void this.onConnectionReady(loop);
+      // Remember the id of the blocking connection: CLIENT UNBLOCK ends its pop at shutdown.
+      const rememberId = (): void => {
+        connection
+          .call('CLIENT', 'ID')
+          .then((id) => {
+            loop.clientId = Number(id);
+          })
+          .catch(() => undefined);
+      };
+      connection.on('ready', rememberId);
+      if (connection.status === 'ready') rememberId();
       this.loops.push(loop);
-    }
-  }
-
-  /**
-   * Finds the blocking connection's id (CLIENT UNBLOCK ends its pop at shutdown) on the main
-   * connection: the blocking one may already be blocked again. After a reconnect, ioredis resends
-   * the interrupted pop; if the first one's reply was lost, its message waits in the processing
-   * list until the loop looks there, so the resent pop is ended at once instead of after up to 5 s.
-   */
-  private async onConnectionReady(loop: Loop): Promise<void> {
-    try {
-      // First connect: the loop has not popped on it yet, so the connection answers itself.
-      if (loop.clientId === undefined) {
-        loop.clientId = Number(await loop.connection.call('CLIENT', 'ID'));
-        return;
-      }
-      const name = loop.connection.options.connectionName;
-      const clients = String(await this.options.redis.main.call('CLIENT', 'LIST', 'TYPE', 'normal')).split('\n');
-      const mine = clients.filter((c) => c.includes(` name=${name} `)).map((c) => ({ id: Number(/\bid=(\d+)/.exec(c)?.[1]), blocked: /\bflags=\S*b/.test(c) }));
-      const newest = mine.sort((a, b) => b.id - a.id)[0];
-      if (!newest || !Number.isFinite(newest.id)) return;
-      loop.clientId = newest.id;
-      if (newest.blocked && !this.stopping) await this.options.redis.main.call('CLIENT', 'UNBLOCK', String(newest.id));
-    } catch {
-      // Redis away again: the next ready tries again.
     }
   }
 
