@@ -5,6 +5,7 @@ import { imageFromRequest } from '../common/detect-request.ts';
 import { z } from 'zod';
 import { createTracedServer, errorBody, HttpError, json, parseJsonBody, readBody, route, type ErrorStyle, type JsonResponse, type Route, type RouteRequest, type TracedServer } from '../common/http.ts';
 import { readImageInfo } from '../common/image.ts';
+import { r1 } from '../common/round.ts';
 import { errorStyleFor, type StackProfile } from '../common/profile.ts';
 import type { Logger } from '../common/log.ts';
 import { sleep } from '../common/timing.ts';
@@ -88,7 +89,6 @@ class DetectorStats {
   totalServiceMs = 0;
 }
 
-const r1 = (n: number): number => Math.round(n * 10) / 10;
 
 /** The emulator's routes over its slots, its serial host stage, counters, fault knobs and defect switches. */
 class DetectorApplication {

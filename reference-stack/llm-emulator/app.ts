@@ -7,7 +7,8 @@ import { createTracedServer, HttpError, json, parseJsonBody, readBody, type Json
 import type { Logger } from '../common/log.ts';
 import { AbortedError } from '../common/timing.ts';
 import { analyticCapacityRps, generationTimeMs, LlmSlots, QueueFullError, renderChatPrompt, vramUsedGb, type GenerationTime } from './emulation.ts';
-import { LlmGenerator, LlmStats, r1, type GenerationResult } from './generator.ts';
+import { r1 } from '../common/round.ts';
+import { LlmGenerator, LlmStats, type GenerationResult } from './generator.ts';
 import { LlamaError, llamaErrorBody } from './llama-errors.ts';
 import { LLM_FAULTABLE_ROUTES, type LlmSettings } from './settings.ts';
 

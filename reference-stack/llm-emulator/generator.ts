@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { context, propagation, SpanKind, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
 import type { RouteRequest } from '../common/http.ts';
+import { r1 } from '../common/round.ts';
 import { AbortedError, sleep } from '../common/timing.ts';
 import { createRng } from '../detector-emulator/emulation.ts';
 import { baggageAttributes, inSpan } from '../telemetry/tracing.ts';
@@ -13,8 +14,6 @@ import type { LlmSettings } from './settings.ts';
 export const SPAN_GENERATE = 'llm_generate';
 const MAX_BAGGAGE_ATTRIBUTES = 32;
 const MAX_BAGGAGE_VALUE = 256;
-
-export const r1 = (n: number): number => Math.round(n * 10) / 10;
 
 /** The emulator's counters since it started (`/emulator/stats`). */
 export class LlmStats {

@@ -1,27 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { buildTraceTree, type NormalizedSpan } from '../../../harness/traces/span-model.ts';
 import { countDescendants, descendantsOf } from '../../../harness/traces/tree-walk.ts';
+import { mkSpan } from '../assertions/helpers.ts';
 
 const TRACE = 'c'.repeat(32);
-function span(id: string, parent: string | undefined, name: string, startMs: number): NormalizedSpan {
-  const s: NormalizedSpan = {
-    traceId: TRACE,
-    spanId: id.padStart(16, '0'),
-    service: 'svc',
-    name,
-    kind: 'internal',
-    startTimeUnixNano: BigInt(startMs) * 1_000_000n,
-    startTimeMs: startMs,
-    durationMs: 1,
-    attributes: {},
-    resource: {},
-    events: [],
-    links: [],
-    status: { code: 'unset' },
-  };
-  if (parent !== undefined) s.parentSpanId = parent.padStart(16, '0');
-  return s;
-}
+const span = (id: string, parent: string | undefined, name: string, start: number): NormalizedSpan => mkSpan(TRACE, { id, parent, service: 'svc', name, start, dur: 1 });
 
 describe('tree walk', () => {
   it('countDescendants counts what descendantsOf lists and the selector matches', () => {
