@@ -13,13 +13,6 @@ export const MODEL_DIR_IN_CONTAINER = '/models';
 /** The GGUF baked into the local llama.cpp image. */
 export const BAKED_GGUF = `${MODEL_DIR_IN_CONTAINER}/model.gguf`;
 
-/**
- * An engine that exits while its health is awaited (llama-server on a model it cannot load
- * exits within a second) ends the wait at once with its last log lines, instead of after
- * `realAi.healthTimeoutSeconds`.
- */
-const EXIT_ENDS_WAIT = { abortOnContainerExit: true } as const;
-
 export interface EngineMount {
   /** Host folder with the model files (read-only at /models), or undefined for the image's own model. */
   modelDir: string | undefined;
@@ -40,7 +33,7 @@ export class LlamaServerContainer extends HsiGenericContainer {
     if (gpus) args.push('-ngl', String(cfg.llmGpuLayers));
     this.withCommand(args)
       .withExposedPorts(LLM_PORT)
-      .withWaitStrategy(Wait.forHttp('/health', LLM_PORT, EXIT_ENDS_WAIT).forStatusCode(200))
+      .withWaitStrategy(Wait.forHttp('/health', LLM_PORT).forStatusCode(200))
       .withStartupTimeout(cfg.healthTimeoutSeconds * 1000);
     // Mounted only for a named model file: the mount hides the image's own /models.
     if (mount.modelDir !== undefined && mount.modelFile !== undefined) this.withBindMounts([{ source: mount.modelDir, target: MODEL_DIR_IN_CONTAINER, mode: 'ro' }]);
@@ -59,7 +52,7 @@ export class OnnxDetectorContainer extends HsiGenericContainer {
     if (mount.modelDir !== undefined && mount.modelFile !== undefined) env['DETECTOR_MODEL_PATH'] = `${MODEL_DIR_IN_CONTAINER}/${mount.modelFile}`;
     this.withEnvironment(env)
       .withExposedPorts(DETECTOR_PORT)
-      .withWaitStrategy(Wait.forHttp('/health', DETECTOR_PORT, EXIT_ENDS_WAIT).forStatusCode(200))
+      .withWaitStrategy(Wait.forHttp('/health', DETECTOR_PORT).forStatusCode(200))
       .withStartupTimeout(cfg.healthTimeoutSeconds * 1000);
     if (mount.modelDir !== undefined && mount.modelFile !== undefined) this.withBindMounts([{ source: mount.modelDir, target: MODEL_DIR_IN_CONTAINER, mode: 'ro' }]);
     withMemoryLimit(this, cfg.memoryLimitMb);

@@ -58,41 +58,21 @@ export function checkModelsFit(plans: readonly ModelPlan[], cfg: RealAiConfig, g
   }
 }
 
-const NO_CONTAINER_OUTPUT = 'no container output';
-
-/** The line of a log most likely to say why an engine failed (its last error), else its last line. */
-function meaningfulLine(text: string): string {
-  const lines = text
-    .split('\n')
-    .map((l) => l.replace(/\x1b\[[0-9;]*m/g, '').trim())
-    .filter((l) => l !== '');
-  return ([...lines].reverse().find((l) => /error|fail|unable|cannot|not found|does not exist|out of memory/i.test(l)) ?? lines[lines.length - 1] ?? '').slice(0, 300);
-}
-
 /** The last meaningful lines a container of this run and role wrote (docker logs), for one-line errors. */
 export async function lastLogLine(runId: string, role: string): Promise<string> {
   const ps = await run('docker', ['ps', '-a', '-q', '--filter', `label=${RUN_ID_LABEL}=${runId}`, '--filter', `label=${ROLE_LABEL}=${role}`]).catch(() => undefined);
   const id = ps?.stdout.trim().split('\n')[0];
-  if (id === undefined || id === '') return NO_CONTAINER_OUTPUT;
+  if (id === undefined || id === '') return 'no container output';
   const state = await run('docker', ['inspect', '--format', '{{.State.Status}} {{.State.ExitCode}} {{.State.OOMKilled}}', id]).catch(() => undefined);
   const logs = await run('docker', ['logs', '--tail', '40', id]).catch(() => undefined);
+  const lines = `${logs?.stdout ?? ''}\n${logs?.stderr ?? ''}`
+    .split('\n')
+    .map((l) => l.replace(/\x1b\[[0-9;]*m/g, '').trim())
+    .filter((l) => l !== '');
   const [status, code, oom] = (state?.stdout.trim() ?? '').split(' ');
   const exit = status === 'exited' ? `exited with code ${code}${oom === 'true' ? ' (killed: out of memory)' : ''}` : `still ${status ?? 'unknown'}`;
-  const reason = meaningfulLine(`${logs?.stdout ?? ''}\n${logs?.stderr ?? ''}`);
-  return `${exit}${reason !== '' ? `: ${reason}` : ''}`;
-}
-
-/**
- * testcontainers removes a container whose wait failed, so its logs are gone by the time the
- * error arrives; an exit during the health wait carries its last log lines in the message
- * ("Container exited during HTTP healthCheck, last 50 logs: …").
- */
-export function exitReasonOf(error: unknown): string | undefined {
-  const message = error instanceof Error ? error.message : String(error);
-  const logs = /^Container exited during HTTP healthCheck(?:, last \d+ logs: ([\s\S]*))?/.exec(message);
-  if (!logs) return undefined;
-  const reason = meaningfulLine(logs[1] ?? '');
-  return `exited during its health check${reason !== '' ? `: ${reason}` : ''}`;
+  const reason = [...lines].reverse().find((l) => /error|fail|unable|cannot|not found|does not exist|out of memory/i.test(l)) ?? lines[lines.length - 1] ?? '';
+  return `${exit}${reason !== '' ? `: ${reason.slice(0, 300)}` : ''}`;
 }
 
 /** Whether a container start failed because its health wait ran out (not because it exited). */
@@ -106,8 +86,7 @@ export async function startEngine<T>(what: string, runId: string, role: string, 
   try {
     return await start();
   } catch (error) {
-    const logged = await lastLogLine(runId, role);
-    const detail = logged === NO_CONTAINER_OUTPUT ? (exitReasonOf(error) ?? logged) : logged;
+    const detail = await lastLogLine(runId, role);
     // testcontainers' HTTP wait says "URL /health not accessible after 120000ms" when time runs out
     const timedOut = isHealthTimeout(error);
     const head = timedOut ? `did not become healthy within ${healthTimeoutSeconds} s (realAi.healthTimeoutSeconds)` : 'failed to start';

@@ -29,14 +29,6 @@ describe('real engine containers', () => {
     expect(d.createOpts.Env).toEqual(expect.arrayContaining(['DETECTOR_MODEL_PATH=/models/yolo11n.onnx', 'DETECTOR_CONCURRENCY=2', 'DETECTOR_THREADS=1']));
   });
 
-  it('an engine that exits ends its health wait at once (not after realAi.healthTimeoutSeconds)', () => {
-    const cfg = RealAiConfigSchema.parse({});
-    const waits = [new LlamaServerContainer('x', cfg, { modelDir: undefined, modelFile: undefined }, false), new OnnxDetectorContainer('x', cfg, { modelDir: undefined, modelFile: undefined })].map(
-      (c) => (c as unknown as { waitStrategy: { options?: { abortOnContainerExit?: boolean } } }).waitStrategy.options,
-    );
-    expect(waits).toEqual([{ abortOnContainerExit: true }, { abortOnContainerExit: true }]);
-  });
-
   it('takes a per-service engine image over the local build and the registry default', () => {
     const local = StackConfigSchema.parse({ realAi: { llmPreset: 'small' } });
     expect(stackImages(local)).toMatchObject({ llmReal: llamaServerImage('small'), detectorReal: REAL_AI_IMAGES.detectorReal });
