@@ -44,19 +44,20 @@ export class HttpReadyWait extends PollingWait {
       await this.pollUntil(
         deadline,
         this.options.intervalMs,
-        () => this.answers(url, probe.status),
+        () => answersHttp(url, probe.status, this.options.requestTimeoutMs),
         () => `${url.href} did not answer ${probe.status === 'any' ? 'HTTP' : probe.status} within ${this.getStartupTimeout()} ms`,
       );
     }
   }
+}
 
-  private async answers(url: URL, status: number | 'any'): Promise<boolean> {
-    try {
-      const res = await request(url, { method: 'GET', headersTimeout: this.options.requestTimeoutMs, bodyTimeout: this.options.requestTimeoutMs, signal: AbortSignal.timeout(this.options.requestTimeoutMs) });
-      await res.body.dump();
-      return status === 'any' || res.statusCode === status;
-    } catch {
-      return false;
-    }
+/** Whether GET `url` answers `status` (`'any'`: any HTTP answer) within `timeoutMs`; a failed request is "not yet". */
+export async function answersHttp(url: URL, status: number | 'any', timeoutMs: number): Promise<boolean> {
+  try {
+    const res = await request(url, { method: 'GET', headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs) });
+    await res.body.dump();
+    return status === 'any' || res.statusCode === status;
+  } catch {
+    return false;
   }
 }

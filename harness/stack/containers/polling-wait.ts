@@ -29,7 +29,14 @@ export abstract class PollingWait implements WaitStrategy {
 
   /** Probes every `intervalMs` until `probe` says ready; past `deadline`, throws `failure()`'s message. */
   protected async pollUntil(deadline: number, intervalMs: number, probe: () => Promise<boolean>, failure: () => string): Promise<void> {
-    while (!(await probe())) {
+    await this.pollFor(deadline, intervalMs, async () => ((await probe()) ? true : undefined), failure);
+  }
+
+  /** Probes every `intervalMs` until `probe` gives a value, and returns it; past `deadline`, throws `failure()`'s message. */
+  protected async pollFor<T>(deadline: number, intervalMs: number, probe: () => Promise<T | undefined>, failure: () => string): Promise<T> {
+    for (;;) {
+      const value = await probe();
+      if (value !== undefined) return value;
       if (Date.now() >= deadline) throw new Error(failure());
       await new Promise((r) => setTimeout(r, intervalMs));
     }

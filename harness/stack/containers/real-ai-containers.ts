@@ -1,12 +1,14 @@
 import { AbstractStartedContainer, Wait, type StartedTestContainer } from 'testcontainers';
 import type { RealAiConfig } from '../../config/real-ai-config.ts';
+import { EngineHealthWait } from './engine-health-wait.ts';
 import { HsiGenericContainer } from './hsi-generic-container.ts';
 import { DETECTOR_PORT, LLM_PORT } from './reference-stack-containers.ts';
 
 /**
  * The real inference engines on the contract's ports: llama.cpp's `llama-server` (Debian's
  * build locally, llama.cpp's CUDA image on a GPU host) and the ONNX Runtime detector. Health
- * waits are as long as model loading needs (`realAi.healthTimeoutSeconds`).
+ * waits are as long as model loading needs (`realAi.healthTimeoutSeconds`); an engine that
+ * exits meanwhile ends its wait at once (EngineHealthWait).
  */
 
 export const MODEL_DIR_IN_CONTAINER = '/models';
@@ -33,7 +35,7 @@ export class LlamaServerContainer extends HsiGenericContainer {
     if (gpus) args.push('-ngl', String(cfg.llmGpuLayers));
     this.withCommand(args)
       .withExposedPorts(LLM_PORT)
-      .withWaitStrategy(Wait.forHttp('/health', LLM_PORT).forStatusCode(200))
+      .withWaitStrategy(new EngineHealthWait('/health', LLM_PORT))
       .withStartupTimeout(cfg.healthTimeoutSeconds * 1000);
     // Mounted only for a named model file: the mount hides the image's own /models.
     if (mount.modelDir !== undefined && mount.modelFile !== undefined) this.withBindMounts([{ source: mount.modelDir, target: MODEL_DIR_IN_CONTAINER, mode: 'ro' }]);
@@ -52,7 +54,7 @@ export class OnnxDetectorContainer extends HsiGenericContainer {
     if (mount.modelDir !== undefined && mount.modelFile !== undefined) env['DETECTOR_MODEL_PATH'] = `${MODEL_DIR_IN_CONTAINER}/${mount.modelFile}`;
     this.withEnvironment(env)
       .withExposedPorts(DETECTOR_PORT)
-      .withWaitStrategy(Wait.forHttp('/health', DETECTOR_PORT).forStatusCode(200))
+      .withWaitStrategy(new EngineHealthWait('/health', DETECTOR_PORT))
       .withStartupTimeout(cfg.healthTimeoutSeconds * 1000);
     if (mount.modelDir !== undefined && mount.modelFile !== undefined) this.withBindMounts([{ source: mount.modelDir, target: MODEL_DIR_IN_CONTAINER, mode: 'ro' }]);
     withMemoryLimit(this, cfg.memoryLimitMb);

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { presetBytes, type AiModes, type RealAiConfig } from '../../config/real-ai-config.ts';
 import { ConfigError, HarnessError } from '../../errors.ts';
 import { run } from '../../util/exec.ts';
+import { lastWordsOf } from '../containers/container-last-words.ts';
 import { RUN_ID_LABEL, ROLE_LABEL } from '../containers/container-hardening.ts';
+import { EngineWaitError } from '../containers/engine-health-wait.ts';
 
 /**
  * What can be known about the real engines before a container starts (model files, model size
@@ -63,16 +65,7 @@ export async function lastLogLine(runId: string, role: string): Promise<string> 
   const ps = await run('docker', ['ps', '-a', '-q', '--filter', `label=${RUN_ID_LABEL}=${runId}`, '--filter', `label=${ROLE_LABEL}=${role}`]).catch(() => undefined);
   const id = ps?.stdout.trim().split('\n')[0];
   if (id === undefined || id === '') return 'no container output';
-  const state = await run('docker', ['inspect', '--format', '{{.State.Status}} {{.State.ExitCode}} {{.State.OOMKilled}}', id]).catch(() => undefined);
-  const logs = await run('docker', ['logs', '--tail', '40', id]).catch(() => undefined);
-  const lines = `${logs?.stdout ?? ''}\n${logs?.stderr ?? ''}`
-    .split('\n')
-    .map((l) => l.replace(/\x1b\[[0-9;]*m/g, '').trim())
-    .filter((l) => l !== '');
-  const [status, code, oom] = (state?.stdout.trim() ?? '').split(' ');
-  const exit = status === 'exited' ? `exited with code ${code}${oom === 'true' ? ' (killed: out of memory)' : ''}` : `still ${status ?? 'unknown'}`;
-  const reason = [...lines].reverse().find((l) => /error|fail|unable|cannot|not found|does not exist|out of memory/i.test(l)) ?? lines[lines.length - 1] ?? '';
-  return `${exit}${reason !== '' ? `: ${reason.slice(0, 300)}` : ''}`;
+  return lastWordsOf(id);
 }
 
 /** Whether a container start failed because its health wait ran out (not because it exited). */
@@ -86,9 +79,11 @@ export async function startEngine<T>(what: string, runId: string, role: string, 
   try {
     return await start();
   } catch (error) {
-    const detail = await lastLogLine(runId, role);
-    // testcontainers' HTTP wait says "URL /health not accessible after 120000ms" when time runs out
-    const timedOut = isHealthTimeout(error);
+    // The engines' own wait read their last words before testcontainers removed the container.
+    const waited = error instanceof EngineWaitError ? error : undefined;
+    const detail = waited?.lastWords ?? (await lastLogLine(runId, role));
+    // testcontainers' HTTP wait (the tracing proxy's) says "URL /health not accessible after 120000ms" when time runs out
+    const timedOut = waited !== undefined ? waited.end === 'timeout' : isHealthTimeout(error);
     const head = timedOut ? `did not become healthy within ${healthTimeoutSeconds} s (realAi.healthTimeoutSeconds)` : 'failed to start';
     throw new HarnessError(`${what} ${head}: ${detail}`);
   }

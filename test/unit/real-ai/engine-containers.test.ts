@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RealAiConfigSchema } from '../../../harness/config/real-ai-config.ts';
 import { StackConfigSchema } from '../../../harness/config/stack-config.ts';
+import { EngineHealthWait } from '../../../harness/stack/containers/engine-health-wait.ts';
 import { LlamaServerContainer, OnnxDetectorContainer } from '../../../harness/stack/containers/real-ai-containers.ts';
 import { llamaServerImage, REAL_AI_IMAGES, stackImages } from '../../../harness/stack/images/image-refs.ts';
 
@@ -27,6 +28,17 @@ describe('real engine containers', () => {
     const cfg = RealAiConfigSchema.parse({ modelDir: '/srv/models', detectorModelFile: 'yolo11n.onnx', detectorConcurrency: 2 });
     const d = inspect(new OnnxDetectorContainer('x', cfg, { modelDir: cfg.modelDir, modelFile: cfg.detectorModelFile }));
     expect(d.createOpts.Env).toEqual(expect.arrayContaining(['DETECTOR_MODEL_PATH=/models/yolo11n.onnx', 'DETECTOR_CONCURRENCY=2', 'DETECTOR_THREADS=1']));
+  });
+
+  it('waits for each engine with its own health wait (an exit ends it), as long as realAi.healthTimeoutSeconds', () => {
+    const cfg = RealAiConfigSchema.parse({ healthTimeoutSeconds: 45 });
+    const none = { modelDir: undefined, modelFile: undefined };
+    // testcontainers hands the container's startup timeout to its wait strategy at start.
+    const engines = [new LlamaServerContainer('x', cfg, none, false), new OnnxDetectorContainer('x', cfg, none)].map((c) => c as unknown as { waitStrategy: unknown; startupTimeoutMs: number });
+    for (const engine of engines) {
+      expect(engine.waitStrategy).toBeInstanceOf(EngineHealthWait);
+      expect(engine.startupTimeoutMs).toBe(45_000);
+    }
   });
 
   it('takes a per-service engine image over the local build and the registry default', () => {

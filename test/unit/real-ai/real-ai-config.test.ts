@@ -83,6 +83,17 @@ describe('an engine that never becomes healthy', () => {
     expect((exited as Error).message).not.toContain('\n');
   });
 
+  it("names the engine's own wait's end with the last words it read before testcontainers removed the container", async () => {
+    const { startEngine } = await import('../../../harness/stack/real-ai/engine-checks.ts');
+    const { EngineWaitError } = await import('../../../harness/stack/containers/engine-health-wait.ts');
+    const runId = `no-such-run-${process.pid}`;
+    const end = (e: InstanceType<typeof EngineWaitError>) => startEngine('the real LLM (llama.cpp server)', runId, 'llm-engine', 20, () => Promise.reject(e)).catch((x: unknown) => (x as Error).message);
+    expect(await end(new EngineWaitError('exited', 'exited with code 1: error: failed to load model', 'probe'))).toBe('the real LLM (llama.cpp server) failed to start: exited with code 1: error: failed to load model');
+    expect(await end(new EngineWaitError('timeout', 'still running: loading model', 'probe'))).toBe(
+      'the real LLM (llama.cpp server) did not become healthy within 20 s (realAi.healthTimeoutSeconds): still running: loading model',
+    );
+  });
+
   it('a missing detector model file is named like the LLM one', () => {
     const dir = mkdtempSync(join(tmpdir(), 'hsi-models-'));
     expect(() => modelPlans(RealAiConfigSchema.parse({ modelDir: dir, detectorModelFile: 'yolo26.onnx' }), { detector: 'real', llm: 'emulated' })).toThrow(
