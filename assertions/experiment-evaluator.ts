@@ -5,10 +5,11 @@ import { broadcastLatency, matchBroadcasts, type BroadcastMatch } from './lost/b
 import type { PipelineOutcome } from './lost/outcome.ts';
 import type { EvaluationRequest, EvaluationResult, ExperimentEvaluator, PipelineLatencySample } from '../harness/experiment/evaluator.ts';
 import type { ExampleTrace, OperationLatency as OperationView, ServiceEdge } from '../harness/report/report-model.ts';
-import { REFERENCE_DIALECT } from './hsi/contract.ts';
+import { HSI_OTEL_ENABLED_VARIABLE, HSI_OTLP_VARIABLES, REFERENCE_DIALECT } from './hsi/contract.ts';
+import { EnvironmentError } from '../harness/errors.ts';
 import { JaegerQueryClient } from '../harness/traces/jaeger-client.ts';
 import { RUN_TRACES_FILE, toLegacyJson } from '../harness/traces/legacy-export.ts';
-import { pollUntilSettled, settleIntervalMs, spanCount } from '../harness/traces/settle.ts';
+import { firstSpanDeadlineEpochMs, pollUntilSettled, settleIntervalMs, spanCount, UNKNOWN_EXPORT_DELAY_MS, type Settled } from '../harness/traces/settle.ts';
 import type { TraceTree } from '../harness/traces/span-model.ts';
 import { evaluateExpectations, parseExpectations, type ExpectationEvidence, type ScenarioExpectation, type UploadEvidence } from './expectations.ts';
 import { contractLatencyBudgets, operationLatencies, uniqueSpans } from './latency/latency.ts';
@@ -143,26 +144,55 @@ function uploadEvidence(accepted: readonly LoadRequestRecord[]): UploadEvidence[
 }
 
 /** The run's traces, read until their span count settles; written as the run's legacy-JSON trace file. */
-async function collectTraces(req: EvaluationRequest, jaeger: JaegerQueryClient, sampledIds: readonly string[], options: HsiEvaluatorOptions, notes: string[]): Promise<TraceTree[]> {
+async function collectTraces(req: EvaluationRequest, jaeger: JaegerQueryClient, ctx: { sampled: readonly LoadRequestRecord[]; expectations: readonly ScenarioExpectation[]; options: HsiEvaluatorOptions; notes: string[] }): Promise<TraceTree[]> {
+  const { sampled, options, notes } = ctx;
+  const sampledIds = sampled.map((r) => r.traceId);
   const interval = options.tracePollIntervalMs ?? settleIntervalMs(req.spanExportDelayMs);
+  const startEpochMs = Date.now();
+  const absentBy = absentAfterMs(sampled, req.spanExportDelayMs, startEpochMs);
   const collected = await pollUntilSettled(
     () => fetchPipelineTraces(jaeger, { startMin: new Date(req.window.startEpochMs - 5_000), startMax: new Date(Date.now() + 5_000), traceIds: [...sampledIds] }),
     spanCount,
-    // With sampled uploads, no span at all is not a settled count: their traces have not arrived yet.
-    { intervalMs: interval, timeoutMs: options.traceSettleTimeoutMs ?? 60_000, minCount: sampledIds.length > 0 ? 1 : 0, ...(options.clock ? { now: options.clock.now, sleep: options.clock.sleep } : {}) },
+    // With sampled uploads, no span at all is not a settled count: their traces have not arrived yet,
+    // unless the first one's export is long overdue: then the stack exports none.
+    { intervalMs: interval, timeoutMs: options.traceSettleTimeoutMs ?? 60_000, minCount: sampledIds.length > 0 ? 1 : 0, ...(absentBy !== undefined ? { absentAfterMs: absentBy } : {}), ...(options.clock ? { now: options.clock.now, sleep: options.clock.sleep } : {}) },
   );
   const traces = collected.value;
-  const apart = `${(interval / 1000).toFixed(1)} s apart`;
-  const last = collected.counts.at(-1) ?? 0;
-  const settle = collected.settled
-    ? `settled after ${collected.polls} polls ${apart}`
-    : last === 0
-      ? `0: no span arrived in ${Math.round(collected.waitedMs / 1000)} s (${collected.polls} polls ${apart})`
-      : `still changing after ${collected.polls} polls ${apart} (${collected.counts.slice(-3).join(' → ')} spans); used the last`;
-  notes.push(`traces collected: ${traces.length} (${sampledIds.length} sampled uploads), span count ${settle}`);
+  const absence = collected.absent ? absenceText(sampled, req.spanExportDelayMs, startEpochMs + collected.waitedMs) : undefined;
+  notes.push(`traces collected: ${traces.length} (${sampledIds.length} sampled uploads), span count ${settleNote(collected, interval, absence)}`);
   // The run's traces as Jaeger's UI exports them: `hsi-chaos traces export` and `replay` read them.
   req.results.writeTextAtomic(RUN_TRACES_FILE, `${JSON.stringify(toLegacyJson(traces))}\n`);
+  // Only nothing-lost reads no span: any other family cannot judge a stack that exports none.
+  if (absence !== undefined && ctx.expectations.some((e) => e.family !== 'nothing-lost')) {
+    throw new EnvironmentError(`no span reached Jaeger at ${req.endpoints.jaegerUrl}: ${absence}: the stack exports no spans, so its traces cannot be checked; point its ${HSI_OTLP_VARIABLES[0]} at this Jaeger's OTLP port (the real HSI exports only with ${HSI_OTEL_ENABLED_VARIABLE}=true)`);
+  }
   return traces;
+}
+
+/** epoch ms when the first traced upload was answered. */
+function firstAnswerEpochMs(sampled: readonly LoadRequestRecord[]): number {
+  return sampled.reduce((first, r) => Math.min(first, r.intendedEpochMs + r.latencyMs), Number.POSITIVE_INFINITY);
+}
+
+/** ms after `nowEpochMs` when no span at all says the stack exports none (firstSpanDeadlineEpochMs); undefined without sampled uploads. */
+function absentAfterMs(sampled: readonly LoadRequestRecord[], exportDelayMs: number | undefined, nowEpochMs: number): number | undefined {
+  if (sampled.length === 0) return undefined;
+  return Math.max(0, firstSpanDeadlineEpochMs(firstAnswerEpochMs(sampled), exportDelayMs) - nowEpochMs);
+}
+
+/** "none of the backend's pipeline spans nor of the N sampled uploads' traces 15.5 s after the first was answered (…)", as of `atEpochMs`. */
+function absenceText(sampled: readonly LoadRequestRecord[], exportDelayMs: number | undefined, atEpochMs: number): string {
+  const after = (atEpochMs - firstAnswerEpochMs(sampled)) / 1000;
+  const delay = exportDelayMs !== undefined ? `the stack exports every ${exportDelayMs} ms` : `export delay not known, ${UNKNOWN_EXPORT_DELAY_MS} ms assumed`;
+  return `none of the backend's pipeline spans nor of the ${sampled.length} sampled uploads' traces ${after.toFixed(1)} s after the first was answered (${delay})`;
+}
+
+function settleNote(collected: Settled<unknown>, interval: number, absence: string | undefined): string {
+  const apart = `${(interval / 1000).toFixed(1)} s apart`;
+  if (collected.settled) return `settled after ${collected.polls} polls ${apart}`;
+  if (absence !== undefined) return `0: ${absence} (${collected.polls} polls ${apart})`;
+  if ((collected.counts.at(-1) ?? 0) === 0) return `0: no span arrived in ${Math.round(collected.waitedMs / 1000)} s (${collected.polls} polls ${apart})`;
+  return `still changing after ${collected.polls} polls ${apart} (${collected.counts.slice(-3).join(' → ')} spans); used the last`;
 }
 
 /** Sampling presence, the pipeline's rows and the WebSocket broadcasts, as far as the expectations need them. */
@@ -233,8 +263,9 @@ async function evaluateRun(req: EvaluationRequest, options: HsiEvaluatorOptions)
   }
   const accepted = req.requests.filter((r) => r.status === 202 && !r.interrupted);
   const jaeger = new JaegerQueryClient({ baseUrl: endpoints.jaegerUrl });
-  const sampledIds = accepted.filter((r) => r.sampled).map((r) => r.traceId);
-  const traces = await collectTraces(req, jaeger, sampledIds, options, notes);
+  const sampled = accepted.filter((r) => r.sampled);
+  const sampledIds = sampled.map((r) => r.traceId);
+  const traces = await collectTraces(req, jaeger, { sampled, expectations, options, notes });
   const evidence: ExpectationEvidence = { traces, uploads: uploadEvidence(accepted), faults: req.faults, ...(req.stackSettings ? { stackSettings: req.stackSettings } : {}), ...(req.settingsKnowledge ? { settingsKnowledge: req.settingsKnowledge } : {}) };
   const eventStream = await collectOutcomes(req, { expectations, evidence, accepted, jaeger, options, notes });
   const results = evaluateExpectations(expectations, evidence);

@@ -7,6 +7,7 @@
 export { dlqName, HSI_QUEUE_NAMES, HSI_QUEUE_ROLES, OPEN_BATCH_KEY_PATTERN, REFERENCE_DIALECT, type HsiDialect } from '../../harness/contract/dialects.ts';
 export { parseStoredDlqEntry } from '../../harness/contract/dlq-entry.ts';
 export { HSI_ROUTES } from '../../harness/contract/hsi-api.ts';
+export { HSI_OTEL_ENABLED_VARIABLE, HSI_OTLP_VARIABLES } from '../../harness/contract/hsi-environment.ts';
 export type { BroadcastEvent } from '../../harness/contract/hsi-ws-events.ts';
 export { HsiHttpClient } from '../../harness/dialect/hsi-http.ts';
 export { readDeadLetters, scanCount, type StoredDlqEntry } from '../../harness/dialect/redis-dialect.ts';

@@ -14,6 +14,12 @@ export interface SettleOptions {
    * also waits for the trace to exist before it watches its span count). Default 0.
    */
   minCount?: number;
+  /**
+   * A count still below `minCount` this long (ms) after the first poll ends the wait with
+   * `absent: true`: what was expected would have arrived by then (see firstSpanDeadlineEpochMs).
+   * Default: never; only the timeout ends the wait.
+   */
+  absentAfterMs?: number;
   /** Injected in tests. */
   sleep?: (ms: number) => Promise<unknown>;
   now?: () => number;
@@ -24,6 +30,8 @@ export interface Settled<T> {
   polls: number;
   /** False when the timeout came first: `value` is the last poll's. */
   settled: boolean;
+  /** True when the count was still below `minCount` at `absentAfterMs` (the wait ended there). */
+  absent: boolean;
   /** The count at every poll. */
   counts: number[];
   waitedMs: number;
@@ -35,16 +43,19 @@ export async function pollUntilSettled<T>(poll: () => Promise<T>, count: (value:
   const wait = options.sleep ?? ((ms: number) => sleep(ms));
   const now = options.now ?? (() => performance.now());
   const minCount = options.minCount ?? 0;
+  const absentAfterMs = options.absentAfterMs ?? Number.POSITIVE_INFINITY;
   const started = now();
   const counts: number[] = [];
   let value = await poll();
   counts.push(count(value));
+  const end = (settled: boolean, absent = false): Settled<T> => ({ value, polls: counts.length, settled, absent, counts, waitedMs: now() - started });
   for (;;) {
-    if (now() - started + intervalMs > timeoutMs) return { value, polls: counts.length, settled: false, counts, waitedMs: now() - started };
+    if (counts.at(-1)! < minCount && now() - started >= absentAfterMs) return end(false, true);
+    if (now() - started + intervalMs > timeoutMs) return end(false);
     await wait(intervalMs);
     value = await poll();
     counts.push(count(value));
-    if (counts.at(-1) === counts.at(-2) && counts.at(-1)! >= minCount) return { value, polls: counts.length, settled: true, counts, waitedMs: now() - started };
+    if (counts.at(-1) === counts.at(-2) && counts.at(-1)! >= minCount) return end(true);
   }
 }
 
@@ -60,6 +71,24 @@ export const EXPORT_MARGIN_MS = 1_000;
  */
 export function settleIntervalMs(exportDelayMs: number | undefined): number {
   return exportDelayMs === undefined ? UNKNOWN_EXPORT_POLL_MS : exportDelayMs + EXPORT_MARGIN_MS;
+}
+
+/** The export delay assumed when the services' is not known: the OTel SDK's default OTEL_BSP_SCHEDULE_DELAY. */
+export const UNKNOWN_EXPORT_DELAY_MS = 5_000;
+/**
+ * How long after its export delay a stack that exports at all has the first answered request's
+ * span in Jaeger, at the most: the export and the store take about a second
+ * (EXPORT_MARGIN_MS); ten more absorb a loaded machine.
+ */
+export const FIRST_SPAN_GRACE_MS = 10_000;
+
+/**
+ * When a stack's silence in Jaeger says it exports no span (epoch ms): the first traced
+ * request's answer, plus one export delay (unknown: UNKNOWN_EXPORT_DELAY_MS), plus
+ * FIRST_SPAN_GRACE_MS. A stack that exports spans has the first one stored by then.
+ */
+export function firstSpanDeadlineEpochMs(firstAnswerEpochMs: number, exportDelayMs: number | undefined): number {
+  return firstAnswerEpochMs + (exportDelayMs ?? UNKNOWN_EXPORT_DELAY_MS) + FIRST_SPAN_GRACE_MS;
 }
 
 /** Spans in a set of traces (the count the rule watches). */

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { hsiExperimentEvaluator } from '../../../assertions/experiment-evaluator.ts';
 import type { EvaluationRequest } from '../../../harness/experiment/evaluator.ts';
 import type { LoadRequestRecord } from '../../../harness/load/load-result.ts';
+import { EnvironmentError } from '../../../harness/errors.ts';
 import { RunResults } from '../../../harness/report/run-results.ts';
 import { RUN_TRACES_FILE } from '../../../harness/traces/legacy-export.ts';
 import { FakeJaeger, captured, manifest, partialV3, type FakeRequest } from '../traces/helpers.ts';
@@ -41,8 +42,9 @@ class ManualClock {
   };
 }
 
-function upload(): LoadRequestRecord {
-  const r = { seq: 0, scenario: 'steady', vu: 0, iteration: 0, camera: 'front_door', fixture: 'a.jpg', transport: 'http' as const, intendedEpochMs: Date.now() - 10_000, intendedMs: 0, sentMs: 0, endMs: 5 };
+/** The sampled upload, answered `answeredAgoMs` before the evaluation starts. */
+function upload(answeredAgoMs: number): LoadRequestRecord {
+  const r = { seq: 0, scenario: 'steady', vu: 0, iteration: 0, camera: 'front_door', fixture: 'a.jpg', transport: 'http' as const, intendedEpochMs: Date.now() - answeredAgoMs - 5, intendedMs: 0, sentMs: 0, endMs: 5 };
   return { ...r, latencyMs: 5, serviceMs: 5, lagMs: 0, status: 202, ok: true, traceId: TRACE, spanId: 'f52ad7d39f617eb3', sampled: true, uploadId: 'u1', filePath: '/data/uploads/front_door/u1.jpg' };
 }
 
@@ -60,8 +62,11 @@ afterEach(async () => {
   jaeger = undefined;
 });
 
-/** Jaeger's answer for the trace at time t: spans as they arrived, or not found before `firstAt`. */
-async function evaluate(clock: ManualClock, firstAt = 0) {
+/**
+ * Jaeger's answer for the trace at time t: spans as they arrived, or not found before `firstAt`;
+ * the upload was answered `answeredAgoMs` before the evaluation (10 s: a run's first uploads).
+ */
+async function evaluate(clock: ManualClock, firstAt = 0, options: { answeredAgoMs?: number; expectations?: Record<string, unknown>[]; spanExportDelayMs?: number } = {}) {
   jaeger = new FakeJaeger((req: FakeRequest) => {
     if (req.path === '/api/v3/services') return captured('v3-services.json');
     if (req.path === `/api/v3/traces/${TRACE}`) return clock.t < firstAt ? captured('v3-trace-not-found.json') : { status: 200, body: partialV3(arrivedBy(clock.t)) };
@@ -74,13 +79,14 @@ async function evaluate(clock: ManualClock, firstAt = 0) {
   const request: EvaluationRequest = {
     runId: 'run',
     results,
-    expectations: [TREE],
+    expectations: options.expectations ?? [TREE],
     source: 'trace-wait.ts',
     endpoints: { backendUrl: 'http://127.0.0.1:9', jaegerUrl },
-    requests: [upload()],
+    requests: [upload(options.answeredAgoMs ?? 10_000)],
     faults: { windows: [], loadStartEpochMs: now - 10_000 },
     window: { startEpochMs: now - 10_000, endEpochMs: now - 5_000 },
     log: () => undefined,
+    ...(options.spanExportDelayMs !== undefined ? { spanExportDelayMs: options.spanExportDelayMs } : {}),
   };
   const result = await hsiExperimentEvaluator({ clock, traceSettleTimeoutMs: 30_000 }).evaluate(request);
   const file = JSON.parse(readFileSync(results.path(RUN_TRACES_FILE), 'utf8')) as { data: { spans: unknown[] }[] };
@@ -100,19 +106,42 @@ describe('the evaluator waits for late spans (issue 15, item 5)', () => {
 
   it('no span yet is not a settled count: a trace that first appears 6 s in (two empty polls) is waited for', async () => {
     const clock = new ManualClock();
-    const { result, spans } = await evaluate(clock, 6_000);
+    // Answered as the evaluation starts: its first export is not overdue before 15 s (5 s assumed export delay + 10 s grace).
+    const { result, spans } = await evaluate(clock, 6_000, { answeredAgoMs: 0 });
     // polls at 0, 2.5, 5 s find nothing; 7.5 and 10 s all 7 spans
     expect(spans).toBe(7);
     expect(result.assertions.find((a) => a.name.startsWith('span tree'))).toMatchObject({ passed: true });
     expect(result.notes).toContain('traces collected: 1 (1 sampled uploads), span count settled after 5 polls 2.5 s apart');
   });
 
-  it('a trace that never arrives: waits up to the settle timeout, then says no span arrived', async () => {
+  it('a stack that exports no span: said as soon as the first upload\'s export is overdue (not after the settle timeout), one line, exit 3', async () => {
     const clock = new ManualClock();
-    const { result, spans } = await evaluate(clock, Number.POSITIVE_INFINITY);
+    // Answered 10 s before: overdue 5 s into the evaluation (answer + 5 s assumed export delay + 10 s grace).
+    const failed = await evaluate(clock, Number.POSITIVE_INFINITY).catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(EnvironmentError);
+    expect((failed as EnvironmentError).exitCode).toBe(3);
+    expect((failed as Error).message).toMatch(
+      /^no span reached Jaeger at http:\/\/127\.0\.0\.1:\d+: none of the backend's pipeline spans nor of the 1 sampled uploads' traces 15\.0 s after the first was answered \(export delay not known, 5000 ms assumed\): the stack exports no spans, so its traces cannot be checked; point its OTEL_EXPORTER_OTLP_ENDPOINT at this Jaeger's OTLP port \(the real HSI exports only with OTEL_ENABLED=true\)$/,
+    );
+    // polls at 0, 2.5 and 5 s: the settle timeout (30 s) is not waited for
+    expect(clock.t).toBe(5_000);
+  });
+
+  it('a stack that exports no span, with only nothing-lost expected: a note, not an error', async () => {
+    const clock = new ManualClock();
+    const { result, spans } = await evaluate(clock, Number.POSITIVE_INFINITY, { expectations: [{ family: 'nothing-lost' }] });
     expect(spans).toBe(0);
-    expect(clock.t).toBeLessThanOrEqual(30_000);
-    expect(result.notes).toContain('traces collected: 0 (1 sampled uploads), span count 0: no span arrived in 30 s (13 polls 2.5 s apart)');
+    expect(clock.t).toBe(5_000);
+    expect(result.notes).toContain("traces collected: 0 (1 sampled uploads), span count 0: none of the backend's pipeline spans nor of the 1 sampled uploads' traces 15.0 s after the first was answered (export delay not known, 5000 ms assumed) (3 polls 2.5 s apart)");
+  });
+
+  it('a trace that never arrives, its export not yet overdue: waits up to the settle timeout, then says no span arrived', async () => {
+    const clock = new ManualClock();
+    // Answered as the evaluation starts, spans exported every 20 s: overdue only at 30 s, when the settle timeout (30 s) has ended the wait.
+    const { result, spans } = await evaluate(clock, Number.POSITIVE_INFINITY, { answeredAgoMs: 0, spanExportDelayMs: 20_000 });
+    expect(spans).toBe(0);
+    expect(clock.t).toBe(21_000);
+    expect(result.notes).toContain('traces collected: 0 (1 sampled uploads), span count 0: no span arrived in 21 s (2 polls 21.0 s apart)');
   });
 
   it('counter-example: the same Jaeger read once after a fixed 3, 4 or 5 s sleep holds 5 or 6 spans, without the inference span', () => {
