@@ -155,7 +155,7 @@ function printPlan(plan: ReplayPlan, out: string): void {
     `${colour.bold('hsi-chaos replay')} ${plan.name}: ${plan.incident.traces} traces, ${plan.incident.spans} spans, ${plan.incident.uploads} uploads from ${plan.input}`,
     `  load             ${l.kind === 'constant' ? `${l.rate}/${l.timeUnit} constant` : `${l.stages.length / 2} steps`} for ${(l.durationMs / 1000).toFixed(1)} s; cameras ${plan.cameras.map((c) => `${c.id} ${Math.round(c.weight * 100)} %`).join(', ')}`,
     ...plan.faults.map((f) => `  fault            ${f.name} on ${f.target}: ${(f.atMs / 1000).toFixed(2)}–${((f.atMs + f.durationMs) / 1000).toFixed(2)} s ${JSON.stringify(f.fault)}`),
-    ...plan.hints.map((h) => `  hint             ${h.key}=${h.value} (${h.source})`),
+    ...plan.hints.map((h) => `  hint             ${h.key}=${h.value.length > 60 ? `${h.value.slice(0, 40)}… (${h.value.length} characters, in the file)` : h.value} (${h.source})`),
     `  scenario         ${out}`,
     '',
   ];

@@ -15,7 +15,7 @@ export interface Hint {
   /** e.g. `BATCH_WINDOW_SECONDS` (a backend variable), `EMULATOR_TIME_SCALE` (llm), a defect name, or `sampling` */
   key: string;
   /** where the value goes in the scenario */
-  scope: 'backend' | 'llm' | 'defect' | 'note';
+  scope: 'backend' | 'detector' | 'llm' | 'defect' | 'note';
   value: string;
   /** one line: what in the traces says so */
   source: string;
@@ -152,6 +152,39 @@ function llmSpeedHint(incident: Incident): Hint[] {
   return [{ key: 'EMULATOR_TIME_SCALE', scope: 'llm', value: String(scale), source: `${fits.length} LLM answers took ${scale}× the emulator's default generation time for their token counts (engine time from ${from})` }];
 }
 
+/** More engine times than this are fitted (mean and p95) rather than listed: an environment variable holds at most 128 KiB. */
+export const MAX_REPLAYED_SERVICE_TIMES = 5000;
+
+/**
+ * The detector's speed, call by call: the engine time each successful detector call reports
+ * (`ai.inference.time_ms` on the backend's call span, the answer's `inference_time_ms`), in call
+ * order, for the emulator to replay (`EMULATOR_SERVICE_TIMES_MS`). Left to its own lognormal
+ * draws (a new random seed per stack), the replayed detector's p95 over 80 calls differed from
+ * the incident's by up to +28 % (chaos-llm-timeout: 63.5 → 82.7 ms, queue wait 0 on both sides).
+ * Past MAX_REPLAYED_SERVICE_TIMES calls, the lognormal is fitted to their mean and p95 instead.
+ */
+export function detectorSpeedHints(incident: Pick<Incident, 'allSpans' | 'calls'>): Hint[] {
+  const byId = new Map(incident.allSpans.map((s) => [`${s.traceId}/${s.spanId}`, s]));
+  const times = incident.calls.detector
+    .filter((c) => !c.error)
+    .sort((a, b) => a.startMs - b.startMs)
+    .map((c) => numAttr(byId.get(`${c.traceId}/${c.spanId}`) ?? ({ attributes: {} } as NormalizedSpan), 'ai.inference.time_ms'))
+    .filter((t): t is number => t !== undefined && t > 0 && t <= 600_000);
+  if (times.length < 3) return [];
+  const mean = times.reduce((a, b) => a + b, 0) / times.length;
+  const p95 = percentile(times, 95) ?? mean;
+  const seen = `${times.length} detector calls reported their engine time (ai.inference.time_ms): mean ${mean.toFixed(1)} ms, p95 ${p95.toFixed(1)} ms`;
+  if (times.length <= MAX_REPLAYED_SERVICE_TIMES) {
+    return [{ key: 'EMULATOR_SERVICE_TIMES_MS', scope: 'detector', value: times.map((t) => String(Math.round(t * 10) / 10)).join(','), source: `${seen}; replayed call by call, in call order` }];
+  }
+  // the emulator's lognormal needs mean <= p95 <= 3.87 x mean
+  const fittedP95 = Math.min(Math.max(p95, mean * 1.001), mean * 3.8);
+  return [
+    { key: 'EMULATOR_SERVICE_MEAN_MS', scope: 'detector', value: mean.toFixed(1), source: `${seen} (fitted: more than ${MAX_REPLAYED_SERVICE_TIMES} to list)` },
+    { key: 'EMULATOR_SERVICE_P95_MS', scope: 'detector', value: fittedP95.toFixed(1), source: 'the same calls\' 95th percentile' },
+  ];
+}
+
 function defectHints(incident: Incident): Hint[] {
   const out: Hint[] = [];
   if (incident.stitchedJoins > 0 && incident.linkedJoins === 0) {
@@ -166,5 +199,5 @@ function defectHints(incident: Incident): Hint[] {
 
 export function reconstructHints(incident: Incident): Hint[] {
   const spans = incident.allSpans;
-  return [...batchHints(spans), ...timeoutHints(incident), ...retryHints(spans), ...breakerHints(spans), ...llmSpeedHint(incident), ...defectHints(incident)];
+  return [...batchHints(spans), ...timeoutHints(incident), ...retryHints(spans), ...breakerHints(spans), ...detectorSpeedHints(incident), ...llmSpeedHint(incident), ...defectHints(incident)];
 }

@@ -108,18 +108,23 @@ function faults(plan: ReplayPlan): string[] {
 
 function stack(plan: ReplayPlan): string[] {
   const backend = plan.hints.filter((h) => h.scope === 'backend');
+  const detector = plan.hints.filter((h) => h.scope === 'detector');
   const llm = plan.hints.filter((h) => h.scope === 'llm');
   const defects = plan.hints.filter((h) => h.scope === 'defect');
-  if (backend.length + llm.length + defects.length === 0) return [];
+  if (backend.length + detector.length + llm.length + defects.length === 0) return [];
   const lines = ['  stack: {'];
   if (defects.length > 0) {
     for (const d of defects) lines.push(`    // ${d.key}: ${d.source}`);
     lines.push(`    defects: ${value(defects.map((d) => d.key))},`);
   }
-  for (const [scope, list] of [['backend', backend], ['llm', llm]] as const) {
+  for (const [scope, list] of [['backend', backend], ['detector', detector], ['llm', llm]] as const) {
     if (list.length === 0) continue;
     lines.push(`    ${scope}: {`);
-    for (const h of list) lines.push(`      ${h.key}: ${q(h.value)}, // ${h.source}`);
+    for (const h of list) {
+      // a long value (the detector's replayed engine times) gets its comment above it
+      if (h.value.length > 60) lines.push(`      // ${h.source}`, `      ${h.key}: ${q(h.value)},`);
+      else lines.push(`      ${h.key}: ${q(h.value)}, // ${h.source}`);
+    }
     lines.push('    },');
   }
   lines.push('  },');

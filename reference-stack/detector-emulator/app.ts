@@ -104,6 +104,8 @@ class DetectorApplication {
   // a real detector's event loop: one image at a time through decode + letterbox (when calibrated)
   private readonly hostLoop = new SlotPool(1);
   private readonly stats = new DetectorStats();
+  /** Service times taken so far from settings.serviceTimesMs. */
+  private replayedTimes = 0;
 
   constructor(options: DetectorEmulatorOptions) {
     const { settings, log } = options;
@@ -181,7 +183,7 @@ class DetectorApplication {
     const release = await slots.acquire();
     const queueWaitMs = performance.now() - queuedAt;
     try {
-      const serviceMs = sampleLognormal(this.rng, settings.serviceTime);
+      const serviceMs = this.serviceTime();
       await sleep(serviceMs);
       const detections = emulateDetections(digest, info.width, info.height, settings.detectionsPerImage);
       const inferenceMs = r1(serviceMs);
@@ -193,6 +195,15 @@ class DetectorApplication {
     } finally {
       release();
     }
+  }
+
+  /** The next inference's service time: the replayed list's next entry when one is set, else a lognormal draw. */
+  private serviceTime(): number {
+    const times = this.settings.serviceTimesMs;
+    if (times.length === 0) return sampleLognormal(this.rng, this.settings.serviceTime);
+    const ms = times[this.replayedTimes % times.length] ?? 0;
+    this.replayedTimes++;
+    return ms;
   }
 
   async health(): Promise<JsonResponse> {
@@ -208,7 +219,7 @@ class DetectorApplication {
       emulated: true,
       slots: settings.gpuSlots,
       analytic_capacity_rps: this.analyticCapacityRps,
-      service_time_ms: { mean: settings.serviceMeanMs, p95: settings.serviceP95Ms, distribution: 'lognormal', ...settings.serviceTime },
+      service_time_ms: { mean: settings.serviceMeanMs, p95: settings.serviceP95Ms, distribution: settings.serviceTimesMs.length > 0 ? 'replayed' : 'lognormal', ...settings.serviceTime, ...(settings.serviceTimesMs.length > 0 ? { replayed: settings.serviceTimesMs.length } : {}) },
       ...(settings.hostWork ? { host_work_ms: { base: settings.hostWork.baseMs, per_megapixel: settings.hostWork.perMegapixelMs, sigma: settings.hostWork.sigma, serial: true } } : {}),
     });
   }

@@ -12,6 +12,12 @@ export interface EmulatorSettings {
   serviceP95Ms: number;
   serviceTime: LognormalParams;
   /**
+   * EMULATOR_SERVICE_TIMES_MS: service times to use instead of the lognormal draws, the k-th
+   * inference taking the k-th (then from the start again): an incident's observed engine times,
+   * replayed (`hsi-chaos replay`). Empty: the lognormal.
+   */
+  serviceTimesMs: readonly number[];
+  /**
    * A serial stage before the slots (EMULATOR_HOST_WORK_MS, _PER_MEGAPIXEL, _SIGMA: a real
    * detector's decode + letterbox + output decoding on its one event loop, as calibrated);
    * undefined: none (the default).
@@ -58,6 +64,15 @@ const schema = z.object({
   EMULATOR_HOST_WORK_MS_PER_MEGAPIXEL: number(0, z.coerce.number({ error: 'expected milliseconds per megapixel' }).min(0, 'expected milliseconds per megapixel (0 or more)')),
   EMULATOR_HOST_WORK_SIGMA: number(0, z.coerce.number({ error: 'expected a lognormal sigma' }).min(0, 'expected a sigma between 0 and 3').max(3, 'expected a sigma between 0 and 3')),
   EMULATOR_SEED: z.preprocess(unsetIfEmpty, z.string().optional()),
+  EMULATOR_SERVICE_TIMES_MS: z.preprocess(
+    unsetIfEmpty,
+    z
+      .string()
+      .regex(/^\s*\d+(\.\d+)?(\s*,\s*\d+(\.\d+)?)*\s*$/, 'expected comma-separated milliseconds (e.g. 31.5,40.2)')
+      .transform((v) => v.split(',').map(Number))
+      .refine((times) => times.every((t) => t > 0 && t <= 600_000), 'expected milliseconds above 0 and at most 600000')
+      .optional(),
+  ),
   EMULATOR_DETECTIONS_PER_IMAGE: z.preprocess(unsetIfEmpty, z.coerce.number({ error: 'expected an integer' }).int('expected an integer').min(0).max(100).optional()),
   EMULATOR_MAX_BODY_BYTES: number(20 * 1024 * 1024, z.coerce.number({ error: 'expected an integer' }).int().min(1024)),
   HSI_DEFECT_DETECTOR_NOT_INSTRUMENTED: z.preprocess(
@@ -97,6 +112,7 @@ export function loadEmulatorSettings(env: NodeJS.ProcessEnv = process.env): Emul
     serviceMeanMs: e.EMULATOR_SERVICE_MEAN_MS,
     serviceP95Ms: e.EMULATOR_SERVICE_P95_MS,
     serviceTime,
+    serviceTimesMs: e.EMULATOR_SERVICE_TIMES_MS ?? [],
     hostWork: e.EMULATOR_HOST_WORK_MS > 0 || e.EMULATOR_HOST_WORK_MS_PER_MEGAPIXEL > 0 ? { baseMs: e.EMULATOR_HOST_WORK_MS, perMegapixelMs: e.EMULATOR_HOST_WORK_MS_PER_MEGAPIXEL, sigma: e.EMULATOR_HOST_WORK_SIGMA } : undefined,
     seed: e.EMULATOR_SEED,
     detectionsPerImage: e.EMULATOR_DETECTIONS_PER_IMAGE,

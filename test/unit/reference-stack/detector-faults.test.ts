@@ -39,6 +39,16 @@ function detect(base: string, traceId?: string): Promise<Response> {
   return fetch(`${base}/detect`, { method: 'POST', body: form, headers: traceId === undefined ? {} : { traceparent: `00-${traceId}-00f067aa0ba902b7-01` } });
 }
 
+describe('detector service times', () => {
+  it('replays EMULATOR_SERVICE_TIMES_MS in order, then from the start again, instead of drawing', async () => {
+    const base = await start({ EMULATOR_SERVICE_TIMES_MS: '3,7.5' });
+    const times: unknown[] = [];
+    for (let i = 0; i < 3; i++) times.push(((await (await detect(base)).json()) as { inference_time_ms: unknown }).inference_time_ms);
+    expect(times).toEqual([3, 7.5, 3]);
+    expect(await (await fetch(`${base}/health`)).json()).toMatchObject({ service_time_ms: { distribution: 'replayed', replayed: 2 } });
+  });
+});
+
 describe('detector fault knobs', () => {
   it('fails /detect with the configured status until deleted; health and stats are never faulted', async () => {
     const base = await start();

@@ -118,6 +118,13 @@ describe('loadEmulatorSettings', () => {
     expect(s).toMatchObject({ port: 8095, gpuSlots: 1, serviceMeanMs: 40, serviceP95Ms: 80, seed: undefined });
   });
 
+  it('reads replayed service times (EMULATOR_SERVICE_TIMES_MS) and names the variable when they are not milliseconds', () => {
+    expect(loadEmulatorSettings({}).serviceTimesMs).toEqual([]);
+    expect(loadEmulatorSettings({ EMULATOR_SERVICE_TIMES_MS: '31.5, 40,12' }).serviceTimesMs).toEqual([31.5, 40, 12]);
+    expect(() => loadEmulatorSettings({ EMULATOR_SERVICE_TIMES_MS: '31.5,fast' })).toThrow(/EMULATOR_SERVICE_TIMES_MS: expected comma-separated milliseconds/);
+    expect(() => loadEmulatorSettings({ EMULATOR_SERVICE_TIMES_MS: '0,5' })).toThrow(/EMULATOR_SERVICE_TIMES_MS: expected milliseconds above 0/);
+  });
+
   it('names the faulty variable', () => {
     expect(() => loadEmulatorSettings({ EMULATOR_GPU_SLOTS: 'two' })).toThrow(EmulatorSettingsError);
     expect(() => loadEmulatorSettings({ EMULATOR_GPU_SLOTS: '0' })).toThrow(/EMULATOR_GPU_SLOTS/);

@@ -5,7 +5,7 @@ import { readTraceFile } from '../../../harness/replay/input.ts';
 import { reconstructHopFaults } from '../../../harness/replay/reconstruct-faults.ts';
 import { reconstructLoad } from '../../../harness/replay/reconstruct-load.ts';
 import { cameraSequence } from '../../../harness/load/camera-mix.ts';
-import { llmEngineMs } from '../../../harness/replay/reconstruct-hints.ts';
+import { detectorSpeedHints, llmEngineMs, MAX_REPLAYED_SERVICE_TIMES } from '../../../harness/replay/reconstruct-hints.ts';
 import { reconstruct } from '../../../harness/replay/reconstruct.ts';
 import { writeScenarioSource } from '../../../harness/replay/scenario-writer.ts';
 import type { HopCall } from '../../../harness/replay/incident.ts';
@@ -112,6 +112,29 @@ describe('replay reconstruction: the LLM\'s speed', () => {
     expect(llmEngineMs(span({ 'ai.llm.timings.prompt_ms': 17.7, 'ai.llm.timings.generation_ms': 151.7 }), { durationMs: 337 }).ms).toBeCloseTo(169.4);
     expect(llmEngineMs(span({}), { serverMs: 192, durationMs: 337 })).toEqual({ ms: 192, from: 'the LLM server span' });
     expect(llmEngineMs(undefined, { durationMs: 337 })).toEqual({ ms: 337, from: 'the call duration' });
+  });
+});
+
+describe('replay reconstruction: the detector\'s speed', () => {
+  // call i reports engine time times[i]; the calls are listed out of order, one failed
+  function incident(times: number[]) {
+    const detector = calls(times.map((_, i) => [1000 + 250 * i, 60])).reverse();
+    detector.push({ ...detector[0]!, spanId: 'failed', startMs: 500, error: true });
+    const allSpans = times.map((t, i) => ({ traceId: `t${i}`, spanId: `s${i}`, attributes: { 'ai.inference.time_ms': t }, resource: {} })) as unknown as Parameters<typeof detectorSpeedHints>[0]['allSpans'];
+    return { allSpans, calls: { detector, llm: [], postgres: [], redis: [] } };
+  }
+
+  it('replays the engine time of every successful call, in call order (not the emulator\'s own draws)', () => {
+    const [hint, ...rest] = detectorSpeedHints(incident([31.5, 40.25, 12, 82.7]));
+    expect(rest).toEqual([]);
+    expect(hint).toMatchObject({ key: 'EMULATOR_SERVICE_TIMES_MS', scope: 'detector', value: '31.5,40.3,12,82.7' });
+    expect(hint?.source).toMatch(/4 detector calls .*mean 41\.6 ms/);
+  });
+
+  it('fits the lognormal to mean and p95 when there are too many calls to list; nothing from fewer than 3', () => {
+    const many = Array.from({ length: MAX_REPLAYED_SERVICE_TIMES + 1 }, (_, i) => 20 + (i % 41));
+    expect(detectorSpeedHints(incident(many)).map((h) => `${h.key}=${h.value}`)).toEqual(['EMULATOR_SERVICE_MEAN_MS=40.0', 'EMULATOR_SERVICE_P95_MS=58.0']);
+    expect(detectorSpeedHints(incident([30, 40]))).toEqual([]);
   });
 });
 
