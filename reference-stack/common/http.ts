@@ -117,20 +117,47 @@ export function parseJsonBody(body: Buffer, invalid: () => Error): unknown {
   }
 }
 
+const CRLF_CRLF = Buffer.from('\r\n\r\n');
+
+function invalidMultipart(reason: string): HttpError {
+  return new HttpError(400, 'invalid_multipart', `could not parse the multipart body: ${reason}`);
+}
+
+/** A parameter of a header value (`name="x"` or `name=x`); undefined when absent. */
+function headerParam(header: string, param: string): string | undefined {
+  const m = new RegExp(`(?:^|;)\\s*${param}\\s*=\\s*(?:"((?:[^"\\\\]|\\\\.)*)"|([^;\\s]*))`, 'i').exec(header);
+  if (m === null) return undefined;
+  return m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : (m[2] ?? '');
+}
+
 /**
- * The `file` field of a multipart/form-data body, parsed by the WHATWG Request built into Node.
- * Undefined when the field is missing or is not a file.
+ * The `file` field of a multipart/form-data body (RFC 7578), as a view into `body` (no copy).
+ * Undefined when the field is missing or is not a file (no `filename`), as the WHATWG
+ * `FormData.get` answers. It used to go through the WHATWG Request built into Node
+ * (`new Request(...).formData()`), which copies the file four times: with 4 uploads/s of
+ * 40-370 KB, V8 ran a full mark-compact (4-40 ms, the whole process stalled) every ~55 uploads
+ * for the external memory alone, the few-ms upload answer's p95 set by where they fell.
  */
 export async function multipartFile(body: Buffer, contentType: string, field = 'file'): Promise<Buffer | undefined> {
-  let form: FormData;
-  try {
-    form = await new Request('http://multipart.local/', { method: 'POST', headers: { 'content-type': contentType }, body }).formData();
-  } catch (error) {
-    throw new HttpError(400, 'invalid_multipart', `could not parse the multipart body: ${(error as Error).message}`);
+  const boundary = headerParam(contentType.replace(/^[^;]*/, ''), 'boundary');
+  if (boundary === undefined || boundary === '') throw invalidMultipart('the content type has no boundary');
+  const delimiter = Buffer.from(`\r\n--${boundary}`);
+  // the first delimiter opens the body without the CRLF before it (or follows a preamble)
+  const opensBody = body.subarray(0, delimiter.length - 2).equals(delimiter.subarray(2));
+  const first = opensBody ? -2 : body.indexOf(delimiter);
+  if (first === -1) throw invalidMultipart('no boundary in the body');
+  let at = first + delimiter.length;
+  for (;;) {
+    if (body[at] === 0x2d && body[at + 1] === 0x2d) return undefined; // "--": the closing delimiter
+    const headersEnd = body.indexOf(CRLF_CRLF, at);
+    if (headersEnd < 0) throw invalidMultipart('a part without a header end');
+    const contentStart = headersEnd + CRLF_CRLF.length;
+    const next = body.indexOf(delimiter, contentStart);
+    if (next < 0) throw invalidMultipart('no closing boundary');
+    const disposition = /^content-disposition:(.*)$/im.exec(body.toString('utf8', at, headersEnd))?.[1] ?? '';
+    if (headerParam(disposition, 'name') === field) return headerParam(disposition, 'filename') === undefined ? undefined : body.subarray(contentStart, next);
+    at = next + delimiter.length;
   }
-  const value = form.get(field);
-  if (value === null || typeof value === 'string') return undefined;
-  return Buffer.from(await value.arrayBuffer());
 }
 
 function serverAttributes(req: IncomingMessage, url: URL): Attributes {
