@@ -17,13 +17,15 @@ import { request } from 'undici';
 import { RequestIterations, resolveSetupParams } from './request-iteration.ts';
 import type { IterationRunner } from './scenario-runtime.ts';
 import { ThresholdEvaluator } from './thresholds.ts';
-import { ConnectionPool, loadCameras, RequestMetrics, round3, UploadIterations } from './upload-iteration.ts';
+import { loadCameras, RequestMetrics, round3, UploadIterations } from './upload-iteration.ts';
+import { Http1Pool } from './http1/pool.ts';
 import { WebSocketIterations } from './ws-iteration.ts';
 
 /**
- * The native load driver: k6's executors (executors.ts) on undici, sharing one RunState.
- * Connections: one undici Client (keep-alive, pipelining 1) per VU, as k6 gives each VU its
- * own connections, created lazily. Metrics in HDR histograms; thresholds with k6's semantics
+ * The native load driver: k6's executors (executors.ts) on its own HTTP/1.1 client
+ * (http1/: a benchmark showed undici's dispatch path costs most of the driver's CPU per
+ * upload), sharing one RunState. Connections: one keep-alive connection per VU, one request at
+ * a time, as k6 gives each VU its own connections, created lazily. Metrics in HDR histograms; thresholds with k6's semantics
  * evaluated every 2 s (abortOnFail) and at the end (run-monitor.ts); records streamed to
  * requests.ndjson; hard bounds on duration and request count; AbortSignal stops it cleanly.
  */
@@ -123,7 +125,7 @@ export async function runLoad(scenario: Scenario, options: RunLoadOptions): Prom
   thresholds.register(store);
   const metrics = new RequestMetrics(store, new TimeSeriesBuilder());
   const writer = options.results?.ndjsonWriter(options.recordsFile ?? 'requests.ndjson');
-  const pool = new ConnectionPool(new URL(options.backendUrl).origin);
+  const pool = new Http1Pool(new URL(options.backendUrl).origin, { keepAliveTimeoutMs: 30_000, connectTimeoutMs: 10_000 });
 
   const state = new RunState(options.clock ?? systemClock, scenario.limits.maxRequests);
   // how crowded the machine is during the load, for compare (stopped in the finally below)

@@ -1,14 +1,16 @@
-import type { Dispatcher } from 'undici';
 import type { RequestCheck, RequestKind, Scenario, SetupParam } from '../scenario/scenario-types.ts';
 import { cameraSequence } from './camera-mix.ts';
 import type { MetricStore, Tags } from './metrics.ts';
 import { requestName } from './request-names.ts';
-import type { RequestTiming, TimedConnection } from './request-timing.ts';
+import type { Abortable, Http1Connection } from './http1/connection.ts';
+import type { Http1Pool } from './http1/pool.ts';
+import { RequestTemplate } from './http1/request-template.ts';
+import type { RequestTiming } from './request-timing.ts';
 import type { RunState } from './run-state.ts';
 import type { IterationRunner, ScenarioRuntime } from './scenario-runtime.ts';
 import { formatBaggage, newTraceContext } from './trace-context.ts';
 import { type AbortScope, captureSettlers, DispatchExchange, takeReject, takeResolve } from './upload-client.ts';
-import type { ConnectionPool, RequestMetrics } from './upload-iteration.ts';
+import type { RequestMetrics } from './upload-iteration.ts';
 
 /** What one API request did. */
 export interface ApiAnswer {
@@ -29,12 +31,12 @@ class ApiExchange extends DispatchExchange {
   private readonly chunks: Buffer[] = [];
   private readonly resolve: (answer: ApiAnswer) => void;
 
-  constructor(connection: TimedConnection | undefined, scope: AbortScope, resolve: (answer: ApiAnswer) => void) {
+  constructor(connection: Http1Connection, scope: AbortScope, resolve: (answer: ApiAnswer) => void) {
     super(connection, scope, performance.now());
     this.resolve = resolve;
   }
 
-  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onResponseData(_controller: Abortable, chunk: Buffer): void {
     this.bytesIn += chunk.length;
     this.chunks.push(chunk);
   }
@@ -54,15 +56,22 @@ class ApiExchange extends DispatchExchange {
   }
 }
 
-/** One request on a VU's connection (metered when `connection` is given); never rejects (status 0 on errors). */
+/** One request on a VU's connection, metered; never rejects (status 0 on errors, a bad header included). */
 export function sendApiRequest(
-  client: Dispatcher,
-  options: { method: string; path: string; headers: string[]; body?: string; timeoutMs: number; scope: AbortScope; connection?: TimedConnection },
+  connection: Http1Connection,
+  options: { method: string; path: string; headers: string[]; body?: string; timeoutMs: number; scope: AbortScope },
 ): Promise<ApiAnswer> {
   const promise = new Promise<ApiAnswer>(captureSettlers);
-  const exchange = new ApiExchange(options.connection, options.scope, takeResolve<ApiAnswer>());
+  const exchange = new ApiExchange(connection, options.scope, takeResolve<ApiAnswer>());
   takeReject();
-  exchange.dispatchOn(client, { path: options.path, method: options.method, headers: options.headers, body: options.body ?? null, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs });
+  let template: RequestTemplate;
+  try {
+    template = new RequestTemplate({ method: options.method, path: options.path, host: connection.authority, headers: options.headers, body: options.body });
+  } catch (error) {
+    exchange.onResponseError(null, error as Error);
+    return promise;
+  }
+  exchange.sendOn(connection, template, undefined, options.timeoutMs);
   return promise;
 }
 
@@ -124,7 +133,7 @@ export interface RequestIterationOptions {
   state: RunState;
   metrics: RequestMetrics;
   store: MetricStore;
-  pool: ConnectionPool;
+  pool: Http1Pool;
   params: Record<string, string[]>;
   /** headers every request of the run carries (the API key); a kind's own header of the same name wins */
   extraHeaders?: Readonly<Record<string, string>>;
@@ -204,14 +213,13 @@ export class RequestIterations implements IterationRunner {
     const sentMs = state.now();
     const trace = newTraceContext(true);
     const connection = this.o.pool.connection(rt.name, vu);
-    const answer = await sendApiRequest(connection.client, {
+    const answer = await sendApiRequest(connection, {
       method: p.kind.method,
       path: this.pathOf(p),
       headers: ['traceparent', trace.traceparent, ...p.headers],
       ...(p.body !== undefined ? { body: p.body } : {}),
       timeoutMs: this.timeoutMs,
       scope,
-      connection,
     });
     const endMs = state.now();
     const ok = p.kind.expectedStatuses ? p.kind.expectedStatuses.includes(answer.status) : answer.status >= 200 && answer.status < 400;

@@ -1,10 +1,8 @@
-import type { Socket } from 'node:net';
-import { buildConnector, Client } from 'undici';
-
 /**
  * k6's timing split of one HTTP request (k6 lib/netext/httpext/tracer.go), measured by the
- * native driver from undici's dispatch callbacks and the VU connection's own connector, with
- * no process-wide diagnostics channel:
+ * native driver from the exchange's callbacks (its own HTTP/1.1 client, http1/connection.ts,
+ * or undici's dispatch API) and the VU connection's connect and socket counters, with no
+ * process-wide diagnostics channel:
  *
  *   blocked     dispatch → the request is written on a connection (k6: GetConn → GotConn; so,
  *               as in k6, it includes the connect of a new connection)
@@ -29,53 +27,13 @@ export interface RequestTiming {
 }
 
 /**
- * One VU's connection: an undici Client (keep-alive, pipelining 1) whose connector notes the
- * socket and how long the connect took, for the first request sent on it.
+ * A connection that meters its requests (http1/connection.ts): the connect that opened it,
+ * claimed once by the first request written on it, and its socket's byte counters.
  */
-export class TimedConnection {
-  readonly client: Client;
-  private socket: Socket | undefined;
-  /** the last connect's duration, until a request takes it */
-  private unclaimedConnectMs = 0;
-
-  constructor(origin: string, options: { keepAliveTimeoutMs?: number; connectTimeoutMs?: number } = {}) {
-    const connect = buildConnector({ timeout: options.connectTimeoutMs ?? 10_000 });
-    this.client = new Client(origin, {
-      pipelining: 1,
-      keepAliveTimeout: options.keepAliveTimeoutMs ?? 30_000,
-      connect: (opts, callback) => {
-        const started = performance.now();
-        return connect(opts, (...args) => {
-          if (args[0] === null) {
-            this.unclaimedConnectMs = performance.now() - started;
-            this.socket = args[1];
-          }
-          callback(...args);
-        });
-      },
-    });
-  }
-
-  /** @internal the last connect's duration, once: the request being written is the first on its connection */
-  takeConnectMs(): number {
-    const ms = this.unclaimedConnectMs;
-    this.unclaimedConnectMs = 0;
-    return ms;
-  }
-
-  /** @internal the socket's counters (headers and body, both ways) */
-  bytesWritten(): number {
-    return this.socket?.bytesWritten ?? 0;
-  }
-
-  /** @internal */
-  bytesRead(): number {
-    return this.socket?.bytesRead ?? 0;
-  }
-
-  close(): Promise<void> {
-    return this.client.close();
-  }
+export interface MeteredConnection {
+  takeConnectMs(): number;
+  bytesWritten(): number;
+  bytesRead(): number;
 }
 
 /**
@@ -93,7 +51,7 @@ export class TimedExchange implements RequestTiming {
   receivingMs = 0;
   bytesSent = 0;
   bytesReceived = 0;
-  /** performance.now() when the request was handed to undici */
+  /** performance.now() when the request was handed to the client */
   readonly dispatchedAt: number;
   /** onRequestStart: it got its connection and is about to be written (0: never) */
   protected startedAt = 0;
@@ -103,9 +61,9 @@ export class TimedExchange implements RequestTiming {
   protected headersAt = 0;
   private written0 = 0;
   private read0 = 0;
-  protected readonly connection: TimedConnection | undefined;
+  protected readonly connection: MeteredConnection | undefined;
 
-  constructor(connection: TimedConnection | undefined, dispatchedAt: number) {
+  constructor(connection: MeteredConnection | undefined, dispatchedAt: number) {
     this.connection = connection;
     this.dispatchedAt = dispatchedAt;
   }

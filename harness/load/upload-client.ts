@@ -1,7 +1,9 @@
 import { type Dispatcher, FormData, request } from 'undici';
 import { HSI_ROUTES, routePath } from '../contract/hsi-api.ts';
 import type { PreparedUpload } from './multipart.ts';
-import { type RequestTiming, type TimedConnection, TimedExchange } from './request-timing.ts';
+import type { Abortable, ExchangeHandler, Http1Connection } from './http1/connection.ts';
+import { RequestTemplate } from './http1/request-template.ts';
+import { type MeteredConnection, type RequestTiming, TimedExchange } from './request-timing.ts';
 import { formatBaggage, newTraceContext, type OutgoingTraceContext } from './trace-context.ts';
 
 /** What one camera upload did, as the load driver records it. */
@@ -101,9 +103,9 @@ export async function sendUpload(options: UploadOptions): Promise<UploadRecord> 
 export class AbortScope {
   private stopped = false;
   /** the one request in flight (a VU's scope, or an open scenario at a modest rate): no Set work */
-  private one: Dispatcher.DispatchController | undefined;
+  private one: Abortable | undefined;
   /** the others in flight */
-  private readonly live = new Set<Dispatcher.DispatchController>();
+  private readonly live = new Set<Abortable>();
   /** other work to stop with the scope (a WebSocket session) */
   private readonly stoppers = new Set<() => void>();
 
@@ -133,25 +135,25 @@ export class AbortScope {
     return () => this.stoppers.delete(stop);
   }
 
-  /** @internal */
-  enter(controller: Dispatcher.DispatchController): void {
+  /** @internal a request's controller (the driver's own client's, or undici's DispatchController) */
+  enter(controller: Abortable): void {
     if (this.stopped) controller.abort(new Error('aborted'));
     else if (this.one === undefined) this.one = controller;
     else this.live.add(controller);
   }
 
   /** @internal */
-  leave(controller: Dispatcher.DispatchController): void {
+  leave(controller: Abortable): void {
     if (this.one === controller) this.one = undefined;
     else this.live.delete(controller);
   }
 }
 
 export interface DispatchUploadOptions {
-  /** a Pool or Client bound to the backend's origin (default: the connection's client) */
+  /** a Pool or Client bound to the backend's origin (undici) */
   dispatcher?: Dispatcher;
-  /** a metered VU connection: the upload records k6's timing split and wire bytes on it */
-  connection?: TimedConnection;
+  /** or the driver's own metered connection (http1/): the upload records k6's timing split and wire bytes on it */
+  connection?: Http1Connection;
   /** request path, e.g. uploadPath('front_door') */
   path: string;
   cameraId: string;
@@ -183,22 +185,23 @@ export function uploadHeaders(contentType: string, baggage: string, extra: reado
 export const TRACEPARENT_SLOT = 3;
 
 /**
- * One request on undici's dispatch API with k6's timing split (TimedExchange): the handler's
+ * One request with k6's timing split (TimedExchange), sent on the driver's own HTTP/1.1 client
+ * (sendOn: the load driver's path) or on undici's dispatch API (dispatchOn): the handler's
  * callbacks, the abort scope's bookkeeping and the end, once, in one object per request, no
  * closures. Subclasses keep the body (`onResponseData`) and act on the outcome in `finished()`,
  * which runs once, synchronously in the response's last callback (or the failure's). Never
  * throws: errors end it with status 0.
  */
-export abstract class DispatchExchange extends TimedExchange implements Dispatcher.DispatchHandler {
+export abstract class DispatchExchange extends TimedExchange implements Dispatcher.DispatchHandler, ExchangeHandler {
   status = 0;
   error: Error | undefined;
   /** end of the exchange (performance.now()), once finished */
   endAt = 0;
   readonly scope: AbortScope | undefined;
-  private controller: Dispatcher.DispatchController | undefined;
+  private controller: Abortable | undefined;
 
-  /** `dispatchedAt`: performance.now() when the request is handed to undici (the caller's own reading) */
-  constructor(connection: TimedConnection | undefined, scope: AbortScope | undefined, dispatchedAt: number) {
+  /** `dispatchedAt`: performance.now() when the request is handed to the client (the caller's own reading) */
+  constructor(connection: MeteredConnection | undefined, scope: AbortScope | undefined, dispatchedAt: number) {
     super(connection, dispatchedAt);
     this.scope = scope;
   }
@@ -212,7 +215,12 @@ export abstract class DispatchExchange extends TimedExchange implements Dispatch
     }
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
+  /** Sends the request on the driver's connection (written in this call when it is open and idle). */
+  sendOn(connection: Http1Connection, template: RequestTemplate, traceparent: string | undefined, timeoutMs: number): void {
+    connection.send(template, traceparent, this, timeoutMs);
+  }
+
+  onRequestStart(controller: Abortable): void {
     this.controller = controller;
     this.scope?.enter(controller);
     this.markStarted();
@@ -222,18 +230,18 @@ export abstract class DispatchExchange extends TimedExchange implements Dispatch
     this.markSent();
   }
 
-  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number): void {
+  onResponseStart(_controller: Abortable, statusCode: number): void {
     this.status = statusCode;
     this.markHeaders();
   }
 
-  abstract onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void;
+  abstract onResponseData(controller: Abortable, chunk: Buffer): void;
 
   onResponseEnd(): void {
     this.end(undefined);
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController | null, error: Error): void {
+  onResponseError(_controller: Abortable | null, error: Error): void {
     this.end(error);
   }
 
@@ -262,7 +270,7 @@ export class UploadExchange extends DispatchExchange {
   private chunks: Buffer[] | undefined;
   private readonly keepBody: boolean;
 
-  constructor(connection: TimedConnection | undefined, scope: AbortScope | undefined, parseAnswer: boolean, dispatchedAt: number) {
+  constructor(connection: MeteredConnection | undefined, scope: AbortScope | undefined, parseAnswer: boolean, dispatchedAt: number) {
     super(connection, scope, dispatchedAt);
     this.keepBody = parseAnswer;
   }
@@ -300,7 +308,7 @@ export class UploadExchange extends DispatchExchange {
     return out;
   }
 
-  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onResponseData(_controller: Abortable, chunk: Buffer): void {
     if (this.keepBody || this.status !== 202) (this.chunks ??= []).push(chunk);
   }
 
@@ -361,18 +369,26 @@ class PromisedUpload extends UploadExchange {
 
 /**
  * The same upload as sendUpload (multipart body prepared ahead, traceparent, baggage; 202
- * means accepted; `id` and `file_path` read from the answer) on undici's dispatch API: no
- * response stream, no per-request AbortSignal. Never rejects: errors are recorded with status 0.
- * (The load driver runs UploadExchange directly: one object and one promise per iteration.)
+ * means accepted; `id` and `file_path` read from the answer) on undici's dispatch API, or on
+ * the driver's own connection (`connection`: with k6's timing split): no response stream, no
+ * per-request AbortSignal. Never rejects: errors are recorded with status 0. (The load driver
+ * runs UploadExchange directly, on request templates built once per fixture.)
  */
 export function dispatchUpload(options: DispatchUploadOptions): Promise<UploadRecord> {
-  const dispatcher = options.dispatcher ?? options.connection?.client;
-  if (dispatcher === undefined) throw new TypeError('dispatchUpload: pass a dispatcher or a connection');
+  const { dispatcher, connection } = options;
+  if (dispatcher === undefined && connection === undefined) throw new TypeError('dispatchUpload: pass a dispatcher or a connection');
   const promise = new Promise<UploadRecord>(captureSettlers);
   const resolve = takeResolve<UploadRecord>();
   takeReject();
   const headers = uploadHeaders(options.prepared.contentType, options.baggage, options.extraHeaders);
-  headers[TRACEPARENT_SLOT] = options.trace.traceparent;
-  new PromisedUpload(options, resolve).send(dispatcher, options.path, options.prepared.body, headers, options.timeoutMs ?? 30_000);
+  const upload = new PromisedUpload(options, resolve);
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  if (dispatcher !== undefined) {
+    headers[TRACEPARENT_SLOT] = options.trace.traceparent;
+    upload.send(dispatcher, options.path, options.prepared.body, headers, timeoutMs);
+  } else if (connection !== undefined) {
+    const template = new RequestTemplate({ method: 'POST', path: options.path, host: connection.authority, headers, body: options.prepared.body });
+    upload.sendOn(connection, template, options.trace.traceparent, timeoutMs);
+  }
   return promise;
 }

@@ -8,19 +8,22 @@ import type { LoadRequestRecord } from './load-result.ts';
 import { encodeMultipartFile, mediaTypeOf, type PreparedUpload } from './multipart.ts';
 import type { IterationSinks, RequestMetrics, RequestSinks } from './request-metrics.ts';
 import { UPLOAD_NAME } from './request-names.ts';
-import { type RequestTiming, TimedConnection } from './request-timing.ts';
+import type { Http1Connection } from './http1/connection.ts';
+import type { Http1Pool } from './http1/pool.ts';
+import { RequestTemplate } from './http1/request-template.ts';
+import type { RequestTiming } from './request-timing.ts';
 import type { RunState } from './run-state.ts';
 import type { IterationRunner, ScenarioRuntime } from './scenario-runtime.ts';
 import { formatBaggage, newTraceContext, type OutgoingTraceContext } from './trace-context.ts';
-import { type AbortScope, captureSettlers, takeReject, takeResolve, TRACEPARENT_SLOT, UploadExchange, type UploadRecord, uploadHeaders, uploadPath } from './upload-client.ts';
+import { type AbortScope, captureSettlers, takeReject, takeResolve, UploadExchange, type UploadRecord, uploadHeaders, uploadPath } from './upload-client.ts';
 
 
 interface Fixture {
   name: string;
   bytes: Buffer;
   prepared: PreparedUpload;
-  /** the upload's header list (uploadHeaders); each request writes its traceparent into TRACEPARENT_SLOT before dispatch */
-  headers: string[];
+  /** the upload's bytes (uploadHeaders' headers, the multipart body), built once; each request fills in its traceparent */
+  template: RequestTemplate;
 }
 
 interface CameraRuntime {
@@ -38,14 +41,24 @@ interface CameraRuntime {
  * list (`extraHeaders`: flat name/value pairs every request of the run carries, the API key).
  */
 export function loadCameras(scenario: Scenario, backendUrl: string, fixturesDir: string | undefined, extraHeaders: readonly string[] = []): CameraRuntime[] {
-  const basePath = new URL(backendUrl).pathname;
+  const { pathname: basePath, host } = new URL(backendUrl);
   return scenario.cameras.map((c, index) => {
     const baggage = formatBaggage({ 'camera.id': c.id, 'request.source': scenario.tracing.requestSource, ...scenario.tracing.baggage });
-    return { index, id: c.id, name: c.name, next: 0, path: uploadPath(c.id, basePath), baggage, fixtures: c.files.map((file) => loadFixture(scenario, c, file, fixturesDir, baggage, extraHeaders)) };
+    const path = uploadPath(c.id, basePath);
+    const request: UploadRequest = { host, path, baggage, extraHeaders };
+    return { index, id: c.id, name: c.name, next: 0, path, baggage, fixtures: c.files.map((file) => loadFixture(scenario, c, file, fixturesDir, request)) };
   });
 }
 
-function loadFixture(scenario: Scenario, c: Scenario['cameras'][number], file: string, fixturesDir: string | undefined, baggage: string, extraHeaders: readonly string[]): Fixture {
+/** What every upload of one camera carries beside its fixture. */
+interface UploadRequest {
+  host: string;
+  path: string;
+  baggage: string;
+  extraHeaders: readonly string[];
+}
+
+function loadFixture(scenario: Scenario, c: Scenario['cameras'][number], file: string, fixturesDir: string | undefined, request: UploadRequest): Fixture {
   const path = fixturesDir ? join(fixturesDir, c.fixtures, basename(file)) : file;
   let bytes: Buffer;
   try {
@@ -55,42 +68,8 @@ function loadFixture(scenario: Scenario, c: Scenario['cameras'][number], file: s
   }
   const name = basename(path);
   const prepared = encodeMultipartFile({ fileName: name, bytes, mediaType: mediaTypeOf(name) });
-  return { name, bytes, prepared, headers: uploadHeaders(prepared.contentType, baggage, extraHeaders) };
-}
-
-/**
- * One connection (an undici Client, keep-alive, pipelining 1) per VU and scenario, as k6 gives
- * each VU its own connections; each measures its connects for k6's timing split (request-timing.ts).
- */
-export class ConnectionPool {
-  private readonly byScenario = new Map<string, TimedConnection[]>();
-  private readonly all: TimedConnection[] = [];
-
-  private readonly origin: string;
-
-  constructor(origin: string) {
-    this.origin = origin;
-  }
-
-  /** the VU's connection: created on its first request */
-  connection(scenario: string, vu: number): TimedConnection {
-    let connections = this.byScenario.get(scenario);
-    if (!connections) {
-      connections = [];
-      this.byScenario.set(scenario, connections);
-    }
-    let connection = connections[vu];
-    if (!connection) {
-      connection = new TimedConnection(this.origin, { keepAliveTimeoutMs: 30_000, connectTimeoutMs: 10_000 });
-      connections[vu] = connection;
-      this.all.push(connection);
-    }
-    return connection;
-  }
-
-  async close(): Promise<void> {
-    await Promise.all(this.all.map((c) => c.close().catch(() => undefined)));
-  }
+  const headers = uploadHeaders(prepared.contentType, request.baggage, request.extraHeaders);
+  return { name, bytes, prepared, template: new RequestTemplate({ method: 'POST', path: request.path, host: request.host, headers, body: prepared.body }) };
 }
 
 export { RequestMetrics } from './request-metrics.ts';
@@ -100,7 +79,7 @@ export interface UploadIterationOptions {
   cameras: CameraRuntime[];
   state: RunState;
   metrics: RequestMetrics;
-  pool: ConnectionPool;
+  pool: Http1Pool;
   random: () => number;
   writer: NdjsonWriter | undefined;
   dropDir: string | undefined;
@@ -153,7 +132,7 @@ class DriverUpload extends UploadExchange implements SettledUpload {
   reject!: (reason: unknown) => void;
   private readonly runner: UploadIterations;
 
-  constructor(runner: UploadIterations, connection: TimedConnection, scope: AbortScope, parseAnswer: boolean, dispatchedAt: number) {
+  constructor(runner: UploadIterations, connection: Http1Connection, scope: AbortScope, parseAnswer: boolean, dispatchedAt: number) {
     super(connection, scope, parseAnswer, dispatchedAt);
     this.runner = runner;
   }
@@ -267,10 +246,6 @@ export class UploadIterations implements IterationRunner {
     const camera = this.cameraOf(rt, iteration);
     const fixture = camera.fixtures[camera.next++ % camera.fixtures.length] as Fixture;
     const trace = this.newTrace();
-    // the fixture's own header list, no copy: undici reads it while dispatch() runs (its Request
-    // copies the headers), so the next iteration may write its traceparent into the same slot
-    const headers = fixture.headers;
-    headers[TRACEPARENT_SLOT] = trace.traceparent;
     rt.begin();
     const sentMs = state.now();
     const u = new DriverUpload(this, connection, scope, this.o.writer !== undefined, state.monotonicOf(sentMs));
@@ -287,7 +262,8 @@ export class UploadIterations implements IterationRunner {
     const promise = new Promise<void>(captureSettlers);
     u.resolve = takeResolve<void>();
     u.reject = takeReject();
-    u.send(connection.client, camera.path, fixture.prepared.body, headers, transport.timeoutMs);
+    // written in this call on an open connection: the fixture's bytes with this traceparent
+    u.sendOn(connection, fixture.template, trace.traceparent, transport.timeoutMs);
     return promise;
   }
 

@@ -5,7 +5,8 @@ import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { runLoad } from '../../../harness/load/driver.ts';
 import { encodeMultipartFile } from '../../../harness/load/multipart.ts';
-import { TimedConnection, TimedExchange } from '../../../harness/load/request-timing.ts';
+import { Http1Connection } from '../../../harness/load/http1/connection.ts';
+import { TimedExchange } from '../../../harness/load/request-timing.ts';
 import { newTraceContext } from '../../../harness/load/trace-context.ts';
 import { dispatchUpload } from '../../../harness/load/upload-client.ts';
 import { PROJECT_ROOT } from '../../../harness/scenario/load-scenario.ts';
@@ -68,7 +69,7 @@ describe('native driver: k6 timing split (blocked, connecting, sending, waiting,
       spy.mockRestore();
       headersSeen = undefined;
     });
-    const connection = new TimedConnection(base);
+    const connection = new Http1Connection('127.0.0.1', (server.address() as AddressInfo).port);
     const send = () =>
       dispatchUpload({ connection, path: '/api/cameras/front_door/uploads', cameraId: 'front_door', prepared: upload, trace: newTraceContext(true), baggage: 'camera.id=front_door' });
     const first = await send();
