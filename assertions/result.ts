@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { RunResults } from '../harness/report/run-results.ts';
+import type { RunResults } from '../harness/util/run-results.ts';
 
 /**
  * What every assertion family yields: one `AssertionResult` per checked thing (a hop, a

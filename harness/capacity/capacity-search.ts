@@ -6,7 +6,6 @@ import type { Scenario } from '../scenario/scenario-types.ts';
 import { newRunId } from '../stack/hsi-stack.ts';
 import { JaegerQueryClient } from '../traces/jaeger-client.ts';
 import { CAPACITY_SCHEMA_VERSION, type CapacityResult, type CapacitySettings, type CapacityStep, type GpuPeaks, type PreRunPrediction } from './capacity-types.ts';
-import { capacityReportView } from './capacity-report.ts';
 import { preRunPrediction } from './prediction.ts';
 import { readDetectorHealth, readLlmHealth, type AiServiceInfo } from './probes.ts';
 import { KneeSearch, validateBounds } from './search.ts';
@@ -131,7 +130,8 @@ export async function runCapacity(options: CapacityOptions): Promise<CapacityOut
     result.wallSeconds = (Date.now() - started) / 1000;
     if (session.interrupted) result.verdict = 'interrupted';
     save();
-    session.model.capacity = capacityReportView(result);
+    // The report holds its own copy: the search goes on changing `result` until it ends.
+    session.model.capacity = structuredClone(result);
     for (const e of result.errors) if (!session.model.errors.includes(e)) session.model.errors.push(e);
     if (result.verdict !== 'error' && result.verdict !== 'interrupted') {
       session.model.verdict = result.verdict;

@@ -1,6 +1,6 @@
 import type { AttachedTarget } from '../experiment/phases.ts';
-import type { GpuObserver } from '../gpu/gpu-observer.ts';
-import type { RunResults } from '../report/run-results.ts';
+import type { GpuObserver } from '../experiment/gpu-observer.ts';
+import type { RunResults } from '../util/run-results.ts';
 import type { GpuPeaks } from './capacity-types.ts';
 import type { GpuHeadroomSource } from './step-runner.ts';
 

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CounterValues } from '../load/metrics.ts';
 import type { LoadResult } from '../load/load-result.ts';
-import { RunResults } from '../report/run-results.ts';
+import { RunResults } from '../util/run-results.ts';
 import type { CameraSpec, Scenario, Workload } from '../scenario/scenario-types.ts';
 import { errorMessage } from '../errors.ts';
 import { runLoadPhase, type AttachedTarget, type LoadPhaseOutcome } from '../experiment/phases.ts';

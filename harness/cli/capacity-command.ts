@@ -1,7 +1,7 @@
 import { dialectFlag, stackAccessOf } from './access-flags.ts';
 import { runCapacity, type CapacityOptions } from '../capacity/capacity-search.ts';
 import { gpuObserverHook } from '../capacity/gpu-hook.ts';
-import { GpuObserver } from '../gpu/gpu-observer.ts';
+import { GpuObserver } from '../experiment/gpu-observer.ts';
 import type { CapacityResult } from '../capacity/capacity-types.ts';
 import { defaultCapacitySettings, embeddedCapacityTarget } from '../capacity/capacity-defaults.ts';
 import { CAPACITY_HELP, DEFAULT_CAPACITY_SCENARIO } from './capacity-help.ts';

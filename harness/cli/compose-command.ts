@@ -2,7 +2,7 @@ import type { StackConfig } from '../config/stack-config.ts';
 import { profileEnvironment } from '../stack/compose/compose-stack.ts';
 import type { StackProfile } from '../contract/profiles.ts';
 import { ExitCode } from '../errors.ts';
-import { RunResults } from '../report/run-results.ts';
+import { RunResults } from '../util/run-results.ts';
 import { checkComposeFile, ComposeStack } from '../stack/compose/compose-stack.ts';
 import { composeStatusLine, ensureComposePlugin } from '../stack/compose/compose-plugin.ts';
 import { ensureDockerEngine } from '../stack/docker-engine.ts';

@@ -5,7 +5,7 @@ import type { DialectChoice } from '../contract/dialects.ts';
 import { dialectFlag, stackAccessOf } from './access-flags.ts';
 import { ConfigError, ExitCode, HarnessError } from '../errors.ts';
 import type { EvidenceEndpoints } from '../experiment/evaluator.ts';
-import { RunResults } from '../report/run-results.ts';
+import { RunResults } from '../util/run-results.ts';
 import { parseDefects } from '../stack/defects.ts';
 import { ensureDockerEngine } from '../stack/docker-engine.ts';
 import { HsiStack, newRunId, type StartedHsiStack } from '../stack/hsi-stack.ts';

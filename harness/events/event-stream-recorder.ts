@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeWsFrame, HSI_WS_API_KEY_QUERY, HSI_WS_EVENTS_PATH, wsUrlWithApiKey, type BroadcastEvent, type DecodedWsFrame } from '../contract/hsi-ws-events.ts';
-import type { RunResults } from '../report/run-results.ts';
+import type { RunResults } from '../util/run-results.ts';
 
 /**
  * What a person on the dashboard sees: a subscriber on the backend's `/ws/events` for the whole

@@ -4,7 +4,7 @@ import type { FaultWindowRecord } from '../chaos/toxic-timeline.ts';
 import type { LoadRequestRecord } from '../load/load-result.ts';
 import type { BroadcastSource } from '../events/event-stream-recorder.ts';
 import type { AssertionView, EventStreamView, ExampleTrace, OperationLatency, ServiceEdge } from '../report/report-model.ts';
-import type { RunResults } from '../report/run-results.ts';
+import type { RunResults } from '../util/run-results.ts';
 
 /**
  * The experiment runner collects evidence; an evaluator turns it into verdicts. The

@@ -1,7 +1,7 @@
 import { anyReal } from '../config/real-ai-config.ts';
 import type { StackConfig } from '../config/stack-config.ts';
 import { errorMessage } from '../errors.ts';
-import { GpuObserver } from '../gpu/gpu-observer.ts';
+import { GpuObserver } from './gpu-observer.ts';
 import { loadDoneLine } from '../load/load-result.ts';
 import type { LoadDriver } from '../load/run-with-driver.ts';
 import type { RunReportModel } from '../report/report-model.ts';

@@ -15,7 +15,7 @@ import type { LoadRequestRecord, LoadResult } from '../load/load-result.ts';
 import { runLoadWithDriver, type LoadDriver } from '../load/run-with-driver.ts';
 import { activeDurationMs } from '../load/schedule.ts';
 import type { FaultWindowView, RunReportModel } from '../report/report-model.ts';
-import type { RunResults } from '../report/run-results.ts';
+import type { RunResults } from '../util/run-results.ts';
 import type { Scenario } from '../scenario/scenario-types.ts';
 import { ComposeStack, profileEnvironment, type StartedComposeStack } from '../stack/compose/compose-stack.ts';
 import { defectEnvironment, type DefectName } from '../stack/defects.ts';

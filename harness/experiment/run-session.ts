@@ -4,7 +4,7 @@ import { ExitCode, errorMessage, exitCodeOf } from '../errors.ts';
 import type { FaultWindowRecord } from '../chaos/toxic-timeline.ts';
 import { faultViews } from './report-builder.ts';
 import { REPORT_SCHEMA_VERSION, type FaultWindowView, type RunReportModel } from '../report/report-model.ts';
-import { RunResults } from '../report/run-results.ts';
+import { RunResults } from '../util/run-results.ts';
 import { writeReports } from '../report/write-reports.ts';
 import type { Scenario } from '../scenario/scenario-types.ts';
 import { registerTeardown } from '../stack/teardown.ts';

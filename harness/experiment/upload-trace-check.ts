@@ -3,7 +3,7 @@ import type { StackConfig } from '../config/stack-config.ts';
 import { ExitCode } from '../errors.ts';
 import { fixtureCycle, loadFixtures } from '../load/fixtures.ts';
 import { sendUpload, type UploadRecord } from '../load/upload-client.ts';
-import { RunResults } from '../report/run-results.ts';
+import { RunResults } from '../util/run-results.ts';
 import { ensureDockerEngine } from '../stack/docker-engine.ts';
 import { HsiStack, newRunId, type StartedHsiStack } from '../stack/hsi-stack.ts';
 import { prepareImages } from '../stack/images/prepare-images.ts';

@@ -1,5 +1,5 @@
 import { ConfigError } from '../errors.ts';
-import type { RunResults } from '../report/run-results.ts';
+import type { RunResults } from '../util/run-results.ts';
 import { runFeatures } from '../scenario/run-features.ts';
 import type { Scenario } from '../scenario/scenario-types.ts';
 import { RunQueueSampler } from '../util/run-queue.ts';

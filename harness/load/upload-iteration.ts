@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { ConfigError } from '../errors.ts';
-import type { NdjsonWriter } from '../report/run-results.ts';
+import type { NdjsonWriter } from '../util/run-results.ts';
 import type { Scenario, Transport } from '../scenario/scenario-types.ts';
 import type { LoadRequestRecord } from './load-result.ts';
 import { encodeMultipartFile, mediaTypeOf, type PreparedUpload } from './multipart.ts';

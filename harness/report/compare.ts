@@ -8,7 +8,7 @@ import { OPERATION_SAMPLES_FILE, readOperationSamples } from './operation-sample
 import type { OperationLatency, RunReportModel } from './report-model.ts';
 import { readRunReport } from './report-schema.ts';
 import { readRequestSamples } from './request-samples.ts';
-import { RunResults } from './run-results.ts';
+import { RunResults } from '../util/run-results.ts';
 
 /**
  * Baseline comparison of two runs (tonight's against last night's), see docs/reports.md.

@@ -1,10 +1,10 @@
 import { hostname } from 'node:os';
 import { eventStreamProperties } from './event-stream-view.ts';
-import { capacityJunitCases } from '../capacity/capacity-report.ts';
+import { capacityJunitCases } from './capacity-report.ts';
 import { escapeXml, escapeXmlAttr } from './escape.ts';
 import { displayPath, formatMs, thresholdValue, verdictWord } from './format.ts';
 import type { RunReportModel } from './report-model.ts';
-import type { RunResults } from './run-results.ts';
+import type { RunResults } from '../util/run-results.ts';
 
 /**
  * `junit.xml`: one `<testsuite name="hsi-chaos <scenario>">` inside `<testsuites>`,

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { parseOrThrow } from '../config/validation.ts';
 import { ConfigError } from '../errors.ts';
-import type { RunResults } from './run-results.ts';
+import type { RunResults } from '../util/run-results.ts';
 
 /**
  * Per-span durations of every operation (service + span name) of a run:

@@ -1,7 +1,7 @@
 import { describeIssue } from '../config/validation.ts';
 import type { RunReportModel } from './report-model.ts';
 import { RunReportModelSchema, SUMMARY_FILE } from './report-schema.ts';
-import type { RunResults } from './run-results.ts';
+import type { RunResults } from '../util/run-results.ts';
 
 /**
  * `summary.json`: the model itself (schemaVersion inside), written atomically. The model

@@ -1,5 +1,5 @@
 import { rateLimitLine } from '../dialect/rate-limit.ts';
-import { capacityMarkdown } from '../capacity/capacity-report.ts';
+import { capacityMarkdown } from './capacity-report.ts';
 import { escapeMarkdownCell, escapeMarkdownText } from './escape.ts';
 import {
   assertionsFailedFirst,
@@ -19,9 +19,9 @@ import {
   verdictWord,
 } from './format.ts';
 import { eventStreamLine } from './event-stream-view.ts';
-import { gpuSummaryLine } from '../gpu/gpu-report-view.ts';
+import { gpuSummaryLine } from './gpu-report-view.ts';
 import type { FaultImpactView, FaultWindowView, RunReportModel } from './report-model.ts';
-import type { RunResults } from './run-results.ts';
+import type { RunResults } from '../util/run-results.ts';
 
 /**
  * `summary.md`: for `$GITHUB_STEP_SUMMARY` or a PR comment. Verdict line first, then

@@ -2,7 +2,7 @@ import { displayPath } from './format.ts';
 import { renderReportHtml, REPORT_HTML_FILE, type ReportHtmlOptions } from './html/report-html.ts';
 import { writeJunitXml, type JunitOptions } from './junit.ts';
 import type { RunReportModel } from './report-model.ts';
-import type { RunResults } from './run-results.ts';
+import type { RunResults } from '../util/run-results.ts';
 import { writeSummaryJson } from './summary-json.ts';
 import { writeSummaryMarkdown, type SummaryMarkdownOptions } from './summary-md.ts';
 

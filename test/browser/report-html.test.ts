@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RunResults } from '../../harness/report/run-results.ts';
+import { RunResults } from '../../harness/util/run-results.ts';
 import { writeReportHtml } from '../../harness/report/write-reports.ts';
 import { FAULTS, makeModel } from '../unit/report/fixture-model.ts';
 

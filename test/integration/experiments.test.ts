@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gpuSummaryLine } from '../../harness/gpu/gpu-report-view.ts';
+import { gpuSummaryLine } from '../../harness/report/gpu-report-view.ts';
 import { GpuNdjsonLineSchema } from '../../harness/gpu/gpu-sample.ts';
 import type { RunReportModel } from '../../harness/report/report-model.ts';
 import { run } from '../../harness/util/exec.ts';

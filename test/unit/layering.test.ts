@@ -71,6 +71,80 @@ describe('layering: nothing imports upwards', () => {
   });
 });
 
+/** The top-level harness folder (or root file) a path is in: `harness/load/k6/x.ts` → `harness/load`. */
+function harnessPart(rel: string): string {
+  const parts = rel.split('/');
+  return parts.length > 2 ? `${parts[0]}/${parts[1]}` : rel;
+}
+
+/** Edges between top-level harness folders, each with one import that makes it: "from → to" → "file → specifier". */
+function harnessFolderEdges(): Map<string, string> {
+  const edges = new Map<string, string>();
+  for (const file of tsFiles(join(ROOT, 'harness'))) {
+    const rel = relative(ROOT, file);
+    for (const spec of importsOf(readFileSync(file, 'utf8'))) {
+      const target = relative(ROOT, resolve(dirname(file), spec));
+      const [from, to] = [harnessPart(rel), harnessPart(target)];
+      if (from !== to && target.startsWith('harness/') && !edges.has(`${from} → ${to}`)) edges.set(`${from} → ${to}`, `${rel} → ${spec}`);
+    }
+  }
+  return edges;
+}
+
+/** A cycle in a directed graph given as "a → b" edges, as its nodes ("a → b → a"), or undefined when there is none. */
+export function findCycle(edges: Iterable<string>): string | undefined {
+  const next = new Map<string, string[]>();
+  for (const edge of edges) {
+    const [from, to] = edge.split(' → ') as [string, string];
+    next.set(from, [...(next.get(from) ?? []), to]);
+  }
+  const done = new Set<string>();
+  const walk = (node: string, path: string[]): string | undefined => {
+    const seen = path.indexOf(node);
+    if (seen >= 0) return [...path.slice(seen), node].join(' → ');
+    if (done.has(node)) return undefined;
+    for (const to of next.get(node) ?? []) {
+      const cycle = walk(to, [...path, node]);
+      if (cycle !== undefined) return cycle;
+    }
+    done.add(node);
+    return undefined;
+  };
+  for (const node of next.keys()) {
+    const cycle = walk(node, []);
+    if (cycle !== undefined) return cycle;
+  }
+  return undefined;
+}
+
+/**
+ * Folder edges that close a cycle today, kept as named debt (every other edge must keep the
+ * folders acyclic): the report model and schema carry the capacity search's result, while the
+ * search runs on the experiment machinery that writes reports; scenario validation reads the
+ * load driver's metric list, thresholds and schedule, while the driver runs scenarios.
+ */
+const KNOWN_CYCLE_EDGES: readonly string[] = ['harness/report → harness/capacity', 'harness/scenario → harness/load'];
+
+describe('layering: no cycle between top-level harness folders', () => {
+  it('the folders\' imports form no cycle but through the named known edges', () => {
+    const edges = harnessFolderEdges();
+    for (const known of KNOWN_CYCLE_EDGES) expect(edges.has(known), `${known} is gone: drop it from KNOWN_CYCLE_EDGES`).toBe(true);
+    const cycle = findCycle([...edges.keys()].filter((e) => !KNOWN_CYCLE_EDGES.includes(e)));
+    const hops = cycle?.split(' → ').slice(1).map((to, i, all) => `${i === 0 ? cycle.split(' → ')[0] : all[i - 1]} → ${to}`) ?? [];
+    expect(cycle, hops.map((h) => `${h}: ${edges.get(h) ?? '?'}`).join('\n')).toBeUndefined();
+  });
+
+  it('the check finds a cycle of any length, and the known edges close real ones (counter-example)', () => {
+    expect(findCycle(['a → b', 'b → c', 'c → a', 'c → d'])).toBe('a → b → c → a');
+    expect(findCycle(['a → b', 'b → c', 'a → c'])).toBeUndefined();
+    // Each known edge closes a cycle of this tree: without the exception the rule fails on it.
+    for (const known of KNOWN_CYCLE_EDGES) {
+      const others = [...harnessFolderEdges().keys()].filter((e) => e === known || !KNOWN_CYCLE_EDGES.includes(e));
+      expect(findCycle(others), known).toContain(known);
+    }
+  });
+});
+
 describe('layering: HSI specifics enter assertions/ through assertions/hsi/ only', () => {
   it('outside assertions/hsi/, assertion modules import nothing from the contract module or the dialect adapters', () => {
     const direct = ['harness/contract', 'harness/dialect'].flatMap((to) => crossingsInto('assertions', to, (rel) => rel.startsWith('assertions/hsi/')));

@@ -3,7 +3,7 @@ import { accessSync, constants, createWriteStream, existsSync, mkdtempSync, read
 import { tmpdir } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { ConfigError, ExitCode, HarnessError } from '../../errors.ts';
-import type { RunResults } from '../../report/run-results.ts';
+import type { RunResults } from '../../util/run-results.ts';
 import type { Scenario } from '../../scenario/scenario-types.ts';
 import type { AbortReason, LoadResult } from '../load-result.ts';
 import { K6JsonOutputReader, k6ToLoadResult, type K6Summary, parseK6Summary, readK6JsonFile } from './k6-output.ts';

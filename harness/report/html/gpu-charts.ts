@@ -1,4 +1,4 @@
-import { gpuSummaryLine } from '../../gpu/gpu-report-view.ts';
+import { gpuSummaryLine } from '../gpu-report-view.ts';
 import { escapeHtml as h } from '../escape.ts';
 import { formatOffset } from '../format.ts';
 import type { FaultWindowView, GpuPeaksView, GpuPoint, GpuReportView, TimeSeriesPoint } from '../report-model.ts';

@@ -1,5 +1,5 @@
 import { rateLimitLine } from '../../dialect/rate-limit.ts';
-import { capacityHtmlSection } from '../../capacity/capacity-report.ts';
+import { capacityHtmlSection } from '../capacity-report.ts';
 import { escapeHtml, safeId } from '../escape.ts';
 import {
   assertionsFailedFirst,

@@ -7,7 +7,7 @@ import type { PipelineOutcome } from '../../../assertions/lost/outcome.ts';
 import { AssertionsFileSchema, describeFailures, writeAssertionsJson, type AssertionResult } from '../../../assertions/result.ts';
 import { setup, toPass } from '../../../assertions/vitest-matchers.ts';
 import { ConfigError } from '../../../harness/errors.ts';
-import { RunResults } from '../../../harness/report/run-results.ts';
+import { RunResults } from '../../../harness/util/run-results.ts';
 import type { UploadRecord } from '../../../harness/load/upload-client.ts';
 import { JaegerQueryClient } from '../../../harness/traces/jaeger-client.ts';
 import type { TraceSearchSource } from '../../../assertions/propagation/stitch.ts';

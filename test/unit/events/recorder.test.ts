@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EventStreamRecorder, WS_EVENTS_FILE } from '../../../harness/events/event-stream-recorder.ts';
-import { RunResults } from '../../../harness/report/run-results.ts';
+import { RunResults } from '../../../harness/util/run-results.ts';
 import { EventStream } from '../../../reference-stack/backend/event-stream.ts';
 
 /** The recorder against the reference stack's own /ws/events (in process, no Docker). */

@@ -6,7 +6,7 @@ import { hsiExperimentEvaluator } from '../../../assertions/experiment-evaluator
 import type { EvaluationRequest } from '../../../harness/experiment/evaluator.ts';
 import type { LoadRequestRecord } from '../../../harness/load/load-result.ts';
 import { EnvironmentError } from '../../../harness/errors.ts';
-import { RunResults } from '../../../harness/report/run-results.ts';
+import { RunResults } from '../../../harness/util/run-results.ts';
 import { RUN_TRACES_FILE } from '../../../harness/traces/legacy-export.ts';
 import { FakeJaeger, captured, manifest, partialV3, type FakeRequest } from '../traces/helpers.ts';
 

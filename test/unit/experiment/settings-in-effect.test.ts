@@ -7,7 +7,7 @@ import type { AssertionResult } from '../../../assertions/result.ts';
 import type { EvaluationRequest, ExperimentEvaluator } from '../../../harness/experiment/evaluator.ts';
 import { readLiveSettings, settingsInEffect, type SettingsGet } from '../../../harness/experiment/external-settings.ts';
 import { evaluatePhase, type LoadPhaseOutcome } from '../../../harness/experiment/phases.ts';
-import { RunResults } from '../../../harness/report/run-results.ts';
+import { RunResults } from '../../../harness/util/run-results.ts';
 import { loadScenario } from '../../../harness/scenario/load-scenario.ts';
 import { buildTraceTree } from '../../../harness/traces/span-model.ts';
 import { hsiRun, T0 } from '../assertions/helpers.ts';

@@ -4,10 +4,10 @@ import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AttachedTarget } from '../../../harness/experiment/phases.ts';
 import type { RunContext } from '../../../harness/experiment/run-session.ts';
-import { GPU_NDJSON_FILE, GpuObserver, gpuSourcesOfTarget } from '../../../harness/gpu/gpu-observer.ts';
+import { GPU_NDJSON_FILE, GpuObserver, gpuSourcesOfTarget } from '../../../harness/experiment/gpu-observer.ts';
 import { GpuNdjsonLineSchema } from '../../../harness/gpu/gpu-sample.ts';
 import { NvidiaSmiSource } from '../../../harness/gpu/nvidia-smi.ts';
-import { RunResults } from '../../../harness/report/run-results.ts';
+import { RunResults } from '../../../harness/util/run-results.ts';
 import { makeModel } from '../report/fixture-model.ts';
 
 const STAND_IN = resolve(import.meta.dirname, '..', '..', 'fixtures', 'gpu', 'nvidia-smi');

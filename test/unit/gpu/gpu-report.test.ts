@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { gpuPeaks } from '../../../harness/gpu/gpu-peaks.ts';
-import { gpuReportView, gpuSummaryLine } from '../../../harness/gpu/gpu-report-view.ts';
+import { gpuReportView, gpuSummaryLine } from '../../../harness/report/gpu-report-view.ts';
 import type { GpuSample } from '../../../harness/gpu/gpu-sample.ts';
 import type { GpuTelemetry } from '../../../harness/gpu/gpu-sampler.ts';
 import { renderReportHtml } from '../../../harness/report/html/report-html.ts';

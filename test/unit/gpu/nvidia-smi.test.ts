@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { GpuSampler } from '../../../harness/gpu/gpu-sampler.ts';
 import { GpuNdjsonLineSchema, memoryUsedFraction, NO_GPU_TELEMETRY, type GpuNdjsonLine } from '../../../harness/gpu/gpu-sample.ts';
 import { NVIDIA_SMI_ARGS, NvidiaSmiSource, parseNvidiaSmiCsv, parseNvidiaSmiLine } from '../../../harness/gpu/nvidia-smi.ts';
-import { RunResults } from '../../../harness/report/run-results.ts';
+import { RunResults } from '../../../harness/util/run-results.ts';
 
 const FIXTURE_DIR = resolve(import.meta.dirname, '..', '..', 'fixtures', 'gpu');
 

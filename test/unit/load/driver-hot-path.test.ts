@@ -14,7 +14,7 @@ import { RunState, systemClock } from '../../../harness/load/run-state.ts';
 import { newTraceContext } from '../../../harness/load/trace-context.ts';
 import { AbortScope, dispatchUpload } from '../../../harness/load/upload-client.ts';
 import { TimeSeriesBuilder } from '../../../harness/load/load-result.ts';
-import { RunResults } from '../../../harness/report/run-results.ts';
+import { RunResults } from '../../../harness/util/run-results.ts';
 import { PROJECT_ROOT } from '../../../harness/scenario/load-scenario.ts';
 import { validateScenario } from '../../../harness/scenario/validate-scenario.ts';
 

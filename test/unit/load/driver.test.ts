@@ -8,7 +8,7 @@ import { ConfigError } from '../../../harness/errors.ts';
 import { type LoadClock, runLoad } from '../../../harness/load/driver.ts';
 import type { LoadRequestRecord } from '../../../harness/load/load-result.ts';
 import { parseTraceparent } from '../../../harness/load/trace-context.ts';
-import { RunResults } from '../../../harness/report/run-results.ts';
+import { RunResults } from '../../../harness/util/run-results.ts';
 import { PROJECT_ROOT } from '../../../harness/scenario/load-scenario.ts';
 import { validateScenario } from '../../../harness/scenario/validate-scenario.ts';
 

@@ -7,7 +7,7 @@ import { compareOperation, compareRunDirs, compareRuns, DEFAULT_TOLERANCE, shift
 import { exactUDistribution, mannWhitneyU, uShiftTest, uUpperTail } from '../../../harness/report/mann-whitney.ts';
 import { OPERATION_SAMPLES_FILE, operationDurations, readOperationSamples, sampleDurations, writeOperationSamples } from '../../../harness/report/operation-samples.ts';
 import type { OperationLatency } from '../../../harness/report/report-model.ts';
-import { RunResults } from '../../../harness/report/run-results.ts';
+import { RunResults } from '../../../harness/util/run-results.ts';
 import { writeSummaryJson } from '../../../harness/report/summary-json.ts';
 import { seededRandom } from '../../../harness/util/random.ts';
 import { makeModel } from './fixture-model.ts';

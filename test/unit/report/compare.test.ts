@@ -7,7 +7,7 @@ import { compareCommand, compareRunDirs, compareRuns, comparisonExitCode, runRes
 import { erfc, mannWhitneyU, normalCdf } from '../../../harness/report/mann-whitney.ts';
 import type { RunReportModel } from '../../../harness/report/report-model.ts';
 import { parseRequestSamples } from '../../../harness/report/request-samples.ts';
-import { RunResults } from '../../../harness/report/run-results.ts';
+import { RunResults } from '../../../harness/util/run-results.ts';
 import { writeSummaryJson } from '../../../harness/report/summary-json.ts';
 import { timeSeriesFromSamples, type LatencySample } from '../../../harness/report/time-series.ts';
 import { generateSamples, loadOf, makeModel } from './fixture-model.ts';

@@ -7,7 +7,7 @@ import { renderReportHtml } from '../../../harness/report/html/report-html.ts';
 import { renderJunitXml } from '../../../harness/report/junit.ts';
 import type { RunReportModel } from '../../../harness/report/report-model.ts';
 import { readRunReport } from '../../../harness/report/report-schema.ts';
-import { RunResults } from '../../../harness/report/run-results.ts';
+import { RunResults } from '../../../harness/util/run-results.ts';
 import { writeSummaryJson } from '../../../harness/report/summary-json.ts';
 import { renderSummaryMarkdown } from '../../../harness/report/summary-md.ts';
 import { makeModel } from './fixture-model.ts';

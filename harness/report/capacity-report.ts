@@ -1,17 +1,15 @@
-import { escapeHtml as h } from '../report/escape.ts';
-import { el, linearScale, text, title } from '../report/html/svg.ts';
-import type { CapacityResult, CapacityStep, SloResult } from './capacity-types.ts';
+import { escapeHtml as h } from './escape.ts';
+import { el, linearScale, text, title } from './html/svg.ts';
+import type { CapacityResult, CapacityStep, SloResult } from '../capacity/capacity-types.ts';
 
 /**
  * What the run report (summary.json, report.html, summary.md, JUnit) shows of a capacity
  * search: the knee and what limited it, a throughput–latency chart of the steps with the
  * knee and the model's prediction marked, per-stage utilisation at the knee, and one JUnit
- * case per SLO at the knee. The report writers call these; the search fills the model.
+ * case per SLO at the knee. The report writers call these; the search fills the model
+ * (harness/capacity/ computes, this file only renders: the report imports the capacity types, never
+ * the other way).
  */
-export function capacityReportView(result: CapacityResult): CapacityResult {
-  return structuredClone(result);
-}
-
 const fmt = (v: number | null | undefined, digits = 2) => (v === null || v === undefined ? 'n/a' : v.toFixed(digits));
 const ms = (v: number | null | undefined) => (v === null || v === undefined ? 'n/a' : `${v.toFixed(0)} ms`);
 

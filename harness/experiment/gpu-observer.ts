@@ -1,13 +1,13 @@
-import type { AttachedTarget } from '../experiment/phases.ts';
-import type { RunContext, RunObserver } from '../experiment/run-session.ts';
+import type { AttachedTarget } from './phases.ts';
+import type { RunContext, RunObserver } from './run-session.ts';
 import type { RunReportModel } from '../report/report-model.ts';
-import type { NdjsonWriter } from '../report/run-results.ts';
+import type { NdjsonWriter } from '../util/run-results.ts';
 import { registerTeardown } from '../stack/teardown.ts';
-import { gpuReportView } from './gpu-report-view.ts';
-import type { GpuPeaks, GpuPeaksOfDevice } from './gpu-peaks.ts';
-import { GpuSampler } from './gpu-sampler.ts';
-import type { GpuSource } from './gpu-sample.ts';
-import { gpuSourcesFor } from './gpu-sources.ts';
+import { gpuReportView } from '../report/gpu-report-view.ts';
+import type { GpuPeaks, GpuPeaksOfDevice } from '../gpu/gpu-peaks.ts';
+import { GpuSampler } from '../gpu/gpu-sampler.ts';
+import type { GpuSource } from '../gpu/gpu-sample.ts';
+import { gpuSourcesFor } from '../gpu/gpu-sources.ts';
 
 export const GPU_NDJSON_FILE = 'gpu.ndjson';
 

@@ -1,6 +1,6 @@
-import type { GpuPoint, GpuReportView } from '../report/report-model.ts';
-import type { GpuSample } from './gpu-sample.ts';
-import type { GpuTelemetry } from './gpu-sampler.ts';
+import type { GpuPoint, GpuReportView } from './report-model.ts';
+import type { GpuSample } from '../gpu/gpu-sample.ts';
+import type { GpuTelemetry } from '../gpu/gpu-sampler.ts';
 
 /**
  * The report's view of a run's GPU telemetry: series per GPU on the report's time axis
