@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +7,7 @@ import { HSI_WS_API_KEY_QUERY, wsUrlWithApiKey } from '../../../harness/contract
 import { runLoad } from '../../../harness/load/driver.ts';
 import { PROJECT_ROOT } from '../../../harness/scenario/load-scenario.ts';
 import { validateScenario } from '../../../harness/scenario/validate-scenario.ts';
-import { EventStream } from '../../../reference-stack/backend/event-stream.ts';
+import { EventStreamServer } from './event-stream-server.ts';
 
 /**
  * A stack with its API key on, as the real HSI checks its WebSockets: `?api_key=` (a handshake
@@ -16,35 +15,30 @@ import { EventStream } from '../../../reference-stack/backend/event-stream.ts';
  */
 const KEY = 'unit-key/+=';
 const FIXTURES = resolve(PROJECT_ROOT, 'fixtures', 'images');
-let server: Server;
-let base = '';
-const stream = new EventStream();
 const relay = new EventEmitter();
 const upgrades: string[] = [];
-let publisher: NodeJS.Timeout;
+const backend = new EventStreamServer(
+  (_req: IncomingMessage, res: ServerResponse) => {
+    res.writeHead(404).end();
+  },
+  // the key check in front of the reference stack's /ws/events
+  (server, stream) => {
+    stream.attach(relay as unknown as Server);
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      upgrades.push(req.url ?? '');
+      socket.on('error', () => undefined); // a refused client resets its connection
+      const key = new URL(req.url ?? '/', 'http://x').searchParams.get(HSI_WS_API_KEY_QUERY);
+      if (key === KEY) relay.emit('upgrade', req, socket, head);
+      else socket.end('HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    });
+  },
+);
+let base = '';
 
 beforeAll(async () => {
-  server = createServer((_req: IncomingMessage, res: ServerResponse) => {
-    res.writeHead(404).end();
-  });
-  // the key check in front of the reference stack's /ws/events
-  stream.attach(relay as unknown as Server);
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    upgrades.push(req.url ?? '');
-    socket.on('error', () => undefined); // a refused client resets its connection
-    const key = new URL(req.url ?? '/', 'http://x').searchParams.get(HSI_WS_API_KEY_QUERY);
-    if (key === KEY) relay.emit('upgrade', req, socket, head);
-    else socket.end('HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  publisher = setInterval(() => stream.publish({ id: 1, camera_id: 'front_door' }), 50);
+  base = await backend.start();
 });
-afterAll(async () => {
-  clearInterval(publisher);
-  stream.close();
-  await new Promise<void>((r) => server.close(() => r()));
-});
+afterAll(() => backend.stop());
 
 const scenario = () =>
   validateScenario(

@@ -1,5 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runLoad } from '../../../harness/load/driver.ts';
@@ -7,7 +6,7 @@ import { HARNESS_METRICS, K6_BUILTIN_METRICS, type MetricSummary, RECORDED_METRI
 import { PROJECT_ROOT } from '../../../harness/scenario/load-scenario.ts';
 import { ConfigError } from '../../../harness/errors.ts';
 import { validateScenario } from '../../../harness/scenario/validate-scenario.ts';
-import { EventStream } from '../../../reference-stack/backend/event-stream.ts';
+import { EventStreamServer } from './event-stream-server.ts';
 
 /**
  * metrics.ts RECORDED_METRICS is the one list of the built-in metrics the native driver records;
@@ -15,29 +14,19 @@ import { EventStream } from '../../../reference-stack/backend/event-stream.ts';
  * run of every path (uploads, a request kind with a check, a /ws/events subscriber) against a
  * local server: each listed metric gets samples, and no unlisted built-in does.
  */
-let server: Server;
+const backend = new EventStreamServer((req: IncomingMessage, res: ServerResponse) => {
+  req.resume();
+  req.on('end', () => {
+    if (req.method === 'POST') res.writeHead(202, { 'content-type': 'application/json' }).end('{"id":"u1","file_path":"/data/u1.jpg"}');
+    else res.writeHead(200, { 'content-type': 'application/json' }).end('{"items":[],"pagination":{"total":0}}');
+  });
+});
 let base = '';
-const stream = new EventStream();
-let publisher: NodeJS.Timeout;
 
 beforeAll(async () => {
-  server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    req.resume();
-    req.on('end', () => {
-      if (req.method === 'POST') res.writeHead(202, { 'content-type': 'application/json' }).end('{"id":"u1","file_path":"/data/u1.jpg"}');
-      else res.writeHead(200, { 'content-type': 'application/json' }).end('{"items":[],"pagination":{"total":0}}');
-    });
-  });
-  stream.attach(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  publisher = setInterval(() => stream.publish({ id: 1, camera_id: 'front_door' }), 50);
+  base = await backend.start();
 });
-afterAll(async () => {
-  clearInterval(publisher);
-  stream.close();
-  await new Promise<void>((r) => server.close(() => r()));
-});
+afterAll(() => backend.stop());
 
 const everyPath = (extra: Record<string, unknown> = {}) =>
   validateScenario(

@@ -1,48 +1,37 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../harness/errors.ts';
 import { runLoad } from '../../../harness/load/driver.ts';
 import { PROJECT_ROOT } from '../../../harness/scenario/load-scenario.ts';
 import { validateScenario } from '../../../harness/scenario/validate-scenario.ts';
-import { EventStream } from '../../../reference-stack/backend/event-stream.ts';
+import { EventStreamServer } from './event-stream-server.ts';
 
 const FIXTURES = resolve(PROJECT_ROOT, 'fixtures', 'images');
 
 /** A node:http server answering like the backend's events API, plus /ws/events (the reference's EventStream). */
-let server: Server;
-let base = '';
-const stream = new EventStream();
 const seen: { method: string; url: string; apiKey: string; traceparent: string }[] = [];
-let publisher: NodeJS.Timeout;
+const backend = new EventStreamServer((req: IncomingMessage, res: ServerResponse) => {
+  req.resume();
+  req.on('end', () => {
+    seen.push({ method: req.method ?? '', url: req.url ?? '', apiKey: String(req.headers['x-api-key'] ?? ''), traceparent: String(req.headers['traceparent'] ?? '') });
+    const url = new URL(req.url ?? '/', 'http://x');
+    const send = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    if (url.pathname === '/api/events') return send(200, { items: [{ id: 7 }, { id: 9 }], pagination: { total: 2, limit: 50, offset: 0, has_more: false } });
+    const m = /^\/api\/events\/(\d+)$/.exec(url.pathname);
+    if (m) return send(200, { id: Number(m[1]), camera_id: 'front_door', risk_score: 10 });
+    send(404, { detail: 'no route' });
+  });
+});
+let base = '';
 
 beforeAll(async () => {
-  server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    req.resume();
-    req.on('end', () => {
-      seen.push({ method: req.method ?? '', url: req.url ?? '', apiKey: String(req.headers['x-api-key'] ?? ''), traceparent: String(req.headers['traceparent'] ?? '') });
-      const url = new URL(req.url ?? '/', 'http://x');
-      const send = (status: number, body: unknown) => {
-        res.writeHead(status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(body));
-      };
-      if (url.pathname === '/api/events') return send(200, { items: [{ id: 7 }, { id: 9 }], pagination: { total: 2, limit: 50, offset: 0, has_more: false } });
-      const m = /^\/api\/events\/(\d+)$/.exec(url.pathname);
-      if (m) return send(200, { id: Number(m[1]), camera_id: 'front_door', risk_score: 10 });
-      send(404, { detail: 'no route' });
-    });
-  });
-  stream.attach(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  publisher = setInterval(() => stream.publish({ id: 1, camera_id: 'front_door' }), 50);
+  base = await backend.start();
 });
-afterAll(async () => {
-  clearInterval(publisher);
-  stream.close();
-  await new Promise<void>((r) => server.close(() => r()));
-});
+afterAll(() => backend.stop());
 
 const definition = {
   name: 'dashboard-unit',
