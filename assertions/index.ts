@@ -18,7 +18,7 @@ export * from './sampling/presence.ts';
 export * from './latency/latency.ts';
 export * from './errors/errors.ts';
 export * from './lost/outcome.ts';
-export * from './lost/adapters.ts';
+export * from './hsi/pipeline-adapters.ts';
 export * from './hsi/expectations.ts';
 export * from './expectations.ts';
 export { criticalPath, type CriticalPath, type CriticalPathSegment, type CriticalPathStep } from '../harness/traces/critical-path.ts';

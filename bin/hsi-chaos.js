@@ -12,8 +12,8 @@ if (major < 24) {
 // The assertion families live outside the harness (they use its types, not the reverse):
 // they are wired in here.
 const { main } = await import('../harness/cli/main.ts');
-const { hsiExperimentEvaluator } = await import('../assertions/experiment-evaluator.ts');
-const { runConform } = await import('../assertions/conform/conform-runner.ts');
+const { hsiExperimentEvaluator } = await import('../assertions/hsi/experiment-evaluator.ts');
+const { runConform } = await import('../assertions/hsi/conform/conform-runner.ts');
 const code = await main(process.argv.slice(2), { evaluator: hsiExperimentEvaluator(), conform: runConform });
 process.exitCode = code;
 // The command is done: a handle still open (a container's log stream, a keep-alive socket, a

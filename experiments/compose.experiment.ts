@@ -6,7 +6,7 @@
  * real project's layout, with each hop shown to go through its proxy).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { hsiExperimentEvaluator } from '../assertions/experiment-evaluator.ts';
+import { hsiExperimentEvaluator } from '../assertions/hsi/experiment-evaluator.ts';
 import { setup as setupMatchers } from '../assertions/vitest-matchers.ts';
 import { loadStackConfig } from '../harness/config/stack-config.ts';
 import { runExperiment } from '../harness/experiment/experiment-runner.ts';

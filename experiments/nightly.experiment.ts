@@ -5,7 +5,7 @@
  * run's reports land in results/<run-id>/ as with the CLI.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { hsiExperimentEvaluator } from '../assertions/experiment-evaluator.ts';
+import { hsiExperimentEvaluator } from '../assertions/hsi/experiment-evaluator.ts';
 import { setup as setupMatchers } from '../assertions/vitest-matchers.ts';
 import { loadStackConfig } from '../harness/config/stack-config.ts';
 import { runExperiment, type ExperimentOutcome } from '../harness/experiment/experiment-runner.ts';

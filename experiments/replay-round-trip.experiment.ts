@@ -9,7 +9,7 @@
  * representative in `npm test`.
  */
 import { describe, expect, it } from 'vitest';
-import { hsiExperimentEvaluator } from '../assertions/experiment-evaluator.ts';
+import { hsiExperimentEvaluator } from '../assertions/hsi/experiment-evaluator.ts';
 import { loadStackConfig } from '../harness/config/stack-config.ts';
 import { describeRoundTrip, roundTrip, sameVerdicts, strictHopFailures, symptomWindowFailures, windowFailures } from '../harness/replay/round-trip.ts';
 

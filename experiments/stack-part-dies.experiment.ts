@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { hsiExperimentEvaluator } from '../assertions/experiment-evaluator.ts';
+import { hsiExperimentEvaluator } from '../assertions/hsi/experiment-evaluator.ts';
 import { loadStackConfig } from '../harness/config/stack-config.ts';
 import { ExitCode } from '../harness/errors.ts';
 import { runExperiment } from '../harness/experiment/experiment-runner.ts';

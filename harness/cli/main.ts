@@ -456,7 +456,7 @@ async function cmdCalibrate(args: string[], deps: CliDependencies): Promise<numb
 /** What the entry point injects: the assertion families live outside the harness. */
 export interface CliDependencies {
   evaluator: ExperimentEvaluator;
-  /** `hsi-chaos conform`'s checks (assertions/conform), wired in by bin/hsi-chaos.js. */
+  /** `hsi-chaos conform`'s checks (assertions/hsi/conform), wired in by bin/hsi-chaos.js. */
   conform?: ContractChecker;
 }
 

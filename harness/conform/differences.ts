@@ -5,7 +5,7 @@ import type { EvidenceEndpoints } from '../experiment/evaluator.ts';
 /**
  * `hsi-chaos conform`: each way a live stack differs from the HSI contract is one Difference,
  * printed as one line: the area, where (a route, a Redis key, a span), what, expected vs seen.
- * Pure: the checks (assertions/conform/conform-runner.ts, injected into the CLI like the
+ * Pure: the checks (assertions/hsi/conform/conform-runner.ts, injected into the CLI like the
  * experiment evaluator) gather the answers and turn them into these.
  */
 export type ConformArea = 'api' | 'queue' | 'dlq' | 'spans' | 'context' | 'websocket';

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
-import { hsiExperimentEvaluator } from '../../assertions/experiment-evaluator.ts';
+import { hsiExperimentEvaluator } from '../../assertions/hsi/experiment-evaluator.ts';
 import { runExperiment } from '../../harness/experiment/experiment-runner.ts';
 import type { RunContext, RunObserver } from '../../harness/experiment/run-session.ts';
 import { loadScenario } from '../../harness/scenario/load-scenario.ts';

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { hsiBaggageChecks, hsiCompleteness, hsiHops, hsiUploadTree } from '../../assertions/hsi/expectations.ts';
 import { evaluateExpectations, parseExpectations, type ExpectationEvidence } from '../../assertions/expectations.ts';
-import { backendWorkersIdle, readPipelineOutcome, waitForDrain } from '../../assertions/lost/adapters.ts';
+import { backendWorkersIdle, readPipelineOutcome, waitForDrain } from '../../assertions/hsi/pipeline-adapters.ts';
 import { fetchPipelineTraces } from '../../assertions/propagation/stitch.ts';
 import { request } from 'undici';
 import mainJob from '../../scenarios/steady-detector-fault.ts';

@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hsiOutcomeRules } from '../../assertions/hsi/expectations.ts';
-import { readPipelineOutcome, waitForDrain } from '../../assertions/lost/adapters.ts';
+import { readPipelineOutcome, waitForDrain } from '../../assertions/hsi/pipeline-adapters.ts';
 import { checkNothingLost } from '../../assertions/lost/outcome.ts';
 import { EMULATED } from '../../harness/config/real-ai-config.ts';
 import { HSI_CURRENT_DIALECT, REFERENCE_DIALECT } from '../../harness/contract/dialects.ts';

@@ -1,6 +1,6 @@
 /** Experiment runs shared by the integration tests and the nightly suite (experiments/). */
 import { expect } from 'vitest';
-import { hsiExperimentEvaluator } from '../../assertions/experiment-evaluator.ts';
+import { hsiExperimentEvaluator } from '../../assertions/hsi/experiment-evaluator.ts';
 import { runExperiment, type ExperimentOutcome } from '../../harness/experiment/experiment-runner.ts';
 import type { RunReportModel } from '../../harness/report/report-model.ts';
 import { loadScenario } from '../../harness/scenario/load-scenario.ts';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readPipelineOutcome, waitForDrain } from '../../assertions/lost/adapters.ts';
+import { readPipelineOutcome, waitForDrain } from '../../assertions/hsi/pipeline-adapters.ts';
 import { checkNothingLost } from '../../assertions/lost/outcome.ts';
 import { parseStoredDlqEntry } from '../../harness/contract/dlq-entry.ts';
 import { decodePayloadText, isCompressedPayload } from '../../harness/contract/payload-codec.ts';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkNothingLost } from '../../assertions/lost/outcome.ts';
-import { readPipelineOutcome, waitForDrain } from '../../assertions/lost/adapters.ts';
+import { readPipelineOutcome, waitForDrain } from '../../assertions/hsi/pipeline-adapters.ts';
 import {
   contractViolation,
   DetectionsResponse,

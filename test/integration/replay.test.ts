@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { hsiExperimentEvaluator } from '../../assertions/experiment-evaluator.ts';
+import { hsiExperimentEvaluator } from '../../assertions/hsi/experiment-evaluator.ts';
 import { describeRoundTrip, roundTrip, sameVerdicts, strictHopFailures } from '../../harness/replay/round-trip.ts';
 import { testConfig } from './stack-helpers.ts';
 

@@ -145,10 +145,36 @@ describe('layering: no cycle between top-level harness folders', () => {
   });
 });
 
+/** Package (bare) specifiers of a file's static and dynamic imports: `pg`, `ioredis`, `node:fs`. */
+export function packageImportsOf(text: string): string[] {
+  const out: string[] = [];
+  for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'";]*?\bfrom\s*['"]([^'".][^'"]*)['"]/g)) out.push(m[1]!);
+  for (const m of text.matchAll(/\bimport\(\s*['"]([^'".][^'"]*)['"]\s*\)/g)) out.push(m[1]!);
+  return out;
+}
+
+/** The HSI's storage clients: reading its tables and queues is HSI-shaped I/O. */
+const HSI_STORAGE_PACKAGES = new Set(['pg', 'ioredis']);
+
 describe('layering: HSI specifics enter assertions/ through assertions/hsi/ only', () => {
   it('outside assertions/hsi/, assertion modules import nothing from the contract module or the dialect adapters', () => {
     const direct = ['harness/contract', 'harness/dialect'].flatMap((to) => crossingsInto('assertions', to, (rel) => rel.startsWith('assertions/hsi/')));
     expect(direct).toEqual([]);
+  });
+
+  it("outside assertions/hsi/, no assertion module reads the HSI's PostgreSQL or Redis, or runs the conform checks", () => {
+    const offenders = crossingsInto('assertions', 'harness/conform', (rel) => rel.startsWith('assertions/hsi/'));
+    for (const file of tsFiles(join(ROOT, 'assertions'))) {
+      const rel = relative(ROOT, file);
+      if (rel.startsWith('assertions/hsi/')) continue;
+      for (const spec of packageImportsOf(readFileSync(file, 'utf8'))) if (HSI_STORAGE_PACKAGES.has(spec)) offenders.push(`${rel} → ${spec} (HSI storage reads belong in assertions/hsi/)`);
+    }
+    expect(offenders).toEqual([]);
+  });
+
+  it('the check sees package imports, static and dynamic, not relative ones (counter-example)', () => {
+    const text = ["import pg from 'pg';", "import { Redis } from 'ioredis';", "import { x } from './pg.ts';", "const m = await import('ioredis');", "import type { Y } from 'node:fs';"].join('\n');
+    expect(packageImportsOf(text).filter((s) => HSI_STORAGE_PACKAGES.has(s))).toEqual(['pg', 'ioredis', 'ioredis']);
   });
 });
 

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { hsiExperimentEvaluator } from '../../assertions/experiment-evaluator.ts';
+import { hsiExperimentEvaluator } from '../../assertions/hsi/experiment-evaluator.ts';
 import { ConfigError } from '../../harness/errors.ts';
 import { validateExperiment } from '../../harness/experiment/phases.ts';
 import { fixtureProblem } from '../../harness/scenario/fixture-check.ts';

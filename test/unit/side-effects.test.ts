@@ -27,7 +27,7 @@ describe('no global side effects outside the CLI edge', () => {
       "const s0 = signals();",
       "await import('./harness/stack/hsi-stack.ts');",
       "await import('./harness/experiment/experiment-runner.ts');",
-      "await import('./assertions/experiment-evaluator.ts');",
+      "await import('./assertions/hsi/experiment-evaluator.ts');",
       "const { registerTeardown } = await import('./harness/stack/teardown.ts');",
       "registerTeardown('x', async () => {});",
       "console.log(JSON.stringify({ envSame: before === JSON.stringify(process.env), signalsAdded: signals() - s0 }));",

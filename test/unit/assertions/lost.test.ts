@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readPipelineOutcome, redisQueueProbe, waitForDrain, type QueueLengths } from '../../../assertions/lost/adapters.ts';
+import { readPipelineOutcome, redisQueueProbe, waitForDrain, type QueueLengths } from '../../../assertions/hsi/pipeline-adapters.ts';
 import { checkNothingLost, classifyUploads, filePathsWithoutDetections, parseDlqEntry, type PipelineOutcome, type UploadToFollow } from '../../../assertions/lost/outcome.ts';
 import { setup } from '../../../assertions/vitest-matchers.ts';
 import { ExitCode, HarnessError } from '../../../harness/errors.ts';

@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { vi } from 'vitest';
-import { runConform } from '../../../assertions/conform/conform-runner.ts';
-import { hsiExperimentEvaluator } from '../../../assertions/experiment-evaluator.ts';
+import { runConform } from '../../../assertions/hsi/conform/conform-runner.ts';
+import { hsiExperimentEvaluator } from '../../../assertions/hsi/experiment-evaluator.ts';
 import { runCommand } from '../../../harness/cli/main.ts';
 
 /**

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { hsiUploadTree } from '../../../assertions/hsi/expectations.ts';
 import { evaluateSpanTree } from '../../../assertions/span-tree/evaluate.ts';
 import { apiChecks, type ApiAnswer } from '../../../harness/conform/api-checks.ts';
-import { spanTreeDifferences } from '../../../assertions/conform/trace-differences.ts';
+import { spanTreeDifferences } from '../../../assertions/hsi/conform/trace-differences.ts';
 import { formatDifference, schemaDifferences } from '../../../harness/conform/differences.ts';
 import { dlqChecks, queuePayloadChecks } from '../../../harness/conform/payload-checks.ts';
 import { HSI_CURRENT_DIALECT, REFERENCE_DIALECT } from '../../../harness/contract/dialects.ts';

@@ -3,7 +3,7 @@ import { QueueMonitor } from '../../../harness/capacity/probes.ts';
 import { readEvents } from '../../../harness/dialect/events-reader.ts';
 import { HsiHttpClient, parseRetryAfter, RateLimitLedger, rateLimitLine } from '../../../harness/dialect/hsi-http.ts';
 import { BackendGpuSource } from '../../../harness/gpu/http-sources.ts';
-import { backendWorkersIdle } from '../../../assertions/lost/adapters.ts';
+import { backendWorkersIdle } from '../../../assertions/hsi/pipeline-adapters.ts';
 import { FakeBackend, sendJson } from './fake-backend.ts';
 
 let backend: FakeBackend | undefined;

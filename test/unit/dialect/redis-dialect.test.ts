@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { hsiOutcomeRules } from '../../../assertions/hsi/expectations.ts';
-import { redisQueueProbe } from '../../../assertions/lost/adapters.ts';
+import { redisQueueProbe } from '../../../assertions/hsi/pipeline-adapters.ts';
 import { checkNothingLost, parseDlqEntry, type PipelineOutcome } from '../../../assertions/lost/outcome.ts';
 import { HSI_CURRENT_DIALECT, REFERENCE_DIALECT } from '../../../harness/contract/dialects.ts';
 import { nestedDlqEntry } from '../../../harness/contract/dlq-entry.ts';

@@ -5,7 +5,7 @@ import { evaluateExpectations, parseExpectations } from '../../../assertions/exp
 import { decodeWsFrame } from '../../../harness/contract/hsi-ws-events.ts';
 import type { BroadcastLog, BroadcastReceipt } from '../../../harness/events/event-stream-recorder.ts';
 import { eventStreamLine, eventStreamProperties } from '../../../harness/report/event-stream-view.ts';
-import { eventStreamView } from '../../../assertions/experiment-evaluator.ts';
+import { eventStreamView } from '../../../assertions/hsi/experiment-evaluator.ts';
 
 /** Two events: 10 (batch b-1: uploads a and b) and 11 (batch b-2: upload c). */
 function outcome(): PipelineOutcome {

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { hsiExperimentEvaluator } from '../../../assertions/experiment-evaluator.ts';
+import { hsiExperimentEvaluator } from '../../../assertions/hsi/experiment-evaluator.ts';
 import type { EvaluationRequest } from '../../../harness/experiment/evaluator.ts';
 import type { LoadRequestRecord } from '../../../harness/load/load-result.ts';
 import { EnvironmentError } from '../../../harness/errors.ts';

@@ -1,25 +1,25 @@
-import type { BroadcastSource } from '../harness/events/event-stream-recorder.ts';
-import type { LoadRequestRecord } from '../harness/load/load-result.ts';
-import type { EventStreamView } from '../harness/report/report-model.ts';
-import { broadcastLatency, matchBroadcasts, type BroadcastMatch } from './lost/broadcast.ts';
-import type { PipelineOutcome } from './lost/outcome.ts';
-import type { EvaluationRequest, EvaluationResult, ExperimentEvaluator, PipelineLatencySample } from '../harness/experiment/evaluator.ts';
-import type { ExampleTrace, OperationLatency as OperationView, ServiceEdge } from '../harness/report/report-model.ts';
-import { HSI_OTEL_ENABLED_VARIABLE, HSI_OTLP_VARIABLES, REFERENCE_DIALECT } from './hsi/contract.ts';
-import { EnvironmentError } from '../harness/errors.ts';
-import { JaegerQueryClient } from '../harness/traces/jaeger-client.ts';
-import { RUN_TRACES_FILE, toLegacyJson } from '../harness/traces/legacy-export.ts';
-import { firstSpanDeadlineEpochMs, pollUntilSettled, settleIntervalMs, spanCount, UNKNOWN_EXPORT_DELAY_MS, type Settled } from '../harness/traces/settle.ts';
-import type { TraceTree } from '../harness/traces/span-model.ts';
-import { evaluateExpectations, parseExpectations, type ExpectationEvidence, type ScenarioExpectation, type UploadEvidence } from './expectations.ts';
-import { contractLatencyBudgets, operationLatencies, uniqueSpans } from './latency/latency.ts';
-import { operationDurations, writeOperationSamples } from '../harness/report/operation-samples.ts';
-import { backendWorkersIdle, readPipelineOutcome, waitForDrain } from './lost/adapters.ts';
-import { fetchPipelineTraces, stitchPipelines } from './propagation/stitch.ts';
-import { preflightExpectations } from './preflight.ts';
-import { writeAssertionsJson, type AssertionResult } from './result.ts';
-import { checkTracePresence, toSamplingRecords, type SentRequest } from './sampling/presence.ts';
-import { hsiCompleteness, hsiHops } from './hsi/expectations.ts';
+import type { BroadcastSource } from '../../harness/events/event-stream-recorder.ts';
+import type { LoadRequestRecord } from '../../harness/load/load-result.ts';
+import type { EventStreamView } from '../../harness/report/report-model.ts';
+import { broadcastLatency, matchBroadcasts, type BroadcastMatch } from '../lost/broadcast.ts';
+import type { PipelineOutcome } from '../lost/outcome.ts';
+import type { EvaluationRequest, EvaluationResult, ExperimentEvaluator, PipelineLatencySample } from '../../harness/experiment/evaluator.ts';
+import type { ExampleTrace, OperationLatency as OperationView, ServiceEdge } from '../../harness/report/report-model.ts';
+import { HSI_OTEL_ENABLED_VARIABLE, HSI_OTLP_VARIABLES, REFERENCE_DIALECT } from './contract.ts';
+import { EnvironmentError } from '../../harness/errors.ts';
+import { JaegerQueryClient } from '../../harness/traces/jaeger-client.ts';
+import { RUN_TRACES_FILE, toLegacyJson } from '../../harness/traces/legacy-export.ts';
+import { firstSpanDeadlineEpochMs, pollUntilSettled, settleIntervalMs, spanCount, UNKNOWN_EXPORT_DELAY_MS, type Settled } from '../../harness/traces/settle.ts';
+import type { TraceTree } from '../../harness/traces/span-model.ts';
+import { evaluateExpectations, parseExpectations, type ExpectationEvidence, type ScenarioExpectation, type UploadEvidence } from '../expectations.ts';
+import { contractLatencyBudgets, operationLatencies, uniqueSpans } from '../latency/latency.ts';
+import { operationDurations, writeOperationSamples } from '../../harness/report/operation-samples.ts';
+import { backendWorkersIdle, readPipelineOutcome, waitForDrain } from './pipeline-adapters.ts';
+import { fetchPipelineTraces, stitchPipelines } from '../propagation/stitch.ts';
+import { preflightExpectations } from '../preflight.ts';
+import { writeAssertionsJson, type AssertionResult } from '../result.ts';
+import { checkTracePresence, toSamplingRecords, type SentRequest } from '../sampling/presence.ts';
+import { hsiCompleteness, hsiHops } from './expectations.ts';
 
 /**
  * The HSI evaluator the CLI injects into the experiment runner: waits for the pipeline to

@@ -1,6 +1,6 @@
-import type { Difference, ConformArea } from '../../harness/conform/differences.ts';
-import type { AssertionResult } from '../result.ts';
-import type { SpanTreeEvaluation } from '../span-tree/evaluate.ts';
+import type { Difference, ConformArea } from '../../../harness/conform/differences.ts';
+import type { AssertionResult } from '../../result.ts';
+import type { SpanTreeEvaluation } from '../../span-tree/evaluate.ts';
 
 /** Traces against the assertion presets, as conform differences (one line each). */
 

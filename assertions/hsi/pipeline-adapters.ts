@@ -2,8 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { EnvironmentError, errorMessage } from '../../harness/errors.ts';
-import { dlqName, HSI_QUEUE_NAMES, HSI_QUEUE_ROLES, HSI_ROUTES, HsiHttpClient, OPEN_BATCH_KEY_PATTERN, readDeadLetters, REFERENCE_DIALECT, scanCount, type HsiDialect, type StoredDlqEntry } from '../hsi/contract.ts';
-import { parseDlqEntry, type DetectionRow, type DlqEntry, type EventDetectionRow, type EventRow, type PipelineOutcome } from './outcome.ts';
+import { dlqName, HSI_QUEUE_NAMES, HSI_QUEUE_ROLES, HSI_ROUTES, HsiHttpClient, OPEN_BATCH_KEY_PATTERN, readDeadLetters, REFERENCE_DIALECT, scanCount, type HsiDialect, type StoredDlqEntry } from './contract.ts';
+import { parseDlqEntry, type DetectionRow, type DlqEntry, type EventDetectionRow, type EventRow, type PipelineOutcome } from '../lost/outcome.ts';
 
 /**
  * I/O for the nothing-lost family: read what the pipeline holds (PostgreSQL + Redis) and wait
