@@ -4,7 +4,7 @@ import type { MetricStore, Tags } from './metrics.ts';
 import { requestName } from './request-names.ts';
 import type { Abortable, Http1Connection } from './http1/connection.ts';
 import type { Http1Pool } from './http1/pool.ts';
-import { RequestTemplate } from './http1/request-template.ts';
+import { type RequestInit, RequestTemplate } from './http1/request-template.ts';
 import type { RequestTiming } from './request-timing.ts';
 import type { RunState } from './run-state.ts';
 import type { IterationRunner, ScenarioRuntime } from './scenario-runtime.ts';
@@ -56,22 +56,26 @@ class ApiExchange extends DispatchExchange {
   }
 }
 
-/** One request on a VU's connection, metered; never rejects (status 0 on errors, a bad header included). */
+/**
+ * One request on a VU's connection, metered: `request` is its bytes built ahead (a template,
+ * its traceparent slot filled with `traceparent`), or what to build them from (on the
+ * connection's host). Never rejects: status 0 on errors, a bad header included.
+ */
 export function sendApiRequest(
   connection: Http1Connection,
-  options: { method: string; path: string; headers: string[]; body?: string; timeoutMs: number; scope: AbortScope },
+  options: { request: RequestTemplate | Omit<RequestInit, 'host'>; traceparent?: string; timeoutMs: number; scope: AbortScope },
 ): Promise<ApiAnswer> {
   const promise = new Promise<ApiAnswer>(captureSettlers);
   const exchange = new ApiExchange(connection, options.scope, takeResolve<ApiAnswer>());
   takeReject();
   let template: RequestTemplate;
   try {
-    template = new RequestTemplate({ method: options.method, path: options.path, host: connection.authority, headers: options.headers, body: options.body });
+    template = options.request instanceof RequestTemplate ? options.request : new RequestTemplate({ ...options.request, host: connection.authority });
   } catch (error) {
     exchange.onResponseError(null, error as Error);
     return promise;
   }
-  exchange.sendOn(connection, template, undefined, options.timeoutMs);
+  exchange.sendOn(connection, template, options.traceparent, options.timeoutMs);
   return promise;
 }
 
@@ -148,7 +152,12 @@ interface PreparedKind {
   body?: string;
   query: string;
   checkTags: Tags[];
+  /** the kind's request bytes by resolved path (traceparent slot empty), built on first use */
+  templates: Map<string, RequestTemplate>;
 }
+
+/** Paths with their own template per kind; a kind whose parameters resolve to more builds the rest per request. */
+const TEMPLATES_PER_KIND = 1024;
 
 /** An iteration = one API request of a kind picked by weight, its checks, then think time. */
 export class RequestIterations implements IterationRunner {
@@ -170,7 +179,7 @@ export class RequestIterations implements IterationRunner {
       const own = new Set(Object.keys(kind.headers).map((h) => h.toLowerCase()));
       const runHeaders = Object.entries(o.extraHeaders ?? {}).filter(([h]) => !own.has(h.toLowerCase()));
       const headers = ['baggage', baggage, ...Object.entries(kind.headers).flat(), ...runHeaders.flat()];
-      const prepared: PreparedKind = { kind, name: requestName(kind), headers, query: new URLSearchParams(kind.query).toString(), checkTags: [] };
+      const prepared: PreparedKind = { kind, name: requestName(kind), headers, query: new URLSearchParams(kind.query).toString(), checkTags: [], templates: new Map() };
       if (kind.body !== undefined) {
         prepared.body = JSON.stringify(kind.body);
         headers.push('content-type', 'application/json');
@@ -204,6 +213,24 @@ export class RequestIterations implements IterationRunner {
     return `${this.o.basePath}${path}${p.query ? `?${p.query}` : ''}`;
   }
 
+  /**
+   * The request's bytes for `path` (built once per kind and path), or what to build them from
+   * when the cache is full or they cannot be built (sendApiRequest then records the error).
+   */
+  private requestOf(p: PreparedKind, path: string): RequestTemplate | Omit<RequestInit, 'host'> {
+    const cached = p.templates.get(path);
+    if (cached !== undefined) return cached;
+    const init = { method: p.kind.method, path, headers: ['traceparent', '', ...p.headers], body: p.body };
+    if (p.templates.size >= TEMPLATES_PER_KIND) return init;
+    try {
+      const template = new RequestTemplate({ ...init, host: this.o.pool.host });
+      p.templates.set(path, template);
+      return template;
+    } catch {
+      return init;
+    }
+  }
+
   async run(rt: ScenarioRuntime, vu: number, intendedMs: number, scope: AbortScope, open: boolean): Promise<void> {
     const { state } = this.o;
     const seq = this.sequenceOf(rt);
@@ -213,14 +240,7 @@ export class RequestIterations implements IterationRunner {
     const sentMs = state.now();
     const trace = newTraceContext(true);
     const connection = this.o.pool.connection(rt.name, vu);
-    const answer = await sendApiRequest(connection, {
-      method: p.kind.method,
-      path: this.pathOf(p),
-      headers: ['traceparent', trace.traceparent, ...p.headers],
-      ...(p.body !== undefined ? { body: p.body } : {}),
-      timeoutMs: this.timeoutMs,
-      scope,
-    });
+    const answer = await sendApiRequest(connection, { request: this.requestOf(p, this.pathOf(p)), traceparent: trace.traceparent, timeoutMs: this.timeoutMs, scope });
     const endMs = state.now();
     const ok = p.kind.expectedStatuses ? p.kind.expectedStatuses.includes(answer.status) : answer.status >= 200 && answer.status < 400;
     if (answer.status === 0 && scope.aborted) {

@@ -121,37 +121,34 @@ export class ResponseParser {
     }
   }
 
-  /** The bytes of `chunk` from `at`, after what was pending (no copy when nothing was). */
-  private joined(chunk: Buffer, at: number): { bytes: Buffer; offset: number } {
-    if (this.pending === undefined) return { bytes: chunk, offset: at };
-    const bytes = Buffer.concat([this.pending, chunk.subarray(at)]);
-    return { bytes, offset: this.pending.length };
-  }
-
   private readHead(chunk: Buffer, at: number): number {
-    const { bytes, offset } = this.joined(chunk, at);
-    const searchFrom = Math.max(0, offset - 3);
-    const end = bytes.indexOf(CRLF_CRLF, this.pending === undefined ? at : searchFrom);
-    if (end < 0) {
-      const start = this.pending === undefined ? at : 0;
-      if (bytes.length - start > MAX_HEAD_BYTES) throw new ResponseProtocolError(`headers larger than ${MAX_HEAD_BYTES} bytes`);
-      this.pending = start === 0 ? bytes : bytes.subarray(start);
+    const pending = this.pending;
+    if (pending === undefined) {
+      // the usual case: the whole head in this chunk, read without a copy
+      const end = chunk.indexOf(CRLF_CRLF, at);
+      if (end >= 0) {
+        this.onHead(chunk.toString('latin1', at, end));
+        return end + 4;
+      }
+      if (chunk.length - at > MAX_HEAD_BYTES) throw new ResponseProtocolError(`headers larger than ${MAX_HEAD_BYTES} bytes`);
+      this.pending = chunk.subarray(at);
       return chunk.length;
     }
-    const headStart = this.pending === undefined ? at : 0;
-    const consumedOfChunk = end + 4 - offset + at;
+    const bytes = Buffer.concat([pending, chunk.subarray(at)]);
+    const end = bytes.indexOf(CRLF_CRLF, Math.max(0, pending.length - 3));
+    if (end < 0) {
+      if (bytes.length > MAX_HEAD_BYTES) throw new ResponseProtocolError(`headers larger than ${MAX_HEAD_BYTES} bytes`);
+      this.pending = bytes;
+      return chunk.length;
+    }
     this.pending = undefined;
-    this.onHead(bytes.toString('latin1', headStart, end));
-    return consumedOfChunk;
+    this.onHead(bytes.toString('latin1', 0, end));
+    return at + end + 4 - pending.length;
   }
 
   private onHead(text: string): void {
-    const lines = text.split('\r\n');
-    const statusLine = lines[0] ?? '';
-    const m = /^HTTP\/1\.([01]) (\d{3})(?: |$)/.exec(statusLine);
-    if (m === null) throw new ResponseProtocolError(`bad status line ${JSON.stringify(statusLine.slice(0, 60))}`);
-    const status = Number(m[2]);
-    const framing = readFraming(lines, m[1] === '1');
+    const status = statusOf(text);
+    const framing = readFraming(text, text.charCodeAt(7) === 49 /* HTTP/1.1 */);
     // an interim answer (100 Continue, 103 Early Hints): the real one follows
     if (status >= 100 && status < 200 && status !== 101) return;
     this.keepAlive = framing.keepAlive;
@@ -194,13 +191,31 @@ export class ResponseParser {
   }
 
   private readChunkSize(chunk: Buffer, at: number): number {
+    if (this.pending === undefined) {
+      // the usual case: `<hex>\r\n` whole in this chunk, read from the bytes
+      let size = 0;
+      let i = at;
+      for (; i < chunk.length && i - at < 12; i++) {
+        const h = hexValue(chunk[i] as number);
+        if (h < 0) break;
+        size = size * 16 + h;
+      }
+      if (i > at && chunk[i] === 13 && chunk[i + 1] === LF) {
+        this.startChunk(size);
+        return i + 2;
+      }
+    }
     const read = this.readLine(chunk, at);
     if (read === undefined) return chunk.length;
     const hex = (read.line.split(';')[0] ?? '').trim();
     if (!/^[0-9a-fA-F]{1,12}$/.test(hex)) throw new ResponseProtocolError(`bad chunk size ${JSON.stringify(read.line.slice(0, 40))}`);
-    this.remaining = Number.parseInt(hex, 16);
-    this.state = this.remaining === 0 ? 'trailers' : 'chunk-data';
+    this.startChunk(Number.parseInt(hex, 16));
     return read.next;
+  }
+
+  private startChunk(size: number): void {
+    this.remaining = size;
+    this.state = size === 0 ? 'trailers' : 'chunk-data';
   }
 
   private readChunkData(chunk: Buffer, at: number): number {
@@ -225,6 +240,10 @@ export class ResponseParser {
 
   /** trailer lines after the last chunk, up to the empty line */
   private readTrailers(chunk: Buffer, at: number): number {
+    if (this.pending === undefined && chunk[at] === 13 && chunk[at + 1] === LF) {
+      this.finish();
+      return at + 2;
+    }
     const read = this.readLine(chunk, at);
     if (read === undefined) return chunk.length;
     if (read.line === '') this.finish();
@@ -251,27 +270,65 @@ interface Framing {
   keepAliveHintMs: number | undefined;
 }
 
-/** The headers that frame the body and decide the connection's reuse (HTTP/1.1 keeps alive by default). */
-function readFraming(lines: readonly string[], http11: boolean): Framing {
+/** `HTTP/1.x SSS[ reason]`: the status code. */
+function statusOf(text: string): number {
+  const minor = text.charCodeAt(7);
+  const d = (i: number) => text.charCodeAt(i) - 48;
+  const ok = text.startsWith('HTTP/1.') && (minor === 48 || minor === 49) && text.charCodeAt(8) === 32 && (text.length === 12 || text.charCodeAt(12) === 32 || text.charCodeAt(12) === 13);
+  const [a, b, c] = [d(9), d(10), d(11)];
+  if (!ok || !(a >= 0 && a <= 9 && b >= 0 && b <= 9 && c >= 0 && c <= 9)) {
+    const line = text.split('\r\n', 1)[0] ?? '';
+    throw new ResponseProtocolError(`bad status line ${JSON.stringify(line.slice(0, 60))}`);
+  }
+  return a * 100 + b * 10 + c;
+}
+
+/**
+ * The headers that frame the body and decide the connection's reuse (HTTP/1.1 keeps alive by
+ * default), scanned in the head's text: only a line whose name has the length and first
+ * letter of one of the four is looked at further.
+ */
+function readFraming(text: string, http11: boolean): Framing {
   const f: Framing = { chunked: false, length: undefined, keepAlive: http11, keepAliveHintMs: undefined };
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i] as string;
-    const colon = line.indexOf(':');
-    if (colon <= 0) throw new ResponseProtocolError(`bad header line ${JSON.stringify(line.slice(0, 60))}`);
-    const name = line.slice(0, colon).trim().toLowerCase();
-    const value = line.slice(colon + 1).trim();
-    if (name === 'content-length') {
-      if (!/^\d{1,15}$/.test(value) || (f.length !== undefined && f.length !== Number(value))) throw new ResponseProtocolError(`bad content-length ${JSON.stringify(value)}`);
-      f.length = Number(value);
-    } else if (name === 'transfer-encoding') f.chunked = /(?:^|,)\s*chunked\s*$/i.test(value);
-    else if (name === 'connection') {
-      const tokens = value.toLowerCase();
-      if (/(?:^|,)\s*close\s*(?:,|$)/.test(tokens)) f.keepAlive = false;
-      else if (/(?:^|,)\s*keep-alive\s*(?:,|$)/.test(tokens)) f.keepAlive = true;
-    } else if (name === 'keep-alive') {
-      const t = /(?:^|,)\s*timeout\s*=\s*(\d+)/i.exec(value);
-      if (t) f.keepAliveHintMs = Number(t[1]) * 1000;
+  let pos = text.indexOf('\r\n');
+  while (pos >= 0) {
+    const start = pos + 2;
+    const next = text.indexOf('\r\n', start);
+    const end = next < 0 ? text.length : next;
+    const colon = text.indexOf(':', start);
+    // no whitespace between a field name and its colon (RFC 9112 5.1)
+    if (colon <= start || colon > end || text.charCodeAt(colon - 1) === 32 || text.charCodeAt(colon - 1) === 9) throw new ResponseProtocolError(`bad header line ${JSON.stringify(text.slice(start, Math.min(end, start + 60)))}`);
+    const n = colon - start;
+    const c = text.charCodeAt(start) | 0x20;
+    if ((n === 14 && c === 99) || (n === 17 && c === 116) || (n === 10 && (c === 99 || c === 107))) {
+      applyHeader(f, text.slice(start, colon).toLowerCase(), text.slice(colon + 1, end).trim());
     }
+    pos = next;
   }
   return f;
+}
+
+function applyHeader(f: Framing, name: string, value: string): void {
+  if (name === 'content-length') {
+    if (!/^\d{1,15}$/.test(value) || (f.length !== undefined && f.length !== Number(value))) throw new ResponseProtocolError(`bad content-length ${JSON.stringify(value)}`);
+    f.length = Number(value);
+  } else if (name === 'transfer-encoding') {
+    const v = value.toLowerCase();
+    f.chunked = v === 'chunked' || /(?:^|,)\s*chunked\s*$/.test(v);
+  } else if (name === 'connection') {
+    const v = value.toLowerCase();
+    if (v === 'keep-alive') f.keepAlive = true;
+    else if (v === 'close' || /(?:^|,)\s*close\s*(?:,|$)/.test(v)) f.keepAlive = false;
+    else if (/(?:^|,)\s*keep-alive\s*(?:,|$)/.test(v)) f.keepAlive = true;
+  } else if (name === 'keep-alive') {
+    const t = /(?:^|,)\s*timeout\s*=\s*(\d+)/i.exec(value);
+    if (t) f.keepAliveHintMs = Number(t[1]) * 1000;
+  }
+}
+
+/** the value of an ASCII hex digit, -1 for any other byte */
+function hexValue(b: number): number {
+  if (b >= 48 && b <= 57) return b - 48;
+  const l = b | 0x20;
+  return l >= 97 && l <= 102 ? l - 87 : -1;
 }

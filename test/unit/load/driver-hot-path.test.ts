@@ -23,7 +23,7 @@ const FIXTURES = resolve(PROJECT_ROOT, 'fixtures', 'images');
 /** A node:http server answering uploads (202) and GET /api/events, noting each request's X-API-Key. */
 let server: Server;
 let base = '';
-const seen: { method: string; path: string; apiKey: string | undefined }[] = [];
+const seen: { method: string; path: string; apiKey: string | undefined; traceparent: string | undefined; baggage: string | undefined }[] = [];
 
 beforeAll(async () => {
   server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -31,7 +31,8 @@ beforeAll(async () => {
     req.on('end', () => {
       const path = new URL(req.url ?? '/', 'http://x').pathname;
       const key = req.headers['x-api-key'];
-      seen.push({ method: req.method ?? '', path, apiKey: Array.isArray(key) ? key.join(',') : key });
+      const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v.join(',') : v);
+      seen.push({ method: req.method ?? '', path, apiKey: one(key), traceparent: one(req.headers.traceparent), baggage: one(req.headers.baggage) });
       res.writeHead(path.endsWith('/uploads') ? 202 : 200, { 'content-type': 'application/json' });
       res.end(path === '/api/events' ? JSON.stringify({ items: [{ id: 7 }] }) : JSON.stringify({ id: 'u-1', file_path: '/data/x.jpg' }));
     });
@@ -78,6 +79,14 @@ describe('native driver: the stack API key (X-API-Key)', () => {
     // setup() read + two list_events
     expect(keys((r) => r.path === '/api/events')).toEqual(['run-key', 'run-key', 'run-key']);
     expect(keys((r) => r.path.startsWith('/api/events/'))).toEqual(['kind-key', 'kind-key']);
+    // every upload and API request (the same path's bytes built once) carries its own traceparent, and the baggage
+    const sent = seen.filter((r) => r.traceparent !== undefined);
+    expect(sent.length).toBe(3 + 4);
+    expect(new Set(sent.map((r) => r.traceparent)).size).toBe(sent.length);
+    for (const r of sent) {
+      expect(r.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
+      expect(r.baggage).toContain('request.source=');
+    }
   });
 
   it('sends no X-API-Key without run headers', async () => {

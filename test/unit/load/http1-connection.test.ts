@@ -101,7 +101,7 @@ describe('http1 connection against node:http', () => {
     const big = encodeMultipartFile({ fileName: 'big.jpg', bytes, mediaType: 'image/jpeg' });
     const connection = new Http1Connection('127.0.0.1', httpPort);
     const record = await send(connection, { prepared: big }).done;
-    const answer = await sendApiRequest(connection, { method: 'GET', path: '/chunked', headers: ['x-api-key', 'k'], timeoutMs: 5000, scope: new AbortScope() });
+    const answer = await sendApiRequest(connection, { request: { method: 'GET', path: '/chunked', headers: ['x-api-key', 'k'] }, timeoutMs: 5000, scope: new AbortScope() });
     await connection.close();
     expect(record.accepted).toBe(true);
     expect([seen[0]?.bodyLength, seen[0]?.bodySha]).toEqual([big.body.length, createHash('sha256').update(big.body).digest('hex')]);

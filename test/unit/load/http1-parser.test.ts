@@ -91,8 +91,22 @@ describe('http1 response parser', () => {
     expect([cut.p.end(), cut.r.completes]).toEqual([false, 0]);
   });
 
+  it('reads header names in any case, a status line without reason, a coded transfer-encoding list', () => {
+    const { r } = parse('HTTP/1.1 200\r\nCONTENT-LENGTH: 2\r\nKEEP-ALIVE: max=5, Timeout=7\r\n\r\nok');
+    expect([r.heads[0]?.status, r.text, r.completes, r.heads[0]?.keepAliveHintMs]).toEqual([200, 'ok', 1, 7000]);
+    const coded = parse('HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, Chunked\r\ncontent-length: 99\r\n\r\n2\r\nok\r\n0\r\n\r\n');
+    expect([coded.r.text, coded.r.completes]).toEqual(['ok', 1]);
+    // names of the same length and first letter that are not framing headers change nothing
+    const lookalike = parse('HTTP/1.1 200 OK\r\ncontent-lengtx: 5\r\nconnectiom: close\r\nkeep-alivf: timeout=1\r\ncontent-length: 2\r\n\r\nok');
+    expect([lookalike.r.text, lookalike.p.reusable, lookalike.r.heads[0]?.keepAliveHintMs]).toEqual(['ok', true, undefined]);
+  });
+
   it('refuses malformed answers with a protocol error', () => {
     expect(() => parse('HTTP/2 200 OK\r\n\r\n')).toThrow(/HTTP\/1\.1 protocol: bad status line/);
+    expect(() => parse('HTTP/1.1 2x0 OK\r\n\r\n')).toThrow(/bad status line "HTTP\/1\.1 2x0 OK"/);
+    expect(() => parse('HTTP/1.1 2000 OK\r\n\r\n')).toThrow(/bad status line/);
+    expect(() => parse('HTTP/1.1 200 OK\r\ncontent-length : 2\r\n\r\nok')).toThrow(/bad header line/);
+    expect(() => parse('HTTP/1.1 200 OK\r\n: x\r\n\r\n')).toThrow(/bad header line/);
     expect(() => parse('HTTP/1.1 200 OK\r\ncontent-length: x\r\n\r\n')).toThrow(/bad content-length/);
     expect(() => parse('HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n')).toThrow(/bad content-length/);
     expect(() => parse('HTTP/1.1 200 OK\r\nno colon\r\n\r\n')).toThrow(/bad header line/);
