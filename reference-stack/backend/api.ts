@@ -268,6 +268,27 @@ class UploadStore {
   }
 }
 
+/** The upload's image from its multipart body, checked (content type, size, JPEG/PNG); the span says how long receiving and parsing took. */
+async function uploadedImage(req: RouteRequest['req'], span: RouteRequest['span'], maxBytes: number): Promise<{ file: Buffer; type: NonNullable<ReturnType<typeof sniffImageType>> }> {
+  const contentType = req.headers['content-type'] ?? '';
+  if (!/^multipart\/form-data\s*;/i.test(contentType)) {
+    throw new HttpError(400, 'invalid_content_type', 'expected multipart/form-data with a file field "file"');
+  }
+  const receivedAt = performance.now();
+  const body = await readBody(req, maxBytes);
+  const parsedAt = performance.now();
+  const file = await multipartFile(body, contentType, 'file');
+  span.setAttributes({ 'upload.receive_ms': r1(parsedAt - receivedAt), 'upload.parse_ms': r1(performance.now() - parsedAt) });
+  if (file === undefined) throw new HttpError(400, 'missing_file', 'multipart field "file" is missing or is not a file');
+  span.setAttribute('upload.size_bytes', file.length);
+  if (file.length < MIN_IMAGE_BYTES) {
+    throw new HttpError(422, 'file_too_small', `image of ${file.length} bytes is under the minimum of ${MIN_IMAGE_BYTES} bytes`);
+  }
+  const type = sniffImageType(file);
+  if (type === undefined) throw new HttpError(415, 'unsupported_media_type', 'the file is neither a JPEG nor a PNG');
+  return { file, type };
+}
+
 /** POST /api/cameras/{camera_id}/uploads: store the image, enqueue the detection job with the trace context and baggage. */
 function uploadHandler(deps: ApiDeps): Route['handler'] {
   const { settings, tracer, log, redis, state, defects } = deps;
@@ -280,22 +301,7 @@ function uploadHandler(deps: ApiDeps): Route['handler'] {
     }
     span.setAttributes({ 'camera.id': cameraId, camera_id: cameraId });
     if (!state.started || state.shuttingDown) throw notStarted(state);
-    const contentType = req.headers['content-type'] ?? '';
-    if (!/^multipart\/form-data\s*;/i.test(contentType)) {
-      throw new HttpError(400, 'invalid_content_type', 'expected multipart/form-data with a file field "file"');
-    }
-    const receivedAt = performance.now();
-    const body = await readBody(req, settings.maxUploadBytes);
-    const parsedAt = performance.now();
-    const file = await multipartFile(body, contentType, 'file');
-    span.setAttributes({ 'upload.receive_ms': r1(parsedAt - receivedAt), 'upload.parse_ms': r1(performance.now() - parsedAt) });
-    if (file === undefined) throw new HttpError(400, 'missing_file', 'multipart field "file" is missing or is not a file');
-    span.setAttribute('upload.size_bytes', file.length);
-    if (file.length < MIN_IMAGE_BYTES) {
-      throw new HttpError(422, 'file_too_small', `image of ${file.length} bytes is under the minimum of ${MIN_IMAGE_BYTES} bytes`);
-    }
-    const type = sniffImageType(file);
-    if (type === undefined) throw new HttpError(415, 'unsupported_media_type', 'the file is neither a JPEG nor a PNG');
+    const { file, type } = await uploadedImage(req, span, settings.maxUploadBytes);
 
     const id = randomUUID();
     const dir = join(settings.uploadDir, cameraId);
