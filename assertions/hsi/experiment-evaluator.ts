@@ -5,11 +5,11 @@ import { broadcastLatency, matchBroadcasts, type BroadcastMatch } from '../lost/
 import type { PipelineOutcome } from '../lost/outcome.ts';
 import type { EvaluationRequest, EvaluationResult, ExperimentEvaluator, PipelineLatencySample } from '../../harness/experiment/evaluator.ts';
 import type { ExampleTrace, OperationLatency as OperationView, ServiceEdge } from '../../harness/report/report-model.ts';
-import { HSI_OTEL_ENABLED_VARIABLE, HSI_OTLP_VARIABLES, REFERENCE_DIALECT } from './contract.ts';
-import { EnvironmentError } from '../../harness/errors.ts';
+import { REFERENCE_DIALECT } from './contract.ts';
+import { absenceText, absentAfterMs, needsSpans, noSpanError, SilenceWatch } from './span-silence.ts';
 import { JaegerQueryClient } from '../../harness/traces/jaeger-client.ts';
 import { RUN_TRACES_FILE, toLegacyJson } from '../../harness/traces/legacy-export.ts';
-import { firstSpanDeadlineEpochMs, pollUntilSettled, settleIntervalMs, spanCount, UNKNOWN_EXPORT_DELAY_MS, type Settled } from '../../harness/traces/settle.ts';
+import { pollUntilSettled, settleIntervalMs, spanCount, type Settled } from '../../harness/traces/settle.ts';
 import type { TraceTree } from '../../harness/traces/span-model.ts';
 import { evaluateExpectations, parseExpectations, type ExpectationEvidence, type ScenarioExpectation, type UploadEvidence } from '../expectations.ts';
 import { contractLatencyBudgets, operationLatencies, uniqueSpans } from '../latency/latency.ts';
@@ -162,29 +162,8 @@ async function collectTraces(req: EvaluationRequest, jaeger: JaegerQueryClient, 
   notes.push(`traces collected: ${traces.length} (${sampledIds.length} sampled uploads), span count ${settleNote(collected, interval, absence)}`);
   // The run's traces as Jaeger's UI exports them: `hsi-chaos traces export` and `replay` read them.
   req.results.writeTextAtomic(RUN_TRACES_FILE, `${JSON.stringify(toLegacyJson(traces))}\n`);
-  // Only nothing-lost reads no span: any other family cannot judge a stack that exports none.
-  if (absence !== undefined && ctx.expectations.some((e) => e.family !== 'nothing-lost')) {
-    throw new EnvironmentError(`no span reached Jaeger at ${req.endpoints.jaegerUrl}: ${absence}: the stack exports no spans, so its traces cannot be checked; point its ${HSI_OTLP_VARIABLES[0]} at this Jaeger's OTLP port (the real HSI exports only with ${HSI_OTEL_ENABLED_VARIABLE}=true)`);
-  }
+  if (absence !== undefined && needsSpans(ctx.expectations)) throw noSpanError(req.endpoints.jaegerUrl, absence);
   return traces;
-}
-
-/** epoch ms when the first traced upload was answered. */
-function firstAnswerEpochMs(sampled: readonly LoadRequestRecord[]): number {
-  return sampled.reduce((first, r) => Math.min(first, r.intendedEpochMs + r.latencyMs), Number.POSITIVE_INFINITY);
-}
-
-/** ms after `nowEpochMs` when no span at all says the stack exports none (firstSpanDeadlineEpochMs); undefined without sampled uploads. */
-function absentAfterMs(sampled: readonly LoadRequestRecord[], exportDelayMs: number | undefined, nowEpochMs: number): number | undefined {
-  if (sampled.length === 0) return undefined;
-  return Math.max(0, firstSpanDeadlineEpochMs(firstAnswerEpochMs(sampled), exportDelayMs) - nowEpochMs);
-}
-
-/** "none of the backend's pipeline spans nor of the N sampled uploads' traces 15.5 s after the first was answered (…)", as of `atEpochMs`. */
-function absenceText(sampled: readonly LoadRequestRecord[], exportDelayMs: number | undefined, atEpochMs: number): string {
-  const after = (atEpochMs - firstAnswerEpochMs(sampled)) / 1000;
-  const delay = exportDelayMs !== undefined ? `the stack exports every ${exportDelayMs} ms` : `export delay not known, ${UNKNOWN_EXPORT_DELAY_MS} ms assumed`;
-  return `none of the backend's pipeline spans nor of the ${sampled.length} sampled uploads' traces ${after.toFixed(1)} s after the first was answered (${delay})`;
 }
 
 function settleNote(collected: Settled<unknown>, interval: number, absence: string | undefined): string {
@@ -252,19 +231,33 @@ function exampleTraces(traces: readonly TraceTree[], sampledIds: readonly string
   return examples;
 }
 
+/**
+ * Waits for the pipeline to drain while watching Jaeger: a stack that exports no span is said
+ * once the first sampled upload's spans are overdue, without waiting for the drain (which can
+ * take a batch's idle timeout, or its own timeout when the pipeline does not drain).
+ */
+async function drainUnlessSilent(req: EvaluationRequest, ctx: { redisUrl: string; jaeger: JaegerQueryClient; sampled: readonly LoadRequestRecord[]; expectations: readonly ScenarioExpectation[]; options: HsiEvaluatorOptions; notes: string[] }): Promise<void> {
+  const { sampled, options } = ctx;
+  const stop = new AbortController();
+  const probe = async () => spanCount(await fetchPipelineTraces(ctx.jaeger, { startMin: new Date(req.window.startEpochMs - 5_000), startMax: new Date(Date.now() + 5_000), traceIds: sampled.slice(0, 20).map((r) => r.traceId) }));
+  const watch = needsSpans(ctx.expectations) ? SilenceWatch.forRun(sampled, req.spanExportDelayMs, probe) : undefined;
+  const heard = watch?.watch().then((end) => (end === 'silent' ? (stop.abort(), end) : end)) ?? Promise.resolve('stopped' as const);
+  const drain = await waitForDrain({ redisUrl: ctx.redisUrl, dialect: req.dialect ?? REFERENCE_DIALECT }, { timeoutMs: options.drainTimeoutMs ?? 180_000, alsoIdle: backendWorkersIdle(req.endpoints.backendUrl, req.http), signal: stop.signal });
+  watch?.stop();
+  if ((await heard) === 'silent') throw noSpanError(req.endpoints.jaegerUrl, absenceText(sampled, req.spanExportDelayMs, Date.now()));
+  ctx.notes.push(`pipeline drain: ${drain.drained ? 'drained' : `not drained (${drain.reason})`}`);
+}
+
 /** Drain, evidence, expectations, and the report's views of one run. */
 async function evaluateRun(req: EvaluationRequest, options: HsiEvaluatorOptions): Promise<EvaluationResult> {
   const notes: string[] = [];
   const expectations = parseExpectations(req.expectations, `${req.source}: expectations`);
   const { endpoints } = req;
-  if (endpoints.redisUrl !== undefined) {
-    const drain = await waitForDrain({ redisUrl: endpoints.redisUrl, dialect: req.dialect ?? REFERENCE_DIALECT }, { timeoutMs: options.drainTimeoutMs ?? 180_000, alsoIdle: backendWorkersIdle(endpoints.backendUrl, req.http) });
-    notes.push(`pipeline drain: ${drain.drained ? 'drained' : `not drained (${drain.reason})`}`);
-  }
   const accepted = req.requests.filter((r) => r.status === 202 && !r.interrupted);
   const jaeger = new JaegerQueryClient({ baseUrl: endpoints.jaegerUrl });
   const sampled = accepted.filter((r) => r.sampled);
   const sampledIds = sampled.map((r) => r.traceId);
+  if (endpoints.redisUrl !== undefined) await drainUnlessSilent(req, { redisUrl: endpoints.redisUrl, jaeger, sampled, expectations, options, notes });
   const traces = await collectTraces(req, jaeger, { sampled, expectations, options, notes });
   const evidence: ExpectationEvidence = { traces, uploads: uploadEvidence(accepted), faults: req.faults, ...(req.stackSettings ? { stackSettings: req.stackSettings } : {}), ...(req.settingsKnowledge ? { settingsKnowledge: req.settingsKnowledge } : {}) };
   const eventStream = await collectOutcomes(req, { expectations, evidence, accepted, jaeger, options, notes });

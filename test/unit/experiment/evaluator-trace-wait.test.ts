@@ -66,7 +66,7 @@ afterEach(async () => {
  * Jaeger's answer for the trace at time t: spans as they arrived, or not found before `firstAt`;
  * the upload was answered `answeredAgoMs` before the evaluation (10 s: a run's first uploads).
  */
-async function evaluate(clock: ManualClock, firstAt = 0, options: { answeredAgoMs?: number; expectations?: Record<string, unknown>[]; spanExportDelayMs?: number } = {}) {
+async function evaluate(clock: ManualClock, firstAt = 0, options: { answeredAgoMs?: number; expectations?: Record<string, unknown>[]; spanExportDelayMs?: number; redisUrl?: string; drainTimeoutMs?: number } = {}) {
   jaeger = new FakeJaeger((req: FakeRequest) => {
     if (req.path === '/api/v3/services') return captured('v3-services.json');
     if (req.path === `/api/v3/traces/${TRACE}`) return clock.t < firstAt ? captured('v3-trace-not-found.json') : { status: 200, body: partialV3(arrivedBy(clock.t)) };
@@ -81,14 +81,14 @@ async function evaluate(clock: ManualClock, firstAt = 0, options: { answeredAgoM
     results,
     expectations: options.expectations ?? [TREE],
     source: 'trace-wait.ts',
-    endpoints: { backendUrl: 'http://127.0.0.1:9', jaegerUrl },
+    endpoints: { backendUrl: 'http://127.0.0.1:9', jaegerUrl, ...(options.redisUrl !== undefined ? { redisUrl: options.redisUrl } : {}) },
     requests: [upload(options.answeredAgoMs ?? 10_000)],
     faults: { windows: [], loadStartEpochMs: now - 10_000 },
     window: { startEpochMs: now - 10_000, endEpochMs: now - 5_000 },
     log: () => undefined,
     ...(options.spanExportDelayMs !== undefined ? { spanExportDelayMs: options.spanExportDelayMs } : {}),
   };
-  const result = await hsiExperimentEvaluator({ clock, traceSettleTimeoutMs: 30_000 }).evaluate(request);
+  const result = await hsiExperimentEvaluator({ clock, traceSettleTimeoutMs: 30_000, ...(options.drainTimeoutMs !== undefined ? { drainTimeoutMs: options.drainTimeoutMs } : {}) }).evaluate(request);
   const file = JSON.parse(readFileSync(results.path(RUN_TRACES_FILE), 'utf8')) as { data: { spans: unknown[] }[] };
   return { result, spans: file.data.reduce((n, t) => n + t.spans.length, 0) };
 }
@@ -143,6 +143,21 @@ describe('the evaluator waits for late spans (issue 15, item 5)', () => {
     expect(clock.t).toBe(21_000);
     expect(result.notes).toContain('traces collected: 0 (1 sampled uploads), span count 0: no span arrived in 21 s (2 polls 21.0 s apart)');
   });
+
+  it('a stack that exports no span, its pipeline not draining: said beside the drain once the spans are overdue, not after the drain', async () => {
+    // A Redis that never answers: the drain alone would wait its whole timeout (60 s, beyond this test's 15 s).
+    const started = Date.now();
+    const failed = await evaluate(new ManualClock(), Number.POSITIVE_INFINITY, { answeredAgoMs: 20_000, spanExportDelayMs: 500, redisUrl: 'redis://127.0.0.1:9/0', drainTimeoutMs: 60_000 }).catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(EnvironmentError);
+    expect((failed as Error).message).toMatch(/^no span reached Jaeger at \S+: none of the backend's pipeline spans nor of the 1 sampled uploads' traces 2\d\.\d s after the first was answered \(the stack exports every 500 ms\): the stack exports no spans/);
+    expect(Date.now() - started).toBeLessThan(15_000);
+  }, 15_000);
+
+  it('a stack whose spans arrived: the watch beside the drain stays quiet, the drain runs its course', async () => {
+    const { result, spans } = await evaluate(new ManualClock(), 0, { answeredAgoMs: 20_000, spanExportDelayMs: 500, redisUrl: 'redis://127.0.0.1:9/0', drainTimeoutMs: 1_500 });
+    expect(spans).toBeGreaterThan(0);
+    expect(result.notes.some((n) => n.startsWith('pipeline drain: not drained'))).toBe(true);
+  }, 15_000);
 
   it('counter-example: the same Jaeger read once after a fixed 3, 4 or 5 s sleep holds 5 or 6 spans, without the inference span', () => {
     const full = 7;
