@@ -55,6 +55,7 @@ import { installCliSignalHandlers } from '../harness/cli/signals.ts';
 import { JaegerQueryClient } from '../harness/traces/jaeger-client.ts';
 import { parseV3Traces } from '../harness/traces/jaeger-schemas.ts';
 import { buildTraceTree, type TraceTree } from '../harness/traces/span-model.ts';
+import { CpuMeter, CpuTotals } from './cpu-accounting.ts';
 
 // testcontainers reads these when it is first imported (below, dynamically)
 configureTestcontainers();
@@ -72,6 +73,7 @@ const { values: args } = parseArgs({
     slice: { type: 'string', default: '500' },
     'memory-passes': { type: 'string', default: '3' },
     'max-seconds': { type: 'string', default: '600' },
+    paths: { type: 'string', default: 'peer,harness,presence,floor' },
   },
 });
 function bounded(name: string, text: string, min: number, max: number): number {
@@ -276,7 +278,19 @@ function quantile(xs: readonly number[], q: number): number {
 }
 
 type PathName = 'peer' | 'harness' | 'presence' | 'floor';
-const PATHS: readonly PathName[] = ['peer', 'harness', 'presence', 'floor'];
+const ALL_PATHS: readonly PathName[] = ['peer', 'harness', 'presence', 'floor'];
+/** The paths measured (`--paths`, e.g. `harness` alone under `--cpu-prof`), in the canonical order. */
+const PATHS: readonly PathName[] = selectedPaths(args.paths);
+function selectedPaths(text: string): PathName[] {
+  const wanted = text.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  const unknown = wanted.filter((p) => !(ALL_PATHS as readonly string[]).includes(p));
+  if (unknown.length > 0 || wanted.length === 0) {
+    process.stderr.write(`--paths: expected a comma-separated list of ${ALL_PATHS.join(', ')}, got "${text}"\n`);
+    process.exit(2);
+  }
+  return ALL_PATHS.filter((p) => wanted.includes(p));
+}
+const has = (name: PathName) => PATHS.includes(name);
 type Pass = (list: readonly string[]) => Promise<PassResult>;
 
 /** What the paths found while measuring (answers that were not 200, failed checks, answer sizes). */
@@ -379,6 +393,8 @@ function pathPasses(ctx: BenchContext): Record<PathName, Pass> {
 interface Measured {
   rounds: Record<PathName, PassResult[]>;
   slices: Record<PathName, PassResult[]>;
+  /** Every pass of a path added up: where its CPU went. */
+  cpu: Record<PathName, CpuTotals>;
 }
 
 /**
@@ -389,9 +405,10 @@ interface Measured {
  * their rate ratio is the paired comparison, and the median of those ratios is far less at the
  * mercy of the machine's load than a ratio of whole-round medians.
  */
-async function measureInterleaved(ids: readonly string[], passes: Record<PathName, Pass>, tally: PathTally): Promise<Measured> {
+async function measureInterleaved(ids: readonly string[], passes: Record<PathName, Pass>, tally: PathTally, meter: CpuMeter): Promise<Measured> {
   const rounds: Record<PathName, PassResult[]> = { peer: [], harness: [], presence: [], floor: [] };
   const slices: Record<PathName, PassResult[]> = { peer: [], harness: [], presence: [], floor: [] };
+  const cpu: Record<PathName, CpuTotals> = { peer: new CpuTotals(), harness: new CpuTotals(), presence: new CpuTotals(), floor: new CpuTotals() };
   let turn = 0;
   for (let round = 0; round < ROUNDS; round++) {
     const sums = new Map<PathName, { count: number; seconds: number; cpuUs: number }>(PATHS.map((p) => [p, { count: 0, seconds: 0, cpuUs: 0 }]));
@@ -399,7 +416,9 @@ async function measureInterleaved(ids: readonly string[], passes: Record<PathNam
       const slice = ids.slice(first, first + SLICE);
       for (let k = 0; k < PATHS.length; k++) {
         const name = PATHS[(k + turn) % PATHS.length]!;
+        const before = meter.read();
         const r = await passes[name](slice);
+        cpu[name].add(slice.length, CpuMeter.since(before, meter.read()));
         slices[name].push(r);
         const sum = sums.get(name)!;
         sum.count += slice.length;
@@ -411,7 +430,7 @@ async function measureInterleaved(ids: readonly string[], passes: Record<PathNam
     for (const [name, sum] of sums) rounds[name].push({ rate: sum.count / sum.seconds, cpuUsPerTrace: sum.cpuUs / sum.count });
     tally.endRound();
   }
-  return { rounds, slices };
+  return { rounds, slices, cpu };
 }
 
 /** Paired ratios `a / b` over the slices, in %. */
@@ -525,11 +544,13 @@ function reportPaths(m: Measured, tally: PathTally, breakdown: string, hopCount:
   const best = (name: PathName) => Math.max(...m.rounds[name].map((r) => r.rate));
   const cpuMed = (name: PathName) => median(m.rounds[name].map((r) => r.cpuUsPerTrace));
   const paired = (name: PathName) => pairedRatios(m, name, 'peer');
+  const vsPeer = (x: () => number) => (has('peer') ? `${x().toFixed(1)} %` : 'n/a');
   line();
   line(`path                                                 traces/s median     best   cpu µs/trace   vs peer (rounds)   vs peer (paired slices)   rounds`);
   const row = (name: PathName, label: string) =>
+    has(name) &&
     line(
-      `${label.padEnd(52)} ${int(med(name)).padStart(15)} ${int(best(name)).padStart(8)} ${int(cpuMed(name)).padStart(14)} ${`${((med(name) / med('peer')) * 100).toFixed(1)} %`.padStart(18)} ${`${paired(name).median.toFixed(1)} %`.padStart(25)}   ${m.rounds[name].map((r) => int(r.rate)).join(', ')}`,
+      `${label.padEnd(52)} ${int(med(name)).padStart(15)} ${int(best(name)).padStart(8)} ${int(cpuMed(name)).padStart(14)} ${vsPeer(() => (med(name) / med('peer')) * 100).padStart(18)} ${vsPeer(() => paired(name).median).padStart(25)}   ${m.rounds[name].map((r) => int(r.rate)).join(', ')}`,
     );
   row('peer', 'peer: undici GET /api/v3/traces/{id}, body as text');
   row('floor', 'floor: the same GET + JSON.parse');
@@ -542,6 +563,21 @@ function reportPaths(m: Measured, tally: PathTally, breakdown: string, hopCount:
   line(`(answers grow with every read: mean ${int(tally.roundMeans[0] ?? 0)} B in the warm-up, ${int(tally.roundMeans.at(-1) ?? 0)} B in the last round: Jaeger appends an @jaeger@warnings entry to the root span per read)`);
   line(breakdown);
   line(`checks: ${tally.harnessFailures === 0 ? `span tree and ${hopCount} hops pass on every trace` : `${tally.harnessFailures} harness lookups failed: ${tally.firstFailure}`}; presence: ${tally.presenceIncomplete === 0 ? 'every trace found and complete' : `${tally.presenceIncomplete} not complete`}`);
+}
+
+/** Where each path's CPU went, per trace over all its passes: this process, Jaeger, docker-proxy, the rest of the machine. */
+function reportCpu(m: Measured, meter: CpuMeter): void {
+  const us = (x: number | undefined) => (x === undefined ? 'n/a' : int(x));
+  line();
+  line(`where the CPU goes, per trace over every pass of a path (µs of CPU time; ${cpus().length} CPUs; proxy: ${meter.describeProxy()}):`);
+  line(`path        wall µs/trace   node µs   node loop busy   jaeger µs   proxy µs   rest of machine µs   machine busy`);
+  for (const name of PATHS) {
+    const r = m.cpu[name].row();
+    line(
+      `${name.padEnd(10)} ${int(r.wallUs).padStart(15)} ${int(r.nodeUs).padStart(9)} ${`${(r.loopBusy * 100).toFixed(0)} %`.padStart(16)} ${us(r.jaegerUs).padStart(11)} ${us(r.proxyUs).padStart(10)} ${us(r.restUs).padStart(20)} ${(r.machineBusy === undefined ? 'n/a' : `${(r.machineBusy * 100).toFixed(0)} %`).padStart(14)}`,
+    );
+  }
+  line(`(node: this process, every thread; loop busy: its event loop's share of the wall time; rest: the machine's busy time minus the three, i.e. the kernel's share not charged to them and other processes)`);
 }
 
 function reportMemory(memory: Awaited<ReturnType<typeof measureMemory>>): { grown: number; first: { x: number; y: number } } {
@@ -567,6 +603,7 @@ function reportGoals(m: Measured, memory: { grown: number; first: { x: number; y
   const fp = pairedRatios(m, 'floor', 'peer');
   const pp = pairedRatios(m, 'presence', 'peer');
   line();
+  if (!has('peer') || !has('harness') || !has('floor') || !has('presence')) line(`(--paths ${PATHS.join(',')}: ratios to a path not measured read NaN)`);
   line(
     `harness / peer      = ${pct(hp.median)} median of ${hp.n} paired slices (p25–p75 ${pct(hp.p25)}–${pct(hp.p75)}); ${pct((med('harness') / med('peer')) * 100)} of the round medians  ` +
       `(goal >= 90 %; the peer reads each answer but never parses it, less than any consumer can do)`,
@@ -612,11 +649,13 @@ async function main(): Promise<void> {
   const warm = ids.slice(0, Math.min(ids.length, CHUNK));
   for (const name of PATHS) await passes[name](warm);
   tally.reset();
-  const measured = await measureInterleaved(ids, passes, tally);
+  const meter = await CpuMeter.forContainer(jaeger.getId(), new URL(queryUrl).port === '' ? 80 : Number(new URL(queryUrl).port));
+  const measured = await measureInterleaved(ids, passes, tally, meter);
   if (tally.peerBad > 0) throw new Error(`peer: ${tally.peerBad} lookups did not answer 200; Jaeger lost traces?`);
   if (tally.floorBad > 0) throw new Error(`floor: ${tally.floorBad} lookups did not answer a trace; Jaeger lost traces?`);
   const memory = await measureMemory(ctx, ids);
   reportPaths(measured, tally, await stageBreakdown(ctx, ids[0]!), hsiHops().length);
+  reportCpu(measured, meter);
   const grown = reportMemory(memory);
   reportGoals(measured, grown);
   if (tally.harnessFailures > 0 || tally.presenceIncomplete > 0) line('WARNING: some checks failed on the synthetic traces: the numbers above include failure paths');
