@@ -25,11 +25,14 @@
  *      parses the body: strictly less than any consumer of a trace can do);
  *    - floor: the peer's GET + `JSON.parse` of the body (the least any consumer does), for scale:
  *      what is left between it and the harness is validation, normalization and the checks;
- *    - harness: `JaegerQueryClient.getTrace` (JSON parse, zod validation, normalization, tree)
- *      + `checkSpanTree([tree], hsiUploadTree())` + `checkHops([tree], hsiHops(), {sent})`, trees
- *      not retained;
+ *    - harness: `JaegerQueryClient.forEachTrace` (the evaluator's bulk read: the same C requests
+ *      in flight, each answer parsed, checked, normalized and built into a tree after the next
+ *      requests are written) + `checkSpanTree([tree], hsiUploadTree())` + `checkHops([tree],
+ *      hsiHops(), {sent})` on each, trees not retained;
  *    - presence: `checkTracePresence(client, ids, {expected: hsiCompleteness()})` (the sampling
- *      family's bulk lookup: getTrace + completeness against the upload tree);
+ *      family's bulk lookup: forEachTrace + completeness against the upload tree);
+ *    and where each path's CPU went (this process, Jaeger's container, the docker-proxy of its
+ *    query port, the rest of the machine: bench/cpu-accounting.ts); `--paths` measures a subset;
  * 4. memory: the harness path again over `passes × N` traces, in chunks of 1,000; after each chunk
  *    (in-flight work drained) `global.gc()` and `process.memoryUsage().heapUsed`; growth per 1,000
  *    traces is the least-squares slope of that series. For scale, the cost of retaining 1,000
@@ -338,30 +341,32 @@ function getAnswer(queryUrl: string, id: string) {
   return request(`${queryUrl}/api/v3/traces/${id}`, { method: 'GET', headers: { accept: 'application/json' }, headersTimeout: 10_000, bodyTimeout: 10_000 });
 }
 
-/** The harness path for one id: getTrace + span tree + hops, the tree not retained. */
-function harnessLookup(ctx: BenchContext): (id: string) => Promise<void> {
+/**
+ * The harness path over a list of ids: the evaluator's bulk read (`forEachTrace`, as presence and
+ * the pipeline fetch use it) + span tree + hops on each trace, trees not retained.
+ */
+function harnessPass(ctx: BenchContext): (ids: readonly string[]) => Promise<void> {
   const tree = hsiUploadTree();
   const hops = hsiHops();
-  return async (id) => {
-    const t: TraceTree | undefined = await ctx.client.getTrace(id);
-    if (!t) {
-      ctx.tally.harnessFailures++;
-      ctx.tally.firstFailure ||= `trace ${id} not found`;
-      return;
-    }
-    const st = checkSpanTree([t], tree);
-    const hopResults = checkHops([t], hops, { sent: ctx.sent });
-    if (!st.passed || hopResults.some((r) => !r.passed)) {
-      ctx.tally.harnessFailures++;
-      ctx.tally.firstFailure ||= st.passed ? (hopResults.find((r) => !r.passed)?.message ?? '') : st.message;
-    }
+  const failed = (message: string) => {
+    ctx.tally.harnessFailures++;
+    ctx.tally.firstFailure ||= message;
   };
+  return (ids) =>
+    ctx.client.forEachTrace(ids, { concurrency: CONCURRENCY }, (r) => {
+      if (!r.ok) return failed(`trace ${r.traceId}: ${r.error.message}`);
+      const t: TraceTree | undefined = r.tree;
+      if (!t) return failed(`trace ${r.traceId} not found`);
+      const st = checkSpanTree([t], tree);
+      const hopResults = checkHops([t], hops, { sent: ctx.sent });
+      if (!st.passed || hopResults.some((h) => !h.passed)) failed(st.passed ? (hopResults.find((h) => !h.passed)?.message ?? '') : st.message);
+    });
 }
 
 function pathPasses(ctx: BenchContext): Record<PathName, Pass> {
   const { queryUrl, client, tally } = ctx;
   const completeness = hsiCompleteness();
-  const harnessOne = harnessLookup(ctx);
+  const harness = harnessPass(ctx);
   return {
     peer: (list) =>
       timed(list.length, () =>
@@ -380,7 +385,7 @@ function pathPasses(ctx: BenchContext): Record<PathName, Pass> {
           if (res.statusCode !== 200 || doc.result === undefined) tally.floorBad++;
         }),
       ),
-    harness: (list) => timed(list.length, () => pool(list, CONCURRENCY, harnessOne)),
+    harness: (list) => timed(list.length, () => harness(list)),
     presence: (list) =>
       timed(list.length, async () => {
         const results = await checkTracePresence(client, list, { concurrency: CONCURRENCY, expected: completeness });
@@ -441,13 +446,13 @@ function pairedRatios(m: Measured, a: PathName, b: PathName): { median: number; 
 
 /** heapUsed after GC over `MEMORY_PASSES × N` traces of the harness path, a sample per 1,000; and what retaining 1,000 trees costs. */
 async function measureMemory(ctx: BenchContext, ids: readonly string[]): Promise<{ samples: { x: number; y: number }[]; processed: number; retainedPerTrace: number }> {
-  const harnessOne = harnessLookup(ctx);
+  const harness = harnessPass(ctx);
   const samples: { x: number; y: number }[] = [{ x: 0, y: heapAfterGc() }];
   let processed = 0;
   for (let pass = 0; pass < MEMORY_PASSES; pass++) {
     for (let first = 0; first < ids.length; first += CHUNK) {
       const chunk = ids.slice(first, first + CHUNK);
-      await pool(chunk, CONCURRENCY, harnessOne);
+      await harness(chunk);
       processed += chunk.length;
       if (processed % CHUNK === 0 || first + CHUNK >= ids.length) samples.push({ x: processed, y: heapAfterGc() });
     }
@@ -554,7 +559,7 @@ function reportPaths(m: Measured, tally: PathTally, breakdown: string, hopCount:
     );
   row('peer', 'peer: undici GET /api/v3/traces/{id}, body as text');
   row('floor', 'floor: the same GET + JSON.parse');
-  row('harness', 'harness: getTrace + checkSpanTree + checkHops');
+  row('harness', 'harness: forEachTrace + checkSpanTree + checkHops');
   row('presence', 'presence: checkTracePresence (+ completeness)');
   line(`(a trace answer is ${int(tally.roundMeans.at(-1) ?? 0)} B of OTLP JSON on average in the last round, ${int(tally.min)}–${int(tally.max)} B; cpu µs/trace is this process only, Jaeger runs in its container on the same CPUs)`);
   // Jaeger's memory store hands its stored spans to the query adjusters, which append a clock-skew

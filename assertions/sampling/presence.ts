@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage } from '../../harness/errors.ts';
-import { JaegerQueryError } from '../../harness/traces/jaeger-client.ts';
+import { JaegerQueryError, type BulkTraceSource } from '../../harness/traces/jaeger-client.ts';
 import type { TraceTree } from '../../harness/traces/span-model.ts';
 import { assessCompleteness, type CompletenessSpec, type SamplingRecord } from './checks.ts';
 
@@ -11,7 +11,7 @@ import { assessCompleteness, type CompletenessSpec, type SamplingRecord } from '
  * Call it once traces have had time to be flushed (the batch delay plus a margin).
  */
 
-export interface PresenceSource {
+export interface PresenceSource extends Partial<BulkTraceSource> {
   getTrace(traceId: string): Promise<TraceTree | undefined>;
 }
 
@@ -42,41 +42,84 @@ export interface PresenceResult {
 }
 
 export async function checkTracePresence(source: PresenceSource, traceIds: readonly string[], options: PresenceOptions = {}): Promise<PresenceResult[]> {
-  const results = new Array<PresenceResult>(traceIds.length);
-  const retries = options.retries ?? 2;
-  const retryDelayMs = options.retryDelayMs ?? 200;
+  const lookups = new PresenceLookups(source, traceIds.length, options);
+  const concurrency = Math.max(1, Math.min(options.concurrency ?? 16, traceIds.length));
+  let pending: number[] = traceIds.map((_, index) => index);
+  if (source.forEachTrace) {
+    // one pass with the bulk reader (Jaeger works while answers are read); what may pass on a retry is retried below
+    pending = [];
+    await source.forEachTrace(traceIds, { concurrency }, (r, index) => {
+      if (r.ok) lookups.store(index, lookups.result(r.traceId, r.tree));
+      else if (lookups.retryable(r.error) && lookups.retries > 0) pending.push(index);
+      else lookups.store(index, lookups.failed(r.traceId, r.error));
+    });
+  }
+  const firstAttempt = source.forEachTrace ? 1 : 0;
   let next = 0;
-  let done = 0;
-  const lookup = async (traceId: string): Promise<PresenceResult> => {
-    for (let attempt = 0; ; attempt++) {
+  const worker = async () => {
+    while (next < pending.length) {
+      const index = pending[next++]!;
+      lookups.store(index, await lookups.lookup(traceIds[index]!, firstAttempt));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, pending.length)) }, worker));
+  return lookups.results;
+}
+
+/** Presence lookups of one call: results by input position, the retry rule, progress. */
+class PresenceLookups {
+  readonly results: PresenceResult[];
+  readonly retries: number;
+  private readonly retryDelayMs: number;
+  private readonly source: PresenceSource;
+  private readonly options: PresenceOptions;
+  private done = 0;
+
+  constructor(source: PresenceSource, count: number, options: PresenceOptions) {
+    this.source = source;
+    this.options = options;
+    this.results = new Array<PresenceResult>(count);
+    this.retries = options.retries ?? 2;
+    this.retryDelayMs = options.retryDelayMs ?? 200;
+  }
+
+  store(index: number, result: PresenceResult): void {
+    this.results[index] = result;
+    this.done += 1;
+    this.options.onProgress?.(this.done, this.results.length);
+  }
+
+  retryable(error: unknown): boolean {
+    return error instanceof JaegerQueryError && error.retryable;
+  }
+
+  /** getTrace from attempt `first` (a later attempt waits `retryDelayMs × attempt` first) until it answers or may not be retried. */
+  async lookup(traceId: string, first: number): Promise<PresenceResult> {
+    for (let attempt = first; ; attempt++) {
+      if (attempt > 0) await sleep(this.retryDelayMs * attempt);
       try {
-        const tree = await source.getTrace(traceId);
-        const c = assessCompleteness(tree, options.expected ?? {});
-        const result: PresenceResult = { traceId, found: c.found, spanCount: tree?.spans.length ?? 0, complete: c.complete, missing: c.missing };
-        const root = tree?.roots[0];
-        if (root) {
-          result.rootService = root.service;
-          result.rootOperation = root.name;
-        }
-        if (tree && options.keepTrees) result.tree = tree;
-        return result;
+        return this.result(traceId, await this.source.getTrace(traceId));
       } catch (error) {
-        const retryable = error instanceof JaegerQueryError && error.retryable;
-        if (!retryable || attempt >= retries) return { traceId, found: false, spanCount: 0, complete: false, missing: [], error: errorMessage(error) };
-        await sleep(retryDelayMs * (attempt + 1));
+        if (!this.retryable(error) || attempt >= this.retries) return this.failed(traceId, error);
       }
     }
-  };
-  const worker = async () => {
-    while (next < traceIds.length) {
-      const index = next++;
-      results[index] = await lookup(traceIds[index]!);
-      done += 1;
-      options.onProgress?.(done, traceIds.length);
+  }
+
+  result(traceId: string, tree: TraceTree | undefined): PresenceResult {
+    const c = assessCompleteness(tree, this.options.expected ?? {});
+    const result: PresenceResult = { traceId, found: c.found, spanCount: tree?.spans.length ?? 0, complete: c.complete, missing: c.missing };
+    const root = tree?.roots[0];
+    if (root) {
+      result.rootService = root.service;
+      result.rootOperation = root.name;
     }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency ?? 16, traceIds.length)) }, worker));
-  return results;
+    if (tree && this.options.keepTrees) result.tree = tree;
+    return result;
+  }
+
+  failed(traceId: string, error: unknown): PresenceResult {
+    return { traceId, found: false, spanCount: 0, complete: false, missing: [], error: errorMessage(error) };
+  }
 }
 
 /** What the load driver knows of one request. */

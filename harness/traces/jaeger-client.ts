@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { ExitCode, HarnessError, errorMessage } from '../errors.ts';
 import { SharedDeadline } from '../util/shared-deadline.ts';
+import { AfterWrites } from './after-writes.ts';
 import {
   JaegerQueryError,
   legacyServicesResponseSchema,
@@ -72,6 +73,19 @@ export interface WaitForTraceOptions {
 export interface WaitForTracesOptions extends WaitForTraceOptions {
   /** Traces awaited at once, default 8. */
   concurrency?: number;
+}
+
+/** One lookup of `forEachTrace`: the trace (undefined when Jaeger does not have it), or what getTrace would have thrown. */
+export type TraceLookup = { traceId: string; ok: true; tree: TraceTree | undefined } | { traceId: string; ok: false; error: Error };
+
+export interface ForEachTraceOptions {
+  /** Requests in flight at once, default 16. */
+  concurrency?: number;
+}
+
+/** What bulk readers need of JaegerQueryClient (presence, pipeline fetches; tests pass fakes without it). */
+export interface BulkTraceSource {
+  forEachTrace(traceIds: readonly string[], options: ForEachTraceOptions, onTrace: (result: TraceLookup, index: number) => void): Promise<void>;
 }
 
 export type TraceWaitResult = { traceId: string; ok: true; tree: TraceTree } | { traceId: string; ok: false; error: Error };
@@ -168,6 +182,12 @@ function parseV3Body(text: string): unknown {
   return { result: { resourceSpans } };
 }
 
+function tracePath(api: JaegerApi, id: string): string {
+  return api === 'v3' ? `/api/v3/traces/${id}` : `/api/traces/${id}`;
+}
+
+const asError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
+
 function snippet(text: string): string {
   const flat = text.replace(/\s+/g, ' ').trim();
   return flat.length > 120 ? `${flat.slice(0, 120)}…` : flat || '(empty body)';
@@ -226,14 +246,40 @@ export class JaegerQueryClient {
   async getTrace(traceId: string): Promise<TraceTree | undefined> {
     const id = this.traceIdOrThrow(traceId);
     const api = await this.api();
-    const path = api === 'v3' ? `/api/v3/traces/${id}` : `/api/traces/${id}`;
-    const answer = await this.get(path);
-    if (answer.status === 404) return undefined;
-    if (answer.status !== 200) throw this.httpError(answer);
-    const all = this.parseTraces(api, answer);
-    // an answer holds only the asked-for trace, as a rule: copy the list only when it does not
-    const spans = all.every((s) => s.traceId === id) ? all : all.filter((s) => s.traceId === id);
-    return spans.length > 0 ? buildTraceTree(spans, id) : undefined;
+    return this.readTrace(id, api, await this.get(tracePath(api, id)));
+  }
+
+  /**
+   * Many lookups, `concurrency` requests in flight: each answer is read into a tree exactly as
+   * getTrace reads it, but only after the next requests are written (after-writes.ts), so Jaeger
+   * works while this process parses. `onTrace` gets one result per id (with its index), in
+   * completion order; a lookup that fails comes as `ok: false` with what getTrace would have
+   * thrown. Resolves once every result is handed over; rejects with the first error `onTrace`
+   * throws (after the rest are handed over).
+   */
+  async forEachTrace(traceIds: readonly string[], options: ForEachTraceOptions, onTrace: (result: TraceLookup, index: number) => void): Promise<void> {
+    const later = new AfterWrites();
+    const detected = await this.api().then(
+      (api) => ({ api }),
+      (error: unknown) => ({ error: asError(error) }),
+    );
+    let next = 0;
+    const worker = async () => {
+      while (next < traceIds.length) {
+        const index = next++;
+        const traceId = traceIds[index]!;
+        try {
+          if ('error' in detected) throw detected.error;
+          const id = this.traceIdOrThrow(traceId);
+          const answer = await this.get(tracePath(detected.api, id));
+          later.add(() => onTrace(this.lookupResult(traceId, () => this.readTrace(id, detected.api, answer)), index));
+        } catch (error) {
+          later.add(() => onTrace({ traceId, ok: false, error: asError(error) }, index));
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency ?? 16, traceIds.length)) }, worker));
+    await later.drained();
   }
 
   /** Traces of a service started in [startMin, startMax], newest first; empty when none (404). */
@@ -353,6 +399,24 @@ export class JaegerQueryClient {
   }
 
   // ------------------------------------------------------------------ internals
+
+  /** A trace lookup's answer as getTrace gives it: undefined for a 404, else the trace; throws what getTrace throws. */
+  private readTrace(id: string, api: JaegerApi, answer: HttpAnswer): TraceTree | undefined {
+    if (answer.status === 404) return undefined;
+    if (answer.status !== 200) throw this.httpError(answer);
+    const all = this.parseTraces(api, answer);
+    // an answer holds only the asked-for trace, as a rule: copy the list only when it does not
+    const spans = all.every((s) => s.traceId === id) ? all : all.filter((s) => s.traceId === id);
+    return spans.length > 0 ? buildTraceTree(spans, id) : undefined;
+  }
+
+  private lookupResult(traceId: string, read: () => TraceTree | undefined): TraceLookup {
+    try {
+      return { traceId, ok: true, tree: read() };
+    } catch (error) {
+      return { traceId, ok: false, error: asError(error) };
+    }
+  }
 
   private traceIdOrThrow(traceId: string): string {
     const id = normalizeTraceId(traceId);

@@ -1,5 +1,5 @@
 import { HSI_CORRELATION, hsiNames, type HsiNameOptions } from '../contract/hsi-names.ts';
-import type { FindTracesQuery } from './jaeger-client.ts';
+import type { BulkTraceSource, FindTracesQuery } from './jaeger-client.ts';
 import type { NormalizedSpan, TraceTree } from './span-model.ts';
 import { attributeOf, matchesSelector, spanEndMs, spanRef, valueText, type SpanRef, type SpanSelector } from './span-selector.ts';
 import { descendantsOf, isDescendant } from './tree-walk.ts';
@@ -339,8 +339,8 @@ export function joinCounts(pipelines: readonly StitchedPipeline[]): Record<JoinN
 
 // ------------------------------------------------------------------ fetching
 
-/** What the fetcher needs of JaegerQueryClient (tests pass a fake). */
-export interface TraceSearchSource {
+/** What the fetcher needs of JaegerQueryClient (tests pass a fake; with `forEachTrace`, lookups by id go through it). */
+export interface TraceSearchSource extends Partial<BulkTraceSource> {
   findTraces(query: FindTracesQuery): Promise<TraceTree[]>;
   getTrace(traceId: string): Promise<TraceTree | undefined>;
 }
@@ -397,7 +397,22 @@ export async function fetchPipelineTraces(source: TraceSearchSource, options: Fe
   for (const operation of operations) lists.push(await search(operation, options.startMin.getTime(), options.startMax.getTime()));
 
   const ids = [...new Set(options.traceIds ?? [])];
+  lists.push(await tracesById(source, ids, Math.max(1, Math.min(options.concurrency ?? 8, ids.length))));
+  return mergeTraces(lists);
+}
+
+/** The traces of `ids` Jaeger has; the first failed lookup rejects (through the bulk reader: once every lookup has answered). */
+async function tracesById(source: TraceSearchSource, ids: readonly string[], concurrency: number): Promise<TraceTree[]> {
   const byId: TraceTree[] = [];
+  if (source.forEachTrace) {
+    let failure: Error | undefined;
+    await source.forEachTrace(ids, { concurrency }, (r) => {
+      if (!r.ok) failure ??= r.error;
+      else if (r.tree) byId.push(r.tree);
+    });
+    if (failure) throw failure;
+    return byId;
+  }
   let next = 0;
   const worker = async () => {
     while (next < ids.length) {
@@ -406,7 +421,6 @@ export async function fetchPipelineTraces(source: TraceSearchSource, options: Fe
       if (tree) byId.push(tree);
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency ?? 8, ids.length)) }, worker));
-  lists.push(byId);
-  return mergeTraces(lists);
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return byId;
 }

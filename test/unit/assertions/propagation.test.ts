@@ -4,7 +4,7 @@ import { endToEndLatencies } from '../../../assertions/latency/latency.ts';
 import { checkBaggage, checkBaggageKey, parseBaggageChecks } from '../../../assertions/propagation/baggage.ts';
 import { checkHop, checkHops, evaluateHop, parseHops, sentSpanIds } from '../../../assertions/propagation/hops.ts';
 import { checkStitching, fetchPipelineTraces, joinCounts, mergeTraces, stitchPipelines, type TraceSearchSource } from '../../../assertions/propagation/stitch.ts';
-import type { FindTracesQuery } from '../../../harness/traces/jaeger-client.ts';
+import { JaegerQueryError, type FindTracesQuery } from '../../../harness/traces/jaeger-client.ts';
 import type { TraceTree } from '../../../harness/traces/span-model.ts';
 import type { AssertionResult } from '../../../assertions/result.ts';
 import { setup } from '../../../assertions/vitest-matchers.ts';
@@ -211,6 +211,31 @@ describe('propagation: stitching', () => {
     expect(queries.length).toBeGreaterThan(3); // full answers were split
     const pipelines = stitchPipelines(fetched);
     expect(pipelines.filter((p) => p.complete)).toHaveLength(6);
+  });
+
+  it('looks ids up through the bulk reader when the source has one, and rejects with the first failed lookup', async () => {
+    const { traces } = hsiRun({ uploads: 3, analysis: true });
+    const asked: string[][] = [];
+    let failing: string | undefined;
+    const source: TraceSearchSource = {
+      findTraces: async () => [],
+      getTrace: () => Promise.reject(new Error('getTrace must not be called when forEachTrace exists')),
+      async forEachTrace(ids, options, onTrace) {
+        asked.push([...ids]);
+        expect(options.concurrency).toBe(2);
+        ids.forEach((traceId, index) => {
+          if (traceId === failing) onTrace({ traceId, ok: false, error: new JaegerQueryError('HTTP 500: storage down', { status: 500, retryable: true }) }, index);
+          else onTrace({ traceId, ok: true, tree: traces.find((t) => t.traceId === traceId) }, index);
+        });
+      },
+    };
+    const ids = [uploadTraceId(1), uploadTraceId(2), uploadTraceId(1), 'f'.repeat(32)];
+    const window = { startMin: new Date(T0 - 1000), startMax: new Date(T0 + 60_000), concurrency: 2 };
+    const fetched = await fetchPipelineTraces(source, { ...window, traceIds: ids });
+    expect(asked).toEqual([[uploadTraceId(1), uploadTraceId(2), 'f'.repeat(32)]]); // each id once
+    expect(fetched.map((t) => t.traceId).sort()).toEqual([uploadTraceId(1), uploadTraceId(2)].sort());
+    failing = uploadTraceId(2);
+    await expect(fetchPipelineTraces(source, { ...window, traceIds: ids })).rejects.toThrow('HTTP 500: storage down');
   });
 
   it('mergeTraces keeps the copy with the most spans', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { hsiCompleteness } from '../../../assertions/hsi/expectations.ts';
 import { assessCompleteness, checkNoPartialTraces, checkParentBasedSampling, checkSampleRate, type SamplingRecord } from '../../../assertions/sampling/checks.ts';
-import { checkTracePresence, toSamplingRecords } from '../../../assertions/sampling/presence.ts';
+import { checkTracePresence, toSamplingRecords, type PresenceSource } from '../../../assertions/sampling/presence.ts';
 import { expectedRate, expectedSampling, parseSamplingStrategies } from '../../../assertions/sampling/strategies.ts';
 import { normalQuantile, wilsonInterval, Z_99, zForConfidence } from '../../../assertions/sampling/wilson.ts';
 import { setup } from '../../../assertions/vitest-matchers.ts';
@@ -207,5 +207,48 @@ describe('trace presence in Jaeger', () => {
     expect(presence[31]!.error).toBe('not a trace id');
     const recs = toSamplingRecords(presence, new Map(ids.map((id) => [id, { sampled: true }])));
     expect(checkNoPartialTraces(recs).measured.text).toBe('3/30 found traces partial');
+  });
+
+  it('reads through a bulk source when it has one, and retries only what may pass, one id at a time, with the same backoff', async () => {
+    const byId = new Map<string, TraceTree>();
+    for (let n = 1; n <= 6; n += 1) for (const t of hsiUploadTraces({ n })) byId.set(t.traceId, t);
+    const flaky = '9'.repeat(32);
+    const bad = '8'.repeat(32);
+    const ids = [flaky, ...byId.keys(), bad];
+    const single: string[] = [];
+    let bulkConcurrency: number | undefined;
+    const source: PresenceSource = {
+      async forEachTrace(traceIds, options, onTrace) {
+        bulkConcurrency = options.concurrency;
+        // completion order reversed: results must still land at their input positions
+        for (let index = traceIds.length - 1; index >= 0; index--) {
+          const traceId = traceIds[index]!;
+          if (traceId === flaky) onTrace({ traceId, ok: false, error: new JaegerQueryError('HTTP 503', { status: 503, retryable: true }) }, index);
+          else if (traceId === bad) onTrace({ traceId, ok: false, error: new JaegerQueryError('not a trace id') }, index);
+          else onTrace({ traceId, ok: true, tree: byId.get(traceId) }, index);
+        }
+      },
+      async getTrace(id: string) {
+        single.push(id);
+        if (id === flaky && single.length === 1) throw new JaegerQueryError('HTTP 503', { status: 503, retryable: true });
+        return byId.get(id);
+      },
+    };
+    const progress: number[] = [];
+    const presence = await checkTracePresence(source, ids, { concurrency: 4, retryDelayMs: 1, expected: hsiCompleteness(), onProgress: (done) => progress.push(done) });
+    expect(bulkConcurrency).toBe(4);
+    expect(presence.map((p) => p.traceId)).toEqual(ids);
+    expect(presence.slice(1, -1).every((p) => p.found && p.complete)).toBe(true);
+    // the flaky id: failed in the bulk pass and on its first retry, answered on the second (retries: 2)
+    expect(single).toEqual([flaky, flaky]);
+    expect(presence[0]).toMatchObject({ traceId: flaky, found: false, spanCount: 0 });
+    expect(presence[0]!.error).toBeUndefined();
+    expect(presence.at(-1)!.error).toBe('not a trace id');
+    expect(progress).toEqual(ids.map((_, i) => i + 1));
+
+    single.length = 0;
+    const noRetry = await checkTracePresence(source, ids, { retries: 0 });
+    expect(single).toEqual([]);
+    expect(noRetry[0]!.error).toBe('HTTP 503');
   });
 });

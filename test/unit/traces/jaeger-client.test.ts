@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { JaegerQueryClient, JaegerQueryError, TraceIncompleteError, assessTrace, type JaegerQueryClientOptions } from '../../../harness/traces/jaeger-client.ts';
+import { AfterWrites } from '../../../harness/traces/after-writes.ts';
+import { JaegerQueryClient, JaegerQueryError, TraceIncompleteError, assessTrace, type JaegerQueryClientOptions, type TraceLookup } from '../../../harness/traces/jaeger-client.ts';
 import { buildTraceTree } from '../../../harness/traces/span-model.ts';
 import { parseV3Traces } from '../../../harness/traces/jaeger-schemas.ts';
 import { FakeJaeger, captured, fixture, fixtureText, manifest, partialV3, type FakeAnswer, type FakeRequest } from './helpers.ts';
@@ -342,6 +343,83 @@ describe('JaegerQueryClient.waitForTraces', () => {
     const results = await client.waitForTraces(new Array<string>(20).fill(A), { timeoutMs: 2000, pollIntervalMs: 5 });
     expect(results.every((r) => r.ok)).toBe(true);
     expect(server.maxInFlight).toBe(8);
+  });
+});
+
+describe('JaegerQueryClient.forEachTrace (the bulk read)', () => {
+  it('hands over, per id and with its index, what getTrace gives or throws, with at most `concurrency` requests in flight', async () => {
+    const { client, server } = await jaeger((req) => {
+      if (req.path === `/api/v3/traces/${A}`) return { ...FULL_V3, delayMs: 10 };
+      if (req.path === `/api/v3/traces/${B}`) return { status: 500, body: '{"error":{"httpCode":500,"message":"storage down"}}', delayMs: 10 };
+      if (req.path === `/api/v3/traces/${'c'.repeat(32)}`) return { status: 200, body: '{"result":{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"x"}]}]}]}}' };
+      if (req.path.startsWith('/api/v3/traces/')) return { ...NOT_FOUND_V3, delayMs: 10 };
+      return undefined;
+    });
+    const ids = [A, MISSING, B, 'zz', A.toUpperCase(), 'c'.repeat(32), A, A];
+    const got: { index: number; ok: boolean; spans?: number; error?: Error }[] = [];
+    await client.forEachTrace(ids, { concurrency: 3 }, (r, index) => {
+      expect(r.traceId).toBe(ids[index]);
+      got.push(r.ok ? { index, ok: true, spans: r.tree?.spans.length ?? 0 } : { index, ok: false, error: r.error });
+    });
+    got.sort((a, b) => a.index - b.index);
+    expect(got.map((g) => g.index)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(got.map((g) => g.spans ?? 'error')).toEqual([7, 0, 'error', 'error', 7, 'error', 7, 7]);
+    // each failure is the error getTrace throws for that id
+    for (const index of [2, 3, 5]) {
+      const single = await rejection(client.getTrace(ids[index]!));
+      expect(got[index]!.error).toBeInstanceOf(JaegerQueryError);
+      expect(got[index]!.error!.message).toBe(single.message);
+      expect((got[index]!.error as JaegerQueryError).retryable).toBe((single as JaegerQueryError).retryable);
+    }
+    expect((got[2]!.error as JaegerQueryError).retryable).toBe(true);
+    expect(server.maxInFlight).toBeLessThanOrEqual(3);
+    expect(server.maxInFlight).toBeGreaterThan(1);
+  });
+
+  it('hands every id an error when Jaeger cannot be reached, and rejects with what onTrace throws once all are handed over', async () => {
+    const unreachable = new JaegerQueryClient({ baseUrl: 'http://127.0.0.1:9', requestTimeoutMs: 2000 });
+    const seen: TraceLookup[] = [];
+    await unreachable.forEachTrace([A, B], {}, (r) => seen.push(r));
+    expect(seen.map((r) => r.ok)).toEqual([false, false]);
+    expect(seen.every((r) => !r.ok && r.error instanceof JaegerQueryError && r.error.retryable)).toBe(true);
+
+    const { client } = await jaeger((req) => (req.path.startsWith('/api/v3/traces/') ? FULL_V3 : undefined));
+    let calls = 0;
+    const error = await rejection(
+      client.forEachTrace([A, A, A], { concurrency: 1 }, () => {
+        calls += 1;
+        if (calls === 1) throw new Error('checker failed');
+      }),
+    );
+    expect(error.message).toBe('checker failed');
+    expect(calls).toBe(3);
+  });
+});
+
+describe('AfterWrites', () => {
+  it('runs work after an immediate queued right after it, in order, and drains', async () => {
+    const later = new AfterWrites();
+    const order: string[] = [];
+    later.add(() => order.push('work 1'));
+    setImmediate(() => order.push('immediate queued after'));
+    later.add(() => order.push('work 2'));
+    await later.drained();
+    expect(order).toEqual(['immediate queued after', 'work 1', 'work 2']);
+    await later.drained(); // nothing left: resolves at once
+  });
+
+  it('keeps running after a failure and rejects the drain with the first one', async () => {
+    const later = new AfterWrites();
+    const ran: number[] = [];
+    later.add(() => {
+      throw new Error('first');
+    });
+    later.add(() => ran.push(2));
+    later.add(() => {
+      throw new Error('second');
+    });
+    expect((await rejection(later.drained())).message).toBe('first');
+    expect(ran).toEqual([2]);
   });
 });
 
