@@ -280,8 +280,9 @@ function quantile(xs: readonly number[], q: number): number {
   return (s[lo] ?? 0) + ((s[hi] ?? 0) - (s[lo] ?? 0)) * (at - lo);
 }
 
-type PathName = 'peer' | 'harness' | 'presence' | 'floor';
-const ALL_PATHS: readonly PathName[] = ['peer', 'harness', 'presence', 'floor'];
+type PathName = 'peer' | 'harness' | 'presence' | 'floor' | 'single';
+/** `single` (not measured by default): the harness's checks on per-id getTrace reads, the read before forEachTrace, for comparison. */
+const ALL_PATHS: readonly PathName[] = ['peer', 'harness', 'presence', 'floor', 'single'];
 /** The paths measured (`--paths`, e.g. `harness` alone under `--cpu-prof`), in the canonical order. */
 const PATHS: readonly PathName[] = selectedPaths(args.paths);
 function selectedPaths(text: string): PathName[] {
@@ -346,35 +347,57 @@ function getAnswer(queryUrl: string, id: string) {
  * the pipeline fetch use it) + span tree + hops on each trace, trees not retained.
  */
 function harnessPass(ctx: BenchContext): (ids: readonly string[]) => Promise<void> {
+  const check = harnessChecks(ctx);
+  return (ids) => ctx.client.forEachTrace(ids, { concurrency: CONCURRENCY }, (r) => (r.ok ? check(r.traceId, r.tree) : check(r.traceId, undefined, r.error)));
+}
+
+/** The same checks on per-id getTrace reads (`single`): each worker parses and checks before it asks again. */
+function singlePass(ctx: BenchContext): (ids: readonly string[]) => Promise<void> {
+  const check = harnessChecks(ctx);
+  return (ids) =>
+    pool(ids, CONCURRENCY, async (id) => {
+      try {
+        check(id, await ctx.client.getTrace(id));
+      } catch (error) {
+        check(id, undefined, error instanceof Error ? error : new Error(String(error)));
+      }
+    });
+}
+
+/** Span tree + hops on one trace; a missing trace, a failed read or a failed check is tallied. */
+function harnessChecks(ctx: BenchContext): (id: string, t: TraceTree | undefined, error?: Error) => void {
   const tree = hsiUploadTree();
   const hops = hsiHops();
   const failed = (message: string) => {
     ctx.tally.harnessFailures++;
     ctx.tally.firstFailure ||= message;
   };
-  return (ids) =>
-    ctx.client.forEachTrace(ids, { concurrency: CONCURRENCY }, (r) => {
-      if (!r.ok) return failed(`trace ${r.traceId}: ${r.error.message}`);
-      const t: TraceTree | undefined = r.tree;
-      if (!t) return failed(`trace ${r.traceId} not found`);
-      const st = checkSpanTree([t], tree);
-      const hopResults = checkHops([t], hops, { sent: ctx.sent });
-      if (!st.passed || hopResults.some((h) => !h.passed)) failed(st.passed ? (hopResults.find((h) => !h.passed)?.message ?? '') : st.message);
-    });
+  return (id, t, error) => {
+    if (error) return failed(`trace ${id}: ${error.message}`);
+    if (!t) return failed(`trace ${id} not found`);
+    const st = checkSpanTree([t], tree);
+    const hopResults = checkHops([t], hops, { sent: ctx.sent });
+    if (!st.passed || hopResults.some((h) => !h.passed)) failed(st.passed ? (hopResults.find((h) => !h.passed)?.message ?? '') : st.message);
+  };
 }
 
 function pathPasses(ctx: BenchContext): Record<PathName, Pass> {
   const { queryUrl, client, tally } = ctx;
   const completeness = hsiCompleteness();
   const harness = harnessPass(ctx);
+  const single = singlePass(ctx);
   return {
+    single: (list) => timed(list.length, () => single(list)),
     peer: (list) =>
       timed(list.length, () =>
         pool(list, CONCURRENCY, async (id) => {
           const res = await getAnswer(queryUrl, id);
           const text = await res.body.text();
           tally.answer(text.length);
-          if (res.statusCode !== 200) tally.peerBad++;
+          if (res.statusCode !== 200) {
+            tally.peerBad++;
+            tally.firstFailure ||= `peer: HTTP ${res.statusCode} for ${id}: ${text.slice(0, 200)}`;
+          }
         }),
       ),
     floor: (list) =>
@@ -411,9 +434,9 @@ interface Measured {
  * mercy of the machine's load than a ratio of whole-round medians.
  */
 async function measureInterleaved(ids: readonly string[], passes: Record<PathName, Pass>, tally: PathTally, meter: CpuMeter): Promise<Measured> {
-  const rounds: Record<PathName, PassResult[]> = { peer: [], harness: [], presence: [], floor: [] };
-  const slices: Record<PathName, PassResult[]> = { peer: [], harness: [], presence: [], floor: [] };
-  const cpu: Record<PathName, CpuTotals> = { peer: new CpuTotals(), harness: new CpuTotals(), presence: new CpuTotals(), floor: new CpuTotals() };
+  const rounds: Record<PathName, PassResult[]> = { peer: [], harness: [], presence: [], floor: [], single: [] };
+  const slices: Record<PathName, PassResult[]> = { peer: [], harness: [], presence: [], floor: [], single: [] };
+  const cpu: Record<PathName, CpuTotals> = { peer: new CpuTotals(), harness: new CpuTotals(), presence: new CpuTotals(), floor: new CpuTotals(), single: new CpuTotals() };
   let turn = 0;
   for (let round = 0; round < ROUNDS; round++) {
     const sums = new Map<PathName, { count: number; seconds: number; cpuUs: number }>(PATHS.map((p) => [p, { count: 0, seconds: 0, cpuUs: 0 }]));
@@ -440,7 +463,8 @@ async function measureInterleaved(ids: readonly string[], passes: Record<PathNam
 
 /** Paired ratios `a / b` over the slices, in %. */
 function pairedRatios(m: Measured, a: PathName, b: PathName): { median: number; p25: number; p75: number; n: number } {
-  const ratios = m.slices[a].map((r, j) => (r.rate / m.slices[b][j]!.rate) * 100);
+  // a path not measured (--paths) has no slices: its ratios read NaN
+  const ratios = m.slices[b].length === 0 ? [] : m.slices[a].map((r, j) => (r.rate / m.slices[b][j]!.rate) * 100);
   return { median: quantile(ratios, 0.5), p25: quantile(ratios, 0.25), p75: quantile(ratios, 0.75), n: ratios.length };
 }
 
@@ -561,6 +585,7 @@ function reportPaths(m: Measured, tally: PathTally, breakdown: string, hopCount:
   row('floor', 'floor: the same GET + JSON.parse');
   row('harness', 'harness: forEachTrace + checkSpanTree + checkHops');
   row('presence', 'presence: checkTracePresence (+ completeness)');
+  row('single', 'single: getTrace per id + the same checks');
   line(`(a trace answer is ${int(tally.roundMeans.at(-1) ?? 0)} B of OTLP JSON on average in the last round, ${int(tally.min)}–${int(tally.max)} B; cpu µs/trace is this process only, Jaeger runs in its container on the same CPUs)`);
   // Jaeger's memory store hands its stored spans to the query adjusters, which append a clock-skew
   // warning ("parent span ID=… is not in the trace") to the root span on every read (the upload's
@@ -615,6 +640,10 @@ function reportGoals(m: Measured, memory: { grown: number; first: { x: number; y
   );
   line(`harness / floor     = ${pct(hf.median)} paired (p25–p75 ${pct(hf.p25)}–${pct(hf.p75)})  (floor: the peer + JSON.parse; floor / peer = ${pct(fp.median)} paired)`);
   line(`presence / peer     = ${pct(pp.median)} paired`);
+  if (has('single')) {
+    const hs = pairedRatios(m, 'harness', 'single');
+    line(`harness / single    = ${pct(hs.median)} paired (p25–p75 ${pct(hs.p25)}–${pct(hs.p75)})  (single: the same checks on per-id getTrace reads, parsed before the next request)`);
+  }
   line(`load average        = ${loadAverage()}  (the machine's, at the end; each paired ratio compares passes run seconds apart, under the same load)`);
   const harnessRate = med('harness');
   line(`harness traces/s    = ${int(harnessRate)}  (goal >= 1,000)  ${harnessRate >= 1000 ? 'OK' : 'MISSED'}`);
@@ -656,7 +685,7 @@ async function main(): Promise<void> {
   tally.reset();
   const meter = await CpuMeter.forContainer(jaeger.getId(), new URL(queryUrl).port === '' ? 80 : Number(new URL(queryUrl).port));
   const measured = await measureInterleaved(ids, passes, tally, meter);
-  if (tally.peerBad > 0) throw new Error(`peer: ${tally.peerBad} lookups did not answer 200; Jaeger lost traces?`);
+  if (tally.peerBad > 0) throw new Error(`peer: ${tally.peerBad} lookups did not answer 200 (${tally.firstFailure}); Jaeger lost traces?`);
   if (tally.floorBad > 0) throw new Error(`floor: ${tally.floorBad} lookups did not answer a trace; Jaeger lost traces?`);
   const memory = await measureMemory(ctx, ids);
   reportPaths(measured, tally, await stageBreakdown(ctx, ids[0]!), hsiHops().length);
