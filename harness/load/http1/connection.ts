@@ -168,7 +168,7 @@ export class Http1Connection implements ParserSink {
   close(): Promise<void> {
     this.closed = true;
     if (this.current === undefined) {
-      this.dropSocket();
+      this.next();
       return Promise.resolve();
     }
     return new Promise((resolve) => this.closeWaiters.push(resolve));
@@ -363,6 +363,8 @@ export class Http1Connection implements ParserSink {
     if (n !== undefined) return this.start(n);
     if (this.closed) {
       this.dropSocket();
+      if (this.timer !== undefined) clearTimeout(this.timer);
+      this.timer = undefined;
       const waiters = this.closeWaiters;
       this.closeWaiters = [];
       for (const w of waiters) w();
