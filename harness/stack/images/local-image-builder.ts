@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { copyFileSync, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -342,8 +342,21 @@ CMD ["node"]
   }
 
   async referenceStack(nodeHash: string): Promise<void> {
-    const out = this.dir('build', 'reference-stack-bundle');
-    rmSync(out, { recursive: true, force: true });
+    // This build's own bundle folder: the bundle is made before the image's build lock is taken
+    // (its hash decides whether to build), and in one shared folder a checkout bundling at the
+    // same time replaced it between this bundle and this build's copy: an image tagged for this
+    // checkout, labelled with its sources' hash, held the other checkout's code (seen: one run
+    // of a replay nightly on the previous backend while the runs before and after had the new one).
+    mkdirSync(this.dir('build'), { recursive: true });
+    const out = mkdtempSync(this.dir('build', 'reference-stack-bundle-'));
+    try {
+      await this.buildReferenceStack(nodeHash, out);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }
+
+  private async buildReferenceStack(nodeHash: string, out: string): Promise<void> {
     // Loaded lazily: only local builds need esbuild and the reference stack's sources.
     const { bundleReferenceStack } = await import('../../../reference-stack/build.ts');
     const bundle = await bundleReferenceStack(out);
