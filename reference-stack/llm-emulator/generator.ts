@@ -79,6 +79,8 @@ export class LlmGenerator {
   private readonly stats: LlmStats;
   private readonly rng: () => number;
   private nextTask = 0;
+  /** Completion lengths taken so far from settings.completionTokensList. */
+  private replayedLengths = 0;
 
   constructor(settings: LlmSettings, tracer: Tracer, stats: LlmStats, seed: string) {
     this.settings = settings;
@@ -108,6 +110,15 @@ export class LlmGenerator {
     return { content, analysis, promptTokens, completionTokens, stopType, slotId, timing, nCtx };
   }
 
+  /** The next completion's length: the replayed list's next entry when one is set, else a lognormal draw. */
+  private completionTokens(): number {
+    const list = this.settings.completionTokensList;
+    if (list.length === 0) return sampleCompletionTokens(this.rng, this.settings.completionTokensMean, this.settings.completionTokensSigma);
+    const tokens = list[this.replayedLengths % list.length] ?? 1;
+    this.replayedLengths++;
+    return tokens;
+  }
+
   /** Tokens (the completion's length drawn in arrival order, so a seed repeats), content and timing. */
   private plan(g: GenerationRequest): GenerationPlan {
     const { settings } = this;
@@ -122,7 +133,7 @@ export class LlmGenerator {
     const room = nCtx - promptTokens;
     const limit = g.nPredict >= 0 ? Math.min(g.nPredict, room) : room;
     // Drawn in arrival order, so the same seed and request order repeat the same lengths.
-    const wanted = sampleCompletionTokens(this.rng, settings.completionTokensMean, settings.completionTokensSigma);
+    const wanted = this.completionTokens();
     const completionTokens = Math.min(wanted, limit);
     const stopType = wanted > limit ? 'limit' : 'eos';
     const analysis = emulateAnalysis(g.prompt);

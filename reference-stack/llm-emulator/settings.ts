@@ -15,6 +15,12 @@ export interface LlmSettings {
   completionTokensMean: number;
   /** Sigma of the lognormal of generated tokens (0: always the mean). */
   completionTokensSigma: number;
+  /**
+   * EMULATOR_COMPLETION_TOKENS: completion lengths to use instead of the lognormal draws, the
+   * k-th generation taking the k-th (then from the start again): an incident's observed
+   * lengths, replayed (`hsi-chaos replay`). Empty: the lognormal.
+   */
+  completionTokensList: readonly number[];
   /** Multiplies every emulated time (generation, warm-up); 0.05 runs 20x faster. */
   timeScale: number;
   /** Requests that may wait for a slot; beyond that 503. */
@@ -66,6 +72,15 @@ const schema = z.object({
   EMULATOR_MODEL_SIZE_GB: number(4, z.coerce.number({ error: 'expected gigabytes' }).min(0, 'expected 0 or more gigabytes')),
   EMULATOR_KV_CACHE_GB_PER_SLOT: number(0.75, z.coerce.number({ error: 'expected gigabytes' }).min(0, 'expected 0 or more gigabytes')),
   EMULATOR_SEED: z.preprocess(unsetIfEmpty, z.string().optional()),
+  EMULATOR_COMPLETION_TOKENS: z.preprocess(
+    unsetIfEmpty,
+    z
+      .string()
+      .regex(/^\s*\d+(\s*,\s*\d+)*\s*$/, 'expected comma-separated whole numbers of tokens (e.g. 180,212)')
+      .transform((v) => v.split(',').map(Number))
+      .refine((tokens) => tokens.every((t) => t >= 1 && t <= 131_072), 'expected 1 to 131072 tokens each')
+      .optional(),
+  ),
   EMULATOR_MAX_BODY_BYTES: number(8 * 1024 * 1024, int().min(1024)),
 });
 
@@ -92,6 +107,7 @@ export function loadLlmSettings(env: NodeJS.ProcessEnv = process.env): LlmSettin
     decodeTokensPerS: e.EMULATOR_DECODE_TOKENS_PER_S,
     completionTokensMean: e.EMULATOR_COMPLETION_TOKENS_MEAN,
     completionTokensSigma: e.EMULATOR_COMPLETION_TOKENS_SIGMA,
+    completionTokensList: e.EMULATOR_COMPLETION_TOKENS ?? [],
     timeScale: e.EMULATOR_TIME_SCALE,
     maxQueue: e.EMULATOR_MAX_QUEUE,
     loadSeconds: e.EMULATOR_LOAD_SECONDS,

@@ -165,6 +165,13 @@ describe('loadLlmSettings', () => {
     });
   });
 
+  it('reads replayed completion lengths (EMULATOR_COMPLETION_TOKENS) and names the variable when they are not token counts', () => {
+    expect(loadLlmSettings({}).completionTokensList).toEqual([]);
+    expect(loadLlmSettings({ EMULATOR_COMPLETION_TOKENS: '180, 212,9' }).completionTokensList).toEqual([180, 212, 9]);
+    expect(() => loadLlmSettings({ EMULATOR_COMPLETION_TOKENS: '180,12.5' })).toThrow(/EMULATOR_COMPLETION_TOKENS: expected comma-separated whole numbers/);
+    expect(() => loadLlmSettings({ EMULATOR_COMPLETION_TOKENS: '0' })).toThrow(/EMULATOR_COMPLETION_TOKENS: expected 1 to 131072/);
+  });
+
   it('names the faulty variable', () => {
     expect(() => loadLlmSettings({ EMULATOR_LLM_SLOTS: '0' })).toThrow(LlmSettingsError);
     expect(() => loadLlmSettings({ EMULATOR_LLM_SLOTS: 'two' })).toThrow(/EMULATOR_LLM_SLOTS/);

@@ -142,6 +142,15 @@ describe('LLM emulator responses', () => {
   });
 });
 
+describe('LLM emulator replayed completion lengths', () => {
+  it('generates EMULATOR_COMPLETION_TOKENS in order, then from the start again, cut by the request\'s limit', async () => {
+    const base = await start({ EMULATOR_TIME_SCALE: '0.01', EMULATOR_COMPLETION_TOKENS: '40,7' });
+    const lengths: unknown[] = [];
+    for (const maxTokens of [1536, 1536, 1536, 5]) lengths.push(((await (await post(`${base}/completion`, { prompt: PROMPT, ...HSI_REQUEST, max_tokens: maxTokens })).json()) as { tokens_predicted: unknown }).tokens_predicted);
+    expect(lengths).toEqual([40, 7, 40, 5]);
+  });
+});
+
 describe('LLM emulator spans', () => {
   it('continues the caller trace with an llm_generate child carrying the baggage', async () => {
     const base = await start({ EMULATOR_TIME_SCALE: '0.01' });

@@ -5,7 +5,7 @@ import { readTraceFile } from '../../../harness/replay/input.ts';
 import { reconstructHopFaults } from '../../../harness/replay/reconstruct-faults.ts';
 import { reconstructLoad } from '../../../harness/replay/reconstruct-load.ts';
 import { cameraSequence } from '../../../harness/load/camera-mix.ts';
-import { detectorSpeedHints, llmEngineMs, MAX_REPLAYED_SERVICE_TIMES } from '../../../harness/replay/reconstruct-hints.ts';
+import { detectorSpeedHints, llmEngineMs, llmLengthHints, MAX_REPLAYED_SERVICE_TIMES } from '../../../harness/replay/reconstruct-hints.ts';
 import { reconstruct } from '../../../harness/replay/reconstruct.ts';
 import { writeScenarioSource } from '../../../harness/replay/scenario-writer.ts';
 import type { HopCall } from '../../../harness/replay/incident.ts';
@@ -135,6 +135,16 @@ describe('replay reconstruction: the detector\'s speed', () => {
     const many = Array.from({ length: MAX_REPLAYED_SERVICE_TIMES + 1 }, (_, i) => 20 + (i % 41));
     expect(detectorSpeedHints(incident(many)).map((h) => `${h.key}=${h.value}`)).toEqual(['EMULATOR_SERVICE_MEAN_MS=40.0', 'EMULATOR_SERVICE_P95_MS=58.0']);
     expect(detectorSpeedHints(incident([30, 40]))).toEqual([]);
+  });
+});
+
+describe('replay reconstruction: the LLM\'s completion lengths', () => {
+  it('replays the length of every successful LLM call, in call order', () => {
+    const llm = calls([[3000, 200], [1000, 300], [2000, 250], [500, 90, { error: true }]]).map((c) => ({ ...c, hop: 'llm' as const }));
+    const allSpans = [180, 212, 9].map((t, i) => ({ traceId: `t${i}`, spanId: `s${i}`, attributes: { 'ai.llm.completion_tokens': t }, resource: {} })) as unknown as Parameters<typeof llmLengthHints>[0]['allSpans'];
+    const hints = llmLengthHints({ allSpans, calls: { detector: [], llm, postgres: [], redis: [] } });
+    expect(hints.map((h) => `${h.scope} ${h.key}=${h.value}`)).toEqual(['llm EMULATOR_COMPLETION_TOKENS=212,9,180']);
+    expect(llmLengthHints({ allSpans, calls: { detector: [], llm: llm.slice(0, 2), postgres: [], redis: [] } })).toEqual([]);
   });
 });
 
