@@ -295,6 +295,23 @@ function selectedPaths(text: string): PathName[] {
   return ALL_PATHS.filter((p) => wanted.includes(p));
 }
 const has = (name: PathName) => PATHS.includes(name);
+
+/**
+ * Jaeger traces its own query handling into the same memory store (service `jaeger`, one trace
+ * per read) and keeps 100,000 traces: past that, the oldest (the bench's) are evicted and the
+ * lookups answer 404. The reads planned (warm-up, rounds, memory passes) must leave room.
+ */
+const STORE_TRACES = 100_000;
+function plannedReads(): number {
+  const warm = Math.min(TRACES, CHUNK);
+  return TRACES + PATHS.length * (warm + ROUNDS * TRACES) + MEMORY_PASSES * TRACES + warm + 100;
+}
+if (plannedReads() > STORE_TRACES) {
+  process.stderr.write(
+    `--traces ${TRACES} × (--rounds ${ROUNDS} × ${PATHS.length} paths + --memory-passes ${MEMORY_PASSES}): ~${plannedReads().toLocaleString('en-US')} traces in Jaeger's store (it traces each read), more than the ${STORE_TRACES.toLocaleString('en-US')} it keeps; use fewer traces, rounds, paths or memory passes\n`,
+  );
+  process.exit(2);
+}
 type Pass = (list: readonly string[]) => Promise<PassResult>;
 
 /** What the paths found while measuring (answers that were not 200, failed checks, answer sizes). */
