@@ -1,10 +1,11 @@
 /**
  * CPU work that waits until the requests issued meanwhile are on the wire: the bulk trace reads
  * hand each answer here and issue their next request at once, so Jaeger works on the next
- * requests while this process parses and checks the answers it has. The trace bench measured
- * Jaeger's CPU per trace 11-16 % higher when the reader parsed before asking again (357-368 µs
- * read this way against 407-413 µs parsing first, under the same load): Jaeger sat idle between
- * requests, and a Go server waking from idle costs CPU.
+ * requests while this process parses and checks the answers it has (a Go server left idle
+ * between requests spends CPU waking up). The trace bench (`--paths peer,harness,single`, load
+ * average 7-10, paired slices) measured this read at 112, 121 and 115 % of the parse-first read
+ * in three runs and 90 % in a fourth, with Jaeger at 352-376 µs of CPU per trace against
+ * 401-414 µs; a quiet run decides.
  *
  * Two immediates, not one: undici may put a request's write off to an immediate of the turn it
  * was issued in, which work queued behind one immediate could still precede. Items run in the
