@@ -273,10 +273,12 @@ interface Framing {
 /** `HTTP/1.x SSS[ reason]`: the status code. */
 function statusOf(text: string): number {
   const minor = text.charCodeAt(7);
-  const d = (i: number) => text.charCodeAt(i) - 48;
-  const ok = text.startsWith('HTTP/1.') && (minor === 48 || minor === 49) && text.charCodeAt(8) === 32 && (text.length === 12 || text.charCodeAt(12) === 32 || text.charCodeAt(12) === 13);
-  const [a, b, c] = [d(9), d(10), d(11)];
-  if (!ok || !(a >= 0 && a <= 9 && b >= 0 && b <= 9 && c >= 0 && c <= 9)) {
+  const after = text.charCodeAt(12);
+  const a = text.charCodeAt(9) - 48;
+  const b = text.charCodeAt(10) - 48;
+  const c = text.charCodeAt(11) - 48;
+  const digits = a >= 0 && a <= 9 && b >= 0 && b <= 9 && c >= 0 && c <= 9;
+  if (!digits || !text.startsWith('HTTP/1.') || (minor !== 48 && minor !== 49) || text.charCodeAt(8) !== 32 || !(text.length === 12 || after === 32 || after === 13)) {
     const line = text.split('\r\n', 1)[0] ?? '';
     throw new ResponseProtocolError(`bad status line ${JSON.stringify(line.slice(0, 60))}`);
   }
@@ -321,8 +323,10 @@ function applyHeader(f: Framing, name: string, value: string): void {
     else if (v === 'close' || /(?:^|,)\s*close\s*(?:,|$)/.test(v)) f.keepAlive = false;
     else if (/(?:^|,)\s*keep-alive\s*(?:,|$)/.test(v)) f.keepAlive = true;
   } else if (name === 'keep-alive') {
-    const t = /(?:^|,)\s*timeout\s*=\s*(\d+)/i.exec(value);
-    if (t) f.keepAliveHintMs = Number(t[1]) * 1000;
+    // `timeout=N` alone (node:http's form) without a regex; lists and spacing through it
+    const plain = value.length > 8 && value.startsWith('timeout=') ? Number(value.slice(8)) : Number.NaN;
+    const seconds = Number.isInteger(plain) && plain >= 0 ? plain : Number(/(?:^|,)\s*timeout\s*=\s*(\d+)/i.exec(value)?.[1] ?? Number.NaN);
+    if (Number.isInteger(seconds)) f.keepAliveHintMs = seconds * 1000;
   }
 }
 

@@ -94,6 +94,8 @@ describe('http1 response parser', () => {
   it('reads header names in any case, a status line without reason, a coded transfer-encoding list', () => {
     const { r } = parse('HTTP/1.1 200\r\nCONTENT-LENGTH: 2\r\nKEEP-ALIVE: max=5, Timeout=7\r\n\r\nok');
     expect([r.heads[0]?.status, r.text, r.completes, r.heads[0]?.keepAliveHintMs]).toEqual([200, 'ok', 1, 7000]);
+    expect(parse('HTTP/1.1 204 No Content\r\nKeep-Alive: timeout=3, max=100\r\n\r\n').r.heads[0]?.keepAliveHintMs).toBe(3000);
+    expect(parse('HTTP/1.1 204 No Content\r\nKeep-Alive: timeout=\r\n\r\n').r.heads[0]?.keepAliveHintMs).toBeUndefined();
     const coded = parse('HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, Chunked\r\ncontent-length: 99\r\n\r\n2\r\nok\r\n0\r\n\r\n');
     expect([coded.r.text, coded.r.completes]).toEqual(['ok', 1]);
     // names of the same length and first letter that are not framing headers change nothing
