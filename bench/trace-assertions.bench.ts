@@ -365,7 +365,16 @@ function getAnswer(queryUrl: string, id: string) {
  */
 function harnessPass(ctx: BenchContext): (ids: readonly string[]) => Promise<void> {
   const check = harnessChecks(ctx);
-  return (ids) => ctx.client.forEachTrace(ids, { concurrency: CONCURRENCY }, (r) => (r.ok ? check(r.traceId, r.tree) : check(r.traceId, undefined, r.error)));
+  return async (ids) => {
+    let handed = 0;
+    await ctx.client.forEachTrace(ids, { concurrency: CONCURRENCY }, (r) => {
+      handed++;
+      if (r.ok) check(r.traceId, r.tree);
+      else check(r.traceId, undefined, r.error);
+    });
+    // every id checked, none skipped: a pass that checked fewer would only look faster
+    if (handed !== ids.length) throw new Error(`harness: forEachTrace handed over ${handed} of ${ids.length} lookups`);
+  };
 }
 
 /** The same checks on per-id getTrace reads (`single`): each worker parses and checks before it asks again. */
