@@ -31,7 +31,7 @@ class GcCount {
   private readonly observer = new PerformanceObserver((list) => {
     if (!this.armed) return;
     for (const e of list.getEntries()) {
-      const kind = (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
+      const kind = (e as { detail?: { kind?: number } }).detail?.kind;
       if (kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) {
         this.minor++;
         this.minorMs += e.duration;
