@@ -31,7 +31,9 @@
  *      hsiHops(), {sent})` on each, trees not retained;
  *    - presence: `checkTracePresence(client, ids, {expected: hsiCompleteness()})` (the sampling
  *      family's bulk lookup: forEachTrace + completeness against the upload tree);
- *    and where each path's CPU went (this process, Jaeger's container, the docker-proxy of its
+ *    - fetch (not by default; `--paths peer,floor,fetch,harness`): forEachTrace alone, answers read
+      into trees and dropped: fetch / floor is the bulk read's cost, harness / fetch the checks';
+    and where each path's CPU went (this process, Jaeger's container, the docker-proxy of its
  *    query port, the rest of the machine: bench/cpu-accounting.ts); `--paths` measures a subset;
  * 4. memory: the harness path again over `passes × N` traces, in chunks of 1,000; after each chunk
  *    (in-flight work drained) `global.gc()` and `process.memoryUsage().heapUsed`; growth per 1,000
@@ -280,9 +282,13 @@ function quantile(xs: readonly number[], q: number): number {
   return (s[lo] ?? 0) + ((s[hi] ?? 0) - (s[lo] ?? 0)) * (at - lo);
 }
 
-type PathName = 'peer' | 'harness' | 'presence' | 'floor' | 'single';
-/** `single` (not measured by default): the harness's checks on per-id getTrace reads, the read before forEachTrace, for comparison. */
-const ALL_PATHS: readonly PathName[] = ['peer', 'harness', 'presence', 'floor', 'single'];
+type PathName = 'peer' | 'harness' | 'presence' | 'floor' | 'single' | 'fetch';
+/**
+ * Not measured by default: `single`, the harness's checks on per-id getTrace reads (the read
+ * before forEachTrace), and `fetch`, forEachTrace alone (answers read into trees, no checks): with
+ * floor and harness it splits the harness's cost into the bulk read's and the checks'.
+ */
+const ALL_PATHS: readonly PathName[] = ['peer', 'harness', 'presence', 'floor', 'single', 'fetch'];
 /** The paths measured (`--paths`, e.g. `harness` alone under `--cpu-prof`), in the canonical order. */
 const PATHS: readonly PathName[] = selectedPaths(args.paths);
 function selectedPaths(text: string): PathName[] {
@@ -318,6 +324,7 @@ type Pass = (list: readonly string[]) => Promise<PassResult>;
 class PathTally {
   peerBad = 0;
   floorBad = 0;
+  fetchBad = 0;
   harnessFailures = 0;
   firstFailure = '';
   presenceIncomplete = 0;
@@ -341,7 +348,7 @@ class PathTally {
   /** Forget what the warm-up saw (its answer sizes stay, as the first round mean). */
   reset(): void {
     this.endRound();
-    this.peerBad = this.floorBad = this.harnessFailures = this.presenceIncomplete = 0;
+    this.peerBad = this.floorBad = this.fetchBad = this.harnessFailures = this.presenceIncomplete = 0;
     this.firstFailure = '';
     this.min = Infinity;
     this.max = 0;
@@ -414,6 +421,15 @@ function pathPasses(ctx: BenchContext): Record<PathName, Pass> {
   const single = singlePass(ctx);
   return {
     single: (list) => timed(list.length, () => single(list)),
+    fetch: (list) =>
+      timed(list.length, async () => {
+        let handed = 0;
+        await client.forEachTrace(list, { concurrency: CONCURRENCY }, (r) => {
+          handed++;
+          if (!r.ok || r.tree === undefined) tally.fetchBad++;
+        });
+        if (handed !== list.length) throw new Error(`fetch: forEachTrace handed over ${handed} of ${list.length} lookups`);
+      }),
     peer: (list) =>
       timed(list.length, () =>
         pool(list, CONCURRENCY, async (id) => {
@@ -460,9 +476,9 @@ interface Measured {
  * mercy of the machine's load than a ratio of whole-round medians.
  */
 async function measureInterleaved(ids: readonly string[], passes: Record<PathName, Pass>, tally: PathTally, meter: CpuMeter): Promise<Measured> {
-  const rounds: Record<PathName, PassResult[]> = { peer: [], harness: [], presence: [], floor: [], single: [] };
-  const slices: Record<PathName, PassResult[]> = { peer: [], harness: [], presence: [], floor: [], single: [] };
-  const cpu: Record<PathName, CpuTotals> = { peer: new CpuTotals(), harness: new CpuTotals(), presence: new CpuTotals(), floor: new CpuTotals(), single: new CpuTotals() };
+  const rounds: Record<PathName, PassResult[]> = { peer: [], harness: [], presence: [], floor: [], single: [], fetch: [] };
+  const slices: Record<PathName, PassResult[]> = { peer: [], harness: [], presence: [], floor: [], single: [], fetch: [] };
+  const cpu: Record<PathName, CpuTotals> = { peer: new CpuTotals(), harness: new CpuTotals(), presence: new CpuTotals(), floor: new CpuTotals(), single: new CpuTotals(), fetch: new CpuTotals() };
   let turn = 0;
   for (let round = 0; round < ROUNDS; round++) {
     const sums = new Map<PathName, { count: number; seconds: number; cpuUs: number }>(PATHS.map((p) => [p, { count: 0, seconds: 0, cpuUs: 0 }]));
@@ -645,6 +661,7 @@ function reportPaths(m: Measured, tally: PathTally, breakdown: string, hopCount:
   row('harness', 'harness: forEachTrace + checkSpanTree + checkHops');
   row('presence', 'presence: checkTracePresence (+ completeness)');
   row('single', 'single: getTrace per id + the same checks');
+  row('fetch', 'fetch: forEachTrace alone (trees, no checks)');
   line(`(a trace answer is ${int(tally.roundMeans.at(-1) ?? 0)} B of OTLP JSON on average in the last round, ${int(tally.min)}–${int(tally.max)} B; cpu µs/trace is this process only, Jaeger runs in its container on the same CPUs)`);
   // Jaeger's memory store hands its stored spans to the query adjusters, which append a clock-skew
   // warning ("parent span ID=… is not in the trace") to the root span on every read (the upload's
@@ -703,6 +720,12 @@ function reportGoals(m: Measured, memory: { grown: number; first: { x: number; y
     const hs = pairedRatios(m, 'harness', 'single');
     line(`harness / single    = ${pct(hs.median)} paired (p25–p75 ${pct(hs.p25)}–${pct(hs.p75)})  (single: the same checks on per-id getTrace reads, parsed before the next request)`);
   }
+  if (has('fetch')) {
+    const ff = pairedRatios(m, 'fetch', 'floor');
+    const hx = pairedRatios(m, 'harness', 'fetch');
+    line(`fetch / floor       = ${pct(ff.median)} paired (95 % CI ${pct(ff.ci.low)}–${pct(ff.ci.high)})  (the bulk read's cost beyond GET + JSON.parse: validation, normalization, tree, its own bookkeeping)`);
+    line(`harness / fetch     = ${pct(hx.median)} paired (95 % CI ${pct(hx.ci.low)}–${pct(hx.ci.high)})  (the checks' cost: span tree and hops on each tree)`);
+  }
   line(`load average        = ${loadAverage()}  (the machine's, at the end; each paired ratio compares passes run seconds apart, under the same load)`);
   const harnessRate = med('harness');
   line(`harness traces/s    = ${int(harnessRate)}  (goal >= 1,000)  ${harnessRate >= 1000 ? 'OK' : 'MISSED'}`);
@@ -745,6 +768,7 @@ async function main(): Promise<void> {
   const meter = await CpuMeter.forContainer(jaeger.getId(), new URL(queryUrl).port === '' ? 80 : Number(new URL(queryUrl).port));
   const measured = await measureInterleaved(ids, passes, tally, meter);
   if (tally.peerBad > 0) throw new Error(`peer: ${tally.peerBad} lookups did not answer 200 (${tally.firstFailure}); Jaeger lost traces?`);
+  if (tally.fetchBad > 0) throw new Error(`fetch: ${tally.fetchBad} lookups did not answer a trace; Jaeger lost traces?`);
   if (tally.floorBad > 0) throw new Error(`floor: ${tally.floorBad} lookups did not answer a trace; Jaeger lost traces?`);
   const memory = await measureMemory(ctx, ids);
   reportPaths(measured, tally, await stageBreakdown(ctx, ids[0]!), hsiHops().length);
