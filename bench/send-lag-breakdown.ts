@@ -13,15 +13,12 @@
  * A diagnostic, not a verdict: it patches Socket.prototype.emit and setImmediate in its own
  * process. Measure on a quiet machine (the load average is printed).
  */
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { exactPercentile } from '../harness/load/histogram.ts';
 import { runLoad } from '../harness/load/driver.ts';
-import { validateScenario } from '../harness/scenario/validate-scenario.ts';
+import { openModelScenario, startLoopbackServer } from './open-model-loopback.ts';
 
 const { values: args } = parseArgs({ options: { rate: { type: 'string', default: '1000' }, seconds: { type: 'string', default: '6' } } });
 const RATE = Math.min(20_000, Math.max(1, Number(args.rate) || 1000));
@@ -71,30 +68,11 @@ function instrument(log: LoopLog): void {
   globalThis.setImmediate = timed as typeof setImmediate;
 }
 
-const SERVER = `const http=require('node:http');const s=http.createServer((q,r)=>{q.on('data',()=>{});q.on('end',()=>{r.writeHead(202,{'content-type':'application/json'});r.end('{"id":"u","file_path":"/data/x.jpg"}')})});s.keepAliveTimeout=60000;s.listen(0,'127.0.0.1',()=>process.stdout.write(String(s.address().port)+'\\n'));`;
-
-async function startServer(): Promise<{ url: string; stop: () => void }> {
-  const cpus = availableParallelism();
-  const [command, commandArgs] = cpus >= 2 ? ['/usr/bin/taskset', ['-c', String(cpus - 1), process.execPath, '-e', SERVER]] : [process.execPath, ['-e', SERVER]];
-  const child = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<string>((resolve, reject) => {
-    child.stdout?.once('data', (c: Buffer) => resolve(c.toString().trim()));
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
-  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill('SIGTERM') };
-}
-
 async function main(): Promise<void> {
   const log = new LoopLog();
   instrument(log);
-  const work = mkdtempSync(join(tmpdir(), 'hsi-lag-'));
-  const image = Buffer.alloc(4096, 0x5a);
-  image.set([0xff, 0xd8, 0xff, 0xe0], 0);
-  mkdirSync(join(work, 'cam'), { recursive: true });
-  writeFileSync(join(work, 'cam', 'frame.jpg'), image);
-  const fixed = { executor: 'constant-arrival-rate', rate: RATE, timeUnit: '1s', duration: `${SECONDS}s`, preAllocatedVUs: 50, maxVUs: 500 };
-  const scenario = validateScenario({ name: 'lag-breakdown', scenarios: { fixed }, cameras: [{ id: 'cam' }], limits: { maxDuration: `${SECONDS + 20}s`, maxRequests: 10_000_000 } }, { fixturesDir: work, source: 'bench' });
-  const server = await startServer();
+  const { scenario, remove } = openModelScenario('lag-breakdown', RATE, SECONDS);
+  const server = await startLoopbackServer();
   try {
     const load0 = loadavg()[0] ?? 0;
     await runLoad(scenario, { backendUrl: server.url, progressLine: false }); // warm-up
@@ -103,7 +81,7 @@ async function main(): Promise<void> {
     report(log, r.sendLag, r.requests.completed, load0);
   } finally {
     server.stop();
-    rmSync(work, { recursive: true, force: true });
+    remove();
   }
 }
 
