@@ -74,6 +74,20 @@ export function isHealthTimeout(error: unknown): boolean {
   return !/exited/i.test(message) && /not accessible after|timed out|timeout/i.test(message);
 }
 
+/**
+ * How an engine's start failed, for its one line. The container's own state decides first: an
+ * engine that exited failed to start, whichever error reached us (an engine that exits within
+ * milliseconds can beat testcontainers' port lookup, which then says "Timed out after 10000ms
+ * while waiting for container ports to be bound to the host": a fresh-clone CI under load saw it
+ * named a health timeout). Otherwise our own wait's end, or testcontainers' HTTP wait (the tracing
+ * proxy's: "URL /health not accessible after 120000ms") running out.
+ */
+export function engineFailureHead(error: unknown, detail: string, healthTimeoutSeconds: number): string {
+  const exited = /^exited with code /.test(detail);
+  const timedOut = !exited && (error instanceof EngineWaitError ? error.end === 'timeout' : isHealthTimeout(error));
+  return timedOut ? `did not become healthy within ${healthTimeoutSeconds} s (realAi.healthTimeoutSeconds)` : 'failed to start';
+}
+
 /** Runs an engine's start; a failure becomes one line naming the engine, its wait and its last words (exit 2). */
 export async function startEngine<T>(what: string, runId: string, role: string, healthTimeoutSeconds: number, start: () => Promise<T>): Promise<T> {
   try {
@@ -82,9 +96,6 @@ export async function startEngine<T>(what: string, runId: string, role: string, 
     // The engines' own wait read their last words before testcontainers removed the container.
     const waited = error instanceof EngineWaitError ? error : undefined;
     const detail = waited?.lastWords ?? (await lastLogLine(runId, role));
-    // testcontainers' HTTP wait (the tracing proxy's) says "URL /health not accessible after 120000ms" when time runs out
-    const timedOut = waited !== undefined ? waited.end === 'timeout' : isHealthTimeout(error);
-    const head = timedOut ? `did not become healthy within ${healthTimeoutSeconds} s (realAi.healthTimeoutSeconds)` : 'failed to start';
-    throw new HarnessError(`${what} ${head}: ${detail}`);
+    throw new HarnessError(`${what} ${engineFailureHead(error, detail, healthTimeoutSeconds)}: ${detail}`);
   }
 }

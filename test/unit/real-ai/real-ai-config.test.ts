@@ -83,6 +83,14 @@ describe('an engine that never becomes healthy', () => {
     expect((exited as Error).message).not.toContain('\n');
   });
 
+  it("an engine that exited is named as a failed start even when testcontainers' port lookup timed out first", async () => {
+    const { engineFailureHead } = await import('../../../harness/stack/real-ai/engine-checks.ts');
+    const ports = new Error('Timed out after 10000ms while waiting for container ports to be bound to the host');
+    expect(engineFailureHead(ports, 'exited with code 1: llama_server: exiting due to model loading error', 20)).toBe('failed to start');
+    // the same error with the engine still running is the wait running out
+    expect(engineFailureHead(ports, 'still running: loading model', 20)).toBe('did not become healthy within 20 s (realAi.healthTimeoutSeconds)');
+  });
+
   it("names the engine's own wait's end with the last words it read before testcontainers removed the container", async () => {
     const { startEngine } = await import('../../../harness/stack/real-ai/engine-checks.ts');
     const { EngineWaitError } = await import('../../../harness/stack/containers/engine-health-wait.ts');
