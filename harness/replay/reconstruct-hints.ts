@@ -164,12 +164,7 @@ export const MAX_REPLAYED_SERVICE_TIMES = 5000;
  * Past MAX_REPLAYED_SERVICE_TIMES calls, the lognormal is fitted to their mean and p95 instead.
  */
 export function detectorSpeedHints(incident: Pick<Incident, 'allSpans' | 'calls'>): Hint[] {
-  const byId = new Map(incident.allSpans.map((s) => [`${s.traceId}/${s.spanId}`, s]));
-  const times = incident.calls.detector
-    .filter((c) => !c.error)
-    .sort((a, b) => a.startMs - b.startMs)
-    .map((c) => numAttr(byId.get(`${c.traceId}/${c.spanId}`) ?? ({ attributes: {} } as NormalizedSpan), 'ai.inference.time_ms'))
-    .filter((t): t is number => t !== undefined && t > 0 && t <= 600_000);
+  const times = successfulCallAttribute(incident, 'detector', 'ai.inference.time_ms').filter((t) => t > 0 && t <= 600_000);
   if (times.length < 3) return [];
   const mean = times.reduce((a, b) => a + b, 0) / times.length;
   const p95 = percentile(times, 95) ?? mean;
@@ -185,6 +180,18 @@ export function detectorSpeedHints(incident: Pick<Incident, 'allSpans' | 'calls'
   ];
 }
 
+/** A numeric attribute of each successful call to one engine, in call order (calls whose span lacks it are left out). */
+function successfulCallAttribute(incident: Pick<Incident, 'allSpans' | 'calls'>, engine: 'detector' | 'llm', attribute: string): number[] {
+  const byId = new Map(incident.allSpans.map((s) => [`${s.traceId}/${s.spanId}`, s]));
+  const out: number[] = [];
+  for (const c of incident.calls[engine].filter((call) => !call.error).sort((a, b) => a.startMs - b.startMs)) {
+    const span = byId.get(`${c.traceId}/${c.spanId}`);
+    const value = span === undefined ? undefined : numAttr(span, attribute);
+    if (value !== undefined) out.push(value);
+  }
+  return out;
+}
+
 /**
  * The LLM's completion lengths, call by call (`ai.llm.completion_tokens` of each successful LLM
  * call, in call order), for the emulator to replay (`EMULATOR_COMPLETION_TOKENS`): its
@@ -193,12 +200,7 @@ export function detectorSpeedHints(incident: Pick<Incident, 'allSpans' | 'calls'
  * 13 calls). Nothing past MAX_REPLAYED_SERVICE_TIMES calls (the emulator keeps its lognormal).
  */
 export function llmLengthHints(incident: Pick<Incident, 'allSpans' | 'calls'>): Hint[] {
-  const byId = new Map(incident.allSpans.map((s) => [`${s.traceId}/${s.spanId}`, s]));
-  const lengths = incident.calls.llm
-    .filter((c) => !c.error)
-    .sort((a, b) => a.startMs - b.startMs)
-    .map((c) => numAttr(byId.get(`${c.traceId}/${c.spanId}`) ?? ({ attributes: {} } as NormalizedSpan), 'ai.llm.completion_tokens'))
-    .filter((t): t is number => t !== undefined && Number.isInteger(t) && t >= 1 && t <= 131_072);
+  const lengths = successfulCallAttribute(incident, 'llm', 'ai.llm.completion_tokens').filter((t) => Number.isInteger(t) && t >= 1 && t <= 131_072);
   if (lengths.length < 3 || lengths.length > MAX_REPLAYED_SERVICE_TIMES) return [];
   return [{ key: 'EMULATOR_COMPLETION_TOKENS', scope: 'llm', value: lengths.join(','), source: `${lengths.length} LLM answers' completion lengths (ai.llm.completion_tokens, median ${median(lengths)}), replayed call by call, in call order` }];
 }
