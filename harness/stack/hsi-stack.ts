@@ -7,7 +7,7 @@ import type { StackConfig } from '../config/stack-config.ts';
 import { ownerLabels, removeLeftovers, removeRun } from './cleanup.ts';
 import { hsiLabels, MANAGED_LABEL, RUN_ID_LABEL } from './containers/container-hardening.ts';
 import { JaegerContainer, JAEGER_OTLP_GRPC_PORT, type StartedJaegerContainer } from './containers/jaeger-container.ts';
-import { HsiPostgresContainer, type StartedPostgreSqlContainer } from './containers/postgres-container.ts';
+import { DISPOSABLE_POSTGRES_SETTINGS, HsiPostgresContainer, type StartedPostgreSqlContainer } from './containers/postgres-container.ts';
 import { HsiRedisContainer, type StartedRedisContainer } from './containers/redis-container.ts';
 import {
   DetectorEmulatorContainer,
@@ -255,6 +255,8 @@ export class HsiStack {
           .withUsername(db.user)
           .withPassword(db.password)
           .withDatabase(db.database)
+          // A disposable test database: no fsync, no waiting for the WAL at COMMIT (docs in reference-stack/README.md).
+          .withCommand(['postgres', ...DISPOSABLE_POSTGRES_SETTINGS.flatMap((s) => ['-c', s])])
           .withLabels(labels('postgres'))
           .start(),
       ),

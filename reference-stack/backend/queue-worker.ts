@@ -16,6 +16,17 @@ import { BLOCKING_POP_SECONDS, type RedisConnections } from './queue.ts';
  * the queue).
  */
 
+/**
+ * A popped job starts this long after its pop's reply. Redis answers the producer's RPUSH and the
+ * waiting worker's BLMOVE in the same round; both replies reach this one event loop through
+ * Toxiproxy a few µs apart, often the worker's first. Started at once, the job's synchronous start
+ * (parse, spans, file read, the detector request) ran before the producer's reply was read, and
+ * the producer's `<queue> publish` span (and the upload's answer around it) took 2–5 ms instead
+ * of ~1 ms, in a share of uploads that changed from run to run (6–40 %): the largest run-to-run
+ * noise on those spans' p95 (docs/replay.md). One timer turn lets the producer's reply in first.
+ */
+export const JOB_START_DEFER_MS = 1;
+
 /** What became of one message. */
 /** `dropped`: logged and discarded without a dead letter (profile hsi-current's silent drops). */
 export type JobOutcome = 'processed' | 'dead_lettered' | 'lost' | 'requeued' | 'skipped' | 'dropped';
@@ -176,6 +187,7 @@ export class QueueWorkerPool {
         continue;
       }
       if (raw === undefined) continue;
+      await sleep(JOB_START_DEFER_MS);
       await this.handleOne(loop, raw);
       await this.ack(loop, raw).catch(() => undefined);
     }

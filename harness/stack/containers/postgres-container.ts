@@ -5,6 +5,16 @@ import { PollingWait, type WaitArgs } from './polling-wait.ts';
 
 const POSTGRES_PORT = 5432;
 
+/**
+ * Server settings of the stack's PostgreSQL, a disposable test database thrown away with its run:
+ * no fsync, COMMIT does not wait for its WAL write, no full-page images. A COMMIT otherwise waited
+ * for an fsync through Docker's overlay file system, whose time follows whatever else writes to
+ * the host's disk (other stacks, image builds): the noisiest part of the few-ms SQL spans the
+ * replay's p95 band judges. Nothing the harness does needs durability across a crash of the
+ * server or the host (faults cut connections; they never kill PostgreSQL).
+ */
+export const DISPOSABLE_POSTGRES_SETTINGS: readonly string[] = ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off'];
+
 interface Login {
   user: string;
   password: string;
