@@ -113,14 +113,23 @@ export function checkAttribute(span: NormalizedSpan, key: string, check: Attribu
   return checkAttributeValue(attributeOf(span, key), check);
 }
 
+/** Whether the span carries an event of this name (a loop, not `some` with a closure: see matchesSelector). */
+function hasEvent(span: NormalizedSpan, name: string): boolean {
+  const events = span.events;
+  for (let i = 0; i < events.length; i++) if (events[i]!.name === name) return true;
+  return false;
+}
+
 export function matchesSelector(span: NormalizedSpan, selector: SpanSelector): boolean {
-  // The hot path of every family (each node × each candidate span): no allocation per call.
+  // The hot path of every family (each node × each candidate span): no allocation per call. No
+  // closure either: a closure over `selector` made V8 allocate a context (40 B) on every call,
+  // whether or not the selector names an event: ~6 KB per trace of the HSI checks' 10.
   const { service, name, kind, attributes } = selector;
   if (service !== undefined && !matchesText(span.service, service)) return false;
   if (name !== undefined && !matchesText(span.name, name)) return false;
   if (kind !== undefined && (typeof kind === 'string' ? span.kind !== kind : !kind.includes(span.kind))) return false;
   if (selector.status !== undefined && span.status.code !== selector.status) return false;
-  if (selector.event !== undefined && !span.events.some((e) => e.name === selector.event)) return false;
+  if (selector.event !== undefined && !hasEvent(span, selector.event)) return false;
   if (attributes !== undefined) {
     for (const key in attributes) if (!checkAttribute(span, key, attributes[key]!)) return false;
   }
