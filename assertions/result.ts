@@ -77,6 +77,8 @@ export function examples(ids: Iterable<string>, max = MAX_EXAMPLES): string[] {
 
 /** `examples` of the trees' trace ids, without a list of all ids. */
 export function exampleTraces(traces: readonly { traceId: string }[], max = MAX_EXAMPLES): string[] {
+  // the list at its size when a result is about one trace (an empty list's first push makes room for 16)
+  if (traces.length === 1 && max >= 1) return [traces[0]!.traceId];
   const out: string[] = [];
   for (let i = 0; i < traces.length && out.length < max; i++) if (!out.includes(traces[i]!.traceId)) out.push(traces[i]!.traceId);
   return out;

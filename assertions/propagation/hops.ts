@@ -75,12 +75,12 @@ function parentText(tree: TraceTree, span: NormalizedSpan): string {
   return parent ? `parent ${describeSpan(parent)}` : `parent ${span.parentSpanId}, absent from the trace`;
 }
 
-/** A hop's ends described once per hop object (hops are values: not changed after use). */
-const descriptions = new WeakMap<HopDefinition, { from: string; to: string }>();
-function describeHop(hop: HopDefinition): { from: string; to: string } {
+/** A hop's ends and result name described once per hop object (hops are values: not changed after use). */
+const descriptions = new WeakMap<HopDefinition, { from: string; to: string; name: string }>();
+function describeHop(hop: HopDefinition): { from: string; to: string; name: string } {
   let d = descriptions.get(hop);
   if (d === undefined) {
-    d = { from: hop.from === 'traceparent' ? 'a request traceparent' : describeSelector(hop.from), to: describeSelector(hop.to) };
+    d = { from: hop.from === 'traceparent' ? 'a request traceparent' : describeSelector(hop.from), to: describeSelector(hop.to), name: `hop: ${hop.name}` };
     descriptions.set(hop, d);
   }
   return d;
@@ -147,10 +147,11 @@ export function checkHops(traces: readonly TraceTree[], hops: readonly HopDefini
 
 export function checkHop(traces: readonly TraceTree[], hop: HopDefinition, options: HopCheckOptions = {}): AssertionResult {
   let exercised = 0;
-  const brokenTraces: string[] = [];
+  // Lists created when first needed, and at their size: results of one trace are built per trace
+  // on hot paths (an empty list's first push allocates room for 16).
+  let brokenTraces: string[] | undefined;
   /** Only as many as a pass lists (the first three distinct), not one per trace. */
-  const okTraces: string[] = [];
-  /** Created at the first broken trace (results of one trace are built per trace on hot paths). */
+  let okTraces: string[] | undefined;
   let reasons: Map<string, string[]> | undefined;
   const sent = hop.from === 'traceparent' ? options.sent : undefined;
   for (const tree of traces) {
@@ -158,20 +159,22 @@ export function checkHop(traces: readonly TraceTree[], hop: HopDefinition, optio
     if (status.state === 'not-exercised') continue;
     exercised += 1;
     if (status.state === 'ok') {
-      if (okTraces.length < 3 && !okTraces.includes(tree.traceId)) okTraces.push(tree.traceId);
+      if (okTraces === undefined) okTraces = [tree.traceId];
+      else if (okTraces.length < 3 && !okTraces.includes(tree.traceId)) okTraces.push(tree.traceId);
       continue;
     }
-    brokenTraces.push(tree.traceId);
+    if (brokenTraces === undefined) brokenTraces = [tree.traceId];
+    else brokenTraces.push(tree.traceId);
     reasons ??= new Map();
     const list = reasons.get(status.reason);
     if (list) list.push(tree.traceId);
     else reasons.set(status.reason, [tree.traceId]);
   }
-  const name = `hop: ${hop.name}`;
   const bound = { op: '==' as const, value: 0, unit: 'traces', text: '0 traces with the hop broken' };
-  const { from: fromText, to: toText } = describeHop(hop);
+  const { from: fromText, to: toText, name } = describeHop(hop);
+  const broken = brokenTraces?.length ?? 0;
   const grouped = reasons === undefined ? [] : [...reasons.entries()].map(([reason, ids]) => ({ reason, traces: ids.length, exampleTraceIds: examples(ids) })).sort((a, b) => b.traces - a.traces);
-  const details = { hop: hop.name, from: fromText, to: toText, checkedTraces: traces.length, exercised, broken: brokenTraces.length, reasons: grouped };
+  const details = { hop: hop.name, from: fromText, to: toText, checkedTraces: traces.length, exercised, broken, reasons: grouped };
   if (exercised === 0) {
     return {
       family: 'propagation',
@@ -184,9 +187,9 @@ export function checkHop(traces: readonly TraceTree[], hop: HopDefinition, optio
       details,
     };
   }
-  const measured = { value: brokenTraces.length, unit: 'traces', text: `broken in ${brokenTraces.length}/${exercised} traces` };
-  if (brokenTraces.length === 0) {
-    return { family: 'propagation', name, passed: true, measured, bound, message: `hop "${hop.name}" intact in ${exercised}/${exercised} traces`, exampleTraceIds: okTraces, details };
+  const measured = { value: broken, unit: 'traces', text: `broken in ${broken}/${exercised} traces` };
+  if (brokenTraces === undefined) {
+    return { family: 'propagation', name, passed: true, measured, bound, message: `hop "${hop.name}" intact in ${exercised}/${exercised} traces`, exampleTraceIds: okTraces ?? [], details };
   }
   const top = grouped[0]!;
   const more = grouped.length > 1 ? `; +${grouped.length - 1} other reason${grouped.length > 2 ? 's' : ''}` : '';
@@ -196,7 +199,7 @@ export function checkHop(traces: readonly TraceTree[], hop: HopDefinition, optio
     passed: false,
     measured,
     bound,
-    message: `hop "${hop.name}" broken in ${brokenTraces.length}/${exercised} traces: ${top.reason}${more}`,
+    message: `hop "${hop.name}" broken in ${broken}/${exercised} traces: ${top.reason}${more}`,
     exampleTraceIds: examples(brokenTraces),
     details,
   };

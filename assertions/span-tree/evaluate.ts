@@ -118,6 +118,22 @@ function planOf(input: SpanTreeInput): Plan {
 }
 
 /**
+ * The spans of `spans` that match `selector`, in order. The list is made at the first match, at
+ * its size (usually one span): an empty list's first push allocates room for 16, and a verdict
+ * builds one list per node of the expectation on every trace.
+ */
+function matchingIn(spans: readonly NormalizedSpan[], selector: SpanTreeNode): NormalizedSpan[] {
+  let found: NormalizedSpan[] | undefined;
+  for (let i = 0; i < spans.length; i++) {
+    const s = spans[i]!;
+    if (!matchesSelector(s, selector)) continue;
+    if (found === undefined) found = [s];
+    else found.push(s);
+  }
+  return found ?? [];
+}
+
+/**
  * Evaluates one trace against a plan; failures (and, when asked for, the spans each node
  * matched) are collected in the object. Verdicts need only the failures: `checkSpanTree` and
  * `spanTreeFailures` do not record the matches.
@@ -165,8 +181,7 @@ class TreeEvaluation {
     const { tree } = this;
     const top = plan.top;
     const bounds = top.bounds;
-    const found: NormalizedSpan[] = [];
-    for (const s of plan.match === 'root' ? tree.roots : tree.spans) if (matchesSelector(s, top.node)) found.push(s);
+    const found = matchingIn(plan.match === 'root' ? tree.roots : tree.spans, top.node);
     this.matched?.set(top.key, found);
     if (!within(found.length, bounds)) {
       const where = plan.match === 'root' ? `expected a root ${top.description}` : `expected ${top.description} in the trace`;
@@ -222,13 +237,7 @@ class TreeEvaluation {
 
   /** The spans under `parent` (by the node's relation) that match the node's selector. */
   private matching(parent: NormalizedSpan, plan: PlanNode): NormalizedSpan[] {
-    const found: NormalizedSpan[] = [];
-    if (plan.relation === 'child') {
-      for (const s of this.tree.childrenOf(parent.spanId)) if (matchesSelector(s, plan.node)) found.push(s);
-    } else {
-      for (const s of descendantsOf(this.tree, parent)) if (matchesSelector(s, plan.node)) found.push(s);
-    }
-    return found;
+    return matchingIn(plan.relation === 'child' ? this.tree.childrenOf(parent.spanId) : descendantsOf(this.tree, parent), plan.node);
   }
 
   /** How many spans `matching` would return, without the list. */
@@ -271,6 +280,19 @@ class TreeEvaluation {
   }
 }
 
+/** An expectation's label and result name, worked out once per input object (as its plan). */
+const labels = new WeakMap<object, { label: string; name: string }>();
+function labelOf(input: SpanTreeInput): { label: string; name: string } {
+  let known = labels.get(input);
+  if (known === undefined) {
+    const expectation = toExpectation(input);
+    const label = expectation.name ?? describeSelector(expectation.root);
+    known = { label, name: `span tree: ${label}` };
+    labels.set(input, known);
+  }
+  return known;
+}
+
 /** Evaluates one expectation against one trace. */
 export function evaluateSpanTree(tree: TraceTree, input: SpanTreeInput): SpanTreeEvaluation {
   const evaluation = new TreeEvaluation(tree, true);
@@ -297,9 +319,7 @@ export interface SpanTreeDefect {
  * defect (same detail text), most frequent first; the message quotes the most frequent one.
  */
 export function checkSpanTree(traces: readonly TraceTree[], input: SpanTreeInput, options: { name?: string } = {}): AssertionResult {
-  const expectation = toExpectation(input);
-  const label = options.name ?? expectation.name ?? describeSelector(expectation.root);
-  const name = `span tree: ${label}`;
+  const { label, name } = options.name === undefined ? labelOf(input) : { label: options.name, name: `span tree: ${options.name}` };
   const bound = { op: '==' as const, value: 0, unit: 'traces', text: '0 traces failing' };
   if (traces.length === 0) {
     return {
