@@ -186,6 +186,12 @@ function tracePath(api: JaegerApi, id: string): string {
   return api === 'v3' ? `/api/v3/traces/${id}` : `/api/traces/${id}`;
 }
 
+/** Whether every span is of trace `id` (a loop: `every` with a closure over the id allocated per answer). */
+function allOfTrace(spans: readonly NormalizedSpan[], id: string): boolean {
+  for (let i = 0; i < spans.length; i++) if (spans[i]!.traceId !== id) return false;
+  return true;
+}
+
 const asError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
 
 function snippet(text: string): string {
@@ -272,7 +278,7 @@ export class JaegerQueryClient {
           if ('error' in detected) throw detected.error;
           const id = this.traceIdOrThrow(traceId);
           const answer = await this.get(tracePath(detected.api, id));
-          later.add(() => onTrace(this.lookupResult(traceId, () => this.readTrace(id, detected.api, answer)), index));
+          later.add(() => onTrace(this.lookupResult(traceId, id, detected.api, answer), index));
         } catch (error) {
           later.add(() => onTrace({ traceId, ok: false, error: asError(error) }, index));
         }
@@ -406,13 +412,14 @@ export class JaegerQueryClient {
     if (answer.status !== 200) throw this.httpError(answer);
     const all = this.parseTraces(api, answer);
     // an answer holds only the asked-for trace, as a rule: copy the list only when it does not
-    const spans = all.every((s) => s.traceId === id) ? all : all.filter((s) => s.traceId === id);
+    const spans = allOfTrace(all, id) ? all : all.filter((s) => s.traceId === id);
     return spans.length > 0 ? buildTraceTree(spans, id) : undefined;
   }
 
-  private lookupResult(traceId: string, read: () => TraceTree | undefined): TraceLookup {
+  /** readTrace's answer as a lookup result: what it throws becomes `ok: false`. */
+  private lookupResult(traceId: string, id: string, api: JaegerApi, answer: HttpAnswer): TraceLookup {
     try {
-      return { traceId, ok: true, tree: read() };
+      return { traceId, ok: true, tree: this.readTrace(id, api, answer) };
     } catch (error) {
       return { traceId, ok: false, error: asError(error) };
     }

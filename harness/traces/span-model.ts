@@ -140,20 +140,24 @@ export function buildTraceTree(spans: readonly NormalizedSpan[], traceId?: strin
   const id = traceId ?? spans[0]?.traceId;
   if (id === undefined) throw new Error('buildTraceTree: no spans and no trace id');
   const byId = new Map<string, NormalizedSpan>();
-  const ordered: NormalizedSpan[] = [];
-  for (const span of spans) {
+  let duplicates = false;
+  for (let i = 0; i < spans.length; i++) {
+    const span = spans[i]!;
     if (span.traceId !== id) throw new Error(`buildTraceTree: span ${span.spanId} belongs to trace ${span.traceId}, not ${id}`);
-    if (byId.has(span.spanId)) continue;
-    byId.set(span.spanId, span);
-    ordered.push(span);
+    if (byId.has(span.spanId)) duplicates = true;
+    else byId.set(span.spanId, span);
   }
+  // a copy at its size (pushing one by one grows the list several times); without the later
+  // occurrences of a span id when there are any (the rule is none)
+  const ordered = duplicates ? [...byId.values()] : spans.slice();
   sortByStart(ordered);
   const children = new Map<string, NormalizedSpan[]>();
-  const roots: NormalizedSpan[] = [];
+  let roots: NormalizedSpan[] | undefined;
   for (const span of ordered) {
     const parent = span.parentSpanId;
     if (parent === undefined || parent === span.spanId || !byId.has(parent)) {
-      roots.push(span);
+      if (roots === undefined) roots = [span];
+      else roots.push(span);
       continue;
     }
     const list = children.get(parent);
@@ -166,7 +170,7 @@ export function buildTraceTree(spans: readonly NormalizedSpan[], traceId?: strin
   return {
     traceId: id,
     spans: Object.freeze(ordered),
-    roots: Object.freeze(roots),
+    roots: Object.freeze(roots ?? []),
     childrenOf: (spanId) => children.get(spanId) ?? NO_SPANS,
     span: (spanId) => byId.get(spanId),
     // worked out when first asked for: most readers never ask
