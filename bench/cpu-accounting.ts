@@ -24,7 +24,7 @@ function readText(path: string): string | undefined {
 }
 
 /** utime + stime of a process (all its threads), µs; undefined when it is gone or unreadable. */
-function processCpuUs(pid: number): number | undefined {
+export function processCpuUs(pid: number): number | undefined {
   const stat = readText(`/proc/${pid}/stat`);
   if (stat === undefined) return undefined;
   // fields after the command name (which may hold spaces, closed by the last ')'): state is field 3, utime 14, stime 15

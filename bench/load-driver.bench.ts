@@ -24,19 +24,17 @@
  * 1,000/s <= 0.05 ms. Loopback only; every step is bounded. Measure on a quiet machine: the
  * load average and the run queue during the rounds are printed beside the verdicts.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { exactPercentile, Histogram } from '../harness/load/histogram.ts';
 import { ExactTrend } from '../harness/load/metrics.ts';
-import { encodeMultipartFile } from '../harness/load/multipart.ts';
 import { run } from '../harness/util/exec.ts';
 import { RunQueueSampler } from '../harness/util/run-queue.ts';
-import { BENCH_CAMERA, type HostAnswer, type HostRequest, type LagStats } from './load-driver-protocol.ts';
+import type { LagStats } from './load-driver-protocol.ts';
+import { Placement, prepareWork, startServer, TOOL_CPU, ToolHost } from './load-driver-tools.ts';
 
-const HERE = import.meta.dirname;
 const { values: args } = parseArgs({
   options: {
     rounds: { type: 'string', default: '8' },
@@ -58,21 +56,14 @@ const LAG_ROUNDS = bounded(args['lag-rounds'], 1, 30);
 const LAG_SECONDS = bounded(args['lag-seconds'], 1, 60);
 const MIXED_SECONDS = bounded(args['mixed-seconds'], 1, 60);
 const CPUS = availableParallelism();
-const TASKSET = '/usr/bin/taskset';
-const PIN = !args['no-pin'] && CPUS >= 2 && existsSync(TASKSET);
-const TOOL_CPU = '0';
-const SERVER_CPU = String(CPUS - 1);
+const PLACEMENT = new Placement(args['no-pin']);
+const pinned = PLACEMENT.pinned.bind(PLACEMENT);
 
 /** Goals of issue 15 item 7. */
 const GOALS = { vsAutocannon: 1.0, vsWrk: 0.9, lagP99Ms: 0.05 };
 
 function line(text: string): void {
   process.stdout.write(`${text}\n`);
-}
-
-/** `command args` on `cpu` when pinning, as is otherwise */
-function pinned(cpu: string, command: string, commandArgs: readonly string[]): [string, string[]] {
-  return PIN ? [TASKSET, ['-c', cpu, command, ...commandArgs]] : [command, [...commandArgs]];
 }
 
 interface Spread {
@@ -86,93 +77,6 @@ interface Spread {
 function spread(xs: readonly number[]): Spread {
   const s = [...xs].sort((a, b) => a - b);
   return { median: exactPercentile(s, 50), q1: exactPercentile(s, 25), q3: exactPercentile(s, 75), min: s[0] ?? 0, max: s.at(-1) ?? 0 };
-}
-
-const SERVER = `
-const http = require('node:http');
-const server = http.createServer((req, res) => {
-  req.on('data', () => {});
-  req.on('end', () => {
-    res.writeHead(202, { 'content-type': 'application/json' });
-    res.end('{"id":"u","camera_id":"${BENCH_CAMERA}","file_path":"/data/x.jpg","status":"queued","trace_id":"t"}');
-  });
-});
-server.keepAliveTimeout = 60000;
-server.listen(0, '127.0.0.1', () => process.stdout.write(String(server.address().port) + '\\n'));
-process.on('SIGTERM', () => server.close(() => process.exit(0)));
-`;
-
-/** The target: a tiny node:http server answering 202 + JSON, in its own process (pinned). */
-async function startServer(): Promise<{ url: string; child: ChildProcess }> {
-  const [command, commandArgs] = pinned(SERVER_CPU, process.execPath, ['-e', SERVER]);
-  const child = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<string>((resolvePort, reject) => {
-    const timer = setTimeout(() => reject(new Error('bench server did not start in 10 s')), 10_000);
-    child.stdout?.once('data', (chunk: Buffer) => {
-      clearTimeout(timer);
-      resolvePort(chunk.toString().trim());
-    });
-    child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
-  });
-  return { url: `http://127.0.0.1:${port}`, child };
-}
-
-/** One JavaScript tool in its own process (load-driver-host.ts), asked one round at a time. */
-class ToolHost {
-  readonly name: string;
-  private readonly child: ChildProcess;
-  private pending: ((answer: HostAnswer) => void) | undefined;
-
-  constructor(name: string, url: string, work: string) {
-    this.name = name;
-    const [command, commandArgs] = pinned(TOOL_CPU, process.execPath, [join(HERE, 'load-driver-host.ts'), name, url, work, String(CONNECTIONS)]);
-    this.child = spawn(command, commandArgs, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    this.child.on('message', (answer: HostAnswer) => {
-      const settle = this.pending;
-      this.pending = undefined;
-      settle?.(answer);
-    });
-    this.child.once('exit', (code) => this.pending?.({ ok: false, error: `${name} host exited with ${code}` }));
-  }
-
-  async ask(req: HostRequest): Promise<{ rate: number; cpuUs?: number; lag?: LagStats; detail?: string }> {
-    const answer = await new Promise<HostAnswer>((settle, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${this.name}: no answer to ${req.op} in ${req.seconds + 60} s`)), (req.seconds + 60) * 1000);
-      this.pending = (a) => {
-        clearTimeout(timer);
-        settle(a);
-      };
-      this.child.send(req);
-    });
-    if (!answer.ok) throw new Error(`${this.name}: ${answer.error}`);
-    return answer;
-  }
-
-  close(): void {
-    this.child.kill('SIGTERM');
-  }
-}
-
-/** The request every tool sends, written where the hosts and wrk read it. */
-function prepareWork(work: string): { path: string; headers: Record<string, string>; bytes: number; lua: string } {
-  const image = Buffer.alloc(4096, 0x5a);
-  // a JPEG's SOI and APP0 markers first: scenario validation refuses fixtures that are not JPEGs
-  image.set([0xff, 0xd8, 0xff, 0xe0], 0);
-  mkdirSync(join(work, 'fixtures', BENCH_CAMERA), { recursive: true });
-  writeFileSync(join(work, 'fixtures', BENCH_CAMERA, 'frame.jpg'), image);
-  const upload = encodeMultipartFile({ fileName: 'frame.jpg', bytes: image, boundary: '----hsi-chaos-bench' });
-  writeFileSync(join(work, 'body.bin'), upload.body);
-  const path = `/api/cameras/${BENCH_CAMERA}/uploads`;
-  const headers: Record<string, string> = {
-    'content-type': upload.contentType,
-    traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
-    baggage: `camera.id=${BENCH_CAMERA},request.source=hsi-chaos`,
-  };
-  writeFileSync(join(work, 'headers.json'), JSON.stringify(headers));
-  const lua = join(work, 'wrk.lua');
-  const luaHeaders = Object.entries(headers).map(([k, v]) => `wrk.headers["${k}"] = "${v}"`);
-  writeFileSync(lua, [`local f = io.open("${join(work, 'body.bin')}", "rb")`, 'wrk.body = f:read("*a")', 'f:close()', 'wrk.method = "POST"', `wrk.path = "${path}"`, ...luaHeaders, ''].join('\n'));
-  return { path, headers, bytes: upload.body.length, lua };
 }
 
 type Tool = 'native' | 'wrk' | 'autocannon' | 'undici-raw';
@@ -322,10 +226,10 @@ function histogramLine(): void {
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'hsi-bench-'));
   const { path, bytes, lua } = prepareWork(work);
-  const { url, child } = await startServer();
-  const hosts = new Map<Tool, ToolHost>((['native', 'autocannon', 'undici-raw'] as const).map((t) => [t, new ToolHost(t, url, work)]));
+  const { url, child } = await startServer(PLACEMENT);
+  const hosts = new Map<Tool, ToolHost>((['native', 'autocannon', 'undici-raw'] as const).map((t) => [t, new ToolHost(t, url, work, { placement: PLACEMENT, connections: CONNECTIONS })]));
   try {
-    const placement = PIN ? `tools pinned to CPU ${TOOL_CPU}, server to CPU ${SERVER_CPU}` : 'not pinned';
+    const placement = PLACEMENT.describe();
     line(`bench: ${CONNECTIONS} connections, pipelining 1, POST ${path} (${bytes} B multipart), server ${url}; ${CPUS} CPUs, ${placement}; node ${process.version}`);
     const load0 = loadavg()[0] ?? 0;
     const queue = new RunQueueSampler();
@@ -341,7 +245,7 @@ async function main(): Promise<void> {
     const busy = (runnable ?? 0) > 1.5 ? '  BUSY MACHINE: compare ratios only; re-run quiet for the lag' : '';
     line(`load average (1 min) ${load0.toFixed(2)} before, ${(loadavg()[0] ?? 0).toFixed(2)} after; runnable tasks per CPU during the rounds ${runnable?.toFixed(2) ?? 'n/a'} (this bench alone: about 1)${busy}`);
   } finally {
-    for (const h of hosts.values()) h.close();
+    await Promise.all([...hosts.values()].map((h) => h.close()));
     child.kill('SIGTERM');
     rmSync(work, { recursive: true, force: true });
   }
