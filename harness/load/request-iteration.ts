@@ -38,7 +38,8 @@ class ApiExchange extends DispatchExchange {
 
   onResponseData(_controller: Abortable, chunk: Buffer): void {
     this.bytesIn += chunk.length;
-    this.chunks.push(chunk);
+    // a copy: the chunk is a view of the connection's read buffer
+    this.chunks.push(Buffer.from(chunk));
   }
 
   protected finished(): void {

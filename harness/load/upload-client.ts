@@ -309,7 +309,8 @@ export class UploadExchange extends DispatchExchange {
   }
 
   onResponseData(_controller: Abortable, chunk: Buffer): void {
-    if (this.keepBody || this.status !== 202) (this.chunks ??= []).push(chunk);
+    // a copy: the chunk is a view of the connection's read buffer
+    if (this.keepBody || this.status !== 202) (this.chunks ??= []).push(Buffer.from(chunk));
   }
 
   /** The exchange ended (answer or failure): override to act on it. */

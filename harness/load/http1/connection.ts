@@ -36,6 +36,10 @@ export interface ExchangeHandler {
   /** its last byte is written */
   onRequestSent(): void;
   onResponseStart(controller: Abortable, statusCode: number): void;
+  /**
+   * A piece of the body. `chunk` is a view of the connection's read buffer, valid during this
+   * call only: a handler that keeps the body copies it.
+   */
   onResponseData(controller: Abortable, chunk: Buffer): void;
   onResponseEnd(controller: Abortable): void;
   onResponseError(controller: Abortable | null, error: Error): void;
@@ -86,6 +90,15 @@ class InFlight implements Abortable {
 }
 
 function ignore(): void {}
+
+/**
+ * Where plain-TCP sockets read into (net's `onread`), shared by every connection of the
+ * process: a read is parsed whole in its callback, before the next read can happen, and
+ * nothing keeps a view of it past the call (the parser copies a split head, handlers copy the
+ * body they keep). It spares each read a new ArrayBuffer and Buffer and the Readable
+ * stream's push and 'data' event.
+ */
+const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
 
 export class Http1Connection implements ParserSink {
   /** `host:port` as a Host header names it */
@@ -187,7 +200,9 @@ export class Http1Connection implements ParserSink {
     f.deadline = this.connectStartedAt + this.connectTimeoutMs;
     this.armTimer(f.deadline);
     const tcp = { host: this.host, port: this.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 };
-    const socket: Socket = this.tls ? tlsConnect({ ...tcp, ALPNProtocols: ['http/1.1'], ...(isIP(this.host) === 0 ? { servername: this.host } : {}) }) : connect(tcp);
+    const socket: Socket = this.tls
+      ? tlsConnect({ ...tcp, ALPNProtocols: ['http/1.1'], ...(isIP(this.host) === 0 ? { servername: this.host } : {}) })
+      : connect({ ...tcp, onread: { buffer: READ_BUFFER, callback: this.onRead } });
     this.socket = socket;
     this.meterSocket = socket;
     this.connected = false;
@@ -196,7 +211,7 @@ export class Http1Connection implements ParserSink {
     // bound to its socket: a dropped socket's late callbacks are told apart
     this.writeCallback = this.onWritten.bind(this, socket);
     socket.on(this.tls ? 'secureConnect' : 'connect', this.onConnect);
-    socket.on('data', this.onData);
+    if (this.tls) socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('close', this.onClose);
     socket.on('error', this.onError);
@@ -268,6 +283,12 @@ export class Http1Connection implements ParserSink {
     const f = this.current;
     if (f !== undefined && f.sendPending && this.writesDone >= f.writeSeq) this.sent(f);
   }
+
+  /** a plain socket's read, in READ_BUFFER (true: keep reading) */
+  private readonly onRead = (nread: number, buffer: Uint8Array): boolean => {
+    this.onData((buffer as Buffer).subarray(0, nread));
+    return true;
+  };
 
   private readonly onData = (chunk: Buffer): void => {
     const f = this.parsing;

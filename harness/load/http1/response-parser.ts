@@ -3,7 +3,9 @@
  * status line, the four headers the client acts on (content-length, transfer-encoding,
  * connection, keep-alive), then the body framed by Content-Length, chunked encoding, or the
  * connection's close. 1xx interim answers are skipped. Bytes may arrive split anywhere.
- * Pure: it reports to a ParserSink and never touches a socket.
+ * Pure: it reports to a ParserSink and never touches a socket. A fed chunk may be reused once
+ * feed() returns (a socket's read buffer): the parser keeps copies only, and the body pieces
+ * it reports are views of the chunk, valid during the onBody call.
  */
 
 /** What the parser reports, in order: one head, body pieces, then complete (or an error from feed). */
@@ -131,7 +133,8 @@ export class ResponseParser {
         return end + 4;
       }
       if (chunk.length - at > MAX_HEAD_BYTES) throw new ResponseProtocolError(`headers larger than ${MAX_HEAD_BYTES} bytes`);
-      this.pending = chunk.subarray(at);
+      // a copy: the chunk may be a view of a read buffer the next read reuses
+      this.pending = Buffer.from(chunk.subarray(at));
       return chunk.length;
     }
     const bytes = Buffer.concat([pending, chunk.subarray(at)]);
