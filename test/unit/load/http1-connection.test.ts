@@ -293,6 +293,22 @@ describe('http1 connection against a misbehaving server', () => {
     expect([record.status, record.uploadId, record.error]).toEqual([202, 'until-close', undefined]);
   });
 
+  it('keeps a body that arrives in several reads intact (each read reuses the socket read buffer)', async () => {
+    // the second read is longer than the first: it overwrites where the first one's body bytes were read
+    const first = 'x'.repeat(10);
+    const second = 'b'.repeat(3000);
+    const connection = fresh((socket, head) => {
+      const status = head.startsWith('GET') ? '200 OK' : '500 Internal Server Error';
+      socket.write(`HTTP/1.1 ${status}\r\ncontent-length: ${first.length + second.length}\r\n\r\n${first}`);
+      setTimeout(() => socket.write(second), 20);
+    });
+    const answer = await sendApiRequest(connection, { request: { method: 'GET', path: '/events', headers: [] }, timeoutMs: 5000, scope: new AbortScope() });
+    const record = await send(connection).done;
+    await connection.close();
+    expect([answer.status, answer.body === first + second]).toEqual([200, true]);
+    expect([record.status, record.error]).toEqual([500, (first + second).slice(0, 200)]);
+  });
+
   it('times out an answer that never comes (headers) or stalls (body), and recovers', async () => {
     const connection = fresh((socket, _head, n) => {
       if (n === 1) return; // never answers
