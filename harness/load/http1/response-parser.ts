@@ -129,7 +129,7 @@ export class ResponseParser {
       // the usual case: the whole head in this chunk, read without a copy
       const end = chunk.indexOf(CRLF_CRLF, at);
       if (end >= 0) {
-        this.onHead(chunk.toString('latin1', at, end));
+        this.onHead(chunk, at, end);
         return end + 4;
       }
       if (chunk.length - at > MAX_HEAD_BYTES) throw new ResponseProtocolError(`headers larger than ${MAX_HEAD_BYTES} bytes`);
@@ -145,13 +145,14 @@ export class ResponseParser {
       return chunk.length;
     }
     this.pending = undefined;
-    this.onHead(bytes.toString('latin1', 0, end));
+    this.onHead(bytes, 0, end);
     return at + end + 4 - pending.length;
   }
 
-  private onHead(text: string): void {
-    const status = statusOf(text);
-    const framing = readFraming(text, text.charCodeAt(7) === 49 /* HTTP/1.1 */);
+  /** the head in `bytes` from `start` to `end` (its blank line excluded) */
+  private onHead(bytes: Buffer, start: number, end: number): void {
+    const framing = readHead(bytes, start, end);
+    const status = framing.status;
     // an interim answer (100 Continue, 103 Early Hints): the real one follows
     if (status >= 100 && status < 200 && status !== 101) return;
     this.keepAlive = framing.keepAlive;
@@ -267,10 +268,139 @@ export class ResponseParser {
 }
 
 interface Framing {
+  status: number;
   chunked: boolean;
   length: number | undefined;
   keepAlive: boolean;
   keepAliveHintMs: number | undefined;
+}
+
+const CR = 13;
+const SP = 32;
+const HT = 9;
+const COLON = 58;
+const HTTP_1_DOT = Buffer.from('HTTP/1.', 'latin1');
+
+/**
+ * @internal The status and framing of a head, read from its bytes: no string is made for the usual
+ * head. A header value of an unusual form (a list, other spacing) and every malformed head
+ * are read by the text path below (readFraming, statusOf), which decides and words the errors.
+ */
+export function readHead(b: Buffer, start: number, end: number): Framing {
+  const status = statusAt(b, start, end);
+  if (status < 0) {
+    statusOf(b.toString('latin1', start, end)); // throws its message
+    throw new ResponseProtocolError('bad status line');
+  }
+  const f: Framing = { status, chunked: false, length: undefined, keepAlive: b[start + 7] === 49 /* HTTP/1.1 */, keepAliveHintMs: undefined };
+  let pos = lineEnd(b, start, end);
+  while (pos < end) {
+    const lineStart = pos + 2;
+    // the line's end and its first colon, in one pass
+    let colon = -1;
+    let stop = lineStart;
+    for (; stop < end; stop++) {
+      const c = b[stop];
+      if (c === CR && b[stop + 1] === 10) break;
+      if (c === COLON && colon < 0) colon = stop;
+    }
+    // no whitespace between a field name and its colon (RFC 9112 5.1)
+    if (colon <= lineStart || b[colon - 1] === SP || b[colon - 1] === HT) {
+      readFraming(b.toString('latin1', start, end), true); // throws its message
+      throw new ResponseProtocolError('bad header line');
+    }
+    const name = framingName(colon - lineStart, (b[lineStart] as number) | 0x20);
+    if (name !== undefined && nameIs(b, lineStart, name)) framingHeader(f, b, name, colon, stop);
+    pos = stop;
+  }
+  return f;
+}
+
+/** where the line starting at `from` ends: its CRLF, or `end` */
+function lineEnd(b: Buffer, from: number, end: number): number {
+  for (let i = from; i < end; i++) if (b[i] === CR && b[i + 1] === 10) return i;
+  return end;
+}
+
+const CONTENT_LENGTH = Buffer.from('content-length', 'latin1');
+const TRANSFER_ENCODING = Buffer.from('transfer-encoding', 'latin1');
+const CONNECTION = Buffer.from('connection', 'latin1');
+const KEEP_ALIVE = Buffer.from('keep-alive', 'latin1');
+
+/** the framing header a name of this length and (lower-cased) first letter could be */
+function framingName(n: number, c: number): Buffer | undefined {
+  if (n === 14 && c === 99) return CONTENT_LENGTH;
+  if (n === 17 && c === 116) return TRANSFER_ENCODING;
+  if (n === 10) return c === 99 ? CONNECTION : c === 107 ? KEEP_ALIVE : undefined;
+  return undefined;
+}
+
+/** `HTTP/1.x SSS[ reason]`: the status code, or -1 for any other status line */
+function statusAt(b: Buffer, start: number, end: number): number {
+  if (end - start < 12) return -1;
+  for (let i = 0; i < 7; i++) if (b[start + i] !== HTTP_1_DOT[i]) return -1;
+  const minor = b[start + 7];
+  if ((minor !== 48 && minor !== 49) || b[start + 8] !== SP) return -1;
+  const a = (b[start + 9] as number) - 48;
+  const d = (b[start + 10] as number) - 48;
+  const e = (b[start + 11] as number) - 48;
+  if (a < 0 || a > 9 || d < 0 || d > 9 || e < 0 || e > 9) return -1;
+  const after = start + 12 < end ? b[start + 12] : undefined;
+  if (after !== undefined && after !== SP && after !== CR) return -1;
+  return a * 100 + d * 10 + e;
+}
+
+/** `name` (lower case) equals the bytes from `at`, letters compared in any case */
+function nameIs(b: Buffer, at: number, name: Buffer): boolean {
+  for (let i = 0; i < name.length; i++) {
+    const x = b[at + i] as number;
+    const y = name[i] as number;
+    if (x !== y && (y < 97 || y > 122 || (x | 0x20) !== y)) return false;
+  }
+  return true;
+}
+
+/** a framing header (`name`): its usual values read from the bytes, the rest as text */
+function framingHeader(f: Framing, b: Buffer, name: Buffer, colon: number, stop: number): void {
+  let from = colon + 1;
+  let to = stop;
+  while (from < to && (b[from] === SP || b[from] === HT)) from++;
+  while (to > from && (b[to - 1] === SP || b[to - 1] === HT)) to--;
+  if (name === CONTENT_LENGTH) {
+    const value = digitsAt(b, from, to, 15);
+    if (value >= 0 && (f.length === undefined || f.length === value)) return void (f.length = value);
+  } else if (name === TRANSFER_ENCODING) {
+    if (to - from === 7 && nameIs(b, from, CHUNKED)) return void (f.chunked = true);
+  } else if (name === CONNECTION) {
+    if (to - from === 10 && nameIs(b, from, KEEP_ALIVE)) return void (f.keepAlive = true);
+    if (to - from === 5 && nameIs(b, from, CLOSE)) return void (f.keepAlive = false);
+  } else if (to - from > 8 && nameIs(b, from, TIMEOUT_EQ)) {
+    const seconds = digitsAt(b, from + 8, to, 15);
+    if (seconds >= 0) return void (f.keepAliveHintMs = seconds * 1000);
+  }
+  applyHeader(f, name.toString('latin1'), b.toString('latin1', colon + 1, stop).trim());
+}
+
+/** @internal The text path alone (the parser's former head reader): what readHead must agree with. */
+export function readHeadText(text: string): Framing {
+  const status = statusOf(text);
+  return { status, ...readFraming(text, text.charCodeAt(7) === 49) };
+}
+
+const CHUNKED = Buffer.from('chunked', 'latin1');
+const CLOSE = Buffer.from('close', 'latin1');
+const TIMEOUT_EQ = Buffer.from('timeout=', 'latin1');
+
+/** the decimal number of 1..max digits from `from` to `to`; -1 for anything else */
+function digitsAt(b: Buffer, from: number, to: number, max: number): number {
+  if (to <= from || to - from > max) return -1;
+  let v = 0;
+  for (let i = from; i < to; i++) {
+    const d = (b[i] as number) - 48;
+    if (d < 0 || d > 9) return -1;
+    v = v * 10 + d;
+  }
+  return v;
 }
 
 /** `HTTP/1.x SSS[ reason]`: the status code. */
@@ -291,10 +421,10 @@ function statusOf(text: string): number {
 /**
  * The headers that frame the body and decide the connection's reuse (HTTP/1.1 keeps alive by
  * default), scanned in the head's text: only a line whose name has the length and first
- * letter of one of the four is looked at further.
+ * letter of one of the four is looked at further. (The text path: readHead's errors.)
  */
-function readFraming(text: string, http11: boolean): Framing {
-  const f: Framing = { chunked: false, length: undefined, keepAlive: http11, keepAliveHintMs: undefined };
+function readFraming(text: string, http11: boolean): Omit<Framing, 'status'> {
+  const f: Omit<Framing, 'status'> = { chunked: false, length: undefined, keepAlive: http11, keepAliveHintMs: undefined };
   let pos = text.indexOf('\r\n');
   while (pos >= 0) {
     const start = pos + 2;
@@ -313,7 +443,7 @@ function readFraming(text: string, http11: boolean): Framing {
   return f;
 }
 
-function applyHeader(f: Framing, name: string, value: string): void {
+function applyHeader(f: Omit<Framing, 'status'>, name: string, value: string): void {
   if (name === 'content-length') {
     if (!/^\d{1,15}$/.test(value) || (f.length !== undefined && f.length !== Number(value))) throw new ResponseProtocolError(`bad content-length ${JSON.stringify(value)}`);
     f.length = Number(value);

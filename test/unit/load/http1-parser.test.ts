@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RequestTemplate, INLINE_BODY_MAX } from '../../../harness/load/http1/request-template.ts';
-import { MAX_HEAD_BYTES, type ParserSink, type ResponseHead, ResponseParser } from '../../../harness/load/http1/response-parser.ts';
+import { MAX_HEAD_BYTES, type ParserSink, readHead, readHeadText, type ResponseHead, ResponseParser } from '../../../harness/load/http1/response-parser.ts';
+import { seededRandom } from '../../../harness/util/random.ts';
 
 /** Records what the parser reports. */
 class Recorder implements ParserSink {
@@ -115,6 +116,36 @@ describe('http1 response parser', () => {
     expect(() => parse('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n')).toThrow(/bad chunk size/);
     expect(() => parse('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nabXY')).toThrow(/not followed by CRLF/);
     expect(() => parse(`HTTP/1.1 200 OK\r\nx: ${'a'.repeat(MAX_HEAD_BYTES)}`, [100, 40_000])).toThrow(/headers larger than/);
+  });
+});
+
+describe('http1 head reader: bytes against text', () => {
+  const statusLines = ['HTTP/1.1 202 Accepted', 'HTTP/1.0 200 OK', 'HTTP/1.1 204', 'HTTP/1.1 100 Continue', 'HTTP/1.1 2x0 OK', 'HTTP/2 200 OK', 'HTTP/1.1 2000 OK', 'HTTP/1.2 200 OK', 'HTTP/1.1  200 OK', 'HTTP/1.1 200\tOK', 'HTTP/1.1 20'];
+  const lines = [
+    'content-type: application/json', 'Content-Length: 27', 'content-length:5', 'content-length:  007 ', 'content-length: \t12\t', 'CONTENT-LENGTH: 2', 'content-length: 1', 'content-length: x',
+    'content-length: 1234567890123456', 'content-length: 123456789012345', 'content-length: \u000b12', 'content-length: 12\u00a0', 'content-length:', 'content-lengtx: 5',
+    'Transfer-Encoding: chunked', 'transfer-encoding: CHUNKED', 'transfer-encoding: gzip, Chunked', 'transfer-encoding: gzip', 'transfer-encoding:  chunked  ', 'transfer-encodinG: chunked ,',
+    'Connection: keep-alive', 'connection: close', 'Connection: Close', 'connection: upgrade, close', 'connection: keep-alive, upgrade', 'connection: closed', 'connectiom: close', 'CONNECTION:KEEP-ALIVE',
+    'Keep-Alive: timeout=5', 'keep-alive: timeout=60', 'KEEP-ALIVE: max=5, Timeout=7', 'keep-alive: timeout=3, max=100', 'keep-alive: timeout=', 'keep-alive: Timeout=9', 'keep-alive: timeout=1e3', 'keep-alive: timeout=-1', 'keep-alivf: timeout=1',
+    'Date: Wed, 02 Dec 2026 06:00:00 GMT', 'x-odd: a:b', 'x-cr: a\rb', 'content-length : 2', ': x', 'no colon', 'connection\t: close',
+  ];
+  const outcome = (f: () => unknown) => {
+    try {
+      return f();
+    } catch (error) {
+      return (error as Error).message;
+    }
+  };
+
+  it('reads 3,000 heads (usual, odd and malformed) as the text reader does: the same framing or the same error', () => {
+    const random = seededRandom('http1-head');
+    const pick = <T,>(xs: readonly T[]) => xs[Math.floor(random() * xs.length)] as T;
+    for (let k = 0; k < 3000; k++) {
+      const head = [k < 30 ? 'HTTP/1.1 202 Accepted' : pick(statusLines), ...Array.from({ length: Math.floor(random() * 5) }, () => pick(lines))].join('\r\n');
+      // the head inside a larger buffer, as a read delivers it
+      const bytes = Buffer.from(`xx${head}\r\n\r\nbody`, 'latin1');
+      expect(outcome(() => readHead(bytes, 2, 2 + head.length)), JSON.stringify(head)).toEqual(outcome(() => readHeadText(head)));
+    }
   });
 });
 
