@@ -12,34 +12,41 @@ const ZERO_TRACE = '0'.repeat(32);
 const ZERO_SPAN = '0'.repeat(16);
 
 /**
- * Random ids come from a pool of 8 KiB of random bytes, hex-encoded once per refill: one
- * getrandom call and one hex encoding per 341 trace contexts instead of two of each per
- * request, and each id is a slice of the pool's hex string (no copy).
+ * Random ids come from a pool of 8 KiB of random bytes (one getrandom call per 341 trace
+ * contexts), made once per refill into a string of ready traceparent values
+ * (`00-<trace id>-<span id>-01`, 55 characters each): a context's traceparent, trace id and
+ * span id are slices of it, so no string is built per request, and writing the traceparent
+ * into a request's bytes copies characters without first flattening a concatenation.
  */
 const POOL_BYTES = 8192;
 /** bytes per trace context: a 16-byte trace id and an 8-byte span id */
 const CONTEXT_BYTES = 24;
-let hexPool = '';
-let hexOffset = 0;
+const CONTEXTS = Math.floor(POOL_BYTES / CONTEXT_BYTES);
+const TRACEPARENT_CHARS = 55;
+let pool = '';
+let next = CONTEXTS;
 
-function nextIds(): string {
-  if (hexOffset + CONTEXT_BYTES * 2 > hexPool.length) {
-    hexPool = randomBytes(POOL_BYTES).toString('hex');
-    hexOffset = 0;
+function refill(): void {
+  const hex = randomBytes(POOL_BYTES).toString('hex');
+  const values: string[] = new Array(CONTEXTS);
+  for (let k = 0; k < CONTEXTS; k++) {
+    const at = k * CONTEXT_BYTES * 2;
+    let traceId = hex.slice(at, at + 32);
+    let spanId = hex.slice(at + 32, at + 48);
+    // All-zero ids are invalid in W3C trace context; astronomically unlikely, but cheap to rule out.
+    if (traceId === ZERO_TRACE) traceId = `${traceId.slice(0, 31)}1`;
+    if (spanId === ZERO_SPAN) spanId = `${spanId.slice(0, 15)}1`;
+    values[k] = `00-${traceId}-${spanId}-01`;
   }
-  const ids = hexPool.slice(hexOffset, hexOffset + CONTEXT_BYTES * 2);
-  hexOffset += CONTEXT_BYTES * 2;
-  return ids;
+  pool = values.join('');
+  next = 0;
 }
 
 export function newTraceContext(sampled = true): OutgoingTraceContext {
-  const ids = nextIds();
-  let traceId = ids.slice(0, 32);
-  let spanId = ids.slice(32);
-  // All-zero ids are invalid in W3C trace context; astronomically unlikely, but cheap to rule out.
-  if (traceId === ZERO_TRACE) traceId = `${traceId.slice(0, 31)}1`;
-  if (spanId === ZERO_SPAN) spanId = `${spanId.slice(0, 15)}1`;
-  return { traceId, spanId, sampled, traceparent: `00-${traceId}-${spanId}-${sampled ? '01' : '00'}` };
+  if (next >= CONTEXTS) refill();
+  const at = next++ * TRACEPARENT_CHARS;
+  const traceparent = pool.slice(at, at + TRACEPARENT_CHARS);
+  return { traceId: pool.slice(at + 3, at + 35), spanId: pool.slice(at + 36, at + 52), sampled, traceparent: sampled ? traceparent : `${traceparent.slice(0, 53)}00` };
 }
 
 /** W3C baggage header: comma-separated key=value with percent-encoded values. */
