@@ -25,12 +25,19 @@ function readText(path: string): string | undefined {
 
 /** utime + stime of a process (all its threads), µs; undefined when it is gone or unreadable. */
 export function processCpuUs(pid: number): number | undefined {
+  const times = processTimesUs(pid);
+  return times === undefined ? undefined : times.userUs + times.systemUs;
+}
+
+/** utime and stime of a process apart (all its threads), µs, in 1/USER_HZ steps; undefined when it is gone or unreadable. */
+export function processTimesUs(pid: number): { userUs: number; systemUs: number } | undefined {
   const stat = readText(`/proc/${pid}/stat`);
   if (stat === undefined) return undefined;
   // fields after the command name (which may hold spaces, closed by the last ')'): state is field 3, utime 14, stime 15
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return Number.isFinite(ticks) ? (ticks * 1e6) / USER_HZ : undefined;
+  const user = Number(fields[11]);
+  const system = Number(fields[12]);
+  return Number.isFinite(user) && Number.isFinite(system) ? { userUs: (user * 1e6) / USER_HZ, systemUs: (system * 1e6) / USER_HZ } : undefined;
 }
 
 /** Busy and total CPU time of the whole machine (every CPU added up), µs. */

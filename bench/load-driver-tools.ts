@@ -96,6 +96,11 @@ export class ToolHost {
     this.child.once('exit', (code) => this.pending?.({ ok: false, error: `${name} host exited with ${code}` }));
   }
 
+  /** the host's process id (taskset execs the host in its own process) */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   async ask(req: HostRequest): Promise<{ rate: number; cpuUs?: number; lag?: LagStats; detail?: string }> {
     const answer = await new Promise<HostAnswer>((settle, reject) => {
       const timer = setTimeout(() => reject(new Error(`${this.name}: no answer to ${req.op} in ${req.seconds + 60} s`)), (req.seconds + 60) * 1000);

@@ -1,5 +1,5 @@
 import type { RunState } from './run-state.ts';
-import type { IterationRunner, ScenarioRuntime } from './scenario-runtime.ts';
+import type { IterationDone, IterationRunner, ScenarioRuntime } from './scenario-runtime.ts';
 import { type ClosedPlan, type OpenPlan, vusAt } from './schedule.ts';
 import { AbortScope } from './upload-client.ts';
 
@@ -29,7 +29,7 @@ function spinFor(ms: number): void {
 }
 
 /** constant-arrival-rate and ramping-arrival-rate */
-class OpenExecutor {
+class OpenExecutor implements IterationDone {
   private next = 0;
   private timer: NodeJS.Timeout | undefined;
   private immediate: NodeJS.Immediate | undefined;
@@ -101,8 +101,19 @@ class OpenExecutor {
 
   private start(due: number): void {
     const vu = this.rt.acquireVu();
+    if (this.iterations.start !== undefined) return this.iterations.start(this.rt, vu, due, this.rt.scope, true, this);
     const release = () => this.rt.releaseVu(vu);
     this.iterations.run(this.rt, vu, due, this.rt.scope, true).then(release, release);
+  }
+
+  /** an arrival's iteration ended: its VU is free again */
+  iterationEnded(vu: number): void {
+    this.rt.releaseVu(vu);
+  }
+
+  /** as an arrival's failed promise did: the VU is freed, the run goes on */
+  iterationFailed(vu: number): void {
+    this.rt.releaseVu(vu);
   }
 }
 
@@ -110,14 +121,28 @@ interface Vu {
   id: number;
   stopping: boolean;
   scope: AbortScope;
+  /** iterations done (loops on IterationRunner.start) */
+  done: number;
+  /** inside start(): an end heard now is picked up by the loop in next() */
+  starting: boolean;
+  endedAtOnce: boolean;
+  /** the VU's loop is over (its promise settled) */
+  over: boolean;
+  resolve: () => void;
+  reject: (reason: unknown) => void;
 }
 
+function ignore(): void {}
+
 /** constant-vus, ramping-vus, per-vu-iterations, shared-iterations */
-class ClosedExecutor {
+class ClosedExecutor implements IterationDone {
   private readonly vus: Vu[] = [];
   private readonly loops: Promise<void>[] = [];
   private sharedLeft: number | undefined;
   private endAt = 0;
+  /** VUs whose iteration ended in an I/O callback: their next one starts in one microtask after it */
+  private readonly restarts: Vu[] = [];
+  private restartQueued = false;
 
   private readonly state: RunState;
   private readonly rt: ScenarioRuntime;
@@ -166,6 +191,76 @@ class ClosedExecutor {
     return this.state.canSend();
   }
 
+  /**
+   * A VU's iterations back to back on IterationRunner.start: no promise or await per
+   * iteration. The next iteration starts in a microtask after the callback that ended the last
+   * one, where the await of the promise loop (loop()) resumed; one that ends at once loops here.
+   */
+  private startLoop(vu: Vu): Promise<void> {
+    this.rt.activeVus++;
+    return new Promise<void>((resolve, reject) => {
+      vu.resolve = resolve;
+      vu.reject = reject;
+      this.nextOrFail(vu);
+    });
+  }
+
+  private next(vu: Vu): void {
+    const start = this.iterations.start as NonNullable<IterationRunner['start']>;
+    while (!vu.over && this.mayIterate(vu, vu.done)) {
+      vu.starting = true;
+      vu.endedAtOnce = false;
+      try {
+        start.call(this.iterations, this.rt, vu.id, this.state.now(), vu.scope, false, this);
+      } finally {
+        vu.starting = false;
+      }
+      if (!vu.endedAtOnce) return;
+    }
+    this.endLoop(vu, false, undefined);
+  }
+
+  private nextOrFail(vu: Vu): void {
+    try {
+      this.next(vu);
+    } catch (error) {
+      this.endLoop(vu, true, error);
+    }
+  }
+
+  iterationEnded(id: number): void {
+    const vu = this.vus[id] as Vu;
+    vu.done++;
+    if (vu.starting) {
+      vu.endedAtOnce = true;
+      return;
+    }
+    this.restarts.push(vu);
+    if (this.restartQueued) return;
+    this.restartQueued = true;
+    queueMicrotask(this.drainRestarts);
+  }
+
+  iterationFailed(id: number, error: unknown): void {
+    this.endLoop(this.vus[id] as Vu, true, error);
+  }
+
+  private readonly drainRestarts = (): void => {
+    this.restartQueued = false;
+    const list = this.restarts;
+    for (let i = 0; i < list.length; i++) this.nextOrFail(list[i] as Vu);
+    list.length = 0;
+  };
+
+  private endLoop(vu: Vu, failed: boolean, error: unknown): void {
+    if (vu.over) return;
+    vu.over = true;
+    this.rt.activeVus--;
+    this.state.untrack(vu.scope);
+    if (failed) vu.reject(error);
+    else vu.resolve();
+  }
+
   private async loop(vu: Vu): Promise<void> {
     this.rt.activeVus++;
     let done = 0;
@@ -183,10 +278,10 @@ class ClosedExecutor {
   private setVus(target: number): void {
     const running = this.vus.filter((v) => !v.stopping);
     for (let k = running.length; k < target; k++) {
-      const vu: Vu = { id: this.vus.length, stopping: false, scope: new AbortScope() };
+      const vu: Vu = { id: this.vus.length, stopping: false, scope: new AbortScope(), done: 0, starting: false, endedAtOnce: false, over: false, resolve: ignore, reject: ignore };
       this.vus.push(vu);
       this.state.track(vu.scope);
-      this.loops.push(this.loop(vu));
+      this.loops.push(this.iterations.start !== undefined ? this.startLoop(vu) : this.loop(vu));
     }
     for (let k = running.length - 1; k >= target; k--) {
       const vu = running[k];

@@ -89,10 +89,23 @@ export class ScenarioRuntime {
   }
 }
 
+/** Hears, once per iteration started with IterationRunner.start, that it is settled. */
+export interface IterationDone {
+  iterationEnded(vu: number): void;
+  /** settling it threw (e.g. a closed records writer): the run fails with `error` */
+  iterationFailed(vu: number, error: unknown): void;
+}
+
 /** What an executor starts: one iteration, or the record of one it had to drop. */
 export interface IterationRunner {
-  /** runs one iteration of `rt` on VU `vu`, intended at `intendedMs`; never rejects */
+  /** runs one iteration of `rt` on VU `vu`, intended at `intendedMs`; rejects only when settling it throws */
   run(rt: ScenarioRuntime, vu: number, intendedMs: number, scope: AbortScope, open: boolean): Promise<void>;
+  /**
+   * The same iteration without a promise (the driver's hot path: no promise, settle functions
+   * or await per request): `done` hears of its end once, in the callback that ends it, or before
+   * start returns when it ends at once (a refused request).
+   */
+  start?(rt: ScenarioRuntime, vu: number, intendedMs: number, scope: AbortScope, open: boolean, done: IterationDone): void;
   /** an arrival found every VU busy (k6's dropped_iterations) */
   drop(rt: ScenarioRuntime, dueMs: number): void;
 }

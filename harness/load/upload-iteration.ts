@@ -13,7 +13,7 @@ import type { Http1Pool } from './http1/pool.ts';
 import { RequestTemplate } from './http1/request-template.ts';
 import type { RequestTiming } from './request-timing.ts';
 import type { RunState } from './run-state.ts';
-import type { IterationRunner, ScenarioRuntime } from './scenario-runtime.ts';
+import type { IterationDone, IterationRunner, ScenarioRuntime } from './scenario-runtime.ts';
 import { formatBaggage, newTraceContext, type OutgoingTraceContext } from './trace-context.ts';
 import { type AbortScope, captureSettlers, takeReject, takeResolve, UploadExchange, type UploadRecord, uploadHeaders, uploadPath } from './upload-client.ts';
 
@@ -128,8 +128,7 @@ class DriverUpload extends UploadExchange implements SettledUpload {
   sentMs = 0;
   open = false;
   declare readonly scope: AbortScope;
-  resolve!: () => void;
-  reject!: (reason: unknown) => void;
+  done!: IterationDone;
   private readonly runner: UploadIterations;
 
   constructor(runner: UploadIterations, connection: Http1Connection, scope: AbortScope, parseAnswer: boolean, dispatchedAt: number) {
@@ -149,10 +148,26 @@ class DriverUpload extends UploadExchange implements SettledUpload {
     try {
       this.runner.settle(this, this.endAt);
     } catch (error) {
-      this.reject(error);
+      this.done.iterationFailed(this.vu, error);
       return;
     }
+    this.done.iterationEnded(this.vu);
+  }
+}
+
+/** An iteration started through run(): its end settles run's promise. */
+class PromisedIteration implements IterationDone {
+  private readonly resolve: () => void;
+  private readonly reject: (reason: unknown) => void;
+  constructor(resolve: () => void, reject: (reason: unknown) => void) {
+    this.resolve = resolve;
+    this.reject = reject;
+  }
+  iterationEnded(): void {
     this.resolve();
+  }
+  iterationFailed(_vu: number, error: unknown): void {
+    this.reject(error);
   }
 }
 
@@ -225,9 +240,13 @@ export class UploadIterations implements IterationRunner {
 
   private readonly o: UploadIterationOptions;
 
+  /** the http transport's request timeout */
+  private readonly timeoutMs: number;
+
   constructor(o: UploadIterationOptions) {
     this.o = o;
     this.transport = o.scenario.transport;
+    this.timeoutMs = this.transport.type === 'http' ? this.transport.timeoutMs : 0;
     this.sampledFraction = o.scenario.tracing.sampledFraction;
   }
 
@@ -238,8 +257,23 @@ export class UploadIterations implements IterationRunner {
 
   /** Starts the iteration; its promise resolves when it is settled (metrics and record done). */
   run(rt: ScenarioRuntime, vu: number, intendedMs: number, scope: AbortScope, open: boolean): Promise<void> {
-    const transport = this.transport;
-    if (transport.type !== 'http') return this.runDrop(this.facts(rt, vu, intendedMs, scope, open));
+    if (this.transport.type !== 'http') return this.runDrop(this.facts(rt, vu, intendedMs, scope, open));
+    const promise = new Promise<void>(captureSettlers);
+    this.send(rt, vu, intendedMs, scope, open, new PromisedIteration(takeResolve<void>(), takeReject()));
+    return promise;
+  }
+
+  /** Starts the iteration; `done` hears when it is settled (metrics and record done). */
+  start(rt: ScenarioRuntime, vu: number, intendedMs: number, scope: AbortScope, open: boolean, done: IterationDone): void {
+    if (this.transport.type === 'http') return this.send(rt, vu, intendedMs, scope, open, done);
+    this.runDrop(this.facts(rt, vu, intendedMs, scope, open)).then(
+      () => done.iterationEnded(vu),
+      (error: unknown) => done.iterationFailed(vu, error),
+    );
+  }
+
+  /** one upload on the VU's connection: written in this call when the connection is open */
+  private send(rt: ScenarioRuntime, vu: number, intendedMs: number, scope: AbortScope, open: boolean, done: IterationDone): void {
     const { state, pool } = this.o;
     const connection = pool.connection(rt.name, vu);
     const iteration = rt.iterations++;
@@ -259,12 +293,9 @@ export class UploadIterations implements IterationRunner {
     u.trace = trace;
     u.intendedMs = intendedMs;
     u.open = open;
-    const promise = new Promise<void>(captureSettlers);
-    u.resolve = takeResolve<void>();
-    u.reject = takeReject();
+    u.done = done;
     // written in this call on an open connection: the fixture's bytes with this traceparent
-    u.sendOn(connection, fixture.template, trace.traceparent, transport.timeoutMs);
-    return promise;
+    u.sendOn(connection, fixture.template, trace.traceparent, this.timeoutMs);
   }
 
   private facts(rt: ScenarioRuntime, vu: number, intendedMs: number, scope: AbortScope, open: boolean): IterationFacts {
