@@ -47,7 +47,7 @@ const bounded = (raw: string, lo: number, hi: number) => Math.min(hi, Math.max(l
 const ROUNDS = bounded(args.rounds, 1, 30);
 const ROUND_SECONDS = bounded(args['round-seconds'], 1, 30);
 const CONNECTIONS = bounded(args.connections, 1, 1024);
-const KNOWN = ['native', 'autocannon', 'undici-raw'];
+const KNOWN = ['native', 'autocannon', 'undici-raw', 'bare-net'];
 const TOOLS = args.tools.split(',').map((t) => t.trim());
 const PLACEMENT = new Placement(args['no-pin']);
 const TOGETHER = args.together;

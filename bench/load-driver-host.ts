@@ -3,7 +3,7 @@
  * JavaScript tool runs alike: its own process (pinned to the same CPU as wrk when the bench
  * pins), warmed by the same uncounted round, driven round by round over IPC.
  *
- *   node bench/load-driver-host.ts native|autocannon|undici-raw URL WORK_DIR CONNECTIONS
+ *   node bench/load-driver-host.ts native|autocannon|undici-raw|bare-net URL WORK_DIR CONNECTIONS
  *
  * WORK_DIR holds `body.bin` (the multipart upload every tool sends), `headers.json` and the
  * fixtures folder the native driver's scenarios read. Messages in: `{ op, seconds, rate? }`;
@@ -11,6 +11,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Client } from 'undici';
 import { runLoad } from '../harness/load/driver.ts';
@@ -106,7 +107,7 @@ class Host {
   /** one closed-model round at max rate: req/s and this process's CPU per request */
   private async max(seconds: number): Promise<HostAnswer> {
     const cpu0 = process.cpuUsage();
-    const round = this.tool === 'native' ? this.nativeMax(seconds) : this.tool === 'autocannon' ? this.autocannonMax(seconds) : this.undiciMax(seconds);
+    const round = this.tool === 'native' ? this.nativeMax(seconds) : this.tool === 'autocannon' ? this.autocannonMax(seconds) : this.tool === 'bare-net' ? this.bareMax(seconds) : this.undiciMax(seconds);
     const { rate, requests } = await round;
     const cpu = process.cpuUsage(cpu0);
     return { ok: true, rate, cpuUs: (cpu.user + cpu.system) / Math.max(1, requests) };
@@ -146,6 +147,34 @@ class Host {
     const rate = n / ((performance.now() - start) / 1000);
     await Promise.all(clients.map((c) => c.close()));
     return { rate, requests: n };
+  }
+
+  /**
+   * The floor under every JavaScript tool: bare node:net sockets, each writing the same request
+   * bytes (one fixed traceparent) and the next one when the answer's last bytes (a chunked
+   * body's `0\r\n\r\n`) arrive; no parsing, metrics or records.
+   */
+  private async bareMax(seconds: number): Promise<MaxRound> {
+    const { url, path, connections, body, headers } = this.config;
+    const target = new URL(url);
+    const head = [`POST ${path} HTTP/1.1`, `host: ${target.host}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), `content-length: ${body.length}`, '', ''].join('\r\n');
+    const request = Buffer.concat([Buffer.from(head, 'latin1'), body]);
+    const end = performance.now() + seconds * 1000;
+    let n = 0;
+    const start = performance.now();
+    await Promise.all(
+      Array.from({ length: connections }, () => new Promise<void>((resolve, reject) => {
+        const socket = connect({ host: target.hostname, port: Number(target.port), noDelay: true }, () => socket.write(request));
+        socket.on('error', reject);
+        socket.on('data', (chunk: Buffer) => {
+          if (chunk.length < 5 || chunk[chunk.length - 5] !== 48 || chunk[chunk.length - 1] !== 10) return;
+          n++;
+          if (performance.now() < end) socket.write(request);
+          else socket.end(resolve);
+        });
+      })),
+    );
+    return { rate: n / ((performance.now() - start) / 1000), requests: n };
   }
 
   private async nativeLag(seconds: number, rate: number): Promise<HostAnswer> {
