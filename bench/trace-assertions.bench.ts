@@ -34,7 +34,8 @@
  *    - fetch (not by default; `--paths peer,floor,fetch,harness`): forEachTrace alone, answers read
       into trees and dropped: fetch / floor is the bulk read's cost, harness / fetch the checks';
     and where each path's CPU went (this process, Jaeger's container, the docker-proxy of its
- *    query port, the rest of the machine: bench/cpu-accounting.ts); `--paths` measures a subset;
+ *    query port, the rest of the machine: bench/cpu-accounting.ts) and the V8 heap it allocated per
+ *    trace (bench/heap-allocation.ts: robust under load, unlike CPU time); `--paths` measures a subset;
  * 4. memory: the harness path again over `passes × N` traces, in chunks of 1,000; after each chunk
  *    (in-flight work drained) `global.gc()` and `process.memoryUsage().heapUsed`; growth per 1,000
  *    traces is the least-squares slope of that series. For scale, the cost of retaining 1,000
@@ -61,6 +62,7 @@ import { JaegerQueryClient } from '../harness/traces/jaeger-client.ts';
 import { parseV3Traces } from '../harness/traces/jaeger-schemas.ts';
 import { buildTraceTree, type TraceTree } from '../harness/traces/span-model.ts';
 import { CpuMeter, CpuTotals } from './cpu-accounting.ts';
+import { HeapAllocationMeter } from './heap-allocation.ts';
 
 // testcontainers reads these when it is first imported (below, dynamically)
 configureTestcontainers();
@@ -239,15 +241,19 @@ interface PassResult {
   rate: number;
   /** Process CPU (user + system) per trace, µs: what the client side costs. */
   cpuUsPerTrace: number;
+  /** V8 heap bytes allocated per trace (bench/heap-allocation.ts): robust under load, unlike CPU time. */
+  allocBytesPerTrace: number;
 }
 
 async function timed(count: number, work: () => Promise<void>): Promise<PassResult> {
+  const heap = new HeapAllocationMeter();
+  heap.start();
   const cpu = process.cpuUsage();
   const start = performance.now();
   await work();
   const seconds = (performance.now() - start) / 1000;
   const used = process.cpuUsage(cpu);
-  return { rate: count / seconds, cpuUsPerTrace: (used.user + used.system) / count };
+  return { rate: count / seconds, cpuUsPerTrace: (used.user + used.system) / count, allocBytesPerTrace: heap.stop() / count };
 }
 
 const gc: (() => void) | undefined = (globalThis as { gc?: () => void }).gc;
@@ -481,7 +487,7 @@ async function measureInterleaved(ids: readonly string[], passes: Record<PathNam
   const cpu: Record<PathName, CpuTotals> = { peer: new CpuTotals(), harness: new CpuTotals(), presence: new CpuTotals(), floor: new CpuTotals(), single: new CpuTotals(), fetch: new CpuTotals() };
   let turn = 0;
   for (let round = 0; round < ROUNDS; round++) {
-    const sums = new Map<PathName, { count: number; seconds: number; cpuUs: number }>(PATHS.map((p) => [p, { count: 0, seconds: 0, cpuUs: 0 }]));
+    const sums = new Map<PathName, { count: number; seconds: number; cpuUs: number; allocBytes: number }>(PATHS.map((p) => [p, { count: 0, seconds: 0, cpuUs: 0, allocBytes: 0 }]));
     for (let first = 0; first < ids.length; first += SLICE) {
       const slice = ids.slice(first, first + SLICE);
       for (let k = 0; k < PATHS.length; k++) {
@@ -494,10 +500,11 @@ async function measureInterleaved(ids: readonly string[], passes: Record<PathNam
         sum.count += slice.length;
         sum.seconds += slice.length / r.rate;
         sum.cpuUs += r.cpuUsPerTrace * slice.length;
+        sum.allocBytes += r.allocBytesPerTrace * slice.length;
       }
       turn++;
     }
-    for (const [name, sum] of sums) rounds[name].push({ rate: sum.count / sum.seconds, cpuUsPerTrace: sum.cpuUs / sum.count });
+    for (const [name, sum] of sums) rounds[name].push({ rate: sum.count / sum.seconds, cpuUsPerTrace: sum.cpuUs / sum.count, allocBytesPerTrace: sum.allocBytes / sum.count });
     tally.endRound();
   }
   return { rounds, slices, cpu };
@@ -647,14 +654,15 @@ function reportPaths(m: Measured, tally: PathTally, breakdown: string, hopCount:
   const med = (name: PathName) => median(m.rounds[name].map((r) => r.rate));
   const best = (name: PathName) => Math.max(...m.rounds[name].map((r) => r.rate));
   const cpuMed = (name: PathName) => median(m.rounds[name].map((r) => r.cpuUsPerTrace));
+  const allocMed = (name: PathName) => median(m.rounds[name].map((r) => r.allocBytesPerTrace)) / 1024;
   const paired = (name: PathName) => pairedRatios(m, name, 'peer');
   const vsPeer = (x: () => number) => (has('peer') ? `${x().toFixed(1)} %` : 'n/a');
   line();
-  line(`path                                                 traces/s median     best   cpu µs/trace   vs peer (rounds)   vs peer (paired slices)   rounds`);
+  line(`path                                                 traces/s median     best   cpu µs/trace   alloc KB/trace   vs peer (rounds)   vs peer (paired slices)   rounds`);
   const row = (name: PathName, label: string) =>
     has(name) &&
     line(
-      `${label.padEnd(52)} ${int(med(name)).padStart(15)} ${int(best(name)).padStart(8)} ${int(cpuMed(name)).padStart(14)} ${vsPeer(() => (med(name) / med('peer')) * 100).padStart(18)} ${vsPeer(() => paired(name).median).padStart(25)}   ${m.rounds[name].map((r) => int(r.rate)).join(', ')}`,
+      `${label.padEnd(52)} ${int(med(name)).padStart(15)} ${int(best(name)).padStart(8)} ${int(cpuMed(name)).padStart(14)} ${allocMed(name).toFixed(1).padStart(16)} ${vsPeer(() => (med(name) / med('peer')) * 100).padStart(18)} ${vsPeer(() => paired(name).median).padStart(25)}   ${m.rounds[name].map((r) => int(r.rate)).join(', ')}`,
     );
   row('peer', 'peer: undici GET /api/v3/traces/{id}, body as text');
   row('floor', 'floor: the same GET + JSON.parse');
@@ -662,7 +670,7 @@ function reportPaths(m: Measured, tally: PathTally, breakdown: string, hopCount:
   row('presence', 'presence: checkTracePresence (+ completeness)');
   row('single', 'single: getTrace per id + the same checks');
   row('fetch', 'fetch: forEachTrace alone (trees, no checks)');
-  line(`(a trace answer is ${int(tally.roundMeans.at(-1) ?? 0)} B of OTLP JSON on average in the last round, ${int(tally.min)}–${int(tally.max)} B; cpu µs/trace is this process only, Jaeger runs in its container on the same CPUs)`);
+  line(`(a trace answer is ${int(tally.roundMeans.at(-1) ?? 0)} B of OTLP JSON on average in the last round, ${int(tally.min)}–${int(tally.max)} B; cpu µs/trace is this process only, Jaeger runs in its container on the same CPUs; alloc KB/trace: V8 heap allocated per trace, the same whatever the machine's load)`);
   // Jaeger's memory store hands its stored spans to the query adjusters, which append a clock-skew
   // warning ("parent span ID=… is not in the trace") to the root span on every read (the upload's
   // parent is the load driver's span, never exported): answers grow with each lookup.
