@@ -4,13 +4,26 @@ import { HsiGenericContainer } from './hsi-generic-container.ts';
 import { HttpReadyWait } from './http-ready-wait.ts';
 
 export const BACKEND_PORT = 8000;
+
+/**
+ * V8 heap flags of the reference services' Node processes (reference-stack/README.md, "Timing").
+ * Every run starts them fresh and lasts tens of seconds: with V8's defaults the young generation
+ * grows from 1 MB and the old generation's first limits are low, so the backend's first 20 s held
+ * two full collections whose incremental marking stalled its event loop 25–33 ms each (steps of
+ * up to 16 ms), then 2–9 ms scavenges every ~4 s, at moments that differ from run to run: every
+ * span in flight then took that much longer. With 64 MB semi-spaces and a 128 MB initial old
+ * space the backend ran a whole chaos scenario without one collection (`--trace-gc`), for
+ * ~130 MB more memory per process.
+ */
+export const REFERENCE_NODE_FLAGS: readonly string[] = ['--min-semi-space-size=64', '--max-semi-space-size=64', '--initial-old-space-size=128'];
+
 export const DETECTOR_PORT = 8095;
 
 /** The reference backend (API + pipeline workers), our stand-in for HSI's FastAPI backend. */
 export class ReferenceBackendContainer extends HsiGenericContainer {
   constructor(image: string) {
     super(image);
-    this.withCommand(['node', '/app/backend.mjs'])
+    this.withCommand(['node', ...REFERENCE_NODE_FLAGS, '/app/backend.mjs'])
       .withExposedPorts(BACKEND_PORT)
       .withWaitStrategy(HttpReadyWait.forHttp(HSI_ROUTES.healthReady, BACKEND_PORT))
       .withStartupTimeout(90_000);
@@ -33,7 +46,7 @@ export class StartedBackendContainer extends AbstractStartedContainer {
 export class DetectorEmulatorContainer extends HsiGenericContainer {
   constructor(image: string) {
     super(image);
-    this.withCommand(['node', '/app/detector-emulator.mjs'])
+    this.withCommand(['node', ...REFERENCE_NODE_FLAGS, '/app/detector-emulator.mjs'])
       .withExposedPorts(DETECTOR_PORT)
       .withWaitStrategy(HttpReadyWait.forHttp('/health', DETECTOR_PORT))
       .withStartupTimeout(60_000);
@@ -58,7 +71,7 @@ export const LLM_PORT = 8091;
 export class LlmEmulatorContainer extends HsiGenericContainer {
   constructor(image: string) {
     super(image);
-    this.withCommand(['node', '/app/llm-emulator.mjs'])
+    this.withCommand(['node', ...REFERENCE_NODE_FLAGS, '/app/llm-emulator.mjs'])
       .withExposedPorts(LLM_PORT)
       .withWaitStrategy(HttpReadyWait.forHttp('/health', LLM_PORT))
       .withStartupTimeout(60_000);
