@@ -27,6 +27,13 @@ export function exactPercentile(sorted: ArrayLike<number>, p: number): number {
   return lo + (hi - lo) * (i - Math.floor(i));
 }
 
+/**
+ * Values below this many units land in HDR's first bucket, one count per unit (3 significant
+ * digits: 2,048 sub-buckets at 1 µs): counted here by unit and added to the HDR histogram
+ * before a read, they give it the same counts without an index computation per value.
+ */
+const EXACT_UNITS = 2048;
+
 export class Histogram {
   private readonly h: Int32Histogram;
   /**
@@ -36,6 +43,9 @@ export class Histogram {
    */
   private runUnits = -1;
   private runCount = 0;
+  /** counts of values below EXACT_UNITS not yet in `h` (made on the first such value) */
+  private small: Float64Array | undefined;
+  private smallPending = 0;
   count = 0;
   /** Sum of the recorded values in ms (exact). */
   sum = 0;
@@ -53,8 +63,12 @@ export class Histogram {
     const value = ms < 0 ? 0 : ms;
     const units = Math.round(value * UNITS_PER_MS);
     if (units === this.runUnits) this.runCount += n;
-    else {
-      this.flushRun();
+    else if (units < EXACT_UNITS) {
+      const small = (this.small ??= new Float64Array(EXACT_UNITS));
+      small[units] = (small[units] as number) + n;
+      this.smallPending += n;
+    } else {
+      this.flushRunOnly();
       this.runUnits = units;
       this.runCount = n;
     }
@@ -64,13 +78,29 @@ export class Histogram {
     if (value > this.maxMs) this.maxMs = value;
   }
 
-  /** the pending run into the HDR histogram */
+  /** the pending run and small values into the HDR histogram (before a read) */
   private flushRun(): void {
+    if (this.smallPending > 0) this.flushSmall(this.small as Float64Array);
+    this.flushRunOnly();
+  }
+
+  private flushRunOnly(): void {
     if (this.runCount === 0) return;
     if (this.runCount === 1) this.h.recordValue(this.runUnits);
     else this.h.recordValueWithCount(this.runUnits, this.runCount);
     this.runCount = 0;
     this.runUnits = -1;
+  }
+
+  private flushSmall(small: Float64Array): void {
+    for (let units = 0; units < EXACT_UNITS; units++) {
+      const n = small[units] as number;
+      if (n === 0) continue;
+      if (n === 1) this.h.recordValue(units);
+      else this.h.recordValueWithCount(units, n);
+      small[units] = 0;
+    }
+    this.smallPending = 0;
   }
 
   get min(): number {

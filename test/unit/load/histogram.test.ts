@@ -1,3 +1,4 @@
+import { Int32Histogram } from 'hdr-histogram-js';
 import { describe, expect, it } from 'vitest';
 import { exactPercentile, Histogram } from '../../../harness/load/histogram.ts';
 import { ExactTrend } from '../../../harness/load/metrics.ts';
@@ -88,6 +89,31 @@ describe('HDR histogram (hdr-histogram-js)', () => {
     expect(merged.max).toBe(all.max);
     expect(merged.sum).toBeCloseTo(all.sum, 6);
     expect(merged.percentiles([50, 95, 99])).toEqual(all.percentiles([50, 95, 99]));
+  });
+
+  it('gives the same percentiles as recording every value into hdr-histogram-js directly (values below 2.048 ms are counted apart first)', () => {
+    const random = seededRandom('small-values');
+    const h = new Histogram();
+    const direct = new Int32Histogram(1, 3_600_000_000, 3);
+    direct.autoResize = true;
+    let min = Number.POSITIVE_INFINITY;
+    let max = 0;
+    const ps = [0, 1, 10, 25, 50, 75, 90, 95, 99, 99.9, 100];
+    for (let i = 1; i <= 30_000; i++) {
+      // half below 2.048 ms (runs of zeros among them), half above; reads in between
+      const v = i % 7 === 0 ? 0 : lognormal(random, 2, 1);
+      h.record(v);
+      direct.recordValue(Math.round(v * 1000));
+      min = Math.min(min, v);
+      max = Math.max(max, v);
+      if (i % 10_000 !== 0) continue;
+      const at = (r: number) => Math.min(Math.max(direct.medianEquivalentValue(direct.getValueAtPercentile(((r + 0.5) / i) * 100)) / 1000, min), max);
+      const expected = ps.map((p) => {
+        const rank = (p / 100) * (i - 1);
+        return at(Math.floor(rank)) + (at(Math.ceil(rank)) - at(Math.floor(rank))) * (rank - Math.floor(rank));
+      });
+      expect(h.percentiles(ps)).toEqual(expected);
+    }
   });
 
   it('counts from the intended time: big outliers keep their weight', () => {
