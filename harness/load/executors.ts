@@ -181,8 +181,8 @@ class ClosedExecutor implements IterationDone {
   }
 
   /** may this VU start another iteration? (takes one from the shared budget) */
-  private mayIterate(vu: Vu, done: number): boolean {
-    if (this.state.stopped || vu.stopping || this.state.now() >= this.endAt) return false;
+  private mayIterate(vu: Vu, done: number, now = this.state.now()): boolean {
+    if (this.state.stopped || vu.stopping || now >= this.endAt) return false;
     if (this.plan.iterationsPerVu !== undefined && done >= this.plan.iterationsPerVu) return false;
     if (this.sharedLeft !== undefined) {
       if (this.sharedLeft <= 0) return false;
@@ -207,11 +207,14 @@ class ClosedExecutor implements IterationDone {
 
   private next(vu: Vu): void {
     const start = this.iterations.start as NonNullable<IterationRunner['start']>;
-    while (!vu.over && this.mayIterate(vu, vu.done)) {
+    while (!vu.over) {
+      // one reading: the end check's and the iteration's start time
+      const now = this.state.now();
+      if (!this.mayIterate(vu, vu.done, now)) break;
       vu.starting = true;
       vu.endedAtOnce = false;
       try {
-        start.call(this.iterations, this.rt, vu.id, this.state.now(), vu.scope, false, this);
+        start.call(this.iterations, this.rt, vu.id, now, vu.scope, false, this);
       } finally {
         vu.starting = false;
       }

@@ -68,8 +68,9 @@ export class TimedExchange implements RequestTiming {
     this.dispatchedAt = dispatchedAt;
   }
 
-  protected markStarted(): void {
-    this.startedAt = performance.now();
+  /** `at`: the clock reading (performance.now()) of the moment, taken by the caller */
+  protected markStarted(at: number): void {
+    this.startedAt = at;
     const c = this.connection;
     if (c === undefined) return;
     this.connectingMs = c.takeConnectMs();
@@ -77,12 +78,12 @@ export class TimedExchange implements RequestTiming {
     this.read0 = c.bytesRead();
   }
 
-  protected markSent(): void {
-    this.sentAt = performance.now();
+  protected markSent(at: number): void {
+    this.sentAt = at;
   }
 
-  protected markHeaders(): void {
-    this.headersAt = performance.now();
+  protected markHeaders(at: number): void {
+    this.headersAt = at;
   }
 
   /** Sets the split at the end of the response (or of a failure: the phases not reached are 0). */

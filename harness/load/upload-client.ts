@@ -1,7 +1,7 @@
 import { type Dispatcher, FormData, request } from 'undici';
 import { HSI_ROUTES, routePath } from '../contract/hsi-api.ts';
 import type { PreparedUpload } from './multipart.ts';
-import type { Abortable, ExchangeHandler, Http1Connection } from './http1/connection.ts';
+import { type Abortable, type ExchangeHandler, type Http1Connection, readingOf } from './http1/connection.ts';
 import { RequestTemplate } from './http1/request-template.ts';
 import { type MeteredConnection, type RequestTiming, TimedExchange } from './request-timing.ts';
 import { formatBaggage, newTraceContext, type OutgoingTraceContext } from './trace-context.ts';
@@ -211,7 +211,7 @@ export abstract class DispatchExchange extends TimedExchange implements Dispatch
     try {
       dispatcher.dispatch(options, this);
     } catch (error) {
-      this.end(error as Error);
+      this.end(error as Error, performance.now());
     }
   }
 
@@ -220,35 +220,36 @@ export abstract class DispatchExchange extends TimedExchange implements Dispatch
     connection.send(template, traceparent, this, timeoutMs);
   }
 
+  // the marks take the driver's connection's own clock readings (readingOf), undici's a fresh one
   onRequestStart(controller: Abortable): void {
     this.controller = controller;
     this.scope?.enter(controller);
-    this.markStarted();
+    this.markStarted(readingOf(controller) ?? performance.now());
   }
 
-  onRequestSent(): void {
-    this.markSent();
+  onRequestSent(controller?: Abortable): void {
+    this.markSent(readingOf(controller ?? null) ?? performance.now());
   }
 
-  onResponseStart(_controller: Abortable, statusCode: number): void {
+  onResponseStart(controller: Abortable, statusCode: number): void {
     this.status = statusCode;
-    this.markHeaders();
+    this.markHeaders(readingOf(controller) ?? performance.now());
   }
 
   abstract onResponseData(controller: Abortable, chunk: Buffer): void;
 
-  onResponseEnd(): void {
-    this.end(undefined);
+  onResponseEnd(controller?: Abortable): void {
+    this.end(undefined, readingOf(controller ?? null) ?? performance.now());
   }
 
   onResponseError(_controller: Abortable | null, error: Error): void {
-    this.end(error);
+    this.end(error, performance.now());
   }
 
-  private end(error: Error | undefined): void {
+  private end(error: Error | undefined, at: number): void {
     if (this.endAt !== 0) return;
     if (this.controller) this.scope?.leave(this.controller);
-    this.endAt = performance.now();
+    this.endAt = at;
     if (error !== undefined) {
       this.error = error;
       this.status = 0;

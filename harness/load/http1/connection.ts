@@ -29,12 +29,22 @@ export interface Abortable {
   abort(reason?: Error): void;
 }
 
+/**
+ * The clock reading (performance.now()) this connection took for the event it is reporting
+ * to `controller`'s handler (start, sent, response headers, end), so the handler's timing
+ * marks need no reading of their own; undefined for a controller that is not this client's
+ * (undici's).
+ */
+export function readingOf(controller: Abortable | null): number | undefined {
+  return controller instanceof InFlight ? controller.at : undefined;
+}
+
 /** The callbacks of one exchange, in undici's DispatchHandler order (DispatchExchange implements both). */
 export interface ExchangeHandler {
   /** the connection is open and the request is about to be written */
   onRequestStart(controller: Abortable): void;
   /** its last byte is written */
-  onRequestSent(): void;
+  onRequestSent(controller: Abortable): void;
   onResponseStart(controller: Abortable, statusCode: number): void;
   /**
    * A piece of the body. `chunk` is a view of the connection's read buffer, valid during this
@@ -64,6 +74,8 @@ class InFlight implements Abortable {
   phase: Phase = 'queued';
   /** performance.now() by which the current phase must progress */
   deadline = 0;
+  /** the clock reading of the event being reported to the handler (readingOf) */
+  at = 0;
   /** its last byte is not yet written (the write callback reports it) */
   sendPending = false;
   /** the socket's write count once its bytes were handed over */
@@ -123,6 +135,8 @@ export class Http1Connection implements ParserSink {
   private readonly parser = new ResponseParser(this);
   /** the request bytes with this request's traceparent, reused while the socket holds no unwritten bytes */
   private scratch: Buffer | undefined;
+  /** the clock reading of the read being parsed */
+  private readAt = 0;
   /** the server's `Keep-Alive: timeout` hint in the answer being read */
   private keepAliveHintMs: number | undefined;
   /** per socket: writes handed over with the write callback, and callbacks seen */
@@ -189,14 +203,15 @@ export class Http1Connection implements ParserSink {
 
   private start(f: InFlight): void {
     this.current = f;
-    if (this.socket !== undefined && this.connected && performance.now() < this.reuseUntil) return this.write(f);
+    const now = performance.now();
+    if (this.socket !== undefined && this.connected && now < this.reuseUntil) return this.write(f, now);
     this.dropSocket();
-    this.openSocket(f);
+    this.openSocket(f, now);
   }
 
-  private openSocket(f: InFlight): void {
+  private openSocket(f: InFlight, now: number): void {
     f.phase = 'connecting';
-    this.connectStartedAt = performance.now();
+    this.connectStartedAt = now;
     f.deadline = this.connectStartedAt + this.connectTimeoutMs;
     this.armTimer(f.deadline);
     const tcp = { host: this.host, port: this.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 };
@@ -223,17 +238,21 @@ export class Http1Connection implements ParserSink {
     this.unclaimedConnectMs = now - this.connectStartedAt;
     this.reuseUntil = now + this.keepAliveTimeoutMs;
     const f = this.current;
-    if (f !== undefined && f.phase === 'connecting') this.write(f);
+    if (f !== undefined && f.phase === 'connecting') this.write(f, now);
   };
 
-  /** Writes the request in this call: the handler hears onRequestStart just before, onRequestSent once its bytes are out. */
-  private write(f: InFlight): void {
+  /**
+   * Writes the request in this call (`now`: the clock's reading just before): the handler
+   * hears onRequestStart just before, onRequestSent once its bytes are out.
+   */
+  private write(f: InFlight, now: number): void {
     const socket = this.socket as Socket;
     this.meterSocket = socket;
     f.phase = 'waiting';
     this.parser.begin(f.template.method === 'HEAD');
     this.keepAliveHintMs = undefined;
     this.parsing = f;
+    f.at = now;
     f.handler.onRequestStart(f);
     // the handler may have aborted it (a stopped scope)
     if (this.current !== f) return;
@@ -253,9 +272,10 @@ export class Http1Connection implements ParserSink {
       socket.write(body, this.writeCallback);
       socket.uncork();
     }
-    f.deadline = performance.now() + f.timeoutMs;
+    const after = performance.now();
+    f.deadline = after + f.timeoutMs;
     this.armTimer(f.deadline);
-    if (f.sendPending && socket.writableLength === 0) this.sent(f);
+    if (f.sendPending && socket.writableLength === 0) this.sent(f, after);
   }
 
   /** The template's bytes, with the request's traceparent copied in when it has one. */
@@ -271,9 +291,10 @@ export class Http1Connection implements ParserSink {
     return t.fill(s, f.traceparent);
   }
 
-  private sent(f: InFlight): void {
+  private sent(f: InFlight, at: number): void {
     f.sendPending = false;
-    f.handler.onRequestSent();
+    f.at = at;
+    f.handler.onRequestSent(f);
   }
 
   /** a write of `socket` is out (callbacks come in write order); a dropped socket's are ignored */
@@ -281,7 +302,7 @@ export class Http1Connection implements ParserSink {
     if (socket !== this.socket || error) return;
     this.writesDone++;
     const f = this.current;
-    if (f !== undefined && f.sendPending && this.writesDone >= f.writeSeq) this.sent(f);
+    if (f !== undefined && f.sendPending && this.writesDone >= f.writeSeq) this.sent(f, performance.now());
   }
 
   /** a plain socket's read, in READ_BUFFER (true: keep reading) */
@@ -294,27 +315,31 @@ export class Http1Connection implements ParserSink {
     const f = this.parsing;
     // bytes nobody asked for (an idle connection, a failed request's late answer): not reusable
     if (f === undefined || f !== this.current) return this.dropSocket();
+    // one reading per read: the answer's head arrived (or its body progressed) now
+    const now = performance.now();
+    this.readAt = now;
     try {
       this.parser.feed(chunk);
     } catch (error) {
-      this.fail(f, error as Error);
+      return this.fail(f, error as Error);
     }
+    // the body timeout counts from the last bytes read (the head's arrival started it)
+    if (this.current === f && f.phase === 'receiving') f.deadline = now + f.timeoutMs;
   };
 
   onHead(head: ResponseHead): void {
     const f = this.parsing;
     if (f === undefined) return;
-    if (f.sendPending) this.sent(f);
+    if (f.sendPending) this.sent(f, this.readAt);
     f.phase = 'receiving';
-    f.deadline = performance.now() + f.timeoutMs;
     this.keepAliveHintMs = head.keepAliveHintMs;
+    f.at = this.readAt;
     f.handler.onResponseStart(f, head.status);
   }
 
   onBody(chunk: Buffer): void {
     const f = this.parsing;
     if (f === undefined) return;
-    f.deadline = performance.now() + f.timeoutMs;
     f.handler.onResponseData(f, chunk);
   }
 
@@ -324,17 +349,19 @@ export class Http1Connection implements ParserSink {
     this.parsing = undefined;
     this.current = undefined;
     f.phase = 'done';
-    if (this.parser.reusable) this.reuseUntil = this.reuseUntilAfterAnswer();
+    const end = performance.now();
+    if (this.parser.reusable) this.reuseUntil = this.reuseUntilAfterAnswer(end);
     else this.dropSocket();
+    f.at = end;
     f.handler.onResponseEnd(f);
     this.next();
   }
 
-  /** the idle cap from now, or the server's hint less the margin when that is shorter */
-  private reuseUntilAfterAnswer(): number {
+  /** the idle cap from `now`, or the server's hint less the margin when that is shorter */
+  private reuseUntilAfterAnswer(now: number): number {
     const hint = this.keepAliveHintMs;
     const idle = hint === undefined ? this.keepAliveTimeoutMs : Math.min(this.keepAliveTimeoutMs, hint - KEEP_ALIVE_MARGIN_MS);
-    return performance.now() + idle;
+    return now + idle;
   }
 
   private readonly onEnd = (): void => {

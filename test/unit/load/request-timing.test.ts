@@ -60,9 +60,9 @@ describe('native driver: k6 timing split (blocked, connecting, sending, waiting,
     wire.clear();
     headersSeen = new EventEmitter();
     const seen = headersSeen;
-    const markHeaders = Object.getOwnPropertyDescriptor(TimedExchange.prototype, 'markHeaders')?.value as (this: TimedExchange) => void;
-    const spy = vi.spyOn(TimedExchange.prototype as unknown as { markHeaders: () => void }, 'markHeaders').mockImplementation(function (this: TimedExchange) {
-      markHeaders.call(this);
+    const markHeaders = Object.getOwnPropertyDescriptor(TimedExchange.prototype, 'markHeaders')?.value as (this: TimedExchange, at: number) => void;
+    const spy = vi.spyOn(TimedExchange.prototype as unknown as { markHeaders: (at: number) => void }, 'markHeaders').mockImplementation(function (this: TimedExchange, at: number) {
+      markHeaders.call(this, at);
       seen.emit('headers');
     });
     onTestFinished(() => {
