@@ -140,9 +140,6 @@ class ClosedExecutor implements IterationDone {
   private readonly loops: Promise<void>[] = [];
   private sharedLeft: number | undefined;
   private endAt = 0;
-  /** VUs whose iteration ended in an I/O callback: their next one starts in one microtask after it */
-  private readonly restarts: Vu[] = [];
-  private restartQueued = false;
 
   private readonly state: RunState;
   private readonly rt: ScenarioRuntime;
@@ -192,9 +189,10 @@ class ClosedExecutor implements IterationDone {
   }
 
   /**
-   * A VU's iterations back to back on IterationRunner.start: no promise or await per
-   * iteration. The next iteration starts in a microtask after the callback that ended the last
-   * one, where the await of the promise loop (loop()) resumed; one that ends at once loops here.
+   * A VU's iterations back to back on IterationRunner.start: no promise, await or scheduled
+   * task per iteration. The next iteration starts in the callback that ended the last one (the
+   * VU's connection has cleared that request first, so the next one is written at once); one
+   * that ends at once, inside start(), loops here instead of recursing.
    */
   private startLoop(vu: Vu): Promise<void> {
     this.rt.activeVus++;
@@ -234,26 +232,13 @@ class ClosedExecutor implements IterationDone {
   iterationEnded(id: number): void {
     const vu = this.vus[id] as Vu;
     vu.done++;
-    if (vu.starting) {
-      vu.endedAtOnce = true;
-      return;
-    }
-    this.restarts.push(vu);
-    if (this.restartQueued) return;
-    this.restartQueued = true;
-    queueMicrotask(this.drainRestarts);
+    if (vu.starting) vu.endedAtOnce = true;
+    else this.nextOrFail(vu);
   }
 
   iterationFailed(id: number, error: unknown): void {
     this.endLoop(this.vus[id] as Vu, true, error);
   }
-
-  private readonly drainRestarts = (): void => {
-    this.restartQueued = false;
-    const list = this.restarts;
-    for (let i = 0; i < list.length; i++) this.nextOrFail(list[i] as Vu);
-    list.length = 0;
-  };
 
   private endLoop(vu: Vu, failed: boolean, error: unknown): void {
     if (vu.over) return;

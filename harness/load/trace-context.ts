@@ -13,33 +13,55 @@ const ZERO_SPAN = '0'.repeat(16);
 
 /**
  * Random ids come from a pool of 8 KiB of random bytes (one getrandom call per 341 trace
- * contexts), made once per refill into a string of ready traceparent values
- * (`00-<trace id>-<span id>-01`, 55 characters each): a context's traceparent, trace id and
- * span id are slices of it, so no string is built per request, and writing the traceparent
- * into a request's bytes copies characters without first flattening a concatenation.
+ * contexts), written once per refill as ready traceparent values (`00-<trace id>-<span id>-01`,
+ * 55 characters each) into one string: a context's traceparent, trace id and span id are slices
+ * of it, so no string is built per request, and writing the traceparent into a request's bytes
+ * copies characters without first flattening a concatenation.
  */
 const POOL_BYTES = 8192;
 /** bytes per trace context: a 16-byte trace id and an 8-byte span id */
 const CONTEXT_BYTES = 24;
 const CONTEXTS = Math.floor(POOL_BYTES / CONTEXT_BYTES);
 const TRACEPARENT_CHARS = 55;
+const HEX = Buffer.from('0123456789abcdef', 'latin1');
 let pool = '';
 let next = CONTEXTS;
 
 function refill(): void {
-  const hex = randomBytes(POOL_BYTES).toString('hex');
-  const values: string[] = new Array(CONTEXTS);
-  for (let k = 0; k < CONTEXTS; k++) {
-    const at = k * CONTEXT_BYTES * 2;
-    let traceId = hex.slice(at, at + 32);
-    let spanId = hex.slice(at + 32, at + 48);
-    // All-zero ids are invalid in W3C trace context; astronomically unlikely, but cheap to rule out.
-    if (traceId === ZERO_TRACE) traceId = `${traceId.slice(0, 31)}1`;
-    if (spanId === ZERO_SPAN) spanId = `${spanId.slice(0, 15)}1`;
-    values[k] = `00-${traceId}-${spanId}-01`;
-  }
-  pool = values.join('');
+  pool = formatTraceparents(randomBytes(POOL_BYTES));
   next = 0;
+}
+
+/**
+ * @internal `00-<32 hex>-<16 hex>-01` per 24 random bytes (a zero id's last digit made 1),
+ * written byte by byte into one buffer, then one string.
+ */
+export function formatTraceparents(random: Buffer): string {
+  const contexts = Math.floor(random.length / CONTEXT_BYTES);
+  const out = Buffer.allocUnsafe(contexts * TRACEPARENT_CHARS);
+  for (let k = 0; k < contexts; k++) {
+    const o = k * TRACEPARENT_CHARS;
+    const r = k * CONTEXT_BYTES;
+    out.write('00-', o, 'latin1');
+    for (let j = 0; j < CONTEXT_BYTES; j++) {
+      const b = random[r + j] as number;
+      // the span id starts after the trace id's 32 characters and a dash
+      const at = o + 3 + 2 * j + (j >= 16 ? 1 : 0);
+      out[at] = HEX[b >> 4] as number;
+      out[at + 1] = HEX[b & 15] as number;
+    }
+    out.write('-', o + 35, 'latin1');
+    out.write('-01', o + 52, 'latin1');
+    // All-zero ids are invalid in W3C trace context; astronomically unlikely, but cheap to rule out.
+    if (allZero(random, r, 16)) out[o + 34] = 49;
+    if (allZero(random, r + 16, 8)) out[o + 51] = 49;
+  }
+  return out.toString('latin1');
+}
+
+function allZero(bytes: Buffer, from: number, length: number): boolean {
+  for (let i = from; i < from + length; i++) if (bytes[i] !== 0) return false;
+  return true;
 }
 
 export function newTraceContext(sampled = true): OutgoingTraceContext {

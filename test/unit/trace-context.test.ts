@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatBaggage, newTraceContext, parseTraceparent } from '../../harness/load/trace-context.ts';
+import { formatBaggage, formatTraceparents, newTraceContext, parseTraceparent } from '../../harness/load/trace-context.ts';
 
 describe('W3C trace context minted by the load driver', () => {
   it('makes valid, unique traceparent headers with the sampled flag', () => {
@@ -11,6 +11,16 @@ describe('W3C trace context minted by the load driver', () => {
       seen.add(ctx.traceId);
     }
     expect(seen.size).toBe(1000);
+  });
+
+  it('writes each 24 random bytes as one traceparent, and never an all-zero id', () => {
+    const random = Buffer.alloc(72);
+    random.fill(0xab, 0, 24);
+    random.fill(0x01, 24, 40); // the second context's span id stays all zero
+    // the third context: all zero
+    expect(formatTraceparents(random)).toBe(
+      `00-${'ab'.repeat(16)}-${'ab'.repeat(8)}-01` + `00-${'01'.repeat(16)}-${'0'.repeat(15)}1-01` + `00-${'0'.repeat(31)}1-${'0'.repeat(15)}1-01`,
+    );
   });
 
   it('rejects invalid traceparents (version ff, zero ids, bad length)', () => {
