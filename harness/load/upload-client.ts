@@ -236,6 +236,11 @@ export abstract class DispatchExchange extends TimedExchange implements Dispatch
     this.markHeaders(readingOf(controller) ?? performance.now());
   }
 
+  /** does this exchange read the answer's body (asked by the driver's connection once the status is known)? */
+  bodyWanted(): boolean {
+    return true;
+  }
+
   abstract onResponseData(controller: Abortable, chunk: Buffer): void;
 
   onResponseEnd(controller?: Abortable): void {
@@ -309,9 +314,13 @@ export class UploadExchange extends DispatchExchange {
     return out;
   }
 
+  override bodyWanted(): boolean {
+    return this.keepBody || this.status !== 202;
+  }
+
   onResponseData(_controller: Abortable, chunk: Buffer): void {
     // a copy: the chunk is a view of the connection's read buffer
-    if (this.keepBody || this.status !== 202) (this.chunks ??= []).push(Buffer.from(chunk));
+    if (this.bodyWanted()) (this.chunks ??= []).push(Buffer.from(chunk));
   }
 
   /** The exchange ended (answer or failure): override to act on it. */

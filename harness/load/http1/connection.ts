@@ -46,6 +46,8 @@ export interface ExchangeHandler {
   /** its last byte is written */
   onRequestSent(controller: Abortable): void;
   onResponseStart(controller: Abortable, statusCode: number): void;
+  /** asked after onResponseStart: `false` when the handler does not need the body (onResponseData is not called; the body is still read) */
+  bodyWanted?(): boolean;
   /**
    * A piece of the body. `chunk` is a view of the connection's read buffer, valid during this
    * call only: a handler that keeps the body copies it.
@@ -327,14 +329,15 @@ export class Http1Connection implements ParserSink {
     if (this.current === f && f.phase === 'receiving') f.deadline = now + f.timeoutMs;
   };
 
-  onHead(head: ResponseHead): void {
+  onHead(head: ResponseHead): boolean {
     const f = this.parsing;
-    if (f === undefined) return;
+    if (f === undefined) return false;
     if (f.sendPending) this.sent(f, this.readAt);
     f.phase = 'receiving';
     this.keepAliveHintMs = head.keepAliveHintMs;
     f.at = this.readAt;
     f.handler.onResponseStart(f, head.status);
+    return f.handler.bodyWanted?.() !== false;
   }
 
   onBody(chunk: Buffer): void {

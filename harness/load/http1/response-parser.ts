@@ -10,7 +10,8 @@
 
 /** What the parser reports, in order: one head, body pieces, then complete (or an error from feed). */
 export interface ParserSink {
-  onHead(head: ResponseHead): void;
+  /** `false`: the body's bytes are not wanted (they are still read and framed, onBody is not called) */
+  onHead(head: ResponseHead): boolean | void;
   onBody(chunk: Buffer): void;
   onComplete(): void;
 }
@@ -43,6 +44,16 @@ export class ResponseParser {
   private state: State = 'done';
   /** head bytes (or a chunk-size / trailer line) that arrived split */
   private pending: Buffer | undefined;
+  /** the sink wants this answer's body */
+  private wantBody = true;
+  /**
+   * The last head read whole from one chunk (its bytes up to and with the blank line, copied)
+   * and what it said: a server's heads repeat byte for byte between its Date header's changes,
+   * so the next one is recognised with one comparison instead of a search and a parse.
+   */
+  private lastHead: Buffer | undefined;
+  private lastFraming: Framing | undefined;
+  private lastInfo: ResponseHead | undefined;
   private remaining = 0;
   private noBody = false;
   private keepAlive = true;
@@ -65,6 +76,7 @@ export class ResponseParser {
     this.keepAlive = true;
     this.extraBytes = 0;
     this.completed = false;
+    this.wantBody = true;
   }
 
   get complete(): boolean {
@@ -116,7 +128,7 @@ export class ResponseParser {
       case 'trailers':
         return this.readTrailers(chunk, at);
       case 'until-close':
-        this.sink.onBody(at === 0 ? chunk : chunk.subarray(at));
+        if (this.wantBody) this.sink.onBody(at === 0 ? chunk : chunk.subarray(at));
         return chunk.length;
       case 'done':
         return at;
@@ -126,10 +138,20 @@ export class ResponseParser {
   private readHead(chunk: Buffer, at: number): number {
     const pending = this.pending;
     if (pending === undefined) {
-      // the usual case: the whole head in this chunk, read without a copy
+      // the usual case: the whole head in this chunk, the same bytes as the last head's
+      const last = this.lastHead;
+      if (last !== undefined && chunk.length - at >= last.length && chunk.compare(last, 0, last.length, at, at + last.length) === 0) {
+        this.onFraming(this.lastFraming as Framing, this.lastInfo as ResponseHead);
+        return at + last.length;
+      }
+      // or read without a copy, and kept for the next answer
       const end = chunk.indexOf(CRLF_CRLF, at);
       if (end >= 0) {
-        this.onHead(chunk, at, end);
+        const framing = readHead(chunk, at, end);
+        this.lastHead = Buffer.from(chunk.subarray(at, end + 4));
+        this.lastFraming = framing;
+        this.lastInfo = { status: framing.status, keepAlive: framing.keepAlive, keepAliveHintMs: framing.keepAliveHintMs };
+        this.onFraming(framing, this.lastInfo);
         return end + 4;
       }
       if (chunk.length - at > MAX_HEAD_BYTES) throw new ResponseProtocolError(`headers larger than ${MAX_HEAD_BYTES} bytes`);
@@ -145,18 +167,18 @@ export class ResponseParser {
       return chunk.length;
     }
     this.pending = undefined;
-    this.onHead(bytes, 0, end);
+    const framing = readHead(bytes, 0, end);
+    this.onFraming(framing, { status: framing.status, keepAlive: framing.keepAlive, keepAliveHintMs: framing.keepAliveHintMs });
     return at + end + 4 - pending.length;
   }
 
-  /** the head in `bytes` from `start` to `end` (its blank line excluded) */
-  private onHead(bytes: Buffer, start: number, end: number): void {
-    const framing = readHead(bytes, start, end);
+  /** a head's status and framing (`info`: what the sink hears of it) */
+  private onFraming(framing: Framing, info: ResponseHead): void {
     const status = framing.status;
     // an interim answer (100 Continue, 103 Early Hints): the real one follows
     if (status >= 100 && status < 200 && status !== 101) return;
     this.keepAlive = framing.keepAlive;
-    this.sink.onHead({ status, keepAlive: framing.keepAlive, keepAliveHintMs: framing.keepAliveHintMs });
+    this.wantBody = this.sink.onHead(info) !== false;
     if (this.noBody || status === 204 || status === 304 || status === 101) return this.finish();
     if (framing.chunked) this.state = 'chunk-size';
     else if (framing.length !== undefined) {
@@ -171,7 +193,7 @@ export class ResponseParser {
 
   private readFixed(chunk: Buffer, at: number): number {
     const n = Math.min(this.remaining, chunk.length - at);
-    this.sink.onBody(at === 0 && n === chunk.length ? chunk : chunk.subarray(at, at + n));
+    if (this.wantBody) this.sink.onBody(at === 0 && n === chunk.length ? chunk : chunk.subarray(at, at + n));
     this.remaining -= n;
     if (this.remaining === 0) this.finish();
     return at + n;
@@ -224,7 +246,7 @@ export class ResponseParser {
 
   private readChunkData(chunk: Buffer, at: number): number {
     const n = Math.min(this.remaining, chunk.length - at);
-    this.sink.onBody(chunk.subarray(at, at + n));
+    if (this.wantBody) this.sink.onBody(chunk.subarray(at, at + n));
     this.remaining -= n;
     if (this.remaining === 0) {
       this.state = 'chunk-crlf';

@@ -8,7 +8,7 @@ class Recorder implements ParserSink {
   heads: ResponseHead[] = [];
   body: Buffer[] = [];
   completes = 0;
-  onHead(head: ResponseHead): void {
+  onHead(head: ResponseHead): boolean | void {
     this.heads.push(head);
   }
   onBody(chunk: Buffer): void {
@@ -102,6 +102,50 @@ describe('http1 response parser', () => {
     // names of the same length and first letter that are not framing headers change nothing
     const lookalike = parse('HTTP/1.1 200 OK\r\ncontent-lengtx: 5\r\nconnectiom: close\r\nkeep-alivf: timeout=1\r\ncontent-length: 2\r\n\r\nok');
     expect([lookalike.r.text, lookalike.p.reusable, lookalike.r.heads[0]?.keepAliveHintMs]).toEqual(['ok', true, undefined]);
+  });
+
+  it('recognises a head that repeats the last one byte for byte, and reads anew one that differs anywhere', () => {
+    const r = new Recorder();
+    const p = new ResponseParser(r);
+    const answers = [
+      'HTTP/1.1 202 Accepted\r\nDate: Wed, 02 Dec 2026 07:00:00 GMT\r\ncontent-length: 2\r\n\r\nok',
+      'HTTP/1.1 202 Accepted\r\nDate: Wed, 02 Dec 2026 07:00:00 GMT\r\ncontent-length: 2\r\n\r\nok',
+      'HTTP/1.1 202 Accepted\r\nDate: Wed, 02 Dec 2026 07:00:00 GMT\r\ncontent-length: 3\r\n\r\nyes',
+      'HTTP/1.1 202 Accepted\r\nDate: Wed, 02 Dec 2026 07:00:00 GMT\r\ncontent-length: 3\r\nconnection: close\r\n\r\nend',
+      'HTTP/1.1 500 Accepted\r\nDate: Wed, 02 Dec 2026 07:00:00 GMT\r\ncontent-length: 3\r\nconnection: close\r\n\r\nbad',
+    ];
+    const seen = answers.map((wire) => {
+      p.begin();
+      r.body = [];
+      // in a larger read buffer whose other bytes change, as a socket's reused buffer does
+      const bytes = Buffer.from(`${wire}${'z'.repeat(8)}`, 'latin1');
+      p.feed(bytes.subarray(0, wire.length));
+      bytes.fill(0x78);
+      return [r.heads.at(-1)?.status, r.text, p.complete, p.reusable];
+    });
+    expect(seen).toEqual([
+      [202, 'ok', true, true],
+      [202, 'ok', true, true],
+      [202, 'yes', true, true],
+      [202, 'end', true, false],
+      [500, 'bad', true, false],
+    ]);
+  });
+
+  it('reads and frames a body the sink does not want without handing it over', () => {
+    const r = new (class extends Recorder {
+      override onHead(head: ResponseHead): boolean {
+        super.onHead(head);
+        return false;
+      }
+    })();
+    const p = new ResponseParser(r);
+    for (const wire of [FIXED, CHUNKED]) {
+      p.begin();
+      p.feed(Buffer.from(wire, 'latin1'));
+      expect([p.complete, r.body.length]).toEqual([true, 0]);
+    }
+    expect(r.completes).toBe(2);
   });
 
   it('refuses malformed answers with a protocol error', () => {
