@@ -49,6 +49,29 @@ function machineCpuUs(): { busy: number; total: number } | undefined {
   return { busy: ((total - idle - iowait) * 1e6) / USER_HZ, total: (total * 1e6) / USER_HZ };
 }
 
+/** Busy time of each CPU (`cpuN` lines of /proc/stat), µs, in CPU order. */
+function perCpuBusyUs(): number[] | undefined {
+  const text = readText('/proc/stat');
+  if (text === undefined) return undefined;
+  const out: number[] = [];
+  for (const row of text.split('\n')) {
+    if (!/^cpu\d+ /.test(row)) continue;
+    const [, user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = row.trim().split(/\s+/).map(Number);
+    out.push(((user + nice + system + irq + softirq + steal) * 1e6) / USER_HZ);
+  }
+  return out;
+}
+
+/** Bytes the container sent on its eth0 (its network namespace's /proc/<pid>/net/dev): the answers it wrote, headers included. */
+function containerTxBytes(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  const row = readText(`/proc/${pid}/net/dev`)?.split('\n').find((r) => r.trim().startsWith('eth0:'));
+  if (row === undefined) return undefined;
+  // after "eth0:": 8 receive fields, then transmit bytes
+  const tx = Number(row.slice(row.indexOf(':') + 1).trim().split(/\s+/)[8]);
+  return Number.isFinite(tx) ? tx : undefined;
+}
+
 /** A container's CPU time reader: its cgroup's counter (ns) where one is found, else its main process's times. */
 function containerCpuReader(containerId: string, pid: number | undefined): (() => number | undefined) | undefined {
   const v1 = `/sys/fs/cgroup/cpuacct/docker/${containerId}/cpuacct.usage`;
@@ -64,7 +87,7 @@ function containerCpuReader(containerId: string, pid: number | undefined): (() =
 }
 
 /** The docker-proxy processes forwarding `hostPort` (none when Docker forwards in the kernel). */
-function proxyPids(hostPort: number): number[] {
+export function proxyPids(hostPort: number): number[] {
   const pids: number[] = [];
   let entries: string[];
   try {
@@ -89,6 +112,8 @@ export interface CpuReading {
   jaegerUs: number | undefined;
   proxyUs: number | undefined;
   machine: { busy: number; total: number } | undefined;
+  perCpuBusy: number[] | undefined;
+  jaegerTxBytes: number | undefined;
 }
 
 /** CPU used between two readings, µs (wall time in ms; loop busy as a fraction of wall time). */
@@ -100,6 +125,9 @@ export interface CpuUse {
   proxyUs: number | undefined;
   machineBusyUs: number | undefined;
   machineTotalUs: number | undefined;
+  /** Busy µs of each CPU. */
+  perCpuBusyUs: number[] | undefined;
+  jaegerTxBytes: number | undefined;
 }
 
 const minus = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : a - b);
@@ -107,9 +135,11 @@ const minus = (a: number | undefined, b: number | undefined) => (a === undefined
 export class CpuMeter {
   private readonly jaeger: (() => number | undefined) | undefined;
   private readonly proxies: readonly number[];
-  private constructor(jaeger: (() => number | undefined) | undefined, proxies: readonly number[]) {
+  private readonly jaegerPid: number | undefined;
+  private constructor(jaeger: (() => number | undefined) | undefined, proxies: readonly number[], jaegerPid: number | undefined) {
     this.jaeger = jaeger;
     this.proxies = proxies;
+    this.jaegerPid = jaegerPid;
   }
 
   /** A meter for the container `containerId` whose query port is published on `hostPort`. */
@@ -121,7 +151,7 @@ export class CpuMeter {
     } catch {
       pid = undefined;
     }
-    return new CpuMeter(containerCpuReader(containerId, pid), proxyPids(hostPort));
+    return new CpuMeter(containerCpuReader(containerId, pid), proxyPids(hostPort), pid);
   }
 
   /** What the proxy column measures, for the report. */
@@ -131,7 +161,7 @@ export class CpuMeter {
 
   read(): CpuReading {
     const cpu = process.cpuUsage();
-    return { wallMs: performance.now(), nodeUs: cpu.user + cpu.system, loop: performance.eventLoopUtilization(), jaegerUs: this.jaeger?.(), proxyUs: this.proxyUs(), machine: machineCpuUs() };
+    return { wallMs: performance.now(), nodeUs: cpu.user + cpu.system, loop: performance.eventLoopUtilization(), jaegerUs: this.jaeger?.(), proxyUs: this.proxyUs(), machine: machineCpuUs(), perCpuBusy: perCpuBusyUs(), jaegerTxBytes: containerTxBytes(this.jaegerPid) };
   }
 
   private proxyUs(): number | undefined {
@@ -154,6 +184,8 @@ export class CpuMeter {
       proxyUs: minus(after.proxyUs, before.proxyUs),
       machineBusyUs: minus(after.machine?.busy, before.machine?.busy),
       machineTotalUs: minus(after.machine?.total, before.machine?.total),
+      perCpuBusyUs: after.perCpuBusy && before.perCpuBusy?.length === after.perCpuBusy.length ? after.perCpuBusy.map((x, k) => x - before.perCpuBusy![k]!) : undefined,
+      jaegerTxBytes: minus(after.jaegerTxBytes, before.jaegerTxBytes),
     };
   }
 }
@@ -169,6 +201,8 @@ export class CpuTotals {
   proxyUs: number | undefined = 0;
   machineBusyUs: number | undefined = 0;
   machineTotalUs: number | undefined = 0;
+  perCpuBusyUs: number[] | undefined;
+  jaegerTxBytes: number | undefined = 0;
 
   add(traces: number, use: CpuUse): void {
     this.traces += traces;
@@ -179,6 +213,17 @@ export class CpuTotals {
     this.proxyUs = plus(this.proxyUs, use.proxyUs);
     this.machineBusyUs = plus(this.machineBusyUs, use.machineBusyUs);
     this.machineTotalUs = plus(this.machineTotalUs, use.machineTotalUs);
+    this.jaegerTxBytes = plus(this.jaegerTxBytes, use.jaegerTxBytes);
+    const perCpu = use.perCpuBusyUs;
+    if (perCpu !== undefined) this.perCpuBusyUs = perCpu.map((x, k) => x + (this.perCpuBusyUs?.[k] ?? 0));
+  }
+
+  /** Each CPU's busy share over the wall time, and Jaeger's bytes sent per trace (undefined where not read). */
+  extras(): { perCpuBusy?: number[]; txBytesPerTrace?: number } {
+    const out: ReturnType<CpuTotals['extras']> = {};
+    if (this.perCpuBusyUs !== undefined && this.wallMs > 0) out.perCpuBusy = this.perCpuBusyUs.map((us) => us / (this.wallMs * 1000));
+    if (this.jaegerTxBytes !== undefined && this.traces > 0) out.txBytesPerTrace = this.jaegerTxBytes / this.traces;
+    return out;
   }
 
   /** One row: per trace µs of each part, the loop's busy share, the machine's busy share. */

@@ -3,7 +3,7 @@
  * and memory growth with the number of traces processed. Same run, same Jaeger, same ids.
  *
  *   node --expose-gc bench/trace-assertions.bench.ts [--traces 4000] [--batch 200] [--concurrency 16]
- *                                                    [--rounds 3] [--slice 500] [--memory-passes 3] [--max-seconds 600]
+ *                                                    [--rounds 3] [--slice 500] [--memory-passes 3] [--max-seconds 600] [--pin]
  *
  * 1. starts Jaeger (the local `hsi-chaos/jaeger:2.13.0-slim` image, in-memory storage) through JaegerContainer, with the
  *    harness's labels (managed, run id `bench-<random>`, owner pid/host, not detached); it is
@@ -40,6 +40,13 @@
  *    (in-flight work drained) `global.gc()` and `process.memoryUsage().heapUsed`; growth per 1,000
  *    traces is the least-squares slope of that series. For scale, the cost of retaining 1,000
  *    trees is measured too (what a leak of one tree per trace would look like).
+ * --pin (bench/core-pinning.ts): Jaeger's container (`docker update --cpuset-cpus`) and its query
+ * port's docker-proxy on the last CPU, this process on CPU 0 (`taskset -a -p -c`), read back and
+ * printed in the header. By default everything shares every CPU, and on a 2-CPU machine the bench
+ * saturates it: each µs of this process's CPU (even the floor's JSON.parse) delays Jaeger's
+ * answers, so the shared ratio measures the machine. Pinned, Jaeger works on its own core as a
+ * production Jaeger would on its own machine, and the ratio says whether the harness keeps up with
+ * Jaeger's answers. Refused (exit 2) with fewer than 2 CPUs or without taskset.
  * Goal: harness >= 1,000 traces/s and memory flat (slope <= 1 % of the first sample per 1,000
  * traces). Loopback only (ports published on 127.0.0.1); every step is bounded.
  */
@@ -61,7 +68,8 @@ import { installCliSignalHandlers } from '../harness/cli/signals.ts';
 import { JaegerQueryClient } from '../harness/traces/jaeger-client.ts';
 import { parseV3Traces } from '../harness/traces/jaeger-schemas.ts';
 import { buildTraceTree, type TraceTree } from '../harness/traces/span-model.ts';
-import { CpuMeter, CpuTotals } from './cpu-accounting.ts';
+import { pinCores, pinRefusal, type Pinning } from './core-pinning.ts';
+import { CpuMeter, CpuTotals, proxyPids } from './cpu-accounting.ts';
 import { HeapAllocationMeter } from './heap-allocation.ts';
 
 // testcontainers reads these when it is first imported (below, dynamically)
@@ -81,8 +89,15 @@ const { values: args } = parseArgs({
     'memory-passes': { type: 'string', default: '3' },
     'max-seconds': { type: 'string', default: '600' },
     paths: { type: 'string', default: 'peer,harness,presence,floor' },
+    pin: { type: 'boolean', default: false },
   },
 });
+const PIN = args.pin;
+const refusal = PIN ? pinRefusal() : undefined;
+if (refusal !== undefined) {
+  process.stderr.write(`${refusal}\n`);
+  process.exit(2);
+}
 function bounded(name: string, text: string, min: number, max: number): number {
   const n = Number(text);
   if (!Number.isInteger(n)) {
@@ -679,19 +694,21 @@ function reportPaths(m: Measured, tally: PathTally, breakdown: string, hopCount:
   line(`checks: ${tally.harnessFailures === 0 ? `span tree and ${hopCount} hops pass on every trace` : `${tally.harnessFailures} harness lookups failed: ${tally.firstFailure}`}; presence: ${tally.presenceIncomplete === 0 ? 'every trace found and complete' : `${tally.presenceIncomplete} not complete`}`);
 }
 
-/** Where each path's CPU went, per trace over all its passes: this process, Jaeger, docker-proxy, the rest of the machine. */
+/** Where each path's CPU went, per trace over every pass of a path: this process, Jaeger, docker-proxy, the rest of the machine. */
 function reportCpu(m: Measured, meter: CpuMeter): void {
   const us = (x: number | undefined) => (x === undefined ? 'n/a' : int(x));
   line();
-  line(`where the CPU goes, per trace over every pass of a path (µs of CPU time; ${cpus().length} CPUs; proxy: ${meter.describeProxy()}):`);
-  line(`path        wall µs/trace   node µs   node loop busy   jaeger µs   proxy µs   rest of machine µs   machine busy`);
+  line(`where the CPU goes, per trace over every pass of a path (µs of CPU time; ${cpus().length} CPUs; proxy: ${meter.describeProxy()}${PIN ? '; --pin: Jaeger and proxy on their own core' : ''}):`);
+  line(`path        wall µs/trace   node µs   node loop busy   jaeger µs   proxy µs   rest of machine µs   machine busy   per-CPU busy   jaeger sent B/trace`);
   for (const name of PATHS) {
     const r = m.cpu[name].row();
+    const x = m.cpu[name].extras();
+    const perCpu = x.perCpuBusy === undefined ? 'n/a' : x.perCpuBusy.map((f) => `${(f * 100).toFixed(0)}`).join('/') + ' %';
     line(
-      `${name.padEnd(10)} ${int(r.wallUs).padStart(15)} ${int(r.nodeUs).padStart(9)} ${`${(r.loopBusy * 100).toFixed(0)} %`.padStart(16)} ${us(r.jaegerUs).padStart(11)} ${us(r.proxyUs).padStart(10)} ${us(r.restUs).padStart(20)} ${(r.machineBusy === undefined ? 'n/a' : `${(r.machineBusy * 100).toFixed(0)} %`).padStart(14)}`,
+      `${name.padEnd(10)} ${int(r.wallUs).padStart(15)} ${int(r.nodeUs).padStart(9)} ${`${(r.loopBusy * 100).toFixed(0)} %`.padStart(16)} ${us(r.jaegerUs).padStart(11)} ${us(r.proxyUs).padStart(10)} ${us(r.restUs).padStart(20)} ${(r.machineBusy === undefined ? 'n/a' : `${(r.machineBusy * 100).toFixed(0)} %`).padStart(14)} ${perCpu.padStart(14)} ${us(x.txBytesPerTrace).padStart(21)}`,
     );
   }
-  line(`(node: this process, every thread; loop busy: its event loop's share of the wall time; rest: the machine's busy time minus the three, i.e. the kernel's share not charged to them and other processes)`);
+  line(`(node: this process, every thread; loop busy: its event loop's share of the wall time; rest: the machine's busy time minus the three, i.e. the kernel's share not charged to them and other processes; per-CPU busy: cpu0/cpu1/…; jaeger sent: bytes out of its container's eth0 per trace, the answers with their HTTP headers: equal across paths when every path gets the same answers)`);
 }
 
 function reportMemory(memory: Awaited<ReturnType<typeof measureMemory>>): { grown: number; first: { x: number; y: number } } {
@@ -720,7 +737,7 @@ function reportGoals(m: Measured, memory: { grown: number; first: { x: number; y
   if (!has('peer') || !has('harness') || !has('floor') || !has('presence')) line(`(--paths ${PATHS.join(',')}: ratios to a path not measured read NaN)`);
   line(
     `harness / peer      = ${pct(hp.median)} median of ${hp.n} paired slices (95 % CI of the median ${pct(hp.ci.low)}–${pct(hp.ci.high)}; p25–p75 ${pct(hp.p25)}–${pct(hp.p75)}); ${pct((med('harness') / med('peer')) * 100)} of the round medians  ` +
-      `(goal >= 90 %; the peer reads each answer but never parses it, less than any consumer can do)`,
+      `(goal >= 90 %; the peer reads each answer but never parses it, less than any consumer can do${PIN ? '; --pin: Jaeger on its own core, this process on another' : '; shared CPUs'})`,
   );
   line(`harness / floor     = ${pct(hf.median)} paired (95 % CI ${pct(hf.ci.low)}–${pct(hf.ci.high)}; p25–p75 ${pct(hf.p25)}–${pct(hf.p75)})  (floor: the peer + JSON.parse; floor / peer = ${pct(fp.median)} paired, 95 % CI ${pct(fp.ci.low)}–${pct(fp.ci.high)})`);
   line(`presence / peer     = ${pct(pp.median)} paired`);
@@ -758,10 +775,13 @@ async function main(): Promise<void> {
   const jaeger = await new JaegerContainer(IMAGE).withLabels(labels).start();
   registerTeardown('jaeger', () => jaeger.stop());
   const queryUrl = jaeger.getQueryUrl();
+  const queryPort = new URL(queryUrl).port === '' ? 80 : Number(new URL(queryUrl).port);
+  const pinning: Pinning | undefined = PIN ? await pinCores(jaeger.getId(), proxyPids(queryPort)) : undefined;
   line(
     `bench: ${int(TRACES)} traces × ${SPANS_PER_TRACE} spans (2 services), Jaeger ${IMAGE} (run ${runId}, started in ${((performance.now() - startedAt) / 1000).toFixed(1)} s) ` +
       `query ${queryUrl}, concurrency ${CONCURRENCY}, ${ROUNDS} round${ROUNDS === 1 ? '' : 's'} in slices of ${int(SLICE)}, ${cpus().length} CPUs, node ${process.version}, load average ${loadAverage()}`,
   );
+  line(pinning === undefined ? 'bench: not pinned (every process on every CPU; --pin gives Jaeger its own core)' : `bench: ${pinning.describe()}`);
   if (!gc) line('bench: global.gc is not exposed: memory samples are without a forced GC and only indicative; run `node --expose-gc bench/trace-assertions.bench.ts`');
 
   const client = new JaegerQueryClient({ baseUrl: queryUrl });
@@ -773,7 +793,7 @@ async function main(): Promise<void> {
   const warm = ids.slice(0, Math.min(ids.length, CHUNK));
   for (const name of PATHS) await passes[name](warm);
   tally.reset();
-  const meter = await CpuMeter.forContainer(jaeger.getId(), new URL(queryUrl).port === '' ? 80 : Number(new URL(queryUrl).port));
+  const meter = await CpuMeter.forContainer(jaeger.getId(), queryPort);
   const measured = await measureInterleaved(ids, passes, tally, meter);
   if (tally.peerBad > 0) throw new Error(`peer: ${tally.peerBad} lookups did not answer 200 (${tally.firstFailure}); Jaeger lost traces?`);
   if (tally.fetchBad > 0) throw new Error(`fetch: ${tally.fetchBad} lookups did not answer a trace; Jaeger lost traces?`);
