@@ -2,6 +2,7 @@ import {
   DEFAULT_FIDELITY_TOLERANCES,
   type ErrorWindowFidelity,
   type FidelityTolerances,
+  type HiddenEdge,
   type LoadFidelity,
   type NoiseReference,
   type OperationFidelity,
@@ -77,18 +78,36 @@ export function compareOperations(incident: readonly NormalizedSpan[], replay: r
   });
 }
 
+/**
+ * One edge of a window on both sides: within the tolerance by the offset of the two estimates,
+ * or, when either side's traces bracket the edge more widely than twice the tolerance (no call
+ * reached the hop in between: a circuit breaker's open period), by whether the brackets widened
+ * by the tolerance overlap: the midpoints of such brackets differ by more than a second between
+ * two runs of the same scenario (chaos-detector-down, A/A: trial calls 1.6 s apart).
+ */
+export function judgeEdge(edge: 'start' | 'end', a: { estimate: number; bracket: [number, number] }, b: { estimate: number; bracket: [number, number] }, tolSec: number): { ok: boolean; hidden?: HiddenEdge } {
+  if (Math.abs(b.estimate - a.estimate) <= tolSec) return { ok: true };
+  const wide = (x: [number, number]) => x[1] - x[0] > 2 * tolSec;
+  if (!wide(a.bracket) && !wide(b.bracket)) return { ok: false };
+  const ok = b.bracket[0] <= a.bracket[1] + tolSec && a.bracket[0] <= b.bracket[1] + tolSec;
+  return { ok, hidden: { edge, incidentSec: a.bracket, replaySec: b.bracket } };
+}
+
 function compareWindows(a: Side, b: Side, tol: FidelityTolerances): WindowFidelity[] {
   const rel = (f: ReconstructedFault, side: Side) => ({ fromSec: (f.fromMs - side.t0) / 1000, toSec: (f.toMs - side.t0) / 1000 });
+  const bracket = (x: { lo: number; hi: number }, side: Side): [number, number] => [(x.lo - side.t0) / 1000, (x.hi - side.t0) / 1000];
+  const tolSec = tol.windowOffsetMs / 1000;
   const used = new Set<ReconstructedFault>();
   const out: WindowFidelity[] = a.windows.map((w) => {
     const match = b.windows.find((x) => !used.has(x) && x.target === w.target && x.fault.type === w.fault.type);
-    if (match) used.add(match);
     const i = rel(w, a);
-    const r = match ? rel(match, b) : null;
-    const startOffsetSec = r ? r.fromSec - i.fromSec : null;
-    const endOffsetSec = r ? r.toSec - i.toSec : null;
-    const ok = r !== null && Math.abs(startOffsetSec!) * 1000 <= tol.windowOffsetMs && Math.abs(endOffsetSec!) * 1000 <= tol.windowOffsetMs;
-    return { target: w.target, faultType: w.fault.type, incident: i, replay: r, startOffsetSec, endOffsetSec, ok };
+    if (!match) return { target: w.target, faultType: w.fault.type, incident: i, replay: null, startOffsetSec: null, endOffsetSec: null, ok: false };
+    used.add(match);
+    const r = rel(match, b);
+    const start = judgeEdge('start', { estimate: i.fromSec, bracket: bracket(w.evidence.start, a) }, { estimate: r.fromSec, bracket: bracket(match.evidence.start, b) }, tolSec);
+    const end = judgeEdge('end', { estimate: i.toSec, bracket: bracket(w.evidence.end, a) }, { estimate: r.toSec, bracket: bracket(match.evidence.end, b) }, tolSec);
+    const hidden = [start.hidden, end.hidden].filter((x): x is HiddenEdge => x !== undefined);
+    return { target: w.target, faultType: w.fault.type, incident: i, replay: r, startOffsetSec: r.fromSec - i.fromSec, endOffsetSec: r.toSec - i.toSec, ...(hidden.length > 0 ? { hidden } : {}), ok: start.ok && end.ok };
   });
   for (const x of b.windows.filter((w) => !used.has(w))) {
     out.push({ target: x.target, faultType: x.fault.type, incident: null, replay: rel(x, b), startOffsetSec: null, endOffsetSec: null, ok: false });

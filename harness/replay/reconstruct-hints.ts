@@ -103,6 +103,13 @@ function retryHints(spans: readonly NormalizedSpan[]): Hint[] {
   return out;
 }
 
+/**
+ * The detector breaker's recovery time. A breaker turns half-open lazily, on the first call after
+ * its recovery time, so the gap from an opening to the next trial call is an upper bound (the
+ * recovery plus the wait for that call: 5.8 s for a 5 s setting in chaos-detector-down), and a
+ * call it still refused in between is a lower bound. The hint is the roundest value inside
+ * (latest refusal, earliest trial]; taking the gap itself made every replayed trial ~1 s late.
+ */
 function breakerHints(spans: readonly NormalizedSpan[]): Hint[] {
   const at = (name: string) =>
     spans
@@ -110,10 +117,29 @@ function breakerHints(spans: readonly NormalizedSpan[]): Hint[] {
       .sort((a, b) => a - b);
   const opened = at('circuit_breaker.opened');
   const halfOpened = at('circuit_breaker.half_opened');
-  const gaps = opened.map((o) => halfOpened.find((h) => h > o)).map((h, i) => (h === undefined ? Number.NaN : h - opened[i]!)).filter(Number.isFinite);
-  if (gaps.length === 0) return [];
-  const min = Math.min(...gaps);
-  return [{ key: 'DETECTOR_CB_RECOVERY_SECONDS', scope: 'backend', value: sec(min, 1), source: `the detector's breaker opened ${opened.length} time(s); first trial call ${(min / 1000).toFixed(1)} s later` }];
+  const rejected = at('circuit_breaker.rejected');
+  let lo = 0;
+  let hi = Number.POSITIVE_INFINITY;
+  for (const o of opened) {
+    const trial = halfOpened.find((h) => h > o);
+    if (trial === undefined) continue;
+    hi = Math.min(hi, trial - o);
+    const refused = rejected.filter((r) => r > o && r < trial).at(-1);
+    if (refused !== undefined) lo = Math.max(lo, refused - o);
+  }
+  if (!Number.isFinite(hi)) return [];
+  const value = roundestWithin(lo, hi);
+  const bound = lo > 0 && lo < hi ? `, a call refused ${(lo / 1000).toFixed(1)} s after an opening` : '';
+  return [{ key: 'DETECTOR_CB_RECOVERY_SECONDS', scope: 'backend', value, source: `the detector's breaker opened ${opened.length} time(s); first trial call ${(hi / 1000).toFixed(1)} s later${bound}` }];
+}
+
+/** The roundest number of seconds in (loMs, hiMs] (whole, then halves, then tenths); hiMs to a tenth when none fits. */
+export function roundestWithin(loMs: number, hiMs: number): string {
+  for (const step of [1, 0.5, 0.1]) {
+    const candidate = Math.max(step, Math.floor(hiMs / 1000 / step + 1e-9) * step);
+    if (candidate * 1000 > loMs && candidate * 1000 <= hiMs + 1e-6) return String(Number(candidate.toFixed(1)));
+  }
+  return String(Math.max(0.1, Number((hiMs / 1000).toFixed(1))));
 }
 
 /**

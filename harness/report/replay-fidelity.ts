@@ -73,7 +73,20 @@ export interface WindowFidelity {
   replay: { fromSec: number; toSec: number } | null;
   startOffsetSec: number | null;
   endOffsetSec: number | null;
+  /**
+   * Edges the traces cannot place within the tolerance on at least one side (a bracket wider
+   * than twice the tolerance, e.g. between a circuit breaker's opening and its trial call),
+   * each with the two sides' brackets (seconds): such an edge is judged by whether the brackets,
+   * widened by the tolerance, overlap, not by the offset of their midpoints.
+   */
+  hidden?: HiddenEdge[];
   ok: boolean;
+}
+
+export interface HiddenEdge {
+  edge: 'start' | 'end';
+  incidentSec: [number, number];
+  replaySec: [number, number];
 }
 
 export interface ErrorWindowFidelity {
@@ -141,7 +154,7 @@ export const ReplayFidelitySchema = z.object({
   failures: z.array(z.string()),
   tolerances: z.object({ p95Relative: n, p95AbsoluteMs: n, errorsRelative: n, errorsAbsolute: n, windowOffsetMs: n, loadRelative: n, minSpans: n, ksAlpha: z.union([z.literal(0), z.literal(0.05), z.literal(0.01)]) }),
   operations: z.array(z.object({ service: z.string(), name: z.string(), incident: percentiles, replay: percentiles, p95Diff: nn, p95Ok: z.boolean(), ks: nn, ksCritical: nn, judged: z.boolean(), ok: z.boolean() })),
-  windows: z.array(z.object({ target: z.string(), faultType: z.string(), incident: span, replay: span, startOffsetSec: nn, endOffsetSec: nn, ok: z.boolean() })),
+  windows: z.array(z.object({ target: z.string(), faultType: z.string(), incident: span, replay: span, startOffsetSec: nn, endOffsetSec: nn, hidden: z.array(z.object({ edge: z.enum(['start', 'end']), incidentSec: z.tuple([n, n]), replaySec: z.tuple([n, n]) })).optional(), ok: z.boolean() })),
   errors: z.array(z.object({ window: z.string(), incident: n, replay: n, ok: z.boolean() })),
   load: z.object({ incidentUploads: n, replayUploads: n, ks: nn, incidentPerSecond: z.array(n), replayPerSecond: z.array(n), ok: z.boolean() }),
   noise: z.object({ reference: z.string(), operations: z.array(z.object({ service: z.string(), name: z.string(), counts: z.tuple([n, n]), p95Diff: nn })) }).optional(),
@@ -174,8 +187,16 @@ function noiseNote(view: Pick<ReplayFidelityView, 'noise'>): string {
 function windowsTable(windows: readonly WindowFidelity[]): string {
   if (windows.length === 0) return '<p class="muted">No fault window on either side.</p>';
   const at = (w: { fromSec: number; toSec: number } | null) => (w ? `${w.fromSec.toFixed(2)}–${w.toSec.toFixed(2)} s` : 'not seen');
-  const rows = windows.map((w) => `<tr><td>${mark(w.ok)}</td><td>${h(w.target)}</td><td>${h(w.faultType)}</td><td>${at(w.incident)}</td><td>${at(w.replay)}</td><td>${sec(w.startOffsetSec)}</td><td>${sec(w.endOffsetSec)}</td></tr>`).join('');
+  const rows = windows.map((w) => `<tr><td>${mark(w.ok)}</td><td>${h(w.target)}</td><td>${h(w.faultType)}</td><td>${at(w.incident)}</td><td>${at(w.replay)}</td><td>${sec(w.startOffsetSec)}${hiddenNote(w, 'start')}</td><td>${sec(w.endOffsetSec)}${hiddenNote(w, 'end')}</td></tr>`).join('');
   return `<table><thead><tr><th></th><th>hop</th><th>fault</th><th>incident</th><th>replay</th><th>start offset</th><th>end offset</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+/** For an edge the traces hide: both sides' brackets, which the verdict compares instead of the offset. */
+function hiddenNote(w: WindowFidelity, edge: 'start' | 'end'): string {
+  const hidden = w.hidden?.find((x) => x.edge === edge);
+  if (!hidden) return '';
+  const b = ([lo, hi]: [number, number]) => `${lo.toFixed(2)}–${hi.toFixed(2)} s`;
+  return ` <span class="muted">(hidden: incident ${b(hidden.incidentSec)}, replay ${b(hidden.replaySec)})</span>`;
 }
 
 function errorsTable(errors: readonly ErrorWindowFidelity[]): string {
