@@ -1,7 +1,7 @@
 /**
  * Native load driver vs wrk and autocannon, same run, same loopback server, same request.
  *
- *   node bench/load-driver.bench.ts [--rounds 8] [--round-seconds 2] [--connections 64]
+ *   node bench/load-driver.bench.ts [--rounds 20] [--round-seconds 2] [--connections 64]
  *        [--rate 1000] [--lag-rounds 5] [--lag-seconds 2] [--mixed-seconds 10] [--no-pin]
  *
  * 1. Max requests/s, closed model: every tool keeps CONNECTIONS connections busy, pipelining 1,
@@ -37,7 +37,7 @@ import { Placement, prepareWork, startServer, TOOL_CPU, ToolHost } from './load-
 
 const { values: args } = parseArgs({
   options: {
-    rounds: { type: 'string', default: '8' },
+    rounds: { type: 'string', default: '20' },
     'round-seconds': { type: 'string', default: '2' },
     connections: { type: 'string', default: '64' },
     rate: { type: 'string', default: '1000' },
