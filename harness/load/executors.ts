@@ -28,6 +28,23 @@ function spinFor(ms: number): void {
   }
 }
 
+type StartIteration = NonNullable<IterationRunner['start']>;
+
+/**
+ * How an executor starts an iteration: the runner's own `start`, or its promise-based `run`
+ * adapted to the same callbacks (WebSocket, API and mixed runners), so each executor has one
+ * way to start and to hear of an end.
+ */
+function starterOf(iterations: IterationRunner): StartIteration {
+  if (iterations.start !== undefined) return iterations.start.bind(iterations);
+  return (rt, vu, intendedMs, scope, open, done) => {
+    iterations.run(rt, vu, intendedMs, scope, open).then(
+      () => done.iterationEnded(vu),
+      (error: unknown) => done.iterationFailed(vu, error),
+    );
+  };
+}
+
 /** constant-arrival-rate and ramping-arrival-rate */
 class OpenExecutor implements IterationDone {
   private next = 0;
@@ -39,12 +56,14 @@ class OpenExecutor implements IterationDone {
   private readonly rt: ScenarioRuntime;
   private readonly plan: OpenPlan;
   private readonly iterations: IterationRunner;
+  private readonly startIteration: StartIteration;
 
   constructor(state: RunState, rt: ScenarioRuntime, plan: OpenPlan, iterations: IterationRunner) {
     this.state = state;
     this.rt = rt;
     this.plan = plan;
     this.iterations = iterations;
+    this.startIteration = starterOf(iterations);
   }
 
   async run(): Promise<void> {
@@ -101,9 +120,7 @@ class OpenExecutor implements IterationDone {
 
   private start(due: number): void {
     const vu = this.rt.acquireVu();
-    if (this.iterations.start !== undefined) return this.iterations.start(this.rt, vu, due, this.rt.scope, true, this);
-    const release = () => this.rt.releaseVu(vu);
-    this.iterations.run(this.rt, vu, due, this.rt.scope, true).then(release, release);
+    this.startIteration(this.rt, vu, due, this.rt.scope, true, this);
   }
 
   /** an arrival's iteration ended: its VU is free again */
@@ -144,13 +161,13 @@ class ClosedExecutor implements IterationDone {
   private readonly state: RunState;
   private readonly rt: ScenarioRuntime;
   private readonly plan: ClosedPlan;
-  private readonly iterations: IterationRunner;
+  private readonly startIteration: StartIteration;
 
   constructor(state: RunState, rt: ScenarioRuntime, plan: ClosedPlan, iterations: IterationRunner) {
     this.state = state;
     this.rt = rt;
     this.plan = plan;
-    this.iterations = iterations;
+    this.startIteration = starterOf(iterations);
     this.sharedLeft = plan.sharedIterations;
   }
 
@@ -204,7 +221,6 @@ class ClosedExecutor implements IterationDone {
   }
 
   private next(vu: Vu): void {
-    const start = this.iterations.start as NonNullable<IterationRunner['start']>;
     while (!vu.over) {
       // one reading: the end check's and the iteration's start time
       const now = this.state.now();
@@ -212,7 +228,7 @@ class ClosedExecutor implements IterationDone {
       vu.starting = true;
       vu.endedAtOnce = false;
       try {
-        start.call(this.iterations, this.rt, vu.id, now, vu.scope, false, this);
+        this.startIteration(this.rt, vu.id, now, vu.scope, false, this);
       } finally {
         vu.starting = false;
       }
@@ -249,27 +265,13 @@ class ClosedExecutor implements IterationDone {
     else vu.resolve();
   }
 
-  private async loop(vu: Vu): Promise<void> {
-    this.rt.activeVus++;
-    let done = 0;
-    try {
-      while (this.mayIterate(vu, done)) {
-        await this.iterations.run(this.rt, vu.id, this.state.now(), vu.scope, false);
-        done++;
-      }
-    } finally {
-      this.rt.activeVus--;
-      this.state.untrack(vu.scope);
-    }
-  }
-
   private setVus(target: number): void {
     const running = this.vus.filter((v) => !v.stopping);
     for (let k = running.length; k < target; k++) {
       const vu: Vu = { id: this.vus.length, stopping: false, scope: new AbortScope(), done: 0, starting: false, endedAtOnce: false, over: false, resolve: ignore, reject: ignore };
       this.vus.push(vu);
       this.state.track(vu.scope);
-      this.loops.push(this.iterations.start !== undefined ? this.startLoop(vu) : this.loop(vu));
+      this.loops.push(this.startLoop(vu));
     }
     for (let k = running.length - 1; k >= target; k--) {
       const vu = running[k];
